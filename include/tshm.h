@@ -1,0 +1,272 @@
+/*
+ * tshm.h - the public C API of libtshm, the client library of tshmd.
+ *
+ * A process asks the daemon (tshmd) for a named shared-memory segment that
+ * holds one N-dimensional array, receives the segment's file descriptor over
+ * the daemon's Unix socket and maps it. From then on the array's bytes are the
+ * same bytes in every process that opened it: no copy, and no daemon on the
+ * data path.
+ *
+ * Conventions:
+ * - Fallible calls return 0 (or a count) on success and a negative TSHM_E*
+ *   code on failure; tshm_strerror() turns a code into a message, and
+ *   tshm_errmsg() gives the detail of the last failure on a client.
+ * - Out-parameters named ret_* are written only on success.
+ * - Everything libtshm allocates for a caller is released by a tshm call.
+ *
+ * Thread safety: every call on one tshm_client is serialised by a mutex inside
+ * the client, so a client may be shared by threads; tshm_errmsg() then reports
+ * the last failure of any thread. A tshm_seg's accessors only read immutable
+ * fields and may be called from any thread; tshm_close() must not race with
+ * other use of the same tshm_seg. The dtype, name and shape helpers are pure.
+ */
+#ifndef TSHM_H
+#define TSHM_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define TSHM_API __attribute__((visibility("default")))
+#else
+#define TSHM_API
+#endif
+
+#define TSHM_VERSION_MAJOR 0
+#define TSHM_VERSION_MINOR 1
+#define TSHM_VERSION_PATCH 0
+#define TSHM_VERSION_HEX                                                                           \
+        ((TSHM_VERSION_MAJOR << 16) | (TSHM_VERSION_MINOR << 8) | TSHM_VERSION_PATCH)
+
+/* Limits shared by the API, the wire protocol and the segment header. */
+#define TSHM_NAME_MAX 200 /* characters in a segment name, without the NUL */
+#define TSHM_MAX_NDIM 32  /* dimensions of an array */
+
+/*
+ * Error codes. Codes that have an errno equivalent are -errno; tshm's own
+ * take a block from -4000 downwards. The list is append-only: values are never
+ * renumbered or reused, and the wire protocol carries the same integers.
+ */
+#define TSHM_ERRNO_MAP(X)                                                                          \
+        X(EINVAL, -EINVAL, "invalid argument")                                                     \
+        X(ENOENT, -ENOENT, "no segment with that name")                                            \
+        X(EEXIST, -EEXIST, "a segment with that name already exists")                              \
+        X(EACCES, -EACCES, "permission denied")                                                    \
+        X(ENOSPC, -ENOSPC, "no space: shared-memory budget or /dev/shm exhausted")                 \
+        X(ENOMEM, -ENOMEM, "out of memory")                                                        \
+        X(ETIMEDOUT, -ETIMEDOUT, "timed out waiting for the daemon")                               \
+        X(ECONNRESET, -ECONNRESET, "connection to the daemon closed")                              \
+        X(ENAMETOOLONG, -ENAMETOOLONG, "socket path too long")                                     \
+        X(EBADF, -EBADF, "segment or client already closed")                                       \
+        X(EIO, -EIO, "I/O error")                                                                  \
+        X(EPROTO, -4001, "protocol violation")                                                     \
+        X(EVERSION, -4002, "protocol version mismatch")                                            \
+        X(EBADHDR, -4003, "segment header failed validation")                                      \
+        X(EBADNAME, -4004,                                                                         \
+          "bad segment name: 1-200 characters of [A-Za-z0-9._-], not starting with '.'")           \
+        X(EBADDTYPE, -4005, "unknown dtype")                                                       \
+        X(EBADSHAPE, -4006, "bad shape: at most 32 dimensions and a size that fits in memory")     \
+        X(ETOOBIG, -4007, "message too large")                                                     \
+        X(ELIMIT, -4008, "limit reached")                                                          \
+        X(ENODAEMON, -4009, "cannot reach tshmd (is it running? start it with 'tshmd')")           \
+        X(ENOTSUP, -4010, "operation not supported")
+
+typedef enum tshm_errno {
+#define TSHM_ERR_ENUM_(name, value, msg) TSHM_##name = (value),
+        TSHM_ERRNO_MAP(TSHM_ERR_ENUM_)
+#undef TSHM_ERR_ENUM_
+} tshm_errno;
+
+/* A static message for @err (a TSHM_E* code, or any negative errno); never
+ * NULL. Thread-safe. Since 0.1. */
+TSHM_API const char *tshm_strerror(int err);
+
+/* The symbolic name of @err, e.g. "ENOENT", or "UNKNOWN". Since 0.1. */
+TSHM_API const char *tshm_err_name(int err);
+
+/* The library version as TSHM_VERSION_HEX and as "MAJOR.MINOR.PATCH", for a
+ * run-time check against the header the caller was built with. Since 0.1. */
+TSHM_API unsigned tshm_version(void);
+TSHM_API const char *tshm_version_string(void);
+
+/*
+ * Element types, named as NumPy names them. The numeric values are stored in
+ * segment headers and are part of the layout: append-only.
+ */
+typedef enum tshm_dtype {
+        TSHM_DTYPE_BOOL = 1,
+        TSHM_DTYPE_INT8 = 2,
+        TSHM_DTYPE_INT16 = 3,
+        TSHM_DTYPE_INT32 = 4,
+        TSHM_DTYPE_INT64 = 5,
+        TSHM_DTYPE_UINT8 = 6,
+        TSHM_DTYPE_UINT16 = 7,
+        TSHM_DTYPE_UINT32 = 8,
+        TSHM_DTYPE_UINT64 = 9,
+        TSHM_DTYPE_FLOAT16 = 10,
+        TSHM_DTYPE_BFLOAT16 = 11,
+        TSHM_DTYPE_FLOAT32 = 12,
+        TSHM_DTYPE_FLOAT64 = 13,
+        TSHM_DTYPE_COMPLEX64 = 14,
+        TSHM_DTYPE_COMPLEX128 = 15,
+} tshm_dtype;
+
+/* Parse a dtype spelled as NumPy spells it: a name ("float32", "bool") or an
+ * array-interface type string ("<f4", "|b1", "=i8"; little-endian or
+ * native only). Returns 0 and *ret_dtype, or TSHM_EBADDTYPE. Since 0.1. */
+TSHM_API int tshm_dtype_parse(const char *s, tshm_dtype *ret_dtype);
+
+/* NumPy name ("float32"), type string ("<f4"; bfloat16 is "<V2"), and item
+ * size in bytes of @dtype; NULL or 0 when @dtype is not a tshm_dtype. */
+TSHM_API const char *tshm_dtype_name(tshm_dtype dtype);
+TSHM_API const char *tshm_dtype_typestr(tshm_dtype dtype);
+TSHM_API size_t tshm_dtype_itemsize(tshm_dtype dtype);
+
+/* Check a segment name: 1-TSHM_NAME_MAX characters of [A-Za-z0-9._-], not
+ * starting with '.'. Returns 0 or TSHM_EBADNAME. Since 0.1. */
+TSHM_API int tshm_name_check(const char *name);
+
+/* Parse a shape written "3x4", "3,4", "7", or "" / "scalar" for a 0-d array.
+ * Returns 0, the number of dimensions in *ret_ndim and the extents in
+ * ret_shape[0..ndim), or TSHM_EBADSHAPE. @ret_shape must hold TSHM_MAX_NDIM
+ * entries. Since 0.1. */
+TSHM_API int tshm_shape_parse(const char *s, size_t *ret_ndim, uint64_t *ret_shape);
+
+/* The data size in bytes of an array of @dtype and @shape, checked for
+ * overflow. Returns 0 and *ret_nbytes, or TSHM_EBADDTYPE / TSHM_EBADSHAPE.
+ * Since 0.1. */
+TSHM_API int tshm_shape_nbytes(tshm_dtype dtype, size_t ndim, const uint64_t *shape,
+                               uint64_t *ret_nbytes);
+
+typedef struct tshm_client tshm_client;
+typedef struct tshm_seg tshm_seg;
+
+/* Connect to tshmd and perform the version handshake. @socket_path may be
+ * NULL: then $TSHM_SOCKET, else $XDG_RUNTIME_DIR/tshm/tshm.sock if it exists,
+ * else /run/tshm/tshm.sock. Returns 0 and a client in *ret_client (release it
+ * with tshm_disconnect()), or TSHM_ENODAEMON (nobody listens there),
+ * TSHM_ENAMETOOLONG, TSHM_EVERSION, TSHM_ETIMEDOUT, TSHM_ENOMEM. Blocks for
+ * one round trip, at most the client timeout (5 s, or $TSHM_TIMEOUT_MS).
+ * Since 0.1. */
+TSHM_API int tshm_connect(const char *socket_path, tshm_client **ret_client);
+
+/* Close the connection and free @c. Segments opened through @c stay mapped
+ * and usable; tshm_close() still releases them. NULL is ignored. Since 0.1. */
+TSHM_API void tshm_disconnect(tshm_client *c);
+
+/* The detail of the last failed call on @c (e.g. which limit was hit and by
+ * how much), or "" when there is none. The string belongs to @c and is valid
+ * until its next call. Since 0.1. */
+TSHM_API const char *tshm_errmsg(const tshm_client *c);
+
+/* The socket path @c is connected to; owned by @c. Since 0.1. */
+TSHM_API const char *tshm_client_socket(const tshm_client *c);
+
+/* Flags for tshm_create(). */
+#define TSHM_CREATE_DEFAULT 0u
+
+/* Create the segment @name holding a C-contiguous array of @dtype and
+ * @shape (@ndim entries, 0 for a scalar), zero-filled, with permission bits
+ * @mode (0 means 0600), and open it read-write. The daemon reserves every
+ * page at once, so a full /dev/shm or budget is TSHM_ENOSPC here and never a
+ * SIGBUS later. Returns 0 and a mapped segment in *ret_seg (release it with
+ * tshm_close()), or TSHM_EBADNAME, TSHM_EBADDTYPE, TSHM_EBADSHAPE,
+ * TSHM_EINVAL (bad mode or flags), TSHM_EEXIST, TSHM_ENOSPC, TSHM_ELIMIT,
+ * TSHM_EBADHDR, TSHM_ENOMEM, or a connection error. Blocks for one round
+ * trip. Since 0.1. */
+TSHM_API int tshm_create(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim,
+                         const uint64_t *shape, unsigned mode, unsigned flags, tshm_seg **ret_seg);
+
+/* Flags for tshm_open(). */
+#define TSHM_OPEN_RDONLY 0u
+#define TSHM_OPEN_RDWR 1u
+
+/* Open the existing segment @name and map it, read-only unless @flags has
+ * TSHM_OPEN_RDWR. A read-only segment is mapped from an O_RDONLY descriptor:
+ * the kernel refuses writes. Returns 0 and a handle in *ret_seg (release it
+ * with tshm_close()), or TSHM_EBADNAME, TSHM_ENOENT, TSHM_EACCES,
+ * TSHM_ELIMIT, TSHM_EBADHDR, TSHM_ENOMEM, or a connection error. Blocks for
+ * one round trip. Since 0.1. */
+TSHM_API int tshm_open(tshm_client *c, const char *name, unsigned flags, tshm_seg **ret_seg);
+
+/* Unmap @seg, tell the daemon (when its client is still connected) and free
+ * it. The data pointer is invalid afterwards. Returns 0, or the error the
+ * daemon reported (the segment is released all the same). NULL is ignored.
+ * Since 0.1. */
+TSHM_API int tshm_close(tshm_seg *seg);
+
+/* Remove the name @name at once: a new segment may take it, while existing
+ * mappings keep working until they are closed. Only the owner (or root) may
+ * unlink. Returns 0, TSHM_EBADNAME, TSHM_ENOENT, TSHM_EACCES, or a
+ * connection error. Since 0.1. */
+TSHM_API int tshm_unlink(tshm_client *c, const char *name);
+
+/* Accessors. The data pointer stays valid until tshm_close(@seg). */
+TSHM_API void *tshm_seg_data(const tshm_seg *seg);
+TSHM_API const char *tshm_seg_name(const tshm_seg *seg);
+TSHM_API tshm_dtype tshm_seg_dtype(const tshm_seg *seg);
+TSHM_API size_t tshm_seg_ndim(const tshm_seg *seg);
+/* @ndim extents; NULL-safe for a 0-d array (points at nothing to read). */
+TSHM_API const uint64_t *tshm_seg_shape(const tshm_seg *seg);
+/* @ndim strides in bytes (C-contiguous). */
+TSHM_API const int64_t *tshm_seg_strides(const tshm_seg *seg);
+TSHM_API uint64_t tshm_seg_nbytes(const tshm_seg *seg);
+TSHM_API int tshm_seg_writable(const tshm_seg *seg);
+/* The header's sequence counter, read with acquire order. */
+TSHM_API uint64_t tshm_seg_seq(const tshm_seg *seg);
+
+/* What the daemon knows of one segment. A plain struct: its layout is part of
+ * the ABI (SOVERSION). */
+typedef struct tshm_info {
+        char name[TSHM_NAME_MAX + 1];
+        tshm_dtype dtype;
+        uint32_t ndim;
+        uint64_t shape[TSHM_MAX_NDIM];
+        uint64_t nbytes;     /* data bytes */
+        uint64_t size;       /* bytes of the shm object: header plus data */
+        uint32_t owner_uid;  /* uid of the creator */
+        uint32_t owner_gid;  /* its group */
+        uint32_t mode;       /* permission bits, e.g. 0600 */
+        uint32_t opens;      /* open handles, all connections together */
+        uint64_t created_ns; /* creation time, ns since the Unix epoch */
+        uint32_t flags;      /* reserved, 0 */
+} tshm_info;
+
+/* Describe the segment @name. Returns 0 and *ret_info, or TSHM_EBADNAME,
+ * TSHM_ENOENT, or a connection error. Since 0.1. */
+TSHM_API int tshm_stat(tshm_client *c, const char *name, tshm_info *ret_info);
+
+/* List every segment, oldest first. Returns 0, an array of *ret_count
+ * entries in *ret_infos (free it with tshm_list_free(); NULL when there are
+ * none), or TSHM_ENOMEM or a connection error. Fetches pages of up to 4096
+ * entries, one round trip each. Since 0.1. */
+TSHM_API int tshm_list(tshm_client *c, tshm_info **ret_infos, size_t *ret_count);
+TSHM_API void tshm_list_free(tshm_info *infos);
+
+/* The daemon's counters. A plain struct: its layout is part of the ABI. */
+typedef struct tshm_stats {
+        uint64_t segments;    /* named segments */
+        uint64_t bytes;       /* bytes charged to the budget (unlinked but mapped included) */
+        uint64_t max_bytes;   /* the budget, 0 for none */
+        uint64_t clients;     /* connected clients */
+        uint64_t opens;       /* open handles */
+        uint64_t requests;    /* requests served since start */
+        uint64_t uptime_ns;   /* time since start */
+        uint64_t shm_free;    /* free bytes of the file system under /dev/shm */
+        uint32_t pid;         /* the daemon's pid */
+        uint32_t proto;       /* its protocol version */
+} tshm_stats;
+
+/* Fetch the daemon's counters. Returns 0 and *ret_stats, or a connection
+ * error. Since 0.1. */
+TSHM_API int tshm_stats_get(tshm_client *c, tshm_stats *ret_stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TSHM_H */

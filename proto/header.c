@@ -1,0 +1,157 @@
+/*
+ * header.c - build and validate segment headers (see header.h and the
+ * "Segment header" section of PROTOCOL.md).
+ */
+#include <stdbool.h>
+#include <string.h>
+
+#include "header.h"
+
+#define PAGE_SIZE_ 4096u
+
+int
+tshm__hdr_object_size(uint64_t nbytes, uint64_t *ret_size)
+{
+        uint64_t pages;
+
+        /* Round up without overflow: nbytes is at most INT64_MAX (checked by
+         * tshm_shape_nbytes), so this cannot wrap. */
+        if (nbytes > (uint64_t)INT64_MAX - 2u * PAGE_SIZE_) {
+                return TSHM_EBADSHAPE;
+        }
+        pages = (nbytes + PAGE_SIZE_ - 1) / PAGE_SIZE_;
+        *ret_size = TSHM_HDR_DATA_OFFSET + pages * PAGE_SIZE_;
+        return 0;
+}
+
+int
+tshm__hdr_init(struct tshm__hdr *hdr, const struct tshm__seg_spec *spec)
+{
+        uint64_t nbytes;
+        int64_t stride;
+        size_t itemsize;
+        uint32_t i;
+        int rv;
+
+        if ((rv = tshm_name_check(spec->name)) < 0) {
+                return rv;
+        }
+        if ((rv = tshm_shape_nbytes(spec->dtype, spec->ndim, spec->shape, &nbytes)) < 0) {
+                return rv;
+        }
+        itemsize = tshm_dtype_itemsize(spec->dtype);
+        memset(hdr, 0, sizeof(*hdr));
+        memcpy(hdr->magic, TSHM_HDR_MAGIC, sizeof(hdr->magic));
+        hdr->layout = TSHM_HDR_LAYOUT;
+        hdr->header_size = TSHM_HDR_SIZE;
+        hdr->flags = TSHM_HDR_KIND_ARRAY;
+        hdr->data_offset = TSHM_HDR_DATA_OFFSET;
+        hdr->data_size = nbytes;
+        hdr->dtype = (uint32_t)spec->dtype;
+        hdr->itemsize = (uint32_t)itemsize;
+        hdr->ndim = spec->ndim;
+        hdr->mode = spec->mode & 0777u;
+        hdr->owner_uid = spec->owner_uid;
+        hdr->owner_gid = spec->owner_gid;
+        hdr->created_ns = spec->created_ns;
+        hdr->seq = 0;
+        /* C-contiguous: the last dimension varies fastest. Every stride fits
+         * in int64 because the product of the extents times the item size
+         * does (tshm_shape_nbytes). */
+        stride = (int64_t)itemsize;
+        for (i = spec->ndim; i-- > 0;) {
+                hdr->shape[i] = spec->shape[i];
+                hdr->strides[i] = stride;
+                if (spec->shape[i] != 0) {
+                        stride *= (int64_t)spec->shape[i];
+                }
+        }
+        memcpy(hdr->name, spec->name, strlen(spec->name));
+        return 0;
+}
+
+/* The lowest and highest byte offsets an element can start at, or false on
+ * overflow. */
+static bool
+hdr_reach(const struct tshm__hdr *hdr, int64_t *ret_lo, int64_t *ret_hi)
+{
+        int64_t lo = 0, hi = 0, step;
+        uint32_t i;
+
+        for (i = 0; i < hdr->ndim; i++) {
+                if (hdr->shape[i] > (uint64_t)INT64_MAX) {
+                        return false;
+                }
+                if (__builtin_mul_overflow((int64_t)hdr->shape[i] - 1, hdr->strides[i], &step)) {
+                        return false;
+                }
+                if (step < 0 ? __builtin_add_overflow(lo, step, &lo)
+                             : __builtin_add_overflow(hi, step, &hi)) {
+                        return false;
+                }
+        }
+        *ret_lo = lo;
+        *ret_hi = hi;
+        return true;
+}
+
+static bool
+hdr_name_ok(const struct tshm__hdr *hdr)
+{
+        char name[sizeof(hdr->name)];
+
+        if (memchr(hdr->name, '\0', sizeof(hdr->name)) == NULL) {
+                return false;
+        }
+        memcpy(name, hdr->name, sizeof(name));
+        return tshm_name_check(name) == 0;
+}
+
+int
+tshm__hdr_validate(const struct tshm__hdr *hdr, uint64_t map_size)
+{
+        uint64_t nbytes;
+        int64_t lo, hi;
+        uint32_t i;
+
+        if (map_size < TSHM_HDR_DATA_OFFSET) {
+                return TSHM_EBADHDR;
+        }
+        if (memcmp(hdr->magic, TSHM_HDR_MAGIC, sizeof(hdr->magic)) != 0 ||
+            hdr->layout != TSHM_HDR_LAYOUT || hdr->header_size != TSHM_HDR_SIZE) {
+                return TSHM_EBADHDR;
+        }
+        if ((hdr->flags & TSHM_HDR_KIND_MASK) != TSHM_HDR_KIND_ARRAY || hdr->mode > 0777u) {
+                return TSHM_EBADHDR;
+        }
+        if (!hdr_name_ok(hdr)) {
+                return TSHM_EBADHDR;
+        }
+        if (tshm_dtype_itemsize((tshm_dtype)hdr->dtype) == 0 ||
+            hdr->itemsize != tshm_dtype_itemsize((tshm_dtype)hdr->dtype)) {
+                return TSHM_EBADHDR;
+        }
+        if (hdr->ndim > TSHM_MAX_NDIM ||
+            tshm_shape_nbytes((tshm_dtype)hdr->dtype, hdr->ndim, hdr->shape, &nbytes) < 0) {
+                return TSHM_EBADHDR;
+        }
+        for (i = hdr->ndim; i < TSHM_MAX_NDIM; i++) {
+                if (hdr->shape[i] != 0 || hdr->strides[i] != 0) {
+                        return TSHM_EBADHDR;
+                }
+        }
+        /* The data area: page-aligned, after the header, inside the map. */
+        if (hdr->data_offset < TSHM_HDR_DATA_OFFSET || hdr->data_offset % PAGE_SIZE_ != 0 ||
+            hdr->data_offset > map_size || hdr->data_size > map_size - hdr->data_offset ||
+            hdr->data_size < nbytes) {
+                return TSHM_EBADHDR;
+        }
+        /* Every reachable element inside the data area. */
+        if (nbytes > 0) {
+                if (!hdr_reach(hdr, &lo, &hi) || lo < 0 ||
+                    (uint64_t)hi > hdr->data_size - hdr->itemsize) {
+                        return TSHM_EBADHDR;
+                }
+        }
+        return 0;
+}

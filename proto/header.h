@@ -1,0 +1,106 @@
+/*
+ * header.h - the fixed-layout header at the start of every tshm segment.
+ *
+ * The header is a file format: any process can interpret it without the
+ * daemon. Fields are little-endian fixed-width integers at fixed offsets
+ * (pinned by the static assertions below and documented byte by byte in
+ * proto/PROTOCOL.md). tshm only runs on little-endian hosts (checked at
+ * build time), so the struct is read in place.
+ *
+ * A header read from a mapping is untrusted input: tshm__hdr_validate()
+ * checks it against the size of the mapping before any field is used.
+ */
+#ifndef TSHM_HEADER_H
+#define TSHM_HEADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tshm.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "tshm segment headers are little-endian; this host is not"
+#endif
+
+#define TSHM_HDR_MAGIC "TSHMSEG\0"
+#define TSHM_HDR_LAYOUT 1u        /* bumped on any incompatible layout change */
+#define TSHM_HDR_SIZE 1024u       /* bytes of struct tshm__hdr */
+#define TSHM_HDR_DATA_OFFSET 4096u /* data starts on the first page boundary after it */
+
+/* flags: what kind of segment this is. Array is the only kind in layout 1;
+ * streams (a ring of slots) will set TSHM_HDR_KIND_STREAM. */
+#define TSHM_HDR_KIND_MASK 0xffu
+#define TSHM_HDR_KIND_ARRAY 0u
+
+struct tshm__hdr {
+        char magic[8];          /*   0: "TSHMSEG\0" */
+        uint16_t layout;        /*   8: TSHM_HDR_LAYOUT */
+        uint16_t header_size;   /*  10: TSHM_HDR_SIZE */
+        uint32_t flags;         /*  12: kind and reserved bits, 0 for an array */
+        uint64_t data_offset;   /*  16: offset of element 0 from the segment start */
+        uint64_t data_size;     /*  24: bytes of array data */
+        uint32_t dtype;         /*  32: enum tshm_dtype */
+        uint32_t itemsize;      /*  36: bytes per element */
+        uint32_t ndim;          /*  40: 0..32 */
+        uint32_t mode;          /*  44: permission bits (0777 mask) */
+        uint32_t owner_uid;     /*  48 */
+        uint32_t owner_gid;     /*  52 */
+        uint64_t created_ns;    /*  56: CLOCK_REALTIME at create, ns */
+        /* 64..127: the synchronisation line, alone in its cache line. */
+        uint64_t seq;           /*  64: sequence counter; accessed atomically */
+        uint8_t sync_reserved[56]; /* 72: reserved for publish/wait, 0 */
+        uint64_t shape[TSHM_MAX_NDIM];  /* 128: extents, ndim used, rest 0 */
+        int64_t strides[TSHM_MAX_NDIM]; /* 384: strides in bytes, ndim used, rest 0 */
+        uint8_t kind_reserved[128];     /* 640: reserved for streams, 0 */
+        char name[256];                 /* 768: segment name, NUL-padded */
+};
+
+_Static_assert(sizeof(struct tshm__hdr) == TSHM_HDR_SIZE, "header size");
+_Static_assert(offsetof(struct tshm__hdr, layout) == 8, "layout offset");
+_Static_assert(offsetof(struct tshm__hdr, header_size) == 10, "header_size offset");
+_Static_assert(offsetof(struct tshm__hdr, flags) == 12, "flags offset");
+_Static_assert(offsetof(struct tshm__hdr, data_offset) == 16, "data_offset offset");
+_Static_assert(offsetof(struct tshm__hdr, data_size) == 24, "data_size offset");
+_Static_assert(offsetof(struct tshm__hdr, dtype) == 32, "dtype offset");
+_Static_assert(offsetof(struct tshm__hdr, itemsize) == 36, "itemsize offset");
+_Static_assert(offsetof(struct tshm__hdr, ndim) == 40, "ndim offset");
+_Static_assert(offsetof(struct tshm__hdr, mode) == 44, "mode offset");
+_Static_assert(offsetof(struct tshm__hdr, owner_uid) == 48, "owner_uid offset");
+_Static_assert(offsetof(struct tshm__hdr, owner_gid) == 52, "owner_gid offset");
+_Static_assert(offsetof(struct tshm__hdr, created_ns) == 56, "created_ns offset");
+_Static_assert(offsetof(struct tshm__hdr, seq) == 64, "seq offset");
+_Static_assert(offsetof(struct tshm__hdr, shape) == 128, "shape offset");
+_Static_assert(offsetof(struct tshm__hdr, strides) == 384, "strides offset");
+_Static_assert(offsetof(struct tshm__hdr, kind_reserved) == 640, "kind_reserved offset");
+_Static_assert(offsetof(struct tshm__hdr, name) == 768, "name offset");
+
+/* What a new segment is made of. */
+struct tshm__seg_spec {
+        char name[TSHM_NAME_MAX + 1];
+        tshm_dtype dtype;
+        uint32_t ndim;
+        uint64_t shape[TSHM_MAX_NDIM];
+        uint32_t mode;
+        uint32_t owner_uid;
+        uint32_t owner_gid;
+        uint64_t created_ns;
+};
+
+/* The size of the shm object that holds @nbytes of data: the header page
+ * plus the data rounded up to whole pages. Returns 0 and *ret_size, or
+ * TSHM_EBADSHAPE when it would overflow. */
+int tshm__hdr_object_size(uint64_t nbytes, uint64_t *ret_size);
+
+/* Fill @hdr (zeroed first) from @spec, with C-contiguous strides. Returns 0,
+ * or TSHM_EBADNAME / TSHM_EBADDTYPE / TSHM_EBADSHAPE. */
+int tshm__hdr_init(struct tshm__hdr *hdr, const struct tshm__seg_spec *spec);
+
+/* Validate the header at the start of a mapping of @map_size bytes: magic,
+ * layout, header size, name, dtype and item size, ndim, the data area inside
+ * the mapping and page-aligned, and every reachable element (shape x
+ * strides) inside the data area. Reads each field once, from @hdr; the
+ * caller must copy the header first if a writer could change it meanwhile.
+ * Returns 0 or TSHM_EBADHDR. */
+int tshm__hdr_validate(const struct tshm__hdr *hdr, uint64_t map_size);
+
+#endif /* TSHM_HEADER_H */
