@@ -151,7 +151,7 @@ typedef struct tshm_seg tshm_seg;
  * else /run/tshm/tshm.sock. Returns 0 and a client in *ret_client (release it
  * with tshm_disconnect()), or TSHM_ENODAEMON (nobody listens there),
  * TSHM_ENAMETOOLONG, TSHM_EVERSION, TSHM_ETIMEDOUT, TSHM_ENOMEM. Blocks for
- * one round trip, at most the client timeout (5 s, or $TSHM_TIMEOUT_MS).
+ * one round trip, at most the client timeout (30 s, or $TSHM_TIMEOUT_MS).
  * Since 0.1. */
 TSHM_API int tshm_connect(const char *socket_path, tshm_client **ret_client);
 

@@ -1,0 +1,422 @@
+/*
+ * client.c - tshm_client: connect, the request/reply round trip, and the
+ * public calls built on it.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static void
+client_errmsg(tshm_client *c, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void)vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
+        va_end(ap);
+}
+
+static int
+client_timeout_ms(void)
+{
+        const char *s = getenv("TSHM_TIMEOUT_MS");
+        char *end;
+        long v;
+
+        if (s == NULL || s[0] == '\0') {
+                return TSHM_DEFAULT_TIMEOUT_MS;
+        }
+        v = strtol(s, &end, 10);
+        if (*end != '\0' || v <= 0 || v > 24L * 3600 * 1000) {
+                return TSHM_DEFAULT_TIMEOUT_MS;
+        }
+        return (int)v;
+}
+
+/* The connection failed: close it. Later calls fail with TSHM_ECONNRESET
+ * rather than reading a reply that belongs to an earlier request. */
+static void
+client_break(tshm_client *c)
+{
+        if (c->fd >= 0) {
+                (void)close(c->fd);
+                c->fd = -1;
+        }
+}
+
+/* One round trip, with c->lock held. On success returns reply->status (0 or
+ * the daemon's error, its detail in c->errmsg); a descriptor that came with
+ * the reply is in *ret_fd when @ret_fd is given (else closed). */
+static int
+client_call(tshm_client *c, struct tshm__req *req, struct tshm__reply *reply, int *ret_fd)
+{
+        msgpack_sbuffer sbuf;
+        uint8_t *payload = NULL;
+        size_t len;
+        int64_t deadline;
+        int fd = -1, rv;
+
+        c->errmsg[0] = '\0';
+        if (c->fd < 0) {
+                client_errmsg(c, "the connection to %s was lost", c->path);
+                return TSHM_ECONNRESET;
+        }
+        req->id = ++c->next_id;
+        msgpack_sbuffer_init(&sbuf);
+        if ((rv = tshm__req_encode(req, &sbuf)) < 0) {
+                goto out;
+        }
+        deadline = tshm__now_ms() + c->timeout_ms;
+        if ((rv = tshm__conn_send(c->fd, sbuf.data, sbuf.size, deadline)) < 0 ||
+            (rv = tshm__conn_recv(c->fd, TSHM_PROTO_MAX_REPLY, deadline, &payload, &len, &fd)) <
+                    0) {
+                client_break(c);
+                goto out;
+        }
+        if ((rv = tshm__reply_decode(payload, len, req->op, reply)) < 0 || reply->id != req->id ||
+            (reply->status == 0 && reply->has_fd != (fd >= 0))) {
+                client_errmsg(c, "malformed reply to %s", tshm__op_name(req->op));
+                if (rv == 0) {
+                        free(reply->infos);
+                        reply->infos = NULL;
+                        rv = TSHM_EPROTO;
+                }
+                client_break(c);
+                goto out;
+        }
+        rv = reply->status;
+        if (rv < 0) {
+                client_errmsg(c, "%s", reply->error);
+        } else if (ret_fd != NULL) {
+                *ret_fd = fd;
+                fd = -1;
+        }
+out:
+        if (fd >= 0) {
+                (void)close(fd);
+        }
+        free(payload);
+        msgpack_sbuffer_destroy(&sbuf);
+        return rv;
+}
+
+int
+tshm_connect(const char *socket_path, tshm_client **ret_client)
+{
+        struct tshm__req req = {.op = TSHM_OP_HELLO, .version = TSHM_PROTO_VERSION};
+        struct tshm__reply reply;
+        tshm_client *c;
+        int rv;
+
+        if (ret_client == NULL) {
+                return TSHM_EINVAL;
+        }
+        c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+                return TSHM_ENOMEM;
+        }
+        c->fd = -1;
+        c->timeout_ms = client_timeout_ms();
+        if (pthread_mutex_init(&c->lock, NULL) != 0) {
+                free(c);
+                return TSHM_ENOMEM;
+        }
+        if ((rv = tshm__conn_resolve_path(socket_path, c->path, sizeof(c->path))) < 0 ||
+            (rv = tshm__conn_connect(c->path, c->timeout_ms, &c->fd)) < 0) {
+                goto fail;
+        }
+        if ((rv = client_call(c, &req, &reply, NULL)) < 0) {
+                goto fail;
+        }
+        if (reply.version != TSHM_PROTO_VERSION) {
+                rv = TSHM_EVERSION;
+                goto fail;
+        }
+        *ret_client = c;
+        return 0;
+fail:
+        tshm_disconnect(c);
+        return rv;
+}
+
+void
+tshm_disconnect(tshm_client *c)
+{
+        tshm_seg *s;
+
+        if (c == NULL) {
+                return;
+        }
+        (void)pthread_mutex_lock(&c->lock);
+        for (s = c->segs; s != NULL; s = s->next) {
+                s->client = NULL;
+        }
+        client_break(c);
+        (void)pthread_mutex_unlock(&c->lock);
+        (void)pthread_mutex_destroy(&c->lock);
+        free(c);
+}
+
+const char *
+tshm_errmsg(const tshm_client *c)
+{
+        return c != NULL ? c->errmsg : "";
+}
+
+const char *
+tshm_client_socket(const tshm_client *c)
+{
+        return c->path;
+}
+
+/* Copy a caller's name into a request, checking it first. */
+static int
+client_name(tshm_client *c, struct tshm__req *req, const char *name)
+{
+        if (tshm_name_check(name) < 0) {
+                client_errmsg(c, "'%.*s'", TSHM_NAME_MAX + 8, name != NULL ? name : "(null)");
+                return TSHM_EBADNAME;
+        }
+        memcpy(req->name, name, strlen(name) + 1);
+        return 0;
+}
+
+/* Map the descriptor of a create or open reply and register the segment.
+ * Called with c->lock held. */
+static int
+client_attach(tshm_client *c, const struct tshm__reply *reply, int fd, bool writable,
+              const char *name, tshm_seg **ret_seg)
+{
+        struct tshm__req close_req = {.op = TSHM_OP_CLOSE, .handle = reply->handle};
+        struct tshm__reply close_reply;
+        tshm_seg *seg;
+        int rv;
+
+        if ((rv = tshm__seg_map(fd, reply->size, writable, name, &seg)) < 0) {
+                client_errmsg(c, "'%s'", name);
+                /* Give the daemon its handle back; the mapping failed. */
+                (void)client_call(c, &close_req, &close_reply, NULL);
+                return rv;
+        }
+        seg->client = c;
+        seg->handle = reply->handle;
+        seg->next = c->segs;
+        if (c->segs != NULL) {
+                c->segs->prev = seg;
+        }
+        c->segs = seg;
+        *ret_seg = seg;
+        return 0;
+}
+
+int
+tshm_create(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim,
+            const uint64_t *shape, unsigned mode, unsigned flags, tshm_seg **ret_seg)
+{
+        struct tshm__req req = {.op = TSHM_OP_CREATE, .dtype = dtype};
+        struct tshm__reply reply;
+        uint64_t nbytes;
+        int fd = -1, rv;
+
+        if (c == NULL || ret_seg == NULL) {
+                return TSHM_EINVAL;
+        }
+        (void)pthread_mutex_lock(&c->lock);
+        if ((rv = client_name(c, &req, name)) < 0) {
+                goto out;
+        }
+        if ((rv = tshm_shape_nbytes(dtype, ndim, shape, &nbytes)) < 0) {
+                client_errmsg(c, "'%s'", name);
+                goto out;
+        }
+        if (mode > 0777u || flags != TSHM_CREATE_DEFAULT) {
+                client_errmsg(c, "mode %o or flags %#x not valid", mode, flags);
+                rv = TSHM_EINVAL;
+                goto out;
+        }
+        req.ndim = (uint32_t)ndim;
+        if (ndim > 0) {
+                memcpy(req.shape, shape, ndim * sizeof(shape[0]));
+        }
+        req.mode = mode != 0 ? mode : 0600u;
+        req.flags = flags;
+        if ((rv = client_call(c, &req, &reply, &fd)) < 0) {
+                goto out;
+        }
+        rv = client_attach(c, &reply, fd, true, name, ret_seg);
+out:
+        (void)pthread_mutex_unlock(&c->lock);
+        return rv;
+}
+
+int
+tshm_open(tshm_client *c, const char *name, unsigned flags, tshm_seg **ret_seg)
+{
+        struct tshm__req req = {.op = TSHM_OP_OPEN, .writable = (flags & TSHM_OPEN_RDWR) != 0};
+        struct tshm__reply reply;
+        int fd = -1, rv;
+
+        if (c == NULL || ret_seg == NULL || (flags & ~TSHM_OPEN_RDWR) != 0) {
+                return TSHM_EINVAL;
+        }
+        (void)pthread_mutex_lock(&c->lock);
+        if ((rv = client_name(c, &req, name)) < 0) {
+                goto out;
+        }
+        if ((rv = client_call(c, &req, &reply, &fd)) < 0) {
+                goto out;
+        }
+        rv = client_attach(c, &reply, fd, req.writable, name, ret_seg);
+out:
+        (void)pthread_mutex_unlock(&c->lock);
+        return rv;
+}
+
+int
+tshm_close(tshm_seg *seg)
+{
+        struct tshm__req req = {.op = TSHM_OP_CLOSE};
+        struct tshm__reply reply;
+        tshm_client *c;
+        int rv = 0;
+
+        if (seg == NULL) {
+                return 0;
+        }
+        c = seg->client;
+        if (c != NULL) {
+                (void)pthread_mutex_lock(&c->lock);
+                req.handle = seg->handle;
+                rv = client_call(c, &req, &reply, NULL);
+                if (seg->prev != NULL) {
+                        seg->prev->next = seg->next;
+                } else {
+                        c->segs = seg->next;
+                }
+                if (seg->next != NULL) {
+                        seg->next->prev = seg->prev;
+                }
+                (void)pthread_mutex_unlock(&c->lock);
+        }
+        tshm__seg_free(seg);
+        return rv;
+}
+
+int
+tshm_unlink(tshm_client *c, const char *name)
+{
+        struct tshm__req req = {.op = TSHM_OP_UNLINK};
+        struct tshm__reply reply;
+        int rv;
+
+        if (c == NULL) {
+                return TSHM_EINVAL;
+        }
+        (void)pthread_mutex_lock(&c->lock);
+        if ((rv = client_name(c, &req, name)) == 0) {
+                rv = client_call(c, &req, &reply, NULL);
+        }
+        (void)pthread_mutex_unlock(&c->lock);
+        return rv;
+}
+
+int
+tshm_stat(tshm_client *c, const char *name, tshm_info *ret_info)
+{
+        struct tshm__req req = {.op = TSHM_OP_STAT};
+        struct tshm__reply reply;
+        int rv;
+
+        if (c == NULL || ret_info == NULL) {
+                return TSHM_EINVAL;
+        }
+        (void)pthread_mutex_lock(&c->lock);
+        if ((rv = client_name(c, &req, name)) == 0 &&
+            (rv = client_call(c, &req, &reply, NULL)) == 0) {
+                *ret_info = reply.info;
+        }
+        (void)pthread_mutex_unlock(&c->lock);
+        return rv;
+}
+
+/* Append a page of entries to *all. */
+static int
+list_append(tshm_info **all, size_t *n, size_t *cap, const struct tshm__reply *reply)
+{
+        if (*n + reply->ninfos > *cap) {
+                size_t ncap = *cap * 2 > *n + reply->ninfos ? *cap * 2 : *n + reply->ninfos;
+                tshm_info *na = realloc(*all, ncap * sizeof(**all));
+                if (na == NULL) {
+                        return TSHM_ENOMEM;
+                }
+                *all = na;
+                *cap = ncap;
+        }
+        if (reply->ninfos > 0) {
+                memcpy(*all + *n, reply->infos, reply->ninfos * sizeof(**all));
+        }
+        *n += reply->ninfos;
+        return 0;
+}
+
+int
+tshm_list(tshm_client *c, tshm_info **ret_infos, size_t *ret_count)
+{
+        struct tshm__req req = {.op = TSHM_OP_LIST, .limit = TSHM_PROTO_LIST_PAGE};
+        struct tshm__reply reply;
+        tshm_info *all = NULL;
+        size_t n = 0, cap = 0;
+        int rv;
+
+        if (c == NULL || ret_infos == NULL || ret_count == NULL) {
+                return TSHM_EINVAL;
+        }
+        (void)pthread_mutex_lock(&c->lock);
+        do {
+                if ((rv = client_call(c, &req, &reply, NULL)) < 0) {
+                        goto fail;
+                }
+                rv = list_append(&all, &n, &cap, &reply);
+                free(reply.infos);
+                if (rv < 0) {
+                        goto fail;
+                }
+                req.cursor = reply.next_cursor;
+        } while (reply.next_cursor != 0);
+        (void)pthread_mutex_unlock(&c->lock);
+        *ret_infos = all;
+        *ret_count = n;
+        return 0;
+fail:
+        (void)pthread_mutex_unlock(&c->lock);
+        free(all);
+        return rv;
+}
+
+void
+tshm_list_free(tshm_info *infos)
+{
+        free(infos);
+}
+
+int
+tshm_stats_get(tshm_client *c, tshm_stats *ret_stats)
+{
+        struct tshm__req req = {.op = TSHM_OP_STATS};
+        struct tshm__reply reply;
+        int rv;
+
+        if (c == NULL || ret_stats == NULL) {
+                return TSHM_EINVAL;
+        }
+        (void)pthread_mutex_lock(&c->lock);
+        if ((rv = client_call(c, &req, &reply, NULL)) == 0) {
+                *ret_stats = reply.stats;
+        }
+        (void)pthread_mutex_unlock(&c->lock);
+        return rv;
+}

@@ -1,0 +1,248 @@
+/*
+ * conn.c - libtshm's side of the socket: connect, send a frame, receive a
+ * frame and the descriptor that may ride on it. Blocking, with a deadline;
+ * libtshm never links libuv.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int64_t
+tshm__now_ms(void)
+{
+        struct timespec ts;
+
+        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+tshm__conn_resolve_path(const char *arg, char *out, size_t outlen)
+{
+        const char *env = getenv("TSHM_SOCKET");
+        const char *xdg = getenv("XDG_RUNTIME_DIR");
+        struct stat st;
+        int n;
+
+        if (arg != NULL && arg[0] != '\0') {
+                n = snprintf(out, outlen, "%s", arg);
+        } else if (env != NULL && env[0] != '\0') {
+                n = snprintf(out, outlen, "%s", env);
+        } else {
+                n = -1;
+                if (xdg != NULL && xdg[0] != '\0') {
+                        n = snprintf(out, outlen, "%s/tshm/tshm.sock", xdg);
+                        if (n >= 0 && (size_t)n < outlen && stat(out, &st) != 0) {
+                                n = -1; /* not there: fall back to the system socket */
+                        }
+                }
+                if (n < 0) {
+                        n = snprintf(out, outlen, "/run/tshm/tshm.sock");
+                }
+        }
+        if (n < 0 || (size_t)n >= outlen) {
+                return TSHM_ENAMETOOLONG;
+        }
+        return 0;
+}
+
+/* Wait for @events on @fd until @deadline_ms. */
+static int
+conn_wait(int fd, short events, int64_t deadline_ms)
+{
+        struct pollfd p = {.fd = fd, .events = events};
+        int64_t left;
+        int r;
+
+        for (;;) {
+                left = deadline_ms - tshm__now_ms();
+                if (left <= 0) {
+                        return TSHM_ETIMEDOUT;
+                }
+                r = poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+                if (r > 0) {
+                        return 0;
+                }
+                if (r < 0 && errno != EINTR) {
+                        return -errno;
+                }
+        }
+}
+
+int
+tshm__conn_connect(const char *path, int timeout_ms, int *ret_fd)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd, rv;
+
+        (void)timeout_ms; /* connect() on a Unix socket does not wait for accept */
+        if (strlen(path) >= sizeof(sa.sun_path)) {
+                return TSHM_ENAMETOOLONG;
+        }
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                return -errno;
+        }
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                rv = errno;
+                (void)close(fd);
+                switch (rv) {
+                case ENOENT:
+                case ECONNREFUSED:
+                case ENOTDIR:
+                        return TSHM_ENODAEMON;
+                case EAGAIN: /* the listen backlog is full */
+                        return TSHM_ETIMEDOUT;
+                default:
+                        return -rv;
+                }
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+int
+tshm__conn_send(int fd, const void *buf, size_t len, int64_t deadline_ms)
+{
+        const uint8_t *p = buf;
+        ssize_t n;
+        int rv;
+
+        while (len > 0) {
+                n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n >= 0) {
+                        p += n;
+                        len -= (size_t)n;
+                        continue;
+                }
+                if (errno == EINTR) {
+                        continue;
+                }
+                if (errno != EAGAIN) {
+                        return errno == EPIPE || errno == ECONNRESET ? TSHM_ECONNRESET : -errno;
+                }
+                if ((rv = conn_wait(fd, POLLOUT, deadline_ms)) < 0) {
+                        return rv;
+                }
+        }
+        return 0;
+}
+
+/* Keep the first descriptor that arrives in *fdslot; close any other, and
+ * any that came truncated. */
+static void
+conn_take_fds(struct msghdr *mh, int *fdslot)
+{
+        struct cmsghdr *cm;
+
+        for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
+                size_t i, n;
+                int fds[4];
+
+                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) {
+                        continue;
+                }
+                n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                if (n > 4) {
+                        n = 4;
+                }
+                memcpy(fds, CMSG_DATA(cm), n * sizeof(int));
+                for (i = 0; i < n; i++) {
+                        if (*fdslot < 0) {
+                                *fdslot = fds[i];
+                        } else {
+                                (void)close(fds[i]);
+                        }
+                }
+        }
+}
+
+/* Read exactly @len bytes into @buf, collecting descriptors. */
+static int
+conn_read_full(int fd, uint8_t *buf, size_t len, int64_t deadline_ms, int *fdslot)
+{
+        union {
+                char buf[CMSG_SPACE(4 * sizeof(int))];
+                struct cmsghdr align;
+        } ctl;
+        struct iovec iov;
+        struct msghdr mh;
+        ssize_t n;
+        int rv;
+
+        while (len > 0) {
+                iov.iov_base = buf;
+                iov.iov_len = len;
+                memset(&mh, 0, sizeof(mh));
+                mh.msg_iov = &iov;
+                mh.msg_iovlen = 1;
+                mh.msg_control = ctl.buf;
+                mh.msg_controllen = sizeof(ctl.buf);
+                n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+                if (n > 0) {
+                        conn_take_fds(&mh, fdslot);
+                        buf += n;
+                        len -= (size_t)n;
+                        continue;
+                }
+                if (n == 0) {
+                        return TSHM_ECONNRESET;
+                }
+                if (errno == EINTR) {
+                        continue;
+                }
+                if (errno != EAGAIN) {
+                        return errno == ECONNRESET ? TSHM_ECONNRESET : -errno;
+                }
+                if ((rv = conn_wait(fd, POLLIN, deadline_ms)) < 0) {
+                        return rv;
+                }
+        }
+        return 0;
+}
+
+int
+tshm__conn_recv(int fd, uint32_t max, int64_t deadline_ms, uint8_t **ret_payload,
+                size_t *ret_len, int *ret_fd)
+{
+        uint8_t hdr[4], *payload = NULL;
+        uint32_t len;
+        int got_fd = -1, rv;
+
+        if ((rv = conn_read_full(fd, hdr, sizeof(hdr), deadline_ms, &got_fd)) < 0) {
+                goto fail;
+        }
+        len = tshm__get_be32(hdr);
+        if (len > max) {
+                rv = TSHM_EPROTO;
+                goto fail;
+        }
+        payload = malloc(len > 0 ? len : 1);
+        if (payload == NULL) {
+                rv = TSHM_ENOMEM;
+                goto fail;
+        }
+        if ((rv = conn_read_full(fd, payload, len, deadline_ms, &got_fd)) < 0) {
+                goto fail;
+        }
+        *ret_payload = payload;
+        *ret_len = len;
+        *ret_fd = got_fd;
+        return 0;
+fail:
+        free(payload);
+        if (got_fd >= 0) {
+                (void)close(got_fd);
+        }
+        return rv;
+}

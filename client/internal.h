@@ -1,0 +1,60 @@
+/*
+ * internal.h - libtshm's private structures and helpers.
+ */
+#ifndef TSHM_CLIENT_INTERNAL_H
+#define TSHM_CLIENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/un.h>
+
+#include "tshm.h"
+
+#include "proto.h"
+
+#define TSHM_DEFAULT_TIMEOUT_MS 30000
+
+struct tshm_client {
+        pthread_mutex_t lock; /* serialises every call on this client */
+        int fd;               /* the connection, or -1 once it broke */
+        uint64_t next_id;
+        int timeout_ms;
+        char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+        char errmsg[320];
+        struct tshm_seg *segs; /* open segments, to detach them on disconnect */
+};
+
+struct tshm_seg {
+        tshm_client *client; /* NULL once the client disconnected */
+        struct tshm_seg *prev, *next;
+        uint64_t handle; /* the daemon's id for this open */
+        void *map;
+        size_t map_size;
+        void *data;
+        bool writable;
+        char name[TSHM_NAME_MAX + 1];
+        tshm_dtype dtype;
+        size_t ndim;
+        uint64_t nbytes;
+        uint64_t shape[TSHM_MAX_NDIM];
+        int64_t strides[TSHM_MAX_NDIM];
+};
+
+/* conn.c: blocking socket I/O with a deadline. */
+int tshm__conn_resolve_path(const char *arg, char *out, size_t outlen);
+int tshm__conn_connect(const char *path, int timeout_ms, int *ret_fd);
+int tshm__conn_send(int fd, const void *buf, size_t len, int64_t deadline_ms);
+/* Read one frame: *ret_payload is malloc'ed (free it), and a descriptor
+ * that arrived with it is in *ret_fd (else -1). */
+int tshm__conn_recv(int fd, uint32_t max, int64_t deadline_ms, uint8_t **ret_payload,
+                    size_t *ret_len, int *ret_fd);
+int64_t tshm__now_ms(void);
+
+/* seg.c: map a descriptor and check its header. Takes ownership of @fd
+ * (closed on every path). */
+int tshm__seg_map(int fd, uint64_t size, bool writable, const char *name, tshm_seg **ret_seg);
+void tshm__seg_free(tshm_seg *seg);
+
+#endif /* TSHM_CLIENT_INTERNAL_H */

@@ -1,0 +1,146 @@
+/*
+ * seg.c - a mapped segment: map the descriptor the daemon sent, check the
+ * header against the mapping, and answer the accessors.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#include "header.h"
+
+int
+tshm__seg_map(int fd, uint64_t size, bool writable, const char *name, tshm_seg **ret_seg)
+{
+        struct tshm__hdr hdr;
+        struct stat st;
+        tshm_seg *seg = NULL;
+        void *map = MAP_FAILED;
+        uint32_t i;
+        int rv;
+
+        /* Trust the object's real size, not the daemon's word: mapping past
+         * the end of a shm object would SIGBUS on access. */
+        if (fstat(fd, &st) < 0) {
+                rv = -errno;
+                goto out;
+        }
+        if (st.st_size < (off_t)TSHM_HDR_DATA_OFFSET || (uint64_t)st.st_size != size ||
+            (uint64_t)st.st_size > SIZE_MAX) {
+                rv = TSHM_EBADHDR;
+                goto out;
+        }
+        map = mmap(NULL, (size_t)st.st_size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED,
+                   fd, 0);
+        if (map == MAP_FAILED) {
+                rv = errno == ENOMEM ? TSHM_ENOMEM : -errno;
+                goto out;
+        }
+        /* Copy the header before validating it: another process with write
+         * access could change it under us, and the copy is what we use. */
+        memcpy(&hdr, map, sizeof(hdr));
+        if ((rv = tshm__hdr_validate(&hdr, (uint64_t)st.st_size)) < 0 ||
+            strncmp(hdr.name, name, sizeof(hdr.name)) != 0) {
+                rv = TSHM_EBADHDR;
+                goto out;
+        }
+        seg = calloc(1, sizeof(*seg));
+        if (seg == NULL) {
+                rv = TSHM_ENOMEM;
+                goto out;
+        }
+        seg->map = map;
+        seg->map_size = (size_t)st.st_size;
+        seg->data = (uint8_t *)map + hdr.data_offset;
+        seg->writable = writable;
+        memcpy(seg->name, hdr.name, sizeof(seg->name) - 1);
+        seg->dtype = (tshm_dtype)hdr.dtype;
+        seg->ndim = hdr.ndim;
+        seg->nbytes = hdr.data_size;
+        for (i = 0; i < hdr.ndim; i++) {
+                seg->shape[i] = hdr.shape[i];
+                seg->strides[i] = hdr.strides[i];
+        }
+        map = MAP_FAILED;
+        *ret_seg = seg;
+        rv = 0;
+out:
+        if (map != MAP_FAILED) {
+                (void)munmap(map, (size_t)st.st_size);
+        }
+        (void)close(fd);
+        return rv;
+}
+
+void
+tshm__seg_free(tshm_seg *seg)
+{
+        if (seg == NULL) {
+                return;
+        }
+        if (seg->map != NULL) {
+                (void)munmap(seg->map, seg->map_size);
+        }
+        free(seg);
+}
+
+void *
+tshm_seg_data(const tshm_seg *seg)
+{
+        return seg->data;
+}
+
+const char *
+tshm_seg_name(const tshm_seg *seg)
+{
+        return seg->name;
+}
+
+tshm_dtype
+tshm_seg_dtype(const tshm_seg *seg)
+{
+        return seg->dtype;
+}
+
+size_t
+tshm_seg_ndim(const tshm_seg *seg)
+{
+        return seg->ndim;
+}
+
+const uint64_t *
+tshm_seg_shape(const tshm_seg *seg)
+{
+        return seg->shape;
+}
+
+const int64_t *
+tshm_seg_strides(const tshm_seg *seg)
+{
+        return seg->strides;
+}
+
+uint64_t
+tshm_seg_nbytes(const tshm_seg *seg)
+{
+        return seg->nbytes;
+}
+
+int
+tshm_seg_writable(const tshm_seg *seg)
+{
+        return seg->writable ? 1 : 0;
+}
+
+uint64_t
+tshm_seg_seq(const tshm_seg *seg)
+{
+        const struct tshm__hdr *hdr = seg->map;
+
+        /* Writers publish with release order (see the publish protocol);
+         * acquire here makes the data they wrote before it visible. */
+        return __atomic_load_n(&hdr->seq, __ATOMIC_ACQUIRE);
+}

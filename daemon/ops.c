@@ -1,0 +1,496 @@
+/*
+ * ops.c - one handler per protocol operation (PROTOCOL.md). Each handler
+ * checks the caller's rights with the credentials the kernel gave at accept,
+ * never with anything in the message.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tshmd.h"
+
+#define ERRLEN 256
+
+/* Permission bits: r = 4, w = 2, as for files. Root may do anything. */
+static bool
+ops_may(const struct tshmd_conn *c, const struct tshmd_seg *seg, unsigned want)
+{
+        unsigned bits;
+
+        if (c->uid == 0) {
+                return true;
+        }
+        if (c->uid == seg->owner_uid) {
+                bits = (seg->mode >> 6) & 7u;
+        } else if (c->gid == seg->owner_gid) {
+                bits = (seg->mode >> 3) & 7u;
+        } else {
+                bits = seg->mode & 7u;
+        }
+        return (bits & want) == want;
+}
+
+/* Queue the frame an encoder built, or an out-of-memory error. */
+static void
+ops_send(struct tshmd_conn *c, struct tshm__reply_enc *e, int rv, uint64_t id, int fd)
+{
+        if (rv == 0) {
+                size_t len = e->sbuf.size;
+                rv = tshmd_conn_queue(c, (uint8_t *)msgpack_sbuffer_release(&e->sbuf), len, fd);
+                fd = -1;
+        }
+        if (fd >= 0) {
+                (void)close(fd);
+        }
+        tshm__reply_enc_done(e);
+        if (rv < 0) {
+                tshmd_conn_reply_error(c, id, rv, NULL);
+        }
+}
+
+static void
+ops_fail(struct tshmd_conn *c, uint64_t id, int status, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static void
+ops_fail(struct tshmd_conn *c, uint64_t id, int status, const char *fmt, ...)
+{
+        char msg[ERRLEN + 64];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        tshmd_conn_reply_error(c, id, status, msg);
+}
+
+static struct tshmd_seg *
+ops_lookup(struct tshmd_conn *c, const struct tshm__req *req)
+{
+        struct tshmd_seg *seg = tshmd_registry_find(&c->srv->reg, req->name);
+
+        if (seg == NULL || seg->state != TSHMD_SEG_READY) {
+                ops_fail(c, req->id, TSHM_ENOENT, "no segment named '%s'", req->name);
+                return NULL;
+        }
+        return seg;
+}
+
+/* Register a new handle for @seg on @c. */
+static int
+ops_handle_new(struct tshmd_conn *c, struct tshmd_seg *seg, bool writable, uint64_t *ret_id)
+{
+        struct tshmd_handle *h = calloc(1, sizeof(*h));
+
+        if (h == NULL) {
+                return TSHM_ENOMEM;
+        }
+        h->id = c->next_handle++;
+        h->seg = seg;
+        h->writable = writable;
+        tshmd_hash_oom = 0;
+        HASH_ADD(hh, c->handles, id, sizeof(h->id), h);
+        if (tshmd_hash_oom) {
+                free(h);
+                return TSHM_ENOMEM;
+        }
+        c->nhandles++;
+        tshmd_registry_ref(&c->srv->reg, seg);
+        *ret_id = h->id;
+        return 0;
+}
+
+static void
+ops_hello(struct tshmd_conn *c, const struct tshm__req *req)
+{
+        struct tshm__reply_enc e;
+
+        if (req->version != TSHM_PROTO_VERSION) {
+                ops_fail(c, req->id, TSHM_EVERSION, "this daemon speaks protocol %u, not %u",
+                         TSHM_PROTO_VERSION, req->version);
+                c->close_on_drain = true;
+                return;
+        }
+        c->hello = true;
+        tshm__reply_enc_init(&e);
+        ops_send(c, &e, tshm__reply_hello(&e, req->id, TSHM_PROTO_VERSION), req->id, -1);
+}
+
+/* An off-loop create: the object is made and its pages reserved in the
+ * thread pool, because posix_fallocate of a large segment takes a while. */
+struct ops_create_work {
+        uv_work_t work;
+        struct tshmd_conn *conn;
+        struct tshmd_seg *seg;
+        uint64_t id;
+        struct tshm__hdr hdr;
+        char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
+        int fd; /* result: a descriptor or an error */
+        char err[ERRLEN];
+};
+
+static void
+ops_create_run(uv_work_t *w)
+{
+        struct ops_create_work *cw = w->data;
+
+        cw->fd = tshmd_shm_make(cw->objname, &cw->hdr, cw->seg->size, cw->err, sizeof(cw->err));
+}
+
+static void
+ops_create_done(uv_work_t *w, int status)
+{
+        struct ops_create_work *cw = w->data;
+        struct tshmd_conn *c = cw->conn;
+        struct tshmd_registry *reg = &c->srv->reg;
+        struct tshm__reply_enc e;
+        uint64_t handle;
+        int rv;
+
+        (void)status; /* work is never cancelled */
+        if (cw->fd < 0) {
+                tshmd_log(LOG_WARNING, "create '%s' for pid %d uid %u failed: %s",
+                          cw->seg->name, (int)c->pid, (unsigned)c->uid, cw->err);
+                tshmd_registry_unname(reg, cw->seg);
+                if (tshmd_conn_writable(c)) {
+                        tshmd_conn_reply_error(c, cw->id, cw->fd, cw->err);
+                }
+                goto out;
+        }
+        cw->seg->state = TSHMD_SEG_READY;
+        tshmd_log(LOG_INFO, "created '%s' %s, %llu bytes, mode %04o, for pid %d uid %u",
+                  cw->seg->name, tshm_dtype_name((tshm_dtype)cw->seg->dtype),
+                  (unsigned long long)cw->seg->nbytes, cw->seg->mode, (int)c->pid,
+                  (unsigned)c->uid);
+        if (!tshmd_conn_writable(c)) {
+                /* The creator went away: the segment stays, like a file. */
+                (void)close(cw->fd);
+                goto out;
+        }
+        if ((rv = ops_handle_new(c, cw->seg, true, &handle)) < 0) {
+                (void)close(cw->fd);
+                tshmd_conn_reply_error(c, cw->id, rv, NULL);
+                goto out;
+        }
+        tshm__reply_enc_init(&e);
+        ops_send(c, &e, tshm__reply_fd(&e, cw->id, handle, cw->seg->size), cw->id, cw->fd);
+out:
+        free(cw);
+        tshmd_conn_release(c);
+}
+
+static void
+ops_create(struct tshmd_conn *c, const struct tshm__req *req)
+{
+        struct tshmd_server *srv = c->srv;
+        struct tshm__seg_spec spec = {.dtype = req->dtype, .ndim = req->ndim};
+        struct ops_create_work *cw = NULL;
+        char err[ERRLEN];
+        uint64_t nbytes, size;
+        int rv;
+
+        if (req->flags != 0) {
+                ops_fail(c, req->id, TSHM_EINVAL, "unknown create flags %#x", req->flags);
+                return;
+        }
+        if (tshmd_registry_find(&srv->reg, req->name) != NULL) {
+                ops_fail(c, req->id, TSHM_EEXIST, "a segment named '%s' exists", req->name);
+                return;
+        }
+        if (c->nhandles >= srv->cfg->max_opens) {
+                ops_fail(c, req->id, TSHM_ELIMIT, "open handle limit: %u per connection",
+                         srv->cfg->max_opens);
+                return;
+        }
+        if ((rv = tshm_shape_nbytes(req->dtype, req->ndim, req->shape, &nbytes)) < 0 ||
+            (rv = tshm__hdr_object_size(nbytes, &size)) < 0) {
+                ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
+                return;
+        }
+        if ((rv = tshmd_registry_admit(&srv->reg, srv->cfg, size, err, sizeof(err))) < 0) {
+                tshmd_log(LOG_NOTICE, "create '%s' for pid %d uid %u refused: %s", req->name,
+                          (int)c->pid, (unsigned)c->uid, err);
+                tshmd_conn_reply_error(c, req->id, rv, err);
+                return;
+        }
+        memcpy(spec.name, req->name, sizeof(spec.name));
+        memcpy(spec.shape, req->shape, sizeof(spec.shape));
+        spec.mode = req->mode != 0 ? req->mode : 0600u;
+        spec.owner_uid = c->uid;
+        spec.owner_gid = c->gid;
+        spec.created_ns = tshmd_now_ns(CLOCK_REALTIME);
+        cw = calloc(1, sizeof(*cw));
+        if (cw == NULL) {
+                rv = TSHM_ENOMEM;
+                goto fail;
+        }
+        if ((rv = tshm__hdr_init(&cw->hdr, &spec)) < 0 ||
+            (rv = tshmd_shm_objname(srv->cfg->shm_prefix, req->name, cw->objname,
+                                    sizeof(cw->objname))) < 0 ||
+            (rv = tshmd_registry_add(&srv->reg, &cw->hdr, size, TSHMD_SEG_CREATING, &cw->seg)) <
+                    0) {
+                goto fail;
+        }
+        cw->work.data = cw;
+        cw->conn = c;
+        cw->id = req->id;
+        if ((rv = uv_queue_work(srv->loop, &cw->work, ops_create_run, ops_create_done)) < 0) {
+                tshmd_registry_unname(&srv->reg, cw->seg);
+                rv = TSHM_ENOMEM;
+                goto fail;
+        }
+        c->pending++;
+        return;
+fail:
+        free(cw);
+        ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
+}
+
+static void
+ops_open(struct tshmd_conn *c, const struct tshm__req *req)
+{
+        struct tshmd_server *srv = c->srv;
+        char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
+        struct tshm__reply_enc e;
+        struct tshmd_seg *seg;
+        uint64_t handle;
+        int fd, rv;
+
+        if ((seg = ops_lookup(c, req)) == NULL) {
+                return;
+        }
+        if (!ops_may(c, seg, req->writable ? 6u : 4u)) {
+                tshmd_log(LOG_WARNING, "open '%s' %s denied to pid %d uid %u (mode %04o)",
+                          seg->name, req->writable ? "read-write" : "read-only", (int)c->pid,
+                          (unsigned)c->uid, seg->mode);
+                ops_fail(c, req->id, TSHM_EACCES, "'%s' is mode %04o, owner %u: %s access denied",
+                         seg->name, seg->mode, seg->owner_uid,
+                         req->writable ? "read-write" : "read");
+                return;
+        }
+        if (c->nhandles >= srv->cfg->max_opens) {
+                ops_fail(c, req->id, TSHM_ELIMIT, "open handle limit: %u per connection",
+                         srv->cfg->max_opens);
+                return;
+        }
+        (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
+        fd = tshmd_shm_open(objname, req->writable, seg->size);
+        if (fd < 0) {
+                tshmd_log(LOG_ERR, "cannot open the object of '%s': %s", seg->name,
+                          tshm_strerror(fd));
+                ops_fail(c, req->id, fd, "the object of '%s' cannot be opened: %s", seg->name,
+                         tshm_strerror(fd));
+                return;
+        }
+        if ((rv = ops_handle_new(c, seg, req->writable, &handle)) < 0) {
+                (void)close(fd);
+                ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
+                return;
+        }
+        tshm__reply_enc_init(&e);
+        ops_send(c, &e, tshm__reply_fd(&e, req->id, handle, seg->size), req->id, fd);
+}
+
+static void
+ops_close(struct tshmd_conn *c, const struct tshm__req *req)
+{
+        struct tshmd_handle *h = NULL;
+        struct tshm__reply_enc e;
+
+        HASH_FIND(hh, c->handles, &req->handle, sizeof(req->handle), h);
+        if (h == NULL) {
+                ops_fail(c, req->id, TSHM_EBADF, "no open handle %llu on this connection",
+                         (unsigned long long)req->handle);
+                return;
+        }
+        HASH_DEL(c->handles, h);
+        c->nhandles--;
+        tshmd_registry_unref(&c->srv->reg, h->seg);
+        free(h);
+        tshm__reply_enc_init(&e);
+        ops_send(c, &e, tshm__reply_empty(&e, req->id), req->id, -1);
+}
+
+static void
+ops_unlink(struct tshmd_conn *c, const struct tshm__req *req)
+{
+        struct tshmd_server *srv = c->srv;
+        char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
+        struct tshm__reply_enc e;
+        struct tshmd_seg *seg;
+        int rv;
+
+        if ((seg = ops_lookup(c, req)) == NULL) {
+                return;
+        }
+        if (c->uid != 0 && c->uid != seg->owner_uid) {
+                tshmd_log(LOG_WARNING, "unlink '%s' denied to pid %d uid %u (owner %u)",
+                          seg->name, (int)c->pid, (unsigned)c->uid, seg->owner_uid);
+                ops_fail(c, req->id, TSHM_EACCES, "only the owner (uid %u) may unlink '%s'",
+                         seg->owner_uid, seg->name);
+                return;
+        }
+        (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
+        if ((rv = tshmd_shm_unlink(objname)) < 0 && rv != -ENOENT) {
+                tshmd_log(LOG_ERR, "cannot unlink %s: %s", objname, tshm_strerror(rv));
+                ops_fail(c, req->id, rv, "cannot remove the object of '%s': %s", seg->name,
+                         tshm_strerror(rv));
+                return;
+        }
+        tshmd_log(LOG_INFO, "unlinked '%s' for pid %d uid %u (%u still open)", seg->name,
+                  (int)c->pid, (unsigned)c->uid, seg->opens);
+        tshmd_registry_unname(&srv->reg, seg);
+        tshm__reply_enc_init(&e);
+        ops_send(c, &e, tshm__reply_empty(&e, req->id), req->id, -1);
+}
+
+static void
+ops_stat(struct tshmd_conn *c, const struct tshm__req *req)
+{
+        struct tshm__reply_enc e;
+        struct tshmd_seg *seg;
+        tshm_info info;
+
+        if ((seg = ops_lookup(c, req)) == NULL) {
+                return;
+        }
+        tshmd_registry_info(seg, &info);
+        tshm__reply_enc_init(&e);
+        ops_send(c, &e, tshm__reply_stat(&e, req->id, &info), req->id, -1);
+}
+
+static void
+ops_list(struct tshmd_conn *c, const struct tshm__req *req)
+{
+        struct tshmd_registry *reg = &c->srv->reg;
+        uint32_t limit = req->limit == 0 || req->limit > TSHM_PROTO_LIST_PAGE
+                                 ? TSHM_PROTO_LIST_PAGE
+                                 : req->limit;
+        struct tshmd_seg *seg, *first = NULL;
+        struct tshm__reply_enc e;
+        uint32_t count = 0;
+        uint64_t next = 0;
+        tshm_info info;
+        int rv;
+
+        /* Two passes over the page: count, then encode. Segments are in
+         * creation order, so the serial of the last one sent resumes the
+         * listing even if segments come and go in between. */
+        for (seg = reg->by_name; seg != NULL; seg = seg->hh.next) {
+                if (seg->serial <= req->cursor || seg->state != TSHMD_SEG_READY) {
+                        continue;
+                }
+                if (count == limit) {
+                        break;
+                }
+                if (first == NULL) {
+                        first = seg;
+                }
+                count++;
+                next = seg->serial;
+        }
+        if (seg == NULL) {
+                next = 0; /* nothing after this page */
+        }
+        tshm__reply_enc_init(&e);
+        rv = tshm__reply_list_begin(&e, req->id, count);
+        for (seg = first; rv == 0 && count > 0 && seg != NULL; seg = seg->hh.next) {
+                if (seg->state != TSHMD_SEG_READY) {
+                        continue;
+                }
+                tshmd_registry_info(seg, &info);
+                rv = tshm__reply_list_add(&e, &info);
+                count--;
+        }
+        if (rv == 0) {
+                rv = tshm__reply_list_end(&e, next);
+        }
+        ops_send(c, &e, rv, req->id, -1);
+}
+
+static void
+ops_stats(struct tshmd_conn *c, const struct tshm__req *req)
+{
+        struct tshmd_server *srv = c->srv;
+        struct tshm__reply_enc e;
+        tshm_stats st = {
+                .segments = srv->reg.segments,
+                .bytes = srv->reg.bytes,
+                .max_bytes = srv->cfg->max_bytes,
+                .clients = srv->nconns,
+                .opens = srv->reg.opens,
+                .requests = srv->requests,
+                .uptime_ns = tshmd_now_ns(CLOCK_MONOTONIC) - srv->started_ns,
+                .shm_free = tshmd_shm_free_bytes(),
+                .pid = (uint32_t)getpid(),
+                .proto = TSHM_PROTO_VERSION,
+        };
+
+        tshm__reply_enc_init(&e);
+        ops_send(c, &e, tshm__reply_stats(&e, req->id, &st), req->id, -1);
+}
+
+void
+tshmd_ops_dispatch(struct tshmd_conn *c, const uint8_t *payload, size_t len)
+{
+        struct tshm__req req;
+        char err[ERRLEN];
+        int rv;
+
+        c->srv->requests++;
+        rv = tshm__req_decode(payload, len, &req, err, sizeof(err));
+        if (rv == TSHM_EPROTO) {
+                /* The stream cannot be trusted any more: say why, then close. */
+                tshmd_log(LOG_WARNING, "protocol violation by pid %d uid %u: %s, closing",
+                          (int)c->pid, (unsigned)c->uid, err);
+                tshmd_conn_reply_error(c, req.id, rv, err);
+                c->close_on_drain = true;
+                return;
+        }
+        if (rv < 0) {
+                tshmd_conn_reply_error(c, req.id, rv, err);
+                return;
+        }
+        if (!c->hello && req.op != TSHM_OP_HELLO) {
+                tshmd_log(LOG_WARNING, "pid %d uid %u sent %s before hello, closing", (int)c->pid,
+                          (unsigned)c->uid, tshm__op_name(req.op));
+                tshmd_conn_reply_error(c, req.id, TSHM_EPROTO, "the first request must be hello");
+                c->close_on_drain = true;
+                return;
+        }
+        switch (req.op) {
+        case TSHM_OP_HELLO:
+                ops_hello(c, &req);
+                break;
+        case TSHM_OP_CREATE:
+                ops_create(c, &req);
+                break;
+        case TSHM_OP_OPEN:
+                ops_open(c, &req);
+                break;
+        case TSHM_OP_CLOSE:
+                ops_close(c, &req);
+                break;
+        case TSHM_OP_UNLINK:
+                ops_unlink(c, &req);
+                break;
+        case TSHM_OP_STAT:
+                ops_stat(c, &req);
+                break;
+        case TSHM_OP_LIST:
+                ops_list(c, &req);
+                break;
+        case TSHM_OP_STATS:
+                ops_stats(c, &req);
+                break;
+        default:
+                tshmd_conn_reply_error(c, req.id, TSHM_EPROTO, "unknown op");
+                c->close_on_drain = true;
+                break;
+        }
+}

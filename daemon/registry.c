@@ -1,0 +1,163 @@
+/*
+ * registry.c - what tshmd knows of its segments: names, metadata, open
+ * counts and the byte budget. Segments are in a uthash table by name, which
+ * also keeps them in creation order for paged listing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tshmd.h"
+
+int tshmd_hash_oom;
+
+void
+tshmd_registry_init(struct tshmd_registry *reg)
+{
+        memset(reg, 0, sizeof(*reg));
+        reg->next_serial = 1;
+}
+
+void
+tshmd_registry_done(struct tshmd_registry *reg)
+{
+        struct tshmd_seg *seg, *tmp;
+
+        HASH_ITER(hh, reg->by_name, seg, tmp)
+        {
+                HASH_DEL(reg->by_name, seg);
+                free(seg);
+        }
+        memset(reg, 0, sizeof(*reg));
+}
+
+struct tshmd_seg *
+tshmd_registry_find(struct tshmd_registry *reg, const char *name)
+{
+        struct tshmd_seg *seg = NULL;
+
+        HASH_FIND_STR(reg->by_name, name, seg);
+        return seg;
+}
+
+int
+tshmd_registry_admit(const struct tshmd_registry *reg, const struct tshmd_config *cfg,
+                     uint64_t size, char *err, size_t errlen)
+{
+        if (cfg->max_segments != 0 && reg->segments >= cfg->max_segments) {
+                snprintf(err, errlen, "segment limit reached: --max-segments=%llu, %llu exist",
+                         (unsigned long long)cfg->max_segments,
+                         (unsigned long long)reg->segments);
+                return TSHM_ELIMIT;
+        }
+        if (cfg->max_bytes != 0 &&
+            (size > cfg->max_bytes || reg->bytes > cfg->max_bytes - size)) {
+                snprintf(err, errlen,
+                         "no space: budget --max-bytes=%llu, %llu in use, %llu asked",
+                         (unsigned long long)cfg->max_bytes, (unsigned long long)reg->bytes,
+                         (unsigned long long)size);
+                return TSHM_ENOSPC;
+        }
+        return 0;
+}
+
+int
+tshmd_registry_add(struct tshmd_registry *reg, const struct tshm__hdr *hdr, uint64_t size,
+                   enum tshmd_seg_state state, struct tshmd_seg **ret_seg)
+{
+        size_t namelen = strnlen(hdr->name, TSHM_NAME_MAX);
+        struct tshmd_seg *seg;
+
+        /* The shape and the name live in the same allocation, behind the
+         * struct: about 200 bytes a segment, so 100k segments fit in 32 MiB. */
+        seg = malloc(sizeof(*seg) + hdr->ndim * sizeof(uint64_t) + namelen + 1);
+        if (seg == NULL) {
+                return TSHM_ENOMEM;
+        }
+        memset(seg, 0, sizeof(*seg));
+        seg->shape = (uint64_t *)(seg + 1);
+        seg->name = (char *)(seg->shape + hdr->ndim);
+        memcpy(seg->shape, hdr->shape, hdr->ndim * sizeof(uint64_t));
+        memcpy(seg->name, hdr->name, namelen);
+        seg->name[namelen] = '\0';
+        seg->serial = reg->next_serial;
+        seg->size = size;
+        seg->nbytes = hdr->data_size;
+        seg->created_ns = hdr->created_ns;
+        seg->owner_uid = hdr->owner_uid;
+        seg->owner_gid = hdr->owner_gid;
+        seg->mode = hdr->mode;
+        seg->flags = hdr->flags;
+        seg->dtype = (uint8_t)hdr->dtype;
+        seg->ndim = (uint8_t)hdr->ndim;
+        seg->state = (uint8_t)state;
+        tshmd_hash_oom = 0;
+        HASH_ADD_KEYPTR(hh, reg->by_name, seg->name, namelen, seg);
+        if (tshmd_hash_oom) {
+                free(seg);
+                return TSHM_ENOMEM;
+        }
+        reg->next_serial++;
+        reg->segments++;
+        reg->bytes += size;
+        *ret_seg = seg;
+        return 0;
+}
+
+static void
+registry_free(struct tshmd_registry *reg, struct tshmd_seg *seg)
+{
+        reg->bytes -= seg->size;
+        free(seg);
+}
+
+void
+tshmd_registry_unname(struct tshmd_registry *reg, struct tshmd_seg *seg)
+{
+        if (seg->state == TSHMD_SEG_UNLINKED) {
+                return;
+        }
+        HASH_DEL(reg->by_name, seg);
+        reg->segments--;
+        seg->state = TSHMD_SEG_UNLINKED;
+        /* The pages stay in use while a client maps them, so the budget is
+         * charged until the last handle closes. */
+        if (seg->opens == 0) {
+                registry_free(reg, seg);
+        }
+}
+
+void
+tshmd_registry_ref(struct tshmd_registry *reg, struct tshmd_seg *seg)
+{
+        seg->opens++;
+        reg->opens++;
+}
+
+void
+tshmd_registry_unref(struct tshmd_registry *reg, struct tshmd_seg *seg)
+{
+        seg->opens--;
+        reg->opens--;
+        if (seg->opens == 0 && seg->state == TSHMD_SEG_UNLINKED) {
+                registry_free(reg, seg);
+        }
+}
+
+void
+tshmd_registry_info(const struct tshmd_seg *seg, tshm_info *info)
+{
+        memset(info, 0, sizeof(*info));
+        memcpy(info->name, seg->name, strlen(seg->name) + 1);
+        info->dtype = (tshm_dtype)seg->dtype;
+        info->ndim = seg->ndim;
+        memcpy(info->shape, seg->shape, seg->ndim * sizeof(uint64_t));
+        info->nbytes = seg->nbytes;
+        info->size = seg->size;
+        info->owner_uid = seg->owner_uid;
+        info->owner_gid = seg->owner_gid;
+        info->mode = seg->mode;
+        info->opens = seg->opens;
+        info->created_ns = seg->created_ns;
+        info->flags = seg->flags;
+}

@@ -1,0 +1,298 @@
+/*
+ * server.c - the listening socket (bound by us or inherited from systemd),
+ * accepting clients, signals and an orderly stop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tshmd.h"
+
+#define ACCEPTS_PER_WAKE 64
+
+uint64_t
+tshmd_now_ns(clockid_t clock)
+{
+        struct timespec ts;
+
+        (void)clock_gettime(clock, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The socket path when --socket is not given: $TSHM_SOCKET, else the system
+ * socket for root and $XDG_RUNTIME_DIR/tshm/tshm.sock for other users, the
+ * same places libtshm looks. */
+static int
+server_default_path(char *out, size_t outlen)
+{
+        const char *env = getenv("TSHM_SOCKET"), *xdg = getenv("XDG_RUNTIME_DIR");
+        int n;
+
+        if (env != NULL && env[0] != '\0') {
+                n = snprintf(out, outlen, "%s", env);
+        } else if (geteuid() != 0 && xdg != NULL && xdg[0] != '\0') {
+                n = snprintf(out, outlen, "%s/tshm/tshm.sock", xdg);
+        } else {
+                n = snprintf(out, outlen, "/run/tshm/tshm.sock");
+        }
+        return n < 0 || (size_t)n >= outlen ? TSHM_ENAMETOOLONG : 0;
+}
+
+/* Make the socket's directory if it is missing (only the last level). */
+static void
+server_mkdir_parent(const char *path)
+{
+        char dir[108];
+        char *slash;
+
+        memcpy(dir, path, strlen(path) + 1);
+        slash = strrchr(dir, '/');
+        if (slash == NULL || slash == dir) {
+                return;
+        }
+        *slash = '\0';
+        if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST) {
+                tshmd_log(LOG_WARNING, "cannot create %s: %s", dir, strerror(errno));
+        }
+}
+
+/* A socket file is there: is a daemon behind it? Only a failed connect
+ * proves it stale. */
+static int
+server_check_stale(const struct sockaddr_un *sa)
+{
+        struct stat st;
+        int fd, rv = 0;
+
+        if (lstat(sa->sun_path, &st) < 0) {
+                return 0;
+        }
+        if (!S_ISSOCK(st.st_mode)) {
+                tshmd_log(LOG_ERR, "%s exists and is not a socket", sa->sun_path);
+                return TSHM_EEXIST;
+        }
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                return -errno;
+        }
+        if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0) {
+                tshmd_log(LOG_ERR, "another tshmd is listening on %s", sa->sun_path);
+                rv = TSHM_EEXIST;
+        } else if (unlink(sa->sun_path) < 0 && errno != ENOENT) {
+                rv = -errno;
+        }
+        (void)close(fd);
+        return rv;
+}
+
+static int
+server_bind(struct tshmd_server *srv)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        size_t n = strlen(srv->socket_path);
+        mode_t old;
+        int fd, rv;
+
+        /* bind() would silently truncate a longer path. */
+        if (n >= sizeof(sa.sun_path)) {
+                tshmd_log(LOG_ERR, "socket path too long (%zu bytes, at most %zu)", n,
+                          sizeof(sa.sun_path) - 1);
+                return TSHM_ENAMETOOLONG;
+        }
+        memcpy(sa.sun_path, srv->socket_path, n + 1);
+        server_mkdir_parent(srv->socket_path);
+        if ((rv = server_check_stale(&sa)) < 0) {
+                return rv;
+        }
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+                return -errno;
+        }
+        /* The mode is right from birth: no window in which others connect. */
+        old = umask(~srv->cfg->socket_mode & 0777u);
+        rv = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        umask(old);
+        if (rv < 0 || listen(fd, SOMAXCONN) < 0) {
+                rv = -errno;
+                tshmd_log(LOG_ERR, "cannot listen on %s: %s", sa.sun_path, strerror(errno));
+                (void)close(fd);
+                return rv;
+        }
+        srv->owns_socket_path = true;
+        srv->listen_fd = fd;
+        return 0;
+}
+
+/* Socket activation: systemd passes the listening socket as fd 3. */
+static bool
+server_inherit(struct tshmd_server *srv)
+{
+        const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+        struct sockaddr_un sa;
+        socklen_t len = sizeof(sa);
+
+        if (pid == NULL || fds == NULL || strtol(pid, NULL, 10) != (long)getpid() ||
+            strtol(fds, NULL, 10) < 1) {
+                return false;
+        }
+        (void)unsetenv("LISTEN_PID");
+        (void)unsetenv("LISTEN_FDS");
+        (void)unsetenv("LISTEN_FDNAMES");
+        if (getsockname(3, (struct sockaddr *)&sa, &len) < 0 || sa.sun_family != AF_UNIX) {
+                tshmd_log(LOG_ERR, "LISTEN_FDS is set but fd 3 is not a Unix socket, ignoring");
+                return false;
+        }
+        (void)fcntl(3, F_SETFD, FD_CLOEXEC);
+        (void)fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK);
+        if (len > offsetof(struct sockaddr_un, sun_path) && sa.sun_path[0] != '\0') {
+                snprintf(srv->socket_path, sizeof(srv->socket_path), "%.*s",
+                         (int)(len - offsetof(struct sockaddr_un, sun_path)), sa.sun_path);
+        }
+        srv->listen_fd = 3;
+        return true;
+}
+
+static void
+server_on_accept(uv_poll_t *h, int status, int events)
+{
+        struct tshmd_server *srv = h->data;
+        int i, fd;
+
+        (void)events;
+        if (status < 0) {
+                tshmd_log(LOG_ERR, "listening socket failed: %s", uv_strerror(status));
+                return;
+        }
+        for (i = 0; i < ACCEPTS_PER_WAKE && !srv->stopping; i++) {
+                fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (fd >= 0) {
+                        tshmd_conn_accept(srv, fd);
+                        continue;
+                }
+                if (errno == EINTR || errno == ECONNABORTED) {
+                        continue;
+                }
+                if (errno != EAGAIN) {
+                        /* EMFILE and friends: log, keep serving those we have. */
+                        tshmd_log(LOG_WARNING, "accept failed: %s", strerror(errno));
+                }
+                break;
+        }
+}
+
+static void
+server_on_signal(uv_signal_t *h, int signum)
+{
+        struct tshmd_server *srv = h->data;
+
+        if (signum == SIGHUP) {
+                tshmd_log(LOG_NOTICE, "SIGHUP: no reloadable settings yet, ignoring");
+                return;
+        }
+        tshmd_log(LOG_NOTICE, "%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+        tshmd_server_stop(srv);
+}
+
+static int
+server_signals(struct tshmd_server *srv)
+{
+        struct {
+                uv_signal_t *h;
+                int sig;
+        } sigs[] = {{&srv->sig_term, SIGTERM}, {&srv->sig_int, SIGINT}, {&srv->sig_hup, SIGHUP}};
+        size_t i;
+        int rv;
+
+        for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+                if ((rv = uv_signal_init(srv->loop, sigs[i].h)) < 0 ||
+                    (rv = uv_signal_start(sigs[i].h, server_on_signal, sigs[i].sig)) < 0) {
+                        return rv;
+                }
+                sigs[i].h->data = srv;
+        }
+        return 0;
+}
+
+int
+tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, const struct tshmd_config *cfg)
+{
+        int rv;
+
+        memset(srv, 0, sizeof(*srv));
+        srv->loop = loop;
+        srv->cfg = cfg;
+        srv->listen_fd = -1;
+        srv->started_ns = tshmd_now_ns(CLOCK_MONOTONIC);
+        tshmd_registry_init(&srv->reg);
+        tshmd_shm_adopt(&srv->reg, cfg->shm_prefix);
+        if (!server_inherit(srv)) {
+                if (cfg->socket_path != NULL) {
+                        snprintf(srv->socket_path, sizeof(srv->socket_path), "%s",
+                                 cfg->socket_path);
+                        if (strlen(cfg->socket_path) >= sizeof(srv->socket_path)) {
+                                tshmd_log(LOG_ERR, "socket path too long: %s", cfg->socket_path);
+                                return TSHM_ENAMETOOLONG;
+                        }
+                } else if ((rv = server_default_path(srv->socket_path,
+                                                     sizeof(srv->socket_path))) < 0) {
+                        return rv;
+                }
+                if ((rv = server_bind(srv)) < 0) {
+                        return rv;
+                }
+        }
+        if ((rv = uv_poll_init(loop, &srv->listen_poll, srv->listen_fd)) < 0 ||
+            (rv = uv_poll_start(&srv->listen_poll, UV_READABLE, server_on_accept)) < 0) {
+                tshmd_log(LOG_ERR, "cannot poll the listening socket: %s", uv_strerror(rv));
+                return TSHM_EIO;
+        }
+        srv->listen_poll.data = srv;
+        srv->listening = true;
+        if ((rv = server_signals(srv)) < 0) {
+                tshmd_log(LOG_ERR, "cannot handle signals: %s", uv_strerror(rv));
+                return TSHM_EIO;
+        }
+        return 0;
+}
+
+static void
+server_on_listen_closed(uv_handle_t *h)
+{
+        struct tshmd_server *srv = h->data;
+
+        (void)close(srv->listen_fd);
+        srv->listen_fd = -1;
+}
+
+void
+tshmd_server_stop(struct tshmd_server *srv)
+{
+        if (srv->stopping) {
+                return;
+        }
+        srv->stopping = true;
+        (void)tshmd_notify("STOPPING=1");
+        if (srv->listening) {
+                uv_close((uv_handle_t *)&srv->listen_poll, server_on_listen_closed);
+                srv->listening = false;
+                if (srv->owns_socket_path) {
+                        (void)unlink(srv->socket_path);
+                }
+        }
+        while (srv->conns != NULL) {
+                tshmd_conn_close(srv->conns);
+        }
+        uv_close((uv_handle_t *)&srv->sig_term, NULL);
+        uv_close((uv_handle_t *)&srv->sig_int, NULL);
+        uv_close((uv_handle_t *)&srv->sig_hup, NULL);
+        /* uv_run returns once these closes and any create still in the
+         * thread pool have finished. */
+}

@@ -1,0 +1,183 @@
+/*
+ * shm.c - the POSIX shared-memory objects behind segments.
+ *
+ * Objects are named "/<prefix>.<name>"; prefixes cannot contain '.', so two
+ * daemons with different prefixes never see each other's objects. They are
+ * mode 0600 and owned by the daemon's user: clients get descriptors over the
+ * socket and never open them by name.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "tshmd.h"
+
+#define SHM_DIR "/dev/shm"
+
+int
+tshmd_shm_objname(const char *prefix, const char *name, char *out, size_t outlen)
+{
+        int n = snprintf(out, outlen, "/%s.%s", prefix, name);
+
+        return n < 0 || (size_t)n >= outlen ? TSHM_ENAMETOOLONG : 0;
+}
+
+int
+tshmd_shm_make(const char *objname, const struct tshm__hdr *hdr, uint64_t size, char *err,
+               size_t errlen)
+{
+        ssize_t n;
+        int fd, rv;
+
+        fd = shm_open(objname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                rv = -errno;
+                snprintf(err, errlen, "cannot create %s: %s", objname, strerror(errno));
+                return rv == -EEXIST ? TSHM_EEXIST : rv;
+        }
+        /* fchmod: the umask may have taken bits we rely on being exactly 0600. */
+        (void)fchmod(fd, 0600);
+        /* Reserve every page now, so that running out of /dev/shm is an
+         * error here and never a SIGBUS in a client later. posix_fallocate
+         * returns the error instead of setting errno. */
+        rv = posix_fallocate(fd, 0, (off_t)size);
+        if (rv != 0) {
+                struct statvfs vfs;
+                unsigned long long avail = 0;
+                if (statvfs(SHM_DIR, &vfs) == 0) {
+                        avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+                }
+                if (rv == ENOSPC) {
+                        snprintf(err, errlen,
+                                 "no space in /dev/shm: %llu bytes asked, %llu available",
+                                 (unsigned long long)size, avail);
+                } else {
+                        snprintf(err, errlen, "cannot reserve %llu bytes: %s",
+                                 (unsigned long long)size, strerror(rv));
+                }
+                rv = rv == ENOSPC || rv == EFBIG ? TSHM_ENOSPC : -rv;
+                goto fail;
+        }
+        n = pwrite(fd, hdr, sizeof(*hdr), 0);
+        if (n != (ssize_t)sizeof(*hdr)) {
+                rv = n < 0 ? -errno : TSHM_EIO;
+                snprintf(err, errlen, "cannot write the header of %s", objname);
+                goto fail;
+        }
+        return fd;
+fail:
+        (void)shm_unlink(objname);
+        (void)close(fd);
+        return rv;
+}
+
+int
+tshmd_shm_open(const char *objname, bool writable, uint64_t size)
+{
+        struct stat st;
+        int fd;
+
+        fd = shm_open(objname, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
+        if (fd < 0) {
+                return -errno;
+        }
+        /* A writer that truncated the object would make every mapper fault
+         * past the new end: refuse to hand it out. */
+        if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != size) {
+                (void)close(fd);
+                return TSHM_EBADHDR;
+        }
+        return fd;
+}
+
+int
+tshmd_shm_unlink(const char *objname)
+{
+        return shm_unlink(objname) < 0 ? -errno : 0;
+}
+
+uint64_t
+tshmd_shm_free_bytes(void)
+{
+        struct statvfs vfs;
+
+        if (statvfs(SHM_DIR, &vfs) < 0) {
+                return 0;
+        }
+        return (uint64_t)vfs.f_bavail * vfs.f_frsize;
+}
+
+/* Read and check the header of one object; register it if sound. */
+static void
+shm_adopt_one(struct tshmd_registry *reg, const char *prefix, const char *entry)
+{
+        char objname[300];
+        struct tshm__hdr hdr;
+        struct tshmd_seg *seg;
+        struct stat st;
+        ssize_t n;
+        int fd, rv;
+
+        if (snprintf(objname, sizeof(objname), "/%s", entry) >= (int)sizeof(objname)) {
+                return;
+        }
+        fd = shm_open(objname, O_RDONLY | O_CLOEXEC, 0);
+        if (fd < 0) {
+                tshmd_log(LOG_WARNING, "cannot open %s: %s, leaving it alone", objname,
+                          strerror(errno));
+                return;
+        }
+        n = pread(fd, &hdr, sizeof(hdr), 0);
+        rv = fstat(fd, &st);
+        (void)close(fd);
+        if (rv < 0 || n != (ssize_t)sizeof(hdr) ||
+            tshm__hdr_validate(&hdr, (uint64_t)st.st_size) < 0 ||
+            strcmp(entry + strlen(prefix) + 1, hdr.name) != 0) {
+                tshmd_log(LOG_WARNING, "%s has no valid tshm header, leaving it alone", objname);
+                return;
+        }
+        if (tshmd_registry_find(reg, hdr.name) != NULL) {
+                return;
+        }
+        if ((rv = tshmd_registry_add(reg, &hdr, (uint64_t)st.st_size, TSHMD_SEG_READY, &seg)) <
+            0) {
+                tshmd_log(LOG_ERR, "cannot register %s: %s", objname, tshm_strerror(rv));
+                return;
+        }
+        tshmd_log(LOG_DEBUG, "adopted segment '%s' (%s, %llu bytes)", hdr.name,
+                  tshm_dtype_name((tshm_dtype)hdr.dtype), (unsigned long long)hdr.data_size);
+}
+
+void
+tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix)
+{
+        size_t plen = strlen(prefix);
+        struct dirent *de;
+        unsigned count = 0;
+        DIR *dir;
+
+        dir = opendir(SHM_DIR);
+        if (dir == NULL) {
+                tshmd_log(LOG_WARNING, "cannot read %s: %s", SHM_DIR, strerror(errno));
+                return;
+        }
+        while ((de = readdir(dir)) != NULL) {
+                if (strncmp(de->d_name, prefix, plen) != 0 || de->d_name[plen] != '.') {
+                        continue;
+                }
+                shm_adopt_one(reg, prefix, de->d_name);
+                count++;
+        }
+        (void)closedir(dir);
+        if (count > 0) {
+                tshmd_log(LOG_NOTICE, "found %u objects under prefix '%s', %llu segments adopted",
+                          count, prefix, (unsigned long long)reg->segments);
+        }
+}

@@ -1,0 +1,183 @@
+/*
+ * tshmd.h - the daemon's internal structures, shared by its files.
+ *
+ * One libuv loop, one thread. The registry holds what tshmd knows of each
+ * segment; the shm objects hold the data and a header that says the same, so
+ * that a restarted daemon can adopt them. tshmd keeps no descriptor or
+ * mapping per segment: it opens the object by name when a client asks.
+ */
+#ifndef TSHMD_H
+#define TSHMD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* uthash exits on OOM unless told otherwise; tshmd must not. After an add,
+ * tshmd_hash_oom says whether it failed (single-threaded, so a global). */
+extern int tshmd_hash_oom;
+#define HASH_NONFATAL_OOM 1
+#define uthash_nonfatal_oom(obj) (tshmd_hash_oom = 1)
+#include <uthash.h>
+#include <uv.h>
+
+#include "tshm.h"
+
+#include "header.h"
+#include "proto.h"
+
+#define TSHMD_PREFIX_MAX 48 /* characters of --shm-prefix */
+
+struct tshmd_config {
+        const char *socket_path; /* NULL: the default for this user */
+        bool foreground;
+        int log_level;             /* syslog priority, LOG_ERR..LOG_DEBUG */
+        uint64_t max_bytes;        /* 0: no budget */
+        uint64_t max_segments;     /* 0: no limit */
+        uint32_t max_clients;      /* connections at once */
+        uint32_t max_opens;        /* open handles per connection */
+        unsigned socket_mode;      /* permission bits of a socket we bind */
+        char shm_prefix[TSHMD_PREFIX_MAX + 1];
+};
+
+enum tshmd_seg_state {
+        TSHMD_SEG_CREATING, /* name reserved, object being made off the loop */
+        TSHMD_SEG_READY,    /* named and openable */
+        TSHMD_SEG_UNLINKED, /* name gone; alive while handles remain */
+};
+
+/* One segment. Allocated with its shape and name behind it. */
+struct tshmd_seg {
+        UT_hash_handle hh; /* by name, in creation order, while named */
+        uint64_t serial;   /* creation order: the list cursor */
+        uint64_t size;     /* bytes of the shm object, charged to the budget */
+        uint64_t nbytes;   /* bytes of array data */
+        uint64_t created_ns;
+        uint32_t owner_uid, owner_gid, mode, flags;
+        uint32_t opens; /* handles open on it, all connections */
+        uint8_t dtype, ndim, state;
+        uint64_t *shape;
+        char *name;
+};
+
+struct tshmd_registry {
+        struct tshmd_seg *by_name; /* uthash head */
+        uint64_t next_serial;
+        uint64_t segments; /* named segments (creating ones included) */
+        uint64_t bytes;    /* charged bytes: named, creating and unlinked-but-open */
+        uint64_t opens;
+};
+
+/* One open of a segment by a connection. */
+struct tshmd_handle {
+        UT_hash_handle hh; /* by id, in the connection's table */
+        uint64_t id;
+        struct tshmd_seg *seg;
+        bool writable;
+};
+
+/* A queued output frame; @fd (if >= 0) rides on its first byte. */
+struct tshmd_out {
+        struct tshmd_out *next;
+        uint8_t *buf;
+        size_t len, off;
+        int fd;
+};
+
+struct tshmd_server;
+
+struct tshmd_conn {
+        uv_poll_t poll;
+        int fd;
+        uint64_t serial; /* for logs */
+        struct tshmd_server *srv;
+        struct tshmd_conn *prev, *next;
+        pid_t pid;
+        uid_t uid;
+        gid_t gid;
+        bool hello;         /* handshake done */
+        bool closing;       /* uv_close issued */
+        bool close_on_drain; /* a fatal error reply is queued */
+        unsigned pending;   /* off-loop operations still holding this conn */
+        struct tshm__frame_reader rd;
+        struct tshmd_out *out_head, *out_tail;
+        size_t out_bytes;
+        struct tshmd_handle *handles; /* uthash head */
+        uint32_t nhandles;
+        uint64_t next_handle;
+        unsigned poll_events;
+};
+
+struct tshmd_server {
+        uv_loop_t *loop;
+        const struct tshmd_config *cfg;
+        struct tshmd_registry reg;
+        uv_poll_t listen_poll;
+        int listen_fd;
+        bool listening;
+        bool owns_socket_path; /* we bound it: unlink it at exit */
+        char socket_path[108];
+        struct tshmd_conn *conns;
+        uint32_t nconns;
+        uint64_t next_conn;
+        uint64_t requests;
+        uint64_t started_ns;   /* CLOCK_MONOTONIC */
+        uv_signal_t sig_term, sig_int, sig_hup;
+        bool stopping;
+};
+
+/* log.c */
+void tshmd_log_init(int level, bool syslog_mode);
+void tshmd_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* notify.c: the service manager's datagram protocol (sd_notify). */
+int tshmd_notify(const char *state);
+
+/* shm.c: the POSIX shm objects. */
+int tshmd_shm_objname(const char *prefix, const char *name, char *out, size_t outlen);
+/* Make the object for @hdr: create, reserve @size bytes, write the header.
+ * Blocking (runs off the loop). Returns an O_RDWR descriptor or an error,
+ * with a reason in @err. */
+int tshmd_shm_make(const char *objname, const struct tshm__hdr *hdr, uint64_t size, char *err,
+                   size_t errlen);
+int tshmd_shm_open(const char *objname, bool writable, uint64_t size);
+int tshmd_shm_unlink(const char *objname);
+uint64_t tshmd_shm_free_bytes(void);
+/* Find the objects under @prefix in /dev/shm and register the valid ones. */
+void tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix);
+
+/* registry.c */
+void tshmd_registry_init(struct tshmd_registry *reg);
+void tshmd_registry_done(struct tshmd_registry *reg);
+struct tshmd_seg *tshmd_registry_find(struct tshmd_registry *reg, const char *name);
+/* Check the budgets for a new segment of @size; a reason goes in @err. */
+int tshmd_registry_admit(const struct tshmd_registry *reg, const struct tshmd_config *cfg,
+                         uint64_t size, char *err, size_t errlen);
+/* Allocate and register a segment described by @hdr, in @state. */
+int tshmd_registry_add(struct tshmd_registry *reg, const struct tshm__hdr *hdr, uint64_t size,
+                       enum tshmd_seg_state state, struct tshmd_seg **ret_seg);
+/* Take the name away (unlink or failed create); frees it if nothing holds
+ * it. */
+void tshmd_registry_unname(struct tshmd_registry *reg, struct tshmd_seg *seg);
+void tshmd_registry_ref(struct tshmd_registry *reg, struct tshmd_seg *seg);
+void tshmd_registry_unref(struct tshmd_registry *reg, struct tshmd_seg *seg);
+void tshmd_registry_info(const struct tshmd_seg *seg, tshm_info *info);
+
+/* conn.c */
+void tshmd_conn_accept(struct tshmd_server *srv, int fd);
+/* Queue a finished reply frame (@buf is taken over) and an optional fd. */
+int tshmd_conn_queue(struct tshmd_conn *c, uint8_t *buf, size_t len, int fd);
+void tshmd_conn_reply_error(struct tshmd_conn *c, uint64_t id, int status, const char *msg);
+void tshmd_conn_close(struct tshmd_conn *c);
+void tshmd_conn_release(struct tshmd_conn *c); /* end of an off-loop operation */
+bool tshmd_conn_writable(const struct tshmd_conn *c);
+
+/* ops.c: one handler per op. */
+void tshmd_ops_dispatch(struct tshmd_conn *c, const uint8_t *payload, size_t len);
+
+/* server.c */
+int tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, const struct tshmd_config *cfg);
+void tshmd_server_stop(struct tshmd_server *srv);
+uint64_t tshmd_now_ns(clockid_t clock);
+
+#endif /* TSHMD_H */
