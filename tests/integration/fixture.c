@@ -1,0 +1,194 @@
+/*
+ * fixture.c - see fixture.h.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "fixture.h"
+
+#ifndef TSHMD_PATH
+#error "TSHMD_PATH must name the tshmd binary"
+#endif
+
+static void
+fixture_spawn(struct tshmd_fixture *f, const char *const *extra)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        char notify[128], buf[256];
+        const char *argv[32];
+        struct pollfd p;
+        int nfd, argc = 0, logfd;
+        ssize_t n;
+
+        snprintf(notify, sizeof(notify), "%s/notify", f->dir);
+        (void)unlink(notify);
+        nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(nfd, 0);
+        memcpy(sa.sun_path, notify, strlen(notify) + 1);
+        ck_assert_int_eq(bind(nfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        argv[argc++] = TSHMD_PATH;
+        argv[argc++] = "--foreground";
+        argv[argc++] = "--socket";
+        argv[argc++] = f->socket;
+        argv[argc++] = "--shm-prefix";
+        argv[argc++] = f->prefix;
+        argv[argc++] = "--socket-mode";
+        argv[argc++] = "0666";
+        while (extra != NULL && *extra != NULL && argc < 30) {
+                argv[argc++] = *extra++;
+        }
+        argv[argc] = NULL;
+        f->pid = fork();
+        ck_assert_int_ge(f->pid, 0);
+        if (f->pid == 0) {
+                logfd = open(f->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+                if (logfd >= 0) {
+                        (void)dup2(logfd, STDERR_FILENO);
+                }
+                (void)setenv("NOTIFY_SOCKET", notify, 1);
+                (void)unsetenv("JOURNAL_STREAM");
+                execv(TSHMD_PATH, (char *const *)argv);
+                _exit(127);
+        }
+        p.fd = nfd;
+        p.events = POLLIN;
+        for (;;) {
+                ck_assert_msg(poll(&p, 1, 10000) == 1, "tshmd did not report READY=1 in 10 s");
+                n = recv(nfd, buf, sizeof(buf) - 1, 0);
+                ck_assert_int_gt(n, 0);
+                buf[n] = '\0';
+                if (strstr(buf, "READY=1") != NULL) {
+                        break;
+                }
+        }
+        (void)close(nfd);
+}
+
+void
+fixture_start(struct tshmd_fixture *f, const char *const *extra)
+{
+        static int serial;
+
+        memset(f, 0, sizeof(*f));
+        snprintf(f->dir, sizeof(f->dir), "/tmp/tshm-test-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(f->dir));
+        (void)chmod(f->dir, 0755);
+        snprintf(f->socket, sizeof(f->socket), "%s/tshm.sock", f->dir);
+        snprintf(f->log, sizeof(f->log), "%s/tshmd.log", f->dir);
+        snprintf(f->prefix, sizeof(f->prefix), "tshmtest%dn%d", (int)getpid(), serial++);
+        fixture_spawn(f, extra);
+}
+
+void
+fixture_restart(struct tshmd_fixture *f, const char *const *extra)
+{
+        fixture_spawn(f, extra);
+}
+
+void
+fixture_stop(struct tshmd_fixture *f)
+{
+        char line[512];
+        FILE *log;
+        int status = 0;
+
+        if (f->pid <= 0) {
+                return;
+        }
+        ck_assert_int_eq(kill(f->pid, SIGTERM), 0);
+        ck_assert_int_eq(waitpid(f->pid, &status, 0), f->pid);
+        f->pid = 0;
+        log = fopen(f->log, "r");
+        while (log != NULL && fgets(line, sizeof(line), log) != NULL) {
+                ck_assert_msg(strstr(line, "Sanitizer") == NULL && strstr(line, "runtime error") == NULL,
+                              "sanitizer report in tshmd's log: %s", line);
+        }
+        if (log != NULL) {
+                fclose(log);
+        }
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "tshmd did not exit 0 on SIGTERM (status %#x)", status);
+}
+
+void
+fixture_teardown(struct tshmd_fixture *f)
+{
+        char path[300];
+        struct dirent *de;
+        size_t plen = strlen(f->prefix);
+        DIR *d;
+
+        fixture_stop(f);
+        d = opendir("/dev/shm");
+        while (d != NULL && (de = readdir(d)) != NULL) {
+                if (strncmp(de->d_name, f->prefix, plen) == 0 && de->d_name[plen] == '.') {
+                        snprintf(path, sizeof(path), "/%s", de->d_name);
+                        (void)shm_unlink(path);
+                }
+        }
+        if (d != NULL) {
+                closedir(d);
+        }
+        snprintf(path, sizeof(path), "rm -rf '%s'", f->dir);
+        (void)!system(path);
+}
+
+tshm_client *
+fixture_connect(const struct tshmd_fixture *f)
+{
+        tshm_client *c = NULL;
+        int rv = tshm_connect(f->socket, &c);
+
+        ck_assert_msg(rv == 0, "connect: %s", tshm_strerror(rv));
+        return c;
+}
+
+int
+fixture_count_objects(const struct tshmd_fixture *f)
+{
+        size_t plen = strlen(f->prefix);
+        struct dirent *de;
+        int n = 0;
+        DIR *d = opendir("/dev/shm");
+
+        while (d != NULL && (de = readdir(d)) != NULL) {
+                if (strncmp(de->d_name, f->prefix, plen) == 0 && de->d_name[plen] == '.') {
+                        n++;
+                }
+        }
+        if (d != NULL) {
+                closedir(d);
+        }
+        return n;
+}
+
+bool
+fixture_wait_opens(tshm_client *c, const char *name, uint32_t opens)
+{
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        tshm_info info;
+        int i;
+
+        for (i = 0; i < 500; i++) {
+                if (tshm_stat(c, name, &info) == 0 && info.opens == opens) {
+                        return true;
+                }
+                nanosleep(&ts, NULL);
+        }
+        return false;
+}

@@ -1,0 +1,38 @@
+/*
+ * fixture.h - start a real tshmd for a test: its own temporary directory,
+ * socket and shm prefix, readiness through a NOTIFY_SOCKET the test owns,
+ * and a teardown that requires a clean exit.
+ */
+#ifndef TSHM_TEST_FIXTURE_H
+#define TSHM_TEST_FIXTURE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "tshm.h"
+
+struct tshmd_fixture {
+        char dir[64];
+        char socket[128];
+        char prefix[32];
+        char log[128];
+        pid_t pid;
+};
+
+/* Start tshmd with @extra arguments (NULL-terminated, may be NULL). Aborts
+ * the test (ck_abort) if it does not report READY=1 within 10 s. */
+void fixture_start(struct tshmd_fixture *f, const char *const *extra);
+/* Start another tshmd on the same directory and prefix (a restart). */
+void fixture_restart(struct tshmd_fixture *f, const char *const *extra);
+/* SIGTERM, reap, and assert exit 0 and no sanitizer report in its log. */
+void fixture_stop(struct tshmd_fixture *f);
+/* Stop, then remove the shm objects under the prefix and the directory. */
+void fixture_teardown(struct tshmd_fixture *f);
+/* Connect a client, asserting success. */
+tshm_client *fixture_connect(const struct tshmd_fixture *f);
+/* Count the objects under the fixture's prefix in /dev/shm. */
+int fixture_count_objects(const struct tshmd_fixture *f);
+/* Wait up to 5 s for @name's open count to become @opens. */
+bool fixture_wait_opens(tshm_client *c, const char *name, uint32_t opens);
+
+#endif

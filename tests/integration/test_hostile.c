@@ -1,0 +1,243 @@
+/*
+ * test_hostile.c - malformed and hostile messages. Each entry is sent on a
+ * fresh raw connection; the daemon must answer with an error reply or close
+ * the connection, stay up, and keep serving another client.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <msgpack.h>
+
+#include "tshm.h"
+
+#include "fixture.h"
+#include "proto.h"
+
+static int
+raw_connect(const struct tshmd_fixture *f)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        ck_assert_int_ge(fd, 0);
+        memcpy(sa.sun_path, f->socket, strlen(f->socket) + 1);
+        ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        return fd;
+}
+
+/* Read until EOF or one whole reply frame. Returns the reply's status, 1
+ * when the daemon closed without a reply, or 2 when nothing came in 5 s. */
+static int
+raw_outcome(int fd)
+{
+        uint8_t buf[4096];
+        size_t have = 0;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        struct tshm__reply reply;
+        ssize_t n;
+
+        for (;;) {
+                if (poll(&p, 1, 5000) != 1) {
+                        return 2;
+                }
+                n = recv(fd, buf + have, sizeof(buf) - have, 0);
+                if (n <= 0) {
+                        return 1;
+                }
+                have += (size_t)n;
+                if (have >= 4 && have >= 4 + tshm__get_be32(buf)) {
+                        ck_assert_int_eq(tshm__reply_decode(buf + 4, tshm__get_be32(buf), 0, &reply),
+                                         0);
+                        ck_assert_int_lt(reply.status, 0);
+                        return reply.status;
+                }
+        }
+}
+
+/* Frame a payload (big-endian length first). */
+static size_t
+frame(uint8_t *out, const uint8_t *payload, size_t len)
+{
+        tshm__put_be32(out, (uint32_t)len);
+        memcpy(out + 4, payload, len);
+        return len + 4;
+}
+
+/* A valid hello, so later messages are judged on their own. */
+static void
+raw_hello(int fd)
+{
+        struct tshm__req req = {.op = TSHM_OP_HELLO, .id = 1, .version = TSHM_PROTO_VERSION};
+        msgpack_sbuffer sb;
+        uint8_t buf[256];
+        struct tshm__reply reply;
+        ssize_t n;
+
+        msgpack_sbuffer_init(&sb);
+        ck_assert_int_eq(tshm__req_encode(&req, &sb), 0);
+        ck_assert_int_eq(send(fd, sb.data, sb.size, MSG_NOSIGNAL), (ssize_t)sb.size);
+        msgpack_sbuffer_destroy(&sb);
+        n = recv(fd, buf, sizeof(buf), 0);
+        ck_assert_int_gt(n, 4);
+        ck_assert_int_eq(tshm__reply_decode(buf + 4, (size_t)n - 4, TSHM_OP_HELLO, &reply), 0);
+        ck_assert_int_eq(reply.status, 0);
+}
+
+struct hostile {
+        const char *what;
+        bool hello_first;
+        const uint8_t *bytes;
+        size_t len;
+        bool framed; /* add the length prefix */
+};
+
+#define B(...) (const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__})
+
+/* msgpack: 0x82 = map of 2; 0xa2 'o' 'p' = "op"; 0xa2 'i' 'd' = "id". */
+#define OP_ID(op_hi, op_lo) 0xa2, 'o', 'p', 0xcd, op_hi, op_lo, 0xa2, 'i', 'd', 0x07
+
+static const struct hostile table[] = {
+        {"empty frame", false, B(0), true},
+        {"not a map", false, B(0x93, 1, 2, 3), true},
+        {"a bare integer", false, B(0x2a), true},
+        {"truncated map", false, B(0x82, 0xa2, 'o', 'p'), true},
+        {"trailing bytes", true, B(0x82, OP_ID(0x01, 0x2e), 0xc0), true},
+        {"reserved byte 0xc1", false, B(0xc1), true},
+        {"array32 claiming 4G elements", false, B(0xdd, 0xff, 0xff, 0xff, 0xff), true},
+        {"map32 claiming 4G pairs", false, B(0xdf, 0xff, 0xff, 0xff, 0xff), true},
+        {"str32 claiming 4 GiB", false, B(0x81, 0xdb, 0xff, 0xff, 0xff, 0xff), true},
+        {"bin32 claiming 4 GiB", false, B(0x81, 0xc6, 0xff, 0xff, 0xff, 0xff), true},
+        {"nesting 40 deep", false,
+         B(0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91,
+           0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91,
+           0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0xc0),
+         true},
+        {"frame length 4 GiB", false, B(0xff, 0xff, 0xff, 0xff), false},
+        {"frame length just over the limit", false, B(0x00, 0x01, 0x00, 0x01), false},
+        {"op before hello", false, B(0x82, OP_ID(0x01, 0x2c)), true},
+        {"unknown op 999", true, B(0x82, OP_ID(0x03, 0xe7)), true},
+        {"op as a string", true, B(0x82, 0xa2, 'o', 'p', 0xa1, 'x', 0xa2, 'i', 'd', 0x07), true},
+        {"negative id", true, B(0x82, 0xa2, 'o', 'p', 0xcc, 0x64, 0xa2, 'i', 'd', 0xff), true},
+        {"unknown key", true, B(0x83, OP_ID(0x01, 0x2e), 0xa3, 'z', 'z', 'z', 0x01), true},
+        {"duplicate key", true, B(0x83, OP_ID(0x01, 0x2e), 0xa2, 'i', 'd', 0x08), true},
+        {"key not a string", true, B(0x83, OP_ID(0x01, 0x2e), 0x05, 0x01), true},
+        {"stats with a name", true,
+         B(0x83, OP_ID(0x01, 0x2e), 0xa4, 'n', 'a', 'm', 'e', 0xa1, 'x'), true},
+        {"open without a name", true, B(0x82, OP_ID(0x00, 0xc9)), true},
+        {"bad name '../etc'", true,
+         B(0x83, OP_ID(0x00, 0xc9), 0xa4, 'n', 'a', 'm', 'e', 0xa6, '.', '.', '/', 'e', 't', 'c'),
+         true},
+        {"name with a NUL", true,
+         B(0x83, OP_ID(0x00, 0xc9), 0xa4, 'n', 'a', 'm', 'e', 0xa3, 'a', 0x00, 'b'), true},
+        {"create with 40 dimensions", true,
+         B(0x85, OP_ID(0x00, 0xc8), 0xa4, 'n', 'a', 'm', 'e', 0xa1, 'x', 0xa5, 'd', 't', 'y', 'p',
+           'e', 0xa4, 'i', 'n', 't', '8', 0xa5, 's', 'h', 'a', 'p', 'e', 0xdc, 0x00, 0x28, 1, 1, 1,
+           1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+           1, 1, 1, 1, 1, 1, 1, 1),
+         true},
+        {"create with an absurd shape", true,
+         B(0x85, OP_ID(0x00, 0xc8), 0xa4, 'n', 'a', 'm', 'e', 0xa1, 'x', 0xa5, 'd', 't', 'y', 'p',
+           'e', 0xa4, 'i', 'n', 't', '8', 0xa5, 's', 'h', 'a', 'p', 'e', 0x92, 0xcf, 0xff, 0xff,
+           0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+           0xff),
+         true},
+        {"create with a negative extent", true,
+         B(0x85, OP_ID(0x00, 0xc8), 0xa4, 'n', 'a', 'm', 'e', 0xa1, 'x', 0xa5, 'd', 't', 'y', 'p',
+           'e', 0xa4, 'i', 'n', 't', '8', 0xa5, 's', 'h', 'a', 'p', 'e', 0x91, 0xff),
+         true},
+        {"create with dtype float128", true,
+         B(0x85, OP_ID(0x00, 0xc8), 0xa4, 'n', 'a', 'm', 'e', 0xa1, 'x', 0xa5, 'd', 't', 'y', 'p',
+           'e', 0xa8, 'f', 'l', 'o', 'a', 't', '1', '2', '8', 0xa5, 's', 'h', 'a', 'p', 'e', 0x90),
+         true},
+        {"close of a handle never opened", true,
+         B(0x83, OP_ID(0x00, 0xca), 0xa6, 'h', 'a', 'n', 'd', 'l', 'e', 0xcf, 0x7f, 0xff, 0xff,
+           0xff, 0xff, 0xff, 0xff, 0xff),
+         true},
+        {"hello with version 999", false,
+         B(0x83, OP_ID(0x00, 0x64), 0xa7, 'v', 'e', 'r', 's', 'i', 'o', 'n', 0xcd, 0x03, 0xe7),
+         true},
+};
+
+START_TEST(test_hostile_input_is_refused)
+{
+        struct tshmd_fixture f;
+        uint8_t buf[512];
+        tshm_client *good;
+        tshm_seg *s;
+        tshm_stats st;
+        size_t i, len;
+        int fd, outcome;
+
+        fixture_start(&f, NULL);
+        good = fixture_connect(&f);
+        ck_assert_int_eq(tshm_create(good, "survivor", TSHM_DTYPE_INT32, 0, NULL, 0, 0, &s), 0);
+        ck_assert_uint_ge(sizeof(table) / sizeof(table[0]), 20);
+        for (i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+                const struct hostile *h = &table[i];
+                fd = raw_connect(&f);
+                if (h->hello_first) {
+                        raw_hello(fd);
+                }
+                len = h->framed ? frame(buf, h->bytes, h->len) : h->len;
+                if (!h->framed) {
+                        memcpy(buf, h->bytes, h->len);
+                }
+                ck_assert_int_eq(send(fd, buf, len, MSG_NOSIGNAL), (ssize_t)len);
+                outcome = raw_outcome(fd);
+                ck_assert_msg(outcome != 2, "%s: no reply and no close", h->what);
+                (void)close(fd);
+                /* The daemon still serves the client that behaved. */
+                ck_assert_msg(tshm_stats_get(good, &st) == 0, "%s: daemon stopped serving",
+                              h->what);
+                *(int32_t *)tshm_seg_data(s) = (int32_t)i;
+        }
+        ck_assert_uint_eq(st.segments, 1);
+        tshm_close(s);
+        tshm_disconnect(good);
+        fixture_teardown(&f);
+}
+END_TEST
+
+START_TEST(test_hostile_half_frame_then_hangup)
+{
+        struct tshmd_fixture f;
+        tshm_client *good;
+        tshm_stats st;
+        int fd;
+
+        fixture_start(&f, NULL);
+        good = fixture_connect(&f);
+        fd = raw_connect(&f);
+        ck_assert_int_eq(send(fd, "\x00\x00\x10\x00\x82", 5, MSG_NOSIGNAL), 5);
+        (void)close(fd);
+        ck_assert_int_eq(tshm_stats_get(good, &st), 0);
+        tshm_disconnect(good);
+        fixture_teardown(&f);
+}
+END_TEST
+
+int
+main(void)
+{
+        Suite *s = suite_create("hostile");
+        TCase *tc = tcase_create("table");
+        SRunner *sr;
+        int failed;
+
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, test_hostile_input_is_refused);
+        tcase_add_test(tc, test_hostile_half_frame_then_hangup);
+        suite_add_tcase(s, tc);
+        sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? 0 : 1;
+}
