@@ -358,7 +358,7 @@ START_TEST(test_codec_req_duplicate_key)
         p_kv_u(&m, "id", 6);
         p_kv_u(&m, "op", TSHM_OP_STATS);
         p_kv_u(&m, "id", 6);
-        expect_req_error(&m, TSHM_EPROTO, 0, 0);
+        expect_req_error(&m, TSHM_EPROTO, TSHM_OP_STATS, 6);
         mb_done(&m);
 }
 END_TEST
@@ -1134,12 +1134,12 @@ START_TEST(test_codec_reply_ignores_unknown_keys)
         /* hello: unknown keys at the top and in the result, before and
          * after the known ones. */
         mb_init(&m);
-        msgpack_pack_map(&m.pk, 5);
+        msgpack_pack_map(&m.pk, 4);
         p_kv_s(&m, "trace", "abc");
         p_kv_u(&m, "id", 21);
         p_kv_i(&m, "status", 0);
         p_str(&m, "result");
-        msgpack_pack_map(&m.pk, 3);
+        msgpack_pack_map(&m.pk, 4);
         p_str(&m, "features");
         msgpack_pack_map(&m.pk, 1);
         p_kv_u(&m, "streams", 1);

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what tshm needs to build and test, from Debian 12's packages.
+# Usage: scripts/deps.sh   (as root, or a user with sudo)
+set -euo pipefail
+
+PACKAGES=(
+        build-essential cmake pkg-config clang
+        libuv1-dev libmsgpack-dev check uthash-dev
+        python3 python3-numpy
+)
+
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+        SUDO=sudo
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+                missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+        echo "deps: installing ${missing[*]}"
+        $SUDO apt-get update -q
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
+                "${missing[@]}"
+else
+        echo "deps: all ${#PACKAGES[@]} packages present"
+fi

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install, build and run every test: a gcc Debug build with -Werror, and a
+# clang build under AddressSanitizer and UndefinedBehaviorSanitizer; then
+# install into a staging prefix and build an outside project against it.
+# Usage: scripts/test.sh   (as root, or a user with sudo, on Debian 12)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=${TSHM_TEST_DIR:-$top/_build-test}
+
+"$top/scripts/deps.sh"
+
+echo "== gcc, Debug, -Werror"
+"$top/scripts/build.sh" "$out/gcc" -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Debug
+(cd "$out/gcc" && ctest --output-on-failure -j2)
+
+echo "== clang, ASan + UBSan"
+"$top/scripts/build.sh" "$out/asan" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+        -DTSHM_SANITIZER=address,undefined -DTSHM_BUILD_BENCH=OFF
+(cd "$out/asan" &&
+        ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+                ctest --output-on-failure -j2)
+
+echo "== install, then build an outside project with pkg-config and with CMake"
+"$top/scripts/build.sh" "$out/rel" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF \
+        -DCMAKE_INSTALL_PREFIX="$out/prefix"
+cmake --install "$out/rel" >/dev/null
+"$top/tests/install/check-consumer.sh" "$out/prefix" "$out/consumer"
+echo "== all tests passed"
