@@ -158,16 +158,16 @@ sign_str(bool neg, bool sign_plus)
         return neg ? "-" : sign_plus ? "+" : "";
 }
 
-/* Positional parts of @v cut at NUMFMT_PRECISION fraction digits. Dragon4
- * cuts the exact value, which is how printf rounds it. */
+/* Positional parts of the exact value of @v rounded to @fdigits fraction
+ * digits, trailing zeros dropped. */
 static void
-parts_positional_cut(double v, bool sign_plus, struct parts *p)
+parts_positional_exact(double v, int fdigits, bool sign_plus, struct parts *p)
 {
         char buf[48];
         char *dot;
         size_t n;
 
-        (void)snprintf(buf, sizeof(buf), "%.*f", NUMFMT_PRECISION, fabs(v));
+        (void)snprintf(buf, sizeof(buf), "%.*f", fdigits, fabs(v));
         dot = strchr(buf, '.');
         if (dot == NULL) {
                 dot = buf + strlen(buf);
@@ -182,17 +182,28 @@ parts_positional_cut(double v, bool sign_plus, struct parts *p)
         (void)snprintf(p->fp, sizeof(p->fp), "%.*s", (int)n, dot + 1);
 }
 
-/* Positional parts; with @cut, at most NUMFMT_PRECISION fraction digits. */
+/*
+ * Positional parts. In arrays (@array) NumPy asks Dragon4 for at least the
+ * units digit (min_digits=0) and at most NUMFMT_PRECISION fraction digits:
+ * a value whose shortest digits stop left of the point still prints every
+ * integer digit exactly (float16 22816 is "22816." in an array, "22820.0" as
+ * a scalar), and one that needs more fraction digits is cut. Dragon4 cuts
+ * the exact value, which is how printf rounds it.
+ */
 static void
-parts_positional(double v, enum numfmt_kind kind, bool cut, bool sign_plus, struct parts *p)
+parts_positional(double v, enum numfmt_kind kind, bool array, bool sign_plus, struct parts *p)
 {
         struct dec d;
         size_t n;
         int i;
 
         dec_shortest(v, kind, 17, &d);
-        if (cut && d.ndigits - 1 - d.exp10 > NUMFMT_PRECISION) {
-                parts_positional_cut(v, sign_plus, p);
+        if (array && d.ndigits - 1 - d.exp10 > NUMFMT_PRECISION) {
+                parts_positional_exact(v, NUMFMT_PRECISION, sign_plus, p);
+                return;
+        }
+        if (array && d.ndigits - 1 < d.exp10) {
+                parts_positional_exact(v, 0, sign_plus, p);
                 return;
         }
         n = (size_t)snprintf(p->ip, sizeof(p->ip), "%s", sign_str(d.neg, sign_plus));
@@ -328,6 +339,25 @@ clamp_len(int n)
         return n < 0 ? 0 : n >= NUMFMT_BUF ? NUMFMT_BUF - 1 : (size_t)n;
 }
 
+/* In exponent format NumPy asks Dragon4 for exactly f->precision fraction
+ * digits (min_digits), so each number shows its exact value rounded there,
+ * as printf's %e does. */
+static int
+format_exp(const struct numfmt_float *f, double v, char *buf)
+{
+        char tmp[48], ip[8];
+        const char *e;
+        int exp10, prec = f->precision;
+
+        (void)snprintf(tmp, sizeof(tmp), "%.*e", prec, fabs(v));
+        e = strchr(tmp, 'e');
+        exp10 = e != NULL ? atoi(e + 1) : 0;
+        (void)snprintf(ip, sizeof(ip), "%s%c", sign_str(signbit(v), f->sign_plus), tmp[0]);
+        return snprintf(buf, NUMFMT_BUF, "%*s.%.*se%c%0*d", f->pad_left, ip, prec,
+                        prec > 0 ? tmp + 2 : "", exp10 < 0 ? '-' : '+', f->exp_size,
+                        exp10 < 0 ? -exp10 : exp10);
+}
+
 size_t
 numfmt_float_format(const struct numfmt_float *f, double v, char *buf)
 {
@@ -338,11 +368,7 @@ numfmt_float_format(const struct numfmt_float *f, double v, char *buf)
                 n = snprintf(buf, NUMFMT_BUF, "%*s", f->pad_left + f->pad_right + 1,
                              nonfinite_str(v, f->sign_plus));
         } else if (f->exp_format) {
-                /* Dragon4's min_digits: pad the fraction with zeros. */
-                parts_scientific(v, f->kind, true, f->sign_plus, &p);
-                n = snprintf(buf, NUMFMT_BUF, "%*s.%s%.*se%c%0*d", f->pad_left, p.ip, p.fp,
-                             f->precision - (int)strlen(p.fp), zeros, p.exp10 < 0 ? '-' : '+',
-                             f->exp_size, p.exp10 < 0 ? -p.exp10 : p.exp10);
+                n = format_exp(f, v, buf);
         } else {
                 parts_positional(v, f->kind, true, f->sign_plus, &p);
                 n = snprintf(buf, NUMFMT_BUF, "%*s.%-*s", f->pad_left, p.ip, f->pad_right, p.fp);

@@ -10,7 +10,7 @@
 #include "proto.h"
 
 static const uint32_t all_ops[] = {
-        TSHM_OP_HELLO,  TSHM_OP_CREATE, TSHM_OP_OPEN,  TSHM_OP_CLOSE,
+        TSHM_OP_HELLO,  TSHM_OP_CREATE, TSHM_OP_OPEN, TSHM_OP_CLOSE,
         TSHM_OP_UNLINK, TSHM_OP_STAT,   TSHM_OP_LIST, TSHM_OP_STATS,
 };
 
@@ -826,9 +826,9 @@ START_TEST(test_codec_req_small_err_buffer)
         p_kv_u(&m, "op", 12345);
         p_kv_u(&m, "id", 1);
         memset(err, 'x', sizeof(err));
-        ck_assert_int_eq(tshm__req_decode((const uint8_t *)m.sb.data, m.sb.size, &req, err,
-                                          sizeof(err)),
-                         TSHM_EPROTO);
+        ck_assert_int_eq(
+                tshm__req_decode((const uint8_t *)m.sb.data, m.sb.size, &req, err, sizeof(err)),
+                TSHM_EPROTO);
         ck_assert_uint_eq(strlen(err), sizeof(err) - 1); /* truncated, terminated */
         mb_done(&m);
 }

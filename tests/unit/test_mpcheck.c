@@ -9,7 +9,8 @@
 
 #include "proto.h"
 
-#define CHECK_(bytes) tshm__mp_check((bytes), sizeof(bytes), TSHM_PROTO_MAX_DEPTH, TSHM_PROTO_MAX_ELEMS)
+#define CHECK_(bytes)                                                                              \
+        tshm__mp_check((bytes), sizeof(bytes), TSHM_PROTO_MAX_DEPTH, TSHM_PROTO_MAX_ELEMS)
 
 struct sample {
         const char *what;
@@ -76,9 +77,9 @@ START_TEST(test_mpcheck_every_format_accepted)
 {
         const struct sample *s = &formats[_i];
 
-        ck_assert_msg(tshm__mp_check(s->bytes, s->len, TSHM_PROTO_MAX_DEPTH,
-                                     TSHM_PROTO_MAX_ELEMS) == 0,
-                      "%s refused", s->what);
+        ck_assert_msg(
+                tshm__mp_check(s->bytes, s->len, TSHM_PROTO_MAX_DEPTH, TSHM_PROTO_MAX_ELEMS) == 0,
+                "%s refused", s->what);
 }
 END_TEST
 
@@ -98,8 +99,8 @@ START_TEST(test_mpcheck_prefix_and_suffix_refused)
         }
         memcpy(buf, s->bytes, s->len);
         buf[s->len] = 0x00;
-        ck_assert_msg(tshm__mp_check(buf, s->len + 1, TSHM_PROTO_MAX_DEPTH,
-                                     TSHM_PROTO_MAX_ELEMS) == TSHM_EPROTO,
+        ck_assert_msg(tshm__mp_check(buf, s->len + 1, TSHM_PROTO_MAX_DEPTH, TSHM_PROTO_MAX_ELEMS) ==
+                              TSHM_EPROTO,
                       "%s: trailing byte accepted", s->what);
 }
 END_TEST
@@ -107,11 +108,11 @@ END_TEST
 START_TEST(test_mpcheck_valid_maps)
 {
         /* {"op": 100, "id": 1, "version": 1} */
-        static const uint8_t hello[] = {0x83, 0xa2, 'o', 'p', 0x64, 0xa2, 'i',  'd', 0x01, 0xa7,
-                                        'v',  'e',  'r', 's', 'i',  'o',  'n', 0x01};
+        static const uint8_t hello[] = {0x83, 0xa2, 'o', 'p', 0x64, 0xa2, 'i', 'd', 0x01,
+                                        0xa7, 'v',  'e', 'r', 's',  'i',  'o', 'n', 0x01};
         /* {"shape": [2, 3], "m": {}} */
-        static const uint8_t nested[] = {0x82, 0xa5, 's', 'h', 'a', 'p', 'e', 0x92,
-                                         0x02, 0x03, 0xa1, 'm', 0x80};
+        static const uint8_t nested[] = {0x82, 0xa5, 's',  'h',  'a', 'p', 'e',
+                                         0x92, 0x02, 0x03, 0xa1, 'm', 0x80};
         msgpack_sbuffer sb;
         msgpack_packer pk;
         uint32_t i;
@@ -228,8 +229,8 @@ START_TEST(test_mpcheck_depth_limit)
                         buf[n++] = 0x01;
                 }
                 buf[n++] = 0xc0;
-                ck_assert_int_eq(
-                        tshm__mp_check(buf, n, TSHM_PROTO_MAX_DEPTH, TSHM_PROTO_MAX_ELEMS), 0);
+                ck_assert_int_eq(tshm__mp_check(buf, n, TSHM_PROTO_MAX_DEPTH, TSHM_PROTO_MAX_ELEMS),
+                                 0);
                 ck_assert_int_eq(
                         tshm__mp_check(buf, n, TSHM_PROTO_MAX_DEPTH - 1, TSHM_PROTO_MAX_ELEMS),
                         TSHM_EPROTO);
@@ -251,11 +252,11 @@ START_TEST(test_mpcheck_truncated_str_bin_ext)
         static const uint8_t str16_halflen[] = {0xda, 0x00};
         static const uint8_t bin8[] = {0xc4, 0x03, 'a', 'b'};
         static const uint8_t bin16[] = {0xc5, 0x01, 0x00, 'a'};
-        static const uint8_t ext8[] = {0xc7, 0x02, 0x05, 'a'};       /* type, 1 of 2 data */
-        static const uint8_t ext8_notype[] = {0xc7, 0x00};           /* no type byte */
-        static const uint8_t ext16[] = {0xc8, 0x00, 0x01, 0x05};     /* no data */
-        static const uint8_t fixext4[] = {0xd6, 0x05, 1, 2, 3};      /* 3 of 4 data */
-        static const uint8_t fixext1[] = {0xd4, 0x05};               /* no data */
+        static const uint8_t ext8[] = {0xc7, 0x02, 0x05, 'a'};   /* type, 1 of 2 data */
+        static const uint8_t ext8_notype[] = {0xc7, 0x00};       /* no type byte */
+        static const uint8_t ext16[] = {0xc8, 0x00, 0x01, 0x05}; /* no data */
+        static const uint8_t fixext4[] = {0xd6, 0x05, 1, 2, 3};  /* 3 of 4 data */
+        static const uint8_t fixext1[] = {0xd4, 0x05};           /* no data */
         /* Truncated inside a container. */
         static const uint8_t in_map[] = {0x81, 0xa1, 'k', 0xa4, 'v', 'v'};
 
