@@ -10,6 +10,9 @@
 
 #include "internal.h"
 
+static void client_errmsg(tshm_client *c, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
 static void
 client_errmsg(tshm_client *c, const char *fmt, ...)
 {

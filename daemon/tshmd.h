@@ -18,6 +18,9 @@
 extern int tshmd_hash_oom;
 #define HASH_NONFATAL_OOM 1
 #define uthash_nonfatal_oom(obj) (tshmd_hash_oom = 1)
+/* FNV-1a: uthash's default (Jenkins) has switch fall-throughs that
+ * -Wimplicit-fallthrough rejects where the macro expands. */
+#define HASH_FUNCTION(keyptr, keylen, hashv) HASH_FNV(keyptr, keylen, hashv)
 #include <uthash.h>
 #include <uv.h>
 
