@@ -11,7 +11,7 @@
 #include "internal.h"
 
 static void client_errmsg(tshm_client *c, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void
 client_errmsg(tshm_client *c, const char *fmt, ...)
@@ -76,7 +76,7 @@ client_call(tshm_client *c, struct tshm__req *req, struct tshm__reply *reply, in
         deadline = tshm__now_ms() + c->timeout_ms;
         if ((rv = tshm__conn_send(c->fd, sbuf.data, sbuf.size, deadline)) < 0 ||
             (rv = tshm__conn_recv(c->fd, TSHM_PROTO_MAX_REPLY, deadline, &payload, &len, &fd)) <
-                    0) {
+                0) {
                 client_break(c);
                 goto out;
         }
@@ -217,8 +217,8 @@ client_attach(tshm_client *c, const struct tshm__reply *reply, int fd, bool writ
 }
 
 int
-tshm_create(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim,
-            const uint64_t *shape, unsigned mode, unsigned flags, tshm_seg **ret_seg)
+tshm_create(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim, const uint64_t *shape,
+            unsigned mode, unsigned flags, tshm_seg **ret_seg)
 {
         struct tshm__req req = {.op = TSHM_OP_CREATE, .dtype = dtype};
         struct tshm__reply reply;

@@ -212,8 +212,8 @@ conn_read_full(int fd, uint8_t *buf, size_t len, int64_t deadline_ms, int *fdslo
 }
 
 int
-tshm__conn_recv(int fd, uint32_t max, int64_t deadline_ms, uint8_t **ret_payload,
-                size_t *ret_len, int *ret_fd)
+tshm__conn_recv(int fd, uint32_t max, int64_t deadline_ms, uint8_t **ret_payload, size_t *ret_len,
+                int *ret_fd)
 {
         uint8_t hdr[4], *payload = NULL;
         uint32_t len;

@@ -156,8 +156,8 @@ conn_read(struct tshmd_conn *c)
                                   taken == TSHM_ETOOBIG ? "oversized frame" : "out of memory");
                         tshmd_conn_reply_error(c, 0, taken,
                                                taken == TSHM_ETOOBIG
-                                                       ? "frame exceeds the 64 KiB request limit"
-                                                       : NULL);
+                                                   ? "frame exceeds the 64 KiB request limit"
+                                                   : NULL);
                         c->close_on_drain = true;
                         break;
                 }

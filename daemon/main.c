@@ -43,8 +43,11 @@ parse_level(const char *s)
         static const struct {
                 const char *name;
                 int level;
-        } levels[] = {{"error", LOG_ERR},   {"warning", LOG_WARNING}, {"notice", LOG_NOTICE},
-                      {"info", LOG_INFO},   {"debug", LOG_DEBUG}};
+        } levels[] = {{"error", LOG_ERR},
+                      {"warning", LOG_WARNING},
+                      {"notice", LOG_NOTICE},
+                      {"info", LOG_INFO},
+                      {"debug", LOG_DEBUG}};
         size_t i;
 
         for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
@@ -181,18 +184,18 @@ static int
 parse_args(int argc, char **argv, struct tshmd_config *cfg)
 {
         static const struct option opts[] = {
-                {"socket", required_argument, NULL, OPT_SOCKET},
-                {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
-                {"foreground", no_argument, NULL, OPT_FOREGROUND},
-                {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-                {"max-bytes", required_argument, NULL, OPT_MAX_BYTES},
-                {"max-segments", required_argument, NULL, OPT_MAX_SEGMENTS},
-                {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
-                {"max-opens", required_argument, NULL, OPT_MAX_OPENS},
-                {"shm-prefix", required_argument, NULL, OPT_SHM_PREFIX},
-                {"version", no_argument, NULL, OPT_VERSION},
-                {"help", no_argument, NULL, OPT_HELP},
-                {NULL, 0, NULL, 0},
+            {"socket", required_argument, NULL, OPT_SOCKET},
+            {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
+            {"foreground", no_argument, NULL, OPT_FOREGROUND},
+            {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+            {"max-bytes", required_argument, NULL, OPT_MAX_BYTES},
+            {"max-segments", required_argument, NULL, OPT_MAX_SEGMENTS},
+            {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+            {"max-opens", required_argument, NULL, OPT_MAX_OPENS},
+            {"shm-prefix", required_argument, NULL, OPT_SHM_PREFIX},
+            {"version", no_argument, NULL, OPT_VERSION},
+            {"help", no_argument, NULL, OPT_HELP},
+            {NULL, 0, NULL, 0},
         };
         int opt;
 
@@ -268,11 +271,11 @@ int
 main(int argc, char **argv)
 {
         struct tshmd_config cfg = {
-                .log_level = LOG_INFO,
-                .max_clients = 4096,
-                .max_opens = 65536,
-                .socket_mode = 0600,
-                .shm_prefix = "tshm",
+            .log_level = LOG_INFO,
+            .max_clients = 4096,
+            .max_opens = 65536,
+            .socket_mode = 0600,
+            .shm_prefix = "tshm",
         };
         struct tshmd_server srv;
         uv_loop_t *loop = uv_default_loop();

@@ -53,9 +53,8 @@ ops_send(struct tshmd_conn *c, struct tshm__reply_enc *e, int rv, uint64_t id, i
         }
 }
 
-static void
-ops_fail(struct tshmd_conn *c, uint64_t id, int status, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+static void ops_fail(struct tshmd_conn *c, uint64_t id, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void
 ops_fail(struct tshmd_conn *c, uint64_t id, int status, const char *fmt, ...)
@@ -154,8 +153,8 @@ ops_create_done(uv_work_t *w, int status)
 
         (void)status; /* work is never cancelled */
         if (cw->fd < 0) {
-                tshmd_log(LOG_WARNING, "create '%s' for pid %d uid %u failed: %s",
-                          cw->seg->name, (int)c->pid, (unsigned)c->uid, cw->err);
+                tshmd_log(LOG_WARNING, "create '%s' for pid %d uid %u failed: %s", cw->seg->name,
+                          (int)c->pid, (unsigned)c->uid, cw->err);
                 tshmd_registry_unname(reg, cw->seg);
                 if (tshmd_conn_writable(c)) {
                         tshmd_conn_reply_error(c, cw->id, cw->fd, cw->err);
@@ -233,7 +232,7 @@ ops_create(struct tshmd_conn *c, const struct tshm__req *req)
             (rv = tshmd_shm_objname(srv->cfg->shm_prefix, req->name, cw->objname,
                                     sizeof(cw->objname))) < 0 ||
             (rv = tshmd_registry_add(&srv->reg, &cw->hdr, size, TSHMD_SEG_CREATING, &cw->seg)) <
-                    0) {
+                0) {
                 goto fail;
         }
         cw->work.data = cw;
@@ -329,8 +328,8 @@ ops_unlink(struct tshmd_conn *c, const struct tshm__req *req)
                 return;
         }
         if (c->uid != 0 && c->uid != seg->owner_uid) {
-                tshmd_log(LOG_WARNING, "unlink '%s' denied to pid %d uid %u (owner %u)",
-                          seg->name, (int)c->pid, (unsigned)c->uid, seg->owner_uid);
+                tshmd_log(LOG_WARNING, "unlink '%s' denied to pid %d uid %u (owner %u)", seg->name,
+                          (int)c->pid, (unsigned)c->uid, seg->owner_uid);
                 ops_fail(c, req->id, TSHM_EACCES, "only the owner (uid %u) may unlink '%s'",
                          seg->owner_uid, seg->name);
                 return;
@@ -368,9 +367,8 @@ static void
 ops_list(struct tshmd_conn *c, const struct tshm__req *req)
 {
         struct tshmd_registry *reg = &c->srv->reg;
-        uint32_t limit = req->limit == 0 || req->limit > TSHM_PROTO_LIST_PAGE
-                                 ? TSHM_PROTO_LIST_PAGE
-                                 : req->limit;
+        uint32_t limit = req->limit == 0 || req->limit > TSHM_PROTO_LIST_PAGE ? TSHM_PROTO_LIST_PAGE
+                                                                              : req->limit;
         struct tshmd_seg *seg, *first = NULL;
         struct tshm__reply_enc e;
         uint32_t count = 0;
@@ -419,16 +417,16 @@ ops_stats(struct tshmd_conn *c, const struct tshm__req *req)
         struct tshmd_server *srv = c->srv;
         struct tshm__reply_enc e;
         tshm_stats st = {
-                .segments = srv->reg.segments,
-                .bytes = srv->reg.bytes,
-                .max_bytes = srv->cfg->max_bytes,
-                .clients = srv->nconns,
-                .opens = srv->reg.opens,
-                .requests = srv->requests,
-                .uptime_ns = tshmd_now_ns(CLOCK_MONOTONIC) - srv->started_ns,
-                .shm_free = tshmd_shm_free_bytes(),
-                .pid = (uint32_t)getpid(),
-                .proto = TSHM_PROTO_VERSION,
+            .segments = srv->reg.segments,
+            .bytes = srv->reg.bytes,
+            .max_bytes = srv->cfg->max_bytes,
+            .clients = srv->nconns,
+            .opens = srv->reg.opens,
+            .requests = srv->requests,
+            .uptime_ns = tshmd_now_ns(CLOCK_MONOTONIC) - srv->started_ns,
+            .shm_free = tshmd_shm_free_bytes(),
+            .pid = (uint32_t)getpid(),
+            .proto = TSHM_PROTO_VERSION,
         };
 
         tshm__reply_enc_init(&e);

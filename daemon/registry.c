@@ -46,14 +46,11 @@ tshmd_registry_admit(const struct tshmd_registry *reg, const struct tshmd_config
 {
         if (cfg->max_segments != 0 && reg->segments >= cfg->max_segments) {
                 snprintf(err, errlen, "segment limit reached: --max-segments=%llu, %llu exist",
-                         (unsigned long long)cfg->max_segments,
-                         (unsigned long long)reg->segments);
+                         (unsigned long long)cfg->max_segments, (unsigned long long)reg->segments);
                 return TSHM_ELIMIT;
         }
-        if (cfg->max_bytes != 0 &&
-            (size > cfg->max_bytes || reg->bytes > cfg->max_bytes - size)) {
-                snprintf(err, errlen,
-                         "no space: budget --max-bytes=%llu, %llu in use, %llu asked",
+        if (cfg->max_bytes != 0 && (size > cfg->max_bytes || reg->bytes > cfg->max_bytes - size)) {
+                snprintf(err, errlen, "no space: budget --max-bytes=%llu, %llu in use, %llu asked",
                          (unsigned long long)cfg->max_bytes, (unsigned long long)reg->bytes,
                          (unsigned long long)size);
                 return TSHM_ENOSPC;

@@ -241,8 +241,8 @@ tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, const struct tshmd
                                 tshmd_log(LOG_ERR, "socket path too long: %s", cfg->socket_path);
                                 return TSHM_ENAMETOOLONG;
                         }
-                } else if ((rv = server_default_path(srv->socket_path,
-                                                     sizeof(srv->socket_path))) < 0) {
+                } else if ((rv = server_default_path(srv->socket_path, sizeof(srv->socket_path))) <
+                           0) {
                         return rv;
                 }
                 if ((rv = server_bind(srv)) < 0) {

@@ -146,8 +146,7 @@ shm_adopt_one(struct tshmd_registry *reg, const char *prefix, const char *entry)
         if (tshmd_registry_find(reg, hdr.name) != NULL) {
                 return;
         }
-        if ((rv = tshmd_registry_add(reg, &hdr, (uint64_t)st.st_size, TSHMD_SEG_READY, &seg)) <
-            0) {
+        if ((rv = tshmd_registry_add(reg, &hdr, (uint64_t)st.st_size, TSHMD_SEG_READY, &seg)) < 0) {
                 tshmd_log(LOG_ERR, "cannot register %s: %s", objname, tshm_strerror(rv));
                 return;
         }

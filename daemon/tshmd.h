@@ -34,12 +34,12 @@ extern int tshmd_hash_oom;
 struct tshmd_config {
         const char *socket_path; /* NULL: the default for this user */
         bool foreground;
-        int log_level;             /* syslog priority, LOG_ERR..LOG_DEBUG */
-        uint64_t max_bytes;        /* 0: no budget */
-        uint64_t max_segments;     /* 0: no limit */
-        uint32_t max_clients;      /* connections at once */
-        uint32_t max_opens;        /* open handles per connection */
-        unsigned socket_mode;      /* permission bits of a socket we bind */
+        int log_level;         /* syslog priority, LOG_ERR..LOG_DEBUG */
+        uint64_t max_bytes;    /* 0: no budget */
+        uint64_t max_segments; /* 0: no limit */
+        uint32_t max_clients;  /* connections at once */
+        uint32_t max_opens;    /* open handles per connection */
+        unsigned socket_mode;  /* permission bits of a socket we bind */
         char shm_prefix[TSHMD_PREFIX_MAX + 1];
 };
 
@@ -98,10 +98,10 @@ struct tshmd_conn {
         pid_t pid;
         uid_t uid;
         gid_t gid;
-        bool hello;         /* handshake done */
-        bool closing;       /* uv_close issued */
+        bool hello;          /* handshake done */
+        bool closing;        /* uv_close issued */
         bool close_on_drain; /* a fatal error reply is queued */
-        unsigned pending;   /* off-loop operations still holding this conn */
+        unsigned pending;    /* off-loop operations still holding this conn */
         struct tshm__frame_reader rd;
         struct tshmd_out *out_head, *out_tail;
         size_t out_bytes;
@@ -124,7 +124,7 @@ struct tshmd_server {
         uint32_t nconns;
         uint64_t next_conn;
         uint64_t requests;
-        uint64_t started_ns;   /* CLOCK_MONOTONIC */
+        uint64_t started_ns; /* CLOCK_MONOTONIC */
         uv_signal_t sig_term, sig_int, sig_hup;
         bool stopping;
 };

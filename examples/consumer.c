@@ -30,7 +30,8 @@ main(int argc, char **argv)
                 fprintf(stderr, "usage: consumer NAME [LAST_ROUND] [TIMEOUT_S]\n");
                 return 2;
         }
-        if ((rv = tshm_connect(NULL, &c)) < 0 || (rv = tshm_open(c, argv[1], TSHM_OPEN_RDONLY, &s)) < 0) {
+        if ((rv = tshm_connect(NULL, &c)) < 0 ||
+            (rv = tshm_open(c, argv[1], TSHM_OPEN_RDONLY, &s)) < 0) {
                 fprintf(stderr, "consumer: %s %s\n", tshm_strerror(rv), tshm_errmsg(c));
                 tshm_disconnect(c);
                 return 1;
@@ -43,8 +44,8 @@ main(int argc, char **argv)
         while (seen < last && time(NULL) - start < timeout_s) {
                 if (data[0] != seen) {
                         seen = data[0];
-                        printf("consumer (pid %d): sees round %g, last element %g\n",
-                               (int)getpid(), seen, n > 0 ? data[n - 1] : 0.0f);
+                        printf("consumer (pid %d): sees round %g, last element %g\n", (int)getpid(),
+                               seen, n > 0 ? data[n - 1] : 0.0f);
                         fflush(stdout);
                 }
                 /* Polling keeps this example short; publish/wait replaces it. */

@@ -27,8 +27,8 @@ main(void)
         }
         if ((rv = tshm_open(c, "hello", TSHM_OPEN_RDONLY, &r)) == 0) {
                 const float *seen = tshm_seg_data(r);
-                printf("hello: %s %zu-d, element [1][2] = %g\n",
-                       tshm_dtype_name(tshm_seg_dtype(r)), tshm_seg_ndim(r), seen[5]);
+                printf("hello: %s %zu-d, element [1][2] = %g\n", tshm_dtype_name(tshm_seg_dtype(r)),
+                       tshm_seg_ndim(r), seen[5]);
                 tshm_close(r);
         }
         tshm_close(w);

@@ -26,7 +26,8 @@ main(int argc, char **argv)
                 fprintf(stderr, "usage: producer NAME [ROUNDS] [INTERVAL_MS]\n");
                 return 2;
         }
-        if ((rv = tshm_connect(NULL, &c)) < 0 || (rv = tshm_open(c, argv[1], TSHM_OPEN_RDWR, &s)) < 0) {
+        if ((rv = tshm_connect(NULL, &c)) < 0 ||
+            (rv = tshm_open(c, argv[1], TSHM_OPEN_RDWR, &s)) < 0) {
                 fprintf(stderr, "producer: %s %s\n", tshm_strerror(rv), tshm_errmsg(c));
                 tshm_disconnect(c);
                 return 1;

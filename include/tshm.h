@@ -250,16 +250,16 @@ TSHM_API void tshm_list_free(tshm_info *infos);
 
 /* The daemon's counters. A plain struct: its layout is part of the ABI. */
 typedef struct tshm_stats {
-        uint64_t segments;    /* named segments */
-        uint64_t bytes;       /* bytes charged to the budget (unlinked but mapped included) */
-        uint64_t max_bytes;   /* the budget, 0 for none */
-        uint64_t clients;     /* connected clients */
-        uint64_t opens;       /* open handles */
-        uint64_t requests;    /* requests served since start */
-        uint64_t uptime_ns;   /* time since start */
-        uint64_t shm_free;    /* free bytes of the file system under /dev/shm */
-        uint32_t pid;         /* the daemon's pid */
-        uint32_t proto;       /* its protocol version */
+        uint64_t segments;  /* named segments */
+        uint64_t bytes;     /* bytes charged to the budget (unlinked but mapped included) */
+        uint64_t max_bytes; /* the budget, 0 for none */
+        uint64_t clients;   /* connected clients */
+        uint64_t opens;     /* open handles */
+        uint64_t requests;  /* requests served since start */
+        uint64_t uptime_ns; /* time since start */
+        uint64_t shm_free;  /* free bytes of the file system under /dev/shm */
+        uint32_t pid;       /* the daemon's pid */
+        uint32_t proto;     /* its protocol version */
 } tshm_stats;
 
 /* Fetch the daemon's counters. Returns 0 and *ret_stats, or a connection

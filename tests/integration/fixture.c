@@ -115,7 +115,8 @@ fixture_stop(struct tshmd_fixture *f)
         f->pid = 0;
         log = fopen(f->log, "r");
         while (log != NULL && fgets(line, sizeof(line), log) != NULL) {
-                ck_assert_msg(strstr(line, "Sanitizer") == NULL && strstr(line, "runtime error") == NULL,
+                ck_assert_msg(strstr(line, "Sanitizer") == NULL &&
+                                  strstr(line, "runtime error") == NULL,
                               "sanitizer report in tshmd's log: %s", line);
         }
         if (log != NULL) {

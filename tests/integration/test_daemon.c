@@ -256,8 +256,8 @@ START_TEST(test_daemon_budget_gives_no_space)
         ck_assert_int_eq(tshm_create(c, "b", TSHM_DTYPE_UINT8, 1, (uint64_t[]){40960}, 0, 0, &b),
                          TSHM_ENOSPC);
         ck_assert_msg(strstr(tshm_errmsg(c), "--max-bytes=65536") != NULL &&
-                              strstr(tshm_errmsg(c), "45056 in use") != NULL &&
-                              strstr(tshm_errmsg(c), "45056 asked") != NULL,
+                          strstr(tshm_errmsg(c), "45056 in use") != NULL &&
+                          strstr(tshm_errmsg(c), "45056 asked") != NULL,
                       "unclear message: %s", tshm_errmsg(c));
         ck_assert_int_eq(fixture_count_objects(&f), 1);
         ck_assert_int_eq(tshm_create(c, "c", TSHM_DTYPE_UINT8, 1, (uint64_t[]){1000}, 0, 0, &b), 0);
@@ -308,10 +308,9 @@ START_TEST(test_daemon_errors_are_specific)
         ck_assert_int_eq(tshm_create(c, "x", (tshm_dtype)99, 0, NULL, 0, 0, &s), TSHM_EBADDTYPE);
         ck_assert_int_eq(tshm_create(c, "x", TSHM_DTYPE_UINT8, 33, shape_3x4, 0, 0, &s),
                          TSHM_EBADSHAPE);
-        ck_assert_int_eq(
-                tshm_create(c, "x", TSHM_DTYPE_FLOAT64, 2, (uint64_t[]){1ull << 40, 1ull << 40}, 0,
-                            0, &s),
-                TSHM_EBADSHAPE);
+        ck_assert_int_eq(tshm_create(c, "x", TSHM_DTYPE_FLOAT64, 2,
+                                     (uint64_t[]){1ull << 40, 1ull << 40}, 0, 0, &s),
+                         TSHM_EBADSHAPE);
         ck_assert_int_eq(tshm_create(c, "x", TSHM_DTYPE_UINT8, 0, NULL, 01000, 0, &s), TSHM_EINVAL);
         ck_assert_int_eq(tshm_open(c, "missing", 0, &s), TSHM_ENOENT);
         ck_assert_ptr_nonnull(strstr(tshm_errmsg(c), "'missing'"));
@@ -321,9 +320,8 @@ START_TEST(test_daemon_errors_are_specific)
         ck_assert_uint_eq(tshm_seg_nbytes(s), 16);
         ck_assert_uint_eq(tshm_seg_ndim(s), 0);
         tshm_close(s);
-        ck_assert_int_eq(tshm_create(c, "empty", TSHM_DTYPE_FLOAT32, 2, (uint64_t[]){0, 5}, 0, 0,
-                                     &s),
-                         0);
+        ck_assert_int_eq(
+            tshm_create(c, "empty", TSHM_DTYPE_FLOAT32, 2, (uint64_t[]){0, 5}, 0, 0, &s), 0);
         ck_assert_uint_eq(tshm_seg_nbytes(s), 0);
         tshm_close(s);
         tshm_disconnect(c);
@@ -346,9 +344,8 @@ START_TEST(test_daemon_list_pages_and_stats)
         /* More than one list page (4096 entries). */
         for (i = 0; i < 5000; i++) {
                 snprintf(name, sizeof(name), "seg-%05zu", i);
-                ck_assert_int_eq(tshm_create(c, name, TSHM_DTYPE_INT16, 1, (uint64_t[]){i}, 0, 0,
-                                             &s),
-                                 0);
+                ck_assert_int_eq(
+                    tshm_create(c, name, TSHM_DTYPE_INT16, 1, (uint64_t[]){i}, 0, 0, &s), 0);
                 ck_assert_int_eq(tshm_close(s), 0);
         }
         ck_assert_int_eq(tshm_unlink(c, "seg-00100"), 0);
@@ -474,16 +471,16 @@ daemon_suite(void)
                 const char *name;
                 const TTest *test;
         } cases[] = {
-                {"share", test_daemon_three_processes_share_writes},
-                {"read_only", test_daemon_read_only_cannot_write},
-                {"kill9", test_daemon_kill9_drops_references},
-                {"unlink", test_daemon_unlink_while_mapped},
-                {"budget", test_daemon_budget_gives_no_space},
-                {"full_shm", test_daemon_full_dev_shm_gives_no_space},
-                {"errors", test_daemon_errors_are_specific},
-                {"list", test_daemon_list_pages_and_stats},
-                {"restart", test_daemon_restart_adopts_segments},
-                {"modes", test_daemon_mode_bits_are_enforced},
+            {"share", test_daemon_three_processes_share_writes},
+            {"read_only", test_daemon_read_only_cannot_write},
+            {"kill9", test_daemon_kill9_drops_references},
+            {"unlink", test_daemon_unlink_while_mapped},
+            {"budget", test_daemon_budget_gives_no_space},
+            {"full_shm", test_daemon_full_dev_shm_gives_no_space},
+            {"errors", test_daemon_errors_are_specific},
+            {"list", test_daemon_list_pages_and_stats},
+            {"restart", test_daemon_restart_adopts_segments},
+            {"modes", test_daemon_mode_bits_are_enforced},
         };
         size_t i;
 
