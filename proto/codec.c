@@ -58,10 +58,10 @@ static const struct {
         const char *name;
         unsigned bit;
 } req_keys[] = {
-        {"op", K_OP},         {"id", K_ID},           {"version", K_VERSION},
-        {"name", K_NAME},     {"dtype", K_DTYPE},     {"shape", K_SHAPE},
-        {"mode", K_MODE},     {"flags", K_FLAGS},     {"writable", K_WRITABLE},
-        {"handle", K_HANDLE}, {"cursor", K_CURSOR},   {"limit", K_LIMIT},
+    {"op", K_OP},         {"id", K_ID},         {"version", K_VERSION},
+    {"name", K_NAME},     {"dtype", K_DTYPE},   {"shape", K_SHAPE},
+    {"mode", K_MODE},     {"flags", K_FLAGS},   {"writable", K_WRITABLE},
+    {"handle", K_HANDLE}, {"cursor", K_CURSOR}, {"limit", K_LIMIT},
 };
 
 #define NKEYS (sizeof(req_keys) / sizeof(req_keys[0]))
@@ -126,8 +126,13 @@ pack_kv_str(msgpack_packer *pk, const char *key, const char *s)
 static int
 pack_shape(msgpack_packer *pk, uint32_t ndim, const uint64_t *shape)
 {
-        int rv = msgpack_pack_array(pk, ndim);
+        int rv;
         uint32_t i;
+
+        if (ndim > TSHM_MAX_NDIM) {
+                return -1;
+        }
+        rv = msgpack_pack_array(pk, ndim);
 
         for (i = 0; i < ndim; i++) {
                 rv |= msgpack_pack_uint64(pk, shape[i]);
@@ -135,12 +140,16 @@ pack_shape(msgpack_packer *pk, uint32_t ndim, const uint64_t *shape)
         return rv;
 }
 
-/* Reserve the 4-byte length prefix at the start of @sbuf. */
+/* Reserve the 4-byte length prefix. Encoders write one frame into an empty
+ * buffer: the prefix is at offset 0. */
 static int
 frame_begin(msgpack_sbuffer *sbuf)
 {
         static const char zero[4] = {0, 0, 0, 0};
 
+        if (sbuf->size != 0) {
+                return -1;
+        }
         return msgpack_sbuffer_write(sbuf, zero, sizeof(zero));
 }
 
@@ -162,7 +171,8 @@ tshm__req_encode(const struct tshm__req *req, msgpack_sbuffer *out)
         uint32_t n;
         int rv;
 
-        if (!op_keys(req->op, &required, &optional)) {
+        if (!op_keys(req->op, &required, &optional) || req->ndim > TSHM_MAX_NDIM ||
+            out->size != 0) {
                 return TSHM_EINVAL;
         }
         /* Send every required key and the optional ones of the op. */
@@ -362,8 +372,9 @@ decode_kv(const msgpack_object *v, unsigned bit, struct tshm__req *req, char *er
                 rv = TSHM_EPROTO;
         }
         if (rv < 0) {
-                snprintf(err, errlen, "%s", rv == TSHM_EPROTO ? "a key has a value of the wrong type"
-                                                              : tshm_strerror(rv));
+                snprintf(err, errlen, "%s",
+                         rv == TSHM_EPROTO ? "a key has a value of the wrong type"
+                                           : tshm_strerror(rv));
         }
         return rv;
 }
@@ -713,8 +724,8 @@ decode_result(const msgpack_object *res, uint32_t op, struct tshm__reply *reply)
                 fd = map_get(res, "fd");
                 reply->has_fd = fd != NULL && fd->type == MSGPACK_OBJECT_BOOLEAN && fd->via.boolean;
                 return get_u64(res, "handle", &reply->handle) && get_u64(res, "size", &reply->size)
-                               ? 0
-                               : TSHM_EPROTO;
+                           ? 0
+                           : TSHM_EPROTO;
         case TSHM_OP_STAT:
                 return decode_info(res, &reply->info) ? 0 : TSHM_EPROTO;
         case TSHM_OP_LIST:

@@ -57,5 +57,5 @@ const char *
 tshm_version_string(void)
 {
         return TSHM_XSTR_(TSHM_VERSION_MAJOR) "." TSHM_XSTR_(TSHM_VERSION_MINOR) "." TSHM_XSTR_(
-                TSHM_VERSION_PATCH);
+            TSHM_VERSION_PATCH);
 }

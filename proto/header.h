@@ -23,8 +23,8 @@
 #endif
 
 #define TSHM_HDR_MAGIC "TSHMSEG\0"
-#define TSHM_HDR_LAYOUT 1u        /* bumped on any incompatible layout change */
-#define TSHM_HDR_SIZE 1024u       /* bytes of struct tshm__hdr */
+#define TSHM_HDR_LAYOUT 1u         /* bumped on any incompatible layout change */
+#define TSHM_HDR_SIZE 1024u        /* bytes of struct tshm__hdr */
 #define TSHM_HDR_DATA_OFFSET 4096u /* data starts on the first page boundary after it */
 
 /* flags: what kind of segment this is. Array is the only kind in layout 1;
@@ -33,22 +33,22 @@
 #define TSHM_HDR_KIND_ARRAY 0u
 
 struct tshm__hdr {
-        char magic[8];          /*   0: "TSHMSEG\0" */
-        uint16_t layout;        /*   8: TSHM_HDR_LAYOUT */
-        uint16_t header_size;   /*  10: TSHM_HDR_SIZE */
-        uint32_t flags;         /*  12: kind and reserved bits, 0 for an array */
-        uint64_t data_offset;   /*  16: offset of element 0 from the segment start */
-        uint64_t data_size;     /*  24: bytes of array data */
-        uint32_t dtype;         /*  32: enum tshm_dtype */
-        uint32_t itemsize;      /*  36: bytes per element */
-        uint32_t ndim;          /*  40: 0..32 */
-        uint32_t mode;          /*  44: permission bits (0777 mask) */
-        uint32_t owner_uid;     /*  48 */
-        uint32_t owner_gid;     /*  52 */
-        uint64_t created_ns;    /*  56: CLOCK_REALTIME at create, ns */
+        char magic[8];        /*   0: "TSHMSEG\0" */
+        uint16_t layout;      /*   8: TSHM_HDR_LAYOUT */
+        uint16_t header_size; /*  10: TSHM_HDR_SIZE */
+        uint32_t flags;       /*  12: kind and reserved bits, 0 for an array */
+        uint64_t data_offset; /*  16: offset of element 0 from the segment start */
+        uint64_t data_size;   /*  24: bytes of array data */
+        uint32_t dtype;       /*  32: enum tshm_dtype */
+        uint32_t itemsize;    /*  36: bytes per element */
+        uint32_t ndim;        /*  40: 0..32 */
+        uint32_t mode;        /*  44: permission bits (0777 mask) */
+        uint32_t owner_uid;   /*  48 */
+        uint32_t owner_gid;   /*  52 */
+        uint64_t created_ns;  /*  56: CLOCK_REALTIME at create, ns */
         /* 64..127: the synchronisation line, alone in its cache line. */
-        uint64_t seq;           /*  64: sequence counter; accessed atomically */
-        uint8_t sync_reserved[56]; /* 72: reserved for publish/wait, 0 */
+        uint64_t seq;                   /*  64: sequence counter; accessed atomically */
+        uint8_t sync_reserved[56];      /* 72: reserved for publish/wait, 0 */
         uint64_t shape[TSHM_MAX_NDIM];  /* 128: extents, ndim used, rest 0 */
         int64_t strides[TSHM_MAX_NDIM]; /* 384: strides in bytes, ndim used, rest 0 */
         uint8_t kind_reserved[128];     /* 640: reserved for streams, 0 */

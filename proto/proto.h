@@ -49,17 +49,17 @@ const char *tshm__op_name(uint32_t op);
 struct tshm__req {
         uint32_t op;
         uint64_t id;
-        uint32_t version;                 /* hello */
-        char name[TSHM_NAME_MAX + 1];     /* create, open, unlink, stat */
-        tshm_dtype dtype;                 /* create */
-        uint32_t ndim;                    /* create */
-        uint64_t shape[TSHM_MAX_NDIM];    /* create */
-        uint32_t mode;                    /* create */
-        uint32_t flags;                   /* create */
-        bool writable;                    /* open */
-        uint64_t handle;                  /* close */
-        uint64_t cursor;                  /* list: resume after this serial */
-        uint32_t limit;                   /* list: at most this many */
+        uint32_t version;              /* hello */
+        char name[TSHM_NAME_MAX + 1];  /* create, open, unlink, stat */
+        tshm_dtype dtype;              /* create */
+        uint32_t ndim;                 /* create */
+        uint64_t shape[TSHM_MAX_NDIM]; /* create */
+        uint32_t mode;                 /* create */
+        uint32_t flags;                /* create */
+        bool writable;                 /* open */
+        uint64_t handle;               /* close */
+        uint64_t cursor;               /* list: resume after this serial */
+        uint32_t limit;                /* list: at most this many */
 };
 
 /* A decoded reply. */
@@ -116,8 +116,9 @@ uint32_t tshm__get_be32(const uint8_t *p);
  * declared counts. */
 int tshm__mp_check(const uint8_t *buf, size_t len, unsigned max_depth, uint32_t max_elems);
 
-/* Encode @req into @out as a whole frame (length prefix included). Returns 0,
- * TSHM_EINVAL for an unknown op, or TSHM_ENOMEM. */
+/* Encode @req into the empty buffer @out as a whole frame (length prefix
+ * included). Returns 0, TSHM_EINVAL for an unknown op, an ndim over
+ * TSHM_MAX_NDIM or a non-empty @out, or TSHM_ENOMEM. */
 int tshm__req_encode(const struct tshm__req *req, msgpack_sbuffer *out);
 
 /* Decode one request payload (without the length prefix). Returns 0, or

@@ -18,21 +18,21 @@ struct dtype_desc {
 
 /* Indexed by enum tshm_dtype; entry 0 is unused. */
 static const struct dtype_desc dtypes[] = {
-        [TSHM_DTYPE_BOOL] = {"bool", "|b1", 1},
-        [TSHM_DTYPE_INT8] = {"int8", "|i1", 1},
-        [TSHM_DTYPE_INT16] = {"int16", "<i2", 2},
-        [TSHM_DTYPE_INT32] = {"int32", "<i4", 4},
-        [TSHM_DTYPE_INT64] = {"int64", "<i8", 8},
-        [TSHM_DTYPE_UINT8] = {"uint8", "|u1", 1},
-        [TSHM_DTYPE_UINT16] = {"uint16", "<u2", 2},
-        [TSHM_DTYPE_UINT32] = {"uint32", "<u4", 4},
-        [TSHM_DTYPE_UINT64] = {"uint64", "<u8", 8},
-        [TSHM_DTYPE_FLOAT16] = {"float16", "<f2", 2},
-        [TSHM_DTYPE_BFLOAT16] = {"bfloat16", "<V2", 2},
-        [TSHM_DTYPE_FLOAT32] = {"float32", "<f4", 4},
-        [TSHM_DTYPE_FLOAT64] = {"float64", "<f8", 8},
-        [TSHM_DTYPE_COMPLEX64] = {"complex64", "<c8", 8},
-        [TSHM_DTYPE_COMPLEX128] = {"complex128", "<c16", 16},
+    [TSHM_DTYPE_BOOL] = {"bool", "|b1", 1},
+    [TSHM_DTYPE_INT8] = {"int8", "|i1", 1},
+    [TSHM_DTYPE_INT16] = {"int16", "<i2", 2},
+    [TSHM_DTYPE_INT32] = {"int32", "<i4", 4},
+    [TSHM_DTYPE_INT64] = {"int64", "<i8", 8},
+    [TSHM_DTYPE_UINT8] = {"uint8", "|u1", 1},
+    [TSHM_DTYPE_UINT16] = {"uint16", "<u2", 2},
+    [TSHM_DTYPE_UINT32] = {"uint32", "<u4", 4},
+    [TSHM_DTYPE_UINT64] = {"uint64", "<u8", 8},
+    [TSHM_DTYPE_FLOAT16] = {"float16", "<f2", 2},
+    [TSHM_DTYPE_BFLOAT16] = {"bfloat16", "<V2", 2},
+    [TSHM_DTYPE_FLOAT32] = {"float32", "<f4", 4},
+    [TSHM_DTYPE_FLOAT64] = {"float64", "<f8", 8},
+    [TSHM_DTYPE_COMPLEX64] = {"complex64", "<c8", 8},
+    [TSHM_DTYPE_COMPLEX128] = {"complex128", "<c16", 16},
 };
 
 #define NDTYPES (sizeof(dtypes) / sizeof(dtypes[0]))
@@ -72,15 +72,15 @@ static const struct {
         const char *alias;
         tshm_dtype dtype;
 } dtype_aliases[] = {
-        {"bool_", TSHM_DTYPE_BOOL},     {"?", TSHM_DTYPE_BOOL},
-        {"half", TSHM_DTYPE_FLOAT16},   {"single", TSHM_DTYPE_FLOAT32},
-        {"double", TSHM_DTYPE_FLOAT64}, {"float", TSHM_DTYPE_FLOAT64},
-        {"int", TSHM_DTYPE_INT64},      {"byte", TSHM_DTYPE_INT8},
-        {"ubyte", TSHM_DTYPE_UINT8},    {"short", TSHM_DTYPE_INT16},
-        {"ushort", TSHM_DTYPE_UINT16},  {"intc", TSHM_DTYPE_INT32},
-        {"uintc", TSHM_DTYPE_UINT32},   {"longlong", TSHM_DTYPE_INT64},
-        {"ulonglong", TSHM_DTYPE_UINT64}, {"csingle", TSHM_DTYPE_COMPLEX64},
-        {"cdouble", TSHM_DTYPE_COMPLEX128}, {"complex", TSHM_DTYPE_COMPLEX128},
+    {"bool_", TSHM_DTYPE_BOOL},         {"?", TSHM_DTYPE_BOOL},
+    {"half", TSHM_DTYPE_FLOAT16},       {"single", TSHM_DTYPE_FLOAT32},
+    {"double", TSHM_DTYPE_FLOAT64},     {"float", TSHM_DTYPE_FLOAT64},
+    {"int", TSHM_DTYPE_INT64},          {"byte", TSHM_DTYPE_INT8},
+    {"ubyte", TSHM_DTYPE_UINT8},        {"short", TSHM_DTYPE_INT16},
+    {"ushort", TSHM_DTYPE_UINT16},      {"intc", TSHM_DTYPE_INT32},
+    {"uintc", TSHM_DTYPE_UINT32},       {"longlong", TSHM_DTYPE_INT64},
+    {"ulonglong", TSHM_DTYPE_UINT64},   {"csingle", TSHM_DTYPE_COMPLEX64},
+    {"cdouble", TSHM_DTYPE_COMPLEX128}, {"complex", TSHM_DTYPE_COMPLEX128},
 };
 
 int

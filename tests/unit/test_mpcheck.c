@@ -25,50 +25,50 @@ struct sample {
 
 /* One well-formed value of every msgpack format. */
 static const struct sample formats[] = {
-        S_("positive fixint 0", 0x00),
-        S_("positive fixint 127", 0x7f),
-        S_("fixmap", 0x82, 0xa1, 'a', 0x01, 0xa1, 'b', 0xc0),
-        S_("fixmap empty", 0x80),
-        S_("fixarray", 0x93, 0x01, 0x02, 0x03),
-        S_("fixarray empty", 0x90),
-        S_("fixstr", 0xa3, 'a', 'b', 'c'),
-        S_("fixstr empty", 0xa0),
-        S_("fixstr 31", 0xbf, 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a',
-           'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'),
-        S_("nil", 0xc0),
-        S_("false", 0xc2),
-        S_("true", 0xc3),
-        S_("bin 8", 0xc4, 0x02, 0x00, 0xff),
-        S_("bin 16", 0xc5, 0x00, 0x02, 0x00, 0xff),
-        S_("bin 32", 0xc6, 0x00, 0x00, 0x00, 0x02, 0x00, 0xff),
-        S_("ext 8", 0xc7, 0x02, 0x05, 0x01, 0x02),
-        S_("ext 16", 0xc8, 0x00, 0x02, 0x05, 0x01, 0x02),
-        S_("ext 32", 0xc9, 0x00, 0x00, 0x00, 0x02, 0x05, 0x01, 0x02),
-        S_("float 32", 0xca, 0x3f, 0x80, 0x00, 0x00),
-        S_("float 64", 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0),
-        S_("uint 8", 0xcc, 0xff),
-        S_("uint 16", 0xcd, 0xff, 0xff),
-        S_("uint 32", 0xce, 0xff, 0xff, 0xff, 0xff),
-        S_("uint 64", 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
-        S_("int 8", 0xd0, 0x80),
-        S_("int 16", 0xd1, 0x80, 0x00),
-        S_("int 32", 0xd2, 0x80, 0x00, 0x00, 0x00),
-        S_("int 64", 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0),
-        S_("fixext 1", 0xd4, 0x05, 0x01),
-        S_("fixext 2", 0xd5, 0x05, 0x01, 0x02),
-        S_("fixext 4", 0xd6, 0x05, 1, 2, 3, 4),
-        S_("fixext 8", 0xd7, 0x05, 1, 2, 3, 4, 5, 6, 7, 8),
-        S_("fixext 16", 0xd8, 0x05, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16),
-        S_("str 8", 0xd9, 0x03, 'a', 'b', 'c'),
-        S_("str 16", 0xda, 0x00, 0x03, 'a', 'b', 'c'),
-        S_("str 32", 0xdb, 0x00, 0x00, 0x00, 0x03, 'a', 'b', 'c'),
-        S_("array 16", 0xdc, 0x00, 0x02, 0x01, 0x02),
-        S_("array 32", 0xdd, 0x00, 0x00, 0x00, 0x02, 0x01, 0x02),
-        S_("map 16", 0xde, 0x00, 0x01, 0x01, 0x02),
-        S_("map 32", 0xdf, 0x00, 0x00, 0x00, 0x01, 0x01, 0x02),
-        S_("negative fixint -32", 0xe0),
-        S_("negative fixint -1", 0xff),
-        S_("nested", 0x81, 0xa1, 'k', 0x92, 0xc4, 0x01, 0x00, 0x81, 0xc0, 0xd4, 0x01, 0x02),
+    S_("positive fixint 0", 0x00),
+    S_("positive fixint 127", 0x7f),
+    S_("fixmap", 0x82, 0xa1, 'a', 0x01, 0xa1, 'b', 0xc0),
+    S_("fixmap empty", 0x80),
+    S_("fixarray", 0x93, 0x01, 0x02, 0x03),
+    S_("fixarray empty", 0x90),
+    S_("fixstr", 0xa3, 'a', 'b', 'c'),
+    S_("fixstr empty", 0xa0),
+    S_("fixstr 31", 0xbf, 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a',
+       'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'),
+    S_("nil", 0xc0),
+    S_("false", 0xc2),
+    S_("true", 0xc3),
+    S_("bin 8", 0xc4, 0x02, 0x00, 0xff),
+    S_("bin 16", 0xc5, 0x00, 0x02, 0x00, 0xff),
+    S_("bin 32", 0xc6, 0x00, 0x00, 0x00, 0x02, 0x00, 0xff),
+    S_("ext 8", 0xc7, 0x02, 0x05, 0x01, 0x02),
+    S_("ext 16", 0xc8, 0x00, 0x02, 0x05, 0x01, 0x02),
+    S_("ext 32", 0xc9, 0x00, 0x00, 0x00, 0x02, 0x05, 0x01, 0x02),
+    S_("float 32", 0xca, 0x3f, 0x80, 0x00, 0x00),
+    S_("float 64", 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0),
+    S_("uint 8", 0xcc, 0xff),
+    S_("uint 16", 0xcd, 0xff, 0xff),
+    S_("uint 32", 0xce, 0xff, 0xff, 0xff, 0xff),
+    S_("uint 64", 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
+    S_("int 8", 0xd0, 0x80),
+    S_("int 16", 0xd1, 0x80, 0x00),
+    S_("int 32", 0xd2, 0x80, 0x00, 0x00, 0x00),
+    S_("int 64", 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0),
+    S_("fixext 1", 0xd4, 0x05, 0x01),
+    S_("fixext 2", 0xd5, 0x05, 0x01, 0x02),
+    S_("fixext 4", 0xd6, 0x05, 1, 2, 3, 4),
+    S_("fixext 8", 0xd7, 0x05, 1, 2, 3, 4, 5, 6, 7, 8),
+    S_("fixext 16", 0xd8, 0x05, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16),
+    S_("str 8", 0xd9, 0x03, 'a', 'b', 'c'),
+    S_("str 16", 0xda, 0x00, 0x03, 'a', 'b', 'c'),
+    S_("str 32", 0xdb, 0x00, 0x00, 0x00, 0x03, 'a', 'b', 'c'),
+    S_("array 16", 0xdc, 0x00, 0x02, 0x01, 0x02),
+    S_("array 32", 0xdd, 0x00, 0x00, 0x00, 0x02, 0x01, 0x02),
+    S_("map 16", 0xde, 0x00, 0x01, 0x01, 0x02),
+    S_("map 32", 0xdf, 0x00, 0x00, 0x00, 0x01, 0x01, 0x02),
+    S_("negative fixint -32", 0xe0),
+    S_("negative fixint -1", 0xff),
+    S_("nested", 0x81, 0xa1, 'k', 0x92, 0xc4, 0x01, 0x00, 0x81, 0xc0, 0xd4, 0x01, 0x02),
 };
 
 #define NFORMATS (sizeof(formats) / sizeof(formats[0]))
@@ -78,8 +78,8 @@ START_TEST(test_mpcheck_every_format_accepted)
         const struct sample *s = &formats[_i];
 
         ck_assert_msg(
-                tshm__mp_check(s->bytes, s->len, TSHM_PROTO_MAX_DEPTH, TSHM_PROTO_MAX_ELEMS) == 0,
-                "%s refused", s->what);
+            tshm__mp_check(s->bytes, s->len, TSHM_PROTO_MAX_DEPTH, TSHM_PROTO_MAX_ELEMS) == 0,
+            "%s refused", s->what);
 }
 END_TEST
 
@@ -100,7 +100,7 @@ START_TEST(test_mpcheck_prefix_and_suffix_refused)
         memcpy(buf, s->bytes, s->len);
         buf[s->len] = 0x00;
         ck_assert_msg(tshm__mp_check(buf, s->len + 1, TSHM_PROTO_MAX_DEPTH, TSHM_PROTO_MAX_ELEMS) ==
-                              TSHM_EPROTO,
+                          TSHM_EPROTO,
                       "%s: trailing byte accepted", s->what);
 }
 END_TEST
@@ -166,8 +166,8 @@ START_TEST(test_mpcheck_huge_declared_counts)
         ck_assert_int_eq(tshm__mp_check(map32, sizeof(map32), TSHM_PROTO_MAX_DEPTH, UINT32_MAX),
                          TSHM_EPROTO);
         ck_assert_int_eq(
-                tshm__mp_check(map_short, sizeof(map_short), TSHM_PROTO_MAX_DEPTH, UINT32_MAX),
-                TSHM_EPROTO);
+            tshm__mp_check(map_short, sizeof(map_short), TSHM_PROTO_MAX_DEPTH, UINT32_MAX),
+            TSHM_EPROTO);
 }
 END_TEST
 
@@ -232,8 +232,8 @@ START_TEST(test_mpcheck_depth_limit)
                 ck_assert_int_eq(tshm__mp_check(buf, n, TSHM_PROTO_MAX_DEPTH, TSHM_PROTO_MAX_ELEMS),
                                  0);
                 ck_assert_int_eq(
-                        tshm__mp_check(buf, n, TSHM_PROTO_MAX_DEPTH - 1, TSHM_PROTO_MAX_ELEMS),
-                        TSHM_EPROTO);
+                    tshm__mp_check(buf, n, TSHM_PROTO_MAX_DEPTH - 1, TSHM_PROTO_MAX_ELEMS),
+                    TSHM_EPROTO);
         }
 
         /* Depth 0 allows scalars only. */

@@ -20,21 +20,21 @@ static const struct {
         const char *typestr;
         size_t itemsize;
 } dtypes[] = {
-        {TSHM_DTYPE_BOOL, "bool", "|b1", 1},
-        {TSHM_DTYPE_INT8, "int8", "|i1", 1},
-        {TSHM_DTYPE_INT16, "int16", "<i2", 2},
-        {TSHM_DTYPE_INT32, "int32", "<i4", 4},
-        {TSHM_DTYPE_INT64, "int64", "<i8", 8},
-        {TSHM_DTYPE_UINT8, "uint8", "|u1", 1},
-        {TSHM_DTYPE_UINT16, "uint16", "<u2", 2},
-        {TSHM_DTYPE_UINT32, "uint32", "<u4", 4},
-        {TSHM_DTYPE_UINT64, "uint64", "<u8", 8},
-        {TSHM_DTYPE_FLOAT16, "float16", "<f2", 2},
-        {TSHM_DTYPE_BFLOAT16, "bfloat16", "<V2", 2},
-        {TSHM_DTYPE_FLOAT32, "float32", "<f4", 4},
-        {TSHM_DTYPE_FLOAT64, "float64", "<f8", 8},
-        {TSHM_DTYPE_COMPLEX64, "complex64", "<c8", 8},
-        {TSHM_DTYPE_COMPLEX128, "complex128", "<c16", 16},
+    {TSHM_DTYPE_BOOL, "bool", "|b1", 1},
+    {TSHM_DTYPE_INT8, "int8", "|i1", 1},
+    {TSHM_DTYPE_INT16, "int16", "<i2", 2},
+    {TSHM_DTYPE_INT32, "int32", "<i4", 4},
+    {TSHM_DTYPE_INT64, "int64", "<i8", 8},
+    {TSHM_DTYPE_UINT8, "uint8", "|u1", 1},
+    {TSHM_DTYPE_UINT16, "uint16", "<u2", 2},
+    {TSHM_DTYPE_UINT32, "uint32", "<u4", 4},
+    {TSHM_DTYPE_UINT64, "uint64", "<u8", 8},
+    {TSHM_DTYPE_FLOAT16, "float16", "<f2", 2},
+    {TSHM_DTYPE_BFLOAT16, "bfloat16", "<V2", 2},
+    {TSHM_DTYPE_FLOAT32, "float32", "<f4", 4},
+    {TSHM_DTYPE_FLOAT64, "float64", "<f8", 8},
+    {TSHM_DTYPE_COMPLEX64, "complex64", "<c8", 8},
+    {TSHM_DTYPE_COMPLEX128, "complex128", "<c16", 16},
 };
 
 #define NDTYPES (sizeof(dtypes) / sizeof(dtypes[0]))
@@ -45,8 +45,8 @@ START_TEST(test_spec_name_check_accepts)
 {
         char name[TSHM_NAME_MAX + 1];
         static const char *const ok[] = {
-                "a",           "Z", "0", "a.b", "a..b", "-lead", "_lead", "x.", "model-v1.2_final",
-                "ABCxyz019._-"};
+            "a",           "Z", "0", "a.b", "a..b", "-lead", "_lead", "x.", "model-v1.2_final",
+            "ABCxyz019._-"};
         size_t i;
 
         for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -64,8 +64,8 @@ START_TEST(test_spec_name_check_refuses)
 {
         char name[TSHM_NAME_MAX + 2];
         static const char *const bad[] = {
-                "",    ".",   "..",  ".hidden", "/", "/abs", "a/b",  "a b",   " a",   "a ",
-                "a\t", "a\n", "a:b", "a*",      "é", "a\\b", "\x7f", "a\x01", "a%2f", "~a",
+            "",    ".",   "..",  ".hidden", "/", "/abs", "a/b",  "a b",   " a",   "a ",
+            "a\t", "a\n", "a:b", "a*",      "é", "a\\b", "\x7f", "a\x01", "a%2f", "~a",
         };
         size_t i;
 
@@ -133,13 +133,13 @@ START_TEST(test_spec_dtype_parse_typestrs)
                 const char *s;
                 tshm_dtype dtype;
         } ok[] = {
-                {"<f4", TSHM_DTYPE_FLOAT32},   {"=f4", TSHM_DTYPE_FLOAT32},
-                {"f4", TSHM_DTYPE_FLOAT32},    {"|b1", TSHM_DTYPE_BOOL},
-                {"|u1", TSHM_DTYPE_UINT8},     {"<c16", TSHM_DTYPE_COMPLEX128},
-                {"<c8", TSHM_DTYPE_COMPLEX64}, {"<i8", TSHM_DTYPE_INT64},
-                {"i2", TSHM_DTYPE_INT16},      {"=u8", TSHM_DTYPE_UINT64},
-                {"<f2", TSHM_DTYPE_FLOAT16},   {"f8", TSHM_DTYPE_FLOAT64},
-                {"|i1", TSHM_DTYPE_INT8},      {"<u4", TSHM_DTYPE_UINT32},
+            {"<f4", TSHM_DTYPE_FLOAT32},   {"=f4", TSHM_DTYPE_FLOAT32},
+            {"f4", TSHM_DTYPE_FLOAT32},    {"|b1", TSHM_DTYPE_BOOL},
+            {"|u1", TSHM_DTYPE_UINT8},     {"<c16", TSHM_DTYPE_COMPLEX128},
+            {"<c8", TSHM_DTYPE_COMPLEX64}, {"<i8", TSHM_DTYPE_INT64},
+            {"i2", TSHM_DTYPE_INT16},      {"=u8", TSHM_DTYPE_UINT64},
+            {"<f2", TSHM_DTYPE_FLOAT16},   {"f8", TSHM_DTYPE_FLOAT64},
+            {"|i1", TSHM_DTYPE_INT8},      {"<u4", TSHM_DTYPE_UINT32},
         };
         tshm_dtype dt;
         size_t i;
@@ -166,8 +166,8 @@ END_TEST
 START_TEST(test_spec_dtype_parse_refuses)
 {
         static const char *const bad[] = {
-                ">f4", ">i2",  "float128", "",    "<",   "=",    "|",  "f",
-                "<f3", "<f16", "Float32",  "f4 ", " f4", "<<f4", "V2", "<V2",
+            ">f4", ">i2",  "float128", "",    "<",   "=",    "|",  "f",
+            "<f3", "<f16", "Float32",  "f4 ", " f4", "<<f4", "V2", "<V2",
         };
         tshm_dtype dt = TSHM_DTYPE_UINT16;
         size_t i;
@@ -230,27 +230,27 @@ END_TEST
 START_TEST(test_spec_shape_parse_refuses)
 {
         static const char *const bad[] = {
-                "3x",
-                "x3",
-                "3xx4",
-                "-1",
-                "a",
-                "3x-4",
-                " 3",
-                "3 ",
-                "3,,4",
-                "3x4,",
-                "x",
-                ",",
-                "+3",
-                "3.0",
-                "3x4x",
-                "0b10",
-                "scalars",
-                "3;4",
-                "9223372036854775808",
-                "99999999999999999999",
-                "18446744073709551616",
+            "3x",
+            "x3",
+            "3xx4",
+            "-1",
+            "a",
+            "3x-4",
+            " 3",
+            "3 ",
+            "3,,4",
+            "3x4,",
+            "x",
+            ",",
+            "+3",
+            "3.0",
+            "3x4x",
+            "0b10",
+            "scalars",
+            "3;4",
+            "9223372036854775808",
+            "99999999999999999999",
+            "18446744073709551616",
         };
         uint64_t shape[TSHM_MAX_NDIM];
         size_t n = 999, i;
@@ -348,7 +348,7 @@ static const struct {
         const char *msg;
 } errs[] = {
 #define X_(name, value, msg) {#name, (value), (msg)},
-        TSHM_ERRNO_MAP(X_)
+    TSHM_ERRNO_MAP(X_)
 #undef X_
 };
 

@@ -1,0 +1,167 @@
+/*
+ * test_registry.c - the daemon's registry: names, budgets, open counts.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "tshmd.h"
+
+static struct tshm__hdr
+make_hdr(const char *name, uint64_t n)
+{
+        struct tshm__seg_spec spec = {.dtype = TSHM_DTYPE_UINT8, .ndim = 1, .mode = 0640};
+        struct tshm__hdr hdr;
+
+        spec.shape[0] = n;
+        strcpy(spec.name, name);
+        ck_assert_int_eq(tshm__hdr_init(&hdr, &spec), 0);
+        return hdr;
+}
+
+static struct tshmd_seg *
+add(struct tshmd_registry *reg, const char *name, uint64_t n)
+{
+        struct tshm__hdr hdr = make_hdr(name, n);
+        struct tshmd_seg *seg = NULL;
+        uint64_t size;
+
+        ck_assert_int_eq(tshm__hdr_object_size(n, &size), 0);
+        ck_assert_int_eq(tshmd_registry_add(reg, &hdr, size, TSHMD_SEG_READY, &seg), 0);
+        return seg;
+}
+
+START_TEST(test_registry_find_and_order)
+{
+        struct tshmd_registry reg;
+        struct tshmd_seg *a, *b, *c, *it;
+        const char *want[] = {"a", "c"};
+        int i = 0;
+
+        tshmd_registry_init(&reg);
+        a = add(&reg, "a", 1);
+        b = add(&reg, "b", 5000);
+        c = add(&reg, "c", 0);
+        ck_assert_ptr_eq(tshmd_registry_find(&reg, "b"), b);
+        ck_assert_ptr_null(tshmd_registry_find(&reg, "bb"));
+        ck_assert_uint_lt(a->serial, b->serial);
+        ck_assert_uint_lt(b->serial, c->serial);
+        ck_assert_uint_eq(reg.segments, 3);
+        ck_assert_uint_eq(reg.bytes, 8192 + 12288 + 4096);
+        ck_assert_uint_eq(b->shape[0], 5000);
+        ck_assert_uint_eq(b->mode, 0640);
+        tshmd_registry_unname(&reg, b);
+        ck_assert_ptr_null(tshmd_registry_find(&reg, "b"));
+        /* Creation order survives a removal in the middle. */
+        for (it = reg.by_name; it != NULL; it = it->hh.next) {
+                ck_assert_str_eq(it->name, want[i++]);
+        }
+        ck_assert_int_eq(i, 2);
+        ck_assert_uint_eq(reg.bytes, 8192 + 4096);
+        tshmd_registry_done(&reg);
+}
+END_TEST
+
+START_TEST(test_registry_unlinked_stays_charged_while_open)
+{
+        struct tshmd_registry reg;
+        struct tshmd_seg *s;
+
+        tshmd_registry_init(&reg);
+        s = add(&reg, "held", 100);
+        tshmd_registry_ref(&reg, s);
+        tshmd_registry_ref(&reg, s);
+        ck_assert_uint_eq(reg.opens, 2);
+        tshmd_registry_unname(&reg, s);
+        ck_assert_uint_eq(reg.segments, 0);
+        ck_assert_uint_eq(reg.bytes, 8192);
+        /* The name is free for a new segment meanwhile. */
+        add(&reg, "held", 1);
+        ck_assert_uint_eq(reg.bytes, 2 * 8192);
+        tshmd_registry_unref(&reg, s);
+        ck_assert_uint_eq(reg.bytes, 2 * 8192);
+        tshmd_registry_unref(&reg, s); /* frees it */
+        ck_assert_uint_eq(reg.bytes, 8192);
+        ck_assert_uint_eq(reg.opens, 0);
+        tshmd_registry_done(&reg);
+}
+END_TEST
+
+START_TEST(test_registry_admit_checks_budgets)
+{
+        struct tshmd_config cfg = {.max_bytes = 3 * 8192, .max_segments = 3};
+        struct tshmd_registry reg;
+        char err[256];
+
+        tshmd_registry_init(&reg);
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 3 * 8192, err, sizeof(err)), 0);
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 3 * 8192 + 1, err, sizeof(err)),
+                         TSHM_ENOSPC);
+        ck_assert_ptr_nonnull(strstr(err, "--max-bytes=24576, 0 in use, 24577 asked"));
+        add(&reg, "x", 100);
+        add(&reg, "y", 100);
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 8192, err, sizeof(err)), 0);
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 8193, err, sizeof(err)), TSHM_ENOSPC);
+        /* A huge request must not wrap the arithmetic. */
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, UINT64_MAX, err, sizeof(err)),
+                         TSHM_ENOSPC);
+        add(&reg, "z", 1);
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 1, err, sizeof(err)), TSHM_ELIMIT);
+        ck_assert_ptr_nonnull(strstr(err, "--max-segments=3"));
+        cfg.max_bytes = 0;
+        cfg.max_segments = 0;
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, UINT64_MAX / 2, err, sizeof(err)), 0);
+        tshmd_registry_done(&reg);
+}
+END_TEST
+
+START_TEST(test_registry_info_copies_everything)
+{
+        struct tshmd_registry reg;
+        struct tshmd_seg *s;
+        tshm_info info;
+
+        tshmd_registry_init(&reg);
+        s = add(&reg, "info", 42);
+        tshmd_registry_ref(&reg, s);
+        tshmd_registry_info(s, &info);
+        ck_assert_str_eq(info.name, "info");
+        ck_assert_int_eq(info.dtype, TSHM_DTYPE_UINT8);
+        ck_assert_uint_eq(info.ndim, 1);
+        ck_assert_uint_eq(info.shape[0], 42);
+        ck_assert_uint_eq(info.nbytes, 42);
+        ck_assert_uint_eq(info.size, 8192);
+        ck_assert_uint_eq(info.mode, 0640);
+        ck_assert_uint_eq(info.opens, 1);
+        tshmd_registry_unref(&reg, s);
+        tshmd_registry_done(&reg);
+}
+END_TEST
+
+int
+main(void)
+{
+        Suite *s = suite_create("registry");
+        TCase *tc;
+        SRunner *sr;
+        int failed;
+
+        tc = tcase_create("find_and_order");
+        tcase_add_test(tc, test_registry_find_and_order);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("unlinked_charged");
+        tcase_add_test(tc, test_registry_unlinked_stays_charged_while_open);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("admit");
+        tcase_add_test(tc, test_registry_admit_checks_budgets);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("info");
+        tcase_add_test(tc, test_registry_info_copies_everything);
+        suite_add_tcase(s, tc);
+        sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? 0 : 1;
+}
