@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -267,6 +268,18 @@ detach_stdio(void)
         }
 }
 
+/* One descriptor per client: take the hard limit, not the 1024 soft one. */
+static void
+raise_fd_limit(void)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                (void)setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -287,6 +300,7 @@ main(int argc, char **argv)
                 return rv > 0 ? 0 : 2;
         }
         (void)signal(SIGPIPE, SIG_IGN);
+        raise_fd_limit();
         if (!cfg.foreground) {
                 ready_fd = daemonize();
         }

@@ -160,6 +160,18 @@ server_inherit(struct tshmd_server *srv)
         return true;
 }
 
+static void server_on_accept(uv_poll_t *h, int status, int events);
+
+static void
+server_on_resume(uv_timer_t *t)
+{
+        struct tshmd_server *srv = t->data;
+
+        if (srv->listening) {
+                (void)uv_poll_start(&srv->listen_poll, UV_READABLE, server_on_accept);
+        }
+}
+
 static void
 server_on_accept(uv_poll_t *h, int status, int events)
 {
@@ -180,8 +192,15 @@ server_on_accept(uv_poll_t *h, int status, int events)
                 if (errno == EINTR || errno == ECONNABORTED) {
                         continue;
                 }
-                if (errno != EAGAIN) {
-                        /* EMFILE and friends: log, keep serving those we have. */
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                        /* Out of descriptors or memory: keep serving the
+                         * clients we have, and stop accepting for a moment
+                         * rather than spin on a socket that stays readable. */
+                        tshmd_log(LOG_WARNING, "accept failed: %s, pausing accepts for 100 ms",
+                                  strerror(errno));
+                        (void)uv_poll_stop(&srv->listen_poll);
+                        (void)uv_timer_start(&srv->accept_timer, server_on_resume, 100, 0);
+                } else if (errno != EAGAIN) {
                         tshmd_log(LOG_WARNING, "accept failed: %s", strerror(errno));
                 }
                 break;
@@ -256,6 +275,10 @@ tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, const struct tshmd
         }
         srv->listen_poll.data = srv;
         srv->listening = true;
+        if ((rv = uv_timer_init(loop, &srv->accept_timer)) < 0) {
+                return TSHM_EIO;
+        }
+        srv->accept_timer.data = srv;
         if ((rv = server_signals(srv)) < 0) {
                 tshmd_log(LOG_ERR, "cannot handle signals: %s", uv_strerror(rv));
                 return TSHM_EIO;
@@ -290,6 +313,7 @@ tshmd_server_stop(struct tshmd_server *srv)
         while (srv->conns != NULL) {
                 tshmd_conn_close(srv->conns);
         }
+        uv_close((uv_handle_t *)&srv->accept_timer, NULL);
         uv_close((uv_handle_t *)&srv->sig_term, NULL);
         uv_close((uv_handle_t *)&srv->sig_int, NULL);
         uv_close((uv_handle_t *)&srv->sig_hup, NULL);

@@ -116,6 +116,7 @@ struct tshmd_server {
         const struct tshmd_config *cfg;
         struct tshmd_registry reg;
         uv_poll_t listen_poll;
+        uv_timer_t accept_timer; /* resumes accepting after EMFILE */
         int listen_fd;
         bool listening;
         bool owns_socket_path; /* we bound it: unlink it at exit */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -60,6 +61,10 @@ fixture_spawn(struct tshmd_fixture *f, const char *const *extra)
                 if (logfd >= 0) {
                         (void)dup2(logfd, STDERR_FILENO);
                 }
+                if (f->nofile > 0) {
+                        struct rlimit rl = {f->nofile, f->nofile};
+                        (void)setrlimit(RLIMIT_NOFILE, &rl);
+                }
                 (void)setenv("NOTIFY_SOCKET", notify, 1);
                 (void)unsetenv("JOURNAL_STREAM");
                 execv(TSHMD_PATH, (char *const *)argv);
@@ -82,9 +87,16 @@ fixture_spawn(struct tshmd_fixture *f, const char *const *extra)
 void
 fixture_start(struct tshmd_fixture *f, const char *const *extra)
 {
+        fixture_start_nofile(f, extra, 0);
+}
+
+void
+fixture_start_nofile(struct tshmd_fixture *f, const char *const *extra, unsigned nofile)
+{
         static int serial;
 
         memset(f, 0, sizeof(*f));
+        f->nofile = nofile;
         snprintf(f->dir, sizeof(f->dir), "/tmp/tshm-test-XXXXXX");
         ck_assert_ptr_nonnull(mkdtemp(f->dir));
         (void)chmod(f->dir, 0755);

@@ -17,11 +17,14 @@ struct tshmd_fixture {
         char prefix[32];
         char log[128];
         pid_t pid;
+        unsigned nofile; /* if set, tshmd's descriptor limit (soft and hard) */
 };
 
 /* Start tshmd with @extra arguments (NULL-terminated, may be NULL). Aborts
  * the test (ck_abort) if it does not report READY=1 within 10 s. */
 void fixture_start(struct tshmd_fixture *f, const char *const *extra);
+/* The same with a descriptor limit for tshmd. */
+void fixture_start_nofile(struct tshmd_fixture *f, const char *const *extra, unsigned nofile);
 /* Start another tshmd on the same directory and prefix (a restart). */
 void fixture_restart(struct tshmd_fixture *f, const char *const *extra);
 /* SIGTERM, reap, and assert exit 0 and no sanitizer report in its log. */

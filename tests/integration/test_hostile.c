@@ -221,6 +221,40 @@ START_TEST(test_hostile_half_frame_then_hangup)
 }
 END_TEST
 
+START_TEST(test_hostile_descriptor_exhaustion)
+{
+        struct tshmd_fixture f;
+        tshm_client *good;
+        tshm_stats st;
+        int fds[64], i, n = 0;
+
+        /* tshmd gets 32 descriptors; 64 idle connections exhaust them. */
+        fixture_start_nofile(&f, NULL, 32);
+        good = fixture_connect(&f);
+        for (i = 0; i < 64; i++) {
+                fds[n++] = raw_connect(&f);
+        }
+        /* The daemon keeps serving the client it has... */
+        ck_assert_int_eq(tshm_stats_get(good, &st), 0);
+        ck_assert_uint_lt(st.clients, 32);
+        for (i = 0; i < n; i++) {
+                (void)close(fds[i]);
+        }
+        /* ...and accepts again once descriptors are free. */
+        for (i = 0; i < 100; i++) {
+                tshm_client *again = NULL;
+                if (tshm_connect(f.socket, &again) == 0) {
+                        tshm_disconnect(again);
+                        break;
+                }
+                usleep(20000);
+        }
+        ck_assert_int_lt(i, 100);
+        tshm_disconnect(good);
+        fixture_teardown(&f);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -232,6 +266,7 @@ main(void)
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_hostile_input_is_refused);
         tcase_add_test(tc, test_hostile_half_frame_then_hangup);
+        tcase_add_test(tc, test_hostile_descriptor_exhaustion);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
