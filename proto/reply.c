@@ -1,0 +1,307 @@
+/*
+ * reply.c - encode and decode tshm replies (PROTOCOL.md section 4).
+ *
+ * Replies are lenient: unknown keys are ignored, so a newer daemon can add
+ * result fields within one protocol version.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpobj.h"
+
+void
+tshm__reply_enc_init(struct tshm__reply_enc *e)
+{
+        msgpack_sbuffer_init(&e->sbuf);
+        msgpack_packer_init(&e->pk, &e->sbuf, msgpack_sbuffer_write);
+}
+
+void
+tshm__reply_enc_done(struct tshm__reply_enc *e)
+{
+        msgpack_sbuffer_destroy(&e->sbuf);
+}
+
+/* Start a reply map of id, status and @extra more pairs. */
+static int
+reply_begin(struct tshm__reply_enc *e, uint64_t id, int status, uint32_t extra)
+{
+        int rv = tshm__mp_frame_begin(&e->sbuf) | msgpack_pack_map(&e->pk, 2 + extra);
+
+        rv |= tshm__mp_pack_kv_u64(&e->pk, "id", id);
+        rv |= tshm__mp_pack_key(&e->pk, "status") | msgpack_pack_int32(&e->pk, status);
+        return rv;
+}
+
+static int
+reply_end(struct tshm__reply_enc *e, int rv)
+{
+        if (rv != 0) {
+                return TSHM_ENOMEM;
+        }
+        return tshm__mp_frame_end(&e->sbuf, TSHM_PROTO_MAX_REPLY);
+}
+
+int
+tshm__reply_error(struct tshm__reply_enc *e, uint64_t id, int status, const char *msg)
+{
+        int rv = reply_begin(e, id, status, 1);
+
+        rv |= tshm__mp_pack_kv_str(&e->pk, "error", msg != NULL ? msg : tshm_strerror(status));
+        return reply_end(e, rv);
+}
+
+int
+tshm__reply_hello(struct tshm__reply_enc *e, uint64_t id, uint32_t version)
+{
+        int rv = reply_begin(e, id, 0, 1);
+
+        rv |= tshm__mp_pack_key(&e->pk, "result") | msgpack_pack_map(&e->pk, 2);
+        rv |= tshm__mp_pack_kv_u64(&e->pk, "version", version);
+        rv |= tshm__mp_pack_kv_str(&e->pk, "server", tshm_version_string());
+        return reply_end(e, rv);
+}
+
+int
+tshm__reply_fd(struct tshm__reply_enc *e, uint64_t id, uint64_t handle, uint64_t size)
+{
+        int rv = reply_begin(e, id, 0, 1);
+
+        rv |= tshm__mp_pack_key(&e->pk, "result") | msgpack_pack_map(&e->pk, 3);
+        rv |= tshm__mp_pack_kv_u64(&e->pk, "handle", handle) |
+              tshm__mp_pack_kv_u64(&e->pk, "size", size);
+        rv |= tshm__mp_pack_key(&e->pk, "fd") | msgpack_pack_true(&e->pk);
+        return reply_end(e, rv);
+}
+
+int
+tshm__reply_empty(struct tshm__reply_enc *e, uint64_t id)
+{
+        return reply_end(e, reply_begin(e, id, 0, 0));
+}
+
+static int
+pack_info(msgpack_packer *pk, const tshm_info *in)
+{
+        const char *dt = tshm_dtype_name(in->dtype);
+        int rv = msgpack_pack_map(pk, 11);
+
+        rv |= tshm__mp_pack_kv_str(pk, "name", in->name);
+        rv |= tshm__mp_pack_kv_str(pk, "dtype", dt != NULL ? dt : "");
+        rv |= tshm__mp_pack_key(pk, "shape") | tshm__mp_pack_shape(pk, in->ndim, in->shape);
+        rv |= tshm__mp_pack_kv_u64(pk, "nbytes", in->nbytes) |
+              tshm__mp_pack_kv_u64(pk, "size", in->size);
+        rv |= tshm__mp_pack_kv_u64(pk, "owner", in->owner_uid) |
+              tshm__mp_pack_kv_u64(pk, "group", in->owner_gid);
+        rv |= tshm__mp_pack_kv_u64(pk, "mode", in->mode) |
+              tshm__mp_pack_kv_u64(pk, "opens", in->opens);
+        rv |= tshm__mp_pack_kv_u64(pk, "created", in->created_ns) |
+              tshm__mp_pack_kv_u64(pk, "flags", in->flags);
+        return rv;
+}
+
+int
+tshm__reply_stat(struct tshm__reply_enc *e, uint64_t id, const tshm_info *info)
+{
+        int rv = reply_begin(e, id, 0, 1);
+
+        rv |= tshm__mp_pack_key(&e->pk, "result") | pack_info(&e->pk, info);
+        return reply_end(e, rv);
+}
+
+int
+tshm__reply_list_begin(struct tshm__reply_enc *e, uint64_t id, uint32_t count)
+{
+        int rv = reply_begin(e, id, 0, 1);
+
+        rv |= tshm__mp_pack_key(&e->pk, "result") | msgpack_pack_map(&e->pk, 2);
+        rv |= tshm__mp_pack_key(&e->pk, "entries") | msgpack_pack_array(&e->pk, count);
+        return rv != 0 ? TSHM_ENOMEM : 0;
+}
+
+int
+tshm__reply_list_add(struct tshm__reply_enc *e, const tshm_info *info)
+{
+        return pack_info(&e->pk, info) != 0 ? TSHM_ENOMEM : 0;
+}
+
+int
+tshm__reply_list_end(struct tshm__reply_enc *e, uint64_t next_cursor)
+{
+        return reply_end(e, tshm__mp_pack_kv_u64(&e->pk, "next", next_cursor));
+}
+
+int
+tshm__reply_stats(struct tshm__reply_enc *e, uint64_t id, const tshm_stats *st)
+{
+        int rv = reply_begin(e, id, 0, 1);
+
+        rv |= tshm__mp_pack_key(&e->pk, "result") | msgpack_pack_map(&e->pk, 10);
+        rv |= tshm__mp_pack_kv_u64(&e->pk, "segments", st->segments);
+        rv |= tshm__mp_pack_kv_u64(&e->pk, "bytes", st->bytes);
+        rv |= tshm__mp_pack_kv_u64(&e->pk, "max_bytes", st->max_bytes);
+        rv |= tshm__mp_pack_kv_u64(&e->pk, "clients", st->clients);
+        rv |= tshm__mp_pack_kv_u64(&e->pk, "opens", st->opens);
+        rv |= tshm__mp_pack_kv_u64(&e->pk, "requests", st->requests);
+        rv |= tshm__mp_pack_kv_u64(&e->pk, "uptime_ns", st->uptime_ns);
+        rv |= tshm__mp_pack_kv_u64(&e->pk, "shm_free", st->shm_free);
+        rv |= tshm__mp_pack_kv_u64(&e->pk, "pid", st->pid);
+        rv |= tshm__mp_pack_kv_u64(&e->pk, "proto", st->proto);
+        return reply_end(e, rv);
+}
+
+static bool
+decode_info(const msgpack_object *m, tshm_info *in)
+{
+        const msgpack_object *name = tshm__mp_map_get(m, "name"),
+                             *dt = tshm__mp_map_get(m, "dtype");
+        const msgpack_object *shape = tshm__mp_map_get(m, "shape");
+        char dtype[32];
+        uint32_t i;
+
+        memset(in, 0, sizeof(*in));
+        if (name == NULL || !tshm__mp_obj_str(name, in->name, sizeof(in->name)) || dt == NULL ||
+            !tshm__mp_obj_str(dt, dtype, sizeof(dtype)) ||
+            tshm_dtype_parse(dtype, &in->dtype) < 0 || shape == NULL ||
+            shape->type != MSGPACK_OBJECT_ARRAY || shape->via.array.size > TSHM_MAX_NDIM) {
+                return false;
+        }
+        in->ndim = shape->via.array.size;
+        for (i = 0; i < in->ndim; i++) {
+                if (!tshm__mp_obj_u64(&shape->via.array.ptr[i], &in->shape[i])) {
+                        return false;
+                }
+        }
+        return tshm__mp_get_u64(m, "nbytes", &in->nbytes) &&
+               tshm__mp_get_u64(m, "size", &in->size) &&
+               tshm__mp_get_u32(m, "owner", &in->owner_uid) &&
+               tshm__mp_get_u32(m, "group", &in->owner_gid) &&
+               tshm__mp_get_u32(m, "mode", &in->mode) && tshm__mp_get_u32(m, "opens", &in->opens) &&
+               tshm__mp_get_u64(m, "created", &in->created_ns) &&
+               tshm__mp_get_u32(m, "flags", &in->flags);
+}
+
+static int
+decode_list(const msgpack_object *res, struct tshm__reply *reply)
+{
+        const msgpack_object *entries = tshm__mp_map_get(res, "entries");
+        uint32_t i, n;
+
+        if (entries == NULL || entries->type != MSGPACK_OBJECT_ARRAY ||
+            !tshm__mp_get_u64(res, "next", &reply->next_cursor)) {
+                return TSHM_EPROTO;
+        }
+        n = entries->via.array.size;
+        if (n > 0) {
+                reply->infos = calloc(n, sizeof(*reply->infos));
+                if (reply->infos == NULL) {
+                        return TSHM_ENOMEM;
+                }
+        }
+        for (i = 0; i < n; i++) {
+                if (!decode_info(&entries->via.array.ptr[i], &reply->infos[i])) {
+                        free(reply->infos);
+                        reply->infos = NULL;
+                        return TSHM_EPROTO;
+                }
+        }
+        reply->ninfos = n;
+        return 0;
+}
+
+static bool
+decode_stats(const msgpack_object *m, tshm_stats *st)
+{
+        return tshm__mp_get_u64(m, "segments", &st->segments) &&
+               tshm__mp_get_u64(m, "bytes", &st->bytes) &&
+               tshm__mp_get_u64(m, "max_bytes", &st->max_bytes) &&
+               tshm__mp_get_u64(m, "clients", &st->clients) &&
+               tshm__mp_get_u64(m, "opens", &st->opens) &&
+               tshm__mp_get_u64(m, "requests", &st->requests) &&
+               tshm__mp_get_u64(m, "uptime_ns", &st->uptime_ns) &&
+               tshm__mp_get_u64(m, "shm_free", &st->shm_free) &&
+               tshm__mp_get_u32(m, "pid", &st->pid) && tshm__mp_get_u32(m, "proto", &st->proto);
+}
+
+static int
+decode_result(const msgpack_object *res, uint32_t op, struct tshm__reply *reply)
+{
+        const msgpack_object *fd;
+
+        switch (op) {
+        case TSHM_OP_HELLO:
+                return tshm__mp_get_u32(res, "version", &reply->version) ? 0 : TSHM_EPROTO;
+        case TSHM_OP_CREATE:
+        case TSHM_OP_OPEN:
+                fd = tshm__mp_map_get(res, "fd");
+                reply->has_fd = fd != NULL && fd->type == MSGPACK_OBJECT_BOOLEAN && fd->via.boolean;
+                return tshm__mp_get_u64(res, "handle", &reply->handle) &&
+                               tshm__mp_get_u64(res, "size", &reply->size)
+                           ? 0
+                           : TSHM_EPROTO;
+        case TSHM_OP_STAT:
+                return decode_info(res, &reply->info) ? 0 : TSHM_EPROTO;
+        case TSHM_OP_LIST:
+                return decode_list(res, reply);
+        case TSHM_OP_STATS:
+                return decode_stats(res, &reply->stats) ? 0 : TSHM_EPROTO;
+        default:
+                return 0;
+        }
+}
+
+static int
+reply_decode_map(const msgpack_object *root, uint32_t op, struct tshm__reply *reply)
+{
+        const msgpack_object *o, *res;
+
+        if (root->type != MSGPACK_OBJECT_MAP || !tshm__mp_get_u64(root, "id", &reply->id) ||
+            (o = tshm__mp_map_get(root, "status")) == NULL ||
+            !tshm__mp_obj_i32(o, &reply->status) || reply->status > 0) {
+                return TSHM_EPROTO;
+        }
+        if (reply->status < 0) {
+                o = tshm__mp_map_get(root, "error");
+                if (o != NULL && o->type == MSGPACK_OBJECT_STR) {
+                        size_t n = o->via.str.size;
+                        if (n >= sizeof(reply->error)) {
+                                n = sizeof(reply->error) - 1;
+                        }
+                        memcpy(reply->error, o->via.str.ptr, n);
+                        reply->error[n] = '\0';
+                }
+                return 0;
+        }
+        res = tshm__mp_map_get(root, "result");
+        if (res == NULL) {
+                /* close and unlink carry no result; others must. */
+                return op == TSHM_OP_CLOSE || op == TSHM_OP_UNLINK ? 0 : TSHM_EPROTO;
+        }
+        if (res->type != MSGPACK_OBJECT_MAP) {
+                return TSHM_EPROTO;
+        }
+        return decode_result(res, op, reply);
+}
+
+int
+tshm__reply_decode(const uint8_t *buf, size_t len, uint32_t op, struct tshm__reply *reply)
+{
+        msgpack_unpacked u;
+        size_t off = 0;
+        int rv;
+
+        memset(reply, 0, sizeof(*reply));
+        if (tshm__mp_check(buf, len, TSHM_PROTO_MAX_DEPTH, TSHM_PROTO_LIST_PAGE * 2u) < 0) {
+                return TSHM_EPROTO;
+        }
+        msgpack_unpacked_init(&u);
+        if (msgpack_unpack_next(&u, (const char *)buf, len, &off) != MSGPACK_UNPACK_SUCCESS) {
+                rv = TSHM_EPROTO;
+                goto out;
+        }
+        rv = reply_decode_map(&u.data, op, reply);
+out:
+        msgpack_unpacked_destroy(&u);
+        return rv;
+}
