@@ -74,7 +74,7 @@ ops_lookup(struct tshmd_conn *c, const struct tshm__req *req)
         struct tshmd_seg *seg = tshmd_registry_find(&c->srv->reg, req->name);
 
         if (seg == NULL || seg->state != TSHMD_SEG_READY) {
-                ops_fail(c, req->id, TSHM_ENOENT, "no segment named '%s'", req->name);
+                ops_fail(c, req->id, TSHM_ENOENT, "'%s'", req->name);
                 return NULL;
         }
         return seg;
@@ -198,7 +198,7 @@ ops_create(struct tshmd_conn *c, const struct tshm__req *req)
                 return;
         }
         if (tshmd_registry_find(&srv->reg, req->name) != NULL) {
-                ops_fail(c, req->id, TSHM_EEXIST, "a segment named '%s' exists", req->name);
+                ops_fail(c, req->id, TSHM_EEXIST, "'%s'", req->name);
                 return;
         }
         if (c->nhandles >= srv->cfg->max_opens) {

@@ -35,7 +35,7 @@ struct lexer {
 };
 
 static void npy_err(char *err, size_t errlen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void
 npy_err(char *err, size_t errlen, const char *fmt, ...)
@@ -300,8 +300,7 @@ parse_entry(struct lexer *lx, struct npy_header *hdr, unsigned *seen)
 }
 
 int
-npy_header_parse(const void *buf, size_t len, struct npy_header *ret_hdr, char *err,
-                 size_t errlen)
+npy_header_parse(const void *buf, size_t len, struct npy_header *ret_hdr, char *err, size_t errlen)
 {
         struct npy_header hdr;
         struct lexer lx = {.err = err, .errlen = errlen};
@@ -341,8 +340,9 @@ npy_header_parse(const void *buf, size_t len, struct npy_header *ret_hdr, char *
                 return TSHM_EINVAL;
         }
         if (seen != 7) {
-                npy_err(err, errlen, "malformed .npy header: 'descr', 'fortran_order' or "
-                                     "'shape' missing");
+                npy_err(err, errlen,
+                        "malformed .npy header: 'descr', 'fortran_order' or "
+                        "'shape' missing");
                 return TSHM_EINVAL;
         }
         if (tshm_shape_nbytes(hdr.dtype, hdr.ndim, hdr.shape, &nbytes) < 0) {
@@ -355,8 +355,8 @@ npy_header_parse(const void *buf, size_t len, struct npy_header *ret_hdr, char *
 }
 
 /* Append to @buf at *@pos; the caller has proved the bound. */
-static void
-fmt_append(char *buf, size_t *pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fmt_append(char *buf, size_t *pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 fmt_append(char *buf, size_t *pos, const char *fmt, ...)
@@ -373,8 +373,7 @@ fmt_append(char *buf, size_t *pos, const char *fmt, ...)
 }
 
 int
-npy_header_format(tshm_dtype dtype, size_t ndim, const uint64_t *shape, char *buf,
-                  size_t *ret_len)
+npy_header_format(tshm_dtype dtype, size_t ndim, const uint64_t *shape, char *buf, size_t *ret_len)
 {
         const char *descr = tshm_dtype_typestr(dtype);
         uint64_t nbytes;

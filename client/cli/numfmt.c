@@ -32,9 +32,10 @@ struct dec {
 /* Sign, integer and fraction digits, and exponent, ready to lay out. The
  * bounds: positional text is only used below 1e16, so the integer part has
  * at most 17 characters with its sign; a fraction has at most 3 zeros (values
- * are at least 1e-4) and 17 digits, or 8 digits when cut. */
+ * are at least 1e-4) and 17 digits, or 8 digits when cut. The arrays are
+ * larger than that so the compiler can prove no snprintf() here truncates. */
 struct parts {
-        char ip[32];
+        char ip[64];
         char fp[64];
         int exp10;
 };
@@ -214,7 +215,10 @@ parts_positional(double v, enum numfmt_kind kind, bool array, bool sign_plus, st
                 return;
         }
         for (i = 0; i <= d.exp10 && n + 1 < sizeof(p->ip); i++) {
-                p->ip[n++] = i < d.ndigits ? d.digits[i] : '0';
+                p->ip[n++] = '0';
+                if (i < d.ndigits) {
+                        p->ip[n - 1] = d.digits[i];
+                }
         }
         p->ip[n] = '\0';
         (void)snprintf(p->fp, sizeof(p->fp), "%s",
@@ -388,7 +392,10 @@ numfmt_scalar(double v, enum numfmt_kind kind, bool complex_part, bool sign_plus
         } else if (a == 0 || (a >= 1e-4 && a < 1e16)) {
                 parts_positional(v, kind, false, sign_plus, &p);
                 n = snprintf(buf, NUMFMT_BUF, "%s%s%s", p.ip,
-                             p.fp[0] != '\0' ? "." : complex_part ? "" : ".0", p.fp);
+                             p.fp[0] != '\0' ? "."
+                             : complex_part  ? ""
+                                             : ".0",
+                             p.fp);
         } else {
                 parts_scientific(v, kind, false, sign_plus, &p);
                 n = snprintf(buf, NUMFMT_BUF, "%s%s%se%c%02d", p.ip, p.fp[0] != '\0' ? "." : "",

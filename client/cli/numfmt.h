@@ -60,7 +60,6 @@ size_t numfmt_float_format(const struct numfmt_float *f, double v, char *buf);
  * (NUMFMT_BUF bytes). @complex_part selects the rules complex scalars use
  * for their parts: no ".0" on integral values, and with @sign_plus a sign
  * always. Returns the length. */
-size_t numfmt_scalar(double v, enum numfmt_kind kind, bool complex_part, bool sign_plus,
-                     char *buf);
+size_t numfmt_scalar(double v, enum numfmt_kind kind, bool complex_part, bool sign_plus, char *buf);
 
 #endif /* TSHM_CLI_NUMFMT_H */

@@ -42,7 +42,7 @@ struct printer {
         const uint64_t *shape;
         uint64_t strides[TSHM_MAX_NDIM]; /* bytes */
         bool summarize;
-        bool any;          /* an integer was scanned */
+        bool any;           /* an integer was scanned */
         int64_t imin, imax; /* integer range, for the column width */
         uint64_t umax;
         int int_width;
@@ -160,10 +160,10 @@ load_float(const struct printer *pr, const unsigned char *p, int part)
                 return numfmt_bf16_to_double(u16);
         case TSHM_DTYPE_FLOAT32:
         case TSHM_DTYPE_COMPLEX64:
-                memcpy(&f, p + part * (int)sizeof(f), sizeof(f));
+                memcpy(&f, p + (size_t)part * sizeof(f), sizeof(f));
                 return (double)f;
         default:
-                memcpy(&d, p + part * (int)sizeof(d), sizeof(d));
+                memcpy(&d, p + (size_t)part * sizeof(d), sizeof(d));
                 return d;
         }
 }
@@ -171,7 +171,7 @@ load_float(const struct printer *pr, const unsigned char *p, int part)
 static bool
 axis_gap(const struct printer *pr, uint64_t n)
 {
-        return pr->summarize && n > 2 * PRINT_EDGEITEMS;
+        return pr->summarize && n > (uint64_t)PRINT_EDGEITEMS * 2;
 }
 
 /* Call @fn on every element that will be shown (numpy's _leading_trailing). */
@@ -446,8 +446,8 @@ print_array(FILE *out, const void *data, tshm_dtype dtype, size_t ndim, const ui
                 return rv < 0 ? rv : TSHM_EBADSHAPE;
         }
         for (i = ndim; i-- > 0;) {
-                pr.strides[i] = i + 1 == ndim ? tshm_dtype_itemsize(dtype)
-                                              : pr.strides[i + 1] * shape[i + 1];
+                pr.strides[i] =
+                    i + 1 == ndim ? tshm_dtype_itemsize(dtype) : pr.strides[i + 1] * shape[i + 1];
                 count = shape[i] == 0 ? 0 : count * shape[i];
         }
         if (ndim == 0) {

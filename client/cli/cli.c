@@ -1,0 +1,126 @@
+/*
+ * cli.c - the plumbing every command shares: error reports in one format
+ * ("tshm: COMMAND: MESSAGE"), the connection to the daemon, and the final
+ * flush of standard output.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tshm.h"
+
+#include "cli.h"
+
+static void cli_vreport(const struct cli_ctx *ctx, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void
+cli_vreport(const struct cli_ctx *ctx, const char *fmt, va_list ap)
+{
+        (void)fprintf(stderr, "tshm: %s: ", ctx->cmd->name);
+        (void)vfprintf(stderr, fmt, ap);
+        (void)fputc('\n', stderr);
+}
+
+int
+cli_fail(const struct cli_ctx *ctx, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        cli_vreport(ctx, fmt, ap);
+        va_end(ap);
+        return CLI_EXIT_FAIL;
+}
+
+int
+cli_fail_tshm(const struct cli_ctx *ctx, const tshm_client *c, int rv, const char *what)
+{
+        const char *msg = tshm_strerror(rv);
+        const char *detail = c != NULL ? tshm_errmsg(c) : "";
+
+        if (detail[0] == '\0' || strcmp(detail, msg) == 0) {
+                detail = what;
+        }
+        if (detail != NULL && detail[0] != '\0') {
+                return cli_fail(ctx, "%s: %s", msg, detail);
+        }
+        return cli_fail(ctx, "%s", msg);
+}
+
+int
+cli_fail_seg(const struct cli_ctx *ctx, const tshm_client *c, int rv, const char *name)
+{
+        char what[TSHM_NAME_MAX + 16];
+
+        /* A name longer than any valid one is cut: it is only an example. */
+        (void)snprintf(what, sizeof(what), "'%.*s'", TSHM_NAME_MAX + 8, name);
+        return cli_fail_tshm(ctx, c, rv, what);
+}
+
+int
+cli_usage(const struct cli_ctx *ctx, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        cli_vreport(ctx, fmt, ap);
+        va_end(ap);
+        (void)fprintf(stderr, "Usage: tshm %s %s\nTry 'tshm %s --help' for more information.\n",
+                      ctx->cmd->name, ctx->cmd->synopsis, ctx->cmd->name);
+        return CLI_EXIT_USAGE;
+}
+
+/* The socket libtshm tries for @arg, resolved the same way (tshm.h,
+ * tshm_connect()), only to name it in an error message. */
+static void
+cli_socket_guess(const char *arg, char *buf, size_t len)
+{
+        const char *env = getenv("TSHM_SOCKET");
+        const char *xdg = getenv("XDG_RUNTIME_DIR");
+        struct stat st;
+
+        if (arg != NULL && arg[0] != '\0') {
+                (void)snprintf(buf, len, "%s", arg);
+                return;
+        }
+        if (env != NULL && env[0] != '\0') {
+                (void)snprintf(buf, len, "%s", env);
+                return;
+        }
+        if (xdg != NULL && xdg[0] != '\0') {
+                (void)snprintf(buf, len, "%s/tshm/tshm.sock", xdg);
+                if (stat(buf, &st) == 0) {
+                        return;
+                }
+        }
+        (void)snprintf(buf, len, "/run/tshm/tshm.sock");
+}
+
+int
+cli_connect(const struct cli_ctx *ctx, tshm_client **ret_c)
+{
+        char path[4096 + 32];
+        int rv;
+
+        if ((rv = tshm_connect(ctx->socket_path, ret_c)) == 0) {
+                return 0;
+        }
+        cli_socket_guess(ctx->socket_path, path, sizeof(path));
+        return cli_fail(ctx, "%s: socket '%s'", tshm_strerror(rv), path);
+}
+
+int
+cli_flush(const struct cli_ctx *ctx, int status)
+{
+        if (fflush(stdout) != 0) {
+                return cli_fail(ctx, "cannot write the output: %s", strerror(errno));
+        }
+        if (ferror(stdout)) {
+                return cli_fail(ctx, "cannot write the output");
+        }
+        return status;
+}

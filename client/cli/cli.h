@@ -1,0 +1,81 @@
+/*
+ * cli.h - what the tshm command's files share: the command table entry, the
+ * parsed command line, error reporting and connecting.
+ */
+#ifndef TSHM_CLI_CLI_H
+#define TSHM_CLI_CLI_H
+
+#include <stdbool.h>
+
+#include "tshm.h"
+
+/* Exit statuses. */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1  /* the operation failed */
+#define CLI_EXIT_USAGE 2 /* the command line was wrong */
+
+/* Options a command accepts besides --help. */
+#define CLI_OPT_JSON 0x1u
+#define CLI_OPT_MODE 0x2u
+
+struct cli_ctx;
+
+struct cli_cmd {
+        const char *name;
+        const char *synopsis; /* what follows "tshm NAME" in a usage line */
+        const char *summary;  /* one line for the command list */
+        const char *help;     /* the rest of 'tshm NAME --help' */
+        unsigned opts;        /* CLI_OPT_* */
+        int min_args;
+        int max_args; /* -1: no limit */
+        int (*run)(const struct cli_ctx *ctx);
+};
+
+/* One parsed command line. */
+struct cli_ctx {
+        const struct cli_cmd *cmd;
+        const char *socket_path; /* --socket, or NULL */
+        bool json;               /* --json */
+        bool have_mode;          /* --mode given */
+        unsigned mode;           /* its value, at most 0777 */
+        int argc;                /* the positional arguments */
+        char **argv;
+};
+
+/* The commands (cmd_*.c). Each returns a CLI_EXIT_* status and has already
+ * reported any error. */
+int cmd_ls(const struct cli_ctx *ctx);
+int cmd_info(const struct cli_ctx *ctx);
+int cmd_rm(const struct cli_ctx *ctx);
+int cmd_create(const struct cli_ctx *ctx);
+int cmd_load(const struct cli_ctx *ctx);
+int cmd_save(const struct cli_ctx *ctx);
+int cmd_cat(const struct cli_ctx *ctx);
+int cmd_stats(const struct cli_ctx *ctx);
+
+/* Print "tshm: COMMAND: MESSAGE" to stderr and return CLI_EXIT_FAIL. */
+int cli_fail(const struct cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Report the libtshm error @rv: its message, then ": " and the client's
+ * detail (tshm_errmsg(@c)) when there is one, else @what when not NULL.
+ * Returns CLI_EXIT_FAIL. */
+int cli_fail_tshm(const struct cli_ctx *ctx, const tshm_client *c, int rv, const char *what);
+
+/* cli_fail_tshm() for a call about the segment @name: without a detail
+ * from the daemon, the name is the detail. */
+int cli_fail_seg(const struct cli_ctx *ctx, const tshm_client *c, int rv, const char *name);
+
+/* Report a command-line mistake with the command's usage line; returns
+ * CLI_EXIT_USAGE. */
+int cli_usage(const struct cli_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Connect to the daemon. Returns 0 and *ret_c, or reports the failure,
+ * naming the socket tried, and returns CLI_EXIT_FAIL. */
+int cli_connect(const struct cli_ctx *ctx, tshm_client **ret_c);
+
+/* Finish standard output; a failed write is reported. Returns @status, or
+ * CLI_EXIT_FAIL when the output could not be written. */
+int cli_flush(const struct cli_ctx *ctx, int status);
+
+#endif /* TSHM_CLI_CLI_H */

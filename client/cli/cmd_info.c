@@ -1,0 +1,194 @@
+/*
+ * cmd_info.c - 'tshm ls' and 'tshm info': segment descriptions as a table,
+ * as "key: value" lines, or as JSON with the same keys for both.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tshm.h"
+
+#include "cli.h"
+#include "fmt.h"
+#include "json.h"
+
+/* The JSON object for one segment; 'tshm ls --json' writes an array of
+ * them and 'tshm info --json' one. The keys are an interface. */
+static void
+info_json(FILE *out, const tshm_info *info)
+{
+        struct json_obj o;
+        char dt[32], mode[16], created[FMT_TIME_BUF];
+        uint32_t i;
+
+        fmt_time_iso(info->created_ns, created);
+        (void)snprintf(mode, sizeof(mode), "%04o", info->mode);
+        json_obj_begin(&o, out);
+        json_obj_str(&o, "name", info->name);
+        json_obj_str(&o, "dtype", fmt_dtype(info->dtype, dt));
+        json_obj_key(&o, "shape");
+        (void)putc('[', out);
+        for (i = 0; i < info->ndim && i < TSHM_MAX_NDIM; i++) {
+                (void)fprintf(out, i == 0 ? "%" PRIu64 : ", %" PRIu64, info->shape[i]);
+        }
+        (void)putc(']', out);
+        json_obj_u64(&o, "nbytes", info->nbytes);
+        json_obj_u64(&o, "size", info->size);
+        json_obj_u64(&o, "owner", info->owner_uid);
+        json_obj_u64(&o, "group", info->owner_gid);
+        json_obj_str(&o, "mode", mode);
+        json_obj_u64(&o, "opens", info->opens);
+        json_obj_str(&o, "created", created);
+        json_obj_u64(&o, "created_ns", info->created_ns);
+        json_obj_end(&o);
+}
+
+static size_t
+zmax(size_t a, size_t b)
+{
+        return a > b ? a : b;
+}
+
+/* Column widths of the 'tshm ls' table. */
+struct ls_widths {
+        size_t name, dtype, shape, size, owner, opens;
+};
+
+static void
+ls_measure(const tshm_info *infos, size_t count, struct fmt_name_cache *users, struct ls_widths *w)
+{
+        char shape[FMT_SHAPE_BUF], size[FMT_SIZE_BUF], dt[32];
+        size_t i;
+
+        w->name = strlen("NAME");
+        w->dtype = strlen("DTYPE");
+        w->shape = strlen("SHAPE");
+        w->size = strlen("SIZE");
+        w->owner = strlen("OWNER");
+        w->opens = strlen("OPENS");
+        for (i = 0; i < count; i++) {
+                fmt_shape(infos[i].ndim, infos[i].shape, shape);
+                fmt_size(infos[i].nbytes, size);
+                w->name = zmax(w->name, strlen(infos[i].name));
+                w->dtype = zmax(w->dtype, strlen(fmt_dtype(infos[i].dtype, dt)));
+                w->shape = zmax(w->shape, strlen(shape));
+                w->size = zmax(w->size, strlen(size));
+                w->owner = zmax(w->owner, strlen(fmt_user(users, infos[i].owner_uid)));
+                w->opens = zmax(w->opens, (size_t)snprintf(NULL, 0, "%" PRIu32, infos[i].opens));
+        }
+}
+
+static void
+ls_table(FILE *out, const tshm_info *infos, size_t count)
+{
+        struct fmt_name_cache users;
+        struct ls_widths w;
+        char shape[FMT_SHAPE_BUF], size[FMT_SIZE_BUF], created[FMT_TIME_BUF], dt[32];
+        size_t i;
+
+        memset(&users, 0, sizeof(users));
+        ls_measure(infos, count, &users, &w);
+        (void)fprintf(out, "%-*s  %-*s  %-*s  %*s  %-*s  MODE  %*s  CREATED\n", (int)w.name, "NAME",
+                      (int)w.dtype, "DTYPE", (int)w.shape, "SHAPE", (int)w.size, "SIZE",
+                      (int)w.owner, "OWNER", (int)w.opens, "OPENS");
+        for (i = 0; i < count; i++) {
+                const tshm_info *in = &infos[i];
+
+                fmt_shape(in->ndim, in->shape, shape);
+                fmt_size(in->nbytes, size);
+                fmt_time_local(in->created_ns, created);
+                (void)fprintf(out, "%-*s  %-*s  %-*s  %*s  %-*s  %04o  %*" PRIu32 "  %s\n",
+                              (int)w.name, in->name, (int)w.dtype, fmt_dtype(in->dtype, dt),
+                              (int)w.shape, shape, (int)w.size, size, (int)w.owner,
+                              fmt_user(&users, in->owner_uid), in->mode, (int)w.opens, in->opens,
+                              created);
+        }
+}
+
+int
+cmd_ls(const struct cli_ctx *ctx)
+{
+        tshm_client *c = NULL;
+        tshm_info *infos = NULL;
+        size_t count = 0, i;
+        int rv, status;
+
+        if ((status = cli_connect(ctx, &c)) != 0) {
+                return status;
+        }
+        if ((rv = tshm_list(c, &infos, &count)) < 0) {
+                status = cli_fail_tshm(ctx, c, rv, NULL);
+                goto out;
+        }
+        if (ctx->json) {
+                (void)fputs(count == 0 ? "[" : "[\n", stdout);
+                for (i = 0; i < count; i++) {
+                        (void)fputs("  ", stdout);
+                        info_json(stdout, &infos[i]);
+                        (void)fputs(i + 1 < count ? ",\n" : "\n", stdout);
+                }
+                (void)fputs("]\n", stdout);
+        } else {
+                ls_table(stdout, infos, count);
+        }
+        status = cli_flush(ctx, CLI_EXIT_OK);
+out:
+        tshm_list_free(infos);
+        tshm_disconnect(c);
+        return status;
+}
+
+static void
+info_lines(FILE *out, const tshm_info *in)
+{
+        struct fmt_name_cache names;
+        char shape[FMT_SHAPE_BUF], nbytes[FMT_SIZE_BUF], size[FMT_SIZE_BUF];
+        char local[FMT_TIME_BUF], iso[FMT_TIME_BUF], dt[32];
+
+        memset(&names, 0, sizeof(names));
+        fmt_shape(in->ndim, in->shape, shape);
+        fmt_size(in->nbytes, nbytes);
+        fmt_size(in->size, size);
+        fmt_time_local(in->created_ns, local);
+        fmt_time_iso(in->created_ns, iso);
+        (void)fprintf(out, "name: %s\n", in->name);
+        (void)fprintf(out, "dtype: %s\n", fmt_dtype(in->dtype, dt));
+        (void)fprintf(out, "shape: %s\n", shape);
+        (void)fprintf(out, "nbytes: %" PRIu64 " (%s)\n", in->nbytes, nbytes);
+        (void)fprintf(out, "size: %" PRIu64 " (%s)\n", in->size, size);
+        (void)fprintf(out, "owner: %s (%" PRIu32 ")\n", fmt_user(&names, in->owner_uid),
+                      in->owner_uid);
+        memset(&names, 0, sizeof(names));
+        (void)fprintf(out, "group: %s (%" PRIu32 ")\n", fmt_group(&names, in->owner_gid),
+                      in->owner_gid);
+        (void)fprintf(out, "mode: %04o\n", in->mode);
+        (void)fprintf(out, "opens: %" PRIu32 "\n", in->opens);
+        (void)fprintf(out, "created: %s (%s)\n", local, iso);
+}
+
+int
+cmd_info(const struct cli_ctx *ctx)
+{
+        tshm_client *c = NULL;
+        tshm_info info;
+        int rv, status;
+
+        if ((status = cli_connect(ctx, &c)) != 0) {
+                return status;
+        }
+        if ((rv = tshm_stat(c, ctx->argv[0], &info)) < 0) {
+                status = cli_fail_seg(ctx, c, rv, ctx->argv[0]);
+                goto out;
+        }
+        if (ctx->json) {
+                info_json(stdout, &info);
+                (void)putc('\n', stdout);
+        } else {
+                info_lines(stdout, &info);
+        }
+        status = cli_flush(ctx, CLI_EXIT_OK);
+out:
+        tshm_disconnect(c);
+        return status;
+}

@@ -1,0 +1,116 @@
+/*
+ * cmd_save.c - 'tshm save': a segment written to a NumPy .npy file, byte for
+ * byte as numpy.save() writes the same array.
+ *
+ * The file is written as FILE.tmp and renamed over FILE, so a failure or
+ * an interrupt never leaves a partial FILE behind.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tshm.h"
+
+#include "cli.h"
+#include "intr.h"
+#include "npy.h"
+
+/* Bytes written at a time; between writes the copy checks for an
+ * interrupt. */
+#define SAVE_CHUNK ((size_t)1 << 24)
+
+static int
+write_all(int fd, const void *buf, uint64_t len)
+{
+        const unsigned char *p = buf;
+        ssize_t n;
+
+        while (len > 0) {
+                if (intr_caught() != 0) {
+                        return -EINTR;
+                }
+                n = write(fd, p, len < SAVE_CHUNK ? (size_t)len : SAVE_CHUNK);
+                if (n < 0 && errno == EINTR) {
+                        continue;
+                }
+                if (n <= 0) {
+                        return n < 0 ? -errno : -EIO;
+                }
+                p += n;
+                len -= (uint64_t)n;
+        }
+        return 0;
+}
+
+/* Write header and data to a new @tmp, then rename it to @path. */
+static int
+save_file(const struct cli_ctx *ctx, tshm_seg *seg, const char *path, const char *tmp)
+{
+        char hdr[NPY_HEADER_FORMAT_MAX];
+        size_t hlen;
+        int fd, rv;
+
+        rv = npy_header_format(tshm_seg_dtype(seg), tshm_seg_ndim(seg), tshm_seg_shape(seg), hdr,
+                               &hlen);
+        if (rv == TSHM_ENOTSUP) {
+                return cli_fail(ctx, "NumPy has no bfloat16 dtype, so '%s' cannot be saved as .npy",
+                                tshm_seg_name(seg));
+        }
+        if (rv < 0) {
+                return cli_fail(ctx, "'%s': %s", tshm_seg_name(seg), tshm_strerror(rv));
+        }
+        if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
+                return cli_fail(ctx, "cannot write '%s': %s", path, strerror(errno));
+        }
+        if ((rv = write_all(fd, hdr, hlen)) < 0 ||
+            (rv = write_all(fd, tshm_seg_data(seg), tshm_seg_nbytes(seg))) < 0) {
+                (void)close(fd);
+                goto fail;
+        }
+        if (close(fd) < 0 || rename(tmp, path) < 0) {
+                rv = -errno;
+                goto fail;
+        }
+        return 0;
+fail:
+        (void)unlink(tmp); /* best effort: the error below is the news */
+        if (rv == -EINTR) {
+                return cli_fail(ctx, "interrupted");
+        }
+        return cli_fail(ctx, "cannot write '%s': %s", path, strerror(-rv));
+}
+
+int
+cmd_save(const struct cli_ctx *ctx)
+{
+        const char *name = ctx->argv[0], *path = ctx->argv[1];
+        tshm_client *c = NULL;
+        tshm_seg *seg = NULL;
+        char *tmp = NULL;
+        int rv, status;
+
+        if (asprintf(&tmp, "%s.tmp", path) < 0) {
+                return cli_fail(ctx, "%s", tshm_strerror(TSHM_ENOMEM));
+        }
+        if ((status = cli_connect(ctx, &c)) != 0) {
+                goto out;
+        }
+        if ((rv = tshm_open(c, name, TSHM_OPEN_RDONLY, &seg)) < 0) {
+                status = cli_fail_seg(ctx, c, rv, name);
+                goto out_client;
+        }
+        intr_begin();
+        status = save_file(ctx, seg, path, tmp);
+        /* The file is written or removed; a failed close changes neither. */
+        (void)tshm_close(seg);
+        intr_end(); /* a caught signal takes effect here */
+out_client:
+        tshm_disconnect(c);
+out:
+        free(tmp);
+        return status;
+}

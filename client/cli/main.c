@@ -1,0 +1,281 @@
+/*
+ * main.c - the tshm command: global options, the command table, each
+ * command's options and arguments, and dispatch.
+ *
+ * Command names, options, output keys and exit statuses are an interface:
+ * scripts depend on them. Exit 0 on success, 1 when the operation failed,
+ * 2 when the command line was wrong.
+ */
+#include <ctype.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tshm.h"
+
+#include "cli.h"
+
+/* Standard output buffer when it is not a terminal: 'tshm ls' of 100k
+ * segments writes megabytes. */
+#define CLI_STDOUT_BUF (1u << 16)
+
+static const struct cli_cmd commands[] = {
+    {"ls", "[--json]", "list segments",
+     "Columns: NAME DTYPE SHAPE SIZE OWNER MODE OPENS CREATED.\n"
+     "With --json, print one JSON array of objects with the keys name, dtype,\n"
+     "shape, nbytes, size, owner, group, mode, opens, created, created_ns.\n",
+     CLI_OPT_JSON, 0, 0, cmd_ls},
+    {"info", "NAME [--json]", "describe one segment",
+     "Print \"key: value\" lines, or with --json one JSON object with the keys\n"
+     "of 'tshm ls --json'.\n",
+     CLI_OPT_JSON, 1, 1, cmd_info},
+    {"create", "NAME DTYPE SHAPE [--mode OCTAL]", "create a zero-filled segment",
+     "DTYPE is a NumPy name (float32, int64, bool, complex64, bfloat16, ...) or\n"
+     "type string ('<f4'). SHAPE is written 3x4 or 3,4; '' or 'scalar' is 0-d.\n"
+     "--mode sets the permission bits (octal, at most 0777; default 0600).\n",
+     CLI_OPT_MODE, 3, 3, cmd_create},
+    {"rm", "NAME...", "remove segments",
+     "Remove each NAME. Processes that have a segment open keep it until they\n"
+     "close it.\n",
+     0, 1, -1, cmd_rm},
+    {"load", "NAME FILE.npy [--mode OCTAL]", "create a segment from a .npy file",
+     "Read a NumPy .npy file (format 1.0, 2.0 or 3.0; little-endian; C or\n"
+     "Fortran order) into a new segment with its dtype and shape.\n",
+     CLI_OPT_MODE, 2, 2, cmd_load},
+    {"save", "NAME FILE.npy", "write a segment to a .npy file",
+     "Write the segment as numpy.save() would (format 1.0, C order). bfloat16\n"
+     "segments cannot be saved: NumPy has no such dtype.\n",
+     0, 2, 2, cmd_save},
+    {"cat", "NAME", "print a segment's values",
+     "Print the values as print() of a NumPy array shows them.\n", 0, 1, 1, cmd_cat},
+    {"stats", "[--json]", "show the daemon's counters",
+     "Print segments, bytes, max_bytes, clients, opens, requests, uptime,\n"
+     "shm_free, pid and proto; with --json one JSON object (uptime as\n"
+     "uptime_s, in seconds).\n",
+     CLI_OPT_JSON, 0, 0, cmd_stats},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct cli_cmd *
+find_command(const char *name)
+{
+        size_t i;
+
+        for (i = 0; i < NCOMMANDS; i++) {
+                if (strcmp(commands[i].name, name) == 0) {
+                        return &commands[i];
+                }
+        }
+        return NULL;
+}
+
+static void
+usage(FILE *out)
+{
+        char line[96];
+        size_t i;
+
+        (void)fputs("Usage: tshm [--socket PATH] COMMAND [ARGS...]\n\n"
+                    "Share NumPy-style arrays between processes through tshmd.\n\n"
+                    "Commands:\n",
+                    out);
+        for (i = 0; i < NCOMMANDS; i++) {
+                (void)snprintf(line, sizeof(line), "%s %s", commands[i].name, commands[i].synopsis);
+                if (strlen(line) > 36) {
+                        (void)fprintf(out, "  %s\n  %-36s  %s\n", line, "", commands[i].summary);
+                } else {
+                        (void)fprintf(out, "  %-36s  %s\n", line, commands[i].summary);
+                }
+        }
+        (void)fprintf(out, "  %-36s  %s\n", "help [COMMAND]", "show this help, or a command's");
+        (void)fputs("\nOptions:\n"
+                    "  --socket PATH  the daemon's socket (default: $TSHM_SOCKET, else\n"
+                    "                 $XDG_RUNTIME_DIR/tshm/tshm.sock, else /run/tshm/tshm.sock)\n"
+                    "  --version      print the version\n"
+                    "  -h, --help     show this help\n\n"
+                    "Run 'tshm COMMAND --help' for a command's details.\n",
+                    out);
+}
+
+static void
+command_help(const struct cli_cmd *cmd)
+{
+        /* The summary starts lower-case for the command list. */
+        (void)printf("Usage: tshm %s %s\n\n%c%s.\n\n%s", cmd->name, cmd->synopsis,
+                     toupper((unsigned char)cmd->summary[0]), cmd->summary + 1, cmd->help);
+}
+
+/* --mode: octal digits, at most 0777. */
+static bool
+parse_mode(const char *s, unsigned *ret_mode)
+{
+        unsigned v = 0;
+
+        if (*s == '\0') {
+                return false;
+        }
+        for (; *s != '\0'; s++) {
+                if (*s < '0' || *s > '7' || v > 0777) {
+                        return false;
+                }
+                v = v * 8 + (unsigned)(*s - '0');
+        }
+        if (v > 0777) {
+                return false;
+        }
+        *ret_mode = v;
+        return true;
+}
+
+/* Parse a command's options and count its arguments. Returns 0 to run it,
+ * -1 when --help was answered, or CLI_EXIT_USAGE after reporting. */
+static int
+parse_command(struct cli_ctx *ctx, int argc, char **argv)
+{
+        static const struct option opts[] = {
+            {"json", no_argument, NULL, 'j'},
+            {"mode", required_argument, NULL, 'm'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+        };
+        const struct cli_cmd *cmd = ctx->cmd;
+        int ch, n;
+
+        optind = 0; /* glibc: start over on a new vector */
+        opterr = 0;
+        while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+                if (ch == 'h') {
+                        command_help(cmd);
+                        return -1;
+                } else if (ch == 'j' && (cmd->opts & CLI_OPT_JSON) != 0) {
+                        ctx->json = true;
+                } else if (ch == 'm' && (cmd->opts & CLI_OPT_MODE) != 0) {
+                        if (!parse_mode(optarg, &ctx->mode)) {
+                                return cli_usage(ctx, "bad mode '%s': octal, at most 0777", optarg);
+                        }
+                        ctx->have_mode = true;
+                } else if (ch == ':') {
+                        return cli_usage(ctx, "option '%s' needs an argument", argv[optind - 1]);
+                } else if (optopt != 0) {
+                        return cli_usage(ctx, "unknown option '-%c'", optopt);
+                } else {
+                        return cli_usage(ctx, "unknown option '%s'", argv[optind - 1]);
+                }
+        }
+        ctx->argc = argc - optind;
+        ctx->argv = argv + optind;
+        n = ctx->argc;
+        if (n < cmd->min_args || (cmd->max_args >= 0 && n > cmd->max_args)) {
+                return cli_usage(ctx,
+                                 n < cmd->min_args ? "missing arguments" : "too many arguments");
+        }
+        return 0;
+}
+
+/* 'tshm help [COMMAND]'. */
+static int
+run_help(int argc, char **argv)
+{
+        const struct cli_cmd *cmd;
+
+        if (argc < 2) {
+                usage(stdout);
+                return CLI_EXIT_OK;
+        }
+        if ((cmd = find_command(argv[1])) == NULL) {
+                (void)fprintf(stderr, "tshm: help: unknown command '%s'\n", argv[1]);
+                return CLI_EXIT_USAGE;
+        }
+        command_help(cmd);
+        return CLI_EXIT_OK;
+}
+
+/* Global options, before the command. Returns the index of the command
+ * word, or -1 with *ret_status set when there is nothing more to do. */
+static int
+parse_global(int argc, char **argv, const char **ret_socket, int *ret_status)
+{
+        static const struct option opts[] = {
+            {"socket", required_argument, NULL, 's'},
+            {"version", no_argument, NULL, 'V'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+        };
+        int ch;
+
+        opterr = 0;
+        /* '+': stop at the command word; its options are its own. */
+        while ((ch = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+                if (ch == 's') {
+                        *ret_socket = optarg;
+                } else if (ch == 'V') {
+                        (void)printf("tshm %s\n", tshm_version_string());
+                        *ret_status = CLI_EXIT_OK;
+                        return -1;
+                } else if (ch == 'h') {
+                        usage(stdout);
+                        *ret_status = CLI_EXIT_OK;
+                        return -1;
+                } else {
+                        (void)fprintf(stderr, "tshm: %s '%s'\n",
+                                      ch == ':' ? "missing argument for" : "unknown option",
+                                      argv[optind - 1]);
+                        (void)fputs("Try 'tshm --help' for more information.\n", stderr);
+                        *ret_status = CLI_EXIT_USAGE;
+                        return -1;
+                }
+        }
+        if (optind >= argc) {
+                usage(stderr);
+                *ret_status = CLI_EXIT_USAGE;
+                return -1;
+        }
+        return optind;
+}
+
+/* Finish standard output for the answers main() gives itself (--help,
+ * --version); commands use cli_flush(). */
+static int
+flush_stdout(int status)
+{
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                (void)fputs("tshm: cannot write the output\n", stderr);
+                return CLI_EXIT_FAIL;
+        }
+        return status;
+}
+
+int
+main(int argc, char **argv)
+{
+        struct cli_ctx ctx;
+        int first, status = CLI_EXIT_OK, rv;
+
+        if (!isatty(STDOUT_FILENO)) {
+                (void)setvbuf(stdout, NULL, _IOFBF, CLI_STDOUT_BUF);
+        }
+        memset(&ctx, 0, sizeof(ctx));
+        if ((first = parse_global(argc, argv, &ctx.socket_path, &status)) < 0) {
+                return flush_stdout(status);
+        }
+        argc -= first;
+        argv += first;
+        if (strcmp(argv[0], "help") == 0) {
+                return flush_stdout(run_help(argc, argv));
+        }
+        if ((ctx.cmd = find_command(argv[0])) == NULL) {
+                (void)fprintf(stderr,
+                              "tshm: unknown command '%s'\n"
+                              "Try 'tshm --help' for the list of commands.\n",
+                              argv[0]);
+                return CLI_EXIT_USAGE;
+        }
+        if ((rv = parse_command(&ctx, argc, argv)) != 0) {
+                return rv < 0 ? flush_stdout(CLI_EXIT_OK) : rv;
+        }
+        return ctx.cmd->run(&ctx);
+}

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The tshm CLI against a real tshmd: judged by exit codes, stdout and stderr.
+# Usage: test_cli.sh TSHMD TSHM PYTHON   (PYTHON must have numpy)
+set -uo pipefail
+TSHMD=$1
+TSHM=$2
+PY=$3
+
+work=$(mktemp -d /tmp/tshm-cli-XXXXXX)
+prefix=tshmcli$$
+export TSHM_SOCKET=$work/tshm.sock
+pass=0
+fail=0
+daemon=
+cleanup() {
+        if [ -n "$daemon" ]; then
+                kill "$daemon" 2>/dev/null
+                wait "$daemon"
+                rc=$?
+                [ "$rc" -eq 0 ] || { echo "FAIL: tshmd exited $rc on SIGTERM"; fail=$((fail + 1)); }
+        fi
+        rm -f /dev/shm/"$prefix".*
+        rm -rf "$work"
+}
+trap cleanup EXIT
+
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+# expect STATUS CMD...: run, and check the exit status.
+expect() {
+        local want=$1
+        shift
+        "$@" >"$work/out" 2>"$work/err"
+        local got=$?
+        if [ "$got" -eq "$want" ]; then ok; else
+                bad "'$*' exited $got, wanted $want; stderr: $(cat "$work/err")"
+        fi
+}
+
+"$TSHMD" --foreground --shm-prefix "$prefix" 2>"$work/tshmd.log" &
+daemon=$!
+for _ in $(seq 200); do
+        "$TSHM" stats >/dev/null 2>&1 && break
+        sleep 0.02
+done
+
+# --- create, ls, info, rm ---
+expect 0 "$TSHM" create img float32 3x4 --mode 0640
+expect 0 "$TSHM" create vec '<i8' 5
+expect 0 "$TSHM" create zero complex128 scalar
+expect 0 "$TSHM" create empty uint8 0,7
+expect 0 "$TSHM" ls
+grep -q '^img ' "$work/out" && grep -q '3x4' "$work/out" && grep -q '0640' "$work/out" && ok ||
+        bad "ls table lacks img 3x4 0640: $(cat "$work/out")"
+expect 0 "$TSHM" ls --json
+"$PY" - "$work/out" <<'PY' && ok || bad "ls --json content"
+import json, sys
+rows = {r["name"]: r for r in json.load(open(sys.argv[1]))}
+assert set(rows) == {"img", "vec", "zero", "empty"}, rows
+img = rows["img"]
+for k in ("name", "dtype", "shape", "nbytes", "owner", "mode", "opens", "created"):
+    assert k in img, k
+assert img["dtype"] == "float32" and img["shape"] == [3, 4] and img["nbytes"] == 48, img
+assert img["mode"] == "0640" and img["opens"] == 0, img
+assert rows["vec"]["dtype"] == "int64" and rows["zero"]["shape"] == [], rows
+assert rows["empty"]["shape"] == [0, 7] and rows["empty"]["nbytes"] == 0
+PY
+expect 0 "$TSHM" info img --json
+"$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["name"]=="img" and d["shape"]==[3,4], d' \
+        "$work/out" && ok || bad "info --json"
+expect 0 "$TSHM" info img
+expect 0 "$TSHM" stats --json
+"$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["segments"]==4 and d["clients"]>=1, d' \
+        "$work/out" && ok || bad "stats --json"
+
+# --- errors: one line on stderr, exit 1 for a failed operation, 2 for usage ---
+expect 1 "$TSHM" create img float32 3
+[ "$(wc -l <"$work/err")" -eq 1 ] && grep -q "exists" "$work/err" && ok || bad "duplicate create message: $(cat "$work/err")"
+expect 1 "$TSHM" info nosuch
+grep -q "nosuch" "$work/err" && ok || bad "info nosuch does not name it: $(cat "$work/err")"
+expect 1 "$TSHM" create .bad float32 3
+grep -q "A-Za-z0-9" "$work/err" && ok || bad "bad name message does not name the rule: $(cat "$work/err")"
+expect 2 "$TSHM" create x float32
+expect 2 "$TSHM" frobnicate
+# A dtype or shape that does not parse is a usage error, named on the first line.
+expect 2 "$TSHM" create x float128 3
+head -n 1 "$work/err" | grep -q "tshm: create: unknown dtype 'float128'" && ok || bad "float128: $(cat "$work/err")"
+expect 2 "$TSHM" create x float32 3xx4
+head -n 1 "$work/err" | grep -q "3xx4" && ok || bad "3xx4: $(cat "$work/err")"
+expect 1 "$TSHM" --socket "$work/none.sock" ls
+grep -q "tshmd" "$work/err" && ok || bad "no-daemon message does not say how to start tshmd: $(cat "$work/err")"
+expect 0 "$TSHM" --help
+expect 0 "$TSHM" ls --help
+expect 0 "$TSHM" --version
+
+# --- load / save round trips, byte for byte, and cat ---
+"$PY" - "$work" <<'PY' || bad "making .npy files"
+import numpy as np, sys
+w = sys.argv[1]
+np.save(f"{w}/f32.npy", (np.arange(12, dtype=np.float32) / 4).reshape(3, 4))
+np.save(f"{w}/i16.npy", np.arange(-5, 5, dtype=np.int16))
+np.save(f"{w}/b.npy", np.array([True, False, True]))
+np.save(f"{w}/c64.npy", np.array([[1 + 2j, 3 - 4j]], dtype=np.complex64))
+np.save(f"{w}/f16.npy", np.linspace(0, 1, 7, dtype=np.float16))
+np.save(f"{w}/u64.npy", np.array(2**64 - 1, dtype=np.uint64))
+np.save(f"{w}/empty.npy", np.zeros((0, 3), dtype=np.float64))
+np.save(f"{w}/big.npy", np.arange(2000, dtype=np.int32).reshape(40, 50))
+fo = np.asfortranarray(np.arange(24, dtype=np.float64).reshape(2, 3, 4))
+np.save(f"{w}/fort.npy", fo)
+np.save(f"{w}/fort_c.npy", np.ascontiguousarray(fo))
+PY
+for f in f32 i16 b c64 f16 u64 empty big; do
+        expect 0 "$TSHM" load "np_$f" "$work/$f.npy"
+        expect 0 "$TSHM" save "np_$f" "$work/$f.out.npy"
+        cmp -s "$work/$f.npy" "$work/$f.out.npy" && ok || bad "$f.npy did not round-trip byte for byte"
+done
+# A Fortran-order file is loaded in C order: saving it gives NumPy's C-order file.
+expect 0 "$TSHM" load np_fort "$work/fort.npy"
+expect 0 "$TSHM" save np_fort "$work/fort.out.npy"
+cmp -s "$work/fort_c.npy" "$work/fort.out.npy" && ok || bad "Fortran-order load"
+# A truncated file is refused and leaves no segment behind.
+head -c 150 "$work/big.npy" >"$work/trunc.npy"
+expect 1 "$TSHM" load np_trunc "$work/trunc.npy"
+expect 1 "$TSHM" info np_trunc
+# cat prints what NumPy prints for small integer arrays.
+expect 0 "$TSHM" cat np_i16
+want=$("$PY" -c 'import numpy as np; print(np.arange(-5, 5, dtype=np.int16))')
+[ "$(cat "$work/out")" = "$want" ] && ok || bad "cat np_i16: got '$(cat "$work/out")', numpy says '$want'"
+expect 0 "$TSHM" cat np_b
+want=$("$PY" -c 'import numpy as np; print(np.array([True, False, True]))')
+[ "$(cat "$work/out")" = "$want" ] && ok || bad "cat np_b: got '$(cat "$work/out")', numpy says '$want'"
+expect 0 "$TSHM" cat np_big
+grep -q '\.\.\.' "$work/out" && [ "$(wc -l <"$work/out")" -lt 20 ] && ok || bad "cat of 2000 elements is not abbreviated"
+
+expect 0 "$TSHM" rm img vec zero empty
+expect 1 "$TSHM" rm img
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
