@@ -1,0 +1,347 @@
+/*
+ * report.c - the machine the run was on, and the results as two tables,
+ * aligned text or Markdown (for docs/performance.md).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define TABLE_COLS 7
+#define TABLE_ROWS 16
+#define CELL 96
+
+/* Targets from the issue; they are reported, never failures. */
+#define TARGET_OPEN_RATIO 1.5
+#define TARGET_RPS 100000.0
+#define TARGET_RSS_MIB 32.0
+#define TARGET_LS_S 1.0
+#define TARGET_SEGMENTS 100000
+
+struct table {
+        size_t ncols, nrows;
+        char cell[TABLE_ROWS][TABLE_COLS][CELL];
+};
+
+static void table_set(struct table *t, size_t row, size_t col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+table_set(struct table *t, size_t row, size_t col, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (row >= TABLE_ROWS || col >= TABLE_COLS) {
+                return;
+        }
+        va_start(ap, fmt);
+        (void)vsnprintf(t->cell[row][col], CELL, fmt, ap);
+        va_end(ap);
+        if (row >= t->nrows) {
+                t->nrows = row + 1;
+        }
+}
+
+/* Columns on screen: count UTF-8 lead bytes, so "µs" is two wide. */
+static size_t
+report_width(const char *s)
+{
+        size_t n = 0;
+
+        for (; *s != '\0'; s++) {
+                n += ((unsigned char)*s & 0xc0u) != 0x80u;
+        }
+        return n;
+}
+
+static void
+table_print_text(const struct table *t)
+{
+        size_t w[TABLE_COLS] = {0}, r, c, pad, total = 0;
+
+        for (r = 0; r < t->nrows; r++) {
+                for (c = 0; c < t->ncols; c++) {
+                        size_t cw = report_width(t->cell[r][c]);
+                        w[c] = cw > w[c] ? cw : w[c];
+                }
+        }
+        for (r = 0; r < t->nrows; r++) {
+                for (c = 0; c < t->ncols; c++) {
+                        pad = w[c] - report_width(t->cell[r][c]);
+                        if (c == 0) {
+                                printf("%s%*s", t->cell[r][c], (int)pad, "");
+                        } else {
+                                printf("  %*s%s", (int)pad, "", t->cell[r][c]);
+                        }
+                }
+                printf("\n");
+                if (r == 0) {
+                        for (c = 0; c < t->ncols; c++) {
+                                total += w[c] + (c > 0 ? 2 : 0);
+                        }
+                        printf("%.*s\n", (int)total,
+                               "----------------------------------------------------------------"
+                               "----------------------------------------------------------------"
+                               "----------------------------------------------------------------");
+                }
+        }
+}
+
+static void
+table_print_markdown(const struct table *t)
+{
+        size_t r, c;
+
+        for (r = 0; r < t->nrows; r++) {
+                for (c = 0; c < t->ncols; c++) {
+                        printf("| %s ", t->cell[r][c]);
+                }
+                printf("|\n");
+                if (r == 0) {
+                        for (c = 0; c < t->ncols; c++) {
+                                printf("| %s ", c == 0 ? "---" : "---:");
+                        }
+                        printf("|\n");
+                }
+        }
+}
+
+static void
+table_print(const struct table *t, bool markdown)
+{
+        if (markdown) {
+                table_print_markdown(t);
+        } else {
+                table_print_text(t);
+        }
+        printf("\n");
+}
+
+/* 1234567 as "1,234,567". */
+static const char *
+report_count(char *buf, size_t len, double v)
+{
+        char digits[32];
+        size_t n, i, o = 0;
+
+        snprintf(digits, sizeof(digits), "%.0f", v);
+        n = strlen(digits);
+        for (i = 0; i < n && o + 2 < len; i++) {
+                if (i > 0 && (n - i) % 3 == 0) {
+                        buf[o++] = ',';
+                }
+                buf[o++] = digits[i];
+        }
+        buf[o] = '\0';
+        return buf;
+}
+
+static void
+report_file_field(const char *path, const char *key, char *out, size_t outlen)
+{
+        char line[256], *p;
+        FILE *f = fopen(path, "r");
+
+        snprintf(out, outlen, "unknown");
+        while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+                if (strncmp(line, key, strlen(key)) != 0 || (p = strchr(line, ':')) == NULL) {
+                        continue;
+                }
+                p += 1 + strspn(p + 1, " \t");
+                p[strcspn(p, "\n")] = '\0';
+                snprintf(out, outlen, "%s", p);
+                break;
+        }
+        if (f != NULL) {
+                fclose(f);
+        }
+}
+
+static void
+report_machine(const struct bench_cfg *cfg)
+{
+        char cpu[128], mem[64], date[64];
+        struct utsname u;
+        time_t now = time(NULL);
+        const char *b = cfg->markdown ? "- " : "";
+
+        report_file_field("/proc/cpuinfo", "model name", cpu, sizeof(cpu));
+        report_file_field("/proc/meminfo", "MemTotal", mem, sizeof(mem));
+        if (uname(&u) < 0) {
+                snprintf(u.release, sizeof(u.release), "unknown");
+                snprintf(u.machine, sizeof(u.machine), "unknown");
+        }
+        (void)strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", gmtime(&now));
+        printf("%stshm-bench, libtshm %s, %s\n", cfg->markdown ? "### " : "", tshm_version_string(),
+               date);
+        if (cfg->markdown) {
+                printf("\n");
+        }
+        printf("%sCPU: %s, %ld cores online (%s)\n", b, cpu, sysconf(_SC_NPROCESSORS_ONLN),
+               u.machine);
+        printf("%sMemory: %.1f GiB; kernel: Linux %s\n", b, strtod(mem, NULL) / 1048576.0,
+               u.release);
+        printf("%sSettings: %zu iterations per latency after %zu warm-up, %.1f s per "
+               "requests/s run, %zu segments for the scale test\n\n",
+               b, cfg->iterations, cfg->warmup, cfg->load_seconds, cfg->segments);
+}
+
+static const struct {
+        const char *label;
+        int floor; /* enum bench_lat_id of the floor it is compared with, or -1 */
+        const char *floor_name;
+} report_lat[LAT_COUNT] = {
+    [LAT_FLOOR_SHM] = {"floor a: shm_open+ftruncate+mmap+munmap+close+shm_unlink", -1, "-"},
+    [LAT_FLOOR_RTT] = {"floor b: Unix-socket round trip, 16 B", -1, "-"},
+    [LAT_FLOOR_FD] = {"floor c: round trip passing an fd, mmap 8 KiB", -1, "-"},
+    [LAT_FLOOR_FD_TOUCH] = {"floor c + read the first page", -1, "-"},
+    [LAT_CREATE] = {"create (tshm_create, to a usable mapping)", LAT_FLOOR_SHM, "a"},
+    [LAT_CREATE_CYCLE] = {"create+close+unlink", LAT_FLOOR_SHM, "a"},
+    [LAT_OPEN] = {"open (tshm_open, to a usable mapping)", LAT_FLOOR_FD, "c"},
+    [LAT_OPEN_CYCLE] = {"open+close", LAT_FLOOR_FD, "c"},
+    [LAT_STAT] = {"stat (tshm_stat)", LAT_FLOOR_RTT, "b"},
+};
+
+static void
+report_latency(const struct bench_cfg *cfg, const struct bench_results *r, enum bench_place p)
+{
+        const struct bench_summary *l = r->lat[p];
+        struct table t = {.ncols = 7};
+        char name[96];
+        size_t i, row;
+
+        printf("%sLatency, %s%s\n\n", cfg->markdown ? "#### " : "",
+               bench_place_name(p, name, sizeof(name)), cfg->markdown ? "" : ":");
+
+        table_set(&t, 0, 0, "measurement");
+        table_set(&t, 0, 1, "p50 µs");
+        table_set(&t, 0, 2, "p99 µs");
+        table_set(&t, 0, 3, "mean µs");
+        table_set(&t, 0, 4, "floor");
+        table_set(&t, 0, 5, "p50/floor");
+        table_set(&t, 0, 6, "target");
+        for (i = 0; i < LAT_COUNT; i++) {
+                const struct bench_summary *s = &l[i];
+                int f = report_lat[i].floor;
+                double ratio = f >= 0 && l[f].p50_us > 0 ? s->p50_us / l[f].p50_us : 0;
+
+                row = i + 1;
+                table_set(&t, row, 0, "%s", report_lat[i].label);
+                table_set(&t, row, 1, "%.1f", s->p50_us);
+                table_set(&t, row, 2, "%.1f", s->p99_us);
+                table_set(&t, row, 3, "%.1f", s->mean_us);
+                table_set(&t, row, 4, "%s", report_lat[i].floor_name);
+                if (f >= 0) {
+                        table_set(&t, row, 5, "%.2fx", ratio);
+                } else {
+                        table_set(&t, row, 5, "-");
+                }
+                if (i == LAT_OPEN) {
+                        table_set(&t, row, 6, "≤ %.1fx: %s", TARGET_OPEN_RATIO,
+                                  ratio <= TARGET_OPEN_RATIO ? "PASS" : "MISS");
+                } else {
+                        table_set(&t, row, 6, "-");
+                }
+        }
+        table_print(&t, cfg->markdown);
+        printf("open p50 / (floor c + first-page read) p50 = %.2fx\n\n",
+               l[LAT_FLOOR_FD_TOUCH].p50_us > 0 ? l[LAT_OPEN].p50_us / l[LAT_FLOOR_FD_TOUCH].p50_us
+                                                : 0);
+}
+
+static const char *
+report_verdict(bool applies, bool ok)
+{
+        return !applies ? "n/a" : ok ? "PASS" : "MISS";
+}
+
+static void
+report_scale(struct table *t, size_t row, const struct bench_scale *s)
+{
+        bool full = s->segments >= TARGET_SEGMENTS;
+        double rss = (double)s->rss_kib / 1024.0;
+        char a[32], b[32];
+
+        report_count(a, sizeof(a), (double)s->segments);
+        table_set(t, row, 0, "create %s segments (uint8 [1]), %d processes", a,
+                  BENCH_SCALE_WORKERS);
+        table_set(
+            t, row, 1, "%.2f s (%s /s)", s->create_s,
+            report_count(b, sizeof(b), s->create_s > 0 ? (double)s->segments / s->create_s : 0));
+        table_set(t, row, 2, "-");
+        table_set(t, row++, 3, "-");
+        table_set(t, row, 0, "daemon VmRSS with %s segments (idle: %.1f MiB)", a,
+                  (double)s->rss_idle_kib / 1024.0);
+        table_set(t, row, 1, "%.1f MiB (peak %.1f)", rss, (double)s->hwm_kib / 1024.0);
+        table_set(t, row, 2, "< %.0f MiB", TARGET_RSS_MIB);
+        table_set(t, row++, 3, "%s", report_verdict(full, rss < TARGET_RSS_MIB));
+        table_set(t, row, 0, "tshm ls --json > /dev/null, %s segments (median of 3)", a);
+        if (s->ls_s >= 0) {
+                table_set(t, row, 1, "%.3f s", s->ls_s);
+        } else {
+                table_set(t, row, 1, "not run");
+        }
+        table_set(t, row, 2, "< %.0f s", TARGET_LS_S);
+        table_set(t, row++, 3, "%s", report_verdict(full && s->ls_s >= 0, s->ls_s < TARGET_LS_S));
+        table_set(t, row, 0, "tshm_list(), %s segments (median of 3)", a);
+        table_set(t, row, 1, "%.3f s (%zu listed)", s->list_s, s->list_count);
+        table_set(t, row, 2, "-");
+        table_set(t, row++, 3, "%s", s->list_count == s->segments ? "-" : "WRONG COUNT");
+        table_set(t, row, 0, "unlink %s segments, %d processes", a, BENCH_SCALE_WORKERS);
+        table_set(t, row, 1, "%.2f s", s->unlink_s);
+        table_set(t, row, 2, "-");
+        table_set(t, row++, 3, "-");
+        table_set(t, row, 0, "after unlink: segments / objects in /dev/shm / VmRSS");
+        table_set(t, row, 1, "%llu / %d / %.1f MiB", (unsigned long long)s->segments_after,
+                  s->objects_after, (double)s->rss_after_kib / 1024.0);
+        table_set(t, row, 2, "0 / 0");
+        table_set(t, row, 3, "%s",
+                  report_verdict(true, s->segments_after == 0 && s->objects_after == 0));
+}
+
+static void
+report_throughput(const struct bench_cfg *cfg, const struct bench_results *r)
+{
+        struct table t = {.ncols = 4};
+        char a[32], b[32];
+
+        table_set(&t, 0, 0, "measurement");
+        table_set(&t, 0, 1, "result");
+        table_set(&t, 0, 2, "target");
+        table_set(&t, 0, 3, "verdict");
+        table_set(&t, 1, 0, "requests/s (tshm_stat), 1 client process");
+        table_set(&t, 1, 1, "%s /s", report_count(a, sizeof(a), r->rps1));
+        table_set(&t, 1, 2, "-");
+        table_set(&t, 1, 3, "-");
+        table_set(&t, 2, 0, "requests/s (tshm_stat), 8 client processes");
+        table_set(&t, 2, 1, "%s /s", report_count(a, sizeof(a), r->rps8));
+        table_set(&t, 2, 2, "≥ %s /s", report_count(b, sizeof(b), TARGET_RPS));
+        table_set(&t, 2, 3, "%s", report_verdict(true, r->rps8 >= TARGET_RPS));
+        report_scale(&t, 3, &r->scale);
+        table_print(&t, cfg->markdown);
+}
+
+void
+bench_report(const struct bench_cfg *cfg, const struct bench_results *r)
+{
+        int p;
+
+        report_machine(cfg);
+        for (p = 0; p < PLACE_COUNT; p++) {
+                if (r->placed[p]) {
+                        report_latency(cfg, r, (enum bench_place)p);
+                }
+        }
+        printf("%sThroughput and scale (unpinned)%s\n\n", cfg->markdown ? "#### " : "",
+               cfg->markdown ? "" : ":");
+        report_throughput(cfg, r);
+        if (r->scale.segments < TARGET_SEGMENTS) {
+                printf("%sRSS and ls targets are for %d segments; this run made %zu (n/a)\n",
+                       cfg->markdown ? "- " : "", TARGET_SEGMENTS, r->scale.segments);
+        }
+}
