@@ -77,6 +77,8 @@ client_call(tshm_client *c, struct tshm__req *req, struct tshm__reply *reply, in
         if ((rv = tshm__conn_send(c->fd, sbuf.data, sbuf.size, deadline)) < 0 ||
             (rv = tshm__conn_recv(c->fd, TSHM_PROTO_MAX_REPLY, deadline, &payload, &len, &fd)) <
                 0) {
+                client_errmsg(c, "%s request to %s: %s", tshm__op_name(req->op), c->path,
+                              tshm_strerror(rv));
                 client_break(c);
                 goto out;
         }

@@ -167,22 +167,28 @@ conn_take_fds(struct msghdr *mh, int *fdslot)
         }
 }
 
-/* Read exactly @len bytes into @buf, collecting descriptors. */
-static int
-conn_read_full(int fd, uint8_t *buf, size_t len, int64_t deadline_ms, int *fdslot)
+/* Read what is there, up to @len bytes, into @buf, collecting descriptors;
+ * waits until @deadline_ms for at least one byte. @wait_first polls before
+ * reading: right after a request the reply cannot be there yet, and a
+ * recvmsg that fails with EAGAIN would be a wasted system call. Returns the
+ * number of bytes read or an error. */
+static ssize_t
+conn_read_some(int fd, uint8_t *buf, size_t len, int64_t deadline_ms, bool wait_first, int *fdslot)
 {
         union {
                 char buf[CMSG_SPACE(4 * sizeof(int))];
                 struct cmsghdr align;
         } ctl;
-        struct iovec iov;
+        struct iovec iov = {.iov_base = buf, .iov_len = len};
         struct msghdr mh;
         ssize_t n;
         int rv;
 
-        while (len > 0) {
-                iov.iov_base = buf;
-                iov.iov_len = len;
+        for (;;) {
+                if (wait_first && (rv = conn_wait(fd, POLLIN, deadline_ms)) < 0) {
+                        return rv;
+                }
+                wait_first = true;
                 memset(&mh, 0, sizeof(mh));
                 mh.msg_iov = &iov;
                 mh.msg_iovlen = 1;
@@ -191,39 +197,44 @@ conn_read_full(int fd, uint8_t *buf, size_t len, int64_t deadline_ms, int *fdslo
                 n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
                 if (n > 0) {
                         conn_take_fds(&mh, fdslot);
-                        buf += n;
-                        len -= (size_t)n;
-                        continue;
+                        return n;
                 }
                 if (n == 0) {
                         return TSHM_ECONNRESET;
                 }
-                if (errno == EINTR) {
-                        continue;
-                }
-                if (errno != EAGAIN) {
+                if (errno != EINTR && errno != EAGAIN) {
                         return errno == ECONNRESET ? TSHM_ECONNRESET : -errno;
                 }
-                if ((rv = conn_wait(fd, POLLIN, deadline_ms)) < 0) {
-                        return rv;
-                }
         }
-        return 0;
 }
+
+/* Replies are read into this much stack first: most fit, so a reply costs
+ * one poll and one recvmsg. */
+#define CONN_FIRST_READ 4096
 
 int
 tshm__conn_recv(int fd, uint32_t max, int64_t deadline_ms, uint8_t **ret_payload, size_t *ret_len,
                 int *ret_fd)
 {
-        uint8_t hdr[4], *payload = NULL;
+        uint8_t first[CONN_FIRST_READ], *payload = NULL;
+        size_t have = 0, got;
         uint32_t len;
+        ssize_t n;
         int got_fd = -1, rv;
 
-        if ((rv = conn_read_full(fd, hdr, sizeof(hdr), deadline_ms, &got_fd)) < 0) {
-                goto fail;
+        while (have < 4) {
+                n = conn_read_some(fd, first + have, sizeof(first) - have, deadline_ms, have == 0,
+                                   &got_fd);
+                if (n < 0) {
+                        rv = (int)n;
+                        goto fail;
+                }
+                have += (size_t)n;
         }
-        len = tshm__get_be32(hdr);
-        if (len > max) {
+        len = tshm__get_be32(first);
+        /* The daemon sends one reply per request: more bytes than this
+         * frame cannot be anything but a protocol violation. */
+        if (len > max || have - 4 > len) {
                 rv = TSHM_EPROTO;
                 goto fail;
         }
@@ -232,8 +243,15 @@ tshm__conn_recv(int fd, uint32_t max, int64_t deadline_ms, uint8_t **ret_payload
                 rv = TSHM_ENOMEM;
                 goto fail;
         }
-        if ((rv = conn_read_full(fd, payload, len, deadline_ms, &got_fd)) < 0) {
-                goto fail;
+        got = have - 4;
+        memcpy(payload, first + 4, got);
+        while (got < len) {
+                n = conn_read_some(fd, payload + got, len - got, deadline_ms, false, &got_fd);
+                if (n < 0) {
+                        rv = (int)n;
+                        goto fail;
+                }
+                got += (size_t)n;
         }
         *ret_payload = payload;
         *ret_len = len;

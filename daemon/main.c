@@ -26,7 +26,7 @@ usage(FILE *f)
                 "                       $XDG_RUNTIME_DIR/tshm/tshm.sock for other users)\n"
                 "  --socket-mode OCTAL  permission bits of the socket (default 0600)\n"
                 "  --foreground         stay in the foreground, log to stderr\n"
-                "  --log-level LEVEL    error, warning, notice, info (default) or debug\n"
+                "  --log-level LEVEL    error, warning, notice (default), info or debug\n"
                 "  --max-bytes N        total budget of segment bytes, with K/M/G/T suffix\n"
                 "                       (default: none; /dev/shm's free space still applies)\n"
                 "  --max-segments N     at most N segments (default: none)\n"

@@ -141,17 +141,20 @@ ops_create_run(uv_work_t *w)
         cw->fd = tshmd_shm_make(cw->objname, &cw->hdr, cw->seg->size, cw->err, sizeof(cw->err));
 }
 
+/* Segments up to this size are made on the loop: reserving a few pages
+ * takes microseconds, less than the thread pool's two context switches. */
+#define OPS_CREATE_INLINE_MAX (1024u * 1024u)
+
+/* Register the outcome of a create and reply to its connection. */
 static void
-ops_create_done(uv_work_t *w, int status)
+ops_create_finish(struct ops_create_work *cw)
 {
-        struct ops_create_work *cw = w->data;
         struct tshmd_conn *c = cw->conn;
         struct tshmd_registry *reg = &c->srv->reg;
         struct tshm__reply_enc e;
         uint64_t handle;
         int rv;
 
-        (void)status; /* work is never cancelled */
         if (cw->fd < 0) {
                 tshmd_log(LOG_WARNING, "create '%s' for pid %d uid %u failed: %s", cw->seg->name,
                           (int)c->pid, (unsigned)c->uid, cw->err);
@@ -159,7 +162,7 @@ ops_create_done(uv_work_t *w, int status)
                 if (tshmd_conn_writable(c)) {
                         tshmd_conn_reply_error(c, cw->id, cw->fd, cw->err);
                 }
-                goto out;
+                return;
         }
         cw->seg->state = TSHMD_SEG_READY;
         tshmd_log(LOG_INFO, "created '%s' %s, %llu bytes, mode %04o, for pid %d uid %u",
@@ -169,16 +172,25 @@ ops_create_done(uv_work_t *w, int status)
         if (!tshmd_conn_writable(c)) {
                 /* The creator went away: the segment stays, like a file. */
                 (void)close(cw->fd);
-                goto out;
+                return;
         }
         if ((rv = ops_handle_new(c, cw->seg, true, &handle)) < 0) {
                 (void)close(cw->fd);
                 tshmd_conn_reply_error(c, cw->id, rv, NULL);
-                goto out;
+                return;
         }
         tshm__reply_enc_init(&e);
         ops_send(c, &e, tshm__reply_fd(&e, cw->id, handle, cw->seg->size), cw->id, cw->fd);
-out:
+}
+
+static void
+ops_create_done(uv_work_t *w, int status)
+{
+        struct ops_create_work *cw = w->data;
+        struct tshmd_conn *c = cw->conn;
+
+        (void)status; /* work is never cancelled */
+        ops_create_finish(cw);
         free(cw);
         tshmd_conn_release(c);
 }
@@ -238,6 +250,12 @@ ops_create(struct tshmd_conn *c, const struct tshm__req *req)
         cw->work.data = cw;
         cw->conn = c;
         cw->id = req->id;
+        if (size <= OPS_CREATE_INLINE_MAX) {
+                ops_create_run(&cw->work);
+                ops_create_finish(cw);
+                free(cw);
+                return;
+        }
         if ((rv = uv_queue_work(srv->loop, &cw->work, ops_create_run, ops_create_done)) < 0) {
                 tshmd_registry_unname(&srv->reg, cw->seg);
                 rv = TSHM_ENOMEM;

@@ -1,0 +1,130 @@
+/*
+ * internal.h - the CPython extension 'tshm': its objects and the helpers its
+ * files share.
+ *
+ * Three object types carry a segment through Python:
+ * - tshmpy_client (tshm.Client) owns a tshm_client and a lock.
+ * - tshmpy_mapping (tshm._Mapping, private) owns one tshm_seg, that is one
+ *   mapping. It is the base object of every view: ndarrays, DLPack capsules
+ *   and tensors hold a reference to it, and it calls tshm_close() when the
+ *   last reference goes. Nothing else ever unmaps a segment.
+ * - tshmpy_segment (tshm.Segment) is what users hold. It refers to a mapping
+ *   until seg.close(); memoryviews of it count as exports and keep the
+ *   mapping until they are released.
+ * References only point Segment -> Mapping -> Client, so there are no cycles
+ * and none of these types needs the cyclic GC.
+ */
+#ifndef TSHMPY_INTERNAL_H
+#define TSHMPY_INTERNAL_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "tshm.h"
+
+/* Cast a METH_VARARGS | METH_KEYWORDS or METH_NOARGS function to the
+ * PyCFunction that PyMethodDef stores; going through void (*)(void) keeps
+ * -Wcast-function-type quiet, as CPython's own modules do. */
+#define TSHMPY_METH(f) ((PyCFunction)(void (*)(void))(f))
+
+/* Keyword lists are const; PyArg_ParseTupleAndKeywords() takes char ** up to
+ * Python 3.12 and never writes through it. */
+#define TSHMPY_KW(kwlist) ((char **)(kwlist))
+
+typedef struct tshmpy_client {
+        PyObject_HEAD tshm_client *c; /* NULL once closed (or detached after fork) */
+        /* Serialises every libtshm call on c, and tshm_disconnect() against
+         * tshm_close() of its segments from other threads: libtshm frees
+         * the client in tshm_disconnect(), which must not race with a
+         * tshm_close() that reads seg->client. Taken with the GIL released. */
+        PyThread_type_lock lock;
+        pid_t pid;        /* the process that connected; a fork child detaches */
+        PyObject *socket; /* str: the socket path */
+} tshmpy_client;
+
+typedef struct tshmpy_mapping {
+        PyObject_HEAD tshm_seg *seg; /* closed with tshm_close() in dealloc */
+        tshmpy_client *client;       /* strong: serialises that tshm_close() */
+        void *data;
+        Py_ssize_t nbytes;
+        bool writable;
+} tshmpy_mapping;
+
+typedef struct tshmpy_segment {
+        PyObject_HEAD tshmpy_mapping *map; /* NULL once closed and no memoryview is left */
+        bool closed;
+        Py_ssize_t exports; /* live Py_buffer exports (memoryviews) */
+        PyObject *name;     /* str */
+        tshm_dtype dtype;
+        bool writable;
+        int ndim;
+        Py_ssize_t itemsize;
+        Py_ssize_t nbytes;
+        Py_ssize_t shape[TSHM_MAX_NDIM];
+        Py_ssize_t strides[TSHM_MAX_NDIM]; /* bytes */
+} tshmpy_segment;
+
+extern PyTypeObject tshmpy_client_type;
+extern PyTypeObject tshmpy_mapping_type;
+extern PyTypeObject tshmpy_segment_type;
+
+/* errors.c: the exception hierarchy, and raising a libtshm code. */
+extern PyObject *tshmpy_Error, *tshmpy_NotFoundError, *tshmpy_ExistsError,
+    *tshmpy_PermissionDeniedError, *tshmpy_ConnectError, *tshmpy_InvalidError, *tshmpy_ClosedError,
+    *tshmpy_ReadOnlyError, *tshmpy_DtypeError, *tshmpy_NoSpaceError, *tshmpy_LimitError,
+    *tshmpy_NoMemoryError;
+int tshmpy_errors_init(PyObject *module);
+/* Raise the exception for libtshm code @rv with message "<strerror>: <detail>"
+ * (just strerror when @detail is NULL or ""). Returns NULL. */
+PyObject *tshmpy_err_code(int rv, const char *detail);
+/* Raise @cls with a formatted message and .code = @code. Returns NULL. */
+PyObject *tshmpy_err_fmt(PyObject *cls, int code, const char *fmt, ...);
+/* True when the error set now is a tshm.ConnectError. */
+bool tshmpy_err_is_connect(void);
+
+/* client.c */
+PyObject *tshmpy_client_connect(const char *socket);
+/* Take and drop self->lock; the first call may release the GIL while it
+ * waits. */
+void tshmpy_client_lock(tshmpy_client *self);
+void tshmpy_client_unlock(tshmpy_client *self);
+/* Create a segment (arguments already checked) and wrap it. */
+PyObject *tshmpy_client_create(tshmpy_client *self, const char *name, tshm_dtype dtype, size_t ndim,
+                               const uint64_t *shape, unsigned mode);
+/* Unlink @name, raising nothing: returns 0 or a TSHM_E* code. */
+int tshmpy_client_unlink_quiet(tshmpy_client *self, const char *name);
+/* In a child of fork(), forget the parent's connection without a word to the
+ * daemon (the socket is shared with the parent). Called with self->lock. */
+void tshmpy_client_detach_if_forked(tshmpy_client *self);
+
+/* mapping.c */
+tshmpy_mapping *tshmpy_mapping_new(tshmpy_client *client, tshm_seg *seg);
+
+/* segment.c */
+PyObject *tshmpy_segment_new(tshmpy_client *client, tshm_seg *seg);
+/* The mapping of @self, or NULL with tshm.ClosedError raised. Borrowed. */
+tshmpy_mapping *tshmpy_segment_mapping(tshmpy_segment *self);
+
+/* numpy.c: everything that touches numpy's C API. */
+int tshmpy_numpy_init(void);
+/* The numpy dtype of @dtype (np.dtype('V2') for bfloat16). New reference. */
+PyObject *tshmpy_numpy_dtype(tshm_dtype dtype);
+/* An ndarray over @self's mapping, its base the mapping object; bfloat16
+ * raises tshm.DtypeError unless @bf16_as_u16. */
+PyObject *tshmpy_numpy_array(tshmpy_segment *self, bool bf16_as_u16);
+/* @arr as @dtype (None: as it is), copied when @copy or when converted. */
+PyObject *tshmpy_numpy_convert(PyObject *arr, PyObject *dtype, bool copy);
+/* Parse a dtype given as a str, a numpy dtype or scalar type, or a torch
+ * dtype. Returns 0, or -1 with tshm.InvalidError (ValueError) raised. */
+int tshmpy_numpy_parse_dtype(PyObject *obj, tshm_dtype *ret_dtype);
+/* A new segment @name through @client holding a copy of @array. */
+PyObject *tshmpy_numpy_from_array(tshmpy_client *client, const char *name, PyObject *array,
+                                  unsigned mode);
+
+/* dlpack.c */
+PyObject *tshmpy_dlpack_capsule(tshmpy_segment *self);
+PyObject *tshmpy_dlpack_torch(tshmpy_segment *self);
+
+#endif /* TSHMPY_INTERNAL_H */

@@ -1,0 +1,490 @@
+/*
+ * segment.c - tshm.Segment: one opened segment, its description, and its
+ * views (buffer protocol, __array_interface__, numpy, torch, DLPack).
+ *
+ * The description (name, dtype, shape, ...) is copied at open and stays
+ * readable after close(); whatever needs the memory goes through
+ * tshmpy_segment_mapping(), which raises ClosedError once closed.
+ */
+#include "internal.h"
+
+/* PEP 3118 format of each tshm_dtype; NULL where there is none. */
+static const char *const segment_formats[] = {
+    [TSHM_DTYPE_BOOL] = "?",    [TSHM_DTYPE_INT8] = "b",       [TSHM_DTYPE_INT16] = "h",
+    [TSHM_DTYPE_INT32] = "i",   [TSHM_DTYPE_INT64] = "q",      [TSHM_DTYPE_UINT8] = "B",
+    [TSHM_DTYPE_UINT16] = "H",  [TSHM_DTYPE_UINT32] = "I",     [TSHM_DTYPE_UINT64] = "Q",
+    [TSHM_DTYPE_FLOAT16] = "e", [TSHM_DTYPE_BFLOAT16] = NULL,  [TSHM_DTYPE_FLOAT32] = "f",
+    [TSHM_DTYPE_FLOAT64] = "d", [TSHM_DTYPE_COMPLEX64] = "Zf", [TSHM_DTYPE_COMPLEX128] = "Zd",
+};
+
+PyObject *
+tshmpy_segment_new(tshmpy_client *client, tshm_seg *seg)
+{
+        const uint64_t *shape = tshm_seg_shape(seg);
+        const int64_t *strides = tshm_seg_strides(seg);
+        tshmpy_segment *self;
+        tshmpy_mapping *map;
+        size_t i;
+
+        if ((map = tshmpy_mapping_new(client, seg)) == NULL) {
+                return NULL;
+        }
+        self = (tshmpy_segment *)tshmpy_segment_type.tp_alloc(&tshmpy_segment_type, 0);
+        if (self == NULL) {
+                Py_DECREF(map);
+                return NULL;
+        }
+        self->map = map;
+        self->dtype = tshm_seg_dtype(seg);
+        self->writable = tshm_seg_writable(seg) != 0;
+        self->ndim = (int)tshm_seg_ndim(seg);
+        self->itemsize = (Py_ssize_t)tshm_dtype_itemsize(self->dtype);
+        self->nbytes = map->nbytes;
+        if ((self->name = PyUnicode_FromString(tshm_seg_name(seg))) == NULL) {
+                goto fail;
+        }
+        if (self->itemsize == 0 ||
+            (size_t)self->dtype >= sizeof(segment_formats) / sizeof(segment_formats[0])) {
+                (void)tshmpy_err_fmt(tshmpy_DtypeError, TSHM_EBADDTYPE,
+                                     "segment %R has dtype %d, unknown to this tshm module",
+                                     self->name, (int)self->dtype);
+                goto fail;
+        }
+        /* libtshm checked that the data fits the mapping, but an extent can
+         * be huge when another is 0. */
+        for (i = 0; i < (size_t)self->ndim; i++) {
+                if (shape[i] > (uint64_t)PY_SSIZE_T_MAX) {
+                        (void)tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EBADSHAPE,
+                                             "segment %R: extent %llu does not fit in a "
+                                             "Py_ssize_t",
+                                             self->name, (unsigned long long)shape[i]);
+                        goto fail;
+                }
+                self->shape[i] = (Py_ssize_t)shape[i];
+                self->strides[i] = (Py_ssize_t)strides[i];
+        }
+        return (PyObject *)self;
+fail:
+        Py_DECREF(self);
+        return NULL;
+}
+
+static void
+segment_dealloc(tshmpy_segment *self)
+{
+        /* No export is left: each memoryview holds a reference to us. */
+        Py_XDECREF(self->map);
+        Py_XDECREF(self->name);
+        Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+tshmpy_mapping *
+tshmpy_segment_mapping(tshmpy_segment *self)
+{
+        if (self->closed) {
+                (void)tshmpy_err_fmt(tshmpy_ClosedError, TSHM_EBADF, "segment %R is closed",
+                                     self->name);
+                return NULL;
+        }
+        return self->map;
+}
+
+static PyObject *
+segment_close(tshmpy_segment *self, PyObject *unused)
+{
+        (void)unused;
+        self->closed = true;
+        /* Drop our reference unless a memoryview still uses it; the last
+         * release does it then. Views hold their own references. */
+        if (self->exports == 0) {
+                Py_CLEAR(self->map);
+        }
+        Py_RETURN_NONE;
+}
+
+static PyObject *
+segment_enter(PyObject *self, PyObject *unused)
+{
+        (void)unused;
+        return Py_NewRef(self);
+}
+
+static PyObject *
+segment_exit(tshmpy_segment *self, PyObject *args)
+{
+        (void)args;
+        return segment_close(self, NULL);
+}
+
+static int
+segment_getbuffer(tshmpy_segment *self, Py_buffer *view, int flags)
+{
+        tshmpy_mapping *map = tshmpy_segment_mapping(self);
+        const char *format;
+
+        if (map == NULL) {
+                return -1;
+        }
+        if ((flags & PyBUF_WRITABLE) == PyBUF_WRITABLE && !self->writable) {
+                PyErr_Format(PyExc_BufferError,
+                             "segment %R is read-only: open it with writable=True", self->name);
+                return -1;
+        }
+        format = segment_formats[self->dtype];
+        if (format == NULL) {
+                PyErr_Format(PyExc_BufferError,
+                             "segment %R is bfloat16, which has no buffer format: use "
+                             ".torch(), or .numpy(bfloat16_as_uint16=True) for its raw bits",
+                             self->name);
+                return -1;
+        }
+        view->buf = map->data;
+        view->obj = Py_NewRef((PyObject *)self);
+        view->len = self->nbytes;
+        view->readonly = self->writable ? 0 : 1;
+        view->itemsize = self->itemsize;
+        view->format = (flags & PyBUF_FORMAT) == PyBUF_FORMAT ? (char *)format : NULL;
+        view->ndim = self->ndim;
+        /* The data is always C-contiguous, so every request can be met. */
+        view->shape = (flags & PyBUF_ND) == PyBUF_ND ? self->shape : NULL;
+        view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? self->strides : NULL;
+        view->suboffsets = NULL;
+        view->internal = NULL;
+        if (view->shape == NULL) {
+                /* A simple request sees the bytes as a 1-d buffer. */
+                view->ndim = 1;
+                view->itemsize = 1;
+        }
+        self->exports++;
+        return 0;
+}
+
+static void
+segment_releasebuffer(tshmpy_segment *self, Py_buffer *view)
+{
+        (void)view;
+        if (--self->exports == 0 && self->closed) {
+                Py_CLEAR(self->map);
+        }
+}
+
+static PyBufferProcs segment_as_buffer = {
+    .bf_getbuffer = (getbufferproc)segment_getbuffer,
+    .bf_releasebuffer = (releasebufferproc)segment_releasebuffer,
+};
+
+static PyObject *
+segment_shape_tuple(const tshmpy_segment *self, const Py_ssize_t *v)
+{
+        PyObject *t = PyTuple_New(self->ndim);
+        int i;
+
+        for (i = 0; t != NULL && i < self->ndim; i++) {
+                PyObject *n = PyLong_FromSsize_t(v[i]);
+
+                if (n == NULL) {
+                        Py_CLEAR(t);
+                        break;
+                }
+                PyTuple_SET_ITEM(t, i, n);
+        }
+        return t;
+}
+
+static PyObject *
+segment_get_array_interface(tshmpy_segment *self, void *closure)
+{
+        tshmpy_mapping *map = tshmpy_segment_mapping(self);
+
+        (void)closure;
+        if (map == NULL) {
+                return NULL;
+        }
+        if (self->dtype == TSHM_DTYPE_BFLOAT16) {
+                return tshmpy_err_fmt(tshmpy_DtypeError, 0,
+                                      "segment %R is bfloat16, which numpy has no dtype for: use "
+                                      ".torch(), or .numpy(bfloat16_as_uint16=True) for its raw "
+                                      "bits",
+                                      self->name);
+        }
+        /* 'data' is the mapping object, not a pointer: numpy then takes the
+         * memory through the mapping's buffer (read-only when the segment
+         * is) and makes the mapping the array's base, so the array keeps
+         * the memory alive after seg.close(). */
+        return Py_BuildValue("{s:i,s:N,s:s,s:O,s:O}", "version", 3, "shape",
+                             segment_shape_tuple(self, self->shape), "typestr",
+                             tshm_dtype_typestr(self->dtype), "data", (PyObject *)map, "strides",
+                             Py_None);
+}
+
+static PyObject *
+segment_numpy(tshmpy_segment *self, PyObject *args, PyObject *kwds)
+{
+        static const char *const kwlist[] = {"bfloat16_as_uint16", NULL};
+        int bf16_as_u16 = 0;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$p:numpy", TSHMPY_KW(kwlist),
+                                         &bf16_as_u16) ||
+            tshmpy_segment_mapping(self) == NULL) {
+                return NULL;
+        }
+        return tshmpy_numpy_array(self, bf16_as_u16 != 0);
+}
+
+static PyObject *
+segment_array(tshmpy_segment *self, PyObject *args, PyObject *kwds)
+{
+        static const char *const kwlist[] = {"dtype", "copy", NULL};
+        PyObject *dtype = Py_None, *copy = Py_False, *arr, *res;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OO:__array__", TSHMPY_KW(kwlist), &dtype,
+                                         &copy) ||
+            tshmpy_segment_mapping(self) == NULL) {
+                return NULL;
+        }
+        if ((arr = tshmpy_numpy_array(self, false)) == NULL) {
+                return NULL;
+        }
+        res = tshmpy_numpy_convert(arr, dtype, PyObject_IsTrue(copy) == 1);
+        Py_DECREF(arr);
+        return res;
+}
+
+static PyObject *
+segment_torch(tshmpy_segment *self, PyObject *unused)
+{
+        (void)unused;
+        if (tshmpy_segment_mapping(self) == NULL) {
+                return NULL;
+        }
+        return tshmpy_dlpack_torch(self);
+}
+
+static PyObject *
+segment_dlpack(tshmpy_segment *self, PyObject *args, PyObject *kwds)
+{
+        static const char *const kwlist[] = {"stream", NULL};
+        PyObject *stream = Py_None;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$O:__dlpack__", TSHMPY_KW(kwlist),
+                                         &stream) ||
+            tshmpy_segment_mapping(self) == NULL) {
+                return NULL;
+        }
+        if (stream != Py_None) {
+                return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
+                                      "stream must be None: the segment is CPU memory");
+        }
+        return tshmpy_dlpack_capsule(self);
+}
+
+static PyObject *
+segment_dlpack_device(tshmpy_segment *self, PyObject *unused)
+{
+        (void)self;
+        (void)unused;
+        return Py_BuildValue("(ii)", 1, 0); /* kDLCPU, device 0 */
+}
+
+static PyObject *
+segment_get_name(tshmpy_segment *self, void *closure)
+{
+        (void)closure;
+        return Py_NewRef(self->name);
+}
+
+static PyObject *
+segment_get_dtype(tshmpy_segment *self, void *closure)
+{
+        (void)closure;
+        return tshmpy_numpy_dtype(self->dtype);
+}
+
+static PyObject *
+segment_get_dtype_name(tshmpy_segment *self, void *closure)
+{
+        (void)closure;
+        return PyUnicode_FromString(tshm_dtype_name(self->dtype));
+}
+
+static PyObject *
+segment_get_shape(tshmpy_segment *self, void *closure)
+{
+        (void)closure;
+        return segment_shape_tuple(self, self->shape);
+}
+
+static PyObject *
+segment_get_strides(tshmpy_segment *self, void *closure)
+{
+        (void)closure;
+        return segment_shape_tuple(self, self->strides);
+}
+
+static PyObject *
+segment_get_ndim(tshmpy_segment *self, void *closure)
+{
+        (void)closure;
+        return PyLong_FromLong(self->ndim);
+}
+
+static PyObject *
+segment_get_itemsize(tshmpy_segment *self, void *closure)
+{
+        (void)closure;
+        return PyLong_FromSsize_t(self->itemsize);
+}
+
+static PyObject *
+segment_get_nbytes(tshmpy_segment *self, void *closure)
+{
+        (void)closure;
+        return PyLong_FromSsize_t(self->nbytes);
+}
+
+static PyObject *
+segment_get_writable(tshmpy_segment *self, void *closure)
+{
+        (void)closure;
+        return PyBool_FromLong(self->writable);
+}
+
+static PyObject *
+segment_get_closed(tshmpy_segment *self, void *closure)
+{
+        (void)closure;
+        return PyBool_FromLong(self->closed);
+}
+
+static PyObject *
+segment_get_seq(tshmpy_segment *self, void *closure)
+{
+        tshmpy_mapping *map = tshmpy_segment_mapping(self);
+
+        (void)closure;
+        if (map == NULL) {
+                return NULL;
+        }
+        return PyLong_FromUnsignedLongLong(tshm_seg_seq(map->seg));
+}
+
+static PyObject *
+segment_repr(tshmpy_segment *self)
+{
+        PyObject *shape = segment_shape_tuple(self, self->shape), *r;
+
+        if (shape == NULL) {
+                return NULL;
+        }
+        r = PyUnicode_FromFormat("<tshm.Segment %R %s %R %s>", self->name,
+                                 tshm_dtype_name(self->dtype), shape,
+                                 self->closed     ? "closed"
+                                 : self->writable ? "rw"
+                                                  : "ro");
+        Py_DECREF(shape);
+        return r;
+}
+
+PyDoc_STRVAR(segment_numpy_doc,
+             "numpy($self, /, *, bfloat16_as_uint16=False)\n--\n\n"
+             "An ndarray over the segment's memory, no copy: writes through it are seen by\n"
+             "every process at once. Read-only (writeable=False, and it cannot be set) when\n"
+             "the segment was opened read-only. The array keeps the mapping alive after\n"
+             "close(), client.close() or an unlink. numpy has no bfloat16: such a segment\n"
+             "raises DtypeError (a TypeError) unless bfloat16_as_uint16=True, which gives a\n"
+             "uint16 view of the raw bits. torch.from_numpy(seg.numpy()) shares the memory\n"
+             "too, but on a read-only segment torch only warns, and writing through that\n"
+             "tensor crashes the process: prefer .torch(), which refuses.");
+
+PyDoc_STRVAR(segment_torch_doc,
+             "torch($self, /)\n--\n\n"
+             "A CPU tensor over the segment's memory, no copy (through DLPack; bool through\n"
+             "numpy, as DLPack 0.6 has no bool). bfloat16 gives torch.bfloat16. The tensor\n"
+             "keeps the mapping alive after close(). Raises ReadOnlyError (a ValueError) for a\n"
+             "segment opened read-only: torch has no read-only tensors and the first write to\n"
+             "one would crash the process; open with writable=True, or copy with\n"
+             "torch.tensor(seg.numpy()). Raises DtypeError (a TypeError) for uint16, uint32\n"
+             "and uint64, which torch 1.13 lacks: use .numpy() or view the data as a signed\n"
+             "type. Imports torch on first use (ImportError if it is not installed).");
+
+PyDoc_STRVAR(segment_dlpack_doc,
+             "__dlpack__($self, /, *, stream=None)\n--\n\n"
+             "A DLPack 0.6 capsule named 'dltensor' over the segment's memory, for\n"
+             "torch.from_dlpack(seg) and numpy.from_dlpack(seg). It keeps the mapping alive\n"
+             "until the consumer's tensor is gone (or the unconsumed capsule is). Raises\n"
+             "ReadOnlyError for a read-only segment (DLPack 0.6 cannot mark memory read-only,\n"
+             "so a consumer could write and crash), and DtypeError for bool (no DLPack 0.6\n"
+             "type code: use numpy.asarray(seg) or .torch()). stream must be None.");
+
+PyDoc_STRVAR(segment_array_doc,
+             "__array__($self, /, dtype=None, copy=None)\n--\n\n"
+             "numpy.asarray(seg): the same view as .numpy() (converted when dtype differs).");
+
+static PyMethodDef segment_methods[] = {
+    {"close", TSHMPY_METH(segment_close), METH_NOARGS,
+     "close($self, /)\n--\n\n"
+     "Drop this object's hold on the mapping. Views made from it (ndarrays, tensors,\n"
+     "memoryviews, capsules) stay valid; the segment is unmapped, and its handle at\n"
+     "the daemon released, when the last of them is gone. Later use of the memory\n"
+     "through this object raises ClosedError; its description (name, shape, ...)\n"
+     "stays readable. Idempotent; also called on leaving a `with` block."},
+    {"numpy", TSHMPY_METH(segment_numpy), METH_VARARGS | METH_KEYWORDS, segment_numpy_doc},
+    {"torch", TSHMPY_METH(segment_torch), METH_NOARGS, segment_torch_doc},
+    {"__dlpack__", TSHMPY_METH(segment_dlpack), METH_VARARGS | METH_KEYWORDS, segment_dlpack_doc},
+    {"__dlpack_device__", TSHMPY_METH(segment_dlpack_device), METH_NOARGS,
+     "__dlpack_device__($self, /)\n--\n\nThe DLPack device, (1, 0): kDLCPU, device 0."},
+    {"__array__", TSHMPY_METH(segment_array), METH_VARARGS | METH_KEYWORDS, segment_array_doc},
+    {"__enter__", segment_enter, METH_NOARGS, "Return the segment."},
+    {"__exit__", TSHMPY_METH(segment_exit), METH_VARARGS, "Close the segment."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef segment_getset[] = {
+    {"name", (getter)segment_get_name, NULL, "The segment's name (str).", NULL},
+    {"dtype", (getter)segment_get_dtype, NULL,
+     "The element type as a numpy dtype; bfloat16, which numpy lacks, is\n"
+     "numpy.dtype('V2') (see dtype_name).",
+     NULL},
+    {"dtype_name", (getter)segment_get_dtype_name, NULL,
+     "The element type's name as tshm spells it: 'float32', 'bfloat16', ...", NULL},
+    {"shape", (getter)segment_get_shape, NULL, "The extents (tuple of int; () for 0-d).", NULL},
+    {"strides", (getter)segment_get_strides, NULL,
+     "The strides in bytes (tuple of int); the data is always C-contiguous.", NULL},
+    {"ndim", (getter)segment_get_ndim, NULL, "The number of dimensions.", NULL},
+    {"itemsize", (getter)segment_get_itemsize, NULL, "Bytes per element.", NULL},
+    {"nbytes", (getter)segment_get_nbytes, NULL, "Bytes of array data.", NULL},
+    {"writable", (getter)segment_get_writable, NULL,
+     "True when opened read-write (create() always is).", NULL},
+    {"closed", (getter)segment_get_closed, NULL, "True once close() was called.", NULL},
+    {"seq", (getter)segment_get_seq, NULL,
+     "The header's sequence counter, read with acquire order (ClosedError once closed).", NULL},
+    {"__array_interface__", (getter)segment_get_array_interface, NULL,
+     "The numpy array interface (version 3). Its 'data' is the mapping object, which\n"
+     "becomes the base of arrays made from it; read-only segments give read-only arrays.",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyDoc_STRVAR(segment_doc,
+             "One opened segment: a named N-d array in shared memory. Get one from\n"
+             "Client.create/open/from_numpy or tshm.create/open.\n\n"
+             "Views share the memory with every process that opened the segment, no copy:\n"
+             "  seg.numpy(), numpy.asarray(seg)    ndarray (buffer protocol or __array__)\n"
+             "  seg.torch(), torch.from_dlpack(seg) tensor (DLPack)\n"
+             "  memoryview(seg)                    typed memoryview with format and shape\n"
+             "Each view keeps the mapping alive on its own, so closing the segment or its\n"
+             "client, or unlinking it, never invalidates a view: the memory is unmapped when\n"
+             "the last view is gone. A read-only segment gives read-only views; writing\n"
+             "raises, it never crashes. Use it as a context manager to close it.");
+
+PyTypeObject tshmpy_segment_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "tshm.Segment",
+    .tp_basicsize = sizeof(tshmpy_segment),
+    .tp_dealloc = (destructor)segment_dealloc,
+    .tp_repr = (reprfunc)segment_repr,
+    .tp_as_buffer = &segment_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .tp_doc = segment_doc,
+    .tp_methods = segment_methods,
+    .tp_getset = segment_getset,
+};
