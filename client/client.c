@@ -311,10 +311,10 @@ tshm_close(tshm_seg *seg)
         return rv;
 }
 
-int
-tshm_unlink(tshm_client *c, const char *name)
+/* A request on one name with no result: unlink, chmod, chown. */
+static int
+client_name_call(tshm_client *c, struct tshm__req *req, const char *name)
 {
-        struct tshm__req req = {.op = TSHM_OP_UNLINK};
         struct tshm__reply reply;
         int rv;
 
@@ -322,11 +322,38 @@ tshm_unlink(tshm_client *c, const char *name)
                 return TSHM_EINVAL;
         }
         (void)pthread_mutex_lock(&c->lock);
-        if ((rv = client_name(c, &req, name)) == 0) {
-                rv = client_call(c, &req, &reply, NULL);
+        if ((rv = client_name(c, req, name)) == 0) {
+                rv = client_call(c, req, &reply, NULL);
         }
         (void)pthread_mutex_unlock(&c->lock);
         return rv;
+}
+
+int
+tshm_unlink(tshm_client *c, const char *name)
+{
+        struct tshm__req req = {.op = TSHM_OP_UNLINK};
+
+        return client_name_call(c, &req, name);
+}
+
+int
+tshm_chmod(tshm_client *c, const char *name, unsigned mode)
+{
+        struct tshm__req req = {.op = TSHM_OP_CHMOD, .mode = mode};
+
+        if (mode > 0777u) {
+                return TSHM_EINVAL;
+        }
+        return client_name_call(c, &req, name);
+}
+
+int
+tshm_chown(tshm_client *c, const char *name, uint32_t uid, uint32_t gid)
+{
+        struct tshm__req req = {.op = TSHM_OP_CHOWN, .owner = uid, .group = gid};
+
+        return client_name_call(c, &req, name);
 }
 
 int

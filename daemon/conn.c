@@ -229,6 +229,7 @@ conn_free(struct tshmd_conn *c)
                 conn_out_free(o);
         }
         tshm__frame_reader_done(&c->rd);
+        free(c->groups);
         free(c);
 }
 
@@ -294,6 +295,53 @@ tshmd_conn_close(struct tshmd_conn *c)
         uv_close((uv_handle_t *)&c->poll, conn_on_close);
 }
 
+bool
+tshmd_conn_in_group(const struct tshmd_conn *c, gid_t gid)
+{
+        uint32_t i;
+
+        if (c->gid == gid) {
+                return true;
+        }
+        for (i = 0; i < c->ngroups; i++) {
+                if (c->groups[i] == gid) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* The peer's supplementary groups as the kernel saw them at connect
+ * (SO_PEERGROUPS, Linux 4.13): no name-service lookup, which could block the
+ * loop, and nothing the client could claim. */
+static int
+conn_peer_groups(struct tshmd_conn *c)
+{
+        socklen_t len = 64 * sizeof(gid_t);
+        gid_t *groups = NULL;
+        int tries;
+
+        for (tries = 0; tries < 3; tries++) {
+                gid_t *ng = realloc(groups, len > 0 ? len : sizeof(gid_t));
+                if (ng == NULL) {
+                        free(groups);
+                        return TSHM_ENOMEM;
+                }
+                groups = ng;
+                if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+                        c->groups = groups;
+                        c->ngroups = (uint32_t)(len / sizeof(gid_t));
+                        return 0;
+                }
+                if (errno != ERANGE) {
+                        break;
+                }
+                /* len now holds the size needed. */
+        }
+        free(groups);
+        return -errno;
+}
+
 void
 tshmd_conn_accept(struct tshmd_server *srv, int fd)
 {
@@ -328,6 +376,11 @@ tshmd_conn_accept(struct tshmd_server *srv, int fd)
         c->uid = cred.uid;
         c->gid = cred.gid;
         c->next_handle = 1;
+        if (conn_peer_groups(c) < 0) {
+                /* Without them the client is judged by its primary group. */
+                tshmd_log(LOG_WARNING, "SO_PEERGROUPS failed for pid %d: %s, using gid only",
+                          (int)c->pid, strerror(errno));
+        }
         tshm__frame_reader_init(&c->rd, TSHM_PROTO_MAX_REQUEST);
         c->next = srv->conns;
         if (srv->conns != NULL) {

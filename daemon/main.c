@@ -284,7 +284,7 @@ int
 main(int argc, char **argv)
 {
         struct tshmd_config cfg = {
-            .log_level = LOG_INFO,
+            .log_level = LOG_NOTICE,
             .max_clients = 4096,
             .max_opens = 65536,
             .socket_mode = 0600,

@@ -16,7 +16,9 @@
 
 #define ERRLEN 256
 
-/* Permission bits: r = 4, w = 2, as for files. Root may do anything. */
+/* Permission bits: r = 4, w = 2, as for files: the owner class if the uid
+ * matches, else the group class if any of the client's groups matches, else
+ * the others. Root may do anything. */
 static bool
 ops_may(const struct tshmd_conn *c, const struct tshmd_seg *seg, unsigned want)
 {
@@ -27,7 +29,7 @@ ops_may(const struct tshmd_conn *c, const struct tshmd_seg *seg, unsigned want)
         }
         if (c->uid == seg->owner_uid) {
                 bits = (seg->mode >> 6) & 7u;
-        } else if (c->gid == seg->owner_gid) {
+        } else if (tshmd_conn_in_group(c, seg->owner_gid)) {
                 bits = (seg->mode >> 3) & 7u;
         } else {
                 bits = seg->mode & 7u;
@@ -366,6 +368,69 @@ ops_unlink(struct tshmd_conn *c, const struct tshm__req *req)
         ops_send(c, &e, tshm__reply_empty(&e, req->id), req->id, -1);
 }
 
+/* The owner (or root) changes a segment's rights. Like chown(2), only root
+ * gives a segment away; the owner may pick any group it belongs to. */
+static int
+ops_may_chown(const struct tshmd_conn *c, const struct tshmd_seg *seg, const struct tshm__req *req,
+              char *err, size_t errlen)
+{
+        if (c->uid == 0) {
+                return 0;
+        }
+        if (c->uid != seg->owner_uid) {
+                snprintf(err, errlen, "only the owner (uid %u) may change '%s'", seg->owner_uid,
+                         seg->name);
+                return TSHM_EACCES;
+        }
+        if (req->op == TSHM_OP_CHOWN && req->owner != TSHM_ID_KEEP && req->owner != c->uid) {
+                snprintf(err, errlen, "only root may give '%s' to another user", seg->name);
+                return TSHM_EACCES;
+        }
+        if (req->op == TSHM_OP_CHOWN && req->group != TSHM_ID_KEEP &&
+            !tshmd_conn_in_group(c, req->group)) {
+                snprintf(err, errlen, "uid %u is not in group %u", (unsigned)c->uid, req->group);
+                return TSHM_EACCES;
+        }
+        return 0;
+}
+
+static void
+ops_chown(struct tshmd_conn *c, const struct tshm__req *req)
+{
+        struct tshmd_server *srv = c->srv;
+        char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4], err[ERRLEN];
+        uint32_t mode, uid, gid;
+        struct tshm__reply_enc e;
+        struct tshmd_seg *seg;
+        int rv;
+
+        if ((seg = ops_lookup(c, req)) == NULL) {
+                return;
+        }
+        if ((rv = ops_may_chown(c, seg, req, err, sizeof(err))) < 0) {
+                tshmd_log(LOG_WARNING, "%s '%s' denied to pid %d uid %u", tshm__op_name(req->op),
+                          seg->name, (int)c->pid, (unsigned)c->uid);
+                tshmd_conn_reply_error(c, req->id, rv, err);
+                return;
+        }
+        mode = req->op == TSHM_OP_CHMOD ? req->mode : seg->mode;
+        uid = req->op == TSHM_OP_CHOWN && req->owner != TSHM_ID_KEEP ? req->owner : seg->owner_uid;
+        gid = req->op == TSHM_OP_CHOWN && req->group != TSHM_ID_KEEP ? req->group : seg->owner_gid;
+        (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
+        if ((rv = tshmd_shm_set_owner(objname, mode, uid, gid)) < 0) {
+                ops_fail(c, req->id, rv, "cannot update the header of '%s': %s", seg->name,
+                         tshm_strerror(rv));
+                return;
+        }
+        tshmd_log(LOG_INFO, "%s '%s': mode %04o owner %u group %u, for pid %d uid %u",
+                  tshm__op_name(req->op), seg->name, mode, uid, gid, (int)c->pid, (unsigned)c->uid);
+        seg->mode = mode;
+        seg->owner_uid = uid;
+        seg->owner_gid = gid;
+        tshm__reply_enc_init(&e);
+        ops_send(c, &e, tshm__reply_empty(&e, req->id), req->id, -1);
+}
+
 static void
 ops_stat(struct tshmd_conn *c, const struct tshm__req *req)
 {
@@ -494,6 +559,10 @@ tshmd_ops_dispatch(struct tshmd_conn *c, const uint8_t *payload, size_t len)
                 break;
         case TSHM_OP_UNLINK:
                 ops_unlink(c, &req);
+                break;
+        case TSHM_OP_CHMOD:
+        case TSHM_OP_CHOWN:
+                ops_chown(c, &req);
                 break;
         case TSHM_OP_STAT:
                 ops_stat(c, &req);

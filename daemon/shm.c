@@ -7,6 +7,7 @@
  * socket and never open them by name.
  */
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -101,6 +102,30 @@ int
 tshmd_shm_unlink(const char *objname)
 {
         return shm_unlink(objname) < 0 ? -errno : 0;
+}
+
+int
+tshmd_shm_set_owner(const char *objname, uint32_t mode, uint32_t uid, uint32_t gid)
+{
+        uint32_t fields[3] = {mode, uid, gid};
+        ssize_t n;
+        int fd;
+
+        /* mode, owner_uid and owner_gid are adjacent in the header, so a
+         * restarted daemon adopts the segment with its current rights. */
+        _Static_assert(offsetof(struct tshm__hdr, owner_uid) ==
+                           offsetof(struct tshm__hdr, mode) + 4,
+                       "mode and owner_uid adjacent");
+        _Static_assert(offsetof(struct tshm__hdr, owner_gid) ==
+                           offsetof(struct tshm__hdr, mode) + 8,
+                       "owner_uid and owner_gid adjacent");
+        fd = shm_open(objname, O_RDWR | O_CLOEXEC, 0);
+        if (fd < 0) {
+                return -errno;
+        }
+        n = pwrite(fd, fields, sizeof(fields), (off_t)offsetof(struct tshm__hdr, mode));
+        (void)close(fd);
+        return n == (ssize_t)sizeof(fields) ? 0 : TSHM_EIO;
 }
 
 uint64_t

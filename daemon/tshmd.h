@@ -98,6 +98,8 @@ struct tshmd_conn {
         pid_t pid;
         uid_t uid;
         gid_t gid;
+        gid_t *groups; /* supplementary groups, from the kernel at connect */
+        uint32_t ngroups;
         bool hello;          /* handshake done */
         bool closing;        /* uv_close issued */
         bool close_on_drain; /* a fatal error reply is queued */
@@ -146,6 +148,8 @@ int tshmd_shm_make(const char *objname, const struct tshm__hdr *hdr, uint64_t si
                    size_t errlen);
 int tshmd_shm_open(const char *objname, bool writable, uint64_t size);
 int tshmd_shm_unlink(const char *objname);
+/* Rewrite the mode, owner and group in the object's header. */
+int tshmd_shm_set_owner(const char *objname, uint32_t mode, uint32_t uid, uint32_t gid);
 uint64_t tshmd_shm_free_bytes(void);
 /* Find the objects under @prefix in /dev/shm and register the valid ones. */
 void tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix);
@@ -175,6 +179,8 @@ void tshmd_conn_reply_error(struct tshmd_conn *c, uint64_t id, int status, const
 void tshmd_conn_close(struct tshmd_conn *c);
 void tshmd_conn_release(struct tshmd_conn *c); /* end of an off-loop operation */
 bool tshmd_conn_writable(const struct tshmd_conn *c);
+/* Whether the client is in group @gid (primary or supplementary). */
+bool tshmd_conn_in_group(const struct tshmd_conn *c, gid_t gid);
 
 /* ops.c: one handler per op. */
 void tshmd_ops_dispatch(struct tshmd_conn *c, const uint8_t *payload, size_t len);

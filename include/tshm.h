@@ -206,6 +206,22 @@ TSHM_API int tshm_close(tshm_seg *seg);
  * connection error. Since 0.1. */
 TSHM_API int tshm_unlink(tshm_client *c, const char *name);
 
+/* Set the permission bits of @name to @mode (at most 0777). Only the owner
+ * or root may. Mappings already made keep their access; the bits decide the
+ * opens that follow. Returns 0, TSHM_EBADNAME, TSHM_EINVAL, TSHM_ENOENT,
+ * TSHM_EACCES, or a connection error. Blocks for one round trip. Since 0.1. */
+TSHM_API int tshm_chmod(tshm_client *c, const char *name, unsigned mode);
+
+/* Leave an id unchanged in tshm_chown(). */
+#define TSHM_ID_UNCHANGED UINT32_MAX
+
+/* Change the owner and/or group of @name (TSHM_ID_UNCHANGED keeps one).
+ * As chown(2): only root gives a segment to another user; the owner may set
+ * any group it is a member of (primary or supplementary, as the kernel
+ * reports them). Returns 0, TSHM_EBADNAME, TSHM_ENOENT, TSHM_EACCES, or a
+ * connection error. Blocks for one round trip. Since 0.1. */
+TSHM_API int tshm_chown(tshm_client *c, const char *name, uint32_t uid, uint32_t gid);
+
 /* Accessors. The data pointer stays valid until tshm_close(@seg). */
 TSHM_API void *tshm_seg_data(const tshm_seg *seg);
 TSHM_API const char *tshm_seg_name(const tshm_seg *seg);

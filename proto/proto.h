@@ -37,12 +37,17 @@ enum tshm__op {
         TSHM_OP_OPEN = 201,
         TSHM_OP_CLOSE = 202,
         TSHM_OP_UNLINK = 203,
+        TSHM_OP_CHMOD = 204,
+        TSHM_OP_CHOWN = 205,
         TSHM_OP_STAT = 300,
         TSHM_OP_LIST = 301,
         TSHM_OP_STATS = 302,
 };
 
 const char *tshm__op_name(uint32_t op);
+
+/* In chown: leave this id as it is (as chown(2)'s -1). */
+#define TSHM_ID_KEEP UINT32_MAX
 
 /* A decoded request. Which fields are set depends on op (see PROTOCOL.md);
  * has_* says which optional keys were present. */
@@ -60,6 +65,8 @@ struct tshm__req {
         uint64_t handle;               /* close */
         uint64_t cursor;               /* list: resume after this serial */
         uint32_t limit;                /* list: at most this many */
+        uint32_t owner;                /* chown: new owner uid, or TSHM_ID_KEEP */
+        uint32_t group;                /* chown: new group gid, or TSHM_ID_KEEP */
 };
 
 /* A decoded reply. */

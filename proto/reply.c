@@ -275,8 +275,11 @@ reply_decode_map(const msgpack_object *root, uint32_t op, struct tshm__reply *re
         }
         res = tshm__mp_map_get(root, "result");
         if (res == NULL) {
-                /* close and unlink carry no result; others must. */
-                return op == TSHM_OP_CLOSE || op == TSHM_OP_UNLINK ? 0 : TSHM_EPROTO;
+                /* close, unlink, chmod and chown carry no result; others must. */
+                return op == TSHM_OP_CLOSE || op == TSHM_OP_UNLINK || op == TSHM_OP_CHMOD ||
+                               op == TSHM_OP_CHOWN
+                           ? 0
+                           : TSHM_EPROTO;
         }
         if (res->type != MSGPACK_OBJECT_MAP) {
                 return TSHM_EPROTO;

@@ -26,6 +26,10 @@ tshm__op_name(uint32_t op)
                 return "close";
         case TSHM_OP_UNLINK:
                 return "unlink";
+        case TSHM_OP_CHMOD:
+                return "chmod";
+        case TSHM_OP_CHOWN:
+                return "chown";
         case TSHM_OP_STAT:
                 return "stat";
         case TSHM_OP_LIST:
@@ -51,6 +55,8 @@ enum req_key {
         K_HANDLE = 1u << 9,
         K_CURSOR = 1u << 10,
         K_LIMIT = 1u << 11,
+        K_OWNER = 1u << 12,
+        K_GROUP = 1u << 13,
 };
 
 static const struct {
@@ -61,6 +67,7 @@ static const struct {
     {"name", K_NAME},     {"dtype", K_DTYPE},   {"shape", K_SHAPE},
     {"mode", K_MODE},     {"flags", K_FLAGS},   {"writable", K_WRITABLE},
     {"handle", K_HANDLE}, {"cursor", K_CURSOR}, {"limit", K_LIMIT},
+    {"owner", K_OWNER},   {"group", K_GROUP},
 };
 
 #define NKEYS (sizeof(req_keys) / sizeof(req_keys[0]))
@@ -88,6 +95,13 @@ op_keys(uint32_t op, unsigned *ret_required, unsigned *ret_optional)
         case TSHM_OP_UNLINK:
         case TSHM_OP_STAT:
                 req |= K_NAME;
+                break;
+        case TSHM_OP_CHMOD:
+                req |= K_NAME | K_MODE;
+                break;
+        case TSHM_OP_CHOWN:
+                req |= K_NAME;
+                opt = K_OWNER | K_GROUP;
                 break;
         case TSHM_OP_LIST:
                 opt = K_CURSOR | K_LIMIT;
@@ -151,6 +165,12 @@ tshm__req_encode(const struct tshm__req *req, msgpack_sbuffer *out)
         }
         if ((required | optional) & K_LIMIT) {
                 rv |= tshm__mp_pack_kv_u64(&pk, "limit", req->limit);
+        }
+        if ((required | optional) & K_OWNER) {
+                rv |= tshm__mp_pack_kv_u64(&pk, "owner", req->owner);
+        }
+        if ((required | optional) & K_GROUP) {
+                rv |= tshm__mp_pack_kv_u64(&pk, "group", req->group);
         }
         if (rv != 0) {
                 return TSHM_ENOMEM;
@@ -242,6 +262,12 @@ decode_kv(const msgpack_object *v, unsigned bit, struct tshm__req *req, char *er
                 break;
         case K_LIMIT:
                 ok = tshm__mp_obj_u32(v, &req->limit);
+                break;
+        case K_OWNER:
+                ok = tshm__mp_obj_u32(v, &req->owner);
+                break;
+        case K_GROUP:
+                ok = tshm__mp_obj_u32(v, &req->group);
                 break;
         default:
                 ok = false;
@@ -337,6 +363,9 @@ tshm__req_decode(const uint8_t *buf, size_t len, struct tshm__req *req, char *er
         int rv;
 
         memset(req, 0, sizeof(*req));
+        /* Absent chown ids mean "unchanged", never uid or gid 0. */
+        req->owner = TSHM_ID_KEEP;
+        req->group = TSHM_ID_KEEP;
         if (tshm__mp_check(buf, len, TSHM_PROTO_MAX_DEPTH, TSHM_PROTO_MAX_ELEMS) < 0) {
                 snprintf(err, errlen, "not one well-formed msgpack value within the limits");
                 return TSHM_EPROTO;

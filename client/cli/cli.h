@@ -6,6 +6,7 @@
 #define TSHM_CLI_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "tshm.h"
 
@@ -17,6 +18,7 @@
 /* Options a command accepts besides --help. */
 #define CLI_OPT_JSON 0x1u
 #define CLI_OPT_MODE 0x2u
+#define CLI_OPT_GROUP 0x4u
 
 struct cli_ctx;
 
@@ -38,6 +40,8 @@ struct cli_ctx {
         bool json;               /* --json */
         bool have_mode;          /* --mode given */
         unsigned mode;           /* its value, at most 0777 */
+        bool have_group;         /* --group given */
+        uint32_t group;          /* its gid */
         int argc;                /* the positional arguments */
         char **argv;
 };
@@ -52,6 +56,11 @@ int cmd_load(const struct cli_ctx *ctx);
 int cmd_save(const struct cli_ctx *ctx);
 int cmd_cat(const struct cli_ctx *ctx);
 int cmd_stats(const struct cli_ctx *ctx);
+int cmd_chmod(const struct cli_ctx *ctx);
+int cmd_chown(const struct cli_ctx *ctx);
+
+/* A group given by name or number (cmd_perm.c). */
+bool cli_parse_group(const char *s, uint32_t *ret_gid);
 
 /* Print "tshm: COMMAND: MESSAGE" to stderr and return CLI_EXIT_FAIL. */
 int cli_fail(const struct cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -35,6 +35,8 @@ cmd_create(const struct cli_ctx *ctx)
         tshm_client *c = NULL;
         tshm_seg *seg = NULL;
         tshm_dtype dtype;
+        unsigned mode;
+        bool later;
         size_t ndim;
         int rv, status;
 
@@ -48,15 +50,32 @@ cmd_create(const struct cli_ctx *ctx)
         if ((status = cli_connect(ctx, &c)) != 0) {
                 return status;
         }
-        if ((rv = tshm_create(c, name, dtype, ndim, shape, ctx->have_mode ? ctx->mode : 0,
+        mode = ctx->have_mode ? ctx->mode : 0600u;
+        /* With --group, the group and other bits wait until the segment has
+         * its group: no one in the creator's own group gets them meanwhile.
+         * (Mode 0 at create means the default, so 0 is set by chmod too.) */
+        later = ctx->have_group || mode == 0;
+        if ((rv = tshm_create(c, name, dtype, ndim, shape, later ? (mode & 0700u) | 0400u : mode,
                               TSHM_CREATE_DEFAULT, &seg)) < 0) {
                 status = cli_fail_seg(ctx, c, rv, name);
                 goto out;
         }
-        if ((rv = tshm_close(seg)) < 0) {
+        if (later &&
+            ((ctx->have_group && (rv = tshm_chown(c, name, TSHM_ID_UNCHANGED, ctx->group)) < 0) ||
+             (rv = tshm_chmod(c, name, mode)) < 0)) {
+                status = cli_fail_seg(ctx, c, rv, name);
+                (void)tshm_close(seg);
+                seg = NULL;
+                (void)tshm_unlink(c, name);
+                goto out;
+        }
+        rv = tshm_close(seg);
+        seg = NULL;
+        if (rv < 0) {
                 status = cli_fail_seg(ctx, c, rv, name);
         }
 out:
+        (void)tshm_close(seg);
         tshm_disconnect(c);
         return status;
 }

@@ -32,11 +32,20 @@ static const struct cli_cmd commands[] = {
      "Print \"key: value\" lines, or with --json one JSON object with the keys\n"
      "of 'tshm ls --json'.\n",
      CLI_OPT_JSON, 1, 1, cmd_info},
-    {"create", "NAME DTYPE SHAPE [--mode OCTAL]", "create a zero-filled segment",
+    {"create", "NAME DTYPE SHAPE [--mode OCTAL] [--group GROUP]", "create a zero-filled segment",
      "DTYPE is a NumPy name (float32, int64, bool, complex64, bfloat16, ...) or\n"
      "type string ('<f4'). SHAPE is written 3x4 or 3,4; '' or 'scalar' is 0-d.\n"
-     "--mode sets the permission bits (octal, at most 0777; default 0600).\n",
-     CLI_OPT_MODE, 3, 3, cmd_create},
+     "--mode sets the permission bits (octal, at most 0777; default 0600).\n"
+     "--group gives the segment to GROUP (a name or gid you are a member of);\n"
+     "the group and other bits apply only once it has that group.\n",
+     CLI_OPT_MODE | CLI_OPT_GROUP, 3, 3, cmd_create},
+    {"chmod", "MODE NAME...", "set segments' permission bits",
+     "MODE is octal, at most 0777. Only the owner (or root) may.\n", 0, 2, -1, cmd_chmod},
+    {"chown", "OWNER[:GROUP] NAME...", "set segments' owner and/or group",
+     "OWNER and GROUP are names or numbers; ':GROUP' changes the group only.\n"
+     "Only root gives a segment to another user; the owner may set any group it\n"
+     "is a member of.\n",
+     0, 2, -1, cmd_chown},
     {"rm", "NAME...", "remove segments",
      "Remove each NAME. Processes that have a segment open keep it until they\n"
      "close it.\n",
@@ -139,6 +148,7 @@ parse_command(struct cli_ctx *ctx, int argc, char **argv)
         static const struct option opts[] = {
             {"json", no_argument, NULL, 'j'},
             {"mode", required_argument, NULL, 'm'},
+            {"group", required_argument, NULL, 'g'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -158,6 +168,11 @@ parse_command(struct cli_ctx *ctx, int argc, char **argv)
                                 return cli_usage(ctx, "bad mode '%s': octal, at most 0777", optarg);
                         }
                         ctx->have_mode = true;
+                } else if (ch == 'g' && (cmd->opts & CLI_OPT_GROUP) != 0) {
+                        if (!cli_parse_group(optarg, &ctx->group)) {
+                                return cli_usage(ctx, "unknown group '%s'", optarg);
+                        }
+                        ctx->have_group = true;
                 } else if (ch == ':') {
                         return cli_usage(ctx, "option '%s' needs an argument", argv[optind - 1]);
                 } else if (optopt != 0) {

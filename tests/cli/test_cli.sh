@@ -132,6 +132,24 @@ want=$("$PY" -c 'import numpy as np; print(np.array([True, False, True]))')
 expect 0 "$TSHM" cat np_big
 grep -q '\.\.\.' "$work/out" && [ "$(wc -l <"$work/out")" -lt 20 ] && ok || bad "cat of 2000 elements is not abbreviated"
 
+# --- chmod, chown, create --group ---
+expect 0 "$TSHM" chmod 0604 img
+expect 0 "$TSHM" chown :1234 img
+expect 0 "$TSHM" create grouped uint8 4 --mode 0660 --group 4321
+expect 0 "$TSHM" create closed uint8 4 --mode 0
+expect 0 "$TSHM" ls --json
+"$PY" - "$work/out" <<'PY' && ok || bad "chmod/chown/--group not reflected in ls --json"
+import json, sys
+rows = {r["name"]: r for r in json.load(open(sys.argv[1]))}
+assert rows["img"]["mode"] == "0604" and rows["img"]["group"] == 1234, rows["img"]
+assert rows["grouped"]["mode"] == "0660" and rows["grouped"]["group"] == 4321, rows["grouped"]
+assert rows["closed"]["mode"] == "0000", rows["closed"]
+PY
+expect 2 "$TSHM" chmod 0999 img
+expect 1 "$TSHM" chmod 0600 nosuch
+expect 2 "$TSHM" chown : img
+expect 0 "$TSHM" rm grouped closed
+
 expect 0 "$TSHM" rm img vec zero empty
 expect 1 "$TSHM" rm img
 
