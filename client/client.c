@@ -2,10 +2,12 @@
  * client.c - tshm_client: connect, the request/reply round trip, and the
  * public calls built on it.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -51,7 +53,10 @@ client_break(tshm_client *c)
         }
 }
 
-/* One round trip, with c->lock held. On success returns reply->status (0 or
+static int client_reconnect(tshm_client *c);
+
+/* One round trip, with c->lock held. A connection lost earlier (a daemon
+ * restart) is made again first. On success returns reply->status (0 or
  * the daemon's error, its detail in c->errmsg); a descriptor that came with
  * the reply is in *ret_fd when @ret_fd is given (else closed). */
 static int
@@ -64,9 +69,13 @@ client_call(tshm_client *c, struct tshm__req *req, struct tshm__reply *reply, in
         int fd = -1, rv;
 
         c->errmsg[0] = '\0';
-        if (c->fd < 0) {
-                client_errmsg(c, "the connection to %s was lost", c->path);
-                return TSHM_ECONNRESET;
+        if (c->fd >= 0 && tshm__conn_dead(c->fd)) {
+                client_break(c);
+        }
+        if (c->fd < 0 && (rv = client_reconnect(c)) < 0) {
+                client_errmsg(c, "the connection to %s was lost and cannot be made again: %s",
+                              c->path, tshm_strerror(rv));
+                return rv;
         }
         req->id = ++c->next_id;
         msgpack_sbuffer_init(&sbuf);
@@ -109,11 +118,54 @@ out:
         return rv;
 }
 
-int
-tshm_connect(const char *socket_path, tshm_client **ret_client)
+/* The version handshake on a new connection. */
+static int
+client_hello(tshm_client *c)
 {
         struct tshm__req req = {.op = TSHM_OP_HELLO, .version = TSHM_PROTO_VERSION};
         struct tshm__reply reply;
+        int rv;
+
+        if ((rv = client_call(c, &req, &reply, NULL)) < 0) {
+                return rv;
+        }
+        if (reply.version != TSHM_PROTO_VERSION) {
+                client_break(c);
+                return TSHM_EVERSION;
+        }
+        return 0;
+}
+
+/* Connect again after the daemon went away (say it was restarted), backing
+ * off 0, 10, 20, 40 ... 640 ms between tries: about 1.3 s in all, so that a
+ * service manager has time to restart it. Segments mapped before stay
+ * mapped; their handles died with the old connection. */
+static int
+client_reconnect(tshm_client *c)
+{
+        static const int delays_ms[] = {0, 10, 20, 40, 80, 160, 320, 640};
+        size_t i;
+        int rv = TSHM_ENODAEMON;
+
+        for (i = 0; i < sizeof(delays_ms) / sizeof(delays_ms[0]); i++) {
+                struct timespec ts = {0, (long)delays_ms[i] * 1000000L};
+                while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+                }
+                if ((rv = tshm__conn_connect(c->path, c->timeout_ms, &c->fd)) < 0) {
+                        continue;
+                }
+                if ((rv = client_hello(c)) == 0) {
+                        c->epoch++;
+                        return 0;
+                }
+                client_break(c);
+        }
+        return rv;
+}
+
+int
+tshm_connect(const char *socket_path, tshm_client **ret_client)
+{
         tshm_client *c;
         int rv;
 
@@ -134,11 +186,7 @@ tshm_connect(const char *socket_path, tshm_client **ret_client)
             (rv = tshm__conn_connect(c->path, c->timeout_ms, &c->fd)) < 0) {
                 goto fail;
         }
-        if ((rv = client_call(c, &req, &reply, NULL)) < 0) {
-                goto fail;
-        }
-        if (reply.version != TSHM_PROTO_VERSION) {
-                rv = TSHM_EVERSION;
+        if ((rv = client_hello(c)) < 0) {
                 goto fail;
         }
         *ret_client = c;
@@ -209,6 +257,7 @@ client_attach(tshm_client *c, const struct tshm__reply *reply, int fd, bool writ
         }
         seg->client = c;
         seg->handle = reply->handle;
+        seg->epoch = c->epoch;
         seg->next = c->segs;
         if (c->segs != NULL) {
                 c->segs->prev = seg;
@@ -296,7 +345,11 @@ tshm_close(tshm_seg *seg)
         if (c != NULL) {
                 (void)pthread_mutex_lock(&c->lock);
                 req.handle = seg->handle;
-                rv = client_call(c, &req, &reply, NULL);
+                /* A handle from before a reconnect died with its connection;
+                 * so did one on a broken connection: no need to reconnect. */
+                if (seg->epoch == c->epoch && c->fd >= 0) {
+                        rv = client_call(c, &req, &reply, NULL);
+                }
                 if (seg->prev != NULL) {
                         seg->prev->next = seg->next;
                 } else {

@@ -138,6 +138,21 @@ tshm__conn_send(int fd, const void *buf, size_t len, int64_t deadline_ms)
         return 0;
 }
 
+bool
+tshm__conn_dead(int fd)
+{
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        char byte;
+
+        /* Between calls the daemon sends nothing: a readable socket means it
+         * hung up (or broke the protocol, which is as good as dead). */
+        if (poll(&p, 1, 0) <= 0) {
+                return false;
+        }
+        return (p.revents & (POLLHUP | POLLERR)) != 0 ||
+               recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) >= 0;
+}
+
 /* Keep the first descriptor that arrives in *fdslot; close any other, and
  * any that came truncated. */
 static void

@@ -20,6 +20,7 @@ struct tshm_client {
         pthread_mutex_t lock; /* serialises every call on this client */
         int fd;               /* the connection, or -1 once it broke */
         uint64_t next_id;
+        uint64_t epoch; /* connections made so far, minus one */
         int timeout_ms;
         char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
         char errmsg[320];
@@ -30,6 +31,7 @@ struct tshm_seg {
         tshm_client *client; /* NULL once the client disconnected */
         struct tshm_seg *prev, *next;
         uint64_t handle; /* the daemon's id for this open */
+        uint64_t epoch;  /* the client's epoch when it was opened */
         void *map;
         size_t map_size;
         void *data;
@@ -46,6 +48,10 @@ struct tshm_seg {
 int tshm__conn_resolve_path(const char *arg, char *out, size_t outlen);
 int tshm__conn_connect(const char *path, int timeout_ms, int *ret_fd);
 int tshm__conn_send(int fd, const void *buf, size_t len, int64_t deadline_ms);
+/* Whether the daemon has closed this connection (checked without blocking
+ * before each request, so that a restarted daemon is found before a request
+ * is lost to the old connection). */
+bool tshm__conn_dead(int fd);
 /* Read one frame: *ret_payload is malloc'ed (free it), and a descriptor
  * that arrived with it is in *ret_fd (else -1). */
 int tshm__conn_recv(int fd, uint32_t max, int64_t deadline_ms, uint8_t **ret_payload,

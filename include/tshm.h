@@ -155,6 +155,11 @@ typedef struct tshm_seg tshm_seg;
  * Since 0.1. */
 TSHM_API int tshm_connect(const char *socket_path, tshm_client **ret_client);
 
+/* If the daemon goes away (it crashed or was restarted), the next call on a
+ * client connects again by itself, backing off for up to about 1.3 s, and
+ * then proceeds; only the call that was in flight fails (with
+ * TSHM_ECONNRESET). Mappings are never affected. */
+
 /* Close the connection and free @c. Segments opened through @c stay mapped
  * and usable; tshm_close() still releases them. NULL is ignored. Since 0.1. */
 TSHM_API void tshm_disconnect(tshm_client *c);

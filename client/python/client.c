@@ -573,8 +573,8 @@ client_repr(tshmpy_client *self)
 
 PyDoc_STRVAR(client_create_doc,
              "create($self, /, name, shape, dtype='float32', mode=0o600)\n--\n\n"
-             "Create the segment `name` holding a zero-filled, C-contiguous array and open it\n"
-             "read-write.\n\n"
+             "Create the segment `name` holding a zero-filled, C-contiguous array, open it\n"
+             "read-write and return its Segment.\n\n"
              "name: 1-200 characters of [A-Za-z0-9._-], not starting with '.'.\n"
              "shape: an int, a sequence of ints (() for a 0-d array; zeros make an empty\n"
              "array), or a str like '3x4'. At most 32 dimensions.\n"
@@ -589,11 +589,12 @@ PyDoc_STRVAR(client_create_doc,
 
 PyDoc_STRVAR(client_open_doc,
              "open($self, /, name, writable=False)\n--\n\n"
-             "Open the existing segment `name` and map it. Read-only unless `writable`: then\n"
-             "the kernel refuses writes, numpy views have writeable=False, and .torch() and\n"
-             "__dlpack__() raise ReadOnlyError. Raises InvalidError (bad name),\n"
-             "NotFoundError (FileNotFoundError), PermissionDeniedError (PermissionError),\n"
-             "LimitError, ConnectError, ClosedError. Releases the GIL while it waits.");
+             "Open the existing segment `name`, map it and return a Segment. Read-only\n"
+             "unless `writable`: then the kernel refuses writes, numpy views have\n"
+             "writeable=False, and .torch() and __dlpack__() raise ReadOnlyError.\n"
+             "Raises InvalidError (bad name), NotFoundError (FileNotFoundError),\n"
+             "PermissionDeniedError (PermissionError), LimitError, ConnectError,\n"
+             "ClosedError. Releases the GIL while it waits for the daemon.");
 
 PyDoc_STRVAR(client_from_numpy_doc,
              "from_numpy($self, /, name, array, mode=0o600)\n--\n\n"

@@ -130,7 +130,8 @@ module_stats(PyObject *unused, PyObject *args, PyObject *kwds)
 static PyMethodDef module_methods[] = {
     {"connect", TSHMPY_METH(module_connect), METH_VARARGS | METH_KEYWORDS,
      "connect(socket=None)\n--\n\n"
-     "Connect to tshmd and return a Client. `socket` is a path (str or os.PathLike); None resolves it as\n"
+     "Connect to tshmd and return a Client. `socket` is a path (str or os.PathLike); None resolves "
+     "it as\n"
      "libtshm does: $TSHM_SOCKET, else $XDG_RUNTIME_DIR/tshm/tshm.sock if it exists,\n"
      "else /run/tshm/tshm.sock. Raises ConnectError (a ConnectionError) when no daemon\n"
      "answers, naming the socket and how to start tshmd; InvalidError for a path that\n"
