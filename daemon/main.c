@@ -30,6 +30,8 @@ usage(FILE *f)
                 "  --max-bytes N        total budget of segment bytes, with K/M/G/T suffix\n"
                 "                       (default: none; /dev/shm's free space still applies)\n"
                 "  --max-segments N     at most N segments (default: none)\n"
+                "  --max-bytes-per-uid N, --max-segments-per-uid N\n"
+                "                       the same budgets for the segments each user owns\n"
                 "  --max-clients N      at most N connections at once (default 4096)\n"
                 "  --max-opens N        at most N open handles per connection (default 65536)\n"
                 "  --shm-prefix P       name shm objects /P.<name> (default tshm); daemons with\n"
@@ -132,6 +134,8 @@ enum {
         OPT_LOG_LEVEL,
         OPT_MAX_BYTES,
         OPT_MAX_SEGMENTS,
+        OPT_MAX_BYTES_PER_UID,
+        OPT_MAX_SEGMENTS_PER_UID,
         OPT_MAX_CLIENTS,
         OPT_MAX_OPENS,
         OPT_SHM_PREFIX,
@@ -162,6 +166,10 @@ parse_option(struct tshmd_config *cfg, int opt, const char *arg)
                 return parse_size(arg, &cfg->max_bytes) ? 0 : -1;
         case OPT_MAX_SEGMENTS:
                 return parse_size(arg, &cfg->max_segments) ? 0 : -1;
+        case OPT_MAX_BYTES_PER_UID:
+                return parse_size(arg, &cfg->max_bytes_per_uid) ? 0 : -1;
+        case OPT_MAX_SEGMENTS_PER_UID:
+                return parse_size(arg, &cfg->max_segments_per_uid) ? 0 : -1;
         case OPT_MAX_CLIENTS:
         case OPT_MAX_OPENS:
                 if (!parse_size(arg, &v) || v == 0 || v > UINT32_MAX) {

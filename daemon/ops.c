@@ -225,7 +225,8 @@ ops_create(struct tshmd_conn *c, const struct tshm__req *req)
                 ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
                 return;
         }
-        if ((rv = tshmd_registry_admit(&srv->reg, srv->cfg, size, err, sizeof(err))) < 0) {
+        if ((rv = tshmd_registry_admit(&srv->reg, srv->cfg, (uint32_t)c->uid, size, err,
+                                       sizeof(err))) < 0) {
                 tshmd_log(LOG_NOTICE, "create '%s' for pid %d uid %u refused: %s", req->name,
                           (int)c->pid, (unsigned)c->uid, err);
                 tshmd_conn_reply_error(c, req->id, rv, err);
@@ -424,8 +425,11 @@ ops_chown(struct tshmd_conn *c, const struct tshm__req *req)
         }
         tshmd_log(LOG_INFO, "%s '%s': mode %04o owner %u group %u, for pid %d uid %u",
                   tshm__op_name(req->op), seg->name, mode, uid, gid, (int)c->pid, (unsigned)c->uid);
+        if ((rv = tshmd_registry_set_owner(&srv->reg, seg, uid)) < 0) {
+                ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
+                return;
+        }
         seg->mode = mode;
-        seg->owner_uid = uid;
         seg->owner_gid = gid;
         tshm__reply_enc_init(&e);
         ops_send(c, &e, tshm__reply_empty(&e, req->id), req->id, -1);

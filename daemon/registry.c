@@ -23,10 +23,17 @@ tshmd_registry_done(struct tshmd_registry *reg)
 {
         struct tshmd_seg *seg, *tmp;
 
+        struct tshmd_usage *u, *utmp;
+
         HASH_ITER(hh, reg->by_name, seg, tmp)
         {
                 HASH_DEL(reg->by_name, seg);
                 free(seg);
+        }
+        HASH_ITER(hh, reg->usage, u, utmp)
+        {
+                HASH_DEL(reg->usage, u);
+                free(u);
         }
         memset(reg, 0, sizeof(*reg));
 }
@@ -40,21 +47,116 @@ tshmd_registry_find(struct tshmd_registry *reg, const char *name)
         return seg;
 }
 
+static struct tshmd_usage *
+registry_usage_find(const struct tshmd_registry *reg, uint32_t uid)
+{
+        struct tshmd_usage *u = NULL;
+
+        HASH_FIND(hh, reg->usage, &uid, sizeof(uid), u);
+        return u;
+}
+
+/* Charge (@sign 1) or release (-1) @bytes and @segments to @uid. Charging
+ * may allocate; releasing never fails. */
+static int
+registry_charge(struct tshmd_registry *reg, uint32_t uid, int sign, uint64_t bytes,
+                uint64_t segments)
+{
+        struct tshmd_usage *u = registry_usage_find(reg, uid);
+
+        if (u == NULL) {
+                if (sign < 0 || (u = calloc(1, sizeof(*u))) == NULL) {
+                        return sign < 0 ? 0 : TSHM_ENOMEM;
+                }
+                u->uid = uid;
+                tshmd_hash_oom = 0;
+                HASH_ADD(hh, reg->usage, uid, sizeof(u->uid), u);
+                if (tshmd_hash_oom) {
+                        free(u);
+                        return TSHM_ENOMEM;
+                }
+        }
+        if (sign > 0) {
+                u->bytes += bytes;
+                u->segments += segments;
+        } else {
+                u->bytes -= bytes;
+                u->segments -= segments;
+        }
+        if (u->bytes == 0 && u->segments == 0) {
+                HASH_DEL(reg->usage, u);
+                free(u);
+        }
+        return 0;
+}
+
+void
+tshmd_registry_usage(const struct tshmd_registry *reg, uint32_t uid, uint64_t *ret_bytes,
+                     uint64_t *ret_segments)
+{
+        const struct tshmd_usage *u = registry_usage_find(reg, uid);
+
+        *ret_bytes = u != NULL ? u->bytes : 0;
+        *ret_segments = u != NULL ? u->segments : 0;
+}
+
+/* Whether @used + @asked fits under @limit (0: no limit), without wrapping. */
+static bool
+registry_fits(uint64_t limit, uint64_t used, uint64_t asked)
+{
+        return limit == 0 || (asked <= limit && used <= limit - asked);
+}
+
 int
-tshmd_registry_admit(const struct tshmd_registry *reg, const struct tshmd_config *cfg,
+tshmd_registry_admit(const struct tshmd_registry *reg, const struct tshmd_config *cfg, uint32_t uid,
                      uint64_t size, char *err, size_t errlen)
 {
-        if (cfg->max_segments != 0 && reg->segments >= cfg->max_segments) {
+        uint64_t ubytes, usegs;
+
+        tshmd_registry_usage(reg, uid, &ubytes, &usegs);
+        if (!registry_fits(cfg->max_segments, reg->segments, 1)) {
                 snprintf(err, errlen, "segment limit reached: --max-segments=%llu, %llu exist",
                          (unsigned long long)cfg->max_segments, (unsigned long long)reg->segments);
                 return TSHM_ELIMIT;
         }
-        if (cfg->max_bytes != 0 && (size > cfg->max_bytes || reg->bytes > cfg->max_bytes - size)) {
+        if (!registry_fits(cfg->max_segments_per_uid, usegs, 1)) {
+                snprintf(err, errlen,
+                         "segment limit of uid %u reached: --max-segments-per-uid=%llu, %llu owned",
+                         uid, (unsigned long long)cfg->max_segments_per_uid,
+                         (unsigned long long)usegs);
+                return TSHM_ELIMIT;
+        }
+        if (!registry_fits(cfg->max_bytes, reg->bytes, size)) {
                 snprintf(err, errlen, "no space: budget --max-bytes=%llu, %llu in use, %llu asked",
                          (unsigned long long)cfg->max_bytes, (unsigned long long)reg->bytes,
                          (unsigned long long)size);
                 return TSHM_ENOSPC;
         }
+        if (!registry_fits(cfg->max_bytes_per_uid, ubytes, size)) {
+                snprintf(err, errlen,
+                         "no space: budget of uid %u --max-bytes-per-uid=%llu, %llu in use, "
+                         "%llu asked",
+                         uid, (unsigned long long)cfg->max_bytes_per_uid,
+                         (unsigned long long)ubytes, (unsigned long long)size);
+                return TSHM_ENOSPC;
+        }
+        return 0;
+}
+
+int
+tshmd_registry_set_owner(struct tshmd_registry *reg, struct tshmd_seg *seg, uint32_t uid)
+{
+        uint64_t nseg = seg->state == TSHMD_SEG_UNLINKED ? 0 : 1;
+        int rv;
+
+        if (uid == seg->owner_uid) {
+                return 0;
+        }
+        if ((rv = registry_charge(reg, uid, 1, seg->size, nseg)) < 0) {
+                return rv;
+        }
+        (void)registry_charge(reg, seg->owner_uid, -1, seg->size, nseg);
+        seg->owner_uid = uid;
         return 0;
 }
 
@@ -88,9 +190,14 @@ tshmd_registry_add(struct tshmd_registry *reg, const struct tshm__hdr *hdr, uint
         seg->dtype = (uint8_t)hdr->dtype;
         seg->ndim = (uint8_t)hdr->ndim;
         seg->state = (uint8_t)state;
+        if (registry_charge(reg, seg->owner_uid, 1, size, 1) < 0) {
+                free(seg);
+                return TSHM_ENOMEM;
+        }
         tshmd_hash_oom = 0;
         HASH_ADD_KEYPTR(hh, reg->by_name, seg->name, namelen, seg);
         if (tshmd_hash_oom) {
+                (void)registry_charge(reg, seg->owner_uid, -1, size, 1);
                 free(seg);
                 return TSHM_ENOMEM;
         }
@@ -105,6 +212,7 @@ static void
 registry_free(struct tshmd_registry *reg, struct tshmd_seg *seg)
 {
         reg->bytes -= seg->size;
+        (void)registry_charge(reg, seg->owner_uid, -1, seg->size, 0);
         free(seg);
 }
 
@@ -116,6 +224,7 @@ tshmd_registry_unname(struct tshmd_registry *reg, struct tshmd_seg *seg)
         }
         HASH_DEL(reg->by_name, seg);
         reg->segments--;
+        (void)registry_charge(reg, seg->owner_uid, -1, 0, 1);
         seg->state = TSHMD_SEG_UNLINKED;
         /* The pages stay in use while a client maps them, so the budget is
          * charged until the last handle closes. */

@@ -34,12 +34,14 @@ extern int tshmd_hash_oom;
 struct tshmd_config {
         const char *socket_path; /* NULL: the default for this user */
         bool foreground;
-        int log_level;         /* syslog priority, LOG_ERR..LOG_DEBUG */
-        uint64_t max_bytes;    /* 0: no budget */
-        uint64_t max_segments; /* 0: no limit */
-        uint32_t max_clients;  /* connections at once */
-        uint32_t max_opens;    /* open handles per connection */
-        unsigned socket_mode;  /* permission bits of a socket we bind */
+        int log_level;                 /* syslog priority, LOG_ERR..LOG_DEBUG */
+        uint64_t max_bytes;            /* 0: no budget */
+        uint64_t max_segments;         /* 0: no limit */
+        uint64_t max_bytes_per_uid;    /* 0: no limit */
+        uint64_t max_segments_per_uid; /* 0: no limit */
+        uint32_t max_clients;          /* connections at once */
+        uint32_t max_opens;            /* open handles per connection */
+        unsigned socket_mode;          /* permission bits of a socket we bind */
         char shm_prefix[TSHMD_PREFIX_MAX + 1];
 };
 
@@ -63,8 +65,17 @@ struct tshmd_seg {
         char *name;
 };
 
+/* What one owner uses, for the per-uid budgets. */
+struct tshmd_usage {
+        UT_hash_handle hh; /* by uid */
+        uint32_t uid;
+        uint64_t bytes;    /* charged bytes of the segments it owns */
+        uint64_t segments; /* named segments it owns */
+};
+
 struct tshmd_registry {
         struct tshmd_seg *by_name; /* uthash head */
+        struct tshmd_usage *usage; /* uthash head, by owner uid */
         uint64_t next_serial;
         uint64_t segments; /* named segments (creating ones included) */
         uint64_t bytes;    /* charged bytes: named, creating and unlinked-but-open */
@@ -158,9 +169,15 @@ void tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix);
 void tshmd_registry_init(struct tshmd_registry *reg);
 void tshmd_registry_done(struct tshmd_registry *reg);
 struct tshmd_seg *tshmd_registry_find(struct tshmd_registry *reg, const char *name);
-/* Check the budgets for a new segment of @size; a reason goes in @err. */
+/* Check the budgets for a new segment of @size owned by @uid; a reason
+ * goes in @err. */
 int tshmd_registry_admit(const struct tshmd_registry *reg, const struct tshmd_config *cfg,
-                         uint64_t size, char *err, size_t errlen);
+                         uint32_t uid, uint64_t size, char *err, size_t errlen);
+/* Give @seg to another owner, moving its charges. */
+int tshmd_registry_set_owner(struct tshmd_registry *reg, struct tshmd_seg *seg, uint32_t uid);
+/* What @uid uses (zeros if nothing). */
+void tshmd_registry_usage(const struct tshmd_registry *reg, uint32_t uid, uint64_t *ret_bytes,
+                          uint64_t *ret_segments);
 /* Allocate and register a segment described by @hdr, in @state. */
 int tshmd_registry_add(struct tshmd_registry *reg, const struct tshm__hdr *hdr, uint64_t size,
                        enum tshmd_seg_state state, struct tshmd_seg **ret_seg);

@@ -268,6 +268,34 @@ START_TEST(test_daemon_budget_gives_no_space)
 }
 END_TEST
 
+START_TEST(test_daemon_per_uid_budgets)
+{
+        static const char *const extra[] = {"--max-segments-per-uid", "2", "--max-bytes-per-uid",
+                                            "32K", NULL};
+        struct tshmd_fixture f;
+        tshm_client *c;
+        tshm_seg *s;
+
+        fixture_start(&f, extra);
+        c = fixture_connect(&f);
+        ck_assert_int_eq(tshm_create(c, "big", TSHM_DTYPE_UINT8, 1, (uint64_t[]){40000}, 0, 0, &s),
+                         TSHM_ENOSPC);
+        ck_assert_msg(strstr(tshm_errmsg(c), "--max-bytes-per-uid=32768, 0 in use, 45056 asked"),
+                      "unclear message: %s", tshm_errmsg(c));
+        ck_assert_int_eq(tshm_create(c, "a", TSHM_DTYPE_UINT8, 0, NULL, 0, 0, &s), 0);
+        tshm_close(s);
+        ck_assert_int_eq(tshm_create(c, "b", TSHM_DTYPE_UINT8, 0, NULL, 0, 0, &s), 0);
+        tshm_close(s);
+        ck_assert_int_eq(tshm_create(c, "c", TSHM_DTYPE_UINT8, 0, NULL, 0, 0, &s), TSHM_ELIMIT);
+        ck_assert_ptr_nonnull(strstr(tshm_errmsg(c), "--max-segments-per-uid=2, 2 owned"));
+        ck_assert_int_eq(tshm_unlink(c, "a"), 0);
+        ck_assert_int_eq(tshm_create(c, "c", TSHM_DTYPE_UINT8, 0, NULL, 0, 0, &s), 0);
+        tshm_close(s);
+        tshm_disconnect(c);
+        fixture_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_daemon_full_dev_shm_gives_no_space)
 {
         struct tshmd_fixture f;

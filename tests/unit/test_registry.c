@@ -95,23 +95,70 @@ START_TEST(test_registry_admit_checks_budgets)
         char err[256];
 
         tshmd_registry_init(&reg);
-        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 3 * 8192, err, sizeof(err)), 0);
-        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 3 * 8192 + 1, err, sizeof(err)),
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 0, 3 * 8192, err, sizeof(err)), 0);
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 0, 3 * 8192 + 1, err, sizeof(err)),
                          TSHM_ENOSPC);
         ck_assert_ptr_nonnull(strstr(err, "--max-bytes=24576, 0 in use, 24577 asked"));
         add(&reg, "x", 100);
         add(&reg, "y", 100);
-        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 8192, err, sizeof(err)), 0);
-        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 8193, err, sizeof(err)), TSHM_ENOSPC);
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 0, 8192, err, sizeof(err)), 0);
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 0, 8193, err, sizeof(err)), TSHM_ENOSPC);
         /* A huge request must not wrap the arithmetic. */
-        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, UINT64_MAX, err, sizeof(err)),
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 0, UINT64_MAX, err, sizeof(err)),
                          TSHM_ENOSPC);
         add(&reg, "z", 1);
-        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 1, err, sizeof(err)), TSHM_ELIMIT);
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 0, 1, err, sizeof(err)), TSHM_ELIMIT);
         ck_assert_ptr_nonnull(strstr(err, "--max-segments=3"));
         cfg.max_bytes = 0;
         cfg.max_segments = 0;
-        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, UINT64_MAX / 2, err, sizeof(err)), 0);
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 0, UINT64_MAX / 2, err, sizeof(err)), 0);
+        tshmd_registry_done(&reg);
+}
+END_TEST
+
+START_TEST(test_registry_per_uid_budgets)
+{
+        struct tshmd_config cfg = {.max_bytes_per_uid = 2 * 8192, .max_segments_per_uid = 2};
+        struct tshmd_registry reg;
+        struct tshm__hdr hdr;
+        struct tshmd_seg *seg;
+        uint64_t bytes, segs;
+        char err[256];
+
+        tshmd_registry_init(&reg);
+        hdr = make_hdr("u1", 100);
+        hdr.owner_uid = 1000;
+        ck_assert_int_eq(tshmd_registry_add(&reg, &hdr, 8192, TSHMD_SEG_READY, &seg), 0);
+        tshmd_registry_usage(&reg, 1000, &bytes, &segs);
+        ck_assert_uint_eq(bytes, 8192);
+        ck_assert_uint_eq(segs, 1);
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 1000, 8193, err, sizeof(err)),
+                         TSHM_ENOSPC);
+        ck_assert_ptr_nonnull(strstr(err, "uid 1000 --max-bytes-per-uid=16384, 8192 in use, 8193"));
+        /* Another uid has its own budget. */
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 1001, 16384, err, sizeof(err)), 0);
+        hdr = make_hdr("u2", 1);
+        hdr.owner_uid = 1000;
+        ck_assert_int_eq(tshmd_registry_add(&reg, &hdr, 4096, TSHMD_SEG_READY, &seg), 0);
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 1000, 1, err, sizeof(err)), TSHM_ELIMIT);
+        ck_assert_ptr_nonnull(strstr(err, "--max-segments-per-uid=2"));
+        /* Giving a segment away moves its charges. */
+        ck_assert_int_eq(tshmd_registry_set_owner(&reg, seg, 1001), 0);
+        tshmd_registry_usage(&reg, 1000, &bytes, &segs);
+        ck_assert_uint_eq(bytes, 8192);
+        ck_assert_uint_eq(segs, 1);
+        tshmd_registry_usage(&reg, 1001, &bytes, &segs);
+        ck_assert_uint_eq(bytes, 4096);
+        ck_assert_uint_eq(segs, 1);
+        /* Unlinked while open: the segment count drops, the bytes wait. */
+        tshmd_registry_ref(&reg, seg);
+        tshmd_registry_unname(&reg, seg);
+        tshmd_registry_usage(&reg, 1001, &bytes, &segs);
+        ck_assert_uint_eq(bytes, 4096);
+        ck_assert_uint_eq(segs, 0);
+        tshmd_registry_unref(&reg, seg);
+        tshmd_registry_usage(&reg, 1001, &bytes, &segs);
+        ck_assert_uint_eq(bytes, 0);
         tshmd_registry_done(&reg);
 }
 END_TEST
@@ -155,6 +202,9 @@ main(void)
         suite_add_tcase(s, tc);
         tc = tcase_create("admit");
         tcase_add_test(tc, test_registry_admit_checks_budgets);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("per_uid");
+        tcase_add_test(tc, test_registry_per_uid_budgets);
         suite_add_tcase(s, tc);
         tc = tcase_create("info");
         tcase_add_test(tc, test_registry_info_copies_everything);
