@@ -504,6 +504,7 @@ daemon_suite(void)
             {"unlink", test_daemon_unlink_while_mapped},
             {"budget", test_daemon_budget_gives_no_space},
             {"full_shm", test_daemon_full_dev_shm_gives_no_space},
+            {"per_uid", test_daemon_per_uid_budgets},
             {"errors", test_daemon_errors_are_specific},
             {"list", test_daemon_list_pages_and_stats},
             {"restart", test_daemon_restart_adopts_segments},
