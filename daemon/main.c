@@ -199,6 +199,8 @@ parse_args(int argc, char **argv, struct tshmd_config *cfg)
             {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
             {"max-bytes", required_argument, NULL, OPT_MAX_BYTES},
             {"max-segments", required_argument, NULL, OPT_MAX_SEGMENTS},
+            {"max-bytes-per-uid", required_argument, NULL, OPT_MAX_BYTES_PER_UID},
+            {"max-segments-per-uid", required_argument, NULL, OPT_MAX_SEGMENTS_PER_UID},
             {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
             {"max-opens", required_argument, NULL, OPT_MAX_OPENS},
             {"shm-prefix", required_argument, NULL, OPT_SHM_PREFIX},
@@ -206,9 +208,9 @@ parse_args(int argc, char **argv, struct tshmd_config *cfg)
             {"help", no_argument, NULL, OPT_HELP},
             {NULL, 0, NULL, 0},
         };
-        int opt;
+        int opt, idx = 0;
 
-        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "", opts, &idx)) != -1) {
                 if (opt == OPT_HELP) {
                         usage(stdout);
                         return 1;
@@ -221,7 +223,7 @@ parse_args(int argc, char **argv, struct tshmd_config *cfg)
                 if (opt == '?' || parse_option(cfg, opt, optarg) < 0) {
                         if (opt != '?') {
                                 fprintf(stderr, "tshmd: invalid value '%s' for --%s\n", optarg,
-                                        opts[opt - OPT_SOCKET].name);
+                                        opts[idx].name);
                         }
                         fprintf(stderr, "Try 'tshmd --help'.\n");
                         return -1;
