@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,8 @@ usage(FILE *f)
                 "                       /run/tshm/tshm.sock for root and\n"
                 "                       $XDG_RUNTIME_DIR/tshm/tshm.sock for other users)\n"
                 "  --socket-mode OCTAL  permission bits of the socket (default 0600)\n"
+                "  --socket-group GROUP group of the socket (name or gid; with --socket-mode\n"
+                "                       0660 only that group may talk to the daemon)\n"
                 "  --foreground         stay in the foreground, log to stderr\n"
                 "  --log-level LEVEL    error, warning, notice (default), info or debug\n"
                 "  --max-bytes N        total budget of segment bytes, with K/M/G/T suffix\n"
@@ -127,9 +130,34 @@ prefix_ok(const char *p)
         return true;
 }
 
+/* A group name or number. */
+static int
+parse_group(const char *s, gid_t *ret)
+{
+        const struct group *g;
+        unsigned long v;
+        char *end;
+
+        if (s[0] >= '0' && s[0] <= '9') {
+                errno = 0;
+                v = strtoul(s, &end, 10);
+                if (errno != 0 || *end != '\0' || v >= (gid_t)-1) {
+                        return -1;
+                }
+                *ret = (gid_t)v;
+                return 0;
+        }
+        if ((g = getgrnam(s)) == NULL) {
+                return -1;
+        }
+        *ret = g->gr_gid;
+        return 0;
+}
+
 enum {
         OPT_SOCKET = 256,
         OPT_SOCKET_MODE,
+        OPT_SOCKET_GROUP,
         OPT_FOREGROUND,
         OPT_LOG_LEVEL,
         OPT_MAX_BYTES,
@@ -156,6 +184,8 @@ parse_option(struct tshmd_config *cfg, int opt, const char *arg)
         case OPT_SOCKET_MODE:
                 cfg->socket_mode = (unsigned)strtoul(arg, &end, 8);
                 return *end == '\0' && arg[0] != '\0' && cfg->socket_mode <= 0777 ? 0 : -1;
+        case OPT_SOCKET_GROUP:
+                return parse_group(arg, &cfg->socket_gid);
         case OPT_FOREGROUND:
                 cfg->foreground = true;
                 return 0;
@@ -195,6 +225,7 @@ parse_args(int argc, char **argv, struct tshmd_config *cfg)
         static const struct option opts[] = {
             {"socket", required_argument, NULL, OPT_SOCKET},
             {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
+            {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
             {"foreground", no_argument, NULL, OPT_FOREGROUND},
             {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
             {"max-bytes", required_argument, NULL, OPT_MAX_BYTES},
@@ -298,6 +329,7 @@ main(int argc, char **argv)
             .max_clients = 4096,
             .max_opens = 65536,
             .socket_mode = 0600,
+            .socket_gid = (gid_t)-1,
             .shm_prefix = "tshm",
         };
         struct tshmd_server srv;

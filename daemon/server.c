@@ -120,6 +120,15 @@ server_bind(struct tshmd_server *srv)
         old = umask(~srv->cfg->socket_mode & 0777u);
         rv = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
         umask(old);
+        /* The group too, before listen(): until then nobody can connect. */
+        if (rv == 0 && srv->cfg->socket_gid != (gid_t)-1 &&
+            chown(sa.sun_path, (uid_t)-1, srv->cfg->socket_gid) < 0) {
+                tshmd_log(LOG_ERR, "cannot give %s to group %u: %s", sa.sun_path,
+                          (unsigned)srv->cfg->socket_gid, strerror(errno));
+                (void)unlink(sa.sun_path);
+                (void)close(fd);
+                return TSHM_EACCES;
+        }
         if (rv < 0 || listen(fd, SOMAXCONN) < 0) {
                 rv = -errno;
                 tshmd_log(LOG_ERR, "cannot listen on %s: %s", sa.sun_path, strerror(errno));

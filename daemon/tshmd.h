@@ -42,6 +42,7 @@ struct tshmd_config {
         uint32_t max_clients;          /* connections at once */
         uint32_t max_opens;            /* open handles per connection */
         unsigned socket_mode;          /* permission bits of a socket we bind */
+        gid_t socket_gid;              /* its group, or (gid_t)-1 to leave it */
         char shm_prefix[TSHMD_PREFIX_MAX + 1];
 };
 

@@ -270,6 +270,43 @@ START_TEST(test_access_owner_changes_and_reopen)
 }
 END_TEST
 
+static int
+try_connect(const struct tshmd_fixture *f, enum actor a)
+{
+        tshm_client *c;
+        int rv;
+
+        if (become(a) < 0) {
+                return 100;
+        }
+        rv = tshm_connect(f->socket, &c);
+        if (rv == 0) {
+                tshm_disconnect(c);
+                return 0;
+        }
+        return rv == TSHM_EACCES ? 1 : 2;
+}
+
+START_TEST(test_access_socket_gate)
+{
+        static const char *const extra[] = {"--socket-mode", "0660", "--socket-group", "60001",
+                                            NULL};
+        struct tshmd_fixture f;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "skipped: needs root to switch uids\n");
+                return;
+        }
+        fixture_start(&f, extra);
+        /* Only the socket's group (and root) may talk to the daemon at all. */
+        ck_assert_int_eq(run_as(&f, OWNER, try_connect), 0);
+        ck_assert_int_eq(run_as(&f, MEMBER, try_connect), 0);
+        ck_assert_int_eq(run_as(&f, OTHER, try_connect), 1);
+        ck_assert_int_eq(run_as(&f, ROOT, try_connect), 0);
+        fixture_teardown(&f);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -281,6 +318,7 @@ main(void)
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_access_matrix);
         tcase_add_test(tc, test_access_owner_changes_and_reopen);
+        tcase_add_test(tc, test_access_socket_gate);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
