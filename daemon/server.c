@@ -258,6 +258,7 @@ tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, const struct tshmd
         srv->loop = loop;
         srv->cfg = cfg;
         srv->listen_fd = -1;
+        srv->guard_fd = -1;
         srv->started_ns = tshmd_now_ns(CLOCK_MONOTONIC);
         tshmd_registry_init(&srv->reg);
         tshmd_shm_adopt(&srv->reg, cfg->shm_prefix);
@@ -288,6 +289,7 @@ tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, const struct tshmd
                 return TSHM_EIO;
         }
         srv->accept_timer.data = srv;
+        (void)tshmd_guard_start(srv); /* logs why when it cannot */
         if ((rv = server_signals(srv)) < 0) {
                 tshmd_log(LOG_ERR, "cannot handle signals: %s", uv_strerror(rv));
                 return TSHM_EIO;
@@ -319,6 +321,7 @@ tshmd_server_stop(struct tshmd_server *srv)
                         (void)unlink(srv->socket_path);
                 }
         }
+        tshmd_guard_stop(srv);
         while (srv->conns != NULL) {
                 tshmd_conn_close(srv->conns);
         }

@@ -131,6 +131,10 @@ struct tshmd_server {
         struct tshmd_registry reg;
         uv_poll_t listen_poll;
         uv_timer_t accept_timer; /* resumes accepting after EMFILE */
+        uv_poll_t guard_poll;    /* inotify on /dev/shm (guard.c) */
+        int guard_fd;
+        bool guarding;
+        uint64_t resizes_undone; /* segments a client resized and we restored */
         int listen_fd;
         bool listening;
         bool owns_socket_path; /* we bound it: unlink it at exit */
@@ -165,6 +169,10 @@ int tshmd_shm_set_owner(const char *objname, uint32_t mode, uint32_t uid, uint32
 uint64_t tshmd_shm_free_bytes(void);
 /* Find the objects under @prefix in /dev/shm and register the valid ones. */
 void tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix);
+
+/* guard.c: restore segments a client resized. */
+int tshmd_guard_start(struct tshmd_server *srv);
+void tshmd_guard_stop(struct tshmd_server *srv);
 
 /* registry.c */
 void tshmd_registry_init(struct tshmd_registry *reg);

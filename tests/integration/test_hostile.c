@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -255,6 +257,95 @@ START_TEST(test_hostile_descriptor_exhaustion)
 }
 END_TEST
 
+/* Open @name read-write the way a hostile client would: speak the protocol
+ * and keep the descriptor libtshm would have closed. */
+static int
+raw_open_fd(int sock, const char *name)
+{
+        struct tshm__req req = {.op = TSHM_OP_OPEN, .id = 2, .writable = true};
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } ctl;
+        uint8_t buf[512];
+        struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        struct cmsghdr *cm;
+        msgpack_sbuffer sb;
+        int fd = -1;
+
+        snprintf(req.name, sizeof(req.name), "%s", name);
+        msgpack_sbuffer_init(&sb);
+        ck_assert_int_eq(tshm__req_encode(&req, &sb), 0);
+        ck_assert_int_eq(send(sock, sb.data, sb.size, MSG_NOSIGNAL), (ssize_t)sb.size);
+        msgpack_sbuffer_destroy(&sb);
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = sizeof(ctl.buf);
+        ck_assert_int_gt(recvmsg(sock, &mh, 0), 0);
+        cm = CMSG_FIRSTHDR(&mh);
+        ck_assert_ptr_nonnull(cm);
+        memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+        return fd;
+}
+
+START_TEST(test_hostile_resize_is_undone)
+{
+        struct tshmd_fixture f;
+        struct stat st;
+        tshm_client *good;
+        tshm_seg *s;
+        int sock, fd, i, status;
+        pid_t reader;
+
+        fixture_start(&f, NULL);
+        good = fixture_connect(&f);
+        ck_assert_int_eq(
+            tshm_create(good, "victim", TSHM_DTYPE_UINT8, 1, (uint64_t[]){1 << 20}, 0, 0, &s), 0);
+        memset(tshm_seg_data(s), 7, 1 << 20);
+        sock = raw_connect(&f);
+        raw_hello(sock);
+        fd = raw_open_fd(sock, "victim");
+        ck_assert_int_eq(ftruncate(fd, 0), 0);
+        /* The daemon puts the size back (and reserves the pages again). */
+        for (i = 0; i < 500; i++) {
+                ck_assert_int_eq(fstat(fd, &st), 0);
+                if (st.st_size == 4096 + (1 << 20)) {
+                        break;
+                }
+                usleep(10000);
+        }
+        ck_assert_int_eq(st.st_size, 4096 + (1 << 20));
+        /* Other mappers read every page without a fault; the cut bytes read
+         * as zeros. */
+        reader = fork();
+        if (reader == 0) {
+                const volatile uint8_t *d = tshm_seg_data(s);
+                unsigned sum = 0;
+                for (i = 0; i < (1 << 20); i += 4096) {
+                        sum += d[i];
+                }
+                _exit(sum == 0 ? 0 : 1);
+        }
+        ck_assert_int_eq(waitpid(reader, &status, 0), reader);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "reader status %#x", status);
+        /* Growing it is undone too. */
+        ck_assert_int_eq(ftruncate(fd, 64 << 20), 0);
+        for (i = 0; i < 500; i++) {
+                ck_assert_int_eq(fstat(fd, &st), 0);
+                if (st.st_size == 4096 + (1 << 20)) {
+                        break;
+                }
+                usleep(10000);
+        }
+        ck_assert_int_eq(st.st_size, 4096 + (1 << 20));
+        close(fd);
+        close(sock);
+        tshm_close(s);
+        tshm_disconnect(good);
+        fixture_teardown(&f);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -267,6 +358,7 @@ main(void)
         tcase_add_test(tc, test_hostile_input_is_refused);
         tcase_add_test(tc, test_hostile_half_frame_then_hangup);
         tcase_add_test(tc, test_hostile_descriptor_exhaustion);
+        tcase_add_test(tc, test_hostile_resize_is_undone);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
