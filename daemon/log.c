@@ -25,6 +25,12 @@ tshmd_log_init(int level, bool syslog_mode)
         }
 }
 
+void
+tshmd_log_set_level(int level)
+{
+        log_level = level;
+}
+
 static const char *
 log_prio_name(int prio)
 {

@@ -216,13 +216,40 @@ server_on_accept(uv_poll_t *h, int status, int events)
         }
 }
 
+/* SIGHUP: read --config again and apply the log level and the limits. A
+ * bad file changes nothing. Limits apply to requests from now on: nothing
+ * that exists is taken away. */
+static void
+server_reload(struct tshmd_server *srv)
+{
+        char err[600];
+
+        if (srv->cfg->config_path[0] == '\0') {
+                tshmd_log(LOG_NOTICE, "SIGHUP: no --config file, nothing to reload");
+                return;
+        }
+        if (tshmd_config_load(srv->cfg, srv->cfg->config_path, true, err, sizeof(err)) < 0) {
+                tshmd_log(LOG_ERR, "SIGHUP: %s; keeping the settings in force", err);
+                return;
+        }
+        tshmd_log_set_level(srv->cfg->log_level);
+        tshmd_log(LOG_NOTICE,
+                  "SIGHUP: reloaded %s: max-bytes %llu, max-segments %llu, max-bytes-per-uid "
+                  "%llu, max-segments-per-uid %llu, max-clients %u, max-opens %u",
+                  srv->cfg->config_path, (unsigned long long)srv->cfg->max_bytes,
+                  (unsigned long long)srv->cfg->max_segments,
+                  (unsigned long long)srv->cfg->max_bytes_per_uid,
+                  (unsigned long long)srv->cfg->max_segments_per_uid, srv->cfg->max_clients,
+                  srv->cfg->max_opens);
+}
+
 static void
 server_on_signal(uv_signal_t *h, int signum)
 {
         struct tshmd_server *srv = h->data;
 
         if (signum == SIGHUP) {
-                tshmd_log(LOG_NOTICE, "SIGHUP: no reloadable settings yet, ignoring");
+                server_reload(srv);
                 return;
         }
         tshmd_log(LOG_NOTICE, "%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -250,7 +277,7 @@ server_signals(struct tshmd_server *srv)
 }
 
 int
-tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, const struct tshmd_config *cfg)
+tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, struct tshmd_config *cfg)
 {
         int rv;
 
@@ -263,13 +290,8 @@ tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, const struct tshmd
         tshmd_registry_init(&srv->reg);
         tshmd_shm_adopt(&srv->reg, cfg->shm_prefix);
         if (!server_inherit(srv)) {
-                if (cfg->socket_path != NULL) {
-                        snprintf(srv->socket_path, sizeof(srv->socket_path), "%s",
-                                 cfg->socket_path);
-                        if (strlen(cfg->socket_path) >= sizeof(srv->socket_path)) {
-                                tshmd_log(LOG_ERR, "socket path too long: %s", cfg->socket_path);
-                                return TSHM_ENAMETOOLONG;
-                        }
+                if (cfg->socket_path[0] != '\0') {
+                        memcpy(srv->socket_path, cfg->socket_path, sizeof(srv->socket_path));
                 } else if ((rv = server_default_path(srv->socket_path, sizeof(srv->socket_path))) <
                            0) {
                         return rv;

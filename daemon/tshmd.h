@@ -32,7 +32,8 @@ extern int tshmd_hash_oom;
 #define TSHMD_PREFIX_MAX 48 /* characters of --shm-prefix */
 
 struct tshmd_config {
-        const char *socket_path; /* NULL: the default for this user */
+        char socket_path[108]; /* "": the default for this user */
+        char config_path[512]; /* --config, read again on SIGHUP; "" for none */
         bool foreground;
         int log_level;                 /* syslog priority, LOG_ERR..LOG_DEBUG */
         uint64_t max_bytes;            /* 0: no budget */
@@ -127,7 +128,7 @@ struct tshmd_conn {
 
 struct tshmd_server {
         uv_loop_t *loop;
-        const struct tshmd_config *cfg;
+        struct tshmd_config *cfg;
         struct tshmd_registry reg;
         uv_poll_t listen_poll;
         uv_timer_t accept_timer; /* resumes accepting after EMFILE */
@@ -148,8 +149,19 @@ struct tshmd_server {
         bool stopping;
 };
 
+/* config.c */
+void tshmd_config_defaults(struct tshmd_config *cfg);
+/* Returns 0 to run, 1 to exit 0 (--help, --version), -1 to exit 2 (after
+ * saying why on stderr). */
+int tshmd_config_parse_args(struct tshmd_config *cfg, int argc, char **argv);
+/* Read a settings file into @cfg, all or nothing; with @reload only the
+ * settings SIGHUP may change (log level, limits). */
+int tshmd_config_load(struct tshmd_config *cfg, const char *path, bool reload, char *err,
+                      size_t errlen);
+
 /* log.c */
 void tshmd_log_init(int level, bool syslog_mode);
+void tshmd_log_set_level(int level);
 void tshmd_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* notify.c: the service manager's datagram protocol (sd_notify). */
@@ -212,7 +224,7 @@ bool tshmd_conn_in_group(const struct tshmd_conn *c, gid_t gid);
 void tshmd_ops_dispatch(struct tshmd_conn *c, const uint8_t *payload, size_t len);
 
 /* server.c */
-int tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, const struct tshmd_config *cfg);
+int tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, struct tshmd_config *cfg);
 void tshmd_server_stop(struct tshmd_server *srv);
 uint64_t tshmd_now_ns(clockid_t clock);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -296,6 +297,94 @@ START_TEST(test_daemon_per_uid_budgets)
 }
 END_TEST
 
+static void
+write_file(const char *path, const char *text)
+{
+        FILE *fp = fopen(path, "w");
+
+        ck_assert_ptr_nonnull(fp);
+        ck_assert_int_ge(fputs(text, fp), 0);
+        ck_assert_int_eq(fclose(fp), 0);
+}
+
+/* Wait up to 5 s for @text in tshmd's log. */
+static bool
+log_has(const struct tshmd_fixture *f, const char *text)
+{
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        char line[1024];
+        bool found = false;
+        int i;
+
+        for (i = 0; i < 500 && !found; i++) {
+                FILE *fp = fopen(f->log, "r");
+                while (fp != NULL && !found && fgets(line, sizeof(line), fp) != NULL) {
+                        found = strstr(line, text) != NULL;
+                }
+                if (fp != NULL) {
+                        fclose(fp);
+                }
+                if (!found) {
+                        nanosleep(&ts, NULL);
+                }
+        }
+        return found;
+}
+
+/* Create "probe", retrying for up to 5 s until it gives @want (a reload is
+ * asynchronous), then remove it if it was made. */
+static bool
+probe_until(tshm_client *c, int want)
+{
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        tshm_seg *s;
+        int i, rv = 0;
+
+        for (i = 0; i < 500; i++) {
+                rv = tshm_create(c, "probe", TSHM_DTYPE_UINT8, 0, NULL, 0, 0, &s);
+                if (rv == 0) {
+                        tshm_close(s);
+                        tshm_unlink(c, "probe");
+                }
+                if (rv == want) {
+                        return true;
+                }
+                nanosleep(&ts, NULL);
+        }
+        return false;
+}
+
+START_TEST(test_daemon_sighup_reloads_limits)
+{
+        struct tshmd_fixture f;
+        char path[128], arg[140];
+        const char *extra[3] = {"--config", arg, NULL};
+        tshm_client *c;
+        tshm_seg *s;
+
+        /* The fixture makes its directory in fixture_start: use /tmp. */
+        snprintf(path, sizeof(path), "/tmp/tshm-test-config-%d", (int)getpid());
+        snprintf(arg, sizeof(arg), "%s", path);
+        write_file(path, "# limits\nmax-segments = 1\nlog-level = info\n");
+        fixture_start(&f, extra);
+        c = fixture_connect(&f);
+        ck_assert_int_eq(tshm_create(c, "one", TSHM_DTYPE_UINT8, 0, NULL, 0, 0, &s), 0);
+        tshm_close(s);
+        ck_assert(probe_until(c, TSHM_ELIMIT));
+        write_file(path, "max-segments = 2\nsocket = /ignored/on/reload.sock\n");
+        ck_assert_int_eq(kill(f.pid, SIGHUP), 0);
+        ck_assert_msg(probe_until(c, 0), "SIGHUP did not raise max-segments");
+        /* A bad file changes nothing. */
+        write_file(path, "max-segments = 1\nmax-bytes = lots\n");
+        ck_assert_int_eq(kill(f.pid, SIGHUP), 0);
+        ck_assert_msg(log_has(&f, "keeping the settings in force"), "no reload error logged");
+        ck_assert(probe_until(c, 0));
+        tshm_disconnect(c);
+        fixture_teardown(&f);
+        unlink(path);
+}
+END_TEST
+
 START_TEST(test_daemon_full_dev_shm_gives_no_space)
 {
         struct tshmd_fixture f;
@@ -505,6 +594,7 @@ daemon_suite(void)
             {"budget", test_daemon_budget_gives_no_space},
             {"full_shm", test_daemon_full_dev_shm_gives_no_space},
             {"per_uid", test_daemon_per_uid_budgets},
+            {"sighup", test_daemon_sighup_reloads_limits},
             {"errors", test_daemon_errors_are_specific},
             {"list", test_daemon_list_pages_and_stats},
             {"restart", test_daemon_restart_adopts_segments},

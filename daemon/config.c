@@ -1,0 +1,403 @@
+/*
+ * config.c - tshmd's settings: defaults, the command line, and an optional
+ * file of the same settings (--config) that SIGHUP reads again.
+ *
+ * Every setting has one name, used as "--NAME VALUE" on the command line and
+ * as "NAME = VALUE" in the file, so the two never drift apart.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "tshmd.h"
+
+static void
+config_usage(FILE *f)
+{
+        fprintf(f,
+                "Usage: tshmd [OPTIONS]\n"
+                "Share N-dimensional arrays between processes through shared memory.\n"
+                "\n"
+                "  --socket PATH        listen on PATH (default: $TSHM_SOCKET, else\n"
+                "                       /run/tshm/tshm.sock for root and\n"
+                "                       $XDG_RUNTIME_DIR/tshm/tshm.sock for other users)\n"
+                "  --socket-mode OCTAL  permission bits of the socket (default 0600)\n"
+                "  --socket-group GROUP group of the socket (name or gid; with --socket-mode\n"
+                "                       0660 only that group may talk to the daemon)\n"
+                "  --foreground         stay in the foreground, log to stderr\n"
+                "  --log-level LEVEL    error, warning, notice (default), info or debug\n"
+                "  --max-bytes N        total budget of segment bytes, with K/M/G/T suffix\n"
+                "                       (default: none; /dev/shm's free space still applies)\n"
+                "  --max-segments N     at most N segments (default: none)\n"
+                "  --max-bytes-per-uid N, --max-segments-per-uid N\n"
+                "                       the same budgets for the segments each user owns\n"
+                "  --max-clients N      at most N connections at once (default 4096)\n"
+                "  --max-opens N        at most N open handles per connection (default 65536)\n"
+                "  --shm-prefix P       name shm objects /P.<name> (default tshm); daemons with\n"
+                "                       different prefixes never touch each other's objects\n"
+                "  --config FILE        read settings from FILE, one 'name = value' a line\n"
+                "                       (the names above, without '--'); SIGHUP reads it again\n"
+                "                       and applies the log level and every limit\n"
+                "  --version            print the version and exit\n"
+                "  --help               print this help and exit\n");
+}
+
+static int
+config_level(const char *s)
+{
+        static const struct {
+                const char *name;
+                int level;
+        } levels[] = {{"error", LOG_ERR},
+                      {"warning", LOG_WARNING},
+                      {"notice", LOG_NOTICE},
+                      {"info", LOG_INFO},
+                      {"debug", LOG_DEBUG}};
+        size_t i;
+
+        for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+                if (strcmp(s, levels[i].name) == 0) {
+                        return levels[i].level;
+                }
+        }
+        return -1;
+}
+
+/* A count with an optional binary suffix: K, M, G, T (KiB, MiB, ... and KB
+ * read the same). */
+static bool
+config_size(const char *s, uint64_t *ret)
+{
+        unsigned long long v;
+        unsigned shift = 0;
+        char *end;
+
+        errno = 0;
+        if (s[0] < '0' || s[0] > '9') {
+                return false;
+        }
+        v = strtoull(s, &end, 10);
+        if (errno != 0) {
+                return false;
+        }
+        switch (*end) {
+        case 'K':
+        case 'k':
+                shift = 10;
+                break;
+        case 'M':
+        case 'm':
+                shift = 20;
+                break;
+        case 'G':
+        case 'g':
+                shift = 30;
+                break;
+        case 'T':
+        case 't':
+                shift = 40;
+                break;
+        case '\0':
+                break;
+        default:
+                return false;
+        }
+        if (*end != '\0' && end[1] != '\0' && strcmp(end + 1, "iB") != 0 &&
+            strcmp(end + 1, "B") != 0) {
+                return false;
+        }
+        if (shift > 0 && v > (UINT64_MAX >> shift)) {
+                return false;
+        }
+        *ret = (uint64_t)v << shift;
+        return true;
+}
+
+static bool
+config_prefix_ok(const char *p)
+{
+        size_t i, n = strlen(p);
+
+        if (n == 0 || n > TSHMD_PREFIX_MAX) {
+                return false;
+        }
+        for (i = 0; i < n; i++) {
+                char ch = p[i];
+                if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9') || ch == '_' || ch == '-')) {
+                        return false;
+                }
+        }
+        return true;
+}
+
+/* A group name or number. */
+static bool
+config_group(const char *s, gid_t *ret)
+{
+        const struct group *g;
+        unsigned long v;
+        char *end;
+
+        if (s[0] >= '0' && s[0] <= '9') {
+                errno = 0;
+                v = strtoul(s, &end, 10);
+                if (errno != 0 || *end != '\0' || v >= (gid_t)-1) {
+                        return false;
+                }
+                *ret = (gid_t)v;
+                return true;
+        }
+        if ((g = getgrnam(s)) == NULL) {
+                return false;
+        }
+        *ret = g->gr_gid;
+        return true;
+}
+
+static bool
+config_count32(const char *s, uint32_t *ret)
+{
+        uint64_t v;
+
+        if (!config_size(s, &v) || v == 0 || v > UINT32_MAX) {
+                return false;
+        }
+        *ret = (uint32_t)v;
+        return true;
+}
+
+enum config_key {
+        C_SOCKET,
+        C_SOCKET_MODE,
+        C_SOCKET_GROUP,
+        C_FOREGROUND,
+        C_LOG_LEVEL,
+        C_MAX_BYTES,
+        C_MAX_SEGMENTS,
+        C_MAX_BYTES_PER_UID,
+        C_MAX_SEGMENTS_PER_UID,
+        C_MAX_CLIENTS,
+        C_MAX_OPENS,
+        C_SHM_PREFIX,
+        C_CONFIG,
+        C_VERSION,
+        C_HELP,
+        C_COUNT,
+};
+
+/* Names, whether they take a value, and whether SIGHUP applies them. */
+static const struct {
+        const char *name;
+        bool has_arg;
+        bool reloadable;
+} keys[C_COUNT] = {
+    [C_SOCKET] = {"socket", true, false},
+    [C_SOCKET_MODE] = {"socket-mode", true, false},
+    [C_SOCKET_GROUP] = {"socket-group", true, false},
+    [C_FOREGROUND] = {"foreground", false, false},
+    [C_LOG_LEVEL] = {"log-level", true, true},
+    [C_MAX_BYTES] = {"max-bytes", true, true},
+    [C_MAX_SEGMENTS] = {"max-segments", true, true},
+    [C_MAX_BYTES_PER_UID] = {"max-bytes-per-uid", true, true},
+    [C_MAX_SEGMENTS_PER_UID] = {"max-segments-per-uid", true, true},
+    [C_MAX_CLIENTS] = {"max-clients", true, true},
+    [C_MAX_OPENS] = {"max-opens", true, true},
+    [C_SHM_PREFIX] = {"shm-prefix", true, false},
+    [C_CONFIG] = {"config", true, false},
+    [C_VERSION] = {"version", false, false},
+    [C_HELP] = {"help", false, false},
+};
+
+/* Apply one setting. Returns false when the value is not valid. */
+static bool
+config_apply(struct tshmd_config *cfg, enum config_key k, const char *arg)
+{
+        char *end;
+
+        switch (k) {
+        case C_SOCKET:
+                /* bind() would silently cut a longer path. */
+                if (strlen(arg) >= sizeof(cfg->socket_path)) {
+                        return false;
+                }
+                memcpy(cfg->socket_path, arg, strlen(arg) + 1);
+                return true;
+        case C_SOCKET_MODE:
+                cfg->socket_mode = (unsigned)strtoul(arg, &end, 8);
+                return *end == '\0' && arg[0] != '\0' && cfg->socket_mode <= 0777;
+        case C_SOCKET_GROUP:
+                return config_group(arg, &cfg->socket_gid);
+        case C_FOREGROUND:
+                cfg->foreground = true;
+                return true;
+        case C_LOG_LEVEL:
+                return (cfg->log_level = config_level(arg)) >= 0;
+        case C_MAX_BYTES:
+                return config_size(arg, &cfg->max_bytes);
+        case C_MAX_SEGMENTS:
+                return config_size(arg, &cfg->max_segments);
+        case C_MAX_BYTES_PER_UID:
+                return config_size(arg, &cfg->max_bytes_per_uid);
+        case C_MAX_SEGMENTS_PER_UID:
+                return config_size(arg, &cfg->max_segments_per_uid);
+        case C_MAX_CLIENTS:
+                return config_count32(arg, &cfg->max_clients);
+        case C_MAX_OPENS:
+                return config_count32(arg, &cfg->max_opens);
+        case C_SHM_PREFIX:
+                if (!config_prefix_ok(arg)) {
+                        return false;
+                }
+                memcpy(cfg->shm_prefix, arg, strlen(arg) + 1);
+                return true;
+        default:
+                return false;
+        }
+}
+
+void
+tshmd_config_defaults(struct tshmd_config *cfg)
+{
+        memset(cfg, 0, sizeof(*cfg));
+        cfg->log_level = LOG_NOTICE;
+        cfg->max_clients = 4096;
+        cfg->max_opens = 65536;
+        cfg->socket_mode = 0600;
+        cfg->socket_gid = (gid_t)-1;
+        memcpy(cfg->shm_prefix, "tshm", sizeof("tshm"));
+}
+
+static char *
+config_trim(char *s)
+{
+        char *e;
+
+        while (*s == ' ' || *s == '\t') {
+                s++;
+        }
+        e = s + strlen(s);
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r')) {
+                *--e = '\0';
+        }
+        return s;
+}
+
+/* Parse one "name = value" line (comments and blanks were removed). */
+static int
+config_line(struct tshmd_config *cfg, char *line, bool reload, char *err, size_t errlen)
+{
+        char *eq = strchr(line, '='), *name, *value;
+        int k;
+
+        if (eq == NULL) {
+                snprintf(err, errlen, "'%s' is not 'name = value'", line);
+                return -1;
+        }
+        *eq = '\0';
+        name = config_trim(line);
+        value = config_trim(eq + 1);
+        for (k = 0; k < C_COUNT; k++) {
+                if (strcmp(name, keys[k].name) == 0) {
+                        break;
+                }
+        }
+        if (k == C_COUNT || k == C_CONFIG || k == C_VERSION || k == C_HELP) {
+                snprintf(err, errlen, "unknown setting '%s'", name);
+                return -1;
+        }
+        if (reload && !keys[k].reloadable) {
+                return 0; /* takes a restart; the rest of the file still applies */
+        }
+        if (!config_apply(cfg, (enum config_key)k, value)) {
+                snprintf(err, errlen, "invalid value '%s' for %s", value, name);
+                return -1;
+        }
+        return 0;
+}
+
+int
+tshmd_config_load(struct tshmd_config *cfg, const char *path, bool reload, char *err, size_t errlen)
+{
+        struct tshmd_config next = *cfg;
+        char line[512], msg[400];
+        unsigned lineno = 0;
+        FILE *f;
+        int rv = 0;
+
+        f = fopen(path, "re");
+        if (f == NULL) {
+                snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+                return -1;
+        }
+        while (rv == 0 && fgets(line, sizeof(line), f) != NULL) {
+                char *hash = strchr(line, '#'), *s;
+                lineno++;
+                if (hash != NULL) {
+                        *hash = '\0';
+                }
+                s = config_trim(line);
+                if (*s != '\0' && config_line(&next, s, reload, msg, sizeof(msg)) < 0) {
+                        snprintf(err, errlen, "%s:%u: %s", path, lineno, msg);
+                        rv = -1;
+                }
+        }
+        (void)fclose(f);
+        if (rv == 0) {
+                /* All or nothing: a bad line leaves every setting as it was. */
+                *cfg = next;
+        }
+        return rv;
+}
+
+int
+tshmd_config_parse_args(struct tshmd_config *cfg, int argc, char **argv)
+{
+        struct option opts[C_COUNT + 1];
+        char err[600];
+        int opt, idx = 0, k;
+
+        for (k = 0; k < C_COUNT; k++) {
+                opts[k] = (struct option){
+                    keys[k].name, keys[k].has_arg ? required_argument : no_argument, NULL, k + 256};
+        }
+        opts[C_COUNT] = (struct option){NULL, 0, NULL, 0};
+        while ((opt = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+                k = opt - 256;
+                if (k == C_HELP) {
+                        config_usage(stdout);
+                        return 1;
+                }
+                if (k == C_VERSION) {
+                        printf("tshmd %s (protocol %u)\n", tshm_version_string(),
+                               TSHM_PROTO_VERSION);
+                        return 1;
+                }
+                if (k == C_CONFIG) {
+                        snprintf(cfg->config_path, sizeof(cfg->config_path), "%s", optarg);
+                        if (tshmd_config_load(cfg, optarg, false, err, sizeof(err)) < 0) {
+                                fprintf(stderr, "tshmd: %s\n", err);
+                                return -1;
+                        }
+                        continue;
+                }
+                if (opt == '?' || !config_apply(cfg, (enum config_key)k, optarg)) {
+                        if (opt != '?') {
+                                fprintf(stderr, "tshmd: invalid value '%s' for --%s\n", optarg,
+                                        opts[idx].name);
+                        }
+                        fprintf(stderr, "Try 'tshmd --help'.\n");
+                        return -1;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "tshmd: unexpected argument '%s'\nTry 'tshmd --help'.\n",
+                        argv[optind]);
+                return -1;
+        }
+        return 0;
+}
