@@ -97,6 +97,8 @@ client_call(tshm_client *c, struct tshm__req *req, struct tshm__reply *reply, in
                 if (rv == 0) {
                         free(reply->infos);
                         reply->infos = NULL;
+                        free(reply->gc);
+                        reply->gc = NULL;
                         rv = TSHM_EPROTO;
                 }
                 client_break(c);
@@ -287,7 +289,7 @@ tshm_create(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim, con
                 client_errmsg(c, "'%s'", name);
                 goto out;
         }
-        if (mode > 0777u || flags != TSHM_CREATE_DEFAULT) {
+        if (mode > 0777u || (flags & ~TSHM_CREATE_EPHEMERAL) != 0) {
                 client_errmsg(c, "mode %o or flags %#x not valid", mode, flags);
                 rv = TSHM_EINVAL;
                 goto out;
@@ -480,6 +482,31 @@ fail:
         (void)pthread_mutex_unlock(&c->lock);
         free(all);
         return rv;
+}
+
+int
+tshm_gc(tshm_client *c, int remove, tshm_gc_entry **ret_entries, size_t *ret_count)
+{
+        struct tshm__req req = {.op = TSHM_OP_GC, .remove = remove != 0};
+        struct tshm__reply reply;
+        int rv;
+
+        if (c == NULL || ret_entries == NULL || ret_count == NULL) {
+                return TSHM_EINVAL;
+        }
+        (void)pthread_mutex_lock(&c->lock);
+        if ((rv = client_call(c, &req, &reply, NULL)) == 0) {
+                *ret_entries = reply.gc;
+                *ret_count = reply.ngc;
+        }
+        (void)pthread_mutex_unlock(&c->lock);
+        return rv;
+}
+
+void
+tshm_gc_free(tshm_gc_entry *entries)
+{
+        free(entries);
 }
 
 void

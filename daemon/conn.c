@@ -264,6 +264,24 @@ tshmd_conn_release(struct tshmd_conn *c)
         conn_update(c);
 }
 
+/* The segments this connection made ephemeral go with it. */
+static void
+conn_drop_ephemerals(struct tshmd_conn *c)
+{
+        struct tshmd_ephemeral *e;
+
+        while ((e = c->ephemerals) != NULL) {
+                struct tshmd_seg *seg = tshmd_registry_find(&c->srv->reg, e->name);
+                c->ephemerals = e->next;
+                if (seg != NULL && seg->serial == e->serial && seg->state == TSHMD_SEG_READY) {
+                        tshmd_log(LOG_INFO, "ephemeral '%s' removed: its creator (pid %d) left",
+                                  seg->name, (int)c->pid);
+                        (void)tshmd_ops_remove(c->srv, seg);
+                }
+                free(e);
+        }
+}
+
 void
 tshmd_conn_close(struct tshmd_conn *c)
 {
@@ -281,6 +299,7 @@ tshmd_conn_close(struct tshmd_conn *c)
                 free(h);
         }
         c->nhandles = 0;
+        conn_drop_ephemerals(c);
         if (c->prev != NULL) {
                 c->prev->next = c->next;
         } else {

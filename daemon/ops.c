@@ -122,6 +122,41 @@ ops_hello(struct tshmd_conn *c, const struct tshm__req *req)
         ops_send(c, &e, tshm__reply_hello(&e, req->id, TSHM_PROTO_VERSION), req->id, -1);
 }
 
+/* The header of a new segment; an ephemeral one records its creator. */
+static int
+ops_create_header(struct tshmd_conn *c, const struct tshm__req *req,
+                  const struct tshm__seg_spec *spec, struct tshm__hdr *hdr)
+{
+        int rv;
+
+        if ((rv = tshm__hdr_init(hdr, spec)) < 0) {
+                return rv;
+        }
+        if ((req->flags & TSHM_CREATE_EPHEMERAL) != 0) {
+                hdr->flags |= TSHM_HDR_FLAG_EPHEMERAL;
+                hdr->creator_pid = (uint32_t)c->pid;
+                hdr->creator_start = tshmd_gc_start_time(c->pid);
+        }
+        return 0;
+}
+
+/* Remember an ephemeral segment on the connection that made it. */
+static int
+ops_track_ephemeral(struct tshmd_conn *c, const struct tshmd_seg *seg)
+{
+        size_t n = strlen(seg->name) + 1;
+        struct tshmd_ephemeral *e = malloc(sizeof(*e) + n);
+
+        if (e == NULL) {
+                return TSHM_ENOMEM;
+        }
+        e->serial = seg->serial;
+        memcpy(e->name, seg->name, n);
+        e->next = c->ephemerals;
+        c->ephemerals = e;
+        return 0;
+}
+
 /* An off-loop create: the object is made and its pages reserved in the
  * thread pool, because posix_fallocate of a large segment takes a while. */
 struct ops_create_work {
@@ -171,9 +206,18 @@ ops_create_finish(struct ops_create_work *cw)
                   cw->seg->name, tshm_dtype_name((tshm_dtype)cw->seg->dtype),
                   (unsigned long long)cw->seg->nbytes, cw->seg->mode, (int)c->pid,
                   (unsigned)c->uid);
-        if (!tshmd_conn_writable(c)) {
-                /* The creator went away: the segment stays, like a file. */
+        if (!tshmd_conn_writable(c) || ((cw->seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 &&
+                                        (rv = ops_track_ephemeral(c, cw->seg)) < 0)) {
+                /* The creator went away (or cannot be followed): a
+                 * persistent segment stays, like a file; an ephemeral one
+                 * goes now. */
                 (void)close(cw->fd);
+                if ((cw->seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0) {
+                        (void)tshmd_ops_remove(c->srv, cw->seg);
+                        if (tshmd_conn_writable(c)) {
+                                tshmd_conn_reply_error(c, cw->id, TSHM_ENOMEM, NULL);
+                        }
+                }
                 return;
         }
         if ((rv = ops_handle_new(c, cw->seg, true, &handle)) < 0) {
@@ -207,7 +251,7 @@ ops_create(struct tshmd_conn *c, const struct tshm__req *req)
         uint64_t nbytes, size;
         int rv;
 
-        if (req->flags != 0) {
+        if ((req->flags & ~TSHM_CREATE_EPHEMERAL) != 0) {
                 ops_fail(c, req->id, TSHM_EINVAL, "unknown create flags %#x", req->flags);
                 return;
         }
@@ -243,7 +287,7 @@ ops_create(struct tshmd_conn *c, const struct tshm__req *req)
                 rv = TSHM_ENOMEM;
                 goto fail;
         }
-        if ((rv = tshm__hdr_init(&cw->hdr, &spec)) < 0 ||
+        if ((rv = ops_create_header(c, req, &spec, &cw->hdr)) < 0 ||
             (rv = tshmd_shm_objname(srv->cfg->shm_prefix, req->name, cw->objname,
                                     sizeof(cw->objname))) < 0 ||
             (rv = tshmd_registry_add(&srv->reg, &cw->hdr, size, TSHMD_SEG_CREATING, &cw->seg)) <
@@ -336,11 +380,25 @@ ops_close(struct tshmd_conn *c, const struct tshm__req *req)
         ops_send(c, &e, tshm__reply_empty(&e, req->id), req->id, -1);
 }
 
+int
+tshmd_ops_remove(struct tshmd_server *srv, struct tshmd_seg *seg)
+{
+        char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
+        int rv;
+
+        (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
+        if ((rv = tshmd_shm_unlink(objname)) < 0 && rv != -ENOENT) {
+                tshmd_log(LOG_ERR, "cannot unlink %s: %s", objname, tshm_strerror(rv));
+                return rv;
+        }
+        tshmd_registry_unname(&srv->reg, seg);
+        return 0;
+}
+
 static void
 ops_unlink(struct tshmd_conn *c, const struct tshm__req *req)
 {
         struct tshmd_server *srv = c->srv;
-        char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
         struct tshm__reply_enc e;
         struct tshmd_seg *seg;
         int rv;
@@ -355,16 +413,13 @@ ops_unlink(struct tshmd_conn *c, const struct tshm__req *req)
                          seg->owner_uid, seg->name);
                 return;
         }
-        (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
-        if ((rv = tshmd_shm_unlink(objname)) < 0 && rv != -ENOENT) {
-                tshmd_log(LOG_ERR, "cannot unlink %s: %s", objname, tshm_strerror(rv));
+        tshmd_log(LOG_INFO, "unlink '%s' for pid %d uid %u (%u still open)", seg->name, (int)c->pid,
+                  (unsigned)c->uid, seg->opens);
+        if ((rv = tshmd_ops_remove(srv, seg)) < 0) {
                 ops_fail(c, req->id, rv, "cannot remove the object of '%s': %s", seg->name,
                          tshm_strerror(rv));
                 return;
         }
-        tshmd_log(LOG_INFO, "unlinked '%s' for pid %d uid %u (%u still open)", seg->name,
-                  (int)c->pid, (unsigned)c->uid, seg->opens);
-        tshmd_registry_unname(&srv->reg, seg);
         tshm__reply_enc_init(&e);
         ops_send(c, &e, tshm__reply_empty(&e, req->id), req->id, -1);
 }
@@ -433,6 +488,22 @@ ops_chown(struct tshmd_conn *c, const struct tshm__req *req)
         seg->owner_gid = gid;
         tshm__reply_enc_init(&e);
         ops_send(c, &e, tshm__reply_empty(&e, req->id), req->id, -1);
+}
+
+static void
+ops_gc(struct tshmd_conn *c, const struct tshm__req *req)
+{
+        struct tshm__reply_enc e;
+
+        /* Objects the registry does not know have no owner to ask: only the
+         * administrator decides about them. */
+        if (c->uid != 0 && c->uid != geteuid()) {
+                ops_fail(c, req->id, TSHM_EACCES, "only root or uid %u may collect garbage",
+                         (unsigned)geteuid());
+                return;
+        }
+        tshm__reply_enc_init(&e);
+        ops_send(c, &e, tshmd_gc_scan(c->srv, req->remove, &e, req->id), req->id, -1);
 }
 
 static void
@@ -567,6 +638,9 @@ tshmd_ops_dispatch(struct tshmd_conn *c, const uint8_t *payload, size_t len)
         case TSHM_OP_CHMOD:
         case TSHM_OP_CHOWN:
                 ops_chown(c, &req);
+                break;
+        case TSHM_OP_GC:
+                ops_gc(c, &req);
                 break;
         case TSHM_OP_STAT:
                 ops_stat(c, &req);

@@ -187,6 +187,8 @@ tshmd_registry_add(struct tshmd_registry *reg, const struct tshm__hdr *hdr, uint
         seg->owner_gid = hdr->owner_gid;
         seg->mode = hdr->mode;
         seg->flags = hdr->flags;
+        seg->creator_pid = hdr->creator_pid;
+        seg->creator_start = hdr->creator_start;
         seg->dtype = (uint8_t)hdr->dtype;
         seg->ndim = (uint8_t)hdr->ndim;
         seg->state = (uint8_t)state;
@@ -265,5 +267,5 @@ tshmd_registry_info(const struct tshmd_seg *seg, tshm_info *info)
         info->mode = seg->mode;
         info->opens = seg->opens;
         info->created_ns = seg->created_ns;
-        info->flags = seg->flags;
+        info->flags = (seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 ? TSHM_CREATE_EPHEMERAL : 0;
 }

@@ -171,6 +171,16 @@ shm_adopt_one(struct tshmd_registry *reg, const char *prefix, const char *entry)
         if (tshmd_registry_find(reg, hdr.name) != NULL) {
                 return;
         }
+        if ((hdr.flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 &&
+            !tshmd_gc_creator_alive(hdr.creator_pid, hdr.creator_start)) {
+                /* Its creator is gone: it went with it, daemon or not. */
+                if (shm_unlink(objname) == 0) {
+                        tshmd_log(LOG_NOTICE,
+                                  "collected ephemeral segment '%s': creator pid %u gone", hdr.name,
+                                  hdr.creator_pid);
+                }
+                return;
+        }
         if ((rv = tshmd_registry_add(reg, &hdr, (uint64_t)st.st_size, TSHMD_SEG_READY, &seg)) < 0) {
                 tshmd_log(LOG_ERR, "cannot register %s: %s", objname, tshm_strerror(rv));
                 return;

@@ -61,7 +61,9 @@ struct tshmd_seg {
         uint64_t nbytes;   /* bytes of array data */
         uint64_t created_ns;
         uint32_t owner_uid, owner_gid, mode, flags;
-        uint32_t opens; /* handles open on it, all connections */
+        uint32_t opens;         /* handles open on it, all connections */
+        uint32_t creator_pid;   /* ephemeral segments: who made it */
+        uint64_t creator_start; /* and that process's start time */
         uint8_t dtype, ndim, state;
         uint64_t *shape;
         char *name;
@@ -92,6 +94,14 @@ struct tshmd_handle {
         bool writable;
 };
 
+/* An ephemeral segment a connection created: removed when it closes, if it
+ * is still the same segment (the serial tells). */
+struct tshmd_ephemeral {
+        struct tshmd_ephemeral *next;
+        uint64_t serial;
+        char name[];
+};
+
 /* A queued output frame; @fd (if >= 0) rides on its first byte. */
 struct tshmd_out {
         struct tshmd_out *next;
@@ -120,7 +130,8 @@ struct tshmd_conn {
         struct tshm__frame_reader rd;
         struct tshmd_out *out_head, *out_tail;
         size_t out_bytes;
-        struct tshmd_handle *handles; /* uthash head */
+        struct tshmd_handle *handles;       /* uthash head */
+        struct tshmd_ephemeral *ephemerals; /* segments to remove when this closes */
         uint32_t nhandles;
         uint64_t next_handle;
         unsigned poll_events;
@@ -185,6 +196,17 @@ void tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix);
 /* guard.c: restore segments a client resized. */
 int tshmd_guard_start(struct tshmd_server *srv);
 void tshmd_guard_stop(struct tshmd_server *srv);
+
+/* gc.c */
+/* A process's start time in clock ticks since boot, or 0 if it is gone. */
+uint64_t tshmd_gc_start_time(pid_t pid);
+bool tshmd_gc_creator_alive(uint32_t pid, uint64_t start);
+/* Scan /dev/shm under the prefix for stale objects, remove them if asked,
+ * and encode the gc reply. */
+int tshmd_gc_scan(struct tshmd_server *srv, bool remove, struct tshm__reply_enc *e, uint64_t id);
+
+/* ops.c: remove a named segment (unlink's work, for other callers too). */
+int tshmd_ops_remove(struct tshmd_server *srv, struct tshmd_seg *seg);
 
 /* registry.c */
 void tshmd_registry_init(struct tshmd_registry *reg);

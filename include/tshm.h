@@ -172,8 +172,12 @@ TSHM_API const char *tshm_errmsg(const tshm_client *c);
 /* The socket path @c is connected to; owned by @c. Since 0.1. */
 TSHM_API const char *tshm_client_socket(const tshm_client *c);
 
-/* Flags for tshm_create(). */
+/* Flags for tshm_create(). An ephemeral segment is removed when the
+ * connection that created it closes (the process exits or is killed, or
+ * tshm_disconnect()), or, if the daemon restarted meanwhile, once its
+ * creator process is gone. Mappings keep working until unmapped. */
 #define TSHM_CREATE_DEFAULT 0u
+#define TSHM_CREATE_EPHEMERAL 1u
 
 /* Create the segment @name holding a C-contiguous array of @dtype and
  * @shape (@ndim entries, 0 for a scalar), zero-filled, with permission bits
@@ -255,7 +259,7 @@ typedef struct tshm_info {
         uint32_t mode;       /* permission bits, e.g. 0600 */
         uint32_t opens;      /* open handles, all connections together */
         uint64_t created_ns; /* creation time, ns since the Unix epoch */
-        uint32_t flags;      /* reserved, 0 */
+        uint32_t flags;      /* TSHM_CREATE_EPHEMERAL or 0 */
 } tshm_info;
 
 /* Describe the segment @name. Returns 0 and *ret_info, or TSHM_EBADNAME,
@@ -286,6 +290,23 @@ typedef struct tshm_stats {
 /* Fetch the daemon's counters. Returns 0 and *ret_stats, or a connection
  * error. Since 0.1. */
 TSHM_API int tshm_stats_get(tshm_client *c, tshm_stats *ret_stats);
+
+/* One stale object under the daemon's prefix in /dev/shm. */
+typedef struct tshm_gc_entry {
+        char object[256]; /* its shm name, e.g. "/tshm.frames" */
+        char reason[128]; /* why it is stale */
+        int removed;      /* 1 if this call removed it */
+} tshm_gc_entry;
+
+/* Find what is stale under the daemon's prefix: objects it does not know
+ * (no valid header, or one naming another segment) and ephemeral segments
+ * whose creator is gone and that nobody has open. With @remove, remove them;
+ * else only report (a dry run). Only root or the daemon's own user may.
+ * Returns 0 and an array of *ret_count entries in *ret_entries (free it with
+ * tshm_gc_free(); NULL when there are none; at most 4096 a call), or
+ * TSHM_EACCES, TSHM_ENOMEM or a connection error. Since 0.1. */
+TSHM_API int tshm_gc(tshm_client *c, int remove, tshm_gc_entry **ret_entries, size_t *ret_count);
+TSHM_API void tshm_gc_free(tshm_gc_entry *entries);
 
 #ifdef __cplusplus
 }

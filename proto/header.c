@@ -121,7 +121,8 @@ tshm__hdr_validate(const struct tshm__hdr *hdr, uint64_t map_size)
             hdr->layout != TSHM_HDR_LAYOUT || hdr->header_size != TSHM_HDR_SIZE) {
                 return TSHM_EBADHDR;
         }
-        if ((hdr->flags & TSHM_HDR_KIND_MASK) != TSHM_HDR_KIND_ARRAY || hdr->mode > 0777u) {
+        if ((hdr->flags & TSHM_HDR_KIND_MASK) != TSHM_HDR_KIND_ARRAY ||
+            (hdr->flags & ~TSHM_HDR_FLAGS_KNOWN) != 0 || hdr->mode > 0777u) {
                 return TSHM_EBADHDR;
         }
         if (!hdr_name_ok(hdr)) {

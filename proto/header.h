@@ -31,6 +31,10 @@
  * streams (a ring of slots) will set TSHM_HDR_KIND_STREAM. */
 #define TSHM_HDR_KIND_MASK 0xffu
 #define TSHM_HDR_KIND_ARRAY 0u
+/* An ephemeral segment goes when its creator does (creator_pid and
+ * creator_start say who that is). */
+#define TSHM_HDR_FLAG_EPHEMERAL (1u << 8)
+#define TSHM_HDR_FLAGS_KNOWN (TSHM_HDR_KIND_MASK | TSHM_HDR_FLAG_EPHEMERAL)
 
 struct tshm__hdr {
         char magic[8];        /*   0: "TSHMSEG\0" */
@@ -51,7 +55,10 @@ struct tshm__hdr {
         uint8_t sync_reserved[56];      /* 72: reserved for publish/wait, 0 */
         uint64_t shape[TSHM_MAX_NDIM];  /* 128: extents, ndim used, rest 0 */
         int64_t strides[TSHM_MAX_NDIM]; /* 384: strides in bytes, ndim used, rest 0 */
-        uint8_t kind_reserved[128];     /* 640: reserved for streams, 0 */
+        uint8_t kind_reserved[112];     /* 640: reserved for streams, 0 */
+        uint32_t creator_pid;           /* 752: an ephemeral segment's creator */
+        uint32_t creator_reserved;      /* 756: 0 */
+        uint64_t creator_start;         /* 760: its start time (/proc/PID/stat, ticks) */
         char name[256];                 /* 768: segment name, NUL-padded */
 };
 
@@ -72,6 +79,8 @@ _Static_assert(offsetof(struct tshm__hdr, seq) == 64, "seq offset");
 _Static_assert(offsetof(struct tshm__hdr, shape) == 128, "shape offset");
 _Static_assert(offsetof(struct tshm__hdr, strides) == 384, "strides offset");
 _Static_assert(offsetof(struct tshm__hdr, kind_reserved) == 640, "kind_reserved offset");
+_Static_assert(offsetof(struct tshm__hdr, creator_pid) == 752, "creator_pid offset");
+_Static_assert(offsetof(struct tshm__hdr, creator_start) == 760, "creator_start offset");
 _Static_assert(offsetof(struct tshm__hdr, name) == 768, "name offset");
 
 /* What a new segment is made of. */

@@ -39,6 +39,7 @@ enum tshm__op {
         TSHM_OP_UNLINK = 203,
         TSHM_OP_CHMOD = 204,
         TSHM_OP_CHOWN = 205,
+        TSHM_OP_GC = 206,
         TSHM_OP_STAT = 300,
         TSHM_OP_LIST = 301,
         TSHM_OP_STATS = 302,
@@ -62,6 +63,7 @@ struct tshm__req {
         uint32_t mode;                 /* create */
         uint32_t flags;                /* create */
         bool writable;                 /* open */
+        bool remove;                   /* gc: remove what is stale, not only list it */
         uint64_t handle;               /* close */
         uint64_t cursor;               /* list: resume after this serial */
         uint32_t limit;                /* list: at most this many */
@@ -88,6 +90,9 @@ struct tshm__reply {
         uint64_t next_cursor; /* 0 when the listing is complete */
         /* stats */
         tshm_stats stats;
+        /* gc: an array the caller frees with free() */
+        tshm_gc_entry *gc;
+        size_t ngc;
 };
 
 /* Framing: a reader that accumulates bytes and yields whole frames. */
@@ -160,6 +165,11 @@ int tshm__reply_list_begin(struct tshm__reply_enc *e, uint64_t id, uint32_t coun
 int tshm__reply_list_add(struct tshm__reply_enc *e, const tshm_info *info);
 int tshm__reply_list_end(struct tshm__reply_enc *e, uint64_t next_cursor);
 int tshm__reply_stats(struct tshm__reply_enc *e, uint64_t id, const tshm_stats *st);
+/* gc replies, streamed like list replies. */
+int tshm__reply_gc_begin(struct tshm__reply_enc *e, uint64_t id, uint32_t count);
+int tshm__reply_gc_add(struct tshm__reply_enc *e, const char *object, const char *reason,
+                       bool removed);
+int tshm__reply_gc_end(struct tshm__reply_enc *e);
 
 /* Decode a reply payload to a request of @op. Returns 0 (reply->status may
  * still carry the daemon's error), TSHM_EPROTO, or TSHM_ENOMEM. On success

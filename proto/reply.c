@@ -151,6 +151,30 @@ tshm__reply_stats(struct tshm__reply_enc *e, uint64_t id, const tshm_stats *st)
         return reply_end(e, rv);
 }
 
+int
+tshm__reply_gc_begin(struct tshm__reply_enc *e, uint64_t id, uint32_t count)
+{
+        return tshm__reply_list_begin(e, id, count);
+}
+
+int
+tshm__reply_gc_add(struct tshm__reply_enc *e, const char *object, const char *reason, bool removed)
+{
+        int rv = msgpack_pack_map(&e->pk, 3);
+
+        rv |= tshm__mp_pack_kv_str(&e->pk, "object", object);
+        rv |= tshm__mp_pack_kv_str(&e->pk, "reason", reason);
+        rv |= tshm__mp_pack_key(&e->pk, "removed");
+        rv |= removed ? msgpack_pack_true(&e->pk) : msgpack_pack_false(&e->pk);
+        return rv != 0 ? TSHM_ENOMEM : 0;
+}
+
+int
+tshm__reply_gc_end(struct tshm__reply_enc *e)
+{
+        return tshm__reply_list_end(e, 0);
+}
+
 static bool
 decode_info(const msgpack_object *m, tshm_info *in)
 {
@@ -211,6 +235,48 @@ decode_list(const msgpack_object *res, struct tshm__reply *reply)
 }
 
 static bool
+decode_gc_entry(const msgpack_object *m, tshm_gc_entry *g)
+{
+        const msgpack_object *removed = tshm__mp_map_get(m, "removed");
+        const msgpack_object *o = tshm__mp_map_get(m, "object");
+        const msgpack_object *r = tshm__mp_map_get(m, "reason");
+
+        memset(g, 0, sizeof(*g));
+        if (o == NULL || r == NULL || removed == NULL || removed->type != MSGPACK_OBJECT_BOOLEAN ||
+            r->type != MSGPACK_OBJECT_STR || !tshm__mp_obj_str(o, g->object, sizeof(g->object))) {
+                return false;
+        }
+        /* A reason longer than the field is cut, not refused. */
+        snprintf(g->reason, sizeof(g->reason), "%.*s", (int)r->via.str.size, r->via.str.ptr);
+        g->removed = removed->via.boolean ? 1 : 0;
+        return true;
+}
+
+static int
+decode_gc(const msgpack_object *res, struct tshm__reply *reply)
+{
+        const msgpack_object *entries = tshm__mp_map_get(res, "entries");
+        uint32_t i, n;
+
+        if (entries == NULL || entries->type != MSGPACK_OBJECT_ARRAY) {
+                return TSHM_EPROTO;
+        }
+        n = entries->via.array.size;
+        if (n > 0 && (reply->gc = calloc(n, sizeof(*reply->gc))) == NULL) {
+                return TSHM_ENOMEM;
+        }
+        for (i = 0; i < n; i++) {
+                if (!decode_gc_entry(&entries->via.array.ptr[i], &reply->gc[i])) {
+                        free(reply->gc);
+                        reply->gc = NULL;
+                        return TSHM_EPROTO;
+                }
+        }
+        reply->ngc = n;
+        return 0;
+}
+
+static bool
 decode_stats(const msgpack_object *m, tshm_stats *st)
 {
         return tshm__mp_get_u64(m, "segments", &st->segments) &&
@@ -244,6 +310,8 @@ decode_result(const msgpack_object *res, uint32_t op, struct tshm__reply *reply)
                 return decode_info(res, &reply->info) ? 0 : TSHM_EPROTO;
         case TSHM_OP_LIST:
                 return decode_list(res, reply);
+        case TSHM_OP_GC:
+                return decode_gc(res, reply);
         case TSHM_OP_STATS:
                 return decode_stats(res, &reply->stats) ? 0 : TSHM_EPROTO;
         default:

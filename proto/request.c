@@ -30,6 +30,8 @@ tshm__op_name(uint32_t op)
                 return "chmod";
         case TSHM_OP_CHOWN:
                 return "chown";
+        case TSHM_OP_GC:
+                return "gc";
         case TSHM_OP_STAT:
                 return "stat";
         case TSHM_OP_LIST:
@@ -57,6 +59,7 @@ enum req_key {
         K_LIMIT = 1u << 11,
         K_OWNER = 1u << 12,
         K_GROUP = 1u << 13,
+        K_REMOVE = 1u << 14,
 };
 
 static const struct {
@@ -67,7 +70,7 @@ static const struct {
     {"name", K_NAME},     {"dtype", K_DTYPE},   {"shape", K_SHAPE},
     {"mode", K_MODE},     {"flags", K_FLAGS},   {"writable", K_WRITABLE},
     {"handle", K_HANDLE}, {"cursor", K_CURSOR}, {"limit", K_LIMIT},
-    {"owner", K_OWNER},   {"group", K_GROUP},
+    {"owner", K_OWNER},   {"group", K_GROUP},   {"remove", K_REMOVE},
 };
 
 #define NKEYS (sizeof(req_keys) / sizeof(req_keys[0]))
@@ -102,6 +105,9 @@ op_keys(uint32_t op, unsigned *ret_required, unsigned *ret_optional)
         case TSHM_OP_CHOWN:
                 req |= K_NAME;
                 opt = K_OWNER | K_GROUP;
+                break;
+        case TSHM_OP_GC:
+                opt = K_REMOVE;
                 break;
         case TSHM_OP_LIST:
                 opt = K_CURSOR | K_LIMIT;
@@ -156,6 +162,10 @@ tshm__req_encode(const struct tshm__req *req, msgpack_sbuffer *out)
         if ((required | optional) & K_WRITABLE) {
                 rv |= tshm__mp_pack_key(&pk, "writable");
                 rv |= req->writable ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+        }
+        if ((required | optional) & K_REMOVE) {
+                rv |= tshm__mp_pack_key(&pk, "remove");
+                rv |= req->remove ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
         }
         if ((required | optional) & K_HANDLE) {
                 rv |= tshm__mp_pack_kv_u64(&pk, "handle", req->handle);
@@ -253,6 +263,10 @@ decode_kv(const msgpack_object *v, unsigned bit, struct tshm__req *req, char *er
         case K_WRITABLE:
                 ok = v->type == MSGPACK_OBJECT_BOOLEAN;
                 req->writable = ok && v->via.boolean;
+                break;
+        case K_REMOVE:
+                ok = v->type == MSGPACK_OBJECT_BOOLEAN;
+                req->remove = ok && v->via.boolean;
                 break;
         case K_HANDLE:
                 ok = tshm__mp_obj_u64(v, &req->handle);

@@ -1,0 +1,129 @@
+/*
+ * gc.c - what is stale under tshmd's prefix: ephemeral segments whose
+ * creator is gone, and objects the registry does not know (no valid header,
+ * or a header that names another segment). Found at startup and by the gc
+ * operation; removed only when asked.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "tshmd.h"
+
+uint64_t
+tshmd_gc_start_time(pid_t pid)
+{
+        char path[64], buf[1024], *p;
+        unsigned long long start = 0;
+        ssize_t n;
+        int fd, field;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                return 0;
+        }
+        n = read(fd, buf, sizeof(buf) - 1);
+        (void)close(fd);
+        if (n <= 0) {
+                return 0;
+        }
+        buf[n] = '\0';
+        /* The command name may hold spaces and parentheses: the fields
+         * start after the last ')'. starttime is field 22; ')' ends 2. */
+        p = strrchr(buf, ')');
+        for (field = 2; p != NULL && field < 22; field++) {
+                p = strchr(p + 1, ' ');
+        }
+        if (p == NULL || sscanf(p + 1, "%llu", &start) != 1) {
+                return 0;
+        }
+        return start;
+}
+
+bool
+tshmd_gc_creator_alive(uint32_t pid, uint64_t start)
+{
+        /* Same pid and same start time: the same process, not a reuse. */
+        return pid != 0 && start != 0 && tshmd_gc_start_time((pid_t)pid) == start;
+}
+
+/* Why the object @entry (a /dev/shm name under the prefix) is stale, or NULL
+ * when it is not. */
+static const char *
+gc_reason(struct tshmd_server *srv, const char *entry, struct tshmd_seg **ret_seg)
+{
+        size_t plen = strlen(srv->cfg->shm_prefix);
+        struct tshmd_seg *seg = tshmd_registry_find(&srv->reg, entry + plen + 1);
+
+        *ret_seg = seg;
+        if (seg == NULL) {
+                return "not registered: no valid tshm header, or one naming another segment";
+        }
+        if (seg->state == TSHMD_SEG_READY && (seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 &&
+            seg->opens == 0 && !tshmd_gc_creator_alive(seg->creator_pid, seg->creator_start)) {
+                return "ephemeral, and its creator is gone";
+        }
+        return NULL;
+}
+
+int
+tshmd_gc_scan(struct tshmd_server *srv, bool remove, struct tshm__reply_enc *e, uint64_t id)
+{
+        size_t plen = strlen(srv->cfg->shm_prefix);
+        struct tshm_gc_item {
+                char object[300];
+                const char *reason;
+                bool removed;
+        } *items = NULL;
+        struct dirent *de;
+        uint32_t n = 0, i;
+        DIR *dir;
+        int rv;
+
+        items = calloc(TSHM_PROTO_LIST_PAGE, sizeof(*items));
+        dir = opendir("/dev/shm");
+        if (items == NULL || dir == NULL) {
+                rv = items == NULL ? TSHM_ENOMEM : -errno;
+                goto out;
+        }
+        while ((de = readdir(dir)) != NULL && n < TSHM_PROTO_LIST_PAGE) {
+                struct tshmd_seg *seg;
+                const char *why;
+
+                if (strncmp(de->d_name, srv->cfg->shm_prefix, plen) != 0 ||
+                    de->d_name[plen] != '.' || (why = gc_reason(srv, de->d_name, &seg)) == NULL) {
+                        continue;
+                }
+                snprintf(items[n].object, sizeof(items[n].object), "/%s", de->d_name);
+                items[n].reason = why;
+                if (remove && shm_unlink(items[n].object) == 0) {
+                        items[n].removed = true;
+                        if (seg != NULL) {
+                                tshmd_registry_unname(&srv->reg, seg);
+                        }
+                        tshmd_log(LOG_NOTICE, "gc: removed %s (%s)", items[n].object, why);
+                }
+                n++;
+        }
+        rv = tshm__reply_gc_begin(e, id, n);
+        for (i = 0; rv == 0 && i < n; i++) {
+                rv = tshm__reply_gc_add(e, items[i].object, items[i].reason, items[i].removed);
+        }
+        if (rv == 0) {
+                rv = tshm__reply_gc_end(e);
+        }
+out:
+        if (dir != NULL) {
+                (void)closedir(dir);
+        }
+        free(items);
+        return rv;
+}
