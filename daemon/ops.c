@@ -38,8 +38,8 @@ ops_may(const struct tshmd_conn *c, const struct tshmd_seg *seg, unsigned want)
 }
 
 /* Queue the frame an encoder built, or an out-of-memory error. */
-static void
-ops_send(struct tshmd_conn *c, struct tshm__reply_enc *e, int rv, uint64_t id, int fd)
+void
+tshmd_ops_send(struct tshmd_conn *c, struct tshm__reply_enc *e, int rv, uint64_t id, int fd)
 {
         if (rv == 0) {
                 size_t len = e->sbuf.size;
@@ -55,11 +55,8 @@ ops_send(struct tshmd_conn *c, struct tshm__reply_enc *e, int rv, uint64_t id, i
         }
 }
 
-static void ops_fail(struct tshmd_conn *c, uint64_t id, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-ops_fail(struct tshmd_conn *c, uint64_t id, int status, const char *fmt, ...)
+void
+tshmd_ops_fail(struct tshmd_conn *c, uint64_t id, int status, const char *fmt, ...)
 {
         char msg[ERRLEN + 64];
         va_list ap;
@@ -76,15 +73,15 @@ ops_lookup(struct tshmd_conn *c, const struct tshm__req *req)
         struct tshmd_seg *seg = tshmd_registry_find(&c->srv->reg, req->name);
 
         if (seg == NULL || seg->state != TSHMD_SEG_READY) {
-                ops_fail(c, req->id, TSHM_ENOENT, "'%s'", req->name);
+                tshmd_ops_fail(c, req->id, TSHM_ENOENT, "'%s'", req->name);
                 return NULL;
         }
         return seg;
 }
 
 /* Register a new handle for @seg on @c. */
-static int
-ops_handle_new(struct tshmd_conn *c, struct tshmd_seg *seg, bool writable, uint64_t *ret_id)
+int
+tshmd_ops_handle_new(struct tshmd_conn *c, struct tshmd_seg *seg, bool writable, uint64_t *ret_id)
 {
         struct tshmd_handle *h = calloc(1, sizeof(*h));
 
@@ -112,207 +109,14 @@ ops_hello(struct tshmd_conn *c, const struct tshm__req *req)
         struct tshm__reply_enc e;
 
         if (req->version != TSHM_PROTO_VERSION) {
-                ops_fail(c, req->id, TSHM_EVERSION, "this daemon speaks protocol %u, not %u",
-                         TSHM_PROTO_VERSION, req->version);
+                tshmd_ops_fail(c, req->id, TSHM_EVERSION, "this daemon speaks protocol %u, not %u",
+                               TSHM_PROTO_VERSION, req->version);
                 c->close_on_drain = true;
                 return;
         }
         c->hello = true;
         tshm__reply_enc_init(&e);
-        ops_send(c, &e, tshm__reply_hello(&e, req->id, TSHM_PROTO_VERSION), req->id, -1);
-}
-
-/* The header of a new segment; an ephemeral one records its creator. */
-static int
-ops_create_header(struct tshmd_conn *c, const struct tshm__req *req,
-                  const struct tshm__seg_spec *spec, struct tshm__hdr *hdr)
-{
-        int rv;
-
-        if ((rv = tshm__hdr_init(hdr, spec)) < 0) {
-                return rv;
-        }
-        if ((req->flags & TSHM_CREATE_EPHEMERAL) != 0) {
-                hdr->flags |= TSHM_HDR_FLAG_EPHEMERAL;
-                hdr->creator_pid = (uint32_t)c->pid;
-                hdr->creator_start = tshmd_gc_start_time(c->pid);
-        }
-        return 0;
-}
-
-/* Remember an ephemeral segment on the connection that made it. */
-static int
-ops_track_ephemeral(struct tshmd_conn *c, const struct tshmd_seg *seg)
-{
-        size_t n = strlen(seg->name) + 1;
-        struct tshmd_ephemeral *e = malloc(sizeof(*e) + n);
-
-        if (e == NULL) {
-                return TSHM_ENOMEM;
-        }
-        e->serial = seg->serial;
-        memcpy(e->name, seg->name, n);
-        e->next = c->ephemerals;
-        c->ephemerals = e;
-        return 0;
-}
-
-/* An off-loop create: the object is made and its pages reserved in the
- * thread pool, because posix_fallocate of a large segment takes a while. */
-struct ops_create_work {
-        uv_work_t work;
-        struct tshmd_conn *conn;
-        struct tshmd_seg *seg;
-        uint64_t id;
-        struct tshm__hdr hdr;
-        char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
-        int fd; /* result: a descriptor or an error */
-        char err[ERRLEN];
-};
-
-static void
-ops_create_run(uv_work_t *w)
-{
-        struct ops_create_work *cw = w->data;
-
-        cw->fd = tshmd_shm_make(cw->objname, &cw->hdr, cw->seg->size, cw->err, sizeof(cw->err));
-}
-
-/* Segments up to this size are made on the loop: reserving a few pages
- * takes microseconds, less than the thread pool's two context switches. */
-#define OPS_CREATE_INLINE_MAX (1024u * 1024u)
-
-/* Register the outcome of a create and reply to its connection. */
-static void
-ops_create_finish(struct ops_create_work *cw)
-{
-        struct tshmd_conn *c = cw->conn;
-        struct tshmd_registry *reg = &c->srv->reg;
-        struct tshm__reply_enc e;
-        uint64_t handle;
-        int rv;
-
-        if (cw->fd < 0) {
-                tshmd_log(LOG_WARNING, "create '%s' for pid %d uid %u failed: %s", cw->seg->name,
-                          (int)c->pid, (unsigned)c->uid, cw->err);
-                tshmd_registry_unname(reg, cw->seg);
-                if (tshmd_conn_writable(c)) {
-                        tshmd_conn_reply_error(c, cw->id, cw->fd, cw->err);
-                }
-                return;
-        }
-        cw->seg->state = TSHMD_SEG_READY;
-        tshmd_log(LOG_INFO, "created '%s' %s, %llu bytes, mode %04o, for pid %d uid %u",
-                  cw->seg->name, tshm_dtype_name((tshm_dtype)cw->seg->dtype),
-                  (unsigned long long)cw->seg->nbytes, cw->seg->mode, (int)c->pid,
-                  (unsigned)c->uid);
-        if (!tshmd_conn_writable(c) || ((cw->seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 &&
-                                        (rv = ops_track_ephemeral(c, cw->seg)) < 0)) {
-                /* The creator went away (or cannot be followed): a
-                 * persistent segment stays, like a file; an ephemeral one
-                 * goes now. */
-                (void)close(cw->fd);
-                if ((cw->seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0) {
-                        (void)tshmd_ops_remove(c->srv, cw->seg);
-                        if (tshmd_conn_writable(c)) {
-                                tshmd_conn_reply_error(c, cw->id, TSHM_ENOMEM, NULL);
-                        }
-                }
-                return;
-        }
-        if ((rv = ops_handle_new(c, cw->seg, true, &handle)) < 0) {
-                (void)close(cw->fd);
-                tshmd_conn_reply_error(c, cw->id, rv, NULL);
-                return;
-        }
-        tshm__reply_enc_init(&e);
-        ops_send(c, &e, tshm__reply_fd(&e, cw->id, handle, cw->seg->size), cw->id, cw->fd);
-}
-
-static void
-ops_create_done(uv_work_t *w, int status)
-{
-        struct ops_create_work *cw = w->data;
-        struct tshmd_conn *c = cw->conn;
-
-        (void)status; /* work is never cancelled */
-        ops_create_finish(cw);
-        free(cw);
-        tshmd_conn_release(c);
-}
-
-static void
-ops_create(struct tshmd_conn *c, const struct tshm__req *req)
-{
-        struct tshmd_server *srv = c->srv;
-        struct tshm__seg_spec spec = {.dtype = req->dtype, .ndim = req->ndim};
-        struct ops_create_work *cw = NULL;
-        char err[ERRLEN];
-        uint64_t nbytes, size;
-        int rv;
-
-        if ((req->flags & ~TSHM_CREATE_EPHEMERAL) != 0) {
-                ops_fail(c, req->id, TSHM_EINVAL, "unknown create flags %#x", req->flags);
-                return;
-        }
-        if (tshmd_registry_find(&srv->reg, req->name) != NULL) {
-                ops_fail(c, req->id, TSHM_EEXIST, "'%s'", req->name);
-                return;
-        }
-        if (c->nhandles >= srv->cfg->max_opens) {
-                ops_fail(c, req->id, TSHM_ELIMIT, "open handle limit: %u per connection",
-                         srv->cfg->max_opens);
-                return;
-        }
-        if ((rv = tshm_shape_nbytes(req->dtype, req->ndim, req->shape, &nbytes)) < 0 ||
-            (rv = tshm__hdr_object_size(nbytes, &size)) < 0) {
-                ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
-                return;
-        }
-        if ((rv = tshmd_registry_admit(&srv->reg, srv->cfg, (uint32_t)c->uid, size, err,
-                                       sizeof(err))) < 0) {
-                tshmd_log(LOG_NOTICE, "create '%s' for pid %d uid %u refused: %s", req->name,
-                          (int)c->pid, (unsigned)c->uid, err);
-                tshmd_conn_reply_error(c, req->id, rv, err);
-                return;
-        }
-        memcpy(spec.name, req->name, sizeof(spec.name));
-        memcpy(spec.shape, req->shape, sizeof(spec.shape));
-        spec.mode = req->mode != 0 ? req->mode : 0600u;
-        spec.owner_uid = c->uid;
-        spec.owner_gid = c->gid;
-        spec.created_ns = tshmd_now_ns(CLOCK_REALTIME);
-        cw = calloc(1, sizeof(*cw));
-        if (cw == NULL) {
-                rv = TSHM_ENOMEM;
-                goto fail;
-        }
-        if ((rv = ops_create_header(c, req, &spec, &cw->hdr)) < 0 ||
-            (rv = tshmd_shm_objname(srv->cfg->shm_prefix, req->name, cw->objname,
-                                    sizeof(cw->objname))) < 0 ||
-            (rv = tshmd_registry_add(&srv->reg, &cw->hdr, size, TSHMD_SEG_CREATING, &cw->seg)) <
-                0) {
-                goto fail;
-        }
-        cw->work.data = cw;
-        cw->conn = c;
-        cw->id = req->id;
-        if (size <= OPS_CREATE_INLINE_MAX) {
-                ops_create_run(&cw->work);
-                ops_create_finish(cw);
-                free(cw);
-                return;
-        }
-        if ((rv = uv_queue_work(srv->loop, &cw->work, ops_create_run, ops_create_done)) < 0) {
-                tshmd_registry_unname(&srv->reg, cw->seg);
-                rv = TSHM_ENOMEM;
-                goto fail;
-        }
-        c->pending++;
-        return;
-fail:
-        free(cw);
-        ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
+        tshmd_ops_send(c, &e, tshm__reply_hello(&e, req->id, TSHM_PROTO_VERSION), req->id, -1);
 }
 
 static void
@@ -332,14 +136,14 @@ ops_open(struct tshmd_conn *c, const struct tshm__req *req)
                 tshmd_log(LOG_WARNING, "open '%s' %s denied to pid %d uid %u (mode %04o)",
                           seg->name, req->writable ? "read-write" : "read-only", (int)c->pid,
                           (unsigned)c->uid, seg->mode);
-                ops_fail(c, req->id, TSHM_EACCES, "'%s' is mode %04o, owner %u: %s access denied",
-                         seg->name, seg->mode, seg->owner_uid,
-                         req->writable ? "read-write" : "read");
+                tshmd_ops_fail(c, req->id, TSHM_EACCES,
+                               "'%s' is mode %04o, owner %u: %s access denied", seg->name,
+                               seg->mode, seg->owner_uid, req->writable ? "read-write" : "read");
                 return;
         }
         if (c->nhandles >= srv->cfg->max_opens) {
-                ops_fail(c, req->id, TSHM_ELIMIT, "open handle limit: %u per connection",
-                         srv->cfg->max_opens);
+                tshmd_ops_fail(c, req->id, TSHM_ELIMIT, "open handle limit: %u per connection",
+                               srv->cfg->max_opens);
                 return;
         }
         (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
@@ -347,17 +151,17 @@ ops_open(struct tshmd_conn *c, const struct tshm__req *req)
         if (fd < 0) {
                 tshmd_log(LOG_ERR, "cannot open the object of '%s': %s", seg->name,
                           tshm_strerror(fd));
-                ops_fail(c, req->id, fd, "the object of '%s' cannot be opened: %s", seg->name,
-                         tshm_strerror(fd));
+                tshmd_ops_fail(c, req->id, fd, "the object of '%s' cannot be opened: %s", seg->name,
+                               tshm_strerror(fd));
                 return;
         }
-        if ((rv = ops_handle_new(c, seg, req->writable, &handle)) < 0) {
+        if ((rv = tshmd_ops_handle_new(c, seg, req->writable, &handle)) < 0) {
                 (void)close(fd);
-                ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
+                tshmd_ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
                 return;
         }
         tshm__reply_enc_init(&e);
-        ops_send(c, &e, tshm__reply_fd(&e, req->id, handle, seg->size), req->id, fd);
+        tshmd_ops_send(c, &e, tshm__reply_fd(&e, req->id, handle, seg->size), req->id, fd);
 }
 
 static void
@@ -368,8 +172,8 @@ ops_close(struct tshmd_conn *c, const struct tshm__req *req)
 
         HASH_FIND(hh, c->handles, &req->handle, sizeof(req->handle), h);
         if (h == NULL) {
-                ops_fail(c, req->id, TSHM_EBADF, "no open handle %llu on this connection",
-                         (unsigned long long)req->handle);
+                tshmd_ops_fail(c, req->id, TSHM_EBADF, "no open handle %llu on this connection",
+                               (unsigned long long)req->handle);
                 return;
         }
         HASH_DEL(c->handles, h);
@@ -377,7 +181,7 @@ ops_close(struct tshmd_conn *c, const struct tshm__req *req)
         tshmd_registry_unref(&c->srv->reg, h->seg);
         free(h);
         tshm__reply_enc_init(&e);
-        ops_send(c, &e, tshm__reply_empty(&e, req->id), req->id, -1);
+        tshmd_ops_send(c, &e, tshm__reply_empty(&e, req->id), req->id, -1);
 }
 
 int
@@ -409,19 +213,19 @@ ops_unlink(struct tshmd_conn *c, const struct tshm__req *req)
         if (c->uid != 0 && c->uid != seg->owner_uid) {
                 tshmd_log(LOG_WARNING, "unlink '%s' denied to pid %d uid %u (owner %u)", seg->name,
                           (int)c->pid, (unsigned)c->uid, seg->owner_uid);
-                ops_fail(c, req->id, TSHM_EACCES, "only the owner (uid %u) may unlink '%s'",
-                         seg->owner_uid, seg->name);
+                tshmd_ops_fail(c, req->id, TSHM_EACCES, "only the owner (uid %u) may unlink '%s'",
+                               seg->owner_uid, seg->name);
                 return;
         }
         tshmd_log(LOG_INFO, "unlink '%s' for pid %d uid %u (%u still open)", seg->name, (int)c->pid,
                   (unsigned)c->uid, seg->opens);
         if ((rv = tshmd_ops_remove(srv, seg)) < 0) {
-                ops_fail(c, req->id, rv, "cannot remove the object of '%s': %s", seg->name,
-                         tshm_strerror(rv));
+                tshmd_ops_fail(c, req->id, rv, "cannot remove the object of '%s': %s", seg->name,
+                               tshm_strerror(rv));
                 return;
         }
         tshm__reply_enc_init(&e);
-        ops_send(c, &e, tshm__reply_empty(&e, req->id), req->id, -1);
+        tshmd_ops_send(c, &e, tshm__reply_empty(&e, req->id), req->id, -1);
 }
 
 /* The owner (or root) changes a segment's rights. Like chown(2), only root
@@ -474,20 +278,20 @@ ops_chown(struct tshmd_conn *c, const struct tshm__req *req)
         gid = req->op == TSHM_OP_CHOWN && req->group != TSHM_ID_KEEP ? req->group : seg->owner_gid;
         (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
         if ((rv = tshmd_shm_set_owner(objname, mode, uid, gid)) < 0) {
-                ops_fail(c, req->id, rv, "cannot update the header of '%s': %s", seg->name,
-                         tshm_strerror(rv));
+                tshmd_ops_fail(c, req->id, rv, "cannot update the header of '%s': %s", seg->name,
+                               tshm_strerror(rv));
                 return;
         }
         tshmd_log(LOG_INFO, "%s '%s': mode %04o owner %u group %u, for pid %d uid %u",
                   tshm__op_name(req->op), seg->name, mode, uid, gid, (int)c->pid, (unsigned)c->uid);
         if ((rv = tshmd_registry_set_owner(&srv->reg, seg, uid)) < 0) {
-                ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
+                tshmd_ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
                 return;
         }
         seg->mode = mode;
         seg->owner_gid = gid;
         tshm__reply_enc_init(&e);
-        ops_send(c, &e, tshm__reply_empty(&e, req->id), req->id, -1);
+        tshmd_ops_send(c, &e, tshm__reply_empty(&e, req->id), req->id, -1);
 }
 
 static void
@@ -498,12 +302,12 @@ ops_gc(struct tshmd_conn *c, const struct tshm__req *req)
         /* Objects the registry does not know have no owner to ask: only the
          * administrator decides about them. */
         if (c->uid != 0 && c->uid != geteuid()) {
-                ops_fail(c, req->id, TSHM_EACCES, "only root or uid %u may collect garbage",
-                         (unsigned)geteuid());
+                tshmd_ops_fail(c, req->id, TSHM_EACCES, "only root or uid %u may collect garbage",
+                               (unsigned)geteuid());
                 return;
         }
         tshm__reply_enc_init(&e);
-        ops_send(c, &e, tshmd_gc_scan(c->srv, req->remove, &e, req->id), req->id, -1);
+        tshmd_ops_send(c, &e, tshmd_gc_scan(c->srv, req->remove, &e, req->id), req->id, -1);
 }
 
 static void
@@ -518,7 +322,7 @@ ops_stat(struct tshmd_conn *c, const struct tshm__req *req)
         }
         tshmd_registry_info(seg, &info);
         tshm__reply_enc_init(&e);
-        ops_send(c, &e, tshm__reply_stat(&e, req->id, &info), req->id, -1);
+        tshmd_ops_send(c, &e, tshm__reply_stat(&e, req->id, &info), req->id, -1);
 }
 
 static void
@@ -566,7 +370,7 @@ ops_list(struct tshmd_conn *c, const struct tshm__req *req)
         if (rv == 0) {
                 rv = tshm__reply_list_end(&e, next);
         }
-        ops_send(c, &e, rv, req->id, -1);
+        tshmd_ops_send(c, &e, rv, req->id, -1);
 }
 
 static void
@@ -588,7 +392,7 @@ ops_stats(struct tshmd_conn *c, const struct tshm__req *req)
         };
 
         tshm__reply_enc_init(&e);
-        ops_send(c, &e, tshm__reply_stats(&e, req->id, &st), req->id, -1);
+        tshmd_ops_send(c, &e, tshm__reply_stats(&e, req->id, &st), req->id, -1);
 }
 
 void
@@ -624,7 +428,7 @@ tshmd_ops_dispatch(struct tshmd_conn *c, const uint8_t *payload, size_t len)
                 ops_hello(c, &req);
                 break;
         case TSHM_OP_CREATE:
-                ops_create(c, &req);
+                tshmd_ops_create(c, &req);
                 break;
         case TSHM_OP_OPEN:
                 ops_open(c, &req);

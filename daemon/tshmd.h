@@ -242,7 +242,13 @@ bool tshmd_conn_writable(const struct tshmd_conn *c);
 /* Whether the client is in group @gid (primary or supplementary). */
 bool tshmd_conn_in_group(const struct tshmd_conn *c, gid_t gid);
 
-/* ops.c: one handler per op. */
+/* ops.c: one handler per op; shared by create.c. */
+void tshmd_ops_send(struct tshmd_conn *c, struct tshm__reply_enc *e, int rv, uint64_t id, int fd);
+void tshmd_ops_fail(struct tshmd_conn *c, uint64_t id, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int tshmd_ops_handle_new(struct tshmd_conn *c, struct tshmd_seg *seg, bool writable,
+                         uint64_t *ret_id);
+void tshmd_ops_create(struct tshmd_conn *c, const struct tshm__req *req);
 void tshmd_ops_dispatch(struct tshmd_conn *c, const uint8_t *payload, size_t len);
 
 /* server.c */
