@@ -16,8 +16,8 @@
 
 /* The header of a new segment; an ephemeral one records its creator. */
 static int
-ops_create_header(struct tshmd_conn *c, const struct tshm__req *req,
-                  const struct tshm__seg_spec *spec, struct tshm__hdr *hdr)
+create_header(struct tshmd_conn *c, const struct tshm__req *req, const struct tshm__seg_spec *spec,
+              struct tshm__hdr *hdr)
 {
         int rv;
 
@@ -34,7 +34,7 @@ ops_create_header(struct tshmd_conn *c, const struct tshm__req *req,
 
 /* Remember an ephemeral segment on the connection that made it. */
 static int
-ops_track_ephemeral(struct tshmd_conn *c, const struct tshmd_seg *seg)
+create_track_ephemeral(struct tshmd_conn *c, const struct tshmd_seg *seg)
 {
         size_t n = strlen(seg->name) + 1;
         struct tshmd_ephemeral *e = malloc(sizeof(*e) + n);
@@ -51,7 +51,7 @@ ops_track_ephemeral(struct tshmd_conn *c, const struct tshmd_seg *seg)
 
 /* An off-loop create: the object is made and its pages reserved in the
  * thread pool, because posix_fallocate of a large segment takes a while. */
-struct ops_create_work {
+struct create_work {
         uv_work_t work;
         struct tshmd_conn *conn;
         struct tshmd_seg *seg;
@@ -63,20 +63,20 @@ struct ops_create_work {
 };
 
 static void
-ops_create_run(uv_work_t *w)
+create_run(uv_work_t *w)
 {
-        struct ops_create_work *cw = w->data;
+        struct create_work *cw = w->data;
 
         cw->fd = tshmd_shm_make(cw->objname, &cw->hdr, cw->seg->size, cw->err, sizeof(cw->err));
 }
 
 /* Segments up to this size are made on the loop: reserving a few pages
  * takes microseconds, less than the thread pool's two context switches. */
-#define OPS_CREATE_INLINE_MAX (1024u * 1024u)
+#define CREATE_INLINE_MAX (1024u * 1024u)
 
 /* Register the outcome of a create and reply to its connection. */
 static void
-ops_create_finish(struct ops_create_work *cw)
+create_finish(struct create_work *cw)
 {
         struct tshmd_conn *c = cw->conn;
         struct tshmd_registry *reg = &c->srv->reg;
@@ -99,7 +99,7 @@ ops_create_finish(struct ops_create_work *cw)
                   (unsigned long long)cw->seg->nbytes, cw->seg->mode, (int)c->pid,
                   (unsigned)c->uid);
         if (!tshmd_conn_writable(c) || ((cw->seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 &&
-                                        (rv = ops_track_ephemeral(c, cw->seg)) < 0)) {
+                                        (rv = create_track_ephemeral(c, cw->seg)) < 0)) {
                 /* The creator went away (or cannot be followed): a
                  * persistent segment stays, like a file; an ephemeral one
                  * goes now. */
@@ -122,13 +122,13 @@ ops_create_finish(struct ops_create_work *cw)
 }
 
 static void
-ops_create_done(uv_work_t *w, int status)
+create_done(uv_work_t *w, int status)
 {
-        struct ops_create_work *cw = w->data;
+        struct create_work *cw = w->data;
         struct tshmd_conn *c = cw->conn;
 
         (void)status; /* work is never cancelled */
-        ops_create_finish(cw);
+        create_finish(cw);
         free(cw);
         tshmd_conn_release(c);
 }
@@ -138,7 +138,7 @@ tshmd_ops_create(struct tshmd_conn *c, const struct tshm__req *req)
 {
         struct tshmd_server *srv = c->srv;
         struct tshm__seg_spec spec = {.dtype = req->dtype, .ndim = req->ndim};
-        struct ops_create_work *cw = NULL;
+        struct create_work *cw = NULL;
         char err[ERRLEN];
         uint64_t nbytes, size;
         int rv;
@@ -179,7 +179,7 @@ tshmd_ops_create(struct tshmd_conn *c, const struct tshm__req *req)
                 rv = TSHM_ENOMEM;
                 goto fail;
         }
-        if ((rv = ops_create_header(c, req, &spec, &cw->hdr)) < 0 ||
+        if ((rv = create_header(c, req, &spec, &cw->hdr)) < 0 ||
             (rv = tshmd_shm_objname(srv->cfg->shm_prefix, req->name, cw->objname,
                                     sizeof(cw->objname))) < 0 ||
             (rv = tshmd_registry_add(&srv->reg, &cw->hdr, size, TSHMD_SEG_CREATING, &cw->seg)) <
@@ -189,13 +189,13 @@ tshmd_ops_create(struct tshmd_conn *c, const struct tshm__req *req)
         cw->work.data = cw;
         cw->conn = c;
         cw->id = req->id;
-        if (size <= OPS_CREATE_INLINE_MAX) {
-                ops_create_run(&cw->work);
-                ops_create_finish(cw);
+        if (size <= CREATE_INLINE_MAX) {
+                create_run(&cw->work);
+                create_finish(cw);
                 free(cw);
                 return;
         }
-        if ((rv = uv_queue_work(srv->loop, &cw->work, ops_create_run, ops_create_done)) < 0) {
+        if ((rv = uv_queue_work(srv->loop, &cw->work, create_run, create_done)) < 0) {
                 tshmd_registry_unname(&srv->reg, cw->seg);
                 rv = TSHM_ENOMEM;
                 goto fail;
