@@ -19,6 +19,7 @@
 #define CLI_OPT_JSON 0x1u
 #define CLI_OPT_MODE 0x2u
 #define CLI_OPT_GROUP 0x4u
+#define CLI_OPT_REMOVE 0x8u
 
 struct cli_ctx;
 
@@ -40,6 +41,7 @@ struct cli_ctx {
         bool json;               /* --json */
         bool have_mode;          /* --mode given */
         unsigned mode;           /* its value, at most 0777 */
+        bool remove;             /* --remove */
         bool have_group;         /* --group given */
         uint32_t group;          /* its gid */
         int argc;                /* the positional arguments */
@@ -58,6 +60,7 @@ int cmd_cat(const struct cli_ctx *ctx);
 int cmd_stats(const struct cli_ctx *ctx);
 int cmd_chmod(const struct cli_ctx *ctx);
 int cmd_chown(const struct cli_ctx *ctx);
+int cmd_gc(const struct cli_ctx *ctx);
 
 /* A group given by name or number (cmd_perm.c). */
 bool cli_parse_group(const char *s, uint32_t *ret_gid);

@@ -60,6 +60,12 @@ static const struct cli_cmd commands[] = {
      0, 2, 2, cmd_save},
     {"cat", "NAME", "print a segment's values",
      "Print the values as print() of a NumPy array shows them.\n", 0, 1, 1, cmd_cat},
+    {"gc", "[--remove] [--json]", "find (and remove) stale objects",
+     "Report objects under the daemon's prefix in /dev/shm that are stale: ones\n"
+     "it does not know (no valid header), and ephemeral segments whose creator\n"
+     "is gone and that nobody has open. A dry run unless --remove is given.\n"
+     "Only root or the daemon's own user may.\n",
+     CLI_OPT_REMOVE | CLI_OPT_JSON, 0, 0, cmd_gc},
     {"stats", "[--json]", "show the daemon's counters",
      "Print segments, bytes, max_bytes, clients, opens, requests, uptime,\n"
      "shm_free, pid and proto; with --json one JSON object (uptime as\n"
@@ -146,11 +152,9 @@ static int
 parse_command(struct cli_ctx *ctx, int argc, char **argv)
 {
         static const struct option opts[] = {
-            {"json", no_argument, NULL, 'j'},
-            {"mode", required_argument, NULL, 'm'},
-            {"group", required_argument, NULL, 'g'},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
+            {"json", no_argument, NULL, 'j'},        {"mode", required_argument, NULL, 'm'},
+            {"group", required_argument, NULL, 'g'}, {"remove", no_argument, NULL, 'r'},
+            {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
         };
         const struct cli_cmd *cmd = ctx->cmd;
         int ch, n;
@@ -168,6 +172,8 @@ parse_command(struct cli_ctx *ctx, int argc, char **argv)
                                 return cli_usage(ctx, "bad mode '%s': octal, at most 0777", optarg);
                         }
                         ctx->have_mode = true;
+                } else if (ch == 'r' && (cmd->opts & CLI_OPT_REMOVE) != 0) {
+                        ctx->remove = true;
                 } else if (ch == 'g' && (cmd->opts & CLI_OPT_GROUP) != 0) {
                         if (!cli_parse_group(optarg, &ctx->group)) {
                                 return cli_usage(ctx, "unknown group '%s'", optarg);

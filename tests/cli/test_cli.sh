@@ -150,6 +150,18 @@ expect 1 "$TSHM" chmod 0600 nosuch
 expect 2 "$TSHM" chown : img
 expect 0 "$TSHM" rm grouped closed
 
+# --- gc: a dry run reports, --remove removes ---
+expect 0 "$TSHM" gc
+[ ! -s "$work/out" ] && ok || bad "gc found something in a clean daemon: $(cat "$work/out")"
+"$PY" -c "import _posixshmem as p, os; fd = p.shm_open('/$prefix.junk', os.O_CREAT | os.O_RDWR, 0o600); os.write(fd, b'junk'); os.close(fd)" &&
+        ok || bad "making a junk object"
+expect 0 "$TSHM" gc --json
+"$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d)==1 and d[0]["object"].endswith(".junk") and not d[0]["removed"], d' \
+        "$work/out" && ok || bad "gc --json: $(cat "$work/out")"
+[ -e "/dev/shm/$prefix.junk" ] && ok || bad "the dry run removed the junk"
+expect 0 "$TSHM" gc --remove
+grep -q '^removed ' "$work/out" && [ ! -e "/dev/shm/$prefix.junk" ] && ok || bad "gc --remove: $(cat "$work/out")"
+
 expect 0 "$TSHM" rm img vec zero empty
 expect 1 "$TSHM" rm img
 
