@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-        build-essential cmake pkg-config clang
+        build-essential cmake pkg-config clang valgrind
         libuv1-dev libmsgpack-dev check uthash-dev
         python3 python3-numpy
 )

@@ -13,6 +13,9 @@ echo "== gcc, Debug, -Werror"
 "$top/scripts/build.sh" "$out/gcc" -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Debug
 (cd "$out/gcc" && ctest --output-on-failure -j2)
 
+echo "== the daemon under valgrind memcheck (integration tests; any error fails)"
+(cd "$out/gcc" && TSHM_TEST_VALGRIND=1 ctest -L integration --output-on-failure)
+
 echo "== clang, ASan + UBSan"
 "$top/scripts/build.sh" "$out/asan" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
         -DTSHM_SANITIZER=address,undefined -DTSHM_BUILD_BENCH=OFF

@@ -26,12 +26,20 @@
 #error "TSHMD_PATH must name the tshmd binary"
 #endif
 
+static bool
+under_valgrind(void)
+{
+        const char *v = getenv("TSHM_TEST_VALGRIND");
+
+        return v != NULL && strcmp(v, "1") == 0;
+}
+
 static void
 fixture_spawn(struct tshmd_fixture *f, const char *const *extra)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         char notify[128], buf[256];
-        const char *argv[32];
+        const char *argv[40];
         struct pollfd p;
         int nfd, argc = 0, logfd;
         ssize_t n;
@@ -42,6 +50,16 @@ fixture_spawn(struct tshmd_fixture *f, const char *const *extra)
         ck_assert_int_ge(nfd, 0);
         memcpy(sa.sun_path, notify, strlen(notify) + 1);
         ck_assert_int_eq(bind(nfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        /* TSHM_TEST_VALGRIND=1 runs the daemon under memcheck: any error or
+         * definite leak makes it exit 97, which fixture_stop() refuses. */
+        if (under_valgrind()) {
+                argv[argc++] = "valgrind";
+                argv[argc++] = "--quiet";
+                argv[argc++] = "--error-exitcode=97";
+                argv[argc++] = "--leak-check=full";
+                argv[argc++] = "--errors-for-leak-kinds=definite";
+                argv[argc++] = "--child-silent-after-fork=yes";
+        }
         argv[argc++] = TSHMD_PATH;
         argv[argc++] = "--foreground";
         argv[argc++] = "--socket";
@@ -50,7 +68,7 @@ fixture_spawn(struct tshmd_fixture *f, const char *const *extra)
         argv[argc++] = f->prefix;
         argv[argc++] = "--socket-mode";
         argv[argc++] = "0666";
-        while (extra != NULL && *extra != NULL && argc < 30) {
+        while (extra != NULL && *extra != NULL && argc < 38) {
                 argv[argc++] = *extra++;
         }
         argv[argc] = NULL;
@@ -67,13 +85,14 @@ fixture_spawn(struct tshmd_fixture *f, const char *const *extra)
                 }
                 (void)setenv("NOTIFY_SOCKET", notify, 1);
                 (void)unsetenv("JOURNAL_STREAM");
-                execv(TSHMD_PATH, (char *const *)argv);
+                execvp(argv[0], (char *const *)argv);
                 _exit(127);
         }
         p.fd = nfd;
         p.events = POLLIN;
         for (;;) {
-                ck_assert_msg(poll(&p, 1, 10000) == 1, "tshmd did not report READY=1 in 10 s");
+                ck_assert_msg(poll(&p, 1, under_valgrind() ? 60000 : 10000) == 1,
+                              "tshmd did not report READY=1 in time");
                 n = recv(nfd, buf, sizeof(buf) - 1, 0);
                 ck_assert_int_gt(n, 0);
                 buf[n] = '\0';
