@@ -29,6 +29,7 @@ create_header(struct tshmd_conn *c, const struct tshm__req *req, const struct ts
                 hdr->creator_pid = (uint32_t)c->pid;
                 hdr->creator_start = tshmd_gc_start_time(c->pid);
         }
+        tshmd_seal(c->srv->seal_key, hdr);
         return 0;
 }
 

@@ -99,7 +99,8 @@ tshmd_gc_scan(struct tshmd_server *srv, bool remove, struct tshm__reply_enc *e, 
                 const char *why;
 
                 if (strncmp(de->d_name, srv->cfg->shm_prefix, plen) != 0 ||
-                    de->d_name[plen] != '.' || (why = gc_reason(srv, de->d_name, &seg)) == NULL) {
+                    de->d_name[plen] != '.' || de->d_name[plen + 1] == '.' ||
+                    (why = gc_reason(srv, de->d_name, &seg)) == NULL) {
                         continue;
                 }
                 snprintf(items[n].object, sizeof(items[n].object), "/%s", de->d_name);

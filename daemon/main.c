@@ -73,7 +73,7 @@ main(int argc, char **argv)
         struct tshmd_server srv;
         uv_loop_t *loop = uv_default_loop();
         int ready_fd = -1, rv;
-        char one = 1;
+        char one = 1, status[200];
 
         tshmd_config_defaults(&cfg);
         rv = tshmd_config_parse_args(&cfg, argc, argv);
@@ -93,7 +93,10 @@ main(int argc, char **argv)
         tshmd_log(LOG_NOTICE, "tshmd %s listening on %s, prefix '%s', %llu segments",
                   tshm_version_string(), srv.socket_path, cfg.shm_prefix,
                   (unsigned long long)srv.reg.segments);
-        (void)tshmd_notify("READY=1\nSTATUS=serving");
+        /* systemctl status shows the STATUS= line. */
+        (void)snprintf(status, sizeof(status), "READY=1\nSTATUS=serving on %s, %llu segments",
+                       srv.socket_path, (unsigned long long)srv.reg.segments);
+        (void)tshmd_notify(status);
         if (ready_fd >= 0) {
                 detach_stdio();
                 tshmd_log_init(cfg.log_level, true);

@@ -119,6 +119,23 @@ ops_hello(struct tshmd_conn *c, const struct tshm__req *req)
         tshmd_ops_send(c, &e, tshm__reply_hello(&e, req->id, TSHM_PROTO_VERSION), req->id, -1);
 }
 
+/* Before handing a segment out, make sure its header says what the registry
+ * does: a writer may have scribbled on it. */
+static void
+ops_check_header(struct tshmd_conn *c, const struct tshmd_seg *seg, int fd, const char *objname)
+{
+        struct tshm__hdr want;
+        int rv;
+
+        tshmd_seal_header_of(seg, c->srv->seal_key, &want);
+        if (tshmd_shm_header_intact(fd, &want)) {
+                return;
+        }
+        rv = tshmd_shm_write_header(objname, &want);
+        tshmd_log(LOG_WARNING, "the header of '%s' was changed by a client; %s", seg->name,
+                  rv == 0 ? "repaired" : "cannot repair it");
+}
+
 static void
 ops_open(struct tshmd_conn *c, const struct tshm__req *req)
 {
@@ -155,6 +172,7 @@ ops_open(struct tshmd_conn *c, const struct tshm__req *req)
                                tshm_strerror(fd));
                 return;
         }
+        ops_check_header(c, seg, fd, objname);
         if ((rv = tshmd_ops_handle_new(c, seg, req->writable, &handle)) < 0) {
                 (void)close(fd);
                 tshmd_ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
@@ -254,6 +272,22 @@ ops_may_chown(const struct tshmd_conn *c, const struct tshmd_seg *seg, const str
         return 0;
 }
 
+/* Write a header with the new rights, sealed, before the registry takes
+ * them: a restart then adopts exactly what was granted. */
+static int
+ops_write_owner(struct tshmd_server *srv, const struct tshmd_seg *seg, uint32_t mode, uint32_t uid,
+                uint32_t gid, const char *objname)
+{
+        struct tshmd_seg next = *seg;
+        struct tshm__hdr hdr;
+
+        next.mode = mode;
+        next.owner_uid = uid;
+        next.owner_gid = gid;
+        tshmd_seal_header_of(&next, srv->seal_key, &hdr);
+        return tshmd_shm_write_header(objname, &hdr);
+}
+
 static void
 ops_chown(struct tshmd_conn *c, const struct tshm__req *req)
 {
@@ -277,7 +311,7 @@ ops_chown(struct tshmd_conn *c, const struct tshm__req *req)
         uid = req->op == TSHM_OP_CHOWN && req->owner != TSHM_ID_KEEP ? req->owner : seg->owner_uid;
         gid = req->op == TSHM_OP_CHOWN && req->group != TSHM_ID_KEEP ? req->group : seg->owner_gid;
         (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
-        if ((rv = tshmd_shm_set_owner(objname, mode, uid, gid)) < 0) {
+        if ((rv = ops_write_owner(srv, seg, mode, uid, gid, objname)) < 0) {
                 tshmd_ops_fail(c, req->id, rv, "cannot update the header of '%s': %s", seg->name,
                                tshm_strerror(rv));
                 return;

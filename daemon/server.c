@@ -288,7 +288,11 @@ tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, struct tshmd_confi
         srv->guard_fd = -1;
         srv->started_ns = tshmd_now_ns(CLOCK_MONOTONIC);
         tshmd_registry_init(&srv->reg);
-        tshmd_shm_adopt(&srv->reg, cfg->shm_prefix);
+        if ((rv = tshmd_seal_key(cfg->shm_prefix, srv->seal_key)) < 0) {
+                tshmd_log(LOG_ERR, "cannot make or read the seal key: %s", tshm_strerror(rv));
+                return rv;
+        }
+        tshmd_shm_adopt(&srv->reg, cfg->shm_prefix, srv->seal_key);
         if (!server_inherit(srv)) {
                 if (cfg->socket_path[0] != '\0') {
                         memcpy(srv->socket_path, cfg->socket_path, sizeof(srv->socket_path));
@@ -335,7 +339,7 @@ tshmd_server_stop(struct tshmd_server *srv)
                 return;
         }
         srv->stopping = true;
-        (void)tshmd_notify("STOPPING=1");
+        (void)tshmd_notify("STOPPING=1\nSTATUS=stopping");
         if (srv->listening) {
                 uv_close((uv_handle_t *)&srv->listen_poll, server_on_listen_closed);
                 srv->listening = false;

@@ -104,28 +104,48 @@ tshmd_shm_unlink(const char *objname)
         return shm_unlink(objname) < 0 ? -errno : 0;
 }
 
-int
-tshmd_shm_set_owner(const char *objname, uint32_t mode, uint32_t uid, uint32_t gid)
-{
-        uint32_t fields[3] = {mode, uid, gid};
-        ssize_t n;
-        int fd;
+/* The header ranges the daemon seals: all but the synchronisation line. */
+static const struct {
+        size_t off, len;
+} shm_sealed[] = {{0, 64}, {128, sizeof(struct tshm__hdr) - 128}};
 
-        /* mode, owner_uid and owner_gid are adjacent in the header, so a
-         * restarted daemon adopts the segment with its current rights. */
-        _Static_assert(offsetof(struct tshm__hdr, owner_uid) ==
-                           offsetof(struct tshm__hdr, mode) + 4,
-                       "mode and owner_uid adjacent");
-        _Static_assert(offsetof(struct tshm__hdr, owner_gid) ==
-                           offsetof(struct tshm__hdr, mode) + 8,
-                       "owner_uid and owner_gid adjacent");
+bool
+tshmd_shm_header_intact(int fd, const struct tshm__hdr *want)
+{
+        struct tshm__hdr got;
+        size_t i;
+
+        if (pread(fd, &got, sizeof(got), 0) != (ssize_t)sizeof(got)) {
+                return false;
+        }
+        for (i = 0; i < sizeof(shm_sealed) / sizeof(shm_sealed[0]); i++) {
+                if (memcmp((const uint8_t *)&got + shm_sealed[i].off,
+                           (const uint8_t *)want + shm_sealed[i].off, shm_sealed[i].len) != 0) {
+                        return false;
+                }
+        }
+        return true;
+}
+
+int
+tshmd_shm_write_header(const char *objname, const struct tshm__hdr *hdr)
+{
+        size_t i;
+        int fd, rv = 0;
+
         fd = shm_open(objname, O_RDWR | O_CLOEXEC, 0);
         if (fd < 0) {
                 return -errno;
         }
-        n = pwrite(fd, fields, sizeof(fields), (off_t)offsetof(struct tshm__hdr, mode));
+        /* Around the synchronisation line, which writers change. */
+        for (i = 0; i < sizeof(shm_sealed) / sizeof(shm_sealed[0]) && rv == 0; i++) {
+                if (pwrite(fd, (const uint8_t *)hdr + shm_sealed[i].off, shm_sealed[i].len,
+                           (off_t)shm_sealed[i].off) != (ssize_t)shm_sealed[i].len) {
+                        rv = TSHM_EIO;
+                }
+        }
         (void)close(fd);
-        return n == (ssize_t)sizeof(fields) ? 0 : TSHM_EIO;
+        return rv;
 }
 
 uint64_t
@@ -141,7 +161,8 @@ tshmd_shm_free_bytes(void)
 
 /* Read and check the header of one object; register it if sound. */
 static void
-shm_adopt_one(struct tshmd_registry *reg, const char *prefix, const char *entry)
+shm_adopt_one(struct tshmd_registry *reg, const char *prefix, const uint8_t key[16],
+              const char *entry)
 {
         char objname[300];
         struct tshm__hdr hdr;
@@ -171,6 +192,13 @@ shm_adopt_one(struct tshmd_registry *reg, const char *prefix, const char *entry)
         if (tshmd_registry_find(reg, hdr.name) != NULL) {
                 return;
         }
+        if (!tshmd_seal_ok(key, &hdr)) {
+                tshmd_log(LOG_WARNING,
+                          "%s: its header was changed by a client (the seal does not match), "
+                          "leaving it alone",
+                          objname);
+                return;
+        }
         if ((hdr.flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 &&
             !tshmd_gc_creator_alive(hdr.creator_pid, hdr.creator_start)) {
                 /* Its creator is gone: it went with it, daemon or not. */
@@ -190,7 +218,7 @@ shm_adopt_one(struct tshmd_registry *reg, const char *prefix, const char *entry)
 }
 
 void
-tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix)
+tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix, const uint8_t key[16])
 {
         size_t plen = strlen(prefix);
         struct dirent *de;
@@ -203,10 +231,12 @@ tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix)
                 return;
         }
         while ((de = readdir(dir)) != NULL) {
-                if (strncmp(de->d_name, prefix, plen) != 0 || de->d_name[plen] != '.') {
+                /* "<prefix>..key" and the like are the daemon's own. */
+                if (strncmp(de->d_name, prefix, plen) != 0 || de->d_name[plen] != '.' ||
+                    de->d_name[plen + 1] == '.') {
                         continue;
                 }
-                shm_adopt_one(reg, prefix, de->d_name);
+                shm_adopt_one(reg, prefix, key, de->d_name);
                 count++;
         }
         (void)closedir(dir);

@@ -147,6 +147,7 @@ struct tshmd_server {
         int guard_fd;
         bool guarding;
         uint64_t resizes_undone; /* segments a client resized and we restored */
+        uint8_t seal_key[16];    /* seal.c */
         int listen_fd;
         bool listening;
         bool owns_socket_path; /* we bound it: unlink it at exit */
@@ -187,11 +188,24 @@ int tshmd_shm_make(const char *objname, const struct tshm__hdr *hdr, uint64_t si
                    size_t errlen);
 int tshmd_shm_open(const char *objname, bool writable, uint64_t size);
 int tshmd_shm_unlink(const char *objname);
-/* Rewrite the mode, owner and group in the object's header. */
-int tshmd_shm_set_owner(const char *objname, uint32_t mode, uint32_t uid, uint32_t gid);
+/* Whether the sealed fields of the header behind @fd are those of @want. */
+bool tshmd_shm_header_intact(int fd, const struct tshm__hdr *want);
+/* Write the sealed fields of @hdr into the object (not the seq line). */
+int tshmd_shm_write_header(const char *objname, const struct tshm__hdr *hdr);
 uint64_t tshmd_shm_free_bytes(void);
 /* Find the objects under @prefix in /dev/shm and register the valid ones. */
-void tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix);
+void tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix, const uint8_t key[16]);
+
+/* seal.c: the daemon's MAC over the header fields it owns. */
+int tshmd_seal_key(const char *prefix, uint8_t key[16]);
+/* SipHash-2-4 of @len bytes under @key (the reference algorithm). */
+uint64_t tshmd_seal_siphash(const uint8_t key[16], const uint8_t *in, size_t len);
+uint64_t tshmd_seal_compute(const uint8_t key[16], const struct tshm__hdr *hdr);
+void tshmd_seal(const uint8_t key[16], struct tshm__hdr *hdr);
+bool tshmd_seal_ok(const uint8_t key[16], const struct tshm__hdr *hdr);
+/* The header @seg should have, sealed. */
+void tshmd_seal_header_of(const struct tshmd_seg *seg, const uint8_t key[16],
+                          struct tshm__hdr *hdr);
 
 /* guard.c: restore segments a client resized. */
 int tshmd_guard_start(struct tshmd_server *srv);

@@ -9,6 +9,15 @@
  *
  * A header read from a mapping is untrusted input: tshm__hdr_validate()
  * checks it against the size of the mapping before any field is used.
+ *
+ * Every process with write access can also write the header. So that a
+ * writer cannot grant itself rights or reshape a segment (the daemon adopts
+ * headers after a restart), the daemon seals the fields it owns with a keyed
+ * MAC (SipHash-2-4 under a key only it can read) in @mac: it checks the seal
+ * when it adopts a segment and repairs the header when it hands one out.
+ * Sealed: bytes 0-63 (identity, layout, dtype, sizes, mode, owner, time),
+ * 128-743 (shape, strides, kind geometry) and 752-1023 (creator, name). Not
+ * sealed: the synchronisation line 64-127 (seq), which writers change.
  */
 #ifndef TSHM_HEADER_H
 #define TSHM_HEADER_H
@@ -55,7 +64,8 @@ struct tshm__hdr {
         uint8_t sync_reserved[56];      /* 72: reserved for publish/wait, 0 */
         uint64_t shape[TSHM_MAX_NDIM];  /* 128: extents, ndim used, rest 0 */
         int64_t strides[TSHM_MAX_NDIM]; /* 384: strides in bytes, ndim used, rest 0 */
-        uint8_t kind_reserved[112];     /* 640: reserved for streams, 0 */
+        uint8_t kind_reserved[104];     /* 640: reserved for streams, 0 */
+        uint64_t mac;                   /* 744: the daemon's seal (see below) */
         uint32_t creator_pid;           /* 752: an ephemeral segment's creator */
         uint32_t creator_reserved;      /* 756: 0 */
         uint64_t creator_start;         /* 760: its start time (/proc/PID/stat, ticks) */
@@ -79,6 +89,7 @@ _Static_assert(offsetof(struct tshm__hdr, seq) == 64, "seq offset");
 _Static_assert(offsetof(struct tshm__hdr, shape) == 128, "shape offset");
 _Static_assert(offsetof(struct tshm__hdr, strides) == 384, "strides offset");
 _Static_assert(offsetof(struct tshm__hdr, kind_reserved) == 640, "kind_reserved offset");
+_Static_assert(offsetof(struct tshm__hdr, mac) == 744, "mac offset");
 _Static_assert(offsetof(struct tshm__hdr, creator_pid) == 752, "creator_pid offset");
 _Static_assert(offsetof(struct tshm__hdr, creator_start) == 760, "creator_start offset");
 _Static_assert(offsetof(struct tshm__hdr, name) == 768, "name offset");

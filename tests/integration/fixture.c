@@ -198,8 +198,10 @@ fixture_count_objects(const struct tshmd_fixture *f)
         int n = 0;
         DIR *d = opendir("/dev/shm");
 
+        /* Segments' objects, not the daemon's own ("<prefix>..key"). */
         while (d != NULL && (de = readdir(d)) != NULL) {
-                if (strncmp(de->d_name, f->prefix, plen) == 0 && de->d_name[plen] == '.') {
+                if (strncmp(de->d_name, f->prefix, plen) == 0 && de->d_name[plen] == '.' &&
+                    de->d_name[plen + 1] != '.') {
                         n++;
                 }
         }

@@ -33,7 +33,7 @@ void fixture_stop(struct tshmd_fixture *f);
 void fixture_teardown(struct tshmd_fixture *f);
 /* Connect a client, asserting success. */
 tshm_client *fixture_connect(const struct tshmd_fixture *f);
-/* Count the objects under the fixture's prefix in /dev/shm. */
+/* Count the segment objects under the fixture's prefix in /dev/shm. */
 int fixture_count_objects(const struct tshmd_fixture *f);
 /* Wait up to 5 s for @name's open count to become @opens. */
 bool fixture_wait_opens(tshm_client *c, const char *name, uint32_t opens);

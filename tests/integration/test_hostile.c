@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -346,6 +347,63 @@ START_TEST(test_hostile_resize_is_undone)
 }
 END_TEST
 
+/* The header as a writer's mapping sees it. */
+static uint8_t *
+header_of(tshm_seg *s)
+{
+        return (uint8_t *)tshm_seg_data(s) - 4096;
+}
+
+START_TEST(test_hostile_header_tampering)
+{
+        struct tshmd_fixture f;
+        tshm_client *c;
+        tshm_seg *w, *r, *keep;
+        tshm_info info;
+        uint32_t mode = 0666;
+        uint64_t extent = 2;
+        int status;
+
+        fixture_start(&f, NULL);
+        c = fixture_connect(&f);
+        ck_assert_int_eq(tshm_create(c, "keep", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 0, 0, &keep),
+                         0);
+        tshm_close(keep);
+        ck_assert_int_eq(tshm_create(c, "t", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 0600, 0, &w), 0);
+        /* A writer grants everyone access and reshapes the array in the
+         * header (offsets from PROTOCOL.md: mode at 44, shape at 128). */
+        memcpy(header_of(w) + 44, &mode, sizeof(mode));
+        memcpy(header_of(w) + 128, &extent, sizeof(extent));
+        /* The registry decides, and the next open finds a repaired header. */
+        ck_assert_int_eq(tshm_stat(c, "t", &info), 0);
+        ck_assert_uint_eq(info.mode, 0600);
+        ck_assert_int_eq(tshm_open(c, "t", TSHM_OPEN_RDONLY, &r), 0);
+        ck_assert_uint_eq(tshm_seg_shape(r)[0], 4);
+        tshm_close(r);
+        ck_assert(memcmp(header_of(w) + 44, &mode, sizeof(mode)) != 0);
+        /* Tampered again and the daemon dies: the restarted one does not
+         * adopt a header whose seal does not match, and gc reports it. */
+        memcpy(header_of(w) + 44, &mode, sizeof(mode));
+        ck_assert_int_eq(kill(f.pid, SIGKILL), 0);
+        ck_assert_int_eq(waitpid(f.pid, &status, 0), f.pid);
+        f.pid = 0;
+        fixture_restart(&f, NULL);
+        ck_assert_int_eq(tshm_stat(c, "t", &info), TSHM_ENOENT);
+        ck_assert_int_eq(tshm_stat(c, "keep", &info), 0);
+        {
+                tshm_gc_entry *g;
+                size_t n;
+                ck_assert_int_eq(tshm_gc(c, 0, &g, &n), 0);
+                ck_assert_uint_eq(n, 1);
+                ck_assert_ptr_nonnull(strstr(g[0].object, ".t"));
+                tshm_gc_free(g);
+        }
+        tshm_close(w);
+        tshm_disconnect(c);
+        fixture_teardown(&f);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -359,6 +417,7 @@ main(void)
         tcase_add_test(tc, test_hostile_half_frame_then_hangup);
         tcase_add_test(tc, test_hostile_descriptor_exhaustion);
         tcase_add_test(tc, test_hostile_resize_is_undone);
+        tcase_add_test(tc, test_hostile_header_tampering);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);

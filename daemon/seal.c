@@ -1,0 +1,158 @@
+/*
+ * seal.c - the daemon's seal on segment headers (see proto/header.h): a
+ * SipHash-2-4 MAC of the fields only the daemon may set, under a 128-bit key
+ * kept in an object only the daemon can read ("/<prefix>..key": a segment
+ * name cannot start with '.', so it never meets a segment's object).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "tshmd.h"
+
+static uint64_t
+seal_rotl(uint64_t x, int b)
+{
+        return (x << b) | (x >> (64 - b));
+}
+
+#define SIPROUND(v0, v1, v2, v3)                                                                   \
+        do {                                                                                       \
+                v0 += v1;                                                                          \
+                v1 = seal_rotl(v1, 13);                                                            \
+                v1 ^= v0;                                                                          \
+                v0 = seal_rotl(v0, 32);                                                            \
+                v2 += v3;                                                                          \
+                v3 = seal_rotl(v3, 16);                                                            \
+                v3 ^= v2;                                                                          \
+                v0 += v3;                                                                          \
+                v3 = seal_rotl(v3, 21);                                                            \
+                v3 ^= v0;                                                                          \
+                v2 += v1;                                                                          \
+                v1 = seal_rotl(v1, 17);                                                            \
+                v1 ^= v2;                                                                          \
+                v2 = seal_rotl(v2, 32);                                                            \
+        } while (0)
+
+static uint64_t
+seal_le64(const uint8_t *p)
+{
+        uint64_t v;
+
+        memcpy(&v, p, sizeof(v)); /* little-endian hosts only (header.h) */
+        return v;
+}
+
+uint64_t
+tshmd_seal_siphash(const uint8_t key[16], const uint8_t *in, size_t len)
+{
+        uint64_t k0 = seal_le64(key), k1 = seal_le64(key + 8);
+        uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
+        uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
+        uint64_t m, b = (uint64_t)len << 56;
+        size_t i;
+
+        for (i = 0; i + 8 <= len; i += 8) {
+                m = seal_le64(in + i);
+                v3 ^= m;
+                SIPROUND(v0, v1, v2, v3);
+                SIPROUND(v0, v1, v2, v3);
+                v0 ^= m;
+        }
+        for (m = 0; i + (size_t)(m >> 3) < len && m < 56; m += 8) {
+                b |= (uint64_t)in[i + (size_t)(m >> 3)] << m;
+        }
+        v3 ^= b;
+        SIPROUND(v0, v1, v2, v3);
+        SIPROUND(v0, v1, v2, v3);
+        v0 ^= b;
+        v2 ^= 0xff;
+        SIPROUND(v0, v1, v2, v3);
+        SIPROUND(v0, v1, v2, v3);
+        SIPROUND(v0, v1, v2, v3);
+        SIPROUND(v0, v1, v2, v3);
+        return v0 ^ v1 ^ v2 ^ v3;
+}
+
+uint64_t
+tshmd_seal_compute(const uint8_t key[16], const struct tshm__hdr *hdr)
+{
+        uint8_t buf[sizeof(*hdr)];
+
+        /* The header with the unsealed parts zeroed: the synchronisation
+         * line and the seal itself. */
+        memcpy(buf, hdr, sizeof(buf));
+        memset(buf + offsetof(struct tshm__hdr, seq), 0, 64);
+        memset(buf + offsetof(struct tshm__hdr, mac), 0, sizeof(hdr->mac));
+        return tshmd_seal_siphash(key, buf, sizeof(buf));
+}
+
+void
+tshmd_seal(const uint8_t key[16], struct tshm__hdr *hdr)
+{
+        hdr->mac = tshmd_seal_compute(key, hdr);
+}
+
+bool
+tshmd_seal_ok(const uint8_t key[16], const struct tshm__hdr *hdr)
+{
+        return hdr->mac == tshmd_seal_compute(key, hdr);
+}
+
+void
+tshmd_seal_header_of(const struct tshmd_seg *seg, const uint8_t key[16], struct tshm__hdr *hdr)
+{
+        struct tshm__seg_spec spec = {.dtype = (tshm_dtype)seg->dtype,
+                                      .ndim = seg->ndim,
+                                      .mode = seg->mode,
+                                      .owner_uid = seg->owner_uid,
+                                      .owner_gid = seg->owner_gid,
+                                      .created_ns = seg->created_ns};
+
+        memcpy(spec.name, seg->name, strlen(seg->name) + 1);
+        memcpy(spec.shape, seg->shape, seg->ndim * sizeof(uint64_t));
+        /* Registered segments passed these checks when they were made. */
+        (void)tshm__hdr_init(hdr, &spec);
+        hdr->flags = seg->flags;
+        hdr->creator_pid = seg->creator_pid;
+        hdr->creator_start = seg->creator_start;
+        tshmd_seal(key, hdr);
+}
+
+int
+tshmd_seal_key(const char *prefix, uint8_t key[16])
+{
+        char name[TSHMD_PREFIX_MAX + 8];
+        ssize_t n;
+        int fd, rv = 0;
+
+        snprintf(name, sizeof(name), "/%s..key", prefix);
+        fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+                /* A new key: from the kernel's random pool. */
+                if (getrandom(key, 16, 0) != 16 || write(fd, key, 16) != 16) {
+                        rv = -errno;
+                        (void)shm_unlink(name);
+                }
+                (void)close(fd);
+                return rv;
+        }
+        if (errno != EEXIST || (fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0)) < 0) {
+                return -errno;
+        }
+        n = pread(fd, key, 16, 0);
+        (void)close(fd);
+        if (n != 16) {
+                /* Only a crash between creating and writing it does this:
+                 * start over; segments sealed before will not be adopted. */
+                tshmd_log(LOG_ERR, "the seal key %s is damaged; making a new one", name);
+                (void)shm_unlink(name);
+                return tshmd_seal_key(prefix, key);
+        }
+        return 0;
+}
