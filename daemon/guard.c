@@ -74,16 +74,20 @@ guard_on_event(uv_poll_t *h, int status, int events)
                 return;
         }
         while ((n = read(srv->guard_fd, buf, sizeof(buf))) > 0) {
-                for (p = buf; p < buf + n;) {
-                        const struct inotify_event *ev = (const struct inotify_event *)p;
+                for (p = buf; p + sizeof(struct inotify_event) <= buf + n;) {
+                        struct inotify_event ev;
+                        const char *name = p + sizeof(ev);
                         struct tshmd_seg *seg;
 
-                        p += sizeof(*ev) + ev->len;
-                        if (ev->len == 0 || strncmp(ev->name, srv->cfg->shm_prefix, plen) != 0 ||
-                            ev->name[plen] != '.') {
+                        /* Copied out: events are packed, so a cast could
+                         * misalign. The name follows, NUL-padded. */
+                        memcpy(&ev, p, sizeof(ev));
+                        p += sizeof(ev) + ev.len;
+                        if (ev.len == 0 || p > buf + n ||
+                            strncmp(name, srv->cfg->shm_prefix, plen) != 0 || name[plen] != '.') {
                                 continue;
                         }
-                        seg = tshmd_registry_find(&srv->reg, ev->name + plen + 1);
+                        seg = tshmd_registry_find(&srv->reg, name + plen + 1);
                         if (seg != NULL && seg->state == TSHMD_SEG_READY) {
                                 guard_check(srv, seg);
                         }
