@@ -654,6 +654,8 @@ static PyGetSetDef client_getset[] = {
 
 PyDoc_STRVAR(client_doc,
              "A connection to tshmd; make one with tshm.connect(socket=None).\n\n"
+             "If the daemon restarts, the next call connects again by itself (libtshm);\n"
+             "segments stay mapped, but their handles died with the old connection.\n"
              "It may be shared by threads: calls are serialised, and each releases the GIL\n"
              "while it waits for the daemon. It does not survive fork(): a child must connect\n"
              "again (using the parent's client there raises ConnectError). Use it as a context\n"

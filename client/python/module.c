@@ -130,12 +130,13 @@ module_stats(PyObject *unused, PyObject *args, PyObject *kwds)
 static PyMethodDef module_methods[] = {
     {"connect", TSHMPY_METH(module_connect), METH_VARARGS | METH_KEYWORDS,
      "connect(socket=None)\n--\n\n"
-     "Connect to tshmd and return a Client. `socket` is a path (str or os.PathLike); None resolves "
-     "it as\n"
-     "libtshm does: $TSHM_SOCKET, else $XDG_RUNTIME_DIR/tshm/tshm.sock if it exists,\n"
-     "else /run/tshm/tshm.sock. Raises ConnectError (a ConnectionError) when no daemon\n"
-     "answers, naming the socket and how to start tshmd; InvalidError for a path that\n"
-     "is too long. Releases the GIL while it waits."},
+     "Connect to tshmd and return a Client. `socket` is a path (str or os.PathLike);\n"
+     "None resolves it as libtshm does: $TSHM_SOCKET, else\n"
+     "$XDG_RUNTIME_DIR/tshm/tshm.sock if it exists, else /run/tshm/tshm.sock.\n"
+     "Raises ConnectError (a ConnectionError) when no daemon answers, naming the\n"
+     "socket and how to start tshmd; InvalidError for a path that is too long.\n"
+     "Releases the GIL while it waits. If the daemon restarts later, the client's\n"
+     "next call connects again by itself (libtshm); mappings are never affected."},
     {"create", TSHMPY_METH(module_create), METH_VARARGS | METH_KEYWORDS,
      "create(name, shape, dtype='float32', mode=0o600)\n--\n\n"
      "Client.create() on the default client (connected on first use): a Segment."},
@@ -173,8 +174,8 @@ PyDoc_STRVAR(
     "    a = seg.numpy()                      # sees A's writes; a.flags.writeable is False\n"
     "\n"
     "Functions: connect() gives a Client; create, open, from_numpy, list, stat, unlink\n"
-    "and stats use a default client connected on first use (per process; after a\n"
-    "connection error the next call connects again).\n"
+    "and stats use a default client connected on first use (once per process).\n"
+    "Clients connect again by themselves when the daemon restarts.\n"
     "\n"
     "Lifetime: every view (ndarray, tensor, memoryview, DLPack capsule) keeps the mapping\n"
     "alive by itself, so Segment.close(), Client.close() and unlink() never invalidate\n"

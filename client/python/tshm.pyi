@@ -17,7 +17,8 @@ Decisions the types cannot say:
 - uint16/uint32/uint64: .torch() raises DtypeError when torch lacks the dtype
   (torch 1.13 does); __dlpack__() exports them for numpy.from_dlpack.
 - Clients do not survive fork(): a child must connect again (the module-level
-  functions do so themselves).
+  functions do so themselves). After a daemon restart a client's next call
+  connects again by itself (libtshm); mappings are never affected.
 """
 
 import builtins
@@ -154,7 +155,9 @@ class Segment:
         """A DLPack 0.6 'dltensor' capsule. Raises ReadOnlyError for a
         read-only segment, DtypeError for bool."""
     def __dlpack_device__(self) -> tuple[Literal[1], Literal[0]]: ...
-    def __array__(self, dtype: DTypeLike | None = None, copy: bool | None = None) -> npt.NDArray[Any]: ...
+    def __array__(
+        self, dtype: DTypeLike | None = None, copy: bool | None = None
+    ) -> npt.NDArray[Any]: ...
     def __buffer__(self, flags: int) -> memoryview:
         """Buffer protocol (memoryview(seg)): typed, with format and shape;
         read-only for a read-only segment; BufferError for bfloat16."""
@@ -176,7 +179,9 @@ class Client:
     def socket(self) -> str: ...
     @property
     def closed(self) -> bool: ...
-    def create(self, name: str, shape: ShapeLike, dtype: DTypeLike = "float32", mode: int = 0o600) -> Segment:
+    def create(
+        self, name: str, shape: ShapeLike, dtype: DTypeLike = "float32", mode: int = 0o600
+    ) -> Segment:
         """A new zero-filled segment, opened read-write."""
     def open(self, name: str, writable: bool = False) -> Segment: ...
     def from_numpy(self, name: str, array: npt.ArrayLike, mode: int = 0o600) -> Segment:
@@ -200,7 +205,9 @@ def connect(socket: str | os.PathLike[str] | None = None) -> Client:
     $XDG_RUNTIME_DIR/tshm/tshm.sock if it exists, else /run/tshm/tshm.sock."""
 
 # The module-level functions use a default client, connected on first use.
-def create(name: str, shape: ShapeLike, dtype: DTypeLike = "float32", mode: int = 0o600) -> Segment: ...
+def create(
+    name: str, shape: ShapeLike, dtype: DTypeLike = "float32", mode: int = 0o600
+) -> Segment: ...
 def open(name: str, writable: bool = False) -> Segment: ...
 def from_numpy(name: str, array: npt.ArrayLike, mode: int = 0o600) -> Segment: ...
 def list() -> builtins.list[SegmentInfo]: ...

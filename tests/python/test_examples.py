@@ -1,0 +1,39 @@
+"""examples/producer.py and examples/consumer.py run as the README's main job
+runs them: two processes, torch on one side and numpy on the other."""
+
+import os
+import subprocess
+import sys
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
+
+
+def run_pair(daemon, name, consumer_first):
+    def start(script, *args):
+        return subprocess.Popen([sys.executable, os.path.join(EXAMPLES, script), name, *args],
+                                env=daemon.env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    first, second = (("consumer.py",), ("producer.py", "4")) if consumer_first else \
+        (("producer.py", "4"), ("consumer.py",))
+    procs = {first[0]: start(*first), second[0]: start(*second)}
+    out = {}
+    for script, p in procs.items():
+        stdout, stderr = p.communicate(timeout=120)
+        assert p.returncode == 0, f"{script}: {stderr}"
+        out[script] = stdout
+    return out
+
+
+def test_producer_then_consumer(daemon, client, name):
+    out = run_pair(daemon, name, consumer_first=False)
+    assert out["producer.py"].count("consumer acknowledged round") == 4
+    assert "sees round 4, row 0 = 4.00 4.01 4.02 4.03" in out["consumer.py"]
+    assert "saw 4 rounds" in out["consumer.py"]
+    assert not [e for e in client.list() if e["name"].startswith(name)]  # cleaned up
+
+
+def test_consumer_first(daemon, client, name):
+    out = run_pair(daemon, name, consumer_first=True)
+    assert "4 rounds crossed both ways" in out["producer.py"]
+    assert not [e for e in client.list() if e["name"].startswith(name)]

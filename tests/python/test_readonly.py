@@ -1,0 +1,117 @@
+"""A read-only segment gives read-only views, and no route writes to it: each
+attempt raises, none crashes the process (tried in a child, so that a crash
+would show as its exit status rather than kill the test run)."""
+
+import ctypes
+
+import numpy as np
+import pytest
+
+import tshm
+from conftest import python
+
+
+def test_numpy_views_are_read_only(client, name):
+    client.create(name, (2, 3), "float32")
+    seg = client.open(name)
+    for a in (seg.numpy(), np.asarray(seg), np.array(seg, copy=False)):
+        assert a.flags.writeable is False
+        with pytest.raises(ValueError, match="read-only"):
+            a[0, 0] = 1
+        with pytest.raises(ValueError):
+            a.flags.writeable = True
+    client.unlink(name)
+
+
+def test_array_interface_views_are_read_only(client, name):
+    client.create(name, 4, "int32")
+    seg = client.open(name)
+
+    class Wrapper:
+        __array_interface__ = seg.__array_interface__
+
+    a = np.asarray(Wrapper())
+    assert a.flags.writeable is False and isinstance(a.base, tshm._Mapping)
+    with pytest.raises(ValueError):
+        a.flags.writeable = True
+    client.unlink(name)
+
+
+def test_memoryview_is_read_only(client, name):
+    client.create(name, 4, "uint8")
+    seg = client.open(name)
+    mv = memoryview(seg)
+    assert mv.readonly
+    with pytest.raises(TypeError):
+        mv[0] = 1
+    with pytest.raises((BufferError, TypeError), match="writable"):
+        (ctypes.c_char * 4).from_buffer(seg)
+    with pytest.raises(ValueError):
+        np.frombuffer(seg, dtype=np.uint8).setflags(write=True)
+    client.unlink(name)
+
+
+def test_torch_and_dlpack_refuse_read_only_segments(client, name):
+    torch = pytest.importorskip("torch")
+    client.create(name, 4, "float32")
+    seg = client.open(name)
+    with pytest.raises(tshm.ReadOnlyError, match="writable=True") as e:
+        seg.torch()
+    assert isinstance(e.value, ValueError) and isinstance(e.value, tshm.Error)
+    with pytest.raises(tshm.ReadOnlyError):
+        torch.from_dlpack(seg)
+    with pytest.raises(tshm.ReadOnlyError):
+        seg.__dlpack__()
+    with pytest.raises(tshm.ReadOnlyError):
+        np.from_dlpack(seg)  # documented: DLPack 0.6 cannot say read-only
+    # A writable open of the same segment works, and the read-only view sees it.
+    rw = client.open(name, writable=True)
+    rw.torch().fill_(3.0)
+    assert (seg.numpy() == 3.0).all()
+    client.unlink(name)
+
+
+def test_the_kernel_maps_it_read_only(client, name):
+    creator = client.create(name, 4)
+    seg = client.open(name)
+    seg.numpy()
+    with open("/proc/self/maps") as f:
+        perms = [line.split()[1] for line in f if f".{name}" in line]
+    assert sorted(perms) == ["r--s", "rw-s"]  # ours, and the creator's
+    creator.close()
+    client.unlink(name)
+
+
+def test_no_write_route_crashes(daemon, client, name):
+    client.create(name, (3, 3), "float32")
+    res = python(f"""
+        import ctypes, torch
+        seg = tshm.open({name!r})
+        tries = {{
+            'numpy item': lambda: seg.numpy().__setitem__((0, 0), 1),
+            'numpy fill': lambda: seg.numpy().fill(1),
+            'numpy flag': lambda: setattr(seg.numpy().flags, 'writeable', True),
+            'asarray': lambda: np.asarray(seg).__setitem__(0, 1),
+            'ufunc out': lambda: np.add(1, 1, out=seg.numpy()),
+            'memoryview': lambda: memoryview(seg).cast('B').__setitem__(0, 1),
+            'ctypes': lambda: (ctypes.c_char * seg.nbytes).from_buffer(seg),
+            'frombuffer': lambda: np.frombuffer(seg, np.uint8).setflags(write=True),
+            'torch': lambda: seg.torch().fill_(1),
+            'from_dlpack': lambda: torch.from_dlpack(seg).fill_(1),
+            'dlpack': lambda: seg.__dlpack__(),
+            'np from_dlpack': lambda: np.from_dlpack(seg),
+        }}
+        for what, f in tries.items():
+            try:
+                f()
+            except (ValueError, TypeError, BufferError) as e:
+                print(what, 'raised', type(e).__name__)
+            else:
+                print(what, 'WROTE')
+        print('alive', float(seg.numpy().sum()))
+    """, daemon)
+    out = res.stdout.splitlines()
+    assert out[-1] == "alive 0.0", res
+    assert not [line for line in out if "WROTE" in line], out
+    assert len(out) == 13
+    client.unlink(name)

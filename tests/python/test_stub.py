@@ -1,0 +1,40 @@
+"""The type stub (client/python/tshm.pyi) names exactly what the module has."""
+
+import ast
+import os
+
+import tshm
+
+STUB = os.path.join(os.path.dirname(__file__), "..", "..", "client", "python", "tshm.pyi")
+HELPER_TYPES = {"DTypeLike", "ShapeLike", "SegmentInfo", "DaemonStats"}
+
+
+def stub_names():
+    tree = ast.parse(open(STUB).read())
+    top, classes = set(), {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            top.add(node.name)
+        elif isinstance(node, ast.AnnAssign):
+            top.add(node.target.id)
+        elif isinstance(node, ast.Assign):
+            top.update(t.id for t in node.targets)
+        if isinstance(node, ast.ClassDef):
+            classes[node.name] = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
+    return top, classes
+
+
+def public(names):
+    return {n for n in names if not n.startswith("_") or n in ("__version__",)}
+
+
+def test_stub_names_the_module():
+    top, classes = stub_names()
+    assert public(dir(tshm)) == public(top) - HELPER_TYPES
+    for cls in (tshm.Client, tshm.Segment):
+        have = {n for n in dir(cls) if not n.startswith("_")} | \
+            {n for n in ("__enter__", "__exit__", "__array__", "__dlpack__",
+                         "__dlpack_device__", "__array_interface__") if hasattr(cls, n)}
+        stub = {n for n in classes[cls.__name__] if not n.startswith("_")} | \
+            {n for n in classes[cls.__name__] if n in have}
+        assert have == stub, (cls, have ^ stub)
