@@ -44,4 +44,10 @@ wait "$consumer_pid"
 echo "== process 4 (tshm cat) reads what the producer left"
 "$tshm" cat demo
 "$tshm" rm demo
+
+echo "== Python: process 5 (consumer.py) sees through numpy what process 6 (producer.py) writes through torch"
+PYTHONPATH="$build/client/python" /usr/bin/python3 "$top/examples/consumer.py" pydemo &
+py_consumer=$!
+PYTHONPATH="$build/client/python" /usr/bin/python3 "$top/examples/producer.py" pydemo 5
+wait "$py_consumer"
 echo "== done: every write crossed a process boundary through one shared mapping, no copy"
