@@ -349,6 +349,9 @@ tshm_close(tshm_seg *seg)
                 req.handle = seg->handle;
                 /* A handle from before a reconnect died with its connection;
                  * so did one on a broken connection: no need to reconnect. */
+                if (c->fd >= 0 && tshm__conn_dead(c->fd)) {
+                        client_break(c);
+                }
                 if (seg->epoch == c->epoch && c->fd >= 0) {
                         rv = client_call(c, &req, &reply, NULL);
                 }

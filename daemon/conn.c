@@ -7,6 +7,7 @@
  * libuv's stream writes cannot attach to arbitrary frames.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -309,6 +310,10 @@ tshmd_conn_close(struct tshmd_conn *c)
                 c->next->prev = c->prev;
         }
         srv->nconns--;
+        if (srv->nconns == 0) {
+                /* Give back what a burst of clients made glibc keep. */
+                (void)malloc_trim(0);
+        }
         tshmd_log(LOG_DEBUG, "client %llu (pid %d) disconnected", (unsigned long long)c->serial,
                   (int)c->pid);
         uv_close((uv_handle_t *)&c->poll, conn_on_close);

@@ -30,19 +30,30 @@ tshmd_shm_objname(const char *prefix, const char *name, char *out, size_t outlen
         return n < 0 || (size_t)n >= outlen ? TSHM_ENAMETOOLONG : 0;
 }
 
-int
-tshmd_shm_make(const char *objname, const struct tshm__hdr *hdr, uint64_t size, char *err,
-               size_t errlen)
+/* The name a segment's object is made under before it is complete:
+ * "/<prefix>..new.<name>". Names under "<prefix>.." are the daemon's own
+ * (a segment name cannot start with '.'), and a restart removes these. */
+static int
+shm_tmpname(const char *objname, char *out, size_t outlen)
+{
+        const char *dot = strchr(objname, '.');
+        int n;
+
+        if (dot == NULL) {
+                return TSHM_EINVAL;
+        }
+        n = snprintf(out, outlen, "%.*s..new.%s", (int)(dot - objname), objname, dot + 1);
+        return n < 0 || (size_t)n >= outlen ? TSHM_ENAMETOOLONG : 0;
+}
+
+/* Reserve @size bytes of @fd and write @hdr; a reason goes in @err. */
+static int
+shm_fill(int fd, const struct tshm__hdr *hdr, uint64_t size, const char *objname, char *err,
+         size_t errlen)
 {
         ssize_t n;
-        int fd, rv;
+        int rv;
 
-        fd = shm_open(objname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0) {
-                rv = -errno;
-                snprintf(err, errlen, "cannot create %s: %s", objname, strerror(errno));
-                return rv == -EEXIST ? TSHM_EEXIST : rv;
-        }
         /* fchmod: the umask may have taken bits we rely on being exactly 0600. */
         (void)fchmod(fd, 0600);
         /* Reserve every page now, so that running out of /dev/shm is an
@@ -63,18 +74,51 @@ tshmd_shm_make(const char *objname, const struct tshm__hdr *hdr, uint64_t size, 
                         snprintf(err, errlen, "cannot reserve %llu bytes: %s",
                                  (unsigned long long)size, strerror(rv));
                 }
-                rv = rv == ENOSPC || rv == EFBIG ? TSHM_ENOSPC : -rv;
-                goto fail;
+                return rv == ENOSPC || rv == EFBIG ? TSHM_ENOSPC : -rv;
         }
         n = pwrite(fd, hdr, sizeof(*hdr), 0);
         if (n != (ssize_t)sizeof(*hdr)) {
-                rv = n < 0 ? -errno : TSHM_EIO;
                 snprintf(err, errlen, "cannot write the header of %s", objname);
+                return n < 0 ? -errno : TSHM_EIO;
+        }
+        return 0;
+}
+
+int
+tshmd_shm_make(const char *objname, const struct tshm__hdr *hdr, uint64_t size, char *err,
+               size_t errlen)
+{
+        char tmp[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 16], from[sizeof(tmp) + 16],
+            to[sizeof(tmp) + 16];
+        int fd, rv;
+
+        /* The object is made complete under a private name and only then
+         * renamed into place, so that a daemon killed half-way leaves no
+         * headerless object blocking the name. */
+        if ((rv = shm_tmpname(objname, tmp, sizeof(tmp))) < 0) {
+                snprintf(err, errlen, "name too long");
+                return rv;
+        }
+        (void)shm_unlink(tmp); /* a leftover of an earlier attempt */
+        fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                rv = -errno;
+                snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+                return rv;
+        }
+        if ((rv = shm_fill(fd, hdr, size, objname, err, errlen)) < 0) {
+                goto fail;
+        }
+        snprintf(from, sizeof(from), SHM_DIR "%s", tmp);
+        snprintf(to, sizeof(to), SHM_DIR "%s", objname);
+        if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0) {
+                rv = errno == EEXIST ? TSHM_EEXIST : -errno;
+                snprintf(err, errlen, "cannot create %s: %s", objname, strerror(errno));
                 goto fail;
         }
         return fd;
 fail:
-        (void)shm_unlink(objname);
+        (void)shm_unlink(tmp);
         (void)close(fd);
         return rv;
 }
@@ -217,6 +261,20 @@ shm_adopt_one(struct tshmd_registry *reg, const char *prefix, const uint8_t key[
                   tshm_dtype_name((tshm_dtype)hdr.dtype), (unsigned long long)hdr.data_size);
 }
 
+static void
+shm_drop_unfinished(const char *entry, size_t plen)
+{
+        char objname[300];
+
+        if (strncmp(entry + plen, "..new.", 6) != 0 ||
+            snprintf(objname, sizeof(objname), "/%s", entry) >= (int)sizeof(objname)) {
+                return;
+        }
+        if (shm_unlink(objname) == 0) {
+                tshmd_log(LOG_NOTICE, "removed %s: a create that did not finish", objname);
+        }
+}
+
 void
 tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix, const uint8_t key[16])
 {
@@ -231,9 +289,13 @@ tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix, const uint8_t ke
                 return;
         }
         while ((de = readdir(dir)) != NULL) {
-                /* "<prefix>..key" and the like are the daemon's own. */
-                if (strncmp(de->d_name, prefix, plen) != 0 || de->d_name[plen] != '.' ||
-                    de->d_name[plen + 1] == '.') {
+                if (strncmp(de->d_name, prefix, plen) != 0 || de->d_name[plen] != '.') {
+                        continue;
+                }
+                /* "<prefix>..key" and the like are the daemon's own; a
+                 * "<prefix>..new." object is a create a crash cut short. */
+                if (de->d_name[plen + 1] == '.') {
+                        shm_drop_unfinished(de->d_name, plen);
                         continue;
                 }
                 shm_adopt_one(reg, prefix, key, de->d_name);

@@ -198,6 +198,33 @@ START_TEST(test_gc_reports_then_removes_stale_objects)
 }
 END_TEST
 
+START_TEST(test_gc_unfinished_create_does_not_block_the_name)
+{
+        struct tshmd_fixture f;
+        char tmp[128];
+        tshm_client *c;
+        tshm_seg *s;
+        int fd, status;
+
+        fixture_start(&f, NULL);
+        /* What a daemon killed in the middle of a create leaves. */
+        snprintf(tmp, sizeof(tmp), "/%s..new.cut", f.prefix);
+        fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL, 0600);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        ck_assert_int_eq(kill(f.pid, SIGKILL), 0);
+        ck_assert_int_eq(waitpid(f.pid, &status, 0), f.pid);
+        f.pid = 0;
+        fixture_restart(&f, NULL);
+        ck_assert_int_eq(shm_open(tmp, O_RDONLY, 0), -1);
+        c = fixture_connect(&f);
+        ck_assert_int_eq(tshm_create(c, "cut", TSHM_DTYPE_UINT8, 0, NULL, 0, 0, &s), 0);
+        tshm_close(s);
+        tshm_disconnect(c);
+        fixture_teardown(&f);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -210,6 +237,7 @@ main(void)
         tcase_add_test(tc, test_gc_ephemeral_goes_with_its_creator);
         tcase_add_test(tc, test_gc_ephemeral_collected_at_restart);
         tcase_add_test(tc, test_gc_reports_then_removes_stale_objects);
+        tcase_add_test(tc, test_gc_unfinished_create_does_not_block_the_name);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
