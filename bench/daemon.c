@@ -68,7 +68,8 @@ shm_scan(const char *prefix, bool remove)
                         if (strncmp(name, prefix, plen) != 0 || name[plen] != '.') {
                                 continue;
                         }
-                        if (name[plen + 1] != '~') {
+                        /* Segments only: "<prefix>..key" is the daemon's own. */
+                        if (name[plen + 1] != '~' && name[plen + 1] != '.') {
                                 count++;
                         }
                         if (remove) {

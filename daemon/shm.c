@@ -99,8 +99,12 @@ tshmd_shm_make(const char *objname, const struct tshm__hdr *hdr, uint64_t size, 
                 snprintf(err, errlen, "name too long");
                 return rv;
         }
-        (void)shm_unlink(tmp); /* a leftover of an earlier attempt */
         fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno == EEXIST) {
+                /* A leftover of an earlier attempt (the name is ours). */
+                (void)shm_unlink(tmp);
+                fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        }
         if (fd < 0) {
                 rv = -errno;
                 snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
