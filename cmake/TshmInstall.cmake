@@ -19,3 +19,11 @@ install(FILES ${PROJECT_BINARY_DIR}/tshmConfig.cmake ${PROJECT_BINARY_DIR}/tshmC
 
 configure_file(${PROJECT_SOURCE_DIR}/cmake/tshm.pc.in ${PROJECT_BINARY_DIR}/tshm.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/tshm.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# Bash completion for the tshm command (the systemd units, sysusers.d,
+# tmpfiles.d and /etc/default files are installed by systemd/, the man pages
+# by docs/man/).
+set(TSHM_BASH_COMPLETIONDIR "${CMAKE_INSTALL_DATADIR}/bash-completion/completions" CACHE STRING
+  "Where the bash completion of tshm is installed")
+install(FILES ${PROJECT_SOURCE_DIR}/contrib/bash-completion/tshm
+  DESTINATION ${TSHM_BASH_COMPLETIONDIR})

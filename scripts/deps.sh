@@ -6,7 +6,10 @@ set -euo pipefail
 PACKAGES=(
         build-essential cmake pkg-config clang valgrind
         libuv1-dev libmsgpack-dev check uthash-dev
-        python3 python3-numpy
+        python3 python3-numpy python3-dev python3-pytest python3-torch libdlpack-dev
+        # The service tests (systemd-analyze, systemd-socket-activate), the man
+        # pages, and building and checking the Debian packages (tests/service).
+        systemd adduser scdoc man-db debhelper dh-python dpkg-dev lintian
 )
 
 SUDO=

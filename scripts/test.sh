@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install, build and run every test: a gcc Debug build with -Werror, and a
 # clang build under AddressSanitizer and UndefinedBehaviorSanitizer; then
-# install into a staging prefix and build an outside project against it.
+# install into a staging prefix and build an outside project against it;
+# then build the Debian packages, install them, run the installed daemon as
+# its systemd units would, and purge them (tests/service/package-test.sh).
 # Usage: scripts/test.sh   (as root, or a user with sudo, on Debian 12)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,4 +30,7 @@ echo "== install, then build an outside project with pkg-config and with CMake"
         -DCMAKE_INSTALL_PREFIX="$out/prefix"
 cmake --install "$out/rel" >/dev/null
 "$top/tests/install/check-consumer.sh" "$out/prefix" "$out/consumer"
+
+echo "== Debian packages: build, lintian, dpkg -i, run as the units would, purge"
+"$top/tests/service/package-test.sh" "$out/pkg"
 echo "== all tests passed"

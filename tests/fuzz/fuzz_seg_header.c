@@ -1,0 +1,204 @@
+/*
+ * fuzz_seg_header.c - the segment-header validator on arbitrary headers.
+ *
+ * Input: 8 bytes of mapping size (little-endian), then the header; a short
+ * header is padded with zeros, bytes past 1024 are ignored. A header that
+ * tshm__hdr_validate() accepts must keep each promise a client relies on
+ * before it touches the mapping (header.h, PROTOCOL.md "Segment header"),
+ * checked here in 128-bit arithmetic independent of the validator's own:
+ * identity and layout, a valid name, dtype and item size, ndim <= 32 with
+ * zeros past it, a page-aligned data area after the header and inside the
+ * mapping that holds the shape's bytes, and every element that shape and
+ * strides reach inside the data area. For small mappings each element is
+ * also read from a buffer of the mapping's exact size.
+ *
+ * Independently, the header's name, dtype and shape are given to
+ * tshm__hdr_init(): a header it builds must validate against a mapping of
+ * tshm__hdr_object_size() bytes, and not against one byte less.
+ */
+#include <stdbool.h>
+#include <string.h>
+
+#include "tshm.h"
+
+#include "fuzz.h"
+#include "header.h"
+
+#define PAGE 4096u
+#define WALK_MAX_ELEMS 4096u        /* walk every element of arrays this small */
+#define WALK_MAX_MAP (64u * 1024u) /* and read them from a mapping this small */
+
+typedef __int128 i128;
+
+static uint64_t
+get_le64(const uint8_t *p)
+{
+        uint64_t v = 0;
+        int i;
+
+        for (i = 7; i >= 0; i--) {
+                v = (v << 8) | p[i];
+        }
+        return v;
+}
+
+/* Visit every element, in C order, checking that it lies in the data area;
+ * read it from @map, which is zero-filled, when one is given. */
+static void
+hdr_walk(const struct tshm__hdr *h, const uint8_t *map)
+{
+        uint64_t idx[TSHM_MAX_NDIM] = {0};
+        uint8_t bits = 0;
+        uint32_t d, k;
+
+        for (;;) {
+                i128 off = 0;
+
+                for (d = 0; d < h->ndim; d++) {
+                        off += (i128)idx[d] * h->strides[d];
+                }
+                FUZZ_CHECK(off >= 0 && off + h->itemsize <= (i128)h->data_size);
+                for (k = 0; map != NULL && k < h->itemsize; k++) {
+                        bits |= map[h->data_offset + (uint64_t)off + k];
+                }
+                /* Next index; done when every digit wrapped. */
+                for (d = h->ndim; d-- > 0;) {
+                        if (++idx[d] < h->shape[d]) {
+                                break;
+                        }
+                        idx[d] = 0;
+                }
+                if (d == UINT32_MAX) {
+                        break;
+                }
+        }
+        /* Also keeps the reads from being optimised away. */
+        FUZZ_CHECK(bits == 0);
+}
+
+/* What an accepted header promises, about a mapping of @map_size bytes. */
+static void
+hdr_check(const struct tshm__hdr *h, uint64_t map_size)
+{
+        i128 lo = 0, hi = 0, nonzero = 1;
+        uint8_t *map = NULL;
+        bool empty = false;
+        uint32_t i;
+
+        FUZZ_CHECK(map_size >= PAGE);
+        FUZZ_CHECK(memcmp(h->magic, TSHM_HDR_MAGIC, sizeof(h->magic)) == 0);
+        FUZZ_CHECK(h->layout == TSHM_HDR_LAYOUT && h->header_size == TSHM_HDR_SIZE);
+        FUZZ_CHECK((h->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_ARRAY);
+        FUZZ_CHECK((h->flags & ~TSHM_HDR_FLAGS_KNOWN) == 0 && h->mode <= 0777u);
+        FUZZ_CHECK(memchr(h->name, '\0', sizeof(h->name)) != NULL);
+        FUZZ_CHECK(strlen(h->name) <= TSHM_NAME_MAX && tshm_name_check(h->name) == 0);
+        FUZZ_CHECK(h->itemsize > 0 && h->itemsize <= 16);
+        FUZZ_CHECK(h->itemsize == tshm_dtype_itemsize((tshm_dtype)h->dtype));
+        FUZZ_CHECK(h->ndim <= TSHM_MAX_NDIM);
+        for (i = h->ndim; i < TSHM_MAX_NDIM; i++) {
+                FUZZ_CHECK(h->shape[i] == 0 && h->strides[i] == 0);
+        }
+        /* The data area: page-aligned, after the header page, in the map. */
+        FUZZ_CHECK(h->data_offset >= PAGE && h->data_offset % PAGE == 0);
+        FUZZ_CHECK((i128)h->data_offset + h->data_size <= (i128)map_size);
+        /* The product of the non-zero extents times the item size fits in
+         * int64 (so do element counts and strides), and the data area holds
+         * the shape's bytes. */
+        for (i = 0; i < h->ndim; i++) {
+                if (h->shape[i] == 0) {
+                        empty = true;
+                        continue;
+                }
+                nonzero *= h->shape[i];
+                FUZZ_CHECK(nonzero <= INT64_MAX);
+        }
+        FUZZ_CHECK(nonzero * h->itemsize <= INT64_MAX);
+        if (empty) {
+                return;
+        }
+        FUZZ_CHECK(nonzero * h->itemsize <= (i128)h->data_size);
+        /* Every element, first byte to last, inside the data area. */
+        for (i = 0; i < h->ndim; i++) {
+                i128 step = (i128)(h->shape[i] - 1) * h->strides[i];
+                if (step < 0) {
+                        lo += step;
+                } else {
+                        hi += step;
+                }
+        }
+        FUZZ_CHECK(lo >= 0 && hi + h->itemsize <= (i128)h->data_size);
+        if (nonzero <= WALK_MAX_ELEMS) {
+                if (map_size <= WALK_MAX_MAP) {
+                        map = calloc(1, (size_t)map_size);
+                        FUZZ_CHECK(map != NULL);
+                }
+                hdr_walk(h, map);
+                free(map);
+        }
+}
+
+/* Build a header from what @h names and check that the validator takes it. */
+static void
+hdr_init_check(const struct tshm__hdr *h)
+{
+        struct tshm__seg_spec spec;
+        struct tshm__hdr built;
+        uint64_t nbytes, size;
+        int64_t stride;
+        uint32_t i;
+
+        memset(&spec, 0, sizeof(spec));
+        memcpy(spec.name, h->name, TSHM_NAME_MAX);
+        spec.dtype = (tshm_dtype)h->dtype;
+        spec.ndim = h->ndim % (TSHM_MAX_NDIM + 1);
+        memcpy(spec.shape, h->shape, sizeof(spec.shape));
+        spec.mode = h->mode;
+        spec.owner_uid = h->owner_uid;
+        spec.owner_gid = h->owner_gid;
+        spec.created_ns = h->created_ns;
+        if (tshm__hdr_init(&built, &spec) < 0) {
+                return;
+        }
+        FUZZ_CHECK(tshm_shape_nbytes(spec.dtype, spec.ndim, spec.shape, &nbytes) == 0);
+        FUZZ_CHECK(built.data_size == nbytes && built.ndim == spec.ndim);
+        /* C-contiguous strides. */
+        stride = (int64_t)built.itemsize;
+        for (i = spec.ndim; i-- > 0;) {
+                FUZZ_CHECK(built.shape[i] == spec.shape[i] && built.strides[i] == stride);
+                stride *= spec.shape[i] != 0 ? (int64_t)spec.shape[i] : 1;
+        }
+        if (tshm__hdr_object_size(nbytes, &size) < 0) {
+                return;
+        }
+        FUZZ_CHECK(size >= TSHM_HDR_DATA_OFFSET && size % PAGE == 0);
+        FUZZ_CHECK(size - TSHM_HDR_DATA_OFFSET >= nbytes && size - TSHM_HDR_DATA_OFFSET - nbytes < PAGE);
+        FUZZ_CHECK(tshm__hdr_validate(&built, size) == 0);
+        hdr_check(&built, size);
+        if (nbytes > 0) {
+                FUZZ_CHECK(tshm__hdr_validate(&built, TSHM_HDR_DATA_OFFSET + nbytes - 1) ==
+                           TSHM_EBADHDR);
+        }
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        struct tshm__hdr h;
+        uint64_t map_size;
+        int rv;
+
+        if (size < 8) {
+                return 0;
+        }
+        map_size = get_le64(data);
+        memset(&h, 0, sizeof(h));
+        memcpy(&h, data + 8, size - 8 < sizeof(h) ? size - 8 : sizeof(h));
+        rv = tshm__hdr_validate(&h, map_size);
+        if (rv == 0) {
+                hdr_check(&h, map_size);
+        } else {
+                FUZZ_CHECK(rv == TSHM_EBADHDR);
+        }
+        hdr_init_check(&h);
+        return 0;
+}
