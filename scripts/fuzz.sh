@@ -72,7 +72,7 @@ rows=()
 for t in "${targets[@]}"; do
         bin=$dir/tests/fuzz/fuzz_$t
         seeds=$fuzz_src/corpus/$t
-        work=$dir/work/$t
+        work=$dir/corpus-run/$t
         artifacts=$dir/artifacts/$t
         log=$dir/fuzz_$t.log
         rm -rf "$work"
