@@ -9,7 +9,7 @@ PACKAGES=(
         python3 python3-numpy python3-dev python3-pytest python3-torch libdlpack-dev
         # The service tests (systemd-analyze, systemd-socket-activate), the man
         # pages, and building and checking the Debian packages (tests/service).
-        systemd adduser scdoc man-db debhelper dh-python dpkg-dev lintian
+        systemd adduser strace scdoc man-db debhelper dh-python dpkg-dev lintian
 )
 
 SUDO=

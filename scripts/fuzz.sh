@@ -11,7 +11,10 @@
 #   BUILD_DIR  default: ${TSHM_TEST_DIR:-_build-test}/fuzz; an existing build
 #              is reused, only the fuzzers rebuilt
 #   TARGET     proto_decode, frame_stream, seg_header, parse_spec (default: all)
-# Environment: TSHM_FUZZ_SECONDS, seconds per target (default 60).
+# Environment: TSHM_FUZZ_SECONDS, seconds per target (default 60);
+# TSHM_FUZZ_COVERAGE=1 also reports the line and branch coverage of proto/
+# that each target's final corpus reaches (clang source-based coverage of the
+# replay binaries, built in BUILD_DIR/coverage; needs llvm-cov, llvm-profdata).
 # Each tests/fuzz/<target>.options ([libfuzzer] key = value, as OSS-Fuzz
 # reads it) adds -key=value; a dict there is relative to tests/fuzz.
 set -euo pipefail
@@ -65,6 +68,50 @@ field() {
         esac
 }
 
+# The proto/ sources each target is for.
+sources() {
+        case $1 in
+        proto_decode) echo mpcheck.c mpobj.c request.c reply.c ;;
+        frame_stream) echo frame.c ;;
+        seg_header) echo header.c ;;
+        parse_spec) echo spec.c ;;
+        esac
+}
+
+# Replay each final corpus through a coverage build and report on proto/.
+coverage() {
+        local cov=$dir/coverage t files f total
+        if ! { cmake -S "$top" -B "$cov" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+                -DCMAKE_C_FLAGS="-fprofile-instr-generate -fcoverage-mapping" \
+                -DTSHM_BUILD_PYTHON=OFF -DTSHM_BUILD_BENCH=OFF -DTSHM_BUILD_EXAMPLES=OFF \
+                -DPython3_EXECUTABLE=/usr/bin/python3 &&
+                cmake --build "$cov" -j "$(nproc)" --target "${targets[@]/#/fuzz_replay_}"; } \
+                >"$cov.log" 2>&1; then
+                tail -n 30 "$cov.log" >&2
+                echo "fuzz: coverage build FAILED (full log: $cov.log)" >&2
+                failed+=(coverage)
+                return
+        fi
+        echo
+        printf '%-14s %-36s %18s %18s\n' target "proto/ sources" "lines" "branches"
+        for t in "${targets[@]}"; do
+                files=()
+                for f in $(sources "$t"); do
+                        files+=("$top/proto/$f")
+                done
+                rm -f "$cov/$t.profraw"
+                LLVM_PROFILE_FILE=$cov/$t.profraw "$cov/tests/fuzz/fuzz_replay_$t" \
+                        "$dir/corpus-run/$t" >/dev/null
+                llvm-profdata merge -sparse -o "$cov/$t.profdata" "$cov/$t.profraw"
+                # TOTAL regions missed % functions missed % lines missed % branches missed %
+                total=$(llvm-cov report "$cov/tests/fuzz/fuzz_replay_$t" \
+                        -instr-profile="$cov/$t.profdata" "${files[@]}" | awk '$1 == "TOTAL"')
+                printf '%-14s %-36s %18s %18s\n' "$t" "$(sources "$t")" \
+                        "$(echo "$total" | awk '{ printf "%s (%d/%d)", $10, $8 - $9, $8 }')" \
+                        "$(echo "$total" | awk '{ printf "%s (%d/%d)", $13, $11 - $12, $11 }')"
+        done
+}
+
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 failed=()
@@ -103,6 +150,9 @@ printf '%-14s %12s %9s %6s %7s %14s  %s\n' target execs exec/s cov ft corpus res
 for row in "${rows[@]}"; do
         echo "$row"
 done
+if [ "${TSHM_FUZZ_COVERAGE:-0}" = 1 ]; then
+        coverage
+fi
 if [ "${#failed[@]}" -gt 0 ]; then
         echo "fuzz: FAILED: ${failed[*]} (inputs under $dir/artifacts/)" >&2
         exit 1

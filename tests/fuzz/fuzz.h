@@ -6,6 +6,7 @@
 #ifndef TSHM_FUZZ_H
 #define TSHM_FUZZ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,13 +17,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A violated invariant is a bug like a memory error: say which one and abort,
  * so that libFuzzer saves the input and the replay fails. */
-#define FUZZ_CHECK(cond)                                                                           \
-        do {                                                                                       \
-                if (!(cond)) {                                                                     \
-                        fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__,     \
-                                #cond);                                                            \
-                        abort();                                                                   \
-                }                                                                                  \
-        } while (0)
+#define FUZZ_CHECK(cond) fuzz_check((cond), __FILE__, __LINE__, #cond)
+
+static inline void
+fuzz_check(bool ok, const char *file, int line, const char *what)
+{
+        if (!ok) {
+                fprintf(stderr, "%s:%d: invariant violated: %s\n", file, line, what);
+                abort();
+        }
+}
 
 #endif /* TSHM_FUZZ_H */

@@ -11,6 +11,9 @@
  * byte for byte; it refuses a length over the limit as soon as its 4 bytes
  * arrive, with nothing of the body buffered; it stops taking bytes only when
  * a whole frame waits; and at the end it holds exactly the unfinished frame.
+ *
+ * The stream is read twice: with tshmd's limit, TSHM_PROTO_MAX_REQUEST, and
+ * with a limit of 64 bytes, so that short inputs reach the limit's edges.
  */
 #include <string.h>
 
@@ -19,14 +22,16 @@
 #include "fuzz.h"
 #include "proto.h"
 
-#define MAX_FRAME TSHM_PROTO_MAX_REQUEST
+#define SMALL_FRAME 64u
 #define MAX_CHUNK 143u
 
-/* The model: the input and the offset of the next frame's length prefix.
- * Everything before @next has been yielded as whole frames. */
+/* The model: the input, the reader's limit, and the offset of the next
+ * frame's length prefix. Everything before @next has been yielded as whole
+ * frames. */
 struct model {
         const uint8_t *data;
         size_t size;
+        uint32_t max;
         size_t next;
 };
 
@@ -52,7 +57,7 @@ stream_drain(struct tshm__frame_reader *r, struct model *m)
 
         while (tshm__frame_next(r, &payload, &len) == 1) {
                 FUZZ_CHECK(m->size - m->next >= 4);
-                FUZZ_CHECK(len <= MAX_FRAME && tshm__get_be32(m->data + m->next) == len);
+                FUZZ_CHECK(len <= m->max && tshm__get_be32(m->data + m->next) == len);
                 FUZZ_CHECK(m->size - m->next - 4 >= len);
                 FUZZ_CHECK(memcmp(payload, m->data + m->next + 4, len) == 0);
                 frame_decode(payload, len);
@@ -81,7 +86,7 @@ stream_chunk(struct tshm__frame_reader *r, struct model *m, size_t pos, size_t c
                 /* The reader stops short only before a whole frame, else the
                  * caller would spin. */
                 FUZZ_CHECK(off == chunk || tshm__frame_next(r, &payload, &len) == 1);
-                FUZZ_CHECK(r->cap <= 4u + MAX_FRAME);
+                FUZZ_CHECK(r->cap <= 4u + (size_t)m->max);
                 stream_drain(r, m);
                 /* Every byte taken is in a yielded frame or still buffered. */
                 FUZZ_CHECK(m->next + r->buffered == pos + off);
@@ -89,15 +94,15 @@ stream_chunk(struct tshm__frame_reader *r, struct model *m, size_t pos, size_t c
         return 0;
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void
+stream_run(const uint8_t *data, size_t size, uint32_t max)
 {
-        struct model m = {data, size, 0};
+        struct model m = {data, size, max, 0};
         struct tshm__frame_reader r;
         size_t pos = 0, chunk;
         int rv = 0;
 
-        tshm__frame_reader_init(&r, MAX_FRAME);
+        tshm__frame_reader_init(&r, max);
         while (pos < size && rv == 0) {
                 chunk = 1u + data[pos] % MAX_CHUNK;
                 if (chunk > size - pos) {
@@ -112,13 +117,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 FUZZ_CHECK(rv == TSHM_ETOOBIG);
                 FUZZ_CHECK(r.buffered == 4 && size - m.next >= 4);
                 FUZZ_CHECK(memcmp(r.buf, data + m.next, 4) == 0);
-                FUZZ_CHECK(tshm__get_be32(r.buf) > MAX_FRAME);
+                FUZZ_CHECK(tshm__get_be32(r.buf) > max);
         } else {
                 /* What is left is one unfinished frame of allowed length. */
                 FUZZ_CHECK(m.next + r.buffered == size);
-                FUZZ_CHECK(r.buffered < 4 || (tshm__get_be32(data + m.next) <= MAX_FRAME &&
+                FUZZ_CHECK(r.buffered < 4 || (tshm__get_be32(data + m.next) <= max &&
                                               size - m.next - 4 < tshm__get_be32(data + m.next)));
         }
         tshm__frame_reader_done(&r);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        stream_run(data, size, TSHM_PROTO_MAX_REQUEST);
+        stream_run(data, size, SMALL_FRAME);
         return 0;
 }

@@ -69,8 +69,8 @@ out:
 static int
 replay_file(const char *path)
 {
-        uint8_t *data;
-        size_t size;
+        uint8_t *data = NULL;
+        size_t size = 0;
         int rv;
 
         if ((rv = replay_read(path, &data, &size)) < 0) {
@@ -106,10 +106,10 @@ replay_dir(const char *dir)
         for (i = 0; i < n; i++) {
                 char path[4096];
                 struct stat st;
+                int len = snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
 
-                if (rv == 0 && snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name) <
-                                   (int)sizeof(path) &&
-                    stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+                if (rv == 0 && len < (int)sizeof(path) && stat(path, &st) == 0 &&
+                    S_ISREG(st.st_mode)) {
                         if (replay_file(path) < 0) {
                                 rv = -1;
                         } else {

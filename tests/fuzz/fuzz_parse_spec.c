@@ -153,8 +153,8 @@ check_dtype(const char *s)
                 return;
         }
         FUZZ_CHECK(rv == 0 && (unsigned)d < NITEMSIZES && itemsizes[d] != 0);
-        FUZZ_CHECK(strlen(s) <= 16 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_<=|?") ==
-                                          strlen(s));
+        FUZZ_CHECK(strlen(s) <= 16 &&
+                   strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_<=|?") == strlen(s));
         name = tshm_dtype_name(d);
         typestr = tshm_dtype_typestr(d);
         FUZZ_CHECK(name != NULL && typestr != NULL);

@@ -85,7 +85,7 @@ req_roundtrip(const struct tshm__req *req)
 
         msgpack_sbuffer_init(&sb);
         FUZZ_CHECK(tshm__req_encode(req, &sb) == 0);
-        FUZZ_CHECK(sb.size >= 4 && sb.size - 4 <= TSHM_PROTO_MAX_REQUEST);
+        FUZZ_CHECK(sb.size >= 4 && sb.size - 4 <= (size_t)TSHM_PROTO_MAX_REQUEST);
         FUZZ_CHECK(tshm__get_be32((const uint8_t *)sb.data) == sb.size - 4);
         FUZZ_CHECK(tshm__req_decode((const uint8_t *)sb.data + 4, sb.size - 4, &again, err,
                                     sizeof(err)) == 0);
@@ -118,9 +118,9 @@ info_equal(const tshm_info *a, const tshm_info *b)
 {
         return strcmp(a->name, b->name) == 0 && a->dtype == b->dtype && a->ndim == b->ndim &&
                shape_equal(a->ndim, a->shape, b->shape) && a->nbytes == b->nbytes &&
-               a->size == b->size && a->owner_uid == b->owner_uid &&
-               a->owner_gid == b->owner_gid && a->mode == b->mode && a->opens == b->opens &&
-               a->created_ns == b->created_ns && a->flags == b->flags;
+               a->size == b->size && a->owner_uid == b->owner_uid && a->owner_gid == b->owner_gid &&
+               a->mode == b->mode && a->opens == b->opens && a->created_ns == b->created_ns &&
+               a->flags == b->flags;
 }
 
 static void
@@ -211,10 +211,10 @@ reply_encode(const struct tshm__reply *rep, uint32_t op, struct tshm__reply_enc 
 static bool
 stats_equal(const tshm_stats *a, const tshm_stats *b)
 {
-        return a->segments == b->segments && a->bytes == b->bytes &&
-               a->max_bytes == b->max_bytes && a->clients == b->clients && a->opens == b->opens &&
-               a->requests == b->requests && a->uptime_ns == b->uptime_ns &&
-               a->shm_free == b->shm_free && a->pid == b->pid && a->proto == b->proto;
+        return a->segments == b->segments && a->bytes == b->bytes && a->max_bytes == b->max_bytes &&
+               a->clients == b->clients && a->opens == b->opens && a->requests == b->requests &&
+               a->uptime_ns == b->uptime_ns && a->shm_free == b->shm_free && a->pid == b->pid &&
+               a->proto == b->proto;
 }
 
 /* The fields of @op's reply that survive an encode and decode. */
@@ -285,8 +285,8 @@ reply_roundtrip(const struct tshm__reply *rep, uint32_t op)
                 frame = (const uint8_t *)e.sbuf.data;
                 FUZZ_CHECK(tshm__reply_enc_size(&e) >= 4);
                 FUZZ_CHECK(tshm__get_be32(frame) == tshm__reply_enc_size(&e) - 4);
-                FUZZ_CHECK(tshm__reply_decode(frame + 4, tshm__reply_enc_size(&e) - 4, op,
-                                              &again) == 0);
+                FUZZ_CHECK(
+                    tshm__reply_decode(frame + 4, tshm__reply_enc_size(&e) - 4, op, &again) == 0);
                 reply_check(&again, op);
                 FUZZ_CHECK(reply_equal(rep, &again, op));
                 reply_free(&again);

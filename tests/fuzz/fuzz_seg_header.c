@@ -25,8 +25,8 @@
 #include "header.h"
 
 #define PAGE 4096u
-#define WALK_MAX_ELEMS 4096u        /* walk every element of arrays this small */
-#define WALK_MAX_MAP (64u * 1024u) /* and read them from a mapping this small */
+#define WALK_MAX_ELEMS 4096u /* walk every element of arrays this small */
+#define WALK_MAX_MAP 65536u  /* and read them from a mapping this small */
 
 typedef __int128 i128;
 
@@ -171,7 +171,8 @@ hdr_init_check(const struct tshm__hdr *h)
                 return;
         }
         FUZZ_CHECK(size >= TSHM_HDR_DATA_OFFSET && size % PAGE == 0);
-        FUZZ_CHECK(size - TSHM_HDR_DATA_OFFSET >= nbytes && size - TSHM_HDR_DATA_OFFSET - nbytes < PAGE);
+        FUZZ_CHECK(size - TSHM_HDR_DATA_OFFSET >= nbytes &&
+                   size - TSHM_HDR_DATA_OFFSET - nbytes < PAGE);
         FUZZ_CHECK(tshm__hdr_validate(&built, size) == 0);
         hdr_check(&built, size);
         if (nbytes > 0) {

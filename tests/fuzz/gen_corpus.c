@@ -125,10 +125,9 @@ req_seed(const char *name, const struct tshm__req *req, msgpack_sbuffer *stream)
 static void
 gen_requests(void)
 {
-        static const uint32_t ops[] = {
-            TSHM_OP_HELLO, TSHM_OP_CREATE, TSHM_OP_OPEN, TSHM_OP_CLOSE,
-            TSHM_OP_UNLINK, TSHM_OP_CHMOD, TSHM_OP_CHOWN, TSHM_OP_GC,
-            TSHM_OP_STAT,  TSHM_OP_LIST,   TSHM_OP_STATS};
+        static const uint32_t ops[] = {TSHM_OP_HELLO,  TSHM_OP_CREATE, TSHM_OP_OPEN,  TSHM_OP_CLOSE,
+                                       TSHM_OP_UNLINK, TSHM_OP_CHMOD,  TSHM_OP_CHOWN, TSHM_OP_GC,
+                                       TSHM_OP_STAT,   TSHM_OP_LIST,   TSHM_OP_STATS};
         msgpack_sbuffer stream;
         struct tshm__req req;
         char name[64];
@@ -197,6 +196,7 @@ static void
 gen_replies(void)
 {
         struct tshm__reply_enc e;
+        char msg[300];
         tshm_stats st;
         tshm_info in;
         int rv;
@@ -206,6 +206,10 @@ gen_replies(void)
         reply_seed("reply-fd", &e, tshm__reply_fd(&e, 2, 9, 8192));
         reply_seed("reply-empty", &e, tshm__reply_empty(&e, 3));
         reply_seed("reply-error", &e, tshm__reply_error(&e, 4, TSHM_ENOENT, NULL));
+        /* An error message longer than the decoder keeps. */
+        memset(msg, 'e', sizeof(msg) - 1);
+        msg[sizeof(msg) - 1] = '\0';
+        reply_seed("reply-error-long", &e, tshm__reply_error(&e, 4, TSHM_EPROTO, msg));
         info_example(&in, "frames", 3);
         reply_seed("reply-stat", &e, tshm__reply_stat(&e, 5, &in));
         rv = tshm__reply_list_begin(&e, 6, 2);
@@ -264,15 +268,12 @@ pack_head(msgpack_packer *pk, uint32_t n, uint32_t op)
         msgpack_pack_uint64(pk, 1);
 }
 
+/* Requests whose keys are wrong. */
 static void
-gen_malformed(void)
+gen_bad_keys(void)
 {
-        static const uint8_t deep[] = {0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x90};
-        static const uint8_t huge_map[] = {0xdf, 0xff, 0xff, 0xff, 0xff, 0xa2, 'o', 'p'};
-        static const uint8_t huge_str[] = {0x81, 0xdb, 0x7f, 0xff, 0xff, 0xff, 'a'};
         msgpack_sbuffer sb;
         msgpack_packer pk;
-        uint32_t i;
 
         msgpack_sbuffer_init(&sb);
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -294,6 +295,22 @@ gen_malformed(void)
         bad_seed("bad-unknown-op", &sb);
         pack_head(&pk, 2, TSHM_OP_OPEN);
         bad_seed("bad-missing-key", &sb);
+        msgpack_sbuffer_destroy(&sb);
+}
+
+/* Requests whose values are wrong, and bytes that are no msgpack value. */
+static void
+gen_bad_values(void)
+{
+        static const uint8_t deep[] = {0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x90};
+        static const uint8_t huge_map[] = {0xdf, 0xff, 0xff, 0xff, 0xff, 0xa2, 'o', 'p'};
+        static const uint8_t huge_str[] = {0x81, 0xdb, 0x7f, 0xff, 0xff, 0xff, 'a'};
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        uint32_t i;
+
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
         pack_head(&pk, 3, TSHM_OP_OPEN);
         pack_str(&pk, "name");
         pack_str(&pk, ".hidden");
@@ -354,6 +371,7 @@ gen_streams(void)
         static const uint8_t empty_frames[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
         static const uint8_t partial[] = {0x00, 0x00, 0x10, 0x00, 0x81, 0xa2, 'o', 'p'};
         static const uint8_t max_len[] = {0x00, 0x01, 0x00, 0x00, 0x80};
+        uint8_t body[4 + 65], *big;
         struct tshm__req req;
         msgpack_sbuffer sb;
 
@@ -361,6 +379,26 @@ gen_streams(void)
         seed_write("frame_stream", "empty-frames", empty_frames, sizeof(empty_frames));
         seed_write("frame_stream", "partial-frame", partial, sizeof(partial));
         seed_write("frame_stream", "max-length", max_len, sizeof(max_len));
+        /* Frames at the 64-byte limit of fuzz_frame_stream's second pass. */
+        memset(body, 0xc0, sizeof(body));
+        tshm__put_be32(body, 64);
+        seed_write("frame_stream", "length-64", body, 4 + 64);
+        tshm__put_be32(body, 65);
+        seed_write("frame_stream", "length-65", body, 4 + 65);
+        /* A frame of TSHM_PROTO_MAX_REQUEST bytes, one str32, so that the
+         * reader grows to its limit and gives the buffer back. Its bytes,
+         * 0x8e, make fuzz_frame_stream feed it in the largest chunks, which
+         * keeps the fuzzer fast on it. */
+        big = malloc(4 + TSHM_PROTO_MAX_REQUEST);
+        if (big == NULL) {
+                die("malloc");
+        }
+        memset(big, 0x8e, 4 + TSHM_PROTO_MAX_REQUEST);
+        tshm__put_be32(big, TSHM_PROTO_MAX_REQUEST);
+        big[4] = 0xdb;
+        tshm__put_be32(big + 5, TSHM_PROTO_MAX_REQUEST - 5);
+        seed_write("frame_stream", "length-max", big, 4 + TSHM_PROTO_MAX_REQUEST);
+        free(big);
         /* A valid frame cut short by one byte. */
         req_example(TSHM_OP_CREATE, &req);
         req_frame(&req, &sb);
@@ -412,10 +450,9 @@ static void
 gen_headers(void)
 {
         static const uint64_t s34[] = {3, 4}, s234[] = {2, 3, 4}, s05[] = {0, 5},
-                              sbig[] = {1024, 1024}, s1[] = {1}, s32[TSHM_MAX_NDIM] = {
-                                                                     2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1,
-                                                                     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-                                                                     1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+                              sbig[] = {1024, 1024}, s1[] = {1},
+                              s32[TSHM_MAX_NDIM] = {2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
         struct tshm__hdr h;
         uint64_t size;
 
@@ -487,14 +524,21 @@ gen_specs(void)
         size_t n;
         int i;
 
-        SPEC_SEED("create-float32", "frames\0float32\0" "480x640x3");
+        SPEC_SEED("create-float32", "frames\0float32\0"
+                                    "480x640x3");
         SPEC_SEED("typestr-scalar", "a.b-c_d\0<f4\0scalar");
         SPEC_SEED("bfloat16-0d", "Z9\0bfloat16\0()");
-        SPEC_SEED("aliases", "x\0double\0" "1,2,3\0csingle\0" "4X5\0?\0");
+        SPEC_SEED("aliases", "x\0double\0"
+                             "1,2,3\0csingle\0"
+                             "4X5\0?\0");
         SPEC_SEED("typestrs", "|b1\0=i8\0<c16\0u2\0<V2\0|f4");
-        SPEC_SEED("bad-chars", ".hidden\0float128\0" "3x\0with space\0x3\0" "3,,4\0-1");
-        SPEC_SEED("edge-extents", "9223372036854775807\0" "9223372036854775808\0"
-                                  "0x9223372036854775807x2\0" "4611686018427387904x2");
+        SPEC_SEED("bad-chars", ".hidden\0float128\0"
+                               "3x\0with space\0x3\0"
+                               "3,,4\0-1");
+        SPEC_SEED("edge-extents", "9223372036854775807\0"
+                                  "9223372036854775808\0"
+                                  "0x9223372036854775807x2\0"
+                                  "4611686018427387904x2");
         /* A name of exactly 200 characters and one of 201. */
         memset(buf, 'n', 200);
         buf[200] = '\0';
@@ -526,7 +570,8 @@ main(int argc, char **argv)
         }
         gen_requests();
         gen_replies();
-        gen_malformed();
+        gen_bad_keys();
+        gen_bad_values();
         gen_streams();
         gen_headers();
         gen_specs();
