@@ -42,6 +42,11 @@ struct tshm_seg {
         uint64_t nbytes;
         uint64_t shape[TSHM_MAX_NDIM];
         int64_t strides[TSHM_MAX_NDIM];
+        /* Publish and wait (sync.c). */
+        uint64_t spin_ns;   /* how long a wait spins before it sleeps */
+        bool writing;       /* between tshm_write_begin() and its end */
+        uint32_t write_tid; /* the thread that holds the writer lock */
+        uint64_t write_seq; /* the odd seq of the write in progress */
 };
 
 /* conn.c: blocking socket I/O with a deadline. */

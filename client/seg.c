@@ -11,6 +11,7 @@
 #include "internal.h"
 
 #include "header.h"
+#include "sync.h"
 
 int
 tshm__seg_map(int fd, uint64_t size, bool writable, const char *name, tshm_seg **ret_seg)
@@ -56,6 +57,7 @@ tshm__seg_map(int fd, uint64_t size, bool writable, const char *name, tshm_seg *
         seg->map_size = (size_t)st.st_size;
         seg->data = (uint8_t *)map + hdr.data_offset;
         seg->writable = writable;
+        seg->spin_ns = tshm__sync_default_spin();
         memcpy(seg->name, hdr.name, sizeof(seg->name) - 1);
         seg->dtype = (tshm_dtype)hdr.dtype;
         seg->ndim = hdr.ndim;

@@ -296,6 +296,9 @@ tshmd_conn_close(struct tshmd_conn *c)
         HASH_ITER(hh, c->handles, h, tmp)
         {
                 HASH_DEL(c->handles, h);
+                if (h->writable) {
+                        tshmd_sync_release(srv, c, h->seg);
+                }
                 tshmd_registry_unref(&srv->reg, h->seg);
                 free(h);
         }

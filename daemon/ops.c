@@ -209,6 +209,9 @@ tshmd_ops_remove(struct tshmd_server *srv, struct tshmd_seg *seg)
         int rv;
 
         (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
+        /* Waiters learn that nothing more will be published. If the unlink
+         * then fails the flag stays: the segment is being removed anyway. */
+        tshmd_sync_unlinked(objname);
         if ((rv = tshmd_shm_unlink(objname)) < 0 && rv != -ENOENT) {
                 tshmd_log(LOG_ERR, "cannot unlink %s: %s", objname, tshm_strerror(rv));
                 return rv;

@@ -222,6 +222,14 @@ int tshmd_gc_scan(struct tshmd_server *srv, bool remove, struct tshm__reply_enc 
 /* ops.c: remove a named segment (unlink's work, for other callers too). */
 int tshmd_ops_remove(struct tshmd_server *srv, struct tshmd_seg *seg);
 
+/* sync.c: the daemon's part in publish/wait. Mark @objname unlinked in its
+ * header and wake its waiters (before the name goes). */
+void tshmd_sync_unlinked(const char *objname);
+/* @c is closing and had @seg open for writing: if its process held the
+ * writer lock (and has no other connection), break it. */
+void tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_conn *c,
+                        const struct tshmd_seg *seg);
+
 /* registry.c */
 void tshmd_registry_init(struct tshmd_registry *reg);
 void tshmd_registry_done(struct tshmd_registry *reg);

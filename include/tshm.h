@@ -59,7 +59,7 @@ extern "C" {
         X(EACCES, -EACCES, "permission denied")                                                    \
         X(ENOSPC, -ENOSPC, "no space: shared-memory budget or /dev/shm exhausted")                 \
         X(ENOMEM, -ENOMEM, "out of memory")                                                        \
-        X(ETIMEDOUT, -ETIMEDOUT, "timed out waiting for the daemon")                               \
+        X(ETIMEDOUT, -ETIMEDOUT, "timed out (waiting for the daemon, a publish or a writer)")      \
         X(ECONNRESET, -ECONNRESET, "connection to the daemon closed")                              \
         X(ENAMETOOLONG, -ENAMETOOLONG, "socket path too long")                                     \
         X(EBADF, -EBADF, "segment or client already closed")                                       \
@@ -74,7 +74,8 @@ extern "C" {
         X(ETOOBIG, -4007, "message too large")                                                     \
         X(ELIMIT, -4008, "limit reached")                                                          \
         X(ENODAEMON, -4009, "cannot reach tshmd (is it running? start it with 'tshmd')")           \
-        X(ENOTSUP, -4010, "operation not supported")
+        X(ENOTSUP, -4010, "operation not supported")                                               \
+        X(ETORN, -4011, "torn data: a writer died or gave up in the middle of an update")
 
 typedef enum tshm_errno {
 #define TSHM_ERR_ENUM_(name, value, msg) TSHM_##name = (value),
@@ -242,8 +243,81 @@ TSHM_API const uint64_t *tshm_seg_shape(const tshm_seg *seg);
 TSHM_API const int64_t *tshm_seg_strides(const tshm_seg *seg);
 TSHM_API uint64_t tshm_seg_nbytes(const tshm_seg *seg);
 TSHM_API int tshm_seg_writable(const tshm_seg *seg);
-/* The header's sequence counter, read with acquire order. */
+/* The header's sequence counter, read with acquire order: the version last
+ * published (even), or odd while a write is in progress. */
 TSHM_API uint64_t tshm_seg_seq(const tshm_seg *seg);
+
+/*
+ * Publish and wait: the header's sequence counter is a seqlock. A writer
+ * brackets an update with tshm_write_begin() and tshm_write_end(); while it
+ * writes the counter is odd, and each finished update publishes the next even
+ * number and wakes every waiter (a futex on the shared header: no daemon, no
+ * socket). Readers either wait for a version (tshm_wait()) or check that what
+ * they read in place was not being written meanwhile (tshm_read_begin() /
+ * tshm_read_retry()). Counter values: 0 at creation, then 2, 4, 6, ...
+ *
+ * Writers are serialised by a lock word in the header, not a pthread mutex: a
+ * writer that dies holding it (kill -9) is found dead by the next writer (its
+ * thread no longer exists) or by the daemon (its connection closed), which
+ * break the lock; a writer that holds it longer than its lease
+ * (TSHM_WRITE_LEASE_MS) may be broken too. The version it left half-written
+ * is published as torn: readers get TSHM_ETORN for it until the next
+ * complete write. Writers and readers may be threads of any process that has
+ * the segment mapped (writers need it writable).
+ */
+
+/* How long a writer may hold the lock before another may break it. */
+#define TSHM_WRITE_LEASE_MS 10000
+
+/* Take the writer lock of @seg (waiting up to @timeout_ms, -1 forever) and
+ * mark a write in progress (the counter goes odd). Returns 0, or TSHM_EACCES
+ * (mapped read-only), TSHM_EINVAL (this handle is already writing),
+ * TSHM_ETIMEDOUT, TSHM_ENOENT (the segment was unlinked). Since 0.2. */
+TSHM_API int tshm_write_begin(tshm_seg *seg, int timeout_ms);
+
+/* Publish the update begun on @seg: the counter becomes the next even number,
+ * the lock is released and every waiter is woken. Returns the new sequence
+ * number, or TSHM_EINVAL (no write begun), TSHM_ETORN (the lock was broken
+ * meanwhile because the lease ran out: this update was published as torn).
+ * Since 0.2. */
+TSHM_API int64_t tshm_write_end(tshm_seg *seg);
+
+/* Give up the update begun on @seg: the version is published as torn (its
+ * data may be half-written) and the lock released. Returns the torn
+ * version's number, or TSHM_EINVAL. Since 0.2. */
+TSHM_API int64_t tshm_write_abort(tshm_seg *seg);
+
+/* Wait until a version newer than @after_seq is published on @seg and
+ * return its number (even, > @after_seq); at once if there is one. Waits up
+ * to @timeout_ms (-1 forever; 0 just checks); spins up to the segment's spin
+ * time first (tshm_seg_set_spin()), then sleeps on a futex. Signals and
+ * spurious wake-ups do not end the wait early. Returns the number, or
+ * TSHM_ETIMEDOUT, TSHM_ENOENT (the segment was unlinked, so nothing more will
+ * be published). Since 0.2. */
+TSHM_API int64_t tshm_wait(tshm_seg *seg, uint64_t after_seq, int timeout_ms);
+
+/* Start a consistent in-place read of @seg: waits (up to @timeout_ms, -1
+ * forever) while a write is in progress and returns the stable version
+ * number to pass to tshm_read_retry(), or TSHM_ETIMEDOUT (a writer did not
+ * finish). Since 0.2. */
+TSHM_API int64_t tshm_read_begin(const tshm_seg *seg, int timeout_ms);
+
+/* End a read begun at version @seq: 0 if nothing was written meanwhile (the
+ * bytes read are one whole version), 1 if a write overlapped (read again),
+ * or TSHM_ETORN if the version read is one a writer left half-written.
+ * Since 0.2. */
+TSHM_API int tshm_read_retry(const tshm_seg *seg, uint64_t seq);
+
+/* How long tshm_wait() and the stream calls on @seg spin before they sleep,
+ * in ns (0: sleep at once). Spinning makes a wake-up about as fast as the
+ * cache line moves, at the price of a busy core; the default is 0 on hosts
+ * with fewer than 4 CPUs available to the process (a spin would steal the
+ * writer's), else 50 us; $TSHM_SPIN_NS overrides it. Since 0.2. */
+TSHM_API void tshm_seg_set_spin(tshm_seg *seg, uint64_t spin_ns);
+
+/* The time the current version was published (CLOCK_REALTIME, ns since the
+ * Unix epoch), 0 if none was. Since 0.2. */
+TSHM_API uint64_t tshm_seg_publish_ns(const tshm_seg *seg);
 
 /* What the daemon knows of one segment. A plain struct: its layout is part of
  * the ABI (SOVERSION). */

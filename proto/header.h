@@ -43,6 +43,12 @@
 /* An ephemeral segment goes when its creator does (creator_pid and
  * creator_start say who that is). */
 #define TSHM_HDR_FLAG_EPHEMERAL (1u << 8)
+/* state bits (set by the daemon, read by waiters). */
+#define TSHM_SYNC_UNLINKED 1u /* the name was removed: nothing more will be published */
+/* lock: set by a writer that sleeps waiting for the lock, so that the
+ * holder wakes it on release. Thread ids are below 2^22 (PID_MAX_LIMIT). */
+#define TSHM_LOCK_CONTENDED 0x80000000u
+#define TSHM_LOCK_TID_MASK 0x7fffffffu
 #define TSHM_HDR_FLAGS_KNOWN (TSHM_HDR_KIND_MASK | TSHM_HDR_FLAG_EPHEMERAL)
 
 struct tshm__hdr {
@@ -59,9 +65,19 @@ struct tshm__hdr {
         uint32_t owner_uid;   /*  48 */
         uint32_t owner_gid;   /*  52 */
         uint64_t created_ns;  /*  56: CLOCK_REALTIME at create, ns */
-        /* 64..127: the synchronisation line, alone in its cache line. */
-        uint64_t seq;                   /*  64: sequence counter; accessed atomically */
-        uint8_t sync_reserved[56];      /* 72: reserved for publish/wait, 0 */
+        /* 64..127: the synchronisation line, alone in its cache line, not
+         * sealed: writers, waiters and the daemon change it (client/sync.c
+         * has the protocol). Every field is accessed atomically. */
+        uint64_t seq;                   /*  64: even: published version; odd: write in progress */
+        uint32_t wake;                  /*  72: futex word, bumped after each publish or event */
+        uint32_t state;                 /*  76: TSHM_SYNC_* bits, set by the daemon */
+        uint32_t lock;                  /*  80: writer's tid | TSHM_LOCK_CONTENDED, 0 free */
+        uint32_t lock_pid;              /*  84: the writer's process id */
+        uint64_t lease_until;           /*  88: CLOCK_MONOTONIC ns the writer's lease ends, 0 */
+        uint64_t torn_seq;              /*  96: a version a broken write left torn, 0 none */
+        uint64_t publish_ns;            /* 104: CLOCK_REALTIME ns of the last publish */
+        uint32_t breaks;                /* 112: writer locks broken so far */
+        uint32_t sync_reserved[3];      /* 116: 0 */
         uint64_t shape[TSHM_MAX_NDIM];  /* 128: extents, ndim used, rest 0 */
         int64_t strides[TSHM_MAX_NDIM]; /* 384: strides in bytes, ndim used, rest 0 */
         uint8_t kind_reserved[104];     /* 640: reserved for streams, 0 */
@@ -86,6 +102,12 @@ _Static_assert(offsetof(struct tshm__hdr, owner_uid) == 48, "owner_uid offset");
 _Static_assert(offsetof(struct tshm__hdr, owner_gid) == 52, "owner_gid offset");
 _Static_assert(offsetof(struct tshm__hdr, created_ns) == 56, "created_ns offset");
 _Static_assert(offsetof(struct tshm__hdr, seq) == 64, "seq offset");
+_Static_assert(offsetof(struct tshm__hdr, wake) == 72, "wake offset");
+_Static_assert(offsetof(struct tshm__hdr, lock) == 80, "lock offset");
+_Static_assert(offsetof(struct tshm__hdr, lease_until) == 88, "lease_until offset");
+_Static_assert(offsetof(struct tshm__hdr, torn_seq) == 96, "torn_seq offset");
+_Static_assert(offsetof(struct tshm__hdr, publish_ns) == 104, "publish_ns offset");
+_Static_assert(offsetof(struct tshm__hdr, breaks) == 112, "breaks offset");
 _Static_assert(offsetof(struct tshm__hdr, shape) == 128, "shape offset");
 _Static_assert(offsetof(struct tshm__hdr, strides) == 384, "strides offset");
 _Static_assert(offsetof(struct tshm__hdr, kind_reserved) == 640, "kind_reserved offset");

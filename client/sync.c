@@ -1,0 +1,130 @@
+/*
+ * sync.c - publish and wait on a mapped segment: the public side of the
+ * seqlock whose protocol proto/sync.c describes.
+ */
+#include <unistd.h>
+
+#include "internal.h"
+
+#include "header.h"
+#include "sync.h"
+
+int
+tshm_write_begin(tshm_seg *seg, int timeout_ms)
+{
+        struct tshm__hdr *hdr = seg->map;
+        uint32_t tid = (uint32_t)gettid();
+        uint64_t s;
+        int rv;
+
+        if (!seg->writable) {
+                return TSHM_EACCES;
+        }
+        if (seg->writing) {
+                return TSHM_EINVAL;
+        }
+        if ((rv = tshm__sync_lock(hdr, tid, timeout_ms)) < 0) {
+                return rv;
+        }
+        /* Odd: a write is in progress. The release fence orders this store
+         * before every data store that follows, as a reader sees them. */
+        s = __atomic_load_n(&hdr->seq, __ATOMIC_RELAXED);
+        __atomic_store_n(&hdr->seq, s + 1, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        seg->writing = true;
+        seg->write_tid = tid;
+        seg->write_seq = s + 1;
+        return 0;
+}
+
+/* Publish the version begun as @seg->write_seq, torn or whole. */
+static int64_t
+sync_publish(tshm_seg *seg, bool torn)
+{
+        struct tshm__hdr *hdr = seg->map;
+        uint64_t next = seg->write_seq + 1;
+        bool mine;
+
+        seg->writing = false;
+        mine = tshm__sync_still_mine(hdr, seg->write_tid);
+        if (!mine) {
+                /* Our lease ran out and another broke the lock: it published
+                 * our version as torn and may be writing now. */
+                return TSHM_ETORN;
+        }
+        __atomic_store_n(&hdr->publish_ns, tshm__real_ns(), __ATOMIC_RELAXED);
+        if (torn) {
+                __atomic_store_n(&hdr->torn_seq, next, __ATOMIC_RELAXED);
+        }
+        __atomic_store_n(&hdr->seq, next, __ATOMIC_SEQ_CST);
+        tshm__sync_unlock(hdr);
+        tshm__sync_bump(hdr);
+        return (int64_t)next;
+}
+
+int64_t
+tshm_write_end(tshm_seg *seg)
+{
+        if (!seg->writing) {
+                return TSHM_EINVAL;
+        }
+        return sync_publish(seg, false);
+}
+
+int64_t
+tshm_write_abort(tshm_seg *seg)
+{
+        if (!seg->writing) {
+                return TSHM_EINVAL;
+        }
+        return sync_publish(seg, true);
+}
+
+int64_t
+tshm_wait(tshm_seg *seg, uint64_t after_seq, int timeout_ms)
+{
+        return tshm__sync_wait(seg->map, after_seq, tshm__deadline_ns(timeout_ms), seg->spin_ns);
+}
+
+int64_t
+tshm_read_begin(const tshm_seg *seg, int timeout_ms)
+{
+        struct tshm__hdr *hdr = seg->map;
+        uint64_t s = __atomic_load_n(&hdr->seq, __ATOMIC_ACQUIRE);
+
+        if (!(s & 1u)) {
+                return (int64_t)s;
+        }
+        /* A write is in progress: wait for the version it publishes. */
+        return tshm__sync_wait(hdr, s - 1, tshm__deadline_ns(timeout_ms), seg->spin_ns);
+}
+
+int
+tshm_read_retry(const tshm_seg *seg, uint64_t seq)
+{
+        const struct tshm__hdr *hdr = seg->map;
+
+        /* Orders the caller's data loads before the second look at seq. */
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&hdr->seq, __ATOMIC_RELAXED) != seq || (seq & 1u)) {
+                return 1;
+        }
+        if (seq != 0 && __atomic_load_n(&hdr->torn_seq, __ATOMIC_RELAXED) == seq) {
+                return TSHM_ETORN;
+        }
+        return 0;
+}
+
+void
+tshm_seg_set_spin(tshm_seg *seg, uint64_t spin_ns)
+{
+        seg->spin_ns = spin_ns;
+}
+
+uint64_t
+tshm_seg_publish_ns(const tshm_seg *seg)
+{
+        const struct tshm__hdr *hdr = seg->map;
+
+        return __atomic_load_n(&hdr->publish_ns, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,308 @@
+/*
+ * sync.c - the synchronisation line of a segment header, shared by libtshm
+ * (writers and waiters, client/sync.c) and tshmd (which breaks the lock of a
+ * writer whose connection closed and wakes waiters on unlink).
+ *
+ * The fields are the header's synchronisation line (proto/header.h,
+ * proto/PROTOCOL.md section 7). The protocol, for one update:
+ *   writer                                  reader
+ *   take lock (CAS 0 -> tid)                s1 = seq (acquire); odd: wait
+ *   seq = s + 1 (odd); release fence        ... read the data ...
+ *   ... write the data ...                  acquire fence
+ *   seq = s + 2 (release)                   s2 = seq; s1 == s2: whole
+ *   lock = 0; wake += 1; FUTEX_WAKE(wake)
+ *
+ * Waiters sleep on @wake, not on @seq: the futex word must be 32 bits, and a
+ * separate word lets the daemon wake them for an unlink without faking a
+ * version. A waiter reads @wake before it checks @seq, and every change it
+ * waits for happens before the bump of @wake, so a wake-up is never lost:
+ * FUTEX_WAIT returns at once if @wake moved in between.
+ *
+ * Waking costs the writer one system call per publish even when nobody
+ * waits: readers may hold read-only mappings, so they cannot register
+ * themselves in the header, and an unconditional FUTEX_WAKE on a word
+ * nobody waits on costs well under a microsecond.
+ *
+ * The lock holds the writer's thread id. A writer that dies holding it is
+ * noticed by the next writer (kill(tid, 0) fails with ESRCH) or by the
+ * daemon (the holder's connection closed; daemon/sync.c), or its lease runs
+ * out; whoever breaks it takes it with a CAS, so only one does, and marks
+ * the half-written version torn.
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sync.h"
+
+/* While a lock holder is alive, a writer waiting for it sleeps in slices of
+ * this long between checks that the holder still exists. */
+#define SYNC_HOLDER_CHECK_NS (10 * 1000 * 1000)
+
+static uint64_t sync_default_spin_ns;
+static pthread_once_t sync_spin_once = PTHREAD_ONCE_INIT;
+
+static void
+sync_spin_init(void)
+{
+        const char *env = getenv("TSHM_SPIN_NS");
+        cpu_set_t set;
+
+        if (env != NULL && *env != '\0') {
+                char *end;
+                unsigned long long v = strtoull(env, &end, 10);
+
+                if (*end == '\0') {
+                        sync_default_spin_ns = v;
+                        return;
+                }
+        }
+        /* Spinning is only a gain when the waiter has a core to itself. */
+        if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) >= 4) {
+                sync_default_spin_ns = 50 * 1000;
+        } else {
+                sync_default_spin_ns = 0;
+        }
+}
+
+uint64_t
+tshm__sync_default_spin(void)
+{
+        (void)pthread_once(&sync_spin_once, sync_spin_init);
+        return sync_default_spin_ns;
+}
+
+uint64_t
+tshm__mono_ns(void)
+{
+        struct timespec ts;
+
+        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t
+tshm__real_ns(void)
+{
+        struct timespec ts;
+
+        (void)clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t
+tshm__deadline_ns(int timeout_ms)
+{
+        if (timeout_ms < 0) {
+                return UINT64_MAX;
+        }
+        return tshm__mono_ns() + (uint64_t)timeout_ms * 1000000u;
+}
+
+int
+tshm__futex_wait(uint32_t *word, uint32_t val, uint64_t deadline_ns, uint64_t slice_ns)
+{
+        struct timespec ts, *tsp = NULL;
+        uint64_t now = tshm__mono_ns(), left;
+
+        if (deadline_ns != UINT64_MAX && now >= deadline_ns) {
+                return TSHM_ETIMEDOUT;
+        }
+        left = deadline_ns == UINT64_MAX ? UINT64_MAX : deadline_ns - now;
+        if (slice_ns != 0 && slice_ns < left) {
+                left = slice_ns;
+        }
+        if (left != UINT64_MAX) {
+                ts.tv_sec = (time_t)(left / 1000000000u);
+                ts.tv_nsec = (long)(left % 1000000000u);
+                tsp = &ts;
+        }
+        /* Not FUTEX_PRIVATE_FLAG: the word is in a shared mapping, and other
+         * processes wake it. A read-only mapping is enough to wait. */
+        if (syscall(SYS_futex, word, FUTEX_WAIT, val, tsp, NULL, 0) < 0 && errno != EAGAIN &&
+            errno != EINTR && errno != ETIMEDOUT) {
+                return -errno;
+        }
+        return 0;
+}
+
+void
+tshm__futex_wake(uint32_t *word)
+{
+        (void)syscall(SYS_futex, word, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
+
+void
+tshm__sync_bump(struct tshm__hdr *hdr)
+{
+        (void)__atomic_add_fetch(&hdr->wake, 1, __ATOMIC_SEQ_CST);
+        tshm__futex_wake(&hdr->wake);
+}
+
+static inline void
+sync_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        __asm__ __volatile__("yield");
+#endif
+}
+
+/* Whether the thread @tid (of any process) is gone. EPERM means it exists
+ * but belongs to another user. */
+static bool
+sync_thread_gone(uint32_t tid)
+{
+        return kill((pid_t)tid, 0) < 0 && errno == ESRCH;
+}
+
+bool
+tshm__sync_holder_breakable(const struct tshm__hdr *hdr, uint32_t holder)
+{
+        uint64_t lease = __atomic_load_n(&hdr->lease_until, __ATOMIC_SEQ_CST);
+
+        /* lease 0: the holder has the lock but has not written its lease
+         * yet; it is alive (it just took the lock). */
+        if (lease != 0 && tshm__mono_ns() > lease) {
+                return true;
+        }
+        return sync_thread_gone(holder & TSHM_LOCK_TID_MASK);
+}
+
+void
+tshm__sync_repair(struct tshm__hdr *hdr)
+{
+        uint64_t s = __atomic_load_n(&hdr->seq, __ATOMIC_SEQ_CST);
+
+        if (s & 1u) {
+                /* The broken writer's version: published, but flagged. */
+                __atomic_store_n(&hdr->torn_seq, s + 1, __ATOMIC_SEQ_CST);
+                __atomic_store_n(&hdr->seq, s + 1, __ATOMIC_SEQ_CST);
+                __atomic_store_n(&hdr->publish_ns, tshm__real_ns(), __ATOMIC_RELAXED);
+        }
+        (void)__atomic_add_fetch(&hdr->breaks, 1, __ATOMIC_SEQ_CST);
+}
+
+void
+tshm__sync_unlock(struct tshm__hdr *hdr)
+{
+        uint32_t old;
+
+        __atomic_store_n(&hdr->lease_until, 0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&hdr->lock_pid, 0, __ATOMIC_SEQ_CST);
+        old = __atomic_exchange_n(&hdr->lock, 0, __ATOMIC_SEQ_CST);
+        if (old & TSHM_LOCK_CONTENDED) {
+                tshm__futex_wake(&hdr->lock);
+        }
+}
+
+int
+tshm__sync_lock(struct tshm__hdr *hdr, uint32_t tid, int timeout_ms)
+{
+        uint64_t deadline = tshm__deadline_ns(timeout_ms);
+        int rv;
+
+        for (;;) {
+                uint32_t cur = 0;
+
+                if (__atomic_compare_exchange_n(&hdr->lock, &cur, tid, false, __ATOMIC_SEQ_CST,
+                                                __ATOMIC_SEQ_CST)) {
+                        break;
+                }
+                if (__atomic_load_n(&hdr->state, __ATOMIC_SEQ_CST) & TSHM_SYNC_UNLINKED) {
+                        return TSHM_ENOENT;
+                }
+                if (tshm__sync_holder_breakable(hdr, cur)) {
+                        /* Take it from the dead (or overdue) holder; if another
+                         * breaker or the holder got there first, the CAS fails
+                         * and we look again. */
+                        if (__atomic_compare_exchange_n(&hdr->lock, &cur, tid, false,
+                                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+                                tshm__sync_repair(hdr);
+                                if (cur & TSHM_LOCK_CONTENDED) {
+                                        /* Others sleep on the lock: keep them
+                                         * told, so our unlock wakes them. */
+                                        __atomic_or_fetch(&hdr->lock, TSHM_LOCK_CONTENDED,
+                                                          __ATOMIC_SEQ_CST);
+                                }
+                                tshm__sync_bump(hdr);
+                                break;
+                        }
+                        continue;
+                }
+                if (!(cur & TSHM_LOCK_CONTENDED)) {
+                        uint32_t want = cur | TSHM_LOCK_CONTENDED;
+
+                        if (!__atomic_compare_exchange_n(&hdr->lock, &cur, want, false,
+                                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+                                continue;
+                        }
+                        cur = want;
+                }
+                /* Sleep until the holder releases, in slices so that a holder
+                 * that dies is noticed within SYNC_HOLDER_CHECK_NS. */
+                if ((rv = tshm__futex_wait(&hdr->lock, cur, deadline, SYNC_HOLDER_CHECK_NS)) < 0) {
+                        return rv;
+                }
+        }
+        __atomic_store_n(&hdr->lock_pid, (uint32_t)getpid(), __ATOMIC_SEQ_CST);
+        __atomic_store_n(&hdr->lease_until, tshm__mono_ns() + (uint64_t)TSHM_WRITE_LEASE_MS * 1000000u,
+                         __ATOMIC_SEQ_CST);
+        return 0;
+}
+
+bool
+tshm__sync_still_mine(const struct tshm__hdr *hdr, uint32_t tid)
+{
+        return (__atomic_load_n(&hdr->lock, __ATOMIC_SEQ_CST) & TSHM_LOCK_TID_MASK) == tid;
+}
+
+int64_t
+tshm__sync_wait(struct tshm__hdr *hdr, uint64_t after_seq, uint64_t deadline, uint64_t spin_ns)
+{
+        uint64_t spin_until = 0;
+        int rv;
+
+        for (;;) {
+                uint32_t w = __atomic_load_n(&hdr->wake, __ATOMIC_SEQ_CST);
+                uint64_t s = __atomic_load_n(&hdr->seq, __ATOMIC_SEQ_CST);
+
+                if (!(s & 1u) && s > after_seq) {
+                        return (int64_t)s;
+                }
+                if (__atomic_load_n(&hdr->state, __ATOMIC_SEQ_CST) & TSHM_SYNC_UNLINKED) {
+                        return TSHM_ENOENT;
+                }
+                if (spin_ns != 0) {
+                        uint64_t now = tshm__mono_ns();
+
+                        if (spin_until == 0) {
+                                spin_until = now + spin_ns;
+                        }
+                        if (now < spin_until && now < deadline) {
+                                /* Poll the word the publish changes, without
+                                 * the system calls of the sleeping path. */
+                                for (int i = 0; i < 64; i++) {
+                                        sync_pause();
+                                        if (__atomic_load_n(&hdr->wake, __ATOMIC_RELAXED) != w) {
+                                                break;
+                                        }
+                                }
+                                continue;
+                        }
+                }
+                if (deadline != UINT64_MAX && tshm__mono_ns() >= deadline) {
+                        return TSHM_ETIMEDOUT;
+                }
+                if ((rv = tshm__futex_wait(&hdr->wake, w, deadline, 0)) < 0) {
+                        return rv;
+                }
+        }
+}

@@ -1,0 +1,55 @@
+/*
+ * sync.h - the synchronisation line of a segment header: the seqlock, the
+ * crash-safe writer lock and futex wake-ups (protocol in sync.c), shared by
+ * libtshm and tshmd.
+ */
+#ifndef TSHM_SYNC_H
+#define TSHM_SYNC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "header.h"
+
+/* Clocks, in ns: CLOCK_MONOTONIC (leases, deadlines) and CLOCK_REALTIME
+ * (publish times). */
+uint64_t tshm__mono_ns(void);
+uint64_t tshm__real_ns(void);
+/* The CLOCK_MONOTONIC deadline @timeout_ms from now; UINT64_MAX for < 0. */
+uint64_t tshm__deadline_ns(int timeout_ms);
+
+/* The default spin before a wait sleeps ($TSHM_SPIN_NS, else by CPU count). */
+uint64_t tshm__sync_default_spin(void);
+
+/* Sleep on the shared futex @word while it holds @val, until @deadline_ns
+ * (UINT64_MAX: none) or at most @slice_ns (0: no slice). Returns 0 when woken,
+ * interrupted, timed out within the slice, or the word differed;
+ * TSHM_ETIMEDOUT when the deadline had passed already; else -errno. */
+int tshm__futex_wait(uint32_t *word, uint32_t val, uint64_t deadline_ns, uint64_t slice_ns);
+void tshm__futex_wake(uint32_t *word);
+
+/* Bump @hdr->wake and wake every waiter: after a publish, a lock break or a
+ * change of @hdr->state. */
+void tshm__sync_bump(struct tshm__hdr *hdr);
+
+/* Take the writer lock for thread @tid, breaking it from a dead or overdue
+ * holder (then the half-written version is published as torn). Returns 0,
+ * TSHM_ETIMEDOUT, TSHM_ENOENT (unlinked), or -errno. */
+int tshm__sync_lock(struct tshm__hdr *hdr, uint32_t tid, int timeout_ms);
+/* Release it (the caller holds it), waking writers that wait for it. */
+void tshm__sync_unlock(struct tshm__hdr *hdr);
+/* Whether @tid still holds the lock (a breaker may have taken it). */
+bool tshm__sync_still_mine(const struct tshm__hdr *hdr, uint32_t tid);
+/* Whether the lock value @holder may be broken: its thread is gone or its
+ * lease ran out. */
+bool tshm__sync_holder_breakable(const struct tshm__hdr *hdr, uint32_t holder);
+/* After taking the lock from a broken holder: publish its half-written
+ * version (if any) as torn and count the break. */
+void tshm__sync_repair(struct tshm__hdr *hdr);
+
+/* Wait for an even seq > @after_seq; spin up to @spin_ns first. Returns the
+ * seq, TSHM_ETIMEDOUT at @deadline, TSHM_ENOENT once unlinked, or -errno. */
+int64_t tshm__sync_wait(struct tshm__hdr *hdr, uint64_t after_seq, uint64_t deadline,
+                        uint64_t spin_ns);
+
+#endif /* TSHM_SYNC_H */
