@@ -377,6 +377,7 @@ START_TEST(test_spec_error_table)
         ck_assert_int_eq(TSHM_EBADHDR, -4003);
         ck_assert_int_eq(TSHM_ETOOBIG, -4007);
         ck_assert_int_eq(TSHM_ENOTSUP, -4010);
+        ck_assert_int_eq(TSHM_ETORN, -4011);
         ck_assert_str_eq(tshm_err_name(TSHM_ENOENT), "ENOENT");
         ck_assert_str_eq(tshm_err_name(TSHM_EBADSHAPE), "EBADSHAPE");
         ck_assert_str_eq(tshm_strerror(TSHM_EPROTO), "protocol violation");
@@ -388,11 +389,11 @@ START_TEST(test_spec_error_unknown)
         ck_assert_str_eq(tshm_err_name(0), "OK");
         ck_assert_str_eq(tshm_strerror(0), "success");
         ck_assert_str_eq(tshm_err_name(-4000), "UNKNOWN");
-        ck_assert_str_eq(tshm_err_name(-4011), "UNKNOWN");
+        ck_assert_str_eq(tshm_err_name(-4012), "UNKNOWN");
         ck_assert_str_eq(tshm_err_name(1), "UNKNOWN");
         ck_assert_str_eq(tshm_err_name(INT_MIN), "UNKNOWN");
         ck_assert_str_eq(tshm_err_name(-EPERM), "UNKNOWN");
-        ck_assert_str_eq(tshm_strerror(-4011), "unknown error");
+        ck_assert_str_eq(tshm_strerror(-4012), "unknown error");
         ck_assert_str_eq(tshm_strerror(-4000), "unknown error");
         ck_assert_str_eq(tshm_strerror(INT_MIN), "unknown error");
         ck_assert_str_eq(tshm_strerror(INT_MAX), "unknown error");
