@@ -319,6 +319,115 @@ TSHM_API void tshm_seg_set_spin(tshm_seg *seg, uint64_t spin_ns);
  * Unix epoch), 0 if none was. Since 0.2. */
 TSHM_API uint64_t tshm_seg_publish_ns(const tshm_seg *seg);
 
+/*
+ * Streams: a ring of @slots frames of one dtype and shape in one segment. A
+ * producer loans the next slot, fills it in place and publishes it; each
+ * subscriber takes frames in order, zero-copy, and releases them. The
+ * stream's sequence counter is twice the number of frames published, so
+ * tshm_wait() and tshm_seg_seq() work on a stream too.
+ *
+ * Policy, chosen at creation: TSHM_STREAM_BLOCK makes the producer wait (up
+ * to its timeout) until the slowest live subscriber has released the frame a
+ * slot held; TSHM_STREAM_OVERWRITE never makes it wait, and a subscriber
+ * that fell behind skips to the oldest frame still there and is told how
+ * many it missed. Subscribers may join (they start at the next frame
+ * published) and leave at any time; the daemon drops the cursor of one
+ * whose connection closes, so a subscriber killed with -9 stops holding the
+ * producer back. Producers are serialised by the segment's writer lock, from
+ * loan to publish (see publish and wait above).
+ */
+typedef enum tshm_stream_policy {
+        TSHM_STREAM_BLOCK = 0,
+        TSHM_STREAM_OVERWRITE = 1,
+} tshm_stream_policy;
+
+/* The most slots a stream may have, and subscribers it may have at once. */
+#define TSHM_STREAM_MAX_SLOTS 65536
+#define TSHM_STREAM_MAX_SUBS 64
+
+/* Create the stream @name: @slots frames (2..TSHM_STREAM_MAX_SLOTS) of
+ * @dtype and @shape, with @policy, @mode and @flags as in tshm_create(), and
+ * open it for producing. Returns 0 and the stream in *ret_seg (a tshm_seg
+ * whose data pointer is slot 0; release it with tshm_close()), or the errors
+ * of tshm_create(). Since 0.2. */
+TSHM_API int tshm_create_stream(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim,
+                                const uint64_t *shape, uint32_t slots, tshm_stream_policy policy,
+                                unsigned mode, unsigned flags, tshm_seg **ret_seg);
+
+/* Whether @seg is a stream (1) or an array (0). Since 0.2. */
+TSHM_API int tshm_seg_is_stream(const tshm_seg *seg);
+
+/* Loan the next slot of the stream @seg (opened read-write) to fill: waits
+ * for the writer lock and, under TSHM_STREAM_BLOCK, for the slot to be
+ * released by every subscriber, up to @timeout_ms (-1 forever). Returns 0
+ * and the slot's data (tshm_seg_nbytes() bytes, the frame's shape and
+ * strides) in *ret_data, or TSHM_EACCES, TSHM_EINVAL (not a stream, or a
+ * loan is already out on @seg), TSHM_ETIMEDOUT, TSHM_ENOENT (unlinked).
+ * Since 0.2. */
+TSHM_API int tshm_stream_loan(tshm_seg *seg, int timeout_ms, void **ret_data);
+
+/* Publish the loaned slot as the next frame, stamped with the time, and wake
+ * subscribers. Returns the frame's number (1, 2, ...), or TSHM_EINVAL (no
+ * loan), TSHM_ETORN (the lease ran out and the lock was broken: not
+ * published). Since 0.2. */
+TSHM_API int64_t tshm_stream_publish(tshm_seg *seg);
+
+/* Give the loaned slot back unpublished. Returns 0 or TSHM_EINVAL. */
+TSHM_API int tshm_stream_discard(tshm_seg *seg);
+
+typedef struct tshm_sub tshm_sub;
+
+/* One frame a subscriber holds. */
+typedef struct tshm_frame {
+        const void *data;      /* the slot: tshm_seg_nbytes() bytes, the frame's shape */
+        uint64_t seq;          /* the frame's number, 1 for the first published */
+        uint64_t timestamp_ns; /* CLOCK_REALTIME at publish, ns since the Unix epoch */
+        uint64_t missed;       /* frames skipped just before this one (overwrite policy) */
+} tshm_frame;
+
+/* Subscribe to the stream @name (read permission needed). The subscriber's
+ * first frame is the next one published. Returns 0 and *ret_sub (release it
+ * with tshm_unsubscribe()), or TSHM_EBADNAME, TSHM_ENOENT, TSHM_EACCES,
+ * TSHM_EINVAL (not a stream), TSHM_ELIMIT (TSHM_STREAM_MAX_SUBS reached), or a
+ * connection error. Since 0.2. */
+TSHM_API int tshm_subscribe(tshm_client *c, const char *name, tshm_sub **ret_sub);
+
+/* Take the next frame, waiting up to @timeout_ms (-1 forever). The frame
+ * stays valid (the producer does not reuse its slot under the block policy)
+ * until tshm_sub_release(). Returns 0 and *ret_frame, or TSHM_EINVAL (a frame
+ * is held already), TSHM_ETIMEDOUT, TSHM_ENOENT (the stream was unlinked and
+ * every frame was taken), TSHM_ECONNRESET (the daemon dropped this
+ * subscription). Since 0.2. */
+TSHM_API int tshm_sub_take(tshm_sub *sub, int timeout_ms, tshm_frame *ret_frame);
+
+/* Release the frame taken last. Returns 0, TSHM_EINVAL (none held), or
+ * TSHM_ETORN: under the overwrite policy the producer reused the slot while
+ * it was held, so what was read may be torn. Since 0.2. */
+TSHM_API int tshm_sub_release(tshm_sub *sub);
+
+/* The stream's mapping (dtype, shape, name, sequence counter). Owned by @sub. */
+TSHM_API tshm_seg *tshm_sub_seg(const tshm_sub *sub);
+
+/* Frames this subscriber missed so far (overwrite policy). */
+TSHM_API uint64_t tshm_sub_missed(const tshm_sub *sub);
+
+/* Leave the stream and free @sub. NULL is ignored. Returns 0 or a connection
+ * error (the subscription is released all the same). Since 0.2. */
+TSHM_API int tshm_unsubscribe(tshm_sub *sub);
+
+/* What the daemon knows of a stream. */
+typedef struct tshm_stream_info {
+        uint32_t slots;
+        uint32_t policy;      /* tshm_stream_policy */
+        uint32_t subscribers; /* live subscriptions */
+        uint32_t reserved;
+        uint64_t frames; /* frames published so far */
+} tshm_stream_info;
+
+/* Describe the stream @name. Returns 0 and *ret_info, or TSHM_EBADNAME,
+ * TSHM_ENOENT, TSHM_EINVAL (not a stream), or a connection error. Since 0.2. */
+TSHM_API int tshm_stream_stat(tshm_client *c, const char *name, tshm_stream_info *ret_info);
+
 /* What the daemon knows of one segment. A plain struct: its layout is part of
  * the ABI (SOVERSION). */
 typedef struct tshm_info {
@@ -333,8 +442,11 @@ typedef struct tshm_info {
         uint32_t mode;       /* permission bits, e.g. 0600 */
         uint32_t opens;      /* open handles, all connections together */
         uint64_t created_ns; /* creation time, ns since the Unix epoch */
-        uint32_t flags;      /* TSHM_CREATE_EPHEMERAL or 0 */
+        uint32_t flags;      /* TSHM_CREATE_EPHEMERAL, TSHM_INFO_STREAM */
 } tshm_info;
+
+/* tshm_info.flags: the segment is a stream (tshm_stream_stat() says more). */
+#define TSHM_INFO_STREAM 2u
 
 /* Describe the segment @name. Returns 0 and *ret_info, or TSHM_EBADNAME,
  * TSHM_ENOENT, or a connection error. Since 0.1. */
