@@ -12,11 +12,8 @@
 
 #include "internal.h"
 
-static void client_errmsg(tshm_client *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-client_errmsg(tshm_client *c, const char *fmt, ...)
+void
+tshm__client_errmsg(tshm_client *c, const char *fmt, ...)
 {
         va_list ap;
 
@@ -59,8 +56,8 @@ static int client_reconnect(tshm_client *c);
  * restart) is made again first. On success returns reply->status (0 or
  * the daemon's error, its detail in c->errmsg); a descriptor that came with
  * the reply is in *ret_fd when @ret_fd is given (else closed). */
-static int
-client_call(tshm_client *c, struct tshm__req *req, struct tshm__reply *reply, int *ret_fd)
+int
+tshm__client_call(tshm_client *c, struct tshm__req *req, struct tshm__reply *reply, int *ret_fd)
 {
         msgpack_sbuffer sbuf;
         uint8_t *payload = NULL;
@@ -73,7 +70,7 @@ client_call(tshm_client *c, struct tshm__req *req, struct tshm__reply *reply, in
                 client_break(c);
         }
         if (c->fd < 0 && (rv = client_reconnect(c)) < 0) {
-                client_errmsg(c, "the connection to %s was lost and cannot be made again: %s",
+                tshm__client_errmsg(c, "the connection to %s was lost and cannot be made again: %s",
                               c->path, tshm_strerror(rv));
                 return rv;
         }
@@ -86,14 +83,14 @@ client_call(tshm_client *c, struct tshm__req *req, struct tshm__reply *reply, in
         if ((rv = tshm__conn_send(c->fd, sbuf.data, sbuf.size, deadline)) < 0 ||
             (rv = tshm__conn_recv(c->fd, TSHM_PROTO_MAX_REPLY, deadline, &payload, &len, &fd)) <
                 0) {
-                client_errmsg(c, "%s request to %s: %s", tshm__op_name(req->op), c->path,
+                tshm__client_errmsg(c, "%s request to %s: %s", tshm__op_name(req->op), c->path,
                               tshm_strerror(rv));
                 client_break(c);
                 goto out;
         }
         if ((rv = tshm__reply_decode(payload, len, req->op, reply)) < 0 || reply->id != req->id ||
             (reply->status == 0 && reply->has_fd != (fd >= 0))) {
-                client_errmsg(c, "malformed reply to %s", tshm__op_name(req->op));
+                tshm__client_errmsg(c, "malformed reply to %s", tshm__op_name(req->op));
                 if (rv == 0) {
                         free(reply->infos);
                         reply->infos = NULL;
@@ -106,7 +103,7 @@ client_call(tshm_client *c, struct tshm__req *req, struct tshm__reply *reply, in
         }
         rv = reply->status;
         if (rv < 0) {
-                client_errmsg(c, "%s", reply->error);
+                tshm__client_errmsg(c, "%s", reply->error);
         } else if (ret_fd != NULL) {
                 *ret_fd = fd;
                 fd = -1;
@@ -128,7 +125,7 @@ client_hello(tshm_client *c)
         struct tshm__reply reply;
         int rv;
 
-        if ((rv = client_call(c, &req, &reply, NULL)) < 0) {
+        if ((rv = tshm__client_call(c, &req, &reply, NULL)) < 0) {
                 return rv;
         }
         if (reply.version != TSHM_PROTO_VERSION) {
@@ -229,11 +226,11 @@ tshm_client_socket(const tshm_client *c)
 }
 
 /* Copy a caller's name into a request, checking it first. */
-static int
-client_name(tshm_client *c, struct tshm__req *req, const char *name)
+int
+tshm__client_name(tshm_client *c, struct tshm__req *req, const char *name)
 {
         if (tshm_name_check(name) < 0) {
-                client_errmsg(c, "'%.*s'", TSHM_NAME_MAX + 8, name != NULL ? name : "(null)");
+                tshm__client_errmsg(c, "'%.*s'", TSHM_NAME_MAX + 8, name != NULL ? name : "(null)");
                 return TSHM_EBADNAME;
         }
         memcpy(req->name, name, strlen(name) + 1);
@@ -242,8 +239,8 @@ client_name(tshm_client *c, struct tshm__req *req, const char *name)
 
 /* Map the descriptor of a create or open reply and register the segment.
  * Called with c->lock held. */
-static int
-client_attach(tshm_client *c, const struct tshm__reply *reply, int fd, bool writable,
+int
+tshm__client_attach(tshm_client *c, const struct tshm__reply *reply, int fd, bool writable,
               const char *name, tshm_seg **ret_seg)
 {
         struct tshm__req close_req = {.op = TSHM_OP_CLOSE, .handle = reply->handle};
@@ -252,14 +249,20 @@ client_attach(tshm_client *c, const struct tshm__reply *reply, int fd, bool writ
         int rv;
 
         if ((rv = tshm__seg_map(fd, reply->size, writable, name, &seg)) < 0) {
-                client_errmsg(c, "'%s'", name);
+                tshm__client_errmsg(c, "'%s'", name);
                 /* Give the daemon its handle back; the mapping failed. */
-                (void)client_call(c, &close_req, &close_reply, NULL);
+                (void)tshm__client_call(c, &close_req, &close_reply, NULL);
                 return rv;
         }
         seg->client = c;
         seg->handle = reply->handle;
         seg->epoch = c->epoch;
+        /* A producer of a block-policy stream reads the subscribers' cursors. */
+        if (seg->slots != 0 && writable && (rv = tshm__stream_attach_producer(c, seg)) < 0) {
+                (void)tshm__client_call(c, &close_req, &close_reply, NULL);
+                tshm__seg_free(seg);
+                return rv;
+        }
         seg->next = c->segs;
         if (c->segs != NULL) {
                 c->segs->prev = seg;
@@ -282,15 +285,15 @@ tshm_create(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim, con
                 return TSHM_EINVAL;
         }
         (void)pthread_mutex_lock(&c->lock);
-        if ((rv = client_name(c, &req, name)) < 0) {
+        if ((rv = tshm__client_name(c, &req, name)) < 0) {
                 goto out;
         }
         if ((rv = tshm_shape_nbytes(dtype, ndim, shape, &nbytes)) < 0) {
-                client_errmsg(c, "'%s'", name);
+                tshm__client_errmsg(c, "'%s'", name);
                 goto out;
         }
         if (mode > 0777u || (flags & ~TSHM_CREATE_EPHEMERAL) != 0) {
-                client_errmsg(c, "mode %o or flags %#x not valid", mode, flags);
+                tshm__client_errmsg(c, "mode %o or flags %#x not valid", mode, flags);
                 rv = TSHM_EINVAL;
                 goto out;
         }
@@ -300,10 +303,10 @@ tshm_create(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim, con
         }
         req.mode = mode != 0 ? mode : 0600u;
         req.flags = flags;
-        if ((rv = client_call(c, &req, &reply, &fd)) < 0) {
+        if ((rv = tshm__client_call(c, &req, &reply, &fd)) < 0) {
                 goto out;
         }
-        rv = client_attach(c, &reply, fd, true, name, ret_seg);
+        rv = tshm__client_attach(c, &reply, fd, true, name, ret_seg);
 out:
         (void)pthread_mutex_unlock(&c->lock);
         return rv;
@@ -320,13 +323,13 @@ tshm_open(tshm_client *c, const char *name, unsigned flags, tshm_seg **ret_seg)
                 return TSHM_EINVAL;
         }
         (void)pthread_mutex_lock(&c->lock);
-        if ((rv = client_name(c, &req, name)) < 0) {
+        if ((rv = tshm__client_name(c, &req, name)) < 0) {
                 goto out;
         }
-        if ((rv = client_call(c, &req, &reply, &fd)) < 0) {
+        if ((rv = tshm__client_call(c, &req, &reply, &fd)) < 0) {
                 goto out;
         }
-        rv = client_attach(c, &reply, fd, req.writable, name, ret_seg);
+        rv = tshm__client_attach(c, &reply, fd, req.writable, name, ret_seg);
 out:
         (void)pthread_mutex_unlock(&c->lock);
         return rv;
@@ -353,7 +356,7 @@ tshm_close(tshm_seg *seg)
                         client_break(c);
                 }
                 if (seg->epoch == c->epoch && c->fd >= 0) {
-                        rv = client_call(c, &req, &reply, NULL);
+                        rv = tshm__client_call(c, &req, &reply, NULL);
                 }
                 if (seg->prev != NULL) {
                         seg->prev->next = seg->next;
@@ -380,8 +383,8 @@ client_name_call(tshm_client *c, struct tshm__req *req, const char *name)
                 return TSHM_EINVAL;
         }
         (void)pthread_mutex_lock(&c->lock);
-        if ((rv = client_name(c, req, name)) == 0) {
-                rv = client_call(c, req, &reply, NULL);
+        if ((rv = tshm__client_name(c, req, name)) == 0) {
+                rv = tshm__client_call(c, req, &reply, NULL);
         }
         (void)pthread_mutex_unlock(&c->lock);
         return rv;
@@ -425,8 +428,8 @@ tshm_stat(tshm_client *c, const char *name, tshm_info *ret_info)
                 return TSHM_EINVAL;
         }
         (void)pthread_mutex_lock(&c->lock);
-        if ((rv = client_name(c, &req, name)) == 0 &&
-            (rv = client_call(c, &req, &reply, NULL)) == 0) {
+        if ((rv = tshm__client_name(c, &req, name)) == 0 &&
+            (rv = tshm__client_call(c, &req, &reply, NULL)) == 0) {
                 *ret_info = reply.info;
         }
         (void)pthread_mutex_unlock(&c->lock);
@@ -467,7 +470,7 @@ tshm_list(tshm_client *c, tshm_info **ret_infos, size_t *ret_count)
         }
         (void)pthread_mutex_lock(&c->lock);
         do {
-                if ((rv = client_call(c, &req, &reply, NULL)) < 0) {
+                if ((rv = tshm__client_call(c, &req, &reply, NULL)) < 0) {
                         goto fail;
                 }
                 rv = list_append(&all, &n, &cap, &reply);
@@ -498,7 +501,7 @@ tshm_gc(tshm_client *c, int remove, tshm_gc_entry **ret_entries, size_t *ret_cou
                 return TSHM_EINVAL;
         }
         (void)pthread_mutex_lock(&c->lock);
-        if ((rv = client_call(c, &req, &reply, NULL)) == 0) {
+        if ((rv = tshm__client_call(c, &req, &reply, NULL)) == 0) {
                 *ret_entries = reply.gc;
                 *ret_count = reply.ngc;
         }
@@ -529,7 +532,7 @@ tshm_stats_get(tshm_client *c, tshm_stats *ret_stats)
                 return TSHM_EINVAL;
         }
         (void)pthread_mutex_lock(&c->lock);
-        if ((rv = client_call(c, &req, &reply, NULL)) == 0) {
+        if ((rv = tshm__client_call(c, &req, &reply, NULL)) == 0) {
                 *ret_stats = reply.stats;
         }
         (void)pthread_mutex_unlock(&c->lock);

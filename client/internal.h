@@ -14,6 +14,9 @@
 
 #include "proto.h"
 
+struct tshm__slot;
+struct tshm__cur;
+
 #define TSHM_DEFAULT_TIMEOUT_MS 30000
 
 struct tshm_client {
@@ -47,7 +50,31 @@ struct tshm_seg {
         bool writing;       /* between tshm_write_begin() and its end */
         uint32_t write_tid; /* the thread that holds the writer lock */
         uint64_t write_seq; /* the odd seq of the write in progress */
+        /* A stream (stream.c); slots is 0 for an array. */
+        uint32_t slots, policy;
+        uint64_t stride;           /* bytes from one slot's data to the next */
+        struct tshm__slot *ctl;    /* the slot table, in the mapping */
+        struct tshm__cur *cur;     /* the subscriber table (a memfd), or NULL */
+        bool loaned;               /* between tshm_stream_loan() and publish/discard */
+        uint64_t loan_frame;       /* the frame being filled */
 };
+
+/* client.c: calls on a client, with c->lock held. A request and its reply
+ * (and a descriptor that came with it); check and copy a name; map the
+ * descriptor of a create or open reply and register the segment; set the
+ * detail that tshm_errmsg() returns. */
+int tshm__client_call(tshm_client *c, struct tshm__req *req, struct tshm__reply *reply,
+                      int *ret_fd);
+int tshm__client_name(tshm_client *c, struct tshm__req *req, const char *name);
+int tshm__client_attach(tshm_client *c, const struct tshm__reply *reply, int fd, bool writable,
+                        const char *name, tshm_seg **ret_seg);
+void tshm__client_errmsg(tshm_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* stream.c: after a stream was opened for writing, fetch and map its
+ * subscriber table (with c->lock held). Returns 0 or an error. */
+int tshm__stream_attach_producer(tshm_client *c, tshm_seg *seg);
+/* Unmap a stream's subscriber table, if mapped. */
+void tshm__stream_unmap(tshm_seg *seg);
 
 /* conn.c: blocking socket I/O with a deadline. */
 int tshm__conn_resolve_path(const char *arg, char *out, size_t outlen);

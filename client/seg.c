@@ -62,6 +62,14 @@ tshm__seg_map(int fd, uint64_t size, bool writable, const char *name, tshm_seg *
         seg->dtype = (tshm_dtype)hdr.dtype;
         seg->ndim = hdr.ndim;
         seg->nbytes = hdr.data_size;
+        if ((hdr.flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM) {
+                /* What the caller sees is one frame; the ring is behind it. */
+                seg->nbytes = hdr.frame_bytes;
+                seg->slots = hdr.slots;
+                seg->policy = hdr.policy;
+                seg->stride = hdr.slot_stride;
+                seg->ctl = (struct tshm__slot *)((uint8_t *)map + hdr.ctl_offset);
+        }
         for (i = 0; i < hdr.ndim; i++) {
                 seg->shape[i] = hdr.shape[i];
                 seg->strides[i] = hdr.strides[i];
@@ -83,6 +91,7 @@ tshm__seg_free(tshm_seg *seg)
         if (seg == NULL) {
                 return;
         }
+        tshm__stream_unmap(seg);
         if (seg->map != NULL) {
                 (void)munmap(seg->map, seg->map_size);
         }

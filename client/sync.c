@@ -20,8 +20,12 @@ tshm_write_begin(tshm_seg *seg, int timeout_ms)
         if (!seg->writable) {
                 return TSHM_EACCES;
         }
-        if (seg->writing) {
+        if (seg->writing || seg->slots != 0) {
+                /* A stream's producers loan slots instead. */
                 return TSHM_EINVAL;
+        }
+        if (__atomic_load_n(&hdr->state, __ATOMIC_SEQ_CST) & TSHM_SYNC_UNLINKED) {
+                return TSHM_ENOENT;
         }
         if ((rv = tshm__sync_lock(hdr, tid, timeout_ms)) < 0) {
                 return rv;

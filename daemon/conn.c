@@ -299,6 +299,7 @@ tshmd_conn_close(struct tshmd_conn *c)
                 if (h->writable) {
                         tshmd_sync_release(srv, c, h->seg);
                 }
+                tshmd_stream_leave(h);
                 tshmd_registry_unref(&srv->reg, h->seg);
                 free(h);
         }

@@ -138,10 +138,14 @@ void
 tshmd_ops_create(struct tshmd_conn *c, const struct tshm__req *req)
 {
         struct tshmd_server *srv = c->srv;
-        struct tshm__seg_spec spec = {.dtype = req->dtype, .ndim = req->ndim};
+        /* create_stream is create with a ring: slots and policy set. */
+        struct tshm__seg_spec spec = {.dtype = req->dtype,
+                                      .ndim = req->ndim,
+                                      .slots = req->op == TSHM_OP_CREATE_STREAM ? req->slots : 0,
+                                      .policy = req->policy};
         struct create_work *cw = NULL;
         char err[ERRLEN];
-        uint64_t nbytes, size;
+        uint64_t size;
         int rv;
 
         if ((req->flags & ~TSHM_CREATE_EPHEMERAL) != 0) {
@@ -157,8 +161,8 @@ tshmd_ops_create(struct tshmd_conn *c, const struct tshm__req *req)
                                srv->cfg->max_opens);
                 return;
         }
-        if ((rv = tshm_shape_nbytes(req->dtype, req->ndim, req->shape, &nbytes)) < 0 ||
-            (rv = tshm__hdr_object_size(nbytes, &size)) < 0) {
+        memcpy(spec.shape, req->shape, sizeof(spec.shape));
+        if ((rv = tshm__hdr_spec_size(&spec, &size)) < 0) {
                 tshmd_ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
                 return;
         }
@@ -170,7 +174,6 @@ tshmd_ops_create(struct tshmd_conn *c, const struct tshm__req *req)
                 return;
         }
         memcpy(spec.name, req->name, sizeof(spec.name));
-        memcpy(spec.shape, req->shape, sizeof(spec.shape));
         spec.mode = req->mode != 0 ? req->mode : 0600u;
         spec.owner_uid = c->uid;
         spec.owner_gid = c->gid;

@@ -196,6 +196,7 @@ ops_close(struct tshmd_conn *c, const struct tshm__req *req)
         }
         HASH_DEL(c->handles, h);
         c->nhandles--;
+        tshmd_stream_leave(h);
         tshmd_registry_unref(&c->srv->reg, h->seg);
         free(h);
         tshm__reply_enc_init(&e);
@@ -359,6 +360,14 @@ ops_stat(struct tshmd_conn *c, const struct tshm__req *req)
         }
         tshmd_registry_info(seg, &info);
         tshm__reply_enc_init(&e);
+        if ((info.flags & TSHM_INFO_STREAM) != 0) {
+                tshm_stream_info st;
+
+                tshmd_stream_info(c->srv, seg, &st);
+                tshmd_ops_send(c, &e, tshm__reply_stat_stream(&e, req->id, &info, &st), req->id,
+                               -1);
+                return;
+        }
         tshmd_ops_send(c, &e, tshm__reply_stat(&e, req->id, &info), req->id, -1);
 }
 
@@ -465,7 +474,11 @@ tshmd_ops_dispatch(struct tshmd_conn *c, const uint8_t *payload, size_t len)
                 ops_hello(c, &req);
                 break;
         case TSHM_OP_CREATE:
+        case TSHM_OP_CREATE_STREAM:
                 tshmd_ops_create(c, &req);
+                break;
+        case TSHM_OP_ATTACH:
+                tshmd_stream_attach(c, &req);
                 break;
         case TSHM_OP_OPEN:
                 ops_open(c, &req);

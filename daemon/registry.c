@@ -28,6 +28,7 @@ tshmd_registry_done(struct tshmd_registry *reg)
         HASH_ITER(hh, reg->by_name, seg, tmp)
         {
                 HASH_DEL(reg->by_name, seg);
+                tshmd_stream_free(seg);
                 free(seg);
         }
         HASH_ITER(hh, reg->usage, u, utmp)
@@ -181,7 +182,9 @@ tshmd_registry_add(struct tshmd_registry *reg, const struct tshm__hdr *hdr, uint
         seg->name[namelen] = '\0';
         seg->serial = reg->next_serial;
         seg->size = size;
-        seg->nbytes = hdr->data_size;
+        /* A stream's nbytes is one frame's, as its shape says. */
+        seg->nbytes = (hdr->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM ? hdr->frame_bytes
+                                                                               : hdr->data_size;
         seg->created_ns = hdr->created_ns;
         seg->owner_uid = hdr->owner_uid;
         seg->owner_gid = hdr->owner_gid;
@@ -192,6 +195,9 @@ tshmd_registry_add(struct tshmd_registry *reg, const struct tshm__hdr *hdr, uint
         seg->dtype = (uint8_t)hdr->dtype;
         seg->ndim = (uint8_t)hdr->ndim;
         seg->state = (uint8_t)state;
+        seg->slots = hdr->slots;
+        seg->policy = hdr->policy;
+        seg->cur_fd = -1;
         if (registry_charge(reg, seg->owner_uid, 1, size, 1) < 0) {
                 free(seg);
                 return TSHM_ENOMEM;
@@ -215,6 +221,7 @@ registry_free(struct tshmd_registry *reg, struct tshmd_seg *seg)
 {
         reg->bytes -= seg->size;
         (void)registry_charge(reg, seg->owner_uid, -1, seg->size, 0);
+        tshmd_stream_free(seg);
         free(seg);
 }
 
@@ -268,4 +275,7 @@ tshmd_registry_info(const struct tshmd_seg *seg, tshm_info *info)
         info->opens = seg->opens;
         info->created_ns = seg->created_ns;
         info->flags = (seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 ? TSHM_CREATE_EPHEMERAL : 0;
+        if ((seg->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM) {
+                info->flags |= TSHM_INFO_STREAM;
+        }
 }

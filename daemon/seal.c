@@ -112,7 +112,9 @@ tshmd_seal_header_of(const struct tshmd_seg *seg, const uint8_t key[16], struct 
                                       .mode = seg->mode,
                                       .owner_uid = seg->owner_uid,
                                       .owner_gid = seg->owner_gid,
-                                      .created_ns = seg->created_ns};
+                                      .created_ns = seg->created_ns,
+                                      .slots = seg->slots,
+                                      .policy = seg->policy};
 
         memcpy(spec.name, seg->name, strlen(seg->name) + 1);
         memcpy(spec.shape, seg->shape, seg->ndim * sizeof(uint64_t));

@@ -17,9 +17,8 @@
 
 #include "sync.h"
 
-/* Map the header page of @objname read-write; NULL if it is gone. */
-static struct tshm__hdr *
-sync_map(const char *objname)
+struct tshm__hdr *
+tshmd_sync_map(const char *objname)
 {
         struct tshm__hdr *hdr;
         int fd;
@@ -36,15 +35,21 @@ sync_map(const char *objname)
 }
 
 void
+tshmd_sync_unmap(struct tshm__hdr *hdr)
+{
+        (void)munmap(hdr, TSHM_HDR_DATA_OFFSET);
+}
+
+void
 tshmd_sync_unlinked(const char *objname)
 {
-        struct tshm__hdr *hdr = sync_map(objname);
+        struct tshm__hdr *hdr = tshmd_sync_map(objname);
         if (hdr == NULL) {
                 return;
         }
         __atomic_or_fetch(&hdr->state, TSHM_SYNC_UNLINKED, __ATOMIC_SEQ_CST);
         tshm__sync_bump(hdr);
-        (void)munmap(hdr, TSHM_HDR_DATA_OFFSET);
+        tshmd_sync_unmap(hdr);
 }
 
 /* Whether another live connection is from process @pid: then the lock may be
@@ -73,7 +78,7 @@ tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_conn *c, const s
                 return;
         }
         (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
-        if ((hdr = sync_map(objname)) == NULL) {
+        if ((hdr = tshmd_sync_map(objname)) == NULL) {
                 return;
         }
         cur = __atomic_load_n(&hdr->lock, __ATOMIC_SEQ_CST);
@@ -97,5 +102,5 @@ tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_conn *c, const s
                         tshm__sync_bump(hdr);
                 }
         }
-        (void)munmap(hdr, TSHM_HDR_DATA_OFFSET);
+        tshmd_sync_unmap(hdr);
 }

@@ -67,6 +67,12 @@ struct tshmd_seg {
         uint8_t dtype, ndim, state;
         uint64_t *shape;
         char *name;
+        /* A stream (flags' kind TSHM_HDR_KIND_STREAM): its ring, and the
+         * subscriber table (a memfd made on first attach; stream.c). */
+        uint32_t slots, policy;
+        uint32_t subscribers;
+        int cur_fd;
+        struct tshm__cur *cur;
 };
 
 /* What one owner uses, for the per-uid budgets. */
@@ -92,6 +98,7 @@ struct tshmd_handle {
         uint64_t id;
         struct tshmd_seg *seg;
         bool writable;
+        uint32_t sub; /* a stream subscription: its index + 1, or 0 */
 };
 
 /* An ephemeral segment a connection created: removed when it closes, if it
@@ -222,6 +229,20 @@ int tshmd_gc_scan(struct tshmd_server *srv, bool remove, struct tshm__reply_enc 
 /* ops.c: remove a named segment (unlink's work, for other callers too). */
 int tshmd_ops_remove(struct tshmd_server *srv, struct tshmd_seg *seg);
 
+/* stream.c: streams' subscriber tables. The attach op; a handle's
+ * subscription ends when it closes (tshmd_stream_leave); a stream's stat;
+ * the table goes with the segment (tshmd_stream_free). */
+void tshmd_stream_attach(struct tshmd_conn *c, const struct tshm__req *req);
+void tshmd_stream_leave(struct tshmd_handle *h);
+void tshmd_stream_info(struct tshmd_server *srv, const struct tshmd_seg *seg,
+                       tshm_stream_info *ret_info);
+void tshmd_stream_free(struct tshmd_seg *seg);
+
+/* sync.c: the daemon's part in publish/wait. Map the header page of
+ * @objname read-write (NULL if it is gone); unmap it with
+ * tshmd_sync_unmap(). */
+struct tshm__hdr *tshmd_sync_map(const char *objname);
+void tshmd_sync_unmap(struct tshm__hdr *hdr);
 /* sync.c: the daemon's part in publish/wait. Mark @objname unlinked in its
  * header and wake its waiters (before the name goes). */
 void tshmd_sync_unlinked(const char *objname);

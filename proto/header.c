@@ -24,6 +24,53 @@ tshm__hdr_object_size(uint64_t nbytes, uint64_t *ret_size)
         return 0;
 }
 
+/* A stream's layout: the slot table on the page after the header, then the
+ * slots, each frame rounded up to a cache line so that slots never share
+ * one. Returns false on bad slots or overflow. */
+static bool
+hdr_stream_layout(uint32_t slots, uint64_t frame_bytes, uint64_t *ret_data_offset,
+                  uint64_t *ret_stride, uint64_t *ret_data_size)
+{
+        uint64_t ctl = ((uint64_t)slots * 64u + PAGE_SIZE_ - 1) / PAGE_SIZE_ * PAGE_SIZE_;
+        uint64_t stride, size;
+
+        if (slots < 2 || slots > TSHM_STREAM_MAX_SLOTS || frame_bytes > (uint64_t)INT64_MAX - 64u) {
+                return false;
+        }
+        stride = (frame_bytes + 63u) / 64u * 64u;
+        if (stride == 0) {
+                stride = 64;
+        }
+        if (__builtin_mul_overflow(stride, (uint64_t)slots, &size) ||
+            size > (uint64_t)INT64_MAX - 4u * PAGE_SIZE_ - ctl) {
+                return false;
+        }
+        *ret_data_offset = TSHM_HDR_DATA_OFFSET + ctl;
+        *ret_stride = stride;
+        *ret_data_size = size;
+        return true;
+}
+
+int
+tshm__hdr_spec_size(const struct tshm__seg_spec *spec, uint64_t *ret_size)
+{
+        uint64_t nbytes, off, stride, size;
+        int rv;
+
+        if ((rv = tshm_shape_nbytes(spec->dtype, spec->ndim, spec->shape, &nbytes)) < 0) {
+                return rv;
+        }
+        if (spec->slots == 0) {
+                return tshm__hdr_object_size(nbytes, ret_size);
+        }
+        if (spec->policy > TSHM_STREAM_OVERWRITE ||
+            !hdr_stream_layout(spec->slots, nbytes, &off, &stride, &size)) {
+                return TSHM_EINVAL;
+        }
+        *ret_size = off + (size + PAGE_SIZE_ - 1) / PAGE_SIZE_ * PAGE_SIZE_;
+        return 0;
+}
+
 int
 tshm__hdr_init(struct tshm__hdr *hdr, const struct tshm__seg_spec *spec)
 {
@@ -67,7 +114,31 @@ tshm__hdr_init(struct tshm__hdr *hdr, const struct tshm__seg_spec *spec)
                 }
         }
         memcpy(hdr->name, spec->name, strlen(spec->name));
+        if (spec->slots != 0) {
+                if (spec->policy > TSHM_STREAM_OVERWRITE ||
+                    !hdr_stream_layout(spec->slots, nbytes, &hdr->data_offset, &hdr->slot_stride,
+                                       &hdr->data_size)) {
+                        return TSHM_EINVAL;
+                }
+                hdr->flags = TSHM_HDR_KIND_STREAM;
+                hdr->slots = spec->slots;
+                hdr->policy = spec->policy;
+                hdr->ctl_offset = TSHM_HDR_DATA_OFFSET;
+                hdr->frame_bytes = nbytes;
+        }
         return 0;
+}
+
+/* A stream's geometry is exactly what its slots and frame size imply. */
+static bool
+hdr_stream_ok(const struct tshm__hdr *hdr, uint64_t nbytes)
+{
+        uint64_t off, stride, size;
+
+        return hdr->policy <= TSHM_STREAM_OVERWRITE && hdr->frame_bytes == nbytes &&
+               hdr->ctl_offset == TSHM_HDR_DATA_OFFSET &&
+               hdr_stream_layout(hdr->slots, nbytes, &off, &stride, &size) &&
+               hdr->data_offset == off && hdr->slot_stride == stride && hdr->data_size == size;
 }
 
 /* The lowest and highest byte offsets an element can start at, or false on
@@ -121,7 +192,7 @@ tshm__hdr_validate(const struct tshm__hdr *hdr, uint64_t map_size)
             hdr->layout != TSHM_HDR_LAYOUT || hdr->header_size != TSHM_HDR_SIZE) {
                 return TSHM_EBADHDR;
         }
-        if ((hdr->flags & TSHM_HDR_KIND_MASK) != TSHM_HDR_KIND_ARRAY ||
+        if ((hdr->flags & TSHM_HDR_KIND_MASK) > TSHM_HDR_KIND_STREAM ||
             (hdr->flags & ~TSHM_HDR_FLAGS_KNOWN) != 0 || hdr->mode > 0777u) {
                 return TSHM_EBADHDR;
         }
@@ -147,7 +218,12 @@ tshm__hdr_validate(const struct tshm__hdr *hdr, uint64_t map_size)
             hdr->data_size < nbytes) {
                 return TSHM_EBADHDR;
         }
-        /* Every reachable element inside the data area. */
+        if ((hdr->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM ? !hdr_stream_ok(hdr, nbytes)
+                                                                       : hdr->slots != 0) {
+                return TSHM_EBADHDR;
+        }
+        /* Every reachable element inside the data area (a stream's frame 0;
+         * the others are whole strides after it, inside data_size). */
         if (nbytes > 0) {
                 if (!hdr_reach(hdr, &lo, &hi) || lo < 0 ||
                     (uint64_t)hi > hdr->data_size - hdr->itemsize) {

@@ -40,6 +40,7 @@
  * streams (a ring of slots) will set TSHM_HDR_KIND_STREAM. */
 #define TSHM_HDR_KIND_MASK 0xffu
 #define TSHM_HDR_KIND_ARRAY 0u
+#define TSHM_HDR_KIND_STREAM 1u
 /* An ephemeral segment goes when its creator does (creator_pid and
  * creator_start say who that is). */
 #define TSHM_HDR_FLAG_EPHEMERAL (1u << 8)
@@ -80,7 +81,13 @@ struct tshm__hdr {
         uint32_t sync_reserved[3];      /* 116: 0 */
         uint64_t shape[TSHM_MAX_NDIM];  /* 128: extents, ndim used, rest 0 */
         int64_t strides[TSHM_MAX_NDIM]; /* 384: strides in bytes, ndim used, rest 0 */
-        uint8_t kind_reserved[104];     /* 640: reserved for streams, 0 */
+        /* 640..743: a stream's ring geometry (0 for an array). */
+        uint32_t slots;                 /* 640: frames in the ring */
+        uint32_t policy;                /* 644: tshm_stream_policy */
+        uint64_t slot_stride;           /* 648: bytes from one slot's data to the next */
+        uint64_t ctl_offset;            /* 656: the slot table (struct tshm__slot[slots]) */
+        uint64_t frame_bytes;           /* 664: bytes of one frame */
+        uint8_t kind_reserved[72];      /* 672: 0 */
         uint64_t mac;                   /* 744: the daemon's seal (see below) */
         uint32_t creator_pid;           /* 752: an ephemeral segment's creator */
         uint32_t creator_reserved;      /* 756: 0 */
@@ -110,7 +117,41 @@ _Static_assert(offsetof(struct tshm__hdr, publish_ns) == 104, "publish_ns offset
 _Static_assert(offsetof(struct tshm__hdr, breaks) == 112, "breaks offset");
 _Static_assert(offsetof(struct tshm__hdr, shape) == 128, "shape offset");
 _Static_assert(offsetof(struct tshm__hdr, strides) == 384, "strides offset");
-_Static_assert(offsetof(struct tshm__hdr, kind_reserved) == 640, "kind_reserved offset");
+_Static_assert(offsetof(struct tshm__hdr, slots) == 640, "slots offset");
+_Static_assert(offsetof(struct tshm__hdr, frame_bytes) == 664, "frame_bytes offset");
+_Static_assert(offsetof(struct tshm__hdr, kind_reserved) == 672, "kind_reserved offset");
+
+/* A stream's slot table entry, written by producers (client/stream.c). */
+struct tshm__slot {
+        uint64_t state; /* 2k: frame k is published here; 2k-1: frame k is being written */
+        uint64_t ts_ns; /* CLOCK_REALTIME at publish */
+        uint8_t reserved[48];
+};
+_Static_assert(sizeof(struct tshm__slot) == 64, "slot size");
+
+/* A stream's subscriber table: a memfd the daemon makes per stream and hands
+ * to its producers and subscribers read-write (a subscriber with a read-only
+ * grant must still move its cursor; the frames stay read-only to it). Not a
+ * file format: it does not outlive the daemon. */
+#define TSHM_CUR_MAGIC "TSHMCUR\0"
+struct tshm__cur_sub {
+        uint32_t active; /* set and cleared by the daemon only */
+        uint32_t pid;    /* the subscriber's process, for tshm ls */
+        uint64_t cursor; /* the next frame it will take; frames before are released */
+        uint64_t missed; /* frames it skipped (overwrite policy) */
+        uint8_t reserved[40];
+};
+struct tshm__cur {
+        char magic[8];
+        uint32_t max_subs;     /* TSHM_STREAM_MAX_SUBS */
+        uint32_t gen;          /* bumped by the daemon when a subscriber joins or leaves */
+        uint32_t release;      /* futex word: bumped when a slot may have been freed */
+        uint32_t prod_waiting; /* a producer sleeps on @release: wake it */
+        uint8_t reserved[40];
+        struct tshm__cur_sub subs[TSHM_STREAM_MAX_SUBS];
+};
+_Static_assert(sizeof(struct tshm__cur) == 64 + 64 * TSHM_STREAM_MAX_SUBS, "cursor table size");
+#define TSHM_CUR_SIZE 8192u /* bytes of the memfd: the table, in whole pages */
 _Static_assert(offsetof(struct tshm__hdr, mac) == 744, "mac offset");
 _Static_assert(offsetof(struct tshm__hdr, creator_pid) == 752, "creator_pid offset");
 _Static_assert(offsetof(struct tshm__hdr, creator_start) == 760, "creator_start offset");
@@ -126,7 +167,14 @@ struct tshm__seg_spec {
         uint32_t owner_uid;
         uint32_t owner_gid;
         uint64_t created_ns;
+        uint32_t slots;  /* 0: an array; else a stream of this many frames */
+        uint32_t policy; /* a stream's tshm_stream_policy */
 };
+
+/* The size of the shm object that @spec describes (array or stream).
+ * Returns 0 and *ret_size, or TSHM_EBADSHAPE / TSHM_EBADDTYPE / TSHM_EINVAL
+ * (bad slots or policy). */
+int tshm__hdr_spec_size(const struct tshm__seg_spec *spec, uint64_t *ret_size);
 
 /* The size of the shm object that holds @nbytes of data: the header page
  * plus the data rounded up to whole pages. Returns 0 and *ret_size, or

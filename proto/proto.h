@@ -40,6 +40,8 @@ enum tshm__op {
         TSHM_OP_CHMOD = 204,
         TSHM_OP_CHOWN = 205,
         TSHM_OP_GC = 206,
+        TSHM_OP_CREATE_STREAM = 207,
+        TSHM_OP_ATTACH = 208,
         TSHM_OP_STAT = 300,
         TSHM_OP_LIST = 301,
         TSHM_OP_STATS = 302,
@@ -69,6 +71,9 @@ struct tshm__req {
         uint32_t limit;                /* list: at most this many */
         uint32_t owner;                /* chown: new owner uid, or TSHM_ID_KEEP */
         uint32_t group;                /* chown: new group gid, or TSHM_ID_KEEP */
+        uint32_t slots;                /* create_stream */
+        uint32_t policy;               /* create_stream */
+        bool subscribe;                /* attach: take a subscriber slot too */
 };
 
 /* A decoded reply. */
@@ -82,8 +87,10 @@ struct tshm__reply {
         uint64_t handle;
         uint64_t size;
         bool has_fd;
-        /* stat */
+        /* stat; a stream's also fills @stream and sets @has_stream */
         tshm_info info;
+        tshm_stream_info stream;
+        bool has_stream;
         /* list: an array the caller frees with free() */
         tshm_info *infos;
         size_t ninfos;
@@ -159,6 +166,9 @@ int tshm__reply_hello(struct tshm__reply_enc *e, uint64_t id, uint32_t version);
 int tshm__reply_fd(struct tshm__reply_enc *e, uint64_t id, uint64_t handle, uint64_t size);
 int tshm__reply_empty(struct tshm__reply_enc *e, uint64_t id);
 int tshm__reply_stat(struct tshm__reply_enc *e, uint64_t id, const tshm_info *info);
+/* A stream's stat: the info and its stream fields. */
+int tshm__reply_stat_stream(struct tshm__reply_enc *e, uint64_t id, const tshm_info *info,
+                            const tshm_stream_info *stream);
 /* List replies are streamed: begin with the number of entries, add each,
  * then end with the cursor to resume from (0 when complete). */
 int tshm__reply_list_begin(struct tshm__reply_enc *e, uint64_t id, uint32_t count);

@@ -111,6 +111,21 @@ tshm__reply_stat(struct tshm__reply_enc *e, uint64_t id, const tshm_info *info)
 }
 
 int
+tshm__reply_stat_stream(struct tshm__reply_enc *e, uint64_t id, const tshm_info *info,
+                        const tshm_stream_info *st)
+{
+        int rv = reply_begin(e, id, 0, 2);
+
+        rv |= tshm__mp_pack_key(&e->pk, "result") | pack_info(&e->pk, info);
+        rv |= tshm__mp_pack_key(&e->pk, "stream") | msgpack_pack_map(&e->pk, 4);
+        rv |= tshm__mp_pack_kv_u64(&e->pk, "slots", st->slots) |
+              tshm__mp_pack_kv_u64(&e->pk, "policy", st->policy);
+        rv |= tshm__mp_pack_kv_u64(&e->pk, "subscribers", st->subscribers) |
+              tshm__mp_pack_kv_u64(&e->pk, "frames", st->frames);
+        return reply_end(e, rv);
+}
+
+int
 tshm__reply_list_begin(struct tshm__reply_enc *e, uint64_t id, uint32_t count)
 {
         int rv = reply_begin(e, id, 0, 1);
@@ -299,7 +314,9 @@ decode_result(const msgpack_object *res, uint32_t op, struct tshm__reply *reply)
         case TSHM_OP_HELLO:
                 return tshm__mp_get_u32(res, "version", &reply->version) ? 0 : TSHM_EPROTO;
         case TSHM_OP_CREATE:
+        case TSHM_OP_CREATE_STREAM:
         case TSHM_OP_OPEN:
+        case TSHM_OP_ATTACH:
                 fd = tshm__mp_map_get(res, "fd");
                 reply->has_fd = fd != NULL && fd->type == MSGPACK_OBJECT_BOOLEAN && fd->via.boolean;
                 return tshm__mp_get_u64(res, "handle", &reply->handle) &&
@@ -351,6 +368,18 @@ reply_decode_map(const msgpack_object *root, uint32_t op, struct tshm__reply *re
         }
         if (res->type != MSGPACK_OBJECT_MAP) {
                 return TSHM_EPROTO;
+        }
+        /* A stream's stat carries its ring beside the result. */
+        o = tshm__mp_map_get(root, "stream");
+        if (op == TSHM_OP_STAT && o != NULL) {
+                if (o->type != MSGPACK_OBJECT_MAP ||
+                    !tshm__mp_get_u32(o, "slots", &reply->stream.slots) ||
+                    !tshm__mp_get_u32(o, "policy", &reply->stream.policy) ||
+                    !tshm__mp_get_u32(o, "subscribers", &reply->stream.subscribers) ||
+                    !tshm__mp_get_u64(o, "frames", &reply->stream.frames)) {
+                        return TSHM_EPROTO;
+                }
+                reply->has_stream = true;
         }
         return decode_result(res, op, reply);
 }

@@ -32,6 +32,10 @@ tshm__op_name(uint32_t op)
                 return "chown";
         case TSHM_OP_GC:
                 return "gc";
+        case TSHM_OP_CREATE_STREAM:
+                return "create_stream";
+        case TSHM_OP_ATTACH:
+                return "attach";
         case TSHM_OP_STAT:
                 return "stat";
         case TSHM_OP_LIST:
@@ -60,6 +64,9 @@ enum req_key {
         K_OWNER = 1u << 12,
         K_GROUP = 1u << 13,
         K_REMOVE = 1u << 14,
+        K_SLOTS = 1u << 15,
+        K_POLICY = 1u << 16,
+        K_SUBSCRIBE = 1u << 17,
 };
 
 static const struct {
@@ -71,6 +78,7 @@ static const struct {
     {"mode", K_MODE},     {"flags", K_FLAGS},   {"writable", K_WRITABLE},
     {"handle", K_HANDLE}, {"cursor", K_CURSOR}, {"limit", K_LIMIT},
     {"owner", K_OWNER},   {"group", K_GROUP},   {"remove", K_REMOVE},
+    {"slots", K_SLOTS},   {"policy", K_POLICY}, {"subscribe", K_SUBSCRIBE},
 };
 
 #define NKEYS (sizeof(req_keys) / sizeof(req_keys[0]))
@@ -88,9 +96,16 @@ op_keys(uint32_t op, unsigned *ret_required, unsigned *ret_optional)
                 req |= K_NAME | K_DTYPE | K_SHAPE;
                 opt = K_MODE | K_FLAGS;
                 break;
+        case TSHM_OP_CREATE_STREAM:
+                req |= K_NAME | K_DTYPE | K_SHAPE | K_SLOTS | K_POLICY;
+                opt = K_MODE | K_FLAGS;
+                break;
         case TSHM_OP_OPEN:
                 req |= K_NAME;
                 opt = K_WRITABLE;
+                break;
+        case TSHM_OP_ATTACH:
+                req |= K_HANDLE | K_SUBSCRIBE;
                 break;
         case TSHM_OP_CLOSE:
                 req |= K_HANDLE;
@@ -167,8 +182,16 @@ tshm__req_encode(const struct tshm__req *req, msgpack_sbuffer *out)
                 rv |= tshm__mp_pack_key(&pk, "remove");
                 rv |= req->remove ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
         }
+        if ((required | optional) & K_SUBSCRIBE) {
+                rv |= tshm__mp_pack_key(&pk, "subscribe");
+                rv |= req->subscribe ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+        }
         if ((required | optional) & K_HANDLE) {
                 rv |= tshm__mp_pack_kv_u64(&pk, "handle", req->handle);
+        }
+        if ((required | optional) & K_SLOTS) {
+                rv |= tshm__mp_pack_kv_u64(&pk, "slots", req->slots) |
+                      tshm__mp_pack_kv_u64(&pk, "policy", req->policy);
         }
         if ((required | optional) & K_CURSOR) {
                 rv |= tshm__mp_pack_kv_u64(&pk, "cursor", req->cursor);
@@ -270,6 +293,25 @@ decode_kv(const msgpack_object *v, unsigned bit, struct tshm__req *req, char *er
                 break;
         case K_HANDLE:
                 ok = tshm__mp_obj_u64(v, &req->handle);
+                break;
+        case K_SUBSCRIBE:
+                ok = v->type == MSGPACK_OBJECT_BOOLEAN;
+                req->subscribe = ok && v->via.boolean;
+                break;
+        case K_SLOTS:
+                ok = tshm__mp_obj_u32(v, &req->slots);
+                if (ok && (req->slots < 2 || req->slots > TSHM_STREAM_MAX_SLOTS)) {
+                        snprintf(err, errlen, "%u slots: a stream has 2 to %u", req->slots,
+                                 TSHM_STREAM_MAX_SLOTS);
+                        return TSHM_EINVAL;
+                }
+                break;
+        case K_POLICY:
+                ok = tshm__mp_obj_u32(v, &req->policy);
+                if (ok && req->policy > TSHM_STREAM_OVERWRITE) {
+                        snprintf(err, errlen, "unknown stream policy %u", req->policy);
+                        return TSHM_EINVAL;
+                }
                 break;
         case K_CURSOR:
                 ok = tshm__mp_obj_u64(v, &req->cursor);

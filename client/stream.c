@@ -1,0 +1,487 @@
+/*
+ * stream.c - streams: a ring of frames in one segment, a producer that loans
+ * and publishes slots, subscribers that take and release frames in order.
+ *
+ * Frame k (1, 2, ...) lives in slot (k - 1) % slots. The producer holds the
+ * segment's writer lock (proto/sync.c) from loan to publish, so producers
+ * are serialised and one killed mid-frame is broken out like a writer. Its
+ * slot-table entry (struct tshm__slot) says what a slot holds: 2k once frame
+ * k is published there, 2k - 1 while it is being written. Publishing sets
+ * the stream's seq to 2k and wakes waiters, so subscribers wait with the
+ * same futex as tshm_wait().
+ *
+ * Each subscriber has an entry in the subscriber table (a memfd from the
+ * daemon; daemon/stream.c) whose cursor is the next frame it will take:
+ * every frame before it is released. Under the block policy the producer
+ * loans frame k only when every active cursor is past k - slots (the frame
+ * the slot held), else it sleeps on the table's @release word, which a
+ * subscriber bumps after a release when a producer said it waits, and the
+ * daemon bumps when a subscriber leaves. Under the overwrite policy the
+ * producer never looks; a subscriber checks a slot's state before it hands
+ * a frame out and again at release, and counts what it skipped.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#include "header.h"
+#include "sync.h"
+
+struct tshm_sub {
+        tshm_seg *seg;
+        struct tshm__cur_sub *me; /* our entry in the subscriber table */
+        bool held;                /* a frame is taken and not released */
+        uint64_t held_frame;
+        uint64_t missed; /* in all */
+};
+
+static struct tshm__hdr *
+stream_hdr(const tshm_seg *seg)
+{
+        return seg->map;
+}
+
+static uint8_t *
+stream_slot_data(const tshm_seg *seg, uint64_t frame)
+{
+        return (uint8_t *)seg->data + ((frame - 1) % seg->slots) * seg->stride;
+}
+
+static struct tshm__slot *
+stream_slot(const tshm_seg *seg, uint64_t frame)
+{
+        return &seg->ctl[(frame - 1) % seg->slots];
+}
+
+/* Map the subscriber table sent with an attach reply; takes @fd. */
+static int
+stream_map_table(int fd, uint64_t size, struct tshm__cur **ret_cur)
+{
+        struct tshm__cur *cur;
+        struct stat st;
+        int rv = 0;
+
+        if (fd < 0) {
+                return TSHM_EPROTO;
+        }
+        if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != TSHM_CUR_SIZE || size != TSHM_CUR_SIZE) {
+                rv = TSHM_EBADHDR;
+                goto out;
+        }
+        cur = mmap(NULL, TSHM_CUR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (cur == MAP_FAILED) {
+                rv = TSHM_ENOMEM;
+                goto out;
+        }
+        if (memcmp(cur->magic, TSHM_CUR_MAGIC, sizeof(cur->magic)) != 0 ||
+            cur->max_subs != TSHM_STREAM_MAX_SUBS) {
+                (void)munmap(cur, TSHM_CUR_SIZE);
+                rv = TSHM_EBADHDR;
+                goto out;
+        }
+        *ret_cur = cur;
+out:
+        (void)close(fd);
+        return rv;
+}
+
+/* The attach request for @seg's handle; maps the table into seg->cur and
+ * returns the subscriber index (UINT32_MAX without @subscribe). With
+ * c->lock held. */
+static int
+stream_attach(tshm_client *c, tshm_seg *seg, bool subscribe, uint32_t *ret_index)
+{
+        struct tshm__req req = {.op = TSHM_OP_ATTACH, .handle = seg->handle,
+                                .subscribe = subscribe};
+        struct tshm__reply reply;
+        int fd = -1, rv;
+
+        if ((rv = tshm__client_call(c, &req, &reply, &fd)) < 0) {
+                return rv;
+        }
+        if ((rv = stream_map_table(fd, reply.size, &seg->cur)) < 0) {
+                tshm__client_errmsg(c, "'%s': the daemon sent a bad subscriber table", seg->name);
+                return rv;
+        }
+        if (subscribe && reply.handle >= TSHM_STREAM_MAX_SUBS) {
+                return TSHM_EPROTO;
+        }
+        *ret_index = (uint32_t)reply.handle;
+        return 0;
+}
+
+int
+tshm__stream_attach_producer(tshm_client *c, tshm_seg *seg)
+{
+        uint32_t index;
+
+        return stream_attach(c, seg, false, &index);
+}
+
+void
+tshm__stream_unmap(tshm_seg *seg)
+{
+        if (seg->cur != NULL) {
+                (void)munmap(seg->cur, TSHM_CUR_SIZE);
+                seg->cur = NULL;
+        }
+}
+
+int
+tshm_create_stream(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim,
+                   const uint64_t *shape, uint32_t slots, tshm_stream_policy policy, unsigned mode,
+                   unsigned flags, tshm_seg **ret_seg)
+{
+        struct tshm__req req = {.op = TSHM_OP_CREATE_STREAM, .dtype = dtype, .slots = slots,
+                                .policy = (uint32_t)policy};
+        struct tshm__reply reply;
+        uint64_t nbytes;
+        int fd = -1, rv;
+
+        if (c == NULL || ret_seg == NULL) {
+                return TSHM_EINVAL;
+        }
+        (void)pthread_mutex_lock(&c->lock);
+        if ((rv = tshm__client_name(c, &req, name)) < 0) {
+                goto out;
+        }
+        if ((rv = tshm_shape_nbytes(dtype, ndim, shape, &nbytes)) < 0) {
+                tshm__client_errmsg(c, "'%s'", name);
+                goto out;
+        }
+        if (mode > 0777u || (flags & ~TSHM_CREATE_EPHEMERAL) != 0 || slots < 2 ||
+            slots > TSHM_STREAM_MAX_SLOTS || (unsigned)policy > TSHM_STREAM_OVERWRITE) {
+                tshm__client_errmsg(c, "mode %o, flags %#x, %u slots or policy %u not valid", mode,
+                                    flags, slots, (unsigned)policy);
+                rv = TSHM_EINVAL;
+                goto out;
+        }
+        req.ndim = (uint32_t)ndim;
+        if (ndim > 0) {
+                memcpy(req.shape, shape, ndim * sizeof(shape[0]));
+        }
+        req.mode = mode != 0 ? mode : 0600u;
+        req.flags = flags;
+        if ((rv = tshm__client_call(c, &req, &reply, &fd)) < 0) {
+                goto out;
+        }
+        rv = tshm__client_attach(c, &reply, fd, true, name, ret_seg);
+out:
+        (void)pthread_mutex_unlock(&c->lock);
+        return rv;
+}
+
+int
+tshm_seg_is_stream(const tshm_seg *seg)
+{
+        return seg->slots != 0 ? 1 : 0;
+}
+
+/* Whether every active subscriber has released frame @frame - slots. */
+static bool
+stream_slot_free(const tshm_seg *seg, uint64_t frame)
+{
+        const struct tshm__cur *cur = seg->cur;
+        uint32_t i;
+
+        if (frame <= seg->slots) {
+                return true;
+        }
+        for (i = 0; i < TSHM_STREAM_MAX_SUBS; i++) {
+                const struct tshm__cur_sub *s = &cur->subs[i];
+
+                if (__atomic_load_n(&s->active, __ATOMIC_SEQ_CST) != 0 &&
+                    __atomic_load_n(&s->cursor, __ATOMIC_SEQ_CST) <= frame - seg->slots) {
+                        return false;
+                }
+        }
+        return true;
+}
+
+/* Block policy: wait until the slot of @frame is released by every live
+ * subscriber. Returns 0, TSHM_ETIMEDOUT, TSHM_ENOENT or -errno. */
+static int
+stream_wait_slot(tshm_seg *seg, uint64_t frame, uint64_t deadline)
+{
+        struct tshm__cur *cur = seg->cur;
+        int rv;
+
+        for (;;) {
+                uint32_t r;
+
+                /* Say we wait before we look, so that a release after the
+                 * look wakes us (both sides are seq_cst). */
+                __atomic_store_n(&cur->prod_waiting, 1, __ATOMIC_SEQ_CST);
+                r = __atomic_load_n(&cur->release, __ATOMIC_SEQ_CST);
+                if (stream_slot_free(seg, frame)) {
+                        return 0;
+                }
+                if (__atomic_load_n(&stream_hdr(seg)->state, __ATOMIC_SEQ_CST) &
+                    TSHM_SYNC_UNLINKED) {
+                        return TSHM_ENOENT;
+                }
+                if ((rv = tshm__futex_wait(&cur->release, r, deadline, 0)) < 0) {
+                        return rv;
+                }
+        }
+}
+
+int
+tshm_stream_loan(tshm_seg *seg, int timeout_ms, void **ret_data)
+{
+        struct tshm__hdr *hdr = stream_hdr(seg);
+        uint64_t deadline = tshm__deadline_ns(timeout_ms), frame;
+        uint32_t tid = (uint32_t)gettid();
+        struct tshm__slot *slot;
+        int rv;
+
+        if (!seg->writable) {
+                return TSHM_EACCES;
+        }
+        if (seg->slots == 0 || seg->loaned || seg->writing || ret_data == NULL) {
+                return TSHM_EINVAL;
+        }
+        if ((rv = tshm__sync_lock(hdr, tid, timeout_ms)) < 0) {
+                return rv;
+        }
+        frame = __atomic_load_n(&hdr->seq, __ATOMIC_SEQ_CST) / 2u + 1u;
+        if (seg->policy == TSHM_STREAM_BLOCK && seg->cur != NULL &&
+            (rv = stream_wait_slot(seg, frame, deadline)) < 0) {
+                tshm__sync_unlock(hdr);
+                return rv;
+        }
+        slot = stream_slot(seg, frame);
+        /* Odd: being written. The fence orders it before the frame's bytes,
+         * as an overwrite-policy reader sees them. */
+        __atomic_store_n(&slot->state, 2u * frame - 1u, __ATOMIC_SEQ_CST);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        seg->loaned = true;
+        seg->loan_frame = frame;
+        seg->write_tid = tid;
+        *ret_data = stream_slot_data(seg, frame);
+        return 0;
+}
+
+int64_t
+tshm_stream_publish(tshm_seg *seg)
+{
+        struct tshm__hdr *hdr = stream_hdr(seg);
+        uint64_t frame = seg->loan_frame;
+        struct tshm__slot *slot;
+
+        if (!seg->loaned) {
+                return TSHM_EINVAL;
+        }
+        seg->loaned = false;
+        if (!tshm__sync_still_mine(hdr, seg->write_tid)) {
+                return TSHM_ETORN;
+        }
+        slot = stream_slot(seg, frame);
+        __atomic_store_n(&slot->ts_ns, tshm__real_ns(), __ATOMIC_RELAXED);
+        __atomic_store_n(&slot->state, 2u * frame, __ATOMIC_RELEASE);
+        __atomic_store_n(&hdr->publish_ns, slot->ts_ns, __ATOMIC_RELAXED);
+        __atomic_store_n(&hdr->seq, 2u * frame, __ATOMIC_SEQ_CST);
+        tshm__sync_unlock(hdr);
+        tshm__sync_bump(hdr);
+        return (int64_t)frame;
+}
+
+int
+tshm_stream_discard(tshm_seg *seg)
+{
+        struct tshm__hdr *hdr = stream_hdr(seg);
+
+        if (!seg->loaned) {
+                return TSHM_EINVAL;
+        }
+        seg->loaned = false;
+        /* The slot stays odd ("being written"): what it held before is
+         * partly overwritten, and the next loan fills it again. */
+        if (tshm__sync_still_mine(hdr, seg->write_tid)) {
+                tshm__sync_unlock(hdr);
+        }
+        return 0;
+}
+
+int
+tshm_subscribe(tshm_client *c, const char *name, tshm_sub **ret_sub)
+{
+        struct tshm__req req = {.op = TSHM_OP_OPEN, .writable = false};
+        struct tshm__reply reply;
+        tshm_seg *seg = NULL;
+        tshm_sub *sub = NULL;
+        uint32_t index;
+        int fd = -1, rv;
+
+        if (c == NULL || ret_sub == NULL) {
+                return TSHM_EINVAL;
+        }
+        if ((sub = calloc(1, sizeof(*sub))) == NULL) {
+                return TSHM_ENOMEM;
+        }
+        (void)pthread_mutex_lock(&c->lock);
+        if ((rv = tshm__client_name(c, &req, name)) < 0 ||
+            (rv = tshm__client_call(c, &req, &reply, &fd)) < 0 ||
+            (rv = tshm__client_attach(c, &reply, fd, false, name, &seg)) < 0) {
+                goto out;
+        }
+        if (seg->slots == 0) {
+                tshm__client_errmsg(c, "'%s' is an array, not a stream", name);
+                rv = TSHM_EINVAL;
+                goto out;
+        }
+        if ((rv = stream_attach(c, seg, true, &index)) < 0) {
+                goto out;
+        }
+        sub->seg = seg;
+        sub->me = &seg->cur->subs[index];
+        *ret_sub = sub;
+        sub = NULL;
+        seg = NULL;
+out:
+        (void)pthread_mutex_unlock(&c->lock);
+        /* tshm_close takes the lock itself; it also frees the table. */
+        (void)tshm_close(seg);
+        free(sub);
+        return rv;
+}
+
+/* Tell a producer that waits for a slot that one may be free. */
+static void
+stream_kick(struct tshm__cur *cur)
+{
+        if (__atomic_load_n(&cur->prod_waiting, __ATOMIC_SEQ_CST) != 0) {
+                __atomic_store_n(&cur->prod_waiting, 0, __ATOMIC_SEQ_CST);
+                (void)__atomic_add_fetch(&cur->release, 1, __ATOMIC_SEQ_CST);
+                tshm__futex_wake(&cur->release);
+        }
+}
+
+int
+tshm_sub_take(tshm_sub *sub, int timeout_ms, tshm_frame *ret_frame)
+{
+        tshm_seg *seg = sub->seg;
+        struct tshm__hdr *hdr = stream_hdr(seg);
+        uint64_t deadline = tshm__deadline_ns(timeout_ms), frame, missed = 0;
+
+        if (sub->held || ret_frame == NULL) {
+                return TSHM_EINVAL;
+        }
+        frame = __atomic_load_n(&sub->me->cursor, __ATOMIC_SEQ_CST);
+        for (;;) {
+                struct tshm__slot *slot;
+                uint64_t head, state;
+                int64_t s;
+
+                if (__atomic_load_n(&sub->me->active, __ATOMIC_SEQ_CST) == 0) {
+                        /* The daemon let the entry go (it restarted). */
+                        return TSHM_ECONNRESET;
+                }
+                s = tshm__sync_wait(hdr, 2u * (frame - 1u), deadline, seg->spin_ns);
+                if (s < 0) {
+                        return (int)s;
+                }
+                head = (uint64_t)s / 2u;
+                if (head - frame >= seg->slots) {
+                        /* Overwritten already (overwrite policy): skip to the
+                         * oldest frame the ring still holds. */
+                        missed += head - seg->slots + 1u - frame;
+                        frame = head - seg->slots + 1u;
+                }
+                slot = stream_slot(seg, frame);
+                state = __atomic_load_n(&slot->state, __ATOMIC_ACQUIRE);
+                if (state != 2u * frame) {
+                        /* The producer is rewriting this slot for a later
+                         * frame: this one is lost. */
+                        missed++;
+                        frame++;
+                        continue;
+                }
+                ret_frame->data = stream_slot_data(seg, frame);
+                ret_frame->seq = frame;
+                ret_frame->timestamp_ns = __atomic_load_n(&slot->ts_ns, __ATOMIC_RELAXED);
+                ret_frame->missed = missed;
+                break;
+        }
+        if (missed != 0) {
+                sub->missed += missed;
+                __atomic_store_n(&sub->me->missed, sub->missed, __ATOMIC_RELAXED);
+                /* Our cursor moves past what we skipped. */
+                __atomic_store_n(&sub->me->cursor, frame, __ATOMIC_SEQ_CST);
+        }
+        sub->held = true;
+        sub->held_frame = frame;
+        return 0;
+}
+
+int
+tshm_sub_release(tshm_sub *sub)
+{
+        tshm_seg *seg = sub->seg;
+        uint64_t frame = sub->held_frame, state;
+
+        if (!sub->held) {
+                return TSHM_EINVAL;
+        }
+        sub->held = false;
+        /* Orders the caller's reads of the frame before the second look. */
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        state = __atomic_load_n(&stream_slot(seg, frame)->state, __ATOMIC_RELAXED);
+        __atomic_store_n(&sub->me->cursor, frame + 1u, __ATOMIC_SEQ_CST);
+        stream_kick(seg->cur);
+        return state == 2u * frame ? 0 : TSHM_ETORN;
+}
+
+tshm_seg *
+tshm_sub_seg(const tshm_sub *sub)
+{
+        return sub->seg;
+}
+
+uint64_t
+tshm_sub_missed(const tshm_sub *sub)
+{
+        return sub->missed;
+}
+
+int
+tshm_unsubscribe(tshm_sub *sub)
+{
+        int rv;
+
+        if (sub == NULL) {
+                return 0;
+        }
+        /* Closing the handle ends the subscription in the daemon. */
+        rv = tshm_close(sub->seg);
+        free(sub);
+        return rv;
+}
+
+int
+tshm_stream_stat(tshm_client *c, const char *name, tshm_stream_info *ret_info)
+{
+        struct tshm__req req = {.op = TSHM_OP_STAT};
+        struct tshm__reply reply;
+        int rv;
+
+        if (c == NULL || ret_info == NULL) {
+                return TSHM_EINVAL;
+        }
+        (void)pthread_mutex_lock(&c->lock);
+        if ((rv = tshm__client_name(c, &req, name)) == 0 &&
+            (rv = tshm__client_call(c, &req, &reply, NULL)) == 0) {
+                if (!reply.has_stream) {
+                        tshm__client_errmsg(c, "'%s' is an array, not a stream", name);
+                        rv = TSHM_EINVAL;
+                } else {
+                        *ret_info = reply.stream;
+                }
+        }
+        (void)pthread_mutex_unlock(&c->lock);
+        return rv;
+}

@@ -1,0 +1,373 @@
+/*
+ * test_stream.c - streams across processes: under the block policy every
+ * frame reaches each of 3 subscribers exactly once and in order; under the
+ * overwrite policy a slow subscriber's frames and missed counts add up
+ * exactly; a subscriber killed with -9 stops holding the producer back; a
+ * producer killed mid-frame is replaced; timeouts; stat.
+ */
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "tshm.h"
+
+#include "fixture.h"
+
+#define FRAME_N 1024 /* int32 elements: 4 KiB frames */
+
+static struct tshmd_fixture f;
+
+static void
+setup(void)
+{
+        fixture_start(&f, NULL);
+}
+
+static void
+teardown(void)
+{
+        fixture_teardown(&f);
+}
+
+static tshm_seg *
+make_stream(tshm_client *c, const char *name, uint32_t slots, tshm_stream_policy policy)
+{
+        tshm_seg *s;
+
+        ck_assert_int_eq(tshm_create_stream(c, name, TSHM_DTYPE_INT32, 1, (uint64_t[]){FRAME_N},
+                                            slots, policy, 0, 0, &s),
+                         0);
+        return s;
+}
+
+/* Wait up to 5 s for @name to have @n subscribers. */
+static void
+wait_subscribers(tshm_client *c, const char *name, uint32_t n)
+{
+        tshm_stream_info si;
+        int i;
+
+        for (i = 0; i < 500; i++) {
+                ck_assert_int_eq(tshm_stream_stat(c, name, &si), 0);
+                if (si.subscribers == n) {
+                        return;
+                }
+                usleep(10 * 1000);
+        }
+        ck_abort_msg("'%s' has %u subscribers, not %u", name, si.subscribers, n);
+}
+
+static void
+produce_paced(tshm_seg *s, uint64_t first, uint64_t count, int timeout_ms, unsigned pace_us)
+{
+        for (uint64_t n = first; n < first + count; n++) {
+                int32_t *a;
+                ck_assert_int_eq(tshm_stream_loan(s, timeout_ms, (void **)&a), 0);
+                for (int k = 0; k < FRAME_N; k++) {
+                        a[k] = (int32_t)n;
+                }
+                ck_assert_int_eq(tshm_stream_publish(s), (int64_t)n);
+                if (pace_us != 0) {
+                        usleep(pace_us);
+                }
+        }
+}
+
+static void
+produce(tshm_seg *s, uint64_t first, uint64_t count, int timeout_ms)
+{
+        produce_paced(s, first, count, timeout_ms, 0);
+}
+
+/* A subscriber child: take @count frames; each must be whole and numbered
+ * one more than the last (+ missed). Reports frames and missed on @wfd.
+ * With @slow_us it sleeps holding each frame. */
+static pid_t
+subscriber(const char *name, uint64_t count, unsigned slow_us, int rfd, int wfd)
+{
+        pid_t pid = fork();
+
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                uint64_t got = 0, missed = 0, expect = 0, out[2];
+                tshm_client *c;
+                tshm_sub *sub;
+                char go;
+
+                if (tshm_connect(f.socket, &c) < 0 || tshm_subscribe(c, name, &sub) < 0) {
+                        _exit(1);
+                }
+                (void)!write(wfd, "k", 1);
+                if (read(rfd, &go, 1) != 1) {
+                        _exit(1);
+                }
+                while (got + missed < count) {
+                        tshm_frame fr;
+                        const int32_t *a;
+                        int rv = tshm_sub_take(sub, 10000, &fr);
+                        if (rv < 0) {
+                                fprintf(stderr, "take: %s\n", tshm_strerror(rv));
+                                _exit(2);
+                        }
+                        a = fr.data;
+                        if (expect != 0 && fr.seq != expect + fr.missed) {
+                                fprintf(stderr, "frame %llu after %llu (missed %llu)\n",
+                                        (unsigned long long)fr.seq,
+                                        (unsigned long long)expect - 1,
+                                        (unsigned long long)fr.missed);
+                                _exit(3);
+                        }
+                        if (slow_us != 0) {
+                                usleep(slow_us);
+                        }
+                        bool whole = true;
+                        for (int k = 0; k < FRAME_N; k++) {
+                                whole = whole && a[k] == (int32_t)fr.seq;
+                        }
+                        rv = tshm_sub_release(sub);
+                        /* A frame that release calls whole must have been. */
+                        if (rv == 0 && !whole) {
+                                _exit(4);
+                        }
+                        if (rv == TSHM_ETORN) {
+                                /* Overwritten while held: counts as missed. */
+                                missed++;
+                        } else if (rv < 0) {
+                                _exit(5);
+                        } else {
+                                got++;
+                        }
+                        missed += fr.missed;
+                        expect = fr.seq + 1;
+                        if (fr.timestamp_ns == 0) {
+                                _exit(6);
+                        }
+                }
+                out[0] = got;
+                out[1] = missed;
+                (void)!write(wfd, out, sizeof(out));
+                tshm_unsubscribe(sub);
+                tshm_disconnect(c);
+                _exit(0);
+        }
+        return pid;
+}
+
+START_TEST(test_block_delivers_every_frame_in_order)
+{
+        const uint64_t frames = 3000;
+        tshm_client *c = fixture_connect(&f);
+        tshm_seg *s = make_stream(c, "blk", 4, TSHM_STREAM_BLOCK);
+        int go[2], back[2], i, status;
+        pid_t pids[3];
+        char ok;
+
+        ck_assert_int_eq(tshm_seg_is_stream(s), 1);
+        ck_assert_uint_eq(tshm_seg_nbytes(s), FRAME_N * 4);
+        ck_assert_int_eq(pipe(go), 0);
+        ck_assert_int_eq(pipe(back), 0);
+        for (i = 0; i < 3; i++) {
+                pids[i] = subscriber("blk", frames, 0, go[0], back[1]);
+                ck_assert_int_eq(read(back[0], &ok, 1), 1);
+        }
+        close(back[1]);
+        wait_subscribers(c, "blk", 3);
+        ck_assert_int_eq(write(go[1], "ggg", 3), 3);
+        produce(s, 1, frames, 10000);
+        for (i = 0; i < 3; i++) {
+                uint64_t out[2];
+                ck_assert_int_eq(read(back[0], out, sizeof(out)), (ssize_t)sizeof(out));
+                ck_assert_uint_eq(out[0], frames);
+                ck_assert_uint_eq(out[1], 0);
+        }
+        for (i = 0; i < 3; i++) {
+                ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+                ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+        }
+        wait_subscribers(c, "blk", 0);
+        tshm_close(s);
+        tshm_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_overwrite_missed_adds_up)
+{
+        const uint64_t frames = 2000;
+        tshm_client *c = fixture_connect(&f);
+        tshm_seg *s = make_stream(c, "ovw", 4, TSHM_STREAM_OVERWRITE);
+        int go[2], back[2], status;
+        uint64_t out[2];
+        pid_t pid;
+        char ok;
+
+        ck_assert_int_eq(pipe(go), 0);
+        ck_assert_int_eq(pipe(back), 0);
+        /* Frames before the subscriber joined are not its to miss. */
+        produce(s, 1, 10, 0);
+        pid = subscriber("ovw", frames, 200, go[0], back[1]);
+        ck_assert_int_eq(read(back[0], &ok, 1), 1);
+        close(back[1]);
+        ck_assert_int_eq(write(go[1], "g", 1), 1);
+        /* The producer never waits for the slow subscriber. */
+        produce_paced(s, 11, frames, 0, 100);
+        ck_assert_int_eq(read(back[0], out, sizeof(out)), (ssize_t)sizeof(out));
+        ck_assert_uint_eq(out[0] + out[1], frames);
+        ck_assert_uint_gt(out[1], 0);
+        ck_assert_uint_gt(out[0], 0);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        printf("overwrite: %llu frames taken whole, %llu missed\n", (unsigned long long)out[0],
+               (unsigned long long)out[1]);
+        tshm_close(s);
+        tshm_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_dead_subscriber_releases_producer)
+{
+        tshm_client *c = fixture_connect(&f);
+        tshm_seg *s = make_stream(c, "dead", 2, TSHM_STREAM_BLOCK);
+        int go[2], back[2], status;
+        void *p;
+        pid_t pid;
+        char ok;
+
+        ck_assert_int_eq(pipe(go), 0);
+        ck_assert_int_eq(pipe(back), 0);
+        /* A subscriber that never takes: the ring fills, the producer waits. */
+        pid = subscriber("dead", 1000, 0, go[0], back[1]);
+        ck_assert_int_eq(read(back[0], &ok, 1), 1);
+        produce(s, 1, 2, 0);
+        ck_assert_int_eq(tshm_stream_loan(s, 100, &p), TSHM_ETIMEDOUT);
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_int_eq(tshm_stream_loan(s, 5000, &p), 0);
+        ck_assert_int_eq(tshm_stream_publish(s), 3);
+        wait_subscribers(c, "dead", 0);
+        tshm_close(s);
+        tshm_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_producer_killed_mid_frame)
+{
+        tshm_client *c = fixture_connect(&f);
+        tshm_seg *s = make_stream(c, "prod", 4, TSHM_STREAM_BLOCK);
+        tshm_stream_info si;
+        tshm_sub *sub;
+        tshm_frame fr;
+        int pfd[2], status;
+        pid_t pid;
+        char ok;
+
+        ck_assert_int_eq(tshm_subscribe(c, "prod", &sub), 0);
+        ck_assert_int_eq(tshm_sub_take(sub, 50, &fr), TSHM_ETIMEDOUT);
+        ck_assert_int_eq(pipe(pfd), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                tshm_client *pc;
+                tshm_seg *ps;
+                void *d;
+                if (tshm_connect(f.socket, &pc) < 0 || tshm_open(pc, "prod", TSHM_OPEN_RDWR, &ps) < 0 ||
+                    tshm_stream_loan(ps, 1000, &d) < 0 || tshm_stream_publish(ps) != 1 ||
+                    tshm_stream_loan(ps, 1000, &d) < 0) {
+                        _exit(1);
+                }
+                memset(d, 0xff, FRAME_N * 4);
+                (void)!write(pfd[1], "k", 1);
+                pause();
+                _exit(0);
+        }
+        ck_assert_int_eq(read(pfd[0], &ok, 1), 1);
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        /* Frame 1 arrived whole; frame 2 never was published. */
+        ck_assert_int_eq(tshm_sub_take(sub, 1000, &fr), 0);
+        ck_assert_uint_eq(fr.seq, 1);
+        ck_assert_int_eq(tshm_sub_release(sub), 0);
+        ck_assert_int_eq(tshm_sub_take(sub, 100, &fr), TSHM_ETIMEDOUT);
+        /* A new producer takes over at frame 2. */
+        produce(s, 2, 3, 5000);
+        ck_assert_int_eq(tshm_sub_take(sub, 1000, &fr), 0);
+        ck_assert_uint_eq(fr.seq, 2);
+        ck_assert_int_eq(((const int32_t *)fr.data)[0], 2);
+        ck_assert_int_eq(tshm_sub_take(sub, 0, &fr), TSHM_EINVAL);
+        ck_assert_int_eq(tshm_sub_release(sub), 0);
+        ck_assert_int_eq(tshm_sub_release(sub), TSHM_EINVAL);
+        ck_assert_int_eq(tshm_stream_stat(c, "prod", &si), 0);
+        ck_assert_uint_eq(si.slots, 4);
+        ck_assert_uint_eq(si.policy, TSHM_STREAM_BLOCK);
+        ck_assert_uint_eq(si.subscribers, 1);
+        ck_assert_uint_eq(si.frames, 4);
+        ck_assert_int_eq(tshm_unsubscribe(sub), 0);
+        /* Unlinked: a subscriber that took every frame is told. */
+        ck_assert_int_eq(tshm_subscribe(c, "prod", &sub), 0);
+        ck_assert_int_eq(tshm_unlink(c, "prod"), 0);
+        ck_assert_int_eq(tshm_sub_take(sub, 1000, &fr), TSHM_ENOENT);
+        ck_assert_int_eq(tshm_unsubscribe(sub), 0);
+        tshm_close(s);
+        tshm_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_stream_bad_arguments)
+{
+        tshm_client *c = fixture_connect(&f);
+        tshm_seg *s, *a;
+        tshm_sub *sub;
+        void *p;
+
+        ck_assert_int_eq(tshm_create_stream(c, "x", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 1,
+                                            TSHM_STREAM_BLOCK, 0, 0, &s),
+                         TSHM_EINVAL);
+        ck_assert_int_eq(tshm_create_stream(c, "x", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 4, 7, 0,
+                                            0, &s),
+                         TSHM_EINVAL);
+        ck_assert_int_eq(tshm_create(c, "arr", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 0, 0, &a), 0);
+        ck_assert_int_eq(tshm_subscribe(c, "arr", &sub), TSHM_EINVAL);
+        ck_assert_int_eq(tshm_subscribe(c, "nope", &sub), TSHM_ENOENT);
+        ck_assert_int_eq(tshm_stream_loan(a, 0, &p), TSHM_EINVAL);
+        s = make_stream(c, "st", 2, TSHM_STREAM_OVERWRITE);
+        ck_assert_int_eq(tshm_write_begin(s, 0), TSHM_EINVAL);
+        ck_assert_int_eq(tshm_stream_publish(s), TSHM_EINVAL);
+        ck_assert_int_eq(tshm_stream_loan(s, 0, &p), 0);
+        ck_assert_int_eq(tshm_stream_loan(s, 0, &p), TSHM_EINVAL);
+        ck_assert_int_eq(tshm_stream_discard(s), 0);
+        ck_assert_int_eq(tshm_stream_loan(s, 0, &p), 0);
+        ck_assert_int_eq(tshm_stream_publish(s), 1);
+        tshm_close(a);
+        tshm_close(s);
+        tshm_disconnect(c);
+}
+END_TEST
+
+int
+main(void)
+{
+        Suite *s = suite_create("stream");
+        TCase *tc = tcase_create("stream");
+        SRunner *sr;
+        int failed;
+
+        tcase_set_timeout(tc, 120);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_block_delivers_every_frame_in_order);
+        tcase_add_test(tc, test_overwrite_missed_adds_up);
+        tcase_add_test(tc, test_dead_subscriber_releases_producer);
+        tcase_add_test(tc, test_producer_killed_mid_frame);
+        tcase_add_test(tc, test_stream_bad_arguments);
+        suite_add_tcase(s, tc);
+        sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? 0 : 1;
+}
