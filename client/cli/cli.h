@@ -20,6 +20,7 @@
 #define CLI_OPT_MODE 0x2u
 #define CLI_OPT_GROUP 0x4u
 #define CLI_OPT_REMOVE 0x8u
+#define CLI_OPT_STREAM 0x10u /* --slots N, --policy block|overwrite */
 
 struct cli_ctx;
 
@@ -44,6 +45,8 @@ struct cli_ctx {
         bool remove;             /* --remove */
         bool have_group;         /* --group given */
         uint32_t group;          /* its gid */
+        uint32_t slots;          /* --slots: make a stream of this many frames; 0: an array */
+        tshm_stream_policy policy; /* --policy */
         int argc;                /* the positional arguments */
         char **argv;
 };
@@ -61,6 +64,7 @@ int cmd_stats(const struct cli_ctx *ctx);
 int cmd_chmod(const struct cli_ctx *ctx);
 int cmd_chown(const struct cli_ctx *ctx);
 int cmd_gc(const struct cli_ctx *ctx);
+int cmd_watch(const struct cli_ctx *ctx);
 
 /* A group given by name or number (cmd_perm.c). */
 bool cli_parse_group(const char *s, uint32_t *ret_gid);

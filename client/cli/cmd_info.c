@@ -3,6 +3,7 @@
  * as "key: value" lines, or as JSON with the same keys for both.
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,11 +14,30 @@
 #include "fmt.h"
 #include "json.h"
 
+/* Characters of fmt_time_local()'s "2026-11-28 04:50:01". */
+#define FMT_TIME_LOCAL_WIDTH 19
+
 /* The JSON object for one segment; 'tshm ls --json' writes an array of
  * them and 'tshm info --json' one. The keys are an interface. */
-static void
-info_json(FILE *out, const tshm_info *info)
+static const char *
+stream_policy_name(uint32_t policy)
 {
+        return policy == TSHM_STREAM_OVERWRITE ? "overwrite" : "block";
+}
+
+/* A stream's ring as the daemon reports it; false for an array or when the
+ * stat failed (the segment went meanwhile). */
+static bool
+stream_of(tshm_client *c, const tshm_info *info, tshm_stream_info *si)
+{
+        return c != NULL && (info->flags & TSHM_INFO_STREAM) != 0 &&
+               tshm_stream_stat(c, info->name, si) == 0;
+}
+
+static void
+info_json(FILE *out, tshm_client *c, const tshm_info *info)
+{
+        tshm_stream_info si;
         struct json_obj o;
         char dt[32], mode[16], created[FMT_TIME_BUF];
         uint32_t i;
@@ -41,6 +61,13 @@ info_json(FILE *out, const tshm_info *info)
         json_obj_u64(&o, "opens", info->opens);
         json_obj_str(&o, "created", created);
         json_obj_u64(&o, "created_ns", info->created_ns);
+        if (stream_of(c, info, &si)) {
+                json_obj_key(&o, "stream");
+                (void)fprintf(out,
+                              "{\"slots\": %" PRIu32 ", \"policy\": \"%s\", \"subscribers\": %" PRIu32
+                              ", \"frames\": %" PRIu64 "}",
+                              si.slots, stream_policy_name(si.policy), si.subscribers, si.frames);
+        }
         json_obj_end(&o);
 }
 
@@ -80,8 +107,10 @@ ls_measure(const tshm_info *infos, size_t count, struct fmt_name_cache *users, s
 }
 
 static void
-ls_table(FILE *out, const tshm_info *infos, size_t count)
+ls_table(FILE *out, tshm_client *c, const tshm_info *infos, size_t count)
 {
+        tshm_stream_info si;
+        char ring[96];
         struct fmt_name_cache users;
         struct ls_widths w;
         char shape[FMT_SHAPE_BUF], size[FMT_SIZE_BUF], created[FMT_TIME_BUF], dt[32];
@@ -89,20 +118,29 @@ ls_table(FILE *out, const tshm_info *infos, size_t count)
 
         memset(&users, 0, sizeof(users));
         ls_measure(infos, count, &users, &w);
-        (void)fprintf(out, "%-*s  %-*s  %-*s  %*s  %-*s  MODE  %*s  CREATED\n", (int)w.name, "NAME",
+        (void)fprintf(out, "%-*s  %-*s  %-*s  %*s  %-*s  MODE  %*s  %-*s  STREAM\n", (int)w.name, "NAME",
                       (int)w.dtype, "DTYPE", (int)w.shape, "SHAPE", (int)w.size, "SIZE",
-                      (int)w.owner, "OWNER", (int)w.opens, "OPENS");
+                      (int)w.owner, "OWNER", (int)w.opens, "OPENS", FMT_TIME_LOCAL_WIDTH, "CREATED");
         for (i = 0; i < count; i++) {
                 const tshm_info *in = &infos[i];
 
                 fmt_shape(in->ndim, in->shape, shape);
                 fmt_size(in->nbytes, size);
                 fmt_time_local(in->created_ns, created);
-                (void)fprintf(out, "%-*s  %-*s  %-*s  %*s  %-*s  %04o  %*" PRIu32 "  %s\n",
+                if (stream_of(c, in, &si)) {
+                        (void)snprintf(ring, sizeof(ring),
+                                       "%" PRIu32 " slots %s, %" PRIu32 " subscribers, %" PRIu64
+                                       " frames",
+                                       si.slots, stream_policy_name(si.policy), si.subscribers,
+                                       si.frames);
+                } else {
+                        (void)snprintf(ring, sizeof(ring), "-");
+                }
+                (void)fprintf(out, "%-*s  %-*s  %-*s  %*s  %-*s  %04o  %*" PRIu32 "  %-*s  %s\n",
                               (int)w.name, in->name, (int)w.dtype, fmt_dtype(in->dtype, dt),
                               (int)w.shape, shape, (int)w.size, size, (int)w.owner,
                               fmt_user(&users, in->owner_uid), in->mode, (int)w.opens, in->opens,
-                              created);
+                              FMT_TIME_LOCAL_WIDTH, created, ring);
         }
 }
 
@@ -125,12 +163,12 @@ cmd_ls(const struct cli_ctx *ctx)
                 (void)fputs(count == 0 ? "[" : "[\n", stdout);
                 for (i = 0; i < count; i++) {
                         (void)fputs("  ", stdout);
-                        info_json(stdout, &infos[i]);
+                        info_json(stdout, c, &infos[i]);
                         (void)fputs(i + 1 < count ? ",\n" : "\n", stdout);
                 }
                 (void)fputs("]\n", stdout);
         } else {
-                ls_table(stdout, infos, count);
+                ls_table(stdout, c, infos, count);
         }
         status = cli_flush(ctx, CLI_EXIT_OK);
 out:
@@ -140,8 +178,9 @@ out:
 }
 
 static void
-info_lines(FILE *out, const tshm_info *in)
+info_lines(FILE *out, tshm_client *c, const tshm_info *in)
 {
+        tshm_stream_info si;
         struct fmt_name_cache names;
         char shape[FMT_SHAPE_BUF], nbytes[FMT_SIZE_BUF], size[FMT_SIZE_BUF];
         char local[FMT_TIME_BUF], iso[FMT_TIME_BUF], dt[32];
@@ -165,6 +204,12 @@ info_lines(FILE *out, const tshm_info *in)
         (void)fprintf(out, "mode: %04o\n", in->mode);
         (void)fprintf(out, "opens: %" PRIu32 "\n", in->opens);
         (void)fprintf(out, "created: %s (%s)\n", local, iso);
+        if (stream_of(c, in, &si)) {
+                (void)fprintf(out, "stream: %" PRIu32 " slots, policy %s\n", si.slots,
+                              stream_policy_name(si.policy));
+                (void)fprintf(out, "subscribers: %" PRIu32 "\n", si.subscribers);
+                (void)fprintf(out, "frames: %" PRIu64 "\n", si.frames);
+        }
 }
 
 int
@@ -182,10 +227,10 @@ cmd_info(const struct cli_ctx *ctx)
                 goto out;
         }
         if (ctx->json) {
-                info_json(stdout, &info);
+                info_json(stdout, c, &info);
                 (void)putc('\n', stdout);
         } else {
-                info_lines(stdout, &info);
+                info_lines(stdout, c, &info);
         }
         status = cli_flush(ctx, CLI_EXIT_OK);
 out:

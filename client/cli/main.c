@@ -24,21 +24,28 @@
 
 static const struct cli_cmd commands[] = {
     {"ls", "[--json]", "list segments",
-     "Columns: NAME DTYPE SHAPE SIZE OWNER MODE OPENS CREATED.\n"
+     "Columns: NAME DTYPE SHAPE SIZE OWNER MODE OPENS CREATED STREAM.\n"
+     "SHAPE and SIZE of a stream are one frame's; STREAM shows its slots, policy,\n"
+     "subscribers and frames published (\"-\" for an array).\n"
      "With --json, print one JSON array of objects with the keys name, dtype,\n"
-     "shape, nbytes, size, owner, group, mode, opens, created, created_ns.\n",
+     "shape, nbytes, size, owner, group, mode, opens, created, created_ns, and\n"
+     "for a stream \"stream\": {slots, policy, subscribers, frames}.\n",
      CLI_OPT_JSON, 0, 0, cmd_ls},
     {"info", "NAME [--json]", "describe one segment",
      "Print \"key: value\" lines, or with --json one JSON object with the keys\n"
      "of 'tshm ls --json'.\n",
      CLI_OPT_JSON, 1, 1, cmd_info},
-    {"create", "NAME DTYPE SHAPE [--mode OCTAL] [--group GROUP]", "create a zero-filled segment",
+    {"create", "NAME DTYPE SHAPE [--mode OCTAL] [--group GROUP] [--slots N [--policy P]]",
+     "create a zero-filled segment or stream",
      "DTYPE is a NumPy name (float32, int64, bool, complex64, bfloat16, ...) or\n"
      "type string ('<f4'). SHAPE is written 3x4 or 3,4; '' or 'scalar' is 0-d.\n"
      "--mode sets the permission bits (octal, at most 0777; default 0600).\n"
      "--group gives the segment to GROUP (a name or gid you are a member of);\n"
-     "the group and other bits apply only once it has that group.\n",
-     CLI_OPT_MODE | CLI_OPT_GROUP, 3, 3, cmd_create},
+     "the group and other bits apply only once it has that group.\n"
+     "--slots N makes a stream: a ring of N frames of DTYPE and SHAPE; --policy\n"
+     "is block (the default: producers wait for the slowest subscriber) or\n"
+     "overwrite (they never wait; late subscribers skip frames).\n",
+     CLI_OPT_MODE | CLI_OPT_GROUP | CLI_OPT_STREAM, 3, 3, cmd_create},
     {"chmod", "MODE NAME...", "set segments' permission bits",
      "MODE is octal, at most 0777. Only the owner (or root) may.\n", 0, 2, -1, cmd_chmod},
     {"chown", "OWNER[:GROUP] NAME...", "set segments' owner and/or group",
@@ -66,6 +73,12 @@ static const struct cli_cmd commands[] = {
      "is gone and that nobody has open. A dry run unless --remove is given.\n"
      "Only root or the daemon's own user may.\n",
      CLI_OPT_REMOVE | CLI_OPT_JSON, 0, 0, cmd_gc},
+    {"watch", "NAME", "print each version as it is published",
+     "Wait for new versions of NAME (a stream's frames) and print one line for\n"
+     "each: the sequence number (a stream's frame number), a tab, the publish\n"
+     "time, and for arrays of at most 16 elements a tab and the values. Runs\n"
+     "until interrupted; exits 1 if the segment is unlinked.\n",
+     0, 1, 1, cmd_watch},
     {"stats", "[--json]", "show the daemon's counters",
      "Print segments, bytes, max_bytes, clients, opens, requests, uptime,\n"
      "shm_free, pid and proto; with --json one JSON object (uptime as\n"
@@ -154,6 +167,7 @@ parse_command(struct cli_ctx *ctx, int argc, char **argv)
         static const struct option opts[] = {
             {"json", no_argument, NULL, 'j'},        {"mode", required_argument, NULL, 'm'},
             {"group", required_argument, NULL, 'g'}, {"remove", no_argument, NULL, 'r'},
+            {"slots", required_argument, NULL, 'S'}, {"policy", required_argument, NULL, 'P'},
             {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
         };
         const struct cli_cmd *cmd = ctx->cmd;
@@ -179,6 +193,23 @@ parse_command(struct cli_ctx *ctx, int argc, char **argv)
                                 return cli_usage(ctx, "unknown group '%s'", optarg);
                         }
                         ctx->have_group = true;
+                } else if (ch == 'S' && (cmd->opts & CLI_OPT_STREAM) != 0) {
+                        char *end;
+                        unsigned long v = strtoul(optarg, &end, 10);
+                        if (*optarg < '0' || *optarg > '9' || *end != '\0' || v < 2 ||
+                            v > TSHM_STREAM_MAX_SLOTS) {
+                                return cli_usage(ctx, "bad slots '%s': 2 to %u", optarg,
+                                                 TSHM_STREAM_MAX_SLOTS);
+                        }
+                        ctx->slots = (uint32_t)v;
+                } else if (ch == 'P' && (cmd->opts & CLI_OPT_STREAM) != 0) {
+                        if (strcmp(optarg, "block") == 0) {
+                                ctx->policy = TSHM_STREAM_BLOCK;
+                        } else if (strcmp(optarg, "overwrite") == 0) {
+                                ctx->policy = TSHM_STREAM_OVERWRITE;
+                        } else {
+                                return cli_usage(ctx, "bad policy '%s': block or overwrite", optarg);
+                        }
                 } else if (ch == ':') {
                         return cli_usage(ctx, "option '%s' needs an argument", argv[optind - 1]);
                 } else if (optopt != 0) {

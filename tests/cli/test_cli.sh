@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The tshm CLI against a real tshmd: judged by exit codes, stdout and stderr.
-# Usage: test_cli.sh TSHMD TSHM PYTHON   (PYTHON must have numpy)
+# Usage: test_cli.sh TSHMD TSHM PYTHON PUBLISH   (PYTHON must have numpy;
+# PUBLISH is tests/cli/publish.c's producer)
 set -uo pipefail
 TSHMD=$1
 TSHM=$2
 PY=$3
+PUBLISH=$4
 
 work=$(mktemp -d /tmp/tshm-cli-XXXXXX)
 prefix=tshmcli$$
@@ -161,6 +163,48 @@ expect 0 "$TSHM" gc --json
 [ -e "/dev/shm/$prefix.junk" ] && ok || bad "the dry run removed the junk"
 expect 0 "$TSHM" gc --remove
 grep -q '^removed ' "$work/out" && [ ! -e "/dev/shm/$prefix.junk" ] && ok || bad "gc --remove: $(cat "$work/out")"
+
+# --- watch: one line per published version; streams in ls and info ---
+expect 0 "$TSHM" create small int32 3
+"$TSHM" watch small >"$work/watch" 2>"$work/watch.err" &
+watcher=$!
+sleep 0.3
+expect 0 "$PUBLISH" small 3 100
+sleep 0.3
+kill -TERM "$watcher"
+wait "$watcher"
+printf '2\t[1 1 1]\n4\t[2 2 2]\n6\t[3 3 3]\n' >"$work/watch.want"
+cut -f1,3 "$work/watch" | cmp -s - "$work/watch.want" && ok ||
+        bad "watch printed: $(cat "$work/watch" "$work/watch.err")"
+grep -qE '^2	[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z	' "$work/watch" && ok || bad "watch's time column: $(cat "$work/watch")"
+expect 0 "$TSHM" create frames int32 2x2 --slots 4 --policy overwrite
+expect 2 "$TSHM" create bad int32 2 --slots 1
+expect 2 "$TSHM" create bad int32 2 --slots 4 --policy sometimes
+"$TSHM" watch frames >"$work/watch" 2>&1 &
+watcher=$!
+sleep 0.3
+expect 0 "$PUBLISH" frames 5 20
+sleep 0.3
+kill -TERM "$watcher"
+wait "$watcher"
+[ "$(cut -f1 "$work/watch" | tr '\n' ' ')" = "1 2 3 4 5 " ] && ok || bad "watch of a stream: $(cat "$work/watch")"
+expect 0 "$TSHM" ls
+grep -E '^frames .*4 slots overwrite, 0 subscribers, 5 frames$' "$work/out" >/dev/null && ok ||
+        bad "ls does not show the stream: $(cat "$work/out")"
+grep -E '^small .* -$' "$work/out" >/dev/null && ok || bad "ls shows an array as a stream: $(cat "$work/out")"
+expect 0 "$TSHM" ls --json
+"$PY" -c 'import json,sys; d={r["name"]: r for r in json.load(open(sys.argv[1]))}; assert d["frames"]["stream"] == {"slots": 4, "policy": "overwrite", "subscribers": 0, "frames": 5}, d; assert "stream" not in d["small"]; assert d["frames"]["nbytes"] == 16' \
+        "$work/out" && ok || bad "ls --json stream: $(cat "$work/out")"
+expect 0 "$TSHM" info frames
+grep -q '^stream: 4 slots, policy overwrite$' "$work/out" && grep -q '^frames: 5$' "$work/out" && ok ||
+        bad "info of a stream: $(cat "$work/out")"
+"$TSHM" watch small >"$work/watch" 2>"$work/watch.err" &
+watcher=$!
+sleep 0.3
+expect 0 "$TSHM" rm small frames
+wait "$watcher"
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "unlinked" "$work/watch.err" && ok || bad "watch of an unlinked segment: exit $rc, $(cat "$work/watch.err")"
 
 expect 0 "$TSHM" rm img vec zero empty
 expect 1 "$TSHM" rm img
