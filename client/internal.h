@@ -95,4 +95,14 @@ int64_t tshm__now_ms(void);
 int tshm__seg_map(int fd, uint64_t size, bool writable, const char *name, tshm_seg **ret_seg);
 void tshm__seg_free(tshm_seg *seg);
 
+/* sigbus.c: survive a segment truncated under its mappers. Register a mapping
+ * (installs the SIGBUS handler on the first call; thread-safe) before it is
+ * handed out, and unregister it before munmap(). Register returns 0 or
+ * TSHM_ENOMEM. */
+int tshm__sigbus_register(void *start, size_t len);
+void tshm__sigbus_unregister(void *start);
+/* Faults absorbed, fault episodes seen, and whether the handler is
+ * installed; exported for tests only, not API. */
+void tshm__sigbus_stats(uint64_t *ret_absorbed, uint64_t *ret_episodes, int *ret_installed);
+
 #endif /* TSHM_CLIENT_INTERNAL_H */

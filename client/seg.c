@@ -40,6 +40,14 @@ tshm__seg_map(int fd, uint64_t size, bool writable, const char *name, tshm_seg *
                 rv = errno == ENOMEM ? TSHM_ENOMEM : -errno;
                 goto out;
         }
+        /* From here on a fault in the mapping (a writer truncated the object,
+         * even while we read the header) is absorbed until tshmd restores
+         * the size: see sigbus.c. */
+        if ((rv = tshm__sigbus_register(map, (size_t)st.st_size)) < 0) {
+                (void)munmap(map, (size_t)st.st_size);
+                map = MAP_FAILED;
+                goto out;
+        }
         /* Copy the header before validating it: another process with write
          * access could change it under us, and the copy is what we use. */
         memcpy(&hdr, map, sizeof(hdr));
@@ -79,6 +87,7 @@ tshm__seg_map(int fd, uint64_t size, bool writable, const char *name, tshm_seg *
         rv = 0;
 out:
         if (map != MAP_FAILED) {
+                tshm__sigbus_unregister(map);
                 (void)munmap(map, (size_t)st.st_size);
         }
         (void)close(fd);
@@ -93,6 +102,7 @@ tshm__seg_free(tshm_seg *seg)
         }
         tshm__stream_unmap(seg);
         if (seg->map != NULL) {
+                tshm__sigbus_unregister(seg->map);
                 (void)munmap(seg->map, seg->map_size);
         }
         free(seg);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "tshmd.h"
 
@@ -37,8 +38,9 @@ config_usage(FILE *f)
                 "                       the same budgets for the segments each user owns\n"
                 "  --max-clients N      at most N connections at once (default 4096)\n"
                 "  --max-opens N        at most N open handles per connection (default 65536)\n"
-                "  --shm-prefix P       name shm objects /P.<name> (default tshm); daemons with\n"
-                "                       different prefixes never touch each other's objects\n"
+                "  --shm-prefix P       name shm objects /P.<name> (default tshm as root,\n"
+                "                       tshm-UID otherwise); daemons with different prefixes\n"
+                "                       never touch each other's objects\n"
                 "  --config FILE        read settings from FILE, one 'name = value' a line\n"
                 "                       (the names above, without '--'); SIGHUP reads it again\n"
                 "                       and applies the log level and every limit\n"
@@ -269,7 +271,22 @@ tshmd_config_defaults(struct tshmd_config *cfg)
         cfg->max_opens = 65536;
         cfg->socket_mode = 0600;
         cfg->socket_gid = (gid_t)-1;
-        memcpy(cfg->shm_prefix, "tshm", sizeof("tshm"));
+        tshmd_config_default_prefix(geteuid(), cfg->shm_prefix, sizeof(cfg->shm_prefix));
+}
+
+void
+tshmd_config_default_prefix(uid_t uid, char *buf, size_t len)
+{
+        /* Root's daemon is the one the system prefix "tshm" has always
+         * meant. Anyone else's gets its uid: two daemons of different users
+         * with one prefix would share the seal key object /<prefix>..key,
+         * which only the first one could read. "tshm-" and ten digits fit
+         * in TSHMD_PREFIX_MAX. */
+        if (uid == 0) {
+                (void)snprintf(buf, len, "tshm");
+        } else {
+                (void)snprintf(buf, len, "tshm-%u", (unsigned)uid);
+        }
 }
 
 static char *

@@ -169,7 +169,13 @@ struct tshmd_server {
 };
 
 /* config.c */
+/* The defaults; the shm prefix is tshmd_config_default_prefix(geteuid()). */
 void tshmd_config_defaults(struct tshmd_config *cfg);
+/* The default --shm-prefix of a daemon running as @uid: "tshm" for root,
+ * "tshm-<uid>" for anyone else, so that two users' daemons never share a
+ * prefix (and its seal key object /<prefix>..key). @buf holds at least
+ * TSHMD_PREFIX_MAX + 1 bytes. */
+void tshmd_config_default_prefix(uid_t uid, char *buf, size_t len);
 /* Returns 0 to run, 1 to exit 0 (--help, --version), -1 to exit 2 (after
  * saying why on stderr). */
 int tshmd_config_parse_args(struct tshmd_config *cfg, int argc, char **argv);

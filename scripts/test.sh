@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install, build and run every test: a gcc Debug build with -Werror, and a
 # clang build under AddressSanitizer and UndefinedBehaviorSanitizer; then
-# install into a staging prefix and build an outside project against it;
-# then build the Debian packages, install them, run the installed daemon as
-# its systemd units would, and purge them (tests/service/package-test.sh).
+# each libFuzzer target for 60 s (scripts/fuzz.sh); then install into a
+# staging prefix and build an outside project against it; then build the
+# Debian packages, install them, run the installed daemon as its systemd
+# units would, and purge them (tests/service/package-test.sh).
 # Usage: scripts/test.sh   (as root, or a user with sudo, on Debian 12)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +25,19 @@ echo "== clang, ASan + UBSan"
 (cd "$out/asan" &&
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
                 ctest --output-on-failure -j2)
+
+# Timed libFuzzer runs: each target for TSHM_FUZZ_SECONDS (60 s by default;
+# four targets plus the build stay under 5 minutes). fuzz.sh fails on a
+# crash, leak, timeout or out-of-memory and keeps the input under
+# $out/fuzz/artifacts/. Skipped where clang has no libFuzzer runtime.
+if command -v clang >/dev/null &&
+        echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' |
+        clang -x c -fsanitize=fuzzer -o /dev/null - >/dev/null 2>&1; then
+        echo "== libFuzzer, ${TSHM_FUZZ_SECONDS:-60} s per target"
+        "$top/scripts/fuzz.sh" "$out/fuzz"
+else
+        echo "== libFuzzer: skipped (no clang with -fsanitize=fuzzer)"
+fi
 
 echo "== install, then build an outside project with pkg-config and with CMake"
 "$top/scripts/build.sh" "$out/rel" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF \

@@ -102,10 +102,15 @@ class Activated:
         self.proc = subprocess.Popen(cmd, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.err)
+        # Wait for the activator's "Listening on PATH as 3." line, not for
+        # the socket file: the file appears at bind(), before listen(), and a
+        # connect in between is refused (ECONNREFUSED). Under load that gap
+        # was hit now and then ("cannot reach tshmd", with an empty log).
+        # The line is printed once bind() and listen() both returned.
         deadline = time.monotonic() + TIMEOUT
-        while not os.path.exists(self.sock):
+        while f"Listening on {self.sock} " not in self.log():
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                fail("systemd-socket-activate did not create its socket", self.log())
+                fail("systemd-socket-activate did not listen on its socket", self.log())
             time.sleep(0.01)
 
     def log(self):

@@ -1294,9 +1294,15 @@ START_TEST(test_codec_reply_rejects_malformed)
 }
 END_TEST
 
+/* check's default of 4 s per case is too short for the larger round trips
+ * (test_codec_reply_list timed out under ctest -j8 on two cores); ctest's
+ * TIMEOUT still bounds the whole file. */
+#define CASE_TIMEOUT_S 60
+
 #define ADD_CASE(s, fn)                                                                            \
         do {                                                                                       \
                 TCase *tc_ = tcase_create(#fn);                                                    \
+                tcase_set_timeout(tc_, CASE_TIMEOUT_S);                                            \
                 tcase_add_test(tc_, fn);                                                           \
                 suite_add_tcase((s), tc_);                                                         \
         } while (0)
@@ -1304,6 +1310,7 @@ END_TEST
 #define ADD_LOOP_CASE(s, fn, n)                                                                    \
         do {                                                                                       \
                 TCase *tc_ = tcase_create(#fn);                                                    \
+                tcase_set_timeout(tc_, CASE_TIMEOUT_S);                                            \
                 tcase_add_loop_test(tc_, fn, 0, (int)(n));                                         \
                 suite_add_tcase((s), tc_);                                                         \
         } while (0)
