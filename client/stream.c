@@ -20,6 +20,7 @@
  * producer never looks; a subscriber checks a slot's state before it hands
  * a frame out and again at release, and counts what it skipped.
  */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -68,7 +69,11 @@ stream_map_table(int fd, uint64_t size, struct tshm__cur **ret_cur)
         if (fd < 0) {
                 return TSHM_EPROTO;
         }
-        if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != TSHM_CUR_SIZE || size != TSHM_CUR_SIZE) {
+        /* It must be sealed at its size (daemon/stream.c), or another
+         * subscriber could shrink it under us. */
+        if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != TSHM_CUR_SIZE || size != TSHM_CUR_SIZE ||
+            (fcntl(fd, F_GET_SEALS) & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
+                    (F_SEAL_SHRINK | F_SEAL_GROW)) {
                 rv = TSHM_EBADHDR;
                 goto out;
         }

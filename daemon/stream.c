@@ -19,6 +19,7 @@
  * without subscribers; their old subscribers must subscribe again.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,11 +47,14 @@ stream_table(struct tshmd_seg *seg)
         if (seg->cur != NULL) {
                 return 0;
         }
-        fd = memfd_create("tshm-cursors", MFD_CLOEXEC);
+        fd = memfd_create("tshm-cursors", MFD_CLOEXEC | MFD_ALLOW_SEALING);
         if (fd < 0) {
                 return -errno;
         }
-        if (ftruncate(fd, TSHM_CUR_SIZE) < 0) {
+        /* Sealed at its size: every subscriber holds it writable, and one
+         * that could shrink it would hand SIGBUS to all the others. */
+        if (ftruncate(fd, TSHM_CUR_SIZE) < 0 ||
+            fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
                 int rv = -errno;
                 (void)close(fd);
                 return rv;
