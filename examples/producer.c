@@ -1,6 +1,9 @@
 /*
- * producer.c - open an existing segment read-write and write a few rounds
- * into it, in place: every element of round k becomes k + i / 100.
+ * producer.c - open an existing segment read-write and publish a few rounds
+ * into it, in place: every element of round k becomes k + i / 100. Each
+ * round is bracketed by tshm_write_begin()/tshm_write_end(), which wakes
+ * every process waiting on the segment and lets readers tell a whole round
+ * from a half-written one.
  *
  *   producer NAME [ROUNDS] [INTERVAL_MS]
  */
@@ -41,12 +44,23 @@ main(int argc, char **argv)
         n = tshm_seg_nbytes(s) / sizeof(float);
         for (long k = 1; k <= rounds; k++) {
                 float *data = tshm_seg_data(s);
-                /* Element 0 last: the consumer takes it as "round k is in". */
-                for (i = n; i-- > 0;) {
+                int64_t seq;
+
+                if ((rv = tshm_write_begin(s, 5000)) < 0) {
+                        fprintf(stderr, "producer: %s\n", tshm_strerror(rv));
+                        goto out;
+                }
+                for (i = 0; i < n; i++) {
                         data[i] = (float)k + (float)(i % 100) / 100.0f;
                 }
-                printf("producer (pid %d): wrote round %ld into '%s' (%llu floats)\n",
-                       (int)getpid(), k, argv[1], (unsigned long long)n);
+                if ((seq = tshm_write_end(s)) < 0) {
+                        rv = (int)seq;
+                        fprintf(stderr, "producer: %s\n", tshm_strerror(rv));
+                        goto out;
+                }
+                printf("producer (pid %d): published round %ld into '%s' (%llu floats, version "
+                       "%lld)\n",
+                       (int)getpid(), k, argv[1], (unsigned long long)n, (long long)seq);
                 fflush(stdout);
                 nanosleep(&pause, NULL);
         }
