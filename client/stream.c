@@ -20,7 +20,9 @@
  * producer never looks; a subscriber checks a slot's state before it hands
  * a frame out and again at release, and counts what it skipped.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -31,6 +33,9 @@
 
 #include "header.h"
 #include "sync.h"
+
+/* How often a producer waiting for a slot looks for dead subscribers. */
+#define STREAM_GONE_CHECK_NS (50 * 1000 * 1000)
 
 struct tshm_sub {
         tshm_seg *seg;
@@ -186,7 +191,18 @@ tshm_seg_is_stream(const tshm_seg *seg)
         return seg->slots != 0 ? 1 : 0;
 }
 
-/* Whether every active subscriber has released frame @frame - slots. */
+/* Whether the process of subscriber entry @s is gone. The daemon frees the
+ * entry of a subscriber whose connection closes; this covers one whose
+ * daemon was restarted meanwhile, so that no daemon will. */
+static bool
+stream_sub_gone(const struct tshm__cur_sub *s)
+{
+        uint32_t pid = __atomic_load_n(&s->pid, __ATOMIC_SEQ_CST);
+
+        return pid != 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Whether every live subscriber has released frame @frame - slots. */
 static bool
 stream_slot_free(const tshm_seg *seg, uint64_t frame)
 {
@@ -200,7 +216,8 @@ stream_slot_free(const tshm_seg *seg, uint64_t frame)
                 const struct tshm__cur_sub *s = &cur->subs[i];
 
                 if (__atomic_load_n(&s->active, __ATOMIC_SEQ_CST) != 0 &&
-                    __atomic_load_n(&s->cursor, __ATOMIC_SEQ_CST) <= frame - seg->slots) {
+                    __atomic_load_n(&s->cursor, __ATOMIC_SEQ_CST) <= frame - seg->slots &&
+                    !stream_sub_gone(s)) {
                         return false;
                 }
         }
@@ -229,7 +246,10 @@ stream_wait_slot(tshm_seg *seg, uint64_t frame, uint64_t deadline)
                     TSHM_SYNC_UNLINKED) {
                         return TSHM_ENOENT;
                 }
-                if ((rv = tshm__futex_wait(&cur->release, r, deadline, 0)) < 0) {
+                /* In slices: a subscriber that dies with no daemon to free
+                 * its entry wakes nobody (stream_sub_gone). */
+                if ((rv = tshm__futex_wait(&cur->release, r, deadline, STREAM_GONE_CHECK_NS)) <
+                    0) {
                         return rv;
                 }
         }
