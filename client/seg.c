@@ -76,7 +76,8 @@ tshm__seg_map(int fd, uint64_t size, bool writable, const char *name, tshm_seg *
                 seg->slots = hdr.slots;
                 seg->policy = hdr.policy;
                 seg->stride = hdr.slot_stride;
-                seg->ctl = (struct tshm__slot *)((uint8_t *)map + hdr.ctl_offset);
+                /* ctl_offset is 4096 (validated): page-aligned in the map. */
+                seg->ctl = (struct tshm__slot *)(void *)((uint8_t *)map + hdr.ctl_offset);
         }
         for (i = 0; i < hdr.ndim; i++) {
                 seg->shape[i] = hdr.shape[i];

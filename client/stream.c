@@ -406,7 +406,7 @@ tshm_sub_take(tshm_sub *sub, int timeout_ms, tshm_frame *ret_frame)
                         /* The daemon let the entry go (it restarted). */
                         return TSHM_ECONNRESET;
                 }
-                s = tshm__sync_wait(hdr, 2u * (frame - 1u), deadline, seg->spin_ns);
+                s = tshm__sync_wait(hdr, 2u * (frame - 1u), deadline, seg->spin_ns, true);
                 if (s < 0) {
                         return (int)s;
                 }

@@ -87,20 +87,27 @@ tshm_write_abort(tshm_seg *seg)
 int64_t
 tshm_wait(tshm_seg *seg, uint64_t after_seq, int timeout_ms)
 {
-        return tshm__sync_wait(seg->map, after_seq, tshm__deadline_ns(timeout_ms), seg->spin_ns);
+        return tshm__sync_wait(seg->map, after_seq, tshm__deadline_ns(timeout_ms), seg->spin_ns,
+                               true);
 }
 
 int64_t
 tshm_read_begin(const tshm_seg *seg, int timeout_ms)
 {
         struct tshm__hdr *hdr = seg->map;
-        uint64_t s = __atomic_load_n(&hdr->seq, __ATOMIC_ACQUIRE);
+        uint64_t s;
 
+        if (seg->slots != 0) {
+                /* A stream's frames are read with take/release. */
+                return TSHM_EINVAL;
+        }
+        s = __atomic_load_n(&hdr->seq, __ATOMIC_ACQUIRE);
         if (!(s & 1u)) {
                 return (int64_t)s;
         }
-        /* A write is in progress: wait for the version it publishes. */
-        return tshm__sync_wait(hdr, s - 1, tshm__deadline_ns(timeout_ms), seg->spin_ns);
+        /* A write is in progress: wait for the version it publishes, even if
+         * the segment was unlinked meanwhile (the writer still publishes). */
+        return tshm__sync_wait(hdr, s - 1, tshm__deadline_ns(timeout_ms), seg->spin_ns, false);
 }
 
 int
@@ -108,6 +115,9 @@ tshm_read_retry(const tshm_seg *seg, uint64_t seq)
 {
         const struct tshm__hdr *hdr = seg->map;
 
+        if (seg->slots != 0) {
+                return TSHM_EINVAL;
+        }
         /* Orders the caller's data loads before the second look at seq. */
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         if (__atomic_load_n(&hdr->seq, __ATOMIC_RELAXED) != seq || (seq & 1u)) {
@@ -123,6 +133,12 @@ void
 tshm_seg_set_spin(tshm_seg *seg, uint64_t spin_ns)
 {
         seg->spin_ns = spin_ns;
+}
+
+uint64_t
+tshm_seg_spin(const tshm_seg *seg)
+{
+        return seg->spin_ns;
 }
 
 uint64_t

@@ -264,6 +264,11 @@ TSHM_API uint64_t tshm_seg_seq(const tshm_seg *seg);
  * is published as torn: readers get TSHM_ETORN for it until the next
  * complete write. Writers and readers may be threads of any process that has
  * the segment mapped (writers need it writable).
+ *
+ * Threads: a tshm_seg handle carries one write (or, for a stream, one loan)
+ * at a time, and a tshm_sub one taken frame: threads that write or take
+ * concurrently each use their own handle (tshm_open() it again). Waits and
+ * reads may share a handle.
  */
 
 /* How long a writer may hold the lock before another may break it. */
@@ -299,13 +304,13 @@ TSHM_API int64_t tshm_wait(tshm_seg *seg, uint64_t after_seq, int timeout_ms);
 /* Start a consistent in-place read of @seg: waits (up to @timeout_ms, -1
  * forever) while a write is in progress and returns the stable version
  * number to pass to tshm_read_retry(), or TSHM_ETIMEDOUT (a writer did not
- * finish). Since 0.2. */
+ * finish), TSHM_EINVAL (a stream: use tshm_sub_take()). Since 0.2. */
 TSHM_API int64_t tshm_read_begin(const tshm_seg *seg, int timeout_ms);
 
 /* End a read begun at version @seq: 0 if nothing was written meanwhile (the
  * bytes read are one whole version), 1 if a write overlapped (read again),
- * or TSHM_ETORN if the version read is one a writer left half-written.
- * Since 0.2. */
+ * TSHM_ETORN if the version read is one a writer left half-written, or
+ * TSHM_EINVAL for a stream. Since 0.2. */
 TSHM_API int tshm_read_retry(const tshm_seg *seg, uint64_t seq);
 
 /* How long tshm_wait() and the stream calls on @seg spin before they sleep,
@@ -314,6 +319,8 @@ TSHM_API int tshm_read_retry(const tshm_seg *seg, uint64_t seq);
  * with fewer than 4 CPUs available to the process (a spin would steal the
  * writer's), else 50 us; $TSHM_SPIN_NS overrides it. Since 0.2. */
 TSHM_API void tshm_seg_set_spin(tshm_seg *seg, uint64_t spin_ns);
+/* The spin time of @seg, in ns. Since 0.2. */
+TSHM_API uint64_t tshm_seg_spin(const tshm_seg *seg);
 
 /* The time the current version was published (CLOCK_REALTIME, ns since the
  * Unix epoch), 0 if none was. Since 0.2. */

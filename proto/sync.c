@@ -265,7 +265,8 @@ tshm__sync_still_mine(const struct tshm__hdr *hdr, uint32_t tid)
 }
 
 int64_t
-tshm__sync_wait(struct tshm__hdr *hdr, uint64_t after_seq, uint64_t deadline, uint64_t spin_ns)
+tshm__sync_wait(struct tshm__hdr *hdr, uint64_t after_seq, uint64_t deadline, uint64_t spin_ns,
+                bool stop_on_unlink)
 {
         uint64_t spin_until = 0;
         int rv;
@@ -277,7 +278,8 @@ tshm__sync_wait(struct tshm__hdr *hdr, uint64_t after_seq, uint64_t deadline, ui
                 if (!(s & 1u) && s > after_seq) {
                         return (int64_t)s;
                 }
-                if (__atomic_load_n(&hdr->state, __ATOMIC_SEQ_CST) & TSHM_SYNC_UNLINKED) {
+                if (stop_on_unlink &&
+                    (__atomic_load_n(&hdr->state, __ATOMIC_SEQ_CST) & TSHM_SYNC_UNLINKED)) {
                         return TSHM_ENOENT;
                 }
                 if (spin_ns != 0) {

@@ -48,8 +48,10 @@ bool tshm__sync_holder_breakable(const struct tshm__hdr *hdr, uint32_t holder);
 void tshm__sync_repair(struct tshm__hdr *hdr);
 
 /* Wait for an even seq > @after_seq; spin up to @spin_ns first. Returns the
- * seq, TSHM_ETIMEDOUT at @deadline, TSHM_ENOENT once unlinked, or -errno. */
+ * seq, TSHM_ETIMEDOUT at @deadline, TSHM_ENOENT once unlinked (with
+ * @stop_on_unlink; a write in progress still publishes, so a reader waiting
+ * for it passes false), or -errno. */
 int64_t tshm__sync_wait(struct tshm__hdr *hdr, uint64_t after_seq, uint64_t deadline,
-                        uint64_t spin_ns);
+                        uint64_t spin_ns, bool stop_on_unlink);
 
 #endif /* TSHM_SYNC_H */

@@ -353,8 +353,128 @@ client_open(tshmpy_client *self, PyObject *args, PyObject *kwds)
         {
                 return client_fail(self, rv);
         }
+        if (tshm_seg_is_stream(seg)) {
+                Py_BEGIN_ALLOW_THREADS(void) tshm_close(seg);
+                Py_END_ALLOW_THREADS tshmpy_client_unlock(self);
+                return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
+                                      "%R is a stream, not an array: use subscribe(name) to read "
+                                      "its frames, open_stream(name) to produce them",
+                                      name_obj);
+        }
         tshmpy_client_unlock(self);
         return tshmpy_segment_new(self, seg);
+}
+
+static int
+client_policy_arg(PyObject *obj, tshm_stream_policy *ret_policy)
+{
+        if (PyUnicode_Check(obj) && PyUnicode_CompareWithASCIIString(obj, "block") == 0) {
+                *ret_policy = TSHM_STREAM_BLOCK;
+                return 0;
+        }
+        if (PyUnicode_Check(obj) && PyUnicode_CompareWithASCIIString(obj, "overwrite") == 0) {
+                *ret_policy = TSHM_STREAM_OVERWRITE;
+                return 0;
+        }
+        (void)tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
+                             "policy must be 'block' or 'overwrite', not %R", obj);
+        return -1;
+}
+
+static PyObject *
+client_create_stream(tshmpy_client *self, PyObject *args, PyObject *kwds)
+{
+        static const char *const kwlist[] = {"name",   "shape", "dtype",     "slots",
+                                             "policy", "mode",  "ephemeral", NULL};
+        PyObject *name_obj, *shape_obj, *dtype_obj = NULL, *policy_obj = NULL;
+        uint64_t shape[TSHM_MAX_NDIM];
+        tshm_stream_policy policy = TSHM_STREAM_BLOCK;
+        tshm_dtype dtype = TSHM_DTYPE_FLOAT32;
+        tshm_seg *seg = NULL;
+        size_t ndim = 0;
+        const char *name;
+        unsigned mode;
+        int imode = 0600, slots = 4, ephemeral = 0, rv;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$iOip:create_stream", TSHMPY_KW(kwlist),
+                                         &name_obj, &shape_obj, &dtype_obj, &slots, &policy_obj,
+                                         &imode, &ephemeral) ||
+            (name = client_name_arg(name_obj)) == NULL ||
+            client_shape_arg(shape_obj, &ndim, shape) < 0 ||
+            (dtype_obj != NULL && tshmpy_numpy_parse_dtype(dtype_obj, &dtype) < 0) ||
+            (policy_obj != NULL && client_policy_arg(policy_obj, &policy) < 0) ||
+            client_mode_arg(imode, &mode) < 0) {
+                return NULL;
+        }
+        if (slots < 2 || slots > TSHM_STREAM_MAX_SLOTS) {
+                return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
+                                      "slots must be between 2 and %d, not %d",
+                                      TSHM_STREAM_MAX_SLOTS, slots);
+        }
+        if (client_begin(self) < 0) {
+                return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS rv =
+            tshm_create_stream(self->c, name, dtype, ndim, shape, (uint32_t)slots, policy, mode,
+                               ephemeral ? TSHM_CREATE_EPHEMERAL : TSHM_CREATE_DEFAULT, &seg);
+        Py_END_ALLOW_THREADS if (rv < 0)
+        {
+                return client_fail(self, rv);
+        }
+        tshmpy_client_unlock(self);
+        return tshmpy_stream_new(self, seg);
+}
+
+static PyObject *
+client_open_stream(tshmpy_client *self, PyObject *args, PyObject *kwds)
+{
+        static const char *const kwlist[] = {"name", "writable", NULL};
+        PyObject *name_obj;
+        const char *name;
+        tshm_seg *seg = NULL;
+        int writable = 1, rv;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|p:open_stream", TSHMPY_KW(kwlist),
+                                         &name_obj, &writable) ||
+            (name = client_name_arg(name_obj)) == NULL || client_begin(self) < 0) {
+                return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS rv =
+            tshm_open(self->c, name, writable ? TSHM_OPEN_RDWR : TSHM_OPEN_RDONLY, &seg);
+        Py_END_ALLOW_THREADS if (rv < 0)
+        {
+                return client_fail(self, rv);
+        }
+        if (!tshm_seg_is_stream(seg)) {
+                Py_BEGIN_ALLOW_THREADS(void) tshm_close(seg);
+                Py_END_ALLOW_THREADS tshmpy_client_unlock(self);
+                return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
+                                      "%R is an array, not a stream: use open(name)", name_obj);
+        }
+        tshmpy_client_unlock(self);
+        return tshmpy_stream_new(self, seg);
+}
+
+static PyObject *
+client_subscribe(tshmpy_client *self, PyObject *args, PyObject *kwds)
+{
+        static const char *const kwlist[] = {"name", NULL};
+        PyObject *name_obj;
+        const char *name;
+        tshm_sub *sub = NULL;
+        int rv;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:subscribe", TSHMPY_KW(kwlist), &name_obj) ||
+            (name = client_name_arg(name_obj)) == NULL || client_begin(self) < 0) {
+                return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS rv = tshm_subscribe(self->c, name, &sub);
+        Py_END_ALLOW_THREADS if (rv < 0)
+        {
+                return client_fail(self, rv);
+        }
+        tshmpy_client_unlock(self);
+        return tshmpy_subscriber_new(self, sub);
 }
 
 static PyObject *
@@ -395,9 +515,35 @@ client_unlink(tshmpy_client *self, PyObject *args, PyObject *kwds)
         Py_RETURN_NONE;
 }
 
-/* The dict of one segment: the keys and values of 'tshm ls --json'. */
+/* The "stream" entry of a stream's dict, as 'tshm ls --json' writes it. */
 static PyObject *
-client_info_dict(const tshm_info *info)
+client_stream_dict(const tshm_stream_info *si)
+{
+        return Py_BuildValue("{s:I,s:s,s:I,s:K}", "slots", (unsigned)si->slots, "policy",
+                             si->policy == TSHM_STREAM_OVERWRITE ? "overwrite" : "block",
+                             "subscribers", (unsigned)si->subscribers, "frames",
+                             (unsigned long long)si->frames);
+}
+
+/* Fetch what the daemon knows of the stream of @info, if it is one, into
+ * @si; with self->lock held. False for an array, or when the stat failed
+ * (the stream went meanwhile). */
+static bool
+client_stream_of(tshmpy_client *self, const tshm_info *info, tshm_stream_info *si)
+{
+        int rv;
+
+        if ((info->flags & TSHM_INFO_STREAM) == 0) {
+                return false;
+        }
+        Py_BEGIN_ALLOW_THREADS rv = tshm_stream_stat(self->c, info->name, si);
+        Py_END_ALLOW_THREADS return rv == 0;
+}
+
+/* The dict of one segment: the keys and values of 'tshm ls --json'; a
+ * stream's has "stream" too when @si is not NULL. */
+static PyObject *
+client_info_dict(const tshm_info *info, const tshm_stream_info *si)
 {
         char created[64], mode[16], dt[32];
         time_t t = (time_t)(info->created_ns / 1000000000u);
@@ -440,6 +586,14 @@ client_info_dict(const tshm_info *info)
                           "owner", (unsigned)info->owner_uid, "group", (unsigned)info->owner_gid,
                           "mode", mode, "opens", (unsigned)info->opens, "created", created,
                           "created_ns", (unsigned long long)info->created_ns);
+        if (d != NULL && si != NULL) {
+                PyObject *st = client_stream_dict(si);
+
+                if (st == NULL || PyDict_SetItemString(d, "stream", st) < 0) {
+                        Py_CLEAR(d);
+                }
+                Py_XDECREF(st);
+        }
         return d;
 }
 
@@ -460,10 +614,11 @@ client_list(tshmpy_client *self, PyObject *unused)
         {
                 return client_fail(self, rv);
         }
-        tshmpy_client_unlock(self);
         list = PyList_New((Py_ssize_t)count);
         for (i = 0; list != NULL && i < count; i++) {
-                PyObject *d = client_info_dict(&infos[i]);
+                tshm_stream_info si;
+                PyObject *d = client_info_dict(&infos[i],
+                                               client_stream_of(self, &infos[i], &si) ? &si : NULL);
 
                 if (d == NULL) {
                         Py_CLEAR(list);
@@ -471,6 +626,7 @@ client_list(tshmpy_client *self, PyObject *unused)
                 }
                 PyList_SET_ITEM(list, (Py_ssize_t)i, d);
         }
+        tshmpy_client_unlock(self);
         tshm_list_free(infos);
         return list;
 }
@@ -488,13 +644,17 @@ client_stat(tshmpy_client *self, PyObject *args, PyObject *kwds)
             (name = client_name_arg(name_obj)) == NULL || client_begin(self) < 0) {
                 return NULL;
         }
+        tshm_stream_info si;
+        bool is_stream;
+
         Py_BEGIN_ALLOW_THREADS rv = tshm_stat(self->c, name, &info);
         Py_END_ALLOW_THREADS if (rv < 0)
         {
                 return client_fail(self, rv);
         }
+        is_stream = client_stream_of(self, &info, &si);
         tshmpy_client_unlock(self);
-        return client_info_dict(&info);
+        return client_info_dict(&info, is_stream ? &si : NULL);
 }
 
 static PyObject *
@@ -631,7 +791,38 @@ PyDoc_STRVAR(client_close_doc,
              "segments and views obtained through it stay mapped and usable until they are\n"
              "closed or garbage-collected. Later calls raise ClosedError. Idempotent.");
 
+PyDoc_STRVAR(client_create_stream_doc,
+             "create_stream($self, /, name, shape, dtype='float32', *, slots=4, policy='block',\n"
+             "              mode=0o600, ephemeral=False)\n--\n\n"
+             "Create the stream `name`: a ring of `slots` (2-65536) frames of `dtype` and\n"
+             "`shape` (as for create()) in one segment, and return its producer handle, a\n"
+             "tshm.Stream. `policy`: 'block' makes stream.loan() wait until the slowest\n"
+             "subscriber released the frame a slot held; 'overwrite' never waits, and a\n"
+             "subscriber that fell behind skips to the oldest frame still there\n"
+             "(Frame.missed). `ephemeral`: the stream is removed when this connection\n"
+             "closes. Raises as create() does.");
+
+PyDoc_STRVAR(client_open_stream_doc,
+             "open_stream($self, /, name, writable=True)\n--\n\n"
+             "Open the existing stream `name` as a producer (a tshm.Stream), e.g. to take\n"
+             "over from a producer that died: its half-filled slot is never published.\n"
+             "writable=False gives a handle for .seq and .wait() only. InvalidError for an\n"
+             "array.");
+
+PyDoc_STRVAR(client_subscribe_doc,
+             "subscribe($self, /, name)\n--\n\n"
+             "Subscribe to the stream `name` (read permission needed) and return a\n"
+             "tshm.Subscriber; its first frame is the next one published. Raises\n"
+             "NotFoundError, PermissionDeniedError, InvalidError (an array, not a stream),\n"
+             "LimitError (64 subscribers already), ConnectError.");
+
 static PyMethodDef client_methods[] = {
+    {"create_stream", TSHMPY_METH(client_create_stream), METH_VARARGS | METH_KEYWORDS,
+     client_create_stream_doc},
+    {"open_stream", TSHMPY_METH(client_open_stream), METH_VARARGS | METH_KEYWORDS,
+     client_open_stream_doc},
+    {"subscribe", TSHMPY_METH(client_subscribe), METH_VARARGS | METH_KEYWORDS,
+     client_subscribe_doc},
     {"create", TSHMPY_METH(client_create), METH_VARARGS | METH_KEYWORDS, client_create_doc},
     {"open", TSHMPY_METH(client_open), METH_VARARGS | METH_KEYWORDS, client_open_doc},
     {"from_numpy", TSHMPY_METH(client_from_numpy), METH_VARARGS | METH_KEYWORDS,

@@ -98,6 +98,8 @@ dlpack_capsule_destructor(PyObject *capsule)
         PyErr_Restore(type, value, tb);
 }
 
+static PyObject *dlpack_capsule_view(tshmpy_segment *self, tshmpy_mapping *map, void *data);
+
 static PyObject *
 dlpack_readonly_error(tshmpy_segment *self)
 {
@@ -113,13 +115,18 @@ dlpack_readonly_error(tshmpy_segment *self)
 PyObject *
 tshmpy_dlpack_capsule(tshmpy_segment *self)
 {
-        tshmpy_mapping *map = self->map;
+        return dlpack_capsule_view(self, self->map, self->map->data);
+}
+
+static PyObject *
+dlpack_capsule_view(tshmpy_segment *self, tshmpy_mapping *map, void *data)
+{
         struct dlpack_ctx *ctx;
         DLTensor *t;
         PyObject *capsule;
         int i;
 
-        if (!self->writable) {
+        if (!map->writable) {
                 return dlpack_readonly_error(self);
         }
         if (dlpack_types[self->dtype].bits == 0) {
@@ -138,7 +145,7 @@ tshmpy_dlpack_capsule(tshmpy_segment *self)
                 ctx->shape[i] = (int64_t)self->shape[i];
                 ctx->strides[i] = (int64_t)(self->strides[i] / self->itemsize);
         }
-        t->data = map->data;
+        t->data = data;
         t->device.device_type = kDLCPU;
         t->device.device_id = 0;
         t->ndim = self->ndim;
@@ -199,10 +206,16 @@ dlpack_torch_init(void)
 PyObject *
 tshmpy_dlpack_torch(tshmpy_segment *self)
 {
+        return tshmpy_dlpack_torch_view(self, self->map, self->map->data);
+}
+
+PyObject *
+tshmpy_dlpack_torch_view(tshmpy_segment *self, tshmpy_mapping *map, void *data)
+{
         PyObject *src, *t;
         int u;
 
-        if (!self->writable) {
+        if (!map->writable) {
                 return dlpack_readonly_error(self);
         }
         if (dlpack_torch_init() < 0) {
@@ -211,7 +224,7 @@ tshmpy_dlpack_torch(tshmpy_segment *self)
         if (self->dtype == TSHM_DTYPE_BOOL) {
                 /* torch.from_numpy shares the array's memory and keeps the
                  * array, and so the mapping, alive. */
-                if ((src = tshmpy_numpy_array(self, false)) == NULL) {
+                if ((src = tshmpy_numpy_view(self, map, data, false)) == NULL) {
                         return NULL;
                 }
                 t = PyObject_CallOneArg(dlpack_torch_from_numpy, src);
@@ -228,7 +241,7 @@ tshmpy_dlpack_torch(tshmpy_segment *self)
                                       ".numpy(), or a signed dtype of the same size",
                                       self->name, tshm_dtype_name(self->dtype));
         }
-        if ((src = tshmpy_dlpack_capsule(self)) == NULL) {
+        if ((src = dlpack_capsule_view(self, map, data)) == NULL) {
                 return NULL;
         }
         t = PyObject_CallOneArg(dlpack_torch_from_dlpack, src);

@@ -12,7 +12,8 @@
 
 PyObject *tshmpy_Error, *tshmpy_NotFoundError, *tshmpy_ExistsError, *tshmpy_PermissionDeniedError,
     *tshmpy_ConnectError, *tshmpy_InvalidError, *tshmpy_ClosedError, *tshmpy_ReadOnlyError,
-    *tshmpy_DtypeError, *tshmpy_NoSpaceError, *tshmpy_LimitError, *tshmpy_NoMemoryError;
+    *tshmpy_DtypeError, *tshmpy_NoSpaceError, *tshmpy_LimitError, *tshmpy_NoMemoryError,
+    *tshmpy_TimeoutError, *tshmpy_TornError;
 
 struct errors_def {
         PyObject **slot;
@@ -56,6 +57,17 @@ static const struct errors_def errors_defs[] = {
      "handles per connection, or a message was too large (TSHM_ETOOBIG)."},
     {&tshmpy_NoMemoryError, "NoMemoryError", &PyExc_MemoryError,
      "Out of memory in libtshm or the daemon (TSHM_ENOMEM). Also a MemoryError."},
+    {&tshmpy_TimeoutError, "TimeoutError", &PyExc_TimeoutError,
+     "A wait for a version, a writer or a frame ran out its timeout: seg.wait(),\n"
+     "seg.write(), seg.snapshot(), stream.loan(), sub.take() (TSHM_ETIMEDOUT). A\n"
+     "daemon that does not answer is ConnectError instead. Also the builtin\n"
+     "TimeoutError (an OSError with errno ETIMEDOUT)."},
+    {&tshmpy_TornError, "TornError", NULL,
+     "The data is torn (TSHM_ETORN): a writer died, or gave up with an exception, in\n"
+     "the middle of an update, so the version holds a mix of old and new bytes.\n"
+     "seg.snapshot() raises it with .array (the copy it made) and .seq (the torn\n"
+     "version); the next complete write clears it. Leaving seg.write() raises it\n"
+     "(.array None, .seq None) when the write outlasted its lease and was broken."},
 };
 
 static int
@@ -71,6 +83,12 @@ errors_add(PyObject *module, PyObject **slot, const char *name, PyObject *base, 
         }
         *slot = PyErr_NewExceptionWithDoc(qualname, doc, bases, NULL);
         Py_DECREF(bases);
+        /* TornError's attributes exist on every instance, None by default. */
+        if (*slot != NULL && slot == &tshmpy_TornError &&
+            (PyObject_SetAttrString(*slot, "array", Py_None) < 0 ||
+             PyObject_SetAttrString(*slot, "seq", Py_None) < 0)) {
+                Py_CLEAR(*slot);
+        }
         if (*slot == NULL) {
                 return -1;
         }
@@ -142,14 +160,16 @@ errors_class(int rv)
                 return tshmpy_LimitError;
         case TSHM_ENOMEM:
                 return tshmpy_NoMemoryError;
+        case TSHM_ETORN:
+                return tshmpy_TornError;
         default:
                 return tshmpy_Error;
         }
 }
 
-/* Raise @cls(@msg) with .code set; steals @msg. */
+/* A new @cls(@msg) with .code set; steals @msg. */
 static PyObject *
-errors_raise(PyObject *cls, int code, PyObject *msg)
+errors_new(PyObject *cls, int code, PyObject *msg)
 {
         PyObject *exc, *v;
 
@@ -174,12 +194,23 @@ errors_raise(PyObject *cls, int code, PyObject *msg)
                 }
         }
         Py_DECREF(v);
-        PyErr_SetObject(cls, exc);
-        Py_DECREF(exc);
-        return NULL;
+        return exc;
 fail:
         Py_XDECREF(v);
         Py_DECREF(exc);
+        return NULL;
+}
+
+/* Raise @cls(@msg) with .code set; steals @msg. Returns NULL. */
+static PyObject *
+errors_raise(PyObject *cls, int code, PyObject *msg)
+{
+        PyObject *exc = errors_new(cls, code, msg);
+
+        if (exc != NULL) {
+                PyErr_SetObject(cls, exc);
+                Py_DECREF(exc);
+        }
         return NULL;
 }
 
@@ -212,4 +243,31 @@ bool
 tshmpy_err_is_connect(void)
 {
         return PyErr_ExceptionMatches(tshmpy_ConnectError) != 0;
+}
+
+PyObject *
+tshmpy_err_torn(PyObject *name, int64_t seq, PyObject *array, const char *detail)
+{
+        PyObject *exc, *msg, *v;
+
+        if (seq >= 0) {
+                msg = PyUnicode_FromFormat("segment %R: version %lld is torn: %s", name,
+                                           (long long)seq, detail);
+        } else {
+                msg = PyUnicode_FromFormat("segment %R: torn: %s", name, detail);
+        }
+        if ((exc = errors_new(tshmpy_TornError, TSHM_ETORN, msg)) == NULL) {
+                return NULL;
+        }
+        v = seq >= 0 ? PyLong_FromLongLong(seq) : Py_NewRef(Py_None);
+        if (v == NULL || PyObject_SetAttrString(exc, "seq", v) < 0 ||
+            PyObject_SetAttrString(exc, "array", array != NULL ? array : Py_None) < 0) {
+                Py_XDECREF(v);
+                Py_DECREF(exc);
+                return NULL;
+        }
+        Py_DECREF(v);
+        PyErr_SetObject(tshmpy_TornError, exc);
+        Py_DECREF(exc);
+        return NULL;
 }

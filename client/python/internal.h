@@ -46,10 +46,13 @@ typedef struct tshmpy_client {
 
 typedef struct tshmpy_mapping {
         PyObject_HEAD tshm_seg *seg; /* closed with tshm_close() in dealloc */
+        tshm_sub *sub;               /* a subscriber's: seg is its, ended with tshm_unsubscribe() */
         tshmpy_client *client;       /* strong: serialises that tshm_close() */
         void *data;
         Py_ssize_t nbytes;
         bool writable;
+        bool writing;   /* a tshm.Write is in progress on seg (publish.c) */
+        double spin_us; /* as set through seg.spin_us; < 0: libtshm's default */
 } tshmpy_mapping;
 
 typedef struct tshmpy_segment {
@@ -69,12 +72,16 @@ typedef struct tshmpy_segment {
 extern PyTypeObject tshmpy_client_type;
 extern PyTypeObject tshmpy_mapping_type;
 extern PyTypeObject tshmpy_segment_type;
+extern PyTypeObject tshmpy_stream_type;
+extern PyTypeObject tshmpy_subscriber_type;
+extern PyTypeObject tshmpy_loan_type;
+extern PyTypeObject tshmpy_frame_type;
 
 /* errors.c: the exception hierarchy, and raising a libtshm code. */
 extern PyObject *tshmpy_Error, *tshmpy_NotFoundError, *tshmpy_ExistsError,
     *tshmpy_PermissionDeniedError, *tshmpy_ConnectError, *tshmpy_InvalidError, *tshmpy_ClosedError,
     *tshmpy_ReadOnlyError, *tshmpy_DtypeError, *tshmpy_NoSpaceError, *tshmpy_LimitError,
-    *tshmpy_NoMemoryError;
+    *tshmpy_NoMemoryError, *tshmpy_TimeoutError, *tshmpy_TornError;
 int tshmpy_errors_init(PyObject *module);
 /* Raise the exception for libtshm code @rv with message "<strerror>: <detail>"
  * (just strerror when @detail is NULL or ""). Returns NULL. */
@@ -83,6 +90,38 @@ PyObject *tshmpy_err_code(int rv, const char *detail);
 PyObject *tshmpy_err_fmt(PyObject *cls, int code, const char *fmt, ...);
 /* True when the error set now is a tshm.ConnectError. */
 bool tshmpy_err_is_connect(void);
+/* Raise tshm.TornError "segment NAME: version SEQ is torn: DETAIL" with .seq
+ * (None when @seq < 0) and .array (None when @array is NULL). Returns NULL. */
+PyObject *tshmpy_err_torn(PyObject *name, int64_t seq, PyObject *array, const char *detail);
+
+/* wait.c: timeouts, and blocking calls cut into slices that check signals. */
+/* tshmpy_wait_sliced() returns this when a Python exception was raised. */
+#define TSHMPY_RAISED INT64_MIN
+typedef int64_t (*tshmpy_wait_fn)(void *arg, int timeout_ms);
+uint64_t tshmpy_mono_ns(void);
+/* A timeout in seconds: None (or NULL, or inf) gives -1 (forever); else a
+ * number >= 0. Returns 0, or -1 with TypeError or InvalidError raised. */
+int tshmpy_timeout_arg(PyObject *obj, double *ret_s);
+/* The CLOCK_MONOTONIC deadline, in ns, @timeout_s from now (< 0: UINT64_MAX). */
+uint64_t tshmpy_deadline(double timeout_s);
+/* Call @fn(@arg, ms) with the GIL released, in slices of at most 100 ms,
+ * while it returns TSHM_ETIMEDOUT and @deadline has not passed, running
+ * PyErr_CheckSignals() between slices; a deadline already passed makes one
+ * call with 0 ms. Returns fn's last result, or TSHMPY_RAISED. */
+int64_t tshmpy_wait_sliced(tshmpy_wait_fn fn, void *arg, uint64_t deadline);
+/* Raise tshm.TimeoutError "segment NAME: WHAT within T s". Returns NULL. */
+PyObject *tshmpy_err_timeout(PyObject *name, const char *what, double timeout_s);
+/* An int >= 0 for a sequence number; -1 with InvalidError raised else. */
+int tshmpy_seq_arg(PyObject *obj, const char *what, uint64_t *ret_seq);
+
+/* publish.c: seg.write(), seg.wait(), seg.snapshot() and their attributes. */
+extern PyTypeObject tshmpy_write_type;
+PyObject *tshmpy_publish_write(tshmpy_segment *self, PyObject *args, PyObject *kwds);
+PyObject *tshmpy_publish_wait(tshmpy_segment *self, PyObject *args, PyObject *kwds);
+PyObject *tshmpy_publish_snapshot(tshmpy_segment *self, PyObject *args, PyObject *kwds);
+PyObject *tshmpy_publish_get_time(tshmpy_segment *self, void *closure);
+PyObject *tshmpy_publish_get_spin(tshmpy_segment *self, void *closure);
+int tshmpy_publish_set_spin(tshmpy_segment *self, PyObject *value, void *closure);
 
 /* client.c */
 PyObject *tshmpy_client_connect(const char *socket);
@@ -101,11 +140,37 @@ void tshmpy_client_detach_if_forked(tshmpy_client *self);
 
 /* mapping.c */
 tshmpy_mapping *tshmpy_mapping_new(tshmpy_client *client, tshm_seg *seg);
+/* The mapping of a subscription, which it owns and ends (tshm_unsubscribe)
+ * when the last reference goes; on failure @sub is ended at once. */
+tshmpy_mapping *tshmpy_mapping_new_sub(tshmpy_client *client, tshm_sub *sub);
 
 /* segment.c */
 PyObject *tshmpy_segment_new(tshmpy_client *client, tshm_seg *seg);
+/* A new object of @type (tshm.Segment, Stream or Subscriber, which share
+ * tshmpy_segment as their struct) describing and holding @map; steals @map.
+ * Stream and Subscriber reuse the Segment's getters, close and dealloc. */
+PyObject *tshmpy_segment_wrap(PyTypeObject *type, tshmpy_mapping *map);
+void tshmpy_segment_dealloc(tshmpy_segment *self);
+PyObject *tshmpy_segment_close(tshmpy_segment *self, PyObject *unused);
+PyObject *tshmpy_segment_enter(PyObject *self, PyObject *unused);
+PyObject *tshmpy_segment_exit(tshmpy_segment *self, PyObject *args);
+PyObject *tshmpy_segment_get_name(tshmpy_segment *self, void *closure);
+PyObject *tshmpy_segment_get_dtype(tshmpy_segment *self, void *closure);
+PyObject *tshmpy_segment_get_dtype_name(tshmpy_segment *self, void *closure);
+PyObject *tshmpy_segment_get_shape(tshmpy_segment *self, void *closure);
+PyObject *tshmpy_segment_get_strides(tshmpy_segment *self, void *closure);
+PyObject *tshmpy_segment_get_ndim(tshmpy_segment *self, void *closure);
+PyObject *tshmpy_segment_get_itemsize(tshmpy_segment *self, void *closure);
+PyObject *tshmpy_segment_get_nbytes(tshmpy_segment *self, void *closure);
+PyObject *tshmpy_segment_get_writable(tshmpy_segment *self, void *closure);
+PyObject *tshmpy_segment_get_closed(tshmpy_segment *self, void *closure);
+PyObject *tshmpy_segment_get_seq(tshmpy_segment *self, void *closure);
 /* The mapping of @self, or NULL with tshm.ClosedError raised. Borrowed. */
 tshmpy_mapping *tshmpy_segment_mapping(tshmpy_segment *self);
+
+/* stream.c: wrap a stream opened for producing, and a subscription. */
+PyObject *tshmpy_stream_new(tshmpy_client *client, tshm_seg *seg);
+PyObject *tshmpy_subscriber_new(tshmpy_client *client, tshm_sub *sub);
 
 /* numpy.c: everything that touches numpy's C API. */
 int tshmpy_numpy_init(void);
@@ -114,6 +179,13 @@ PyObject *tshmpy_numpy_dtype(tshm_dtype dtype);
 /* An ndarray over @self's mapping, its base the mapping object; bfloat16
  * raises tshm.DtypeError unless @bf16_as_u16. */
 PyObject *tshmpy_numpy_array(tshmpy_segment *self, bool bf16_as_u16);
+/* A new C-contiguous ndarray of @self's dtype and shape, its own memory
+ * (uninitialised) in *ret_data; bfloat16 as in tshmpy_numpy_array(). */
+PyObject *tshmpy_numpy_empty(tshmpy_segment *self, bool bf16_as_u16, void **ret_data);
+/* The same over @data (an array of @self's dtype and shape) inside @map,
+ * which becomes the base; read-only when @map is. */
+PyObject *tshmpy_numpy_view(tshmpy_segment *self, tshmpy_mapping *map, void *data,
+                            bool bf16_as_u16);
 /* @arr as @dtype (None: as it is), copied when @copy or when converted. */
 PyObject *tshmpy_numpy_convert(PyObject *arr, PyObject *dtype, bool copy);
 /* Parse a dtype given as a str, a numpy dtype or scalar type, or a torch
@@ -126,5 +198,8 @@ PyObject *tshmpy_numpy_from_array(tshmpy_client *client, const char *name, PyObj
 /* dlpack.c */
 PyObject *tshmpy_dlpack_capsule(tshmpy_segment *self);
 PyObject *tshmpy_dlpack_torch(tshmpy_segment *self);
+/* A tensor over @data (one frame of @self's dtype and shape) in @map, which
+ * it keeps alive; ReadOnlyError when @map is read-only. */
+PyObject *tshmpy_dlpack_torch_view(tshmpy_segment *self, tshmpy_mapping *map, void *data);
 
 #endif /* TSHMPY_INTERNAL_H */

@@ -35,7 +35,45 @@ tshmpy_mapping_new(tshmpy_client *client, tshm_seg *seg)
         self->data = tshm_seg_data(seg);
         self->nbytes = (Py_ssize_t)tshm_seg_nbytes(seg);
         self->writable = tshm_seg_writable(seg) != 0;
+        self->spin_us = -1.0;
         return self;
+}
+
+tshmpy_mapping *
+tshmpy_mapping_new_sub(tshmpy_client *client, tshm_sub *sub)
+{
+        tshmpy_mapping *self;
+
+        self = (tshmpy_mapping *)tshmpy_mapping_type.tp_alloc(&tshmpy_mapping_type, 0);
+        if (self == NULL) {
+                tshmpy_client_lock(client);
+                Py_BEGIN_ALLOW_THREADS(void) tshm_unsubscribe(sub);
+                Py_END_ALLOW_THREADS tshmpy_client_unlock(client);
+                return NULL;
+        }
+        Py_INCREF(client);
+        self->client = client;
+        self->sub = sub;
+        self->seg = tshm_sub_seg(sub);
+        self->data = tshm_seg_data(self->seg);
+        self->nbytes = (Py_ssize_t)tshm_seg_nbytes(self->seg);
+        self->writable = false;
+        self->spin_us = -1.0;
+        return self;
+}
+
+/* Unmap and release at the daemon; with the client's lock, GIL released.
+ * A subscriber's seg belongs to its subscription. Either is gone even when
+ * the daemon reports an error (the connection may be gone), and there is
+ * nobody to tell. */
+static void
+mapping_release(tshmpy_mapping *self)
+{
+        if (self->sub != NULL) {
+                (void)tshm_unsubscribe(self->sub);
+        } else {
+                (void)tshm_close(self->seg);
+        }
 }
 
 static void
@@ -48,10 +86,7 @@ mapping_dealloc(tshmpy_mapping *self)
                 /* A fork child must not talk on its parent's socket:
                  * detaching first makes tshm_close() only unmap. */
                 tshmpy_client_detach_if_forked(client);
-                Py_BEGIN_ALLOW_THREADS
-                    /* Unmapped even when the daemon reports an error (the
-                     * connection may be gone); nothing to tell anyone. */
-                    (void) tshm_close(self->seg);
+                Py_BEGIN_ALLOW_THREADS mapping_release(self);
                 Py_END_ALLOW_THREADS tshmpy_client_unlock(client);
         }
         Py_XDECREF(client);

@@ -127,7 +127,37 @@ module_stats(PyObject *unused, PyObject *args, PyObject *kwds)
         return module_call("stats", args, kwds);
 }
 
+static PyObject *
+module_create_stream(PyObject *unused, PyObject *args, PyObject *kwds)
+{
+        (void)unused;
+        return module_call("create_stream", args, kwds);
+}
+
+static PyObject *
+module_open_stream(PyObject *unused, PyObject *args, PyObject *kwds)
+{
+        (void)unused;
+        return module_call("open_stream", args, kwds);
+}
+
+static PyObject *
+module_subscribe(PyObject *unused, PyObject *args, PyObject *kwds)
+{
+        (void)unused;
+        return module_call("subscribe", args, kwds);
+}
+
 static PyMethodDef module_methods[] = {
+    {"create_stream", TSHMPY_METH(module_create_stream), METH_VARARGS | METH_KEYWORDS,
+     "create_stream(name, shape, dtype='float32', *, slots=4, policy='block', mode=0o600,\n"
+     "              ephemeral=False)\n--\n\n"
+     "Client.create_stream() on the default client: a Stream."},
+    {"open_stream", TSHMPY_METH(module_open_stream), METH_VARARGS | METH_KEYWORDS,
+     "open_stream(name, writable=True)\n--\n\n"
+     "Client.open_stream() on the default client: a Stream."},
+    {"subscribe", TSHMPY_METH(module_subscribe), METH_VARARGS | METH_KEYWORDS,
+     "subscribe(name)\n--\n\nClient.subscribe() on the default client: a Subscriber."},
     {"connect", TSHMPY_METH(module_connect), METH_VARARGS | METH_KEYWORDS,
      "connect(socket=None)\n--\n\n"
      "Connect to tshmd and return a Client. `socket` is a path (str or os.PathLike);\n"
@@ -173,8 +203,9 @@ PyDoc_STRVAR(
     "    seg = tshm.open('frames')            # process B: read-only by default\n"
     "    a = seg.numpy()                      # sees A's writes; a.flags.writeable is False\n"
     "\n"
-    "Functions: connect() gives a Client; create, open, from_numpy, list, stat, unlink\n"
-    "and stats use a default client connected on first use (once per process).\n"
+    "Functions: connect() gives a Client; create, open, from_numpy, list, stat, unlink,\n"
+    "stats, create_stream, open_stream and subscribe use a default client connected on\n"
+    "first use (once per process).\n"
     "Clients connect again by themselves when the daemon restarts.\n"
     "\n"
     "Lifetime: every view (ndarray, tensor, memoryview, DLPack capsule) keeps the mapping\n"
@@ -185,11 +216,28 @@ PyDoc_STRVAR(
     "complex128. numpy has no bfloat16 (use .torch()); torch 1.13 has no uint16/32/64\n"
     "(use .numpy()); DLPack 0.6 has no bool (numpy.asarray and .torch() still work).\n"
     "\n"
+    "Publish and wait: a writer brackets an update with seg.write() (a seqlock in the\n"
+    "segment's header); readers sleep in seg.wait(seq) (a futex: no daemon on the\n"
+    "path) and copy a whole version with seg.snapshot():\n"
+    "\n"
+    "    with seg.write():                    # writer\n"
+    "        a[:] = frame\n"
+    "    seq = seg.wait(seq, timeout=1.0)     # reader: the next version\n"
+    "    frame = seg.snapshot()               # never torn\n"
+    "\n"
+    "Streams: a ring of frames in one segment, zero-copy from producer to subscribers:\n"
+    "\n"
+    "    st = tshm.create_stream('cam', (480, 640), 'uint8', slots=4, policy='block')\n"
+    "    with st.loan() as a: a[:] = img       # producer: fill, publish on exit\n"
+    "    sub = tshm.subscribe('cam')\n"
+    "    with sub.take(timeout=1.0) as a: use(a)  # subscriber: released on exit\n"
+    "\n"
     "Errors derive from tshm.Error and from the builtin that fits: NotFoundError\n"
     "(FileNotFoundError), ExistsError (FileExistsError), PermissionDeniedError\n"
     "(PermissionError), InvalidError (ValueError: bad name, dtype, shape, mode),\n"
     "ConnectError (ConnectionError), ClosedError and ReadOnlyError (ValueError),\n"
-    "DtypeError (TypeError), NoSpaceError (OSError), LimitError, NoMemoryError.\n"
+    "DtypeError (TypeError), NoSpaceError (OSError), LimitError, NoMemoryError,\n"
+    "TimeoutError (the builtin TimeoutError) and TornError.\n"
     "\n"
     "Threads: a Client may be shared; every call that waits for the daemon releases\n"
     "the GIL. Clients do not survive fork(): connect again in the child.");
@@ -233,7 +281,12 @@ PyInit_tshm(void)
         }
         if (module_add_type(m, "Client", &tshmpy_client_type) < 0 ||
             module_add_type(m, "Segment", &tshmpy_segment_type) < 0 ||
-            module_add_type(m, "_Mapping", &tshmpy_mapping_type) < 0 || tshmpy_errors_init(m) < 0 ||
+            module_add_type(m, "_Mapping", &tshmpy_mapping_type) < 0 ||
+            module_add_type(m, "Write", &tshmpy_write_type) < 0 ||
+            module_add_type(m, "Stream", &tshmpy_stream_type) < 0 ||
+            module_add_type(m, "Loan", &tshmpy_loan_type) < 0 ||
+            module_add_type(m, "Subscriber", &tshmpy_subscriber_type) < 0 ||
+            module_add_type(m, "Frame", &tshmpy_frame_type) < 0 || tshmpy_errors_init(m) < 0 ||
             PyModule_AddStringConstant(m, "__version__", tshm_version_string()) < 0 ||
             PyModule_AddIntConstant(m, "NAME_MAX", TSHM_NAME_MAX) < 0 ||
             PyModule_AddIntConstant(m, "MAX_NDIM", TSHM_MAX_NDIM) < 0) {

@@ -67,25 +67,60 @@ tshmpy_numpy_dtype(tshm_dtype dtype)
         return (PyObject *)d;
 }
 
+/* The numpy type number for @self's dtype, or -1 with DtypeError raised. */
+static int
+numpy_typenum(tshmpy_segment *self, bool bf16_as_u16)
+{
+        if (self->dtype != TSHM_DTYPE_BFLOAT16) {
+                return numpy_typenums[self->dtype];
+        }
+        if (!bf16_as_u16) {
+                (void)tshmpy_err_fmt(tshmpy_DtypeError, 0,
+                                     "segment %R is bfloat16, which numpy has no dtype for: use "
+                                     ".torch() for a torch.bfloat16 tensor, or "
+                                     "bfloat16_as_uint16=True for a uint16 array of its raw bits",
+                                     self->name);
+                return -1;
+        }
+        return NPY_UINT16;
+}
+
+PyObject *
+tshmpy_numpy_empty(tshmpy_segment *self, bool bf16_as_u16, void **ret_data)
+{
+        npy_intp dims[TSHM_MAX_NDIM];
+        PyObject *arr;
+        int i, typenum = numpy_typenum(self, bf16_as_u16);
+
+        if (typenum < 0) {
+                return NULL;
+        }
+        for (i = 0; i < self->ndim; i++) {
+                dims[i] = self->shape[i];
+        }
+        arr = PyArray_SimpleNew(self->ndim, dims, typenum);
+        if (arr != NULL) {
+                *ret_data = PyArray_DATA((PyArrayObject *)arr);
+        }
+        return arr;
+}
+
 PyObject *
 tshmpy_numpy_array(tshmpy_segment *self, bool bf16_as_u16)
 {
-        tshmpy_mapping *map = self->map;
+        return tshmpy_numpy_view(self, self->map, self->map->data, bf16_as_u16);
+}
+
+PyObject *
+tshmpy_numpy_view(tshmpy_segment *self, tshmpy_mapping *map, void *data, bool bf16_as_u16)
+{
         npy_intp dims[TSHM_MAX_NDIM], strides[TSHM_MAX_NDIM];
         PyArray_Descr *descr;
         PyObject *arr;
-        int i, typenum = numpy_typenums[self->dtype];
+        int i, typenum = numpy_typenum(self, bf16_as_u16);
 
-        if (self->dtype == TSHM_DTYPE_BFLOAT16) {
-                if (!bf16_as_u16) {
-                        return tshmpy_err_fmt(
-                            tshmpy_DtypeError, 0,
-                            "segment %R is bfloat16, which numpy has no dtype for: use "
-                            ".torch() for a torch.bfloat16 tensor, or "
-                            ".numpy(bfloat16_as_uint16=True) for a uint16 view of its raw bits",
-                            self->name);
-                }
-                typenum = NPY_UINT16;
+        if (typenum < 0) {
+                return NULL;
         }
         for (i = 0; i < self->ndim; i++) {
                 dims[i] = self->shape[i];
@@ -97,8 +132,8 @@ tshmpy_numpy_array(tshmpy_segment *self, bool bf16_as_u16)
         }
         /* Steals descr. numpy recomputes the contiguity and alignment flags
          * from the strides and the pointer. */
-        arr = PyArray_NewFromDescr(&PyArray_Type, descr, self->ndim, dims, strides, map->data,
-                                   self->writable ? NPY_ARRAY_CARRAY : NPY_ARRAY_CARRAY_RO, NULL);
+        arr = PyArray_NewFromDescr(&PyArray_Type, descr, self->ndim, dims, strides, data,
+                                   map->writable ? NPY_ARRAY_CARRAY : NPY_ARRAY_CARRAY_RO, NULL);
         if (arr == NULL) {
                 return NULL;
         }

@@ -20,16 +20,24 @@ static const char *const segment_formats[] = {
 PyObject *
 tshmpy_segment_new(tshmpy_client *client, tshm_seg *seg)
 {
-        const uint64_t *shape = tshm_seg_shape(seg);
-        const int64_t *strides = tshm_seg_strides(seg);
-        tshmpy_segment *self;
         tshmpy_mapping *map;
-        size_t i;
 
         if ((map = tshmpy_mapping_new(client, seg)) == NULL) {
                 return NULL;
         }
-        self = (tshmpy_segment *)tshmpy_segment_type.tp_alloc(&tshmpy_segment_type, 0);
+        return tshmpy_segment_wrap(&tshmpy_segment_type, map);
+}
+
+PyObject *
+tshmpy_segment_wrap(PyTypeObject *type, tshmpy_mapping *map)
+{
+        tshm_seg *seg = map->seg;
+        const uint64_t *shape = tshm_seg_shape(seg);
+        const int64_t *strides = tshm_seg_strides(seg);
+        tshmpy_segment *self;
+        size_t i;
+
+        self = (tshmpy_segment *)type->tp_alloc(type, 0);
         if (self == NULL) {
                 Py_DECREF(map);
                 return NULL;
@@ -69,8 +77,8 @@ fail:
         return NULL;
 }
 
-static void
-segment_dealloc(tshmpy_segment *self)
+void
+tshmpy_segment_dealloc(tshmpy_segment *self)
 {
         /* No export is left: each memoryview holds a reference to us. */
         Py_XDECREF(self->map);
@@ -82,15 +90,18 @@ tshmpy_mapping *
 tshmpy_segment_mapping(tshmpy_segment *self)
 {
         if (self->closed) {
-                (void)tshmpy_err_fmt(tshmpy_ClosedError, TSHM_EBADF, "segment %R is closed",
+                (void)tshmpy_err_fmt(tshmpy_ClosedError, TSHM_EBADF, "%s %R is closed",
+                                     Py_TYPE(self) == &tshmpy_subscriber_type ? "subscriber of"
+                                     : Py_TYPE(self) == &tshmpy_stream_type   ? "stream"
+                                                                              : "segment",
                                      self->name);
                 return NULL;
         }
         return self->map;
 }
 
-static PyObject *
-segment_close(tshmpy_segment *self, PyObject *unused)
+PyObject *
+tshmpy_segment_close(tshmpy_segment *self, PyObject *unused)
 {
         (void)unused;
         self->closed = true;
@@ -102,18 +113,18 @@ segment_close(tshmpy_segment *self, PyObject *unused)
         Py_RETURN_NONE;
 }
 
-static PyObject *
-segment_enter(PyObject *self, PyObject *unused)
+PyObject *
+tshmpy_segment_enter(PyObject *self, PyObject *unused)
 {
         (void)unused;
         return Py_NewRef(self);
 }
 
-static PyObject *
-segment_exit(tshmpy_segment *self, PyObject *args)
+PyObject *
+tshmpy_segment_exit(tshmpy_segment *self, PyObject *args)
 {
         (void)args;
-        return segment_close(self, NULL);
+        return tshmpy_segment_close(self, NULL);
 }
 
 static int
@@ -286,78 +297,78 @@ segment_dlpack_device(tshmpy_segment *self, PyObject *unused)
         return Py_BuildValue("(ii)", 1, 0); /* kDLCPU, device 0 */
 }
 
-static PyObject *
-segment_get_name(tshmpy_segment *self, void *closure)
+PyObject *
+tshmpy_segment_get_name(tshmpy_segment *self, void *closure)
 {
         (void)closure;
         return Py_NewRef(self->name);
 }
 
-static PyObject *
-segment_get_dtype(tshmpy_segment *self, void *closure)
+PyObject *
+tshmpy_segment_get_dtype(tshmpy_segment *self, void *closure)
 {
         (void)closure;
         return tshmpy_numpy_dtype(self->dtype);
 }
 
-static PyObject *
-segment_get_dtype_name(tshmpy_segment *self, void *closure)
+PyObject *
+tshmpy_segment_get_dtype_name(tshmpy_segment *self, void *closure)
 {
         (void)closure;
         return PyUnicode_FromString(tshm_dtype_name(self->dtype));
 }
 
-static PyObject *
-segment_get_shape(tshmpy_segment *self, void *closure)
+PyObject *
+tshmpy_segment_get_shape(tshmpy_segment *self, void *closure)
 {
         (void)closure;
         return segment_shape_tuple(self, self->shape);
 }
 
-static PyObject *
-segment_get_strides(tshmpy_segment *self, void *closure)
+PyObject *
+tshmpy_segment_get_strides(tshmpy_segment *self, void *closure)
 {
         (void)closure;
         return segment_shape_tuple(self, self->strides);
 }
 
-static PyObject *
-segment_get_ndim(tshmpy_segment *self, void *closure)
+PyObject *
+tshmpy_segment_get_ndim(tshmpy_segment *self, void *closure)
 {
         (void)closure;
         return PyLong_FromLong(self->ndim);
 }
 
-static PyObject *
-segment_get_itemsize(tshmpy_segment *self, void *closure)
+PyObject *
+tshmpy_segment_get_itemsize(tshmpy_segment *self, void *closure)
 {
         (void)closure;
         return PyLong_FromSsize_t(self->itemsize);
 }
 
-static PyObject *
-segment_get_nbytes(tshmpy_segment *self, void *closure)
+PyObject *
+tshmpy_segment_get_nbytes(tshmpy_segment *self, void *closure)
 {
         (void)closure;
         return PyLong_FromSsize_t(self->nbytes);
 }
 
-static PyObject *
-segment_get_writable(tshmpy_segment *self, void *closure)
+PyObject *
+tshmpy_segment_get_writable(tshmpy_segment *self, void *closure)
 {
         (void)closure;
         return PyBool_FromLong(self->writable);
 }
 
-static PyObject *
-segment_get_closed(tshmpy_segment *self, void *closure)
+PyObject *
+tshmpy_segment_get_closed(tshmpy_segment *self, void *closure)
 {
         (void)closure;
         return PyBool_FromLong(self->closed);
 }
 
-static PyObject *
-segment_get_seq(tshmpy_segment *self, void *closure)
+PyObject *
+tshmpy_segment_get_seq(tshmpy_segment *self, void *closure)
 {
         tshmpy_mapping *map = tshmpy_segment_mapping(self);
 
@@ -416,12 +427,54 @@ PyDoc_STRVAR(segment_dlpack_doc,
              "so a consumer could write and crash), and DtypeError for bool (no DLPack 0.6\n"
              "type code: use numpy.asarray(seg) or .torch()). stream must be None.");
 
+PyDoc_STRVAR(segment_write_doc,
+             "write($self, /, timeout=None)\n--\n\n"
+             "A context manager (tshm.Write) that brackets one update of the segment:\n\n"
+             "    a = seg.numpy()\n"
+             "    with seg.write():\n"
+             "        a[:] = frame\n\n"
+             "Entering takes the segment's writer lock, waiting up to `timeout` seconds\n"
+             "(None: forever; TimeoutError after), and makes seg.seq odd; leaving publishes\n"
+             "the next even seq and wakes every wait(), in every process. An exception in\n"
+             "the block publishes the version as torn instead (snapshot() raises TornError\n"
+             "for it until the next complete write) and propagates. A writer killed inside\n"
+             "the block is found dead by the daemon or the next writer, which breaks the\n"
+             "lock and flags its version torn. Raises PermissionDeniedError (a\n"
+             "PermissionError) for a segment opened read-only, NotFoundError when the\n"
+             "segment was unlinked while waiting for the lock. Releases the GIL while it\n"
+             "waits; Ctrl-C interrupts the wait.");
+
+PyDoc_STRVAR(segment_wait_doc,
+             "wait($self, /, after_seq, timeout=None)\n--\n\n"
+             "Wait until a version newer than `after_seq` is published and return its seq\n"
+             "(even, > after_seq); at once if there is one already. `timeout` in seconds,\n"
+             "None forever, 0 only checks. The waker is a futex in the shared header: no\n"
+             "daemon round trip, and a publish wakes every waiter at once. Typical loop:\n\n"
+             "    seq = seg.seq\n"
+             "    while True:\n"
+             "        seq = seg.wait(seq)\n"
+             "        frame = seg.snapshot()\n\n"
+             "Raises TimeoutError (tshm.TimeoutError, also the builtin) when the timeout\n"
+             "runs out, NotFoundError (\"segment 'NAME' was unlinked\") when the segment is\n"
+             "unlinked, since nothing more will be published. Releases the GIL; Ctrl-C\n"
+             "interrupts it (KeyboardInterrupt).");
+
+PyDoc_STRVAR(segment_snapshot_doc,
+             "snapshot($self, /, timeout=1.0, *, bfloat16_as_uint16=False)\n--\n\n"
+             "A copy of the array (a new ndarray) that is one whole version: never torn by a\n"
+             "writer that was writing meanwhile. It copies, checks that no write overlapped\n"
+             "(the seqlock), and copies again when one did, for up to `timeout` seconds\n"
+             "(None: forever); then raises TimeoutError, saying whether a writer did not\n"
+             "finish or writers kept overwriting the copy. When the version itself is torn\n"
+             "(a writer died or raised inside write()), raises TornError with .array (the\n"
+             "copy) and .seq (the version). Releases the GIL while it waits and copies.");
+
 PyDoc_STRVAR(segment_array_doc,
              "__array__($self, /, dtype=None, copy=None)\n--\n\n"
              "numpy.asarray(seg): the same view as .numpy() (converted when dtype differs).");
 
 static PyMethodDef segment_methods[] = {
-    {"close", TSHMPY_METH(segment_close), METH_NOARGS,
+    {"close", TSHMPY_METH(tshmpy_segment_close), METH_NOARGS,
      "close($self, /)\n--\n\n"
      "Drop this object's hold on the mapping. Views made from it (ndarrays, tensors,\n"
      "memoryviews, capsules) stay valid; the segment is unmapped, and its handle at\n"
@@ -434,30 +487,48 @@ static PyMethodDef segment_methods[] = {
     {"__dlpack_device__", TSHMPY_METH(segment_dlpack_device), METH_NOARGS,
      "__dlpack_device__($self, /)\n--\n\nThe DLPack device, (1, 0): kDLCPU, device 0."},
     {"__array__", TSHMPY_METH(segment_array), METH_VARARGS | METH_KEYWORDS, segment_array_doc},
-    {"__enter__", segment_enter, METH_NOARGS, "Return the segment."},
-    {"__exit__", TSHMPY_METH(segment_exit), METH_VARARGS, "Close the segment."},
+    {"write", TSHMPY_METH(tshmpy_publish_write), METH_VARARGS | METH_KEYWORDS, segment_write_doc},
+    {"wait", TSHMPY_METH(tshmpy_publish_wait), METH_VARARGS | METH_KEYWORDS, segment_wait_doc},
+    {"snapshot", TSHMPY_METH(tshmpy_publish_snapshot), METH_VARARGS | METH_KEYWORDS,
+     segment_snapshot_doc},
+    {"__enter__", tshmpy_segment_enter, METH_NOARGS, "Return the segment."},
+    {"__exit__", TSHMPY_METH(tshmpy_segment_exit), METH_VARARGS, "Close the segment."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef segment_getset[] = {
-    {"name", (getter)segment_get_name, NULL, "The segment's name (str).", NULL},
-    {"dtype", (getter)segment_get_dtype, NULL,
+    {"name", (getter)tshmpy_segment_get_name, NULL, "The segment's name (str).", NULL},
+    {"dtype", (getter)tshmpy_segment_get_dtype, NULL,
      "The element type as a numpy dtype; bfloat16, which numpy lacks, is\n"
      "numpy.dtype('V2') (see dtype_name).",
      NULL},
-    {"dtype_name", (getter)segment_get_dtype_name, NULL,
+    {"dtype_name", (getter)tshmpy_segment_get_dtype_name, NULL,
      "The element type's name as tshm spells it: 'float32', 'bfloat16', ...", NULL},
-    {"shape", (getter)segment_get_shape, NULL, "The extents (tuple of int; () for 0-d).", NULL},
-    {"strides", (getter)segment_get_strides, NULL,
+    {"shape", (getter)tshmpy_segment_get_shape, NULL, "The extents (tuple of int; () for 0-d).",
+     NULL},
+    {"strides", (getter)tshmpy_segment_get_strides, NULL,
      "The strides in bytes (tuple of int); the data is always C-contiguous.", NULL},
-    {"ndim", (getter)segment_get_ndim, NULL, "The number of dimensions.", NULL},
-    {"itemsize", (getter)segment_get_itemsize, NULL, "Bytes per element.", NULL},
-    {"nbytes", (getter)segment_get_nbytes, NULL, "Bytes of array data.", NULL},
-    {"writable", (getter)segment_get_writable, NULL,
+    {"ndim", (getter)tshmpy_segment_get_ndim, NULL, "The number of dimensions.", NULL},
+    {"itemsize", (getter)tshmpy_segment_get_itemsize, NULL, "Bytes per element.", NULL},
+    {"nbytes", (getter)tshmpy_segment_get_nbytes, NULL, "Bytes of array data.", NULL},
+    {"writable", (getter)tshmpy_segment_get_writable, NULL,
      "True when opened read-write (create() always is).", NULL},
-    {"closed", (getter)segment_get_closed, NULL, "True once close() was called.", NULL},
-    {"seq", (getter)segment_get_seq, NULL,
-     "The header's sequence counter, read with acquire order (ClosedError once closed).", NULL},
+    {"closed", (getter)tshmpy_segment_get_closed, NULL, "True once close() was called.", NULL},
+    {"seq", (getter)tshmpy_segment_get_seq, NULL,
+     "The header's sequence counter, read with acquire order (ClosedError once closed):\n"
+     "the version last published (0 at creation, then 2, 4, 6, ...), odd while a\n"
+     "write is in progress.",
+     NULL},
+    {"publish_time", (getter)tshmpy_publish_get_time, NULL,
+     "When the current version was published, as seconds since the Unix epoch\n"
+     "(float, like time.time()), or None when nothing was published yet.",
+     NULL},
+    {"spin_us", (getter)tshmpy_publish_get_spin, (setter)tshmpy_publish_set_spin,
+     "How long wait() and snapshot() on this handle spin before they sleep, in\n"
+     "microseconds (float). Spinning makes a wake-up about as fast as the cache line\n"
+     "moves, at the price of a busy core. None until set: then libtshm's default\n"
+     "applies ($TSHM_SPIN_NS, else 50 us with 4 or more CPUs, else 0). Per handle.",
+     NULL},
     {"__array_interface__", (getter)segment_get_array_interface, NULL,
      "The numpy array interface (version 3). Its 'data' is the mapping object, which\n"
      "becomes the base of arrays made from it; read-only segments give read-only arrays.",
@@ -480,7 +551,7 @@ PyDoc_STRVAR(segment_doc,
 PyTypeObject tshmpy_segment_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "tshm.Segment",
     .tp_basicsize = sizeof(tshmpy_segment),
-    .tp_dealloc = (destructor)segment_dealloc,
+    .tp_dealloc = (destructor)tshmpy_segment_dealloc,
     .tp_repr = (reprfunc)segment_repr,
     .tp_as_buffer = &segment_as_buffer,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,

@@ -16,6 +16,18 @@ Decisions the types cannot say:
   .torch() (through torch.from_numpy) work.
 - uint16/uint32/uint64: .torch() raises DtypeError when torch lacks the dtype
   (torch 1.13 does); __dlpack__() exports them for numpy.from_dlpack.
+- Publish and wait: seg.write() brackets an update (a seqlock in the segment
+  header); seg.wait(seq) sleeps on a futex until a newer version; seg.snapshot()
+  copies one whole version. Versions are 2, 4, 6, ...; odd while written.
+- Streams: Client.create_stream() gives a Stream (producer); stream.loan() and
+  sub.take() act at once (waiting up to their timeout) and return a Loan or a
+  Frame, context managers whose __enter__ gives the slot as an ndarray (writable
+  for a Loan, read-only for a Frame) and whose __exit__ publishes / releases.
+  Frame numbers (Loan.seq, Frame.seq) count 1, 2, ...; a stream's .seq is twice
+  the frames published. Frame.torch() raises ReadOnlyError as for read-only
+  segments; Loan.torch() gives a tensor over the slot.
+- Blocking waits (wait, write, snapshot, loan, take) release the GIL and wake
+  every 100 ms to check signals, so Ctrl-C interrupts them.
 - Clients do not survive fork(): a child must connect again (the module-level
   functions do so themselves). After a daemon restart a client's next call
   connects again by itself (libtshm); mappings are never affected.
@@ -24,7 +36,7 @@ Decisions the types cannot say:
 import builtins
 import os
 from types import TracebackType
-from typing import Any, Literal, Sequence, SupportsIndex, TypedDict, Union
+from typing import Any, Literal, NotRequired, Sequence, SupportsIndex, TypedDict, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +50,14 @@ MAX_NDIM: int  # 32: dimensions of an array
 DTypeLike = Union[str, np.dtype[Any], type, Any]
 # A shape: an int, a sequence of ints (() for 0-d), or a str like '3x4'.
 ShapeLike = Union[SupportsIndex, Sequence[SupportsIndex], str]
+
+class StreamInfo(TypedDict):
+    """A stream's ring as the daemon reports it (SegmentInfo['stream'])."""
+
+    slots: int
+    policy: Literal["block", "overwrite"]
+    subscribers: int  # live subscriptions
+    frames: int  # published so far
 
 class SegmentInfo(TypedDict):
     """One segment as the daemon describes it: the keys and values of
@@ -54,6 +74,7 @@ class SegmentInfo(TypedDict):
     opens: int  # open handles, all clients together
     created: str  # ISO 8601 UTC, nanoseconds
     created_ns: int
+    stream: NotRequired[StreamInfo]  # only for a stream
 
 class DaemonStats(TypedDict):
     """The daemon's counters: the keys of 'tshm stats --json'."""
@@ -110,6 +131,41 @@ class LimitError(Error):
 class NoMemoryError(Error, MemoryError):
     """Out of memory (TSHM_ENOMEM)."""
 
+class TimeoutError(Error, builtins.TimeoutError):
+    """A wait ran out its timeout: Segment.wait/write/snapshot, Stream.loan,
+    Subscriber.take (TSHM_ETIMEDOUT). Also the builtin TimeoutError."""
+
+class TornError(Error):
+    """Torn data (TSHM_ETORN): a writer died or raised inside write() in the
+    middle of this version. From snapshot(): .array is the copy made and .seq
+    the torn version; the next complete write clears it. Leaving write() or
+    publishing a Loan raises it (.array and .seq None) when the lease ran out
+    and another writer broke the lock. Frame.release() raises it when an
+    'overwrite' producer reused the slot while it was held."""
+
+    array: npt.NDArray[Any] | None
+    seq: int | None
+
+class Write:
+    """One update of a segment (Segment.write()). __enter__ takes the writer
+    lock (up to the timeout) and returns this Write; __exit__ publishes the
+    next even seq, or a torn version after an exception (which propagates)."""
+
+    @property
+    def seq(self) -> int | None:
+        """The version published last by this Write, or None."""
+    @property
+    def active(self) -> bool: ...
+    @property
+    def segment(self) -> "Segment": ...
+    def __enter__(self) -> "Write": ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]: ...
+
 class Segment:
     """One opened segment; its views share memory with every process that
     opened it. Description attributes stay readable after close(); anything
@@ -140,7 +196,32 @@ class Segment:
     def closed(self) -> bool: ...
     @property
     def seq(self) -> int:
-        """The header's sequence counter (acquire load)."""
+        """The header's sequence counter (acquire load): the version last
+        published (0, 2, 4, ...), odd while a write is in progress."""
+    @property
+    def publish_time(self) -> float | None:
+        """When the current version was published (seconds since the epoch),
+        or None."""
+    @property
+    def spin_us(self) -> float | None:
+        """How long wait() and snapshot() spin before sleeping (microseconds);
+        None until set (libtshm's default). Settable, per handle."""
+    @spin_us.setter
+    def spin_us(self, value: float) -> None: ...
+    def write(self, timeout: float | None = None) -> Write:
+        """A context manager for one update: `with seg.write(): a[:] = x`.
+        PermissionDeniedError on a read-only segment."""
+    def wait(self, after_seq: int, timeout: float | None = None) -> int:
+        """Wait for a version newer than after_seq and return its seq; at once
+        if there is one. timeout in seconds (None: forever, 0: just check).
+        TimeoutError on timeout; NotFoundError ("segment 'NAME' was
+        unlinked") when the segment is unlinked."""
+    def snapshot(
+        self, timeout: float | None = 1.0, *, bfloat16_as_uint16: bool = False
+    ) -> npt.NDArray[Any]:
+        """A copy that is one whole version (never torn by a concurrent write).
+        TornError (.array, .seq) for a torn version; TimeoutError when no
+        whole version could be copied within timeout."""
     @property
     def __array_interface__(self) -> dict[str, Any]: ...
     def numpy(self, *, bfloat16_as_uint16: bool = False) -> npt.NDArray[Any]:
@@ -171,6 +252,130 @@ class Segment:
         tb: TracebackType | None,
     ) -> None: ...
 
+class Loan:
+    """A stream slot loaned to fill (Stream.loan()). __enter__ returns the
+    slot as a writable ndarray; __exit__ publishes it (discards it after an
+    exception). A Loan dropped while out is discarded."""
+
+    @property
+    def array(self) -> npt.NDArray[Any]: ...
+    @property
+    def seq(self) -> int | None:
+        """The frame number once published (1, 2, ...), else None."""
+    @property
+    def active(self) -> bool: ...
+    def publish(self) -> int:
+        """Publish the slot as the next frame; returns its frame number."""
+    def discard(self) -> None: ...
+    def numpy(self, *, bfloat16_as_uint16: bool = False) -> npt.NDArray[Any]: ...
+    def torch(self) -> Any:
+        """A tensor over the slot (DLPack), as Segment.torch()."""
+    def __enter__(self) -> npt.NDArray[Any]: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]: ...
+
+class Frame:
+    """A frame a subscriber holds (Subscriber.take()). __enter__ returns it as
+    a read-only ndarray over its slot; __exit__ releases it (TornError when an
+    'overwrite' producer reused the slot meanwhile, unless an exception is on
+    its way). A Frame dropped while held is released."""
+
+    @property
+    def array(self) -> npt.NDArray[Any]:
+        """Read-only view of the slot; valid while held (copy what you keep)."""
+    @property
+    def seq(self) -> int:
+        """The frame number: 1 for the first published."""
+    @property
+    def timestamp(self) -> float:
+        """Publish time, seconds since the epoch."""
+    @property
+    def timestamp_ns(self) -> int: ...
+    @property
+    def missed(self) -> int:
+        """Frames skipped just before this one ('overwrite' policy)."""
+    @property
+    def held(self) -> bool: ...
+    def release(self) -> None: ...
+    def numpy(self, *, bfloat16_as_uint16: bool = False) -> npt.NDArray[Any]: ...
+    def torch(self) -> Any:
+        """Raises ReadOnlyError (the slot is mapped read-only); copy instead."""
+    def __enter__(self) -> npt.NDArray[Any]: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]: ...
+
+class _StreamBase:
+    @property
+    def name(self) -> str: ...
+    @property
+    def dtype(self) -> np.dtype[Any]: ...
+    @property
+    def dtype_name(self) -> str: ...
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """One frame's shape."""
+    @property
+    def ndim(self) -> int: ...
+    @property
+    def itemsize(self) -> int: ...
+    @property
+    def nbytes(self) -> int:
+        """Bytes of one frame."""
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def seq(self) -> int:
+        """Twice the number of frames published."""
+    @property
+    def publish_time(self) -> float | None: ...
+    @property
+    def spin_us(self) -> float | None: ...
+    @spin_us.setter
+    def spin_us(self, value: float) -> None: ...
+    def wait(self, after_seq: int, timeout: float | None = None) -> int: ...
+    def close(self) -> None: ...
+
+class Stream(_StreamBase):
+    """A stream's producer handle (Client.create_stream / open_stream)."""
+
+    @property
+    def writable(self) -> bool: ...
+    def loan(self, timeout: float | None = None) -> Loan:
+        """Loan the next slot now (waiting up to timeout for the writer lock
+        and, under 'block', for the slowest subscriber)."""
+    def __enter__(self) -> "Stream": ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+class Subscriber(_StreamBase):
+    """A subscription to a stream (Client.subscribe); frames come in order
+    from the next one published after it joined."""
+
+    @property
+    def missed(self) -> int:
+        """Frames skipped so far ('overwrite' policy)."""
+    def take(self, timeout: float | None = None) -> Frame:
+        """Take the next frame now, waiting up to timeout (TimeoutError)."""
+    def __enter__(self) -> "Subscriber": ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
 class Client:
     """A connection to tshmd (tshm.connect()). Thread-safe; every call that
     waits for the daemon releases the GIL."""
@@ -190,6 +395,19 @@ class Client:
     def stat(self, name: str) -> SegmentInfo: ...
     def unlink(self, name: str) -> None: ...
     def stats(self) -> DaemonStats: ...
+    def create_stream(
+        self,
+        name: str,
+        shape: ShapeLike,
+        dtype: DTypeLike = "float32",
+        *,
+        slots: int = 4,
+        policy: Literal["block", "overwrite"] = "block",
+        mode: int = 0o600,
+        ephemeral: bool = False,
+    ) -> Stream: ...
+    def open_stream(self, name: str, writable: bool = True) -> Stream: ...
+    def subscribe(self, name: str) -> Subscriber: ...
     def close(self) -> None:
         """Close the connection; segments and views stay usable."""
     def __enter__(self) -> "Client": ...
@@ -214,3 +432,15 @@ def list() -> builtins.list[SegmentInfo]: ...
 def stat(name: str) -> SegmentInfo: ...
 def unlink(name: str) -> None: ...
 def stats() -> DaemonStats: ...
+def create_stream(
+    name: str,
+    shape: ShapeLike,
+    dtype: DTypeLike = "float32",
+    *,
+    slots: int = 4,
+    policy: Literal["block", "overwrite"] = "block",
+    mode: int = 0o600,
+    ephemeral: bool = False,
+) -> Stream: ...
+def open_stream(name: str, writable: bool = True) -> Stream: ...
+def subscribe(name: str) -> Subscriber: ...
