@@ -273,10 +273,9 @@ tshm__client_attach(tshm_client *c, const struct tshm__reply *reply, int fd, boo
 }
 
 int
-tshm_create(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim, const uint64_t *shape,
-            unsigned mode, unsigned flags, tshm_seg **ret_seg)
+tshm__client_create(tshm_client *c, struct tshm__req *req, const char *name, size_t ndim,
+                    const uint64_t *shape, unsigned mode, unsigned flags, tshm_seg **ret_seg)
 {
-        struct tshm__req req = {.op = TSHM_OP_CREATE, .dtype = dtype};
         struct tshm__reply reply;
         uint64_t nbytes;
         int fd = -1, rv;
@@ -285,10 +284,10 @@ tshm_create(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim, con
                 return TSHM_EINVAL;
         }
         (void)pthread_mutex_lock(&c->lock);
-        if ((rv = tshm__client_name(c, &req, name)) < 0) {
+        if ((rv = tshm__client_name(c, req, name)) < 0) {
                 goto out;
         }
-        if ((rv = tshm_shape_nbytes(dtype, ndim, shape, &nbytes)) < 0) {
+        if ((rv = tshm_shape_nbytes(req->dtype, ndim, shape, &nbytes)) < 0) {
                 tshm__client_errmsg(c, "'%s'", name);
                 goto out;
         }
@@ -297,19 +296,28 @@ tshm_create(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim, con
                 rv = TSHM_EINVAL;
                 goto out;
         }
-        req.ndim = (uint32_t)ndim;
+        req->ndim = (uint32_t)ndim;
         if (ndim > 0) {
-                memcpy(req.shape, shape, ndim * sizeof(shape[0]));
+                memcpy(req->shape, shape, ndim * sizeof(shape[0]));
         }
-        req.mode = mode != 0 ? mode : 0600u;
-        req.flags = flags;
-        if ((rv = tshm__client_call(c, &req, &reply, &fd)) < 0) {
+        req->mode = mode != 0 ? mode : 0600u;
+        req->flags = flags;
+        if ((rv = tshm__client_call(c, req, &reply, &fd)) < 0) {
                 goto out;
         }
         rv = tshm__client_attach(c, &reply, fd, true, name, ret_seg);
 out:
         (void)pthread_mutex_unlock(&c->lock);
         return rv;
+}
+
+int
+tshm_create(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim, const uint64_t *shape,
+            unsigned mode, unsigned flags, tshm_seg **ret_seg)
+{
+        struct tshm__req req = {.op = TSHM_OP_CREATE, .dtype = dtype};
+
+        return tshm__client_create(c, &req, name, ndim, shape, mode, flags, ret_seg);
 }
 
 int

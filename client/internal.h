@@ -69,6 +69,10 @@ int tshm__client_name(tshm_client *c, struct tshm__req *req, const char *name);
 int tshm__client_attach(tshm_client *c, const struct tshm__reply *reply, int fd, bool writable,
                         const char *name, tshm_seg **ret_seg);
 void tshm__client_errmsg(tshm_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Create a segment or stream (@req has op, dtype and, for a stream, slots
+ * and policy): check the arguments, call, map. Takes c->lock itself. */
+int tshm__client_create(tshm_client *c, struct tshm__req *req, const char *name, size_t ndim,
+                        const uint64_t *shape, unsigned mode, unsigned flags, tshm_seg **ret_seg);
 
 /* stream.c: after a stream was opened for writing, fetch and map its
  * subscriber table (with c->lock held). Returns 0 or an error. */

@@ -148,41 +148,18 @@ tshm_create_stream(tshm_client *c, const char *name, tshm_dtype dtype, size_t nd
 {
         struct tshm__req req = {.op = TSHM_OP_CREATE_STREAM, .dtype = dtype, .slots = slots,
                                 .policy = (uint32_t)policy};
-        struct tshm__reply reply;
-        uint64_t nbytes;
-        int fd = -1, rv;
 
-        if (c == NULL || ret_seg == NULL) {
+        /* The daemon checks them too; refusing here names the mistake. */
+        if (slots < 2 || slots > TSHM_STREAM_MAX_SLOTS || (unsigned)policy > TSHM_STREAM_OVERWRITE) {
+                if (c != NULL) {
+                        (void)pthread_mutex_lock(&c->lock);
+                        tshm__client_errmsg(c, "%u slots or policy %u not valid", slots,
+                                            (unsigned)policy);
+                        (void)pthread_mutex_unlock(&c->lock);
+                }
                 return TSHM_EINVAL;
         }
-        (void)pthread_mutex_lock(&c->lock);
-        if ((rv = tshm__client_name(c, &req, name)) < 0) {
-                goto out;
-        }
-        if ((rv = tshm_shape_nbytes(dtype, ndim, shape, &nbytes)) < 0) {
-                tshm__client_errmsg(c, "'%s'", name);
-                goto out;
-        }
-        if (mode > 0777u || (flags & ~TSHM_CREATE_EPHEMERAL) != 0 || slots < 2 ||
-            slots > TSHM_STREAM_MAX_SLOTS || (unsigned)policy > TSHM_STREAM_OVERWRITE) {
-                tshm__client_errmsg(c, "mode %o, flags %#x, %u slots or policy %u not valid", mode,
-                                    flags, slots, (unsigned)policy);
-                rv = TSHM_EINVAL;
-                goto out;
-        }
-        req.ndim = (uint32_t)ndim;
-        if (ndim > 0) {
-                memcpy(req.shape, shape, ndim * sizeof(shape[0]));
-        }
-        req.mode = mode != 0 ? mode : 0600u;
-        req.flags = flags;
-        if ((rv = tshm__client_call(c, &req, &reply, &fd)) < 0) {
-                goto out;
-        }
-        rv = tshm__client_attach(c, &reply, fd, true, name, ret_seg);
-out:
-        (void)pthread_mutex_unlock(&c->lock);
-        return rv;
+        return tshm__client_create(c, &req, name, ndim, shape, mode, flags, ret_seg);
 }
 
 int
