@@ -19,13 +19,22 @@
 
 struct bench_cfg {
         const char *tshmd_path;
-        const char *cli_path; /* "" when no CLI was built */
-        size_t iterations;    /* recorded samples per latency measurement */
-        size_t warmup;        /* unrecorded iterations before them */
-        size_t segments;      /* segments of the scale test */
-        double load_seconds;  /* duration of each requests/s measurement */
+        const char *cli_path;  /* "" when no CLI was built */
+        size_t iterations;     /* recorded samples per latency measurement */
+        size_t warmup;         /* unrecorded iterations before them */
+        size_t segments;       /* segments of the scale test */
+        double load_seconds;   /* duration of each requests/s measurement */
+        double stream_seconds; /* duration of each stream throughput measurement */
+        unsigned parts;        /* BENCH_PART_* to run */
         bool markdown;
 };
+
+/* The parts of a run (--only). */
+#define BENCH_PART_LATENCY 1u    /* the latency suite, three placements */
+#define BENCH_PART_THROUGHPUT 2u /* requests/s and scale */
+#define BENCH_PART_PUBLISH 4u    /* wake-up latency: floors, tshm, iceoryx */
+#define BENCH_PART_STREAMS 8u    /* stream throughput against memcpy */
+#define BENCH_PART_ALL 15u
 
 /* What the run owns and must remove, even when it fails. */
 struct bench_env {
@@ -158,12 +167,64 @@ struct bench_scale {
 int bench_scale_run(const struct bench_env *env, const struct bench_cfg *cfg, tshm_client *c,
                     struct bench_scale *ret);
 
+/* publish.c: wake-up latency, one way, the two ends on two CPUs. */
+#define BENCH_SPIN_NS (100 * 1000) /* tshm_seg_set_spin() of the spinning mode */
+
+enum bench_wake_id {
+        WAKE_FUTEX,      /* floor: FUTEX_WAKE -> FUTEX_WAIT ping-pong */
+        WAKE_SPIN,       /* floor: spinning on a shared cache line */
+        WAKE_WAKE_CALL,  /* one FUTEX_WAKE on a shared word nobody waits on (not halved) */
+        WAKE_TSHM_BLOCK, /* tshm_write_end -> tshm_wait, spin 0 */
+        WAKE_TSHM_SPIN,  /* the same, spinning BENCH_SPIN_NS first */
+        WAKE_IOX_BLOCK,  /* iceoryx publish -> subscriber in a waitset */
+        WAKE_IOX_POLL,   /* iceoryx publish -> subscriber busy-polling take */
+        WAKE_COUNT
+};
+
+struct bench_wake {
+        int cpus;   /* online */
+        bool split; /* the two ends on two CPUs (else one: no spinning) */
+        bool ran[WAKE_COUNT];
+        struct bench_summary lat[WAKE_COUNT];
+        char iox_note[160]; /* why iceoryx did not run, or "" */
+};
+int bench_wake_run(const struct bench_env *env, const struct bench_cfg *cfg, tshm_client *c,
+                   struct bench_wake *ret);
+
+/* iceoryx.c, built when CMake finds iceoryx's C binding (TSHM_BENCH_ICEORYX):
+ * the same ping-pong over iceoryx, with a RouDi of our own. */
+int bench_iceoryx_run(const struct bench_env *env, const struct bench_cfg *cfg,
+                      struct bench_wake *ret);
+
+/* stream.c: frames/s and GB/s through a stream, end to end, against memcpy. */
+#define BENCH_STREAM_SIZES 3
+
+struct bench_stream_row {
+        size_t frame_bytes;
+        uint32_t slots;
+        uint64_t frames;         /* taken by the subscriber */
+        double seconds;          /* from the first loan to the last release */
+        double memcpy_gbps;      /* memcpy of one frame, same size, same run */
+        double memcpy_ring_gbps; /* the same into @slots buffers in turn */
+        double raw_gbps;         /* the same pipeline over plain shared memory, spinning */
+        bool ran;
+};
+
+struct bench_streams {
+        struct bench_stream_row row[BENCH_STREAM_SIZES];
+        char note[160]; /* why streams did not run, or "" */
+};
+int bench_streams_run(const struct bench_env *env, const struct bench_cfg *cfg, tshm_client *c,
+                      struct bench_streams *ret);
+
 /* report.c */
 struct bench_results {
         bool placed[PLACE_COUNT]; /* measured in that placement */
         struct bench_summary lat[PLACE_COUNT][LAT_COUNT];
         double rps1, rps8;
         struct bench_scale scale;
+        struct bench_wake wake;
+        struct bench_streams streams;
 };
 void bench_report(const struct bench_cfg *cfg, const struct bench_results *r);
 

@@ -33,8 +33,11 @@ usage(FILE *f)
                 "  --tshm PATH       the CLI for 'ls --json' (default: %s)\n"
                 "  --iterations N    samples per latency measurement (default 20000)\n"
                 "  --segments N      segments for the scale test (default 100000)\n"
+                "  --only PARTS      run only these parts, comma-separated: latency,\n"
+                "                    throughput (requests/s and scale), publish (wake-up\n"
+                "                    latency), streams (default: all)\n"
                 "  --quick           fewer of everything: 5000 iterations, 0.5 s per\n"
-                "                    requests/s run, 10000 segments\n"
+                "                    requests/s run, 10000 segments, 0.3 s per stream\n"
                 "  --markdown        print the tables as Markdown\n"
                 "  --help            print this help and exit\n",
                 TSHMD_PATH, TSHM_CLI_PATH[0] != '\0' ? TSHM_CLI_PATH : "none built");
@@ -57,6 +60,39 @@ parse_count(const char *s, size_t *ret)
         return true;
 }
 
+/* "publish,streams" as BENCH_PART_* bits. */
+static bool
+parse_parts(const char *s, unsigned *ret)
+{
+        static const struct {
+                const char *name;
+                unsigned bit;
+        } parts[] = {
+            {"latency", BENCH_PART_LATENCY},
+            {"throughput", BENCH_PART_THROUGHPUT},
+            {"publish", BENCH_PART_PUBLISH},
+            {"streams", BENCH_PART_STREAMS},
+        };
+        unsigned bits = 0;
+        size_t len, i;
+
+        while (*s != '\0') {
+                len = strcspn(s, ",");
+                for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+                        if (strlen(parts[i].name) == len && strncmp(s, parts[i].name, len) == 0) {
+                                break;
+                        }
+                }
+                if (i == sizeof(parts) / sizeof(parts[0])) {
+                        return false;
+                }
+                bits |= parts[i].bit;
+                s += len + (s[len] == ',');
+        }
+        *ret = bits;
+        return bits != 0;
+}
+
 /* Returns 0 to run, 1 to exit 0, -1 to exit 1. */
 static int
 parse_args(int argc, char **argv, struct bench_cfg *cfg)
@@ -66,6 +102,7 @@ parse_args(int argc, char **argv, struct bench_cfg *cfg)
             {"tshm", required_argument, NULL, 'c'},
             {"iterations", required_argument, NULL, 'n'},
             {"segments", required_argument, NULL, 's'},
+            {"only", required_argument, NULL, 'o'},
             {"quick", no_argument, NULL, 'q'},
             {"markdown", no_argument, NULL, 'm'},
             {"help", no_argument, NULL, 'h'},
@@ -90,6 +127,12 @@ parse_args(int argc, char **argv, struct bench_cfg *cfg)
                         }
                         *(opt == 'n' ? &have_n : &have_s) = true;
                         break;
+                case 'o':
+                        if (!parse_parts(optarg, &cfg->parts)) {
+                                fprintf(stderr, "tshm-bench: invalid --only '%s'\n", optarg);
+                                return -1;
+                        }
+                        break;
                 case 'q':
                         quick = true;
                         break;
@@ -110,6 +153,7 @@ parse_args(int argc, char **argv, struct bench_cfg *cfg)
         }
         if (quick) {
                 cfg->load_seconds = 0.5;
+                cfg->stream_seconds = 0.3;
                 cfg->iterations = have_n ? cfg->iterations : 5000;
                 cfg->segments = have_s ? cfg->segments : 10000;
         }
@@ -176,13 +220,13 @@ main_latency(tshm_client *c, const struct bench_cfg *cfg, struct bench_results *
         return rv;
 }
 
+/* requests/s and scale */
 static int
-main_measure(tshm_client *c, const struct bench_cfg *cfg, struct bench_results *res)
+main_throughput(tshm_client *c, const struct bench_cfg *cfg, struct bench_results *res)
 {
         int rv;
 
-        if ((rv = main_make_open_target(c)) < 0 || (rv = main_latency(c, cfg, res)) < 0 ||
-            (rv = bench_load(&arg_env, 1, cfg->load_seconds, &res->rps1)) < 0 ||
+        if ((rv = bench_load(&arg_env, 1, cfg->load_seconds, &res->rps1)) < 0 ||
             (rv = bench_load(&arg_env, 8, cfg->load_seconds, &res->rps8)) < 0) {
                 return rv;
         }
@@ -192,6 +236,54 @@ main_measure(tshm_client *c, const struct bench_cfg *cfg, struct bench_results *
                 return rv;
         }
         return bench_scale_run(&arg_env, cfg, c, &res->scale);
+}
+
+/* Wake-up latency: floors and tshm, then iceoryx when it was built in. */
+static int
+main_publish(tshm_client *c, const struct bench_cfg *cfg, struct bench_results *res)
+{
+        int rv;
+
+        if ((rv = bench_wake_run(&arg_env, cfg, c, &res->wake)) < 0) {
+                return rv;
+        }
+#ifdef TSHM_BENCH_ICEORYX
+        /* iceoryx is a comparison, not tshm: its failure is a note. */
+        (void)bench_iceoryx_run(&arg_env, cfg, &res->wake);
+#else
+        snprintf(res->wake.iox_note, sizeof(res->wake.iox_note), "not installed");
+#endif
+        return 0;
+}
+
+static int
+main_measure(tshm_client *c, const struct bench_cfg *cfg, struct bench_results *res)
+{
+        int rv;
+
+        if ((cfg->parts & (BENCH_PART_LATENCY | BENCH_PART_THROUGHPUT)) != 0 &&
+            (rv = main_make_open_target(c)) < 0) {
+                return rv;
+        }
+        if ((cfg->parts & BENCH_PART_LATENCY) != 0 && (rv = main_latency(c, cfg, res)) < 0) {
+                return rv;
+        }
+        if ((cfg->parts & BENCH_PART_THROUGHPUT) != 0) {
+                if ((rv = main_throughput(c, cfg, res)) < 0) {
+                        return rv;
+                }
+        } else if ((cfg->parts & BENCH_PART_LATENCY) != 0 &&
+                   (rv = tshm_unlink(c, BENCH_OPEN_NAME)) < 0) {
+                return rv;
+        }
+        if ((cfg->parts & BENCH_PART_PUBLISH) != 0 && (rv = main_publish(c, cfg, res)) < 0) {
+                return rv;
+        }
+        if ((cfg->parts & BENCH_PART_STREAMS) != 0 &&
+            (rv = bench_streams_run(&arg_env, cfg, c, &res->streams)) < 0) {
+                return rv;
+        }
+        return 0;
 }
 
 /* Stop the daemon and say so if it did not exit cleanly or left objects. */
@@ -223,6 +315,8 @@ main(int argc, char **argv)
             .warmup = 1000,
             .segments = 100000,
             .load_seconds = 2.0,
+            .stream_seconds = 1.0,
+            .parts = BENCH_PART_ALL,
         };
         static struct bench_results res;
         tshm_client *c = NULL;

@@ -12,7 +12,7 @@
 
 #include "bench.h"
 
-#define TABLE_COLS 7
+#define TABLE_COLS 11
 #define TABLE_ROWS 16
 #define CELL 96
 
@@ -22,6 +22,10 @@
 #define TARGET_RSS_MIB 32.0
 #define TARGET_LS_S 1.0
 #define TARGET_SEGMENTS 100000
+#define TARGET_WAKE_BLOCK_RATIO 1.2 /* tshm blocking p50 / futex floor p50 */
+#define TARGET_WAKE_SPIN_US 1.0     /* tshm spinning p50, one way */
+#define TARGET_STREAM_RATIO 0.8     /* 1 MiB frames, GB/s / memcpy GB/s */
+#define TARGET_STREAM_BYTES ((size_t)1024 * 1024)
 
 struct table {
         size_t ncols, nrows;
@@ -187,8 +191,9 @@ report_machine(const struct bench_cfg *cfg)
         printf("%sMemory: %.1f GiB; kernel: Linux %s\n", b, strtod(mem, NULL) / 1048576.0,
                u.release);
         printf("%sSettings: %zu iterations per latency after %zu warm-up, %.1f s per "
-               "requests/s run, %zu segments for the scale test\n\n",
-               b, cfg->iterations, cfg->warmup, cfg->load_seconds, cfg->segments);
+               "requests/s run, %zu segments for the scale test, %.1f s per stream size\n\n",
+               b, cfg->iterations, cfg->warmup, cfg->load_seconds, cfg->segments,
+               cfg->stream_seconds);
 }
 
 static const struct {
@@ -326,6 +331,155 @@ report_throughput(const struct bench_cfg *cfg, const struct bench_results *r)
         table_print(&t, cfg->markdown);
 }
 
+static const struct {
+        const char *label;
+        int floor; /* enum bench_wake_id of the ratio's floor, or -1 */
+} report_wake[WAKE_COUNT] = {
+    [WAKE_FUTEX] = {"futex floor: FUTEX_WAKE -> FUTEX_WAIT", -1},
+    [WAKE_SPIN] = {"spin floor: store -> spinning load", -1},
+    [WAKE_WAKE_CALL] = {"FUTEX_WAKE, nobody waiting (one call, not halved)", -1},
+    [WAKE_TSHM_BLOCK] = {"tshm write_end -> tshm_wait, blocking (spin 0)", WAKE_FUTEX},
+    [WAKE_TSHM_SPIN] = {"tshm write_end -> tshm_wait, spinning (spin 100 µs)", WAKE_SPIN},
+    [WAKE_IOX_BLOCK] = {"iceoryx publish -> take, blocking (waitset)", WAKE_FUTEX},
+    [WAKE_IOX_POLL] = {"iceoryx publish -> take, busy polling", WAKE_SPIN},
+};
+
+static void
+report_wake_target(struct table *t, size_t row, int id, const struct bench_wake *w)
+{
+        double ratio = w->lat[WAKE_FUTEX].p50_us > 0
+                           ? w->lat[WAKE_TSHM_BLOCK].p50_us / w->lat[WAKE_FUTEX].p50_us
+                           : 0;
+
+        if (id == WAKE_TSHM_BLOCK) {
+                table_set(t, row, 7, "p50 ≤ %.1fx futex: %s", TARGET_WAKE_BLOCK_RATIO,
+                          report_verdict(w->ran[WAKE_FUTEX], ratio <= TARGET_WAKE_BLOCK_RATIO));
+        } else if (id == WAKE_TSHM_SPIN) {
+                table_set(t, row, 7, "p50 ≤ %.1f µs: %s", TARGET_WAKE_SPIN_US,
+                          report_verdict(true, w->lat[id].p50_us <= TARGET_WAKE_SPIN_US));
+        } else {
+                table_set(t, row, 7, "-");
+        }
+}
+
+static void
+report_publish(const struct bench_cfg *cfg, const struct bench_wake *w)
+{
+        struct table t = {.ncols = 8};
+        size_t row = 1;
+        int id;
+
+        printf("%sWake-up latency, one way (round trip / 2), %s; %d CPUs online%s\n\n",
+               cfg->markdown ? "#### " : "",
+               w->split ? "the two processes pinned to two CPUs" : "one CPU (no spinning)", w->cpus,
+               cfg->markdown ? "" : ":");
+        table_set(&t, 0, 0, "measurement");
+        table_set(&t, 0, 1, "p50 µs");
+        table_set(&t, 0, 2, "p99 µs");
+        table_set(&t, 0, 3, "mean µs");
+        table_set(&t, 0, 4, "p50 / futex");
+        table_set(&t, 0, 5, "p50 / spin");
+        table_set(&t, 0, 6, "samples");
+        table_set(&t, 0, 7, "target");
+        for (id = 0; id < WAKE_COUNT; id++, row++) {
+                const struct bench_summary *s = &w->lat[id];
+                const struct bench_summary *fu = &w->lat[WAKE_FUTEX], *sp = &w->lat[WAKE_SPIN];
+
+                table_set(&t, row, 0, "%s", report_wake[id].label);
+                if (!w->ran[id]) {
+                        bool iox = id == WAKE_IOX_BLOCK || id == WAKE_IOX_POLL;
+
+                        table_set(&t, row, 1, "%s",
+                                  iox && w->iox_note[0] != '\0' ? w->iox_note : "not run");
+                        for (int c = 2; c < 8; c++) {
+                                table_set(&t, row, c, "-");
+                        }
+                        continue;
+                }
+                table_set(&t, row, 1, "%.2f", s->p50_us);
+                table_set(&t, row, 2, "%.2f", s->p99_us);
+                table_set(&t, row, 3, "%.2f", s->mean_us);
+                if (report_wake[id].floor < 0) {
+                        table_set(&t, row, 4, "-");
+                        table_set(&t, row, 5, "-");
+                } else if (w->ran[WAKE_FUTEX] && fu->p50_us > 0) {
+                        table_set(&t, row, 4, "%.2fx", s->p50_us / fu->p50_us);
+                } else {
+                        table_set(&t, row, 4, "-");
+                }
+                if (report_wake[id].floor < 0) {
+                        /* a floor: no ratio */
+                } else if (w->ran[WAKE_SPIN] && sp->p50_us > 0) {
+                        table_set(&t, row, 5, "%.2fx", s->p50_us / sp->p50_us);
+                } else {
+                        table_set(&t, row, 5, "-");
+                }
+                table_set(&t, row, 6, "%zu", s->n);
+                report_wake_target(&t, row, id, w);
+        }
+        table_print(&t, cfg->markdown);
+        if (w->iox_note[0] != '\0') {
+                printf("%siceoryx: %s\n\n", cfg->markdown ? "- " : "", w->iox_note);
+        }
+}
+
+static void
+report_streams(const struct bench_cfg *cfg, const struct bench_streams *st)
+{
+        struct table t = {.ncols = 11};
+        char a[32];
+        size_t i;
+
+        printf("%sStream throughput, end to end (producer writes every byte, subscriber reads "
+               "every byte), block policy%s\n\n",
+               cfg->markdown ? "#### " : "", cfg->markdown ? "" : ":");
+        table_set(&t, 0, 0, "frame");
+        table_set(&t, 0, 1, "slots");
+        table_set(&t, 0, 2, "frames/s");
+        table_set(&t, 0, 3, "GB/s");
+        table_set(&t, 0, 4, "memcpy GB/s");
+        table_set(&t, 0, 5, "stream / memcpy");
+        table_set(&t, 0, 6, "memcpy, ring GB/s");
+        table_set(&t, 0, 7, "raw pipeline GB/s");
+        table_set(&t, 0, 8, "stream / raw");
+        table_set(&t, 0, 9, "frames (s)");
+        table_set(&t, 0, 10, "target");
+        for (i = 0; i < BENCH_STREAM_SIZES; i++) {
+                const struct bench_stream_row *r = &st->row[i];
+                double b = (double)r->frame_bytes;
+                double gbps = r->seconds > 0 ? b * (double)r->frames / r->seconds / 1e9 : 0;
+                double ratio = r->memcpy_gbps > 0 ? gbps / r->memcpy_gbps : 0;
+
+                if (b >= 1024 * 1024) {
+                        table_set(&t, i + 1, 0, "%.0f MiB", b / (1024 * 1024));
+                } else {
+                        table_set(&t, i + 1, 0, "%.0f KiB", b / 1024);
+                }
+                table_set(&t, i + 1, 1, "%u", r->slots);
+                if (!r->ran) {
+                        table_set(&t, i + 1, 2, "not run");
+                        continue;
+                }
+                table_set(&t, i + 1, 2, "%s",
+                          report_count(a, sizeof(a),
+                                       r->seconds > 0 ? (double)r->frames / r->seconds : 0));
+                table_set(&t, i + 1, 3, "%.2f", gbps);
+                table_set(&t, i + 1, 4, "%.2f", r->memcpy_gbps);
+                table_set(&t, i + 1, 5, "%.2fx", ratio);
+                table_set(&t, i + 1, 6, "%.2f", r->memcpy_ring_gbps);
+                table_set(&t, i + 1, 7, "%.2f", r->raw_gbps);
+                table_set(&t, i + 1, 8, "%.2fx", r->raw_gbps > 0 ? gbps / r->raw_gbps : 0);
+                table_set(&t, i + 1, 9, "%llu (%.2f)", (unsigned long long)r->frames, r->seconds);
+                if (r->frame_bytes == TARGET_STREAM_BYTES) {
+                        table_set(&t, i + 1, 10, "≥ %.1fx: %s", TARGET_STREAM_RATIO,
+                                  report_verdict(true, ratio >= TARGET_STREAM_RATIO));
+                } else {
+                        table_set(&t, i + 1, 10, "-");
+                }
+        }
+        table_print(&t, cfg->markdown);
+}
+
 void
 bench_report(const struct bench_cfg *cfg, const struct bench_results *r)
 {
@@ -337,11 +491,20 @@ bench_report(const struct bench_cfg *cfg, const struct bench_results *r)
                         report_latency(cfg, r, (enum bench_place)p);
                 }
         }
-        printf("%sThroughput and scale (unpinned)%s\n\n", cfg->markdown ? "#### " : "",
-               cfg->markdown ? "" : ":");
-        report_throughput(cfg, r);
-        if (r->scale.segments < TARGET_SEGMENTS) {
-                printf("%sRSS and ls targets are for %d segments; this run made %zu (n/a)\n",
-                       cfg->markdown ? "- " : "", TARGET_SEGMENTS, r->scale.segments);
+        if ((cfg->parts & BENCH_PART_THROUGHPUT) != 0) {
+                printf("%sThroughput and scale (unpinned)%s\n\n", cfg->markdown ? "#### " : "",
+                       cfg->markdown ? "" : ":");
+                report_throughput(cfg, r);
+                if (r->scale.segments < TARGET_SEGMENTS) {
+                        printf("%sRSS and ls targets are for %d segments; this run made %zu "
+                               "(n/a)\n\n",
+                               cfg->markdown ? "- " : "", TARGET_SEGMENTS, r->scale.segments);
+                }
+        }
+        if ((cfg->parts & BENCH_PART_PUBLISH) != 0) {
+                report_publish(cfg, &r->wake);
+        }
+        if ((cfg->parts & BENCH_PART_STREAMS) != 0) {
+                report_streams(cfg, &r->streams);
         }
 }

@@ -237,7 +237,7 @@ tshm_stream_loan(tshm_seg *seg, int timeout_ms, void **ret_data)
 {
         struct tshm__hdr *hdr = stream_hdr(seg);
         uint64_t deadline = tshm__deadline_ns(timeout_ms), frame;
-        uint32_t tid = (uint32_t)gettid();
+        uint32_t tid = tshm__tid();
         struct tshm__slot *slot;
         int rv;
 

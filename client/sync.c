@@ -13,7 +13,7 @@ int
 tshm_write_begin(tshm_seg *seg, int timeout_ms)
 {
         struct tshm__hdr *hdr = seg->map;
-        uint32_t tid = (uint32_t)gettid();
+        uint32_t tid = tshm__tid();
         uint64_t s;
         int rv;
 

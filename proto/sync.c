@@ -71,6 +71,50 @@ sync_spin_init(void)
         }
 }
 
+/* The caller's thread and process ids, cached: glibc 2.36 caches neither,
+ * and each is a system call (about a microsecond here) on the path from a
+ * write to its publish. A forked child starts with the parent's cache, so
+ * the child handler clears it (only the forking thread exists there). */
+static __thread uint32_t sync_tid_cache;
+static uint32_t sync_pid_cache;
+static pthread_once_t sync_ids_once = PTHREAD_ONCE_INIT;
+
+static void
+sync_ids_forked(void)
+{
+        sync_tid_cache = 0;
+        __atomic_store_n(&sync_pid_cache, 0, __ATOMIC_RELAXED);
+}
+
+static void
+sync_ids_init(void)
+{
+        (void)pthread_atfork(NULL, NULL, sync_ids_forked);
+}
+
+uint32_t
+tshm__tid(void)
+{
+        if (sync_tid_cache == 0) {
+                (void)pthread_once(&sync_ids_once, sync_ids_init);
+                sync_tid_cache = (uint32_t)gettid();
+        }
+        return sync_tid_cache;
+}
+
+uint32_t
+tshm__pid(void)
+{
+        uint32_t pid = __atomic_load_n(&sync_pid_cache, __ATOMIC_RELAXED);
+
+        if (pid == 0) {
+                (void)pthread_once(&sync_ids_once, sync_ids_init);
+                pid = (uint32_t)getpid();
+                __atomic_store_n(&sync_pid_cache, pid, __ATOMIC_RELAXED);
+        }
+        return pid;
+}
+
 uint64_t
 tshm__sync_default_spin(void)
 {
@@ -252,7 +296,7 @@ tshm__sync_lock(struct tshm__hdr *hdr, uint32_t tid, int timeout_ms)
                         return rv;
                 }
         }
-        __atomic_store_n(&hdr->lock_pid, (uint32_t)getpid(), __ATOMIC_SEQ_CST);
+        __atomic_store_n(&hdr->lock_pid, tshm__pid(), __ATOMIC_SEQ_CST);
         __atomic_store_n(&hdr->lease_until, tshm__mono_ns() + (uint64_t)TSHM_WRITE_LEASE_MS * 1000000u,
                          __ATOMIC_SEQ_CST);
         return 0;

@@ -18,6 +18,11 @@ uint64_t tshm__real_ns(void);
 /* The CLOCK_MONOTONIC deadline @timeout_ms from now; UINT64_MAX for < 0. */
 uint64_t tshm__deadline_ns(int timeout_ms);
 
+/* The calling thread's id and its process's, cached (reset in a forked
+ * child). */
+uint32_t tshm__tid(void);
+uint32_t tshm__pid(void);
+
 /* The default spin before a wait sleeps ($TSHM_SPIN_NS, else by CPU count). */
 uint64_t tshm__sync_default_spin(void);
 

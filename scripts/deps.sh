@@ -10,6 +10,8 @@ PACKAGES=(
         # The service tests (systemd-analyze, systemd-socket-activate), the man
         # pages, and building and checking the Debian packages (tests/service).
         systemd adduser strace scdoc man-db debhelper dh-python dpkg-dev lintian
+        # Optional: tshm-bench's iceoryx comparison (skipped when missing).
+        iceoryx libiceoryx-binding-c-dev
 )
 
 SUDO=
