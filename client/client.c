@@ -257,7 +257,8 @@ tshm__client_attach(tshm_client *c, const struct tshm__reply *reply, int fd, boo
         seg->client = c;
         seg->handle = reply->handle;
         seg->epoch = c->epoch;
-        /* A producer of a block-policy stream reads the subscribers' cursors. */
+        /* A stream's producer reads the subscribers' cursors (block policy):
+         * every read-write open of a stream fetches the table. */
         if (seg->slots != 0 && writable && (rv = tshm__stream_attach_producer(c, seg)) < 0) {
                 (void)tshm__client_call(c, &close_req, &close_reply, NULL);
                 tshm__seg_free(seg);

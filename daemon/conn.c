@@ -296,7 +296,9 @@ tshmd_conn_close(struct tshmd_conn *c)
         HASH_ITER(hh, c->handles, h, tmp)
         {
                 HASH_DEL(c->handles, h);
-                if (h->writable) {
+                /* A client that went away may have died mid-write; one the
+                 * daemon lets go because it stops has not. */
+                if (h->writable && !srv->stopping) {
                         tshmd_sync_release(srv, c, h->seg);
                 }
                 tshmd_stream_leave(h);

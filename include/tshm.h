@@ -261,8 +261,8 @@ TSHM_API uint64_t tshm_seg_seq(const tshm_seg *seg);
  * thread no longer exists) or by the daemon (its connection closed), which
  * break the lock; a writer that holds it longer than its lease
  * (TSHM_WRITE_LEASE_MS) may be broken too. The version it left half-written
- * is published as torn: readers get TSHM_ETORN for it until the next
- * complete write. Writers and readers may be threads of any process that has
+ * is published as torn: tshm_read_retry() reports TSHM_ETORN for it until
+ * the next complete write (tshm_wait() returns its number like any other). Writers and readers may be threads of any process that has
  * the segment mapped (writers need it writable).
  *
  * Threads: a tshm_seg handle carries one write (or, for a stream, one loan)
@@ -276,8 +276,10 @@ TSHM_API uint64_t tshm_seg_seq(const tshm_seg *seg);
 
 /* Take the writer lock of @seg (waiting up to @timeout_ms, -1 forever) and
  * mark a write in progress (the counter goes odd). Returns 0, or TSHM_EACCES
- * (mapped read-only), TSHM_EINVAL (this handle is already writing),
- * TSHM_ETIMEDOUT, TSHM_ENOENT (the segment was unlinked). Since 0.2. */
+ * (mapped read-only), TSHM_EINVAL (this handle is already writing, or @seg
+ * is a stream: loan its slots), TSHM_ETIMEDOUT, TSHM_ENOENT (the segment was
+ * unlinked). A thread that holds the lock through one handle and asks again
+ * through another waits for its own lease: don't. Since 0.2. */
 TSHM_API int tshm_write_begin(tshm_seg *seg, int timeout_ms);
 
 /* Publish the update begun on @seg: the counter becomes the next even number,
@@ -289,7 +291,8 @@ TSHM_API int64_t tshm_write_end(tshm_seg *seg);
 
 /* Give up the update begun on @seg: the version is published as torn (its
  * data may be half-written) and the lock released. Returns the torn
- * version's number, or TSHM_EINVAL. Since 0.2. */
+ * version's number, or TSHM_EINVAL (no write begun), TSHM_ETORN (the lock
+ * was broken meanwhile). Since 0.2. */
 TSHM_API int64_t tshm_write_abort(tshm_seg *seg);
 
 /* Wait until a version newer than @after_seq is published on @seg and
