@@ -205,6 +205,23 @@ START_TEST(test_writer_killed_mid_update)
 }
 END_TEST
 
+/* A daemon that stops cleanly has not seen its writers die: a write in
+ * progress across a restart publishes whole. */
+START_TEST(test_clean_stop_keeps_writer_lock)
+{
+        tshm_client *c = fixture_connect(&f);
+        tshm_seg *s = make(c, "keep", 4);
+
+        ck_assert_int_eq(tshm_write_begin(s, 0), 0);
+        fixture_stop(&f);
+        fixture_restart(&f, NULL);
+        ck_assert_int_eq(tshm_write_end(s), 2);
+        ck_assert_int_eq(tshm_read_retry(s, 2), 0);
+        tshm_close(s);
+        tshm_disconnect(c);
+}
+END_TEST
+
 START_TEST(test_unlink_wakes_waiters)
 {
         tshm_client *c = fixture_connect(&f);
@@ -384,6 +401,7 @@ main(void)
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_publish_numbers_and_wait);
         tcase_add_test(tc, test_writer_killed_mid_update);
+        tcase_add_test(tc, test_clean_stop_keeps_writer_lock);
         tcase_add_test(tc, test_unlink_wakes_waiters);
         tcase_add_test(tc, test_writers_are_serialised);
         tcase_add_test(tc, test_torn_read_stress);
