@@ -123,7 +123,7 @@ PyObject *tshmpy_publish_get_time(tshmpy_segment *self, void *closure);
 PyObject *tshmpy_publish_get_spin(tshmpy_segment *self, void *closure);
 int tshmpy_publish_set_spin(tshmpy_segment *self, PyObject *value, void *closure);
 
-/* client.c */
+/* client.c: tshm.Client, and the calls that make and remove arrays. */
 PyObject *tshmpy_client_connect(const char *socket);
 /* Take and drop self->lock; the first call may release the GIL while it
  * waits. */
@@ -137,6 +137,45 @@ int tshmpy_client_unlink_quiet(tshmpy_client *self, const char *name);
 /* In a child of fork(), forget the parent's connection without a word to the
  * daemon (the socket is shared with the parent). Called with self->lock. */
 void tshmpy_client_detach_if_forked(tshmpy_client *self);
+/* Lock @self for a call: 0, or -1 with ClosedError raised (ConnectError in a
+ * child of fork()) and the lock not held. */
+int tshmpy_client_begin(tshmpy_client *self);
+/* Raise for the failed call @rv: copy the detail while the lock is still
+ * held, then drop the lock. Returns NULL. */
+PyObject *tshmpy_client_fail(tshmpy_client *self, int rv);
+/* Parse a call's only argument, a segment name (@format: "O:method"), and
+ * lock @self as tshmpy_client_begin() does. The name (borrowed from @args or
+ * @kwds), or NULL with an exception raised and the lock not held. */
+const char *tshmpy_client_begin_named(tshmpy_client *self, PyObject *args, PyObject *kwds,
+                                      const char *format);
+/* Open the segment named by @name_obj, which must be a stream when @stream,
+ * else an array: the other kind is closed again and raises InvalidError.
+ * The segment, or NULL with an exception raised; the lock is not held. */
+tshm_seg *tshmpy_client_open_kind(tshmpy_client *self, PyObject *name_obj, bool writable,
+                                  bool stream);
+
+/* client_stream.c: the Client calls that make a Stream or a Subscriber. */
+extern const char tshmpy_client_create_stream_doc[], tshmpy_client_open_stream_doc[],
+    tshmpy_client_subscribe_doc[];
+PyObject *tshmpy_client_create_stream(tshmpy_client *self, PyObject *args, PyObject *kwds);
+PyObject *tshmpy_client_open_stream(tshmpy_client *self, PyObject *args, PyObject *kwds);
+PyObject *tshmpy_client_subscribe(tshmpy_client *self, PyObject *args, PyObject *kwds);
+
+/* info.c: Client.list(), stat() and stats(). */
+extern const char tshmpy_info_list_doc[], tshmpy_info_stat_doc[], tshmpy_info_stats_doc[];
+PyObject *tshmpy_info_list(tshmpy_client *self, PyObject *unused);
+PyObject *tshmpy_info_stat(tshmpy_client *self, PyObject *args, PyObject *kwds);
+PyObject *tshmpy_info_stats(tshmpy_client *self, PyObject *unused);
+
+/* args.c: the arguments of Client's calls. Each returns 0 (the name: a
+ * pointer into @name), or -1 (NULL) with TypeError or InvalidError raised. */
+const char *tshmpy_args_name(PyObject *name);
+/* A shape given as an int, a sequence of ints, or a string "3x4". */
+int tshmpy_args_shape(PyObject *obj, size_t *ret_ndim, uint64_t *ret_shape);
+/* Permission bits: 0 to 0o777. */
+int tshmpy_args_mode(int mode, unsigned *ret_mode);
+/* 'block' or 'overwrite'. */
+int tshmpy_args_policy(PyObject *obj, tshm_stream_policy *ret_policy);
 
 /* mapping.c */
 tshmpy_mapping *tshmpy_mapping_new(tshmpy_client *client, tshm_seg *seg);
@@ -168,8 +207,49 @@ PyObject *tshmpy_segment_get_seq(tshmpy_segment *self, void *closure);
 /* The mapping of @self, or NULL with tshm.ClosedError raised. Borrowed. */
 tshmpy_mapping *tshmpy_segment_mapping(tshmpy_segment *self);
 
-/* stream.c: wrap a stream opened for producing, and a subscription. */
+/* stream.c: wrap a stream opened for producing (tshm.Stream, tshm.Loan),
+ * and what subscriber.c shares. */
 PyObject *tshmpy_stream_new(tshmpy_client *client, tshm_seg *seg);
+/* Raise for a failed loan or take @rv that waited up to @timeout_s for
+ * @what. Returns NULL. */
+PyObject *tshmpy_stream_wait_error(tshmpy_segment *self, int64_t rv, const char *what,
+                                   double timeout_s);
+/* Parse the only argument of a call that waits, timeout=None (@format:
+ * "|O:loan"), into *ret_timeout_s. The mapping of @self (borrowed), or NULL
+ * with an exception raised. */
+tshmpy_mapping *tshmpy_stream_wait_args(tshmpy_segment *self, PyObject *args, PyObject *kwds,
+                                        const char *format, double *ret_timeout_s);
+/* numpy($self, /, *, bfloat16_as_uint16=False) of a Loan or Frame: a new
+ * ndarray over the slot @data of @map, which @desc describes. */
+PyObject *tshmpy_stream_slot_numpy(tshmpy_segment *desc, tshmpy_mapping *map, void *data,
+                                   PyObject *args, PyObject *kwds);
+/* The doc of Stream.wait() and Subscriber.wait(). */
+extern const char tshmpy_stream_wait_doc[];
+/* The getters Stream and Subscriber share, for their PyGetSetDef tables. */
+#define TSHMPY_STREAM_DESC_GETSET                                                                  \
+        {"name", (getter)tshmpy_segment_get_name, NULL, "The stream's name (str).", NULL},         \
+            {"dtype", (getter)tshmpy_segment_get_dtype, NULL,                                      \
+             "A frame's element type (numpy dtype; V2 for bfloat16).", NULL},                      \
+            {"dtype_name", (getter)tshmpy_segment_get_dtype_name, NULL,                            \
+             "A frame's element type as tshm names it.", NULL},                                    \
+            {"shape", (getter)tshmpy_segment_get_shape, NULL, "A frame's shape.", NULL},           \
+            {"ndim", (getter)tshmpy_segment_get_ndim, NULL, "A frame's dimensions.", NULL},        \
+            {"itemsize", (getter)tshmpy_segment_get_itemsize, NULL, "Bytes per element.", NULL},   \
+            {"nbytes", (getter)tshmpy_segment_get_nbytes, NULL, "Bytes of one frame.", NULL},      \
+            {"closed", (getter)tshmpy_segment_get_closed, NULL, "True once close() was called.",   \
+             NULL},                                                                                \
+            {"seq", (getter)tshmpy_segment_get_seq, NULL,                                          \
+             "The stream's sequence counter: twice the number of frames published.", NULL},        \
+            {"publish_time", (getter)tshmpy_publish_get_time, NULL,                                \
+             "When the last frame was published (seconds since the epoch), or None.", NULL},       \
+        {                                                                                          \
+                "spin_us", (getter)tshmpy_publish_get_spin, (setter)tshmpy_publish_set_spin,       \
+                    "How long waits on this handle spin before they sleep (us); None: the "        \
+                    "default.",                                                                    \
+                    NULL                                                                           \
+        }
+
+/* subscriber.c: wrap a subscription (tshm.Subscriber, tshm.Frame). */
 PyObject *tshmpy_subscriber_new(tshmpy_client *client, tshm_sub *sub);
 
 /* numpy.c: everything that touches numpy's C API. */

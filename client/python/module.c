@@ -78,75 +78,24 @@ module_call(const char *name, PyObject *args, PyObject *kwds)
         return res;
 }
 
-static PyObject *
-module_create(PyObject *unused, PyObject *args, PyObject *kwds)
-{
-        (void)unused;
-        return module_call("create", args, kwds);
-}
+/* module_NAME(): Client.NAME() on the default client. */
+#define MODULE_FORWARD(name)                                                                       \
+        static PyObject *module_##name(PyObject *unused, PyObject *args, PyObject *kwds)           \
+        {                                                                                          \
+                (void)unused;                                                                      \
+                return module_call(#name, args, kwds);                                             \
+        }
 
-static PyObject *
-module_open(PyObject *unused, PyObject *args, PyObject *kwds)
-{
-        (void)unused;
-        return module_call("open", args, kwds);
-}
-
-static PyObject *
-module_from_numpy(PyObject *unused, PyObject *args, PyObject *kwds)
-{
-        (void)unused;
-        return module_call("from_numpy", args, kwds);
-}
-
-static PyObject *
-module_list(PyObject *unused, PyObject *args, PyObject *kwds)
-{
-        (void)unused;
-        return module_call("list", args, kwds);
-}
-
-static PyObject *
-module_stat(PyObject *unused, PyObject *args, PyObject *kwds)
-{
-        (void)unused;
-        return module_call("stat", args, kwds);
-}
-
-static PyObject *
-module_unlink(PyObject *unused, PyObject *args, PyObject *kwds)
-{
-        (void)unused;
-        return module_call("unlink", args, kwds);
-}
-
-static PyObject *
-module_stats(PyObject *unused, PyObject *args, PyObject *kwds)
-{
-        (void)unused;
-        return module_call("stats", args, kwds);
-}
-
-static PyObject *
-module_create_stream(PyObject *unused, PyObject *args, PyObject *kwds)
-{
-        (void)unused;
-        return module_call("create_stream", args, kwds);
-}
-
-static PyObject *
-module_open_stream(PyObject *unused, PyObject *args, PyObject *kwds)
-{
-        (void)unused;
-        return module_call("open_stream", args, kwds);
-}
-
-static PyObject *
-module_subscribe(PyObject *unused, PyObject *args, PyObject *kwds)
-{
-        (void)unused;
-        return module_call("subscribe", args, kwds);
-}
+MODULE_FORWARD(create)
+MODULE_FORWARD(open)
+MODULE_FORWARD(from_numpy)
+MODULE_FORWARD(list)
+MODULE_FORWARD(stat)
+MODULE_FORWARD(unlink)
+MODULE_FORWARD(stats)
+MODULE_FORWARD(create_stream)
+MODULE_FORWARD(open_stream)
+MODULE_FORWARD(subscribe)
 
 static PyMethodDef module_methods[] = {
     {"create_stream", TSHMPY_METH(module_create_stream), METH_VARARGS | METH_KEYWORDS,

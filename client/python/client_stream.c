@@ -1,0 +1,110 @@
+/*
+ * client_stream.c - tshm.Client's calls that make stream handles:
+ * create_stream() and open_stream() give a producer's tshm.Stream,
+ * subscribe() a tshm.Subscriber (stream.c, subscriber.c).
+ */
+#include "internal.h"
+
+const char tshmpy_client_create_stream_doc[] =
+    PyDoc_STR("create_stream($self, /, name, shape, dtype='float32', *, slots=4, policy='block',\n"
+              "              mode=0o600, ephemeral=False)\n--\n\n"
+              "Create the stream `name`: a ring of `slots` (2-65536) frames of `dtype` and\n"
+              "`shape` (as for create()) in one segment, and return its producer handle, a\n"
+              "tshm.Stream. `policy`: 'block' makes stream.loan() wait until the slowest\n"
+              "subscriber released the frame a slot held; 'overwrite' never waits, and a\n"
+              "subscriber that fell behind skips to the oldest frame still there\n"
+              "(Frame.missed). `ephemeral`: the stream is removed when this connection\n"
+              "closes. Raises as create() does.");
+
+PyObject *
+tshmpy_client_create_stream(tshmpy_client *self, PyObject *args, PyObject *kwds)
+{
+        static const char *const kwlist[] = {"name",   "shape", "dtype",     "slots",
+                                             "policy", "mode",  "ephemeral", NULL};
+        PyObject *name_obj, *shape_obj, *dtype_obj = NULL, *policy_obj = NULL;
+        uint64_t shape[TSHM_MAX_NDIM];
+        tshm_stream_policy policy = TSHM_STREAM_BLOCK;
+        tshm_dtype dtype = TSHM_DTYPE_FLOAT32;
+        tshm_seg *seg = NULL;
+        size_t ndim = 0;
+        const char *name;
+        unsigned mode;
+        int imode = 0600, slots = 4, ephemeral = 0, rv;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$iOip:create_stream", TSHMPY_KW(kwlist),
+                                         &name_obj, &shape_obj, &dtype_obj, &slots, &policy_obj,
+                                         &imode, &ephemeral) ||
+            (name = tshmpy_args_name(name_obj)) == NULL ||
+            tshmpy_args_shape(shape_obj, &ndim, shape) < 0 ||
+            (dtype_obj != NULL && tshmpy_numpy_parse_dtype(dtype_obj, &dtype) < 0) ||
+            (policy_obj != NULL && tshmpy_args_policy(policy_obj, &policy) < 0) ||
+            tshmpy_args_mode(imode, &mode) < 0) {
+                return NULL;
+        }
+        if (slots < 2 || slots > TSHM_STREAM_MAX_SLOTS) {
+                return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
+                                      "slots must be between 2 and %d, not %d",
+                                      TSHM_STREAM_MAX_SLOTS, slots);
+        }
+        if (tshmpy_client_begin(self) < 0) {
+                return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS rv =
+            tshm_create_stream(self->c, name, dtype, ndim, shape, (uint32_t)slots, policy, mode,
+                               ephemeral ? TSHM_CREATE_EPHEMERAL : TSHM_CREATE_DEFAULT, &seg);
+        Py_END_ALLOW_THREADS if (rv < 0)
+        {
+                return tshmpy_client_fail(self, rv);
+        }
+        tshmpy_client_unlock(self);
+        return tshmpy_stream_new(self, seg);
+}
+
+const char tshmpy_client_open_stream_doc[] =
+    PyDoc_STR("open_stream($self, /, name, writable=True)\n--\n\n"
+              "Open the existing stream `name` as a producer (a tshm.Stream), e.g. to take\n"
+              "over from a producer that died: its half-filled slot is never published.\n"
+              "writable=False gives a handle for .seq and .wait() only. InvalidError for an\n"
+              "array.");
+
+PyObject *
+tshmpy_client_open_stream(tshmpy_client *self, PyObject *args, PyObject *kwds)
+{
+        static const char *const kwlist[] = {"name", "writable", NULL};
+        PyObject *name_obj;
+        tshm_seg *seg;
+        int writable = 1;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|p:open_stream", TSHMPY_KW(kwlist),
+                                         &name_obj, &writable) ||
+            (seg = tshmpy_client_open_kind(self, name_obj, writable, true)) == NULL) {
+                return NULL;
+        }
+        return tshmpy_stream_new(self, seg);
+}
+
+const char tshmpy_client_subscribe_doc[] =
+    PyDoc_STR("subscribe($self, /, name)\n--\n\n"
+              "Subscribe to the stream `name` (read permission needed) and return a\n"
+              "tshm.Subscriber; its first frame is the next one published. Raises\n"
+              "NotFoundError, PermissionDeniedError, InvalidError (an array, not a stream),\n"
+              "LimitError (64 subscribers already), ConnectError.");
+
+PyObject *
+tshmpy_client_subscribe(tshmpy_client *self, PyObject *args, PyObject *kwds)
+{
+        const char *name;
+        tshm_sub *sub = NULL;
+        int rv;
+
+        if ((name = tshmpy_client_begin_named(self, args, kwds, "O:subscribe")) == NULL) {
+                return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS rv = tshm_subscribe(self->c, name, &sub);
+        Py_END_ALLOW_THREADS if (rv < 0)
+        {
+                return tshmpy_client_fail(self, rv);
+        }
+        tshmpy_client_unlock(self);
+        return tshmpy_subscriber_new(self, sub);
+}

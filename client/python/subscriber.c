@@ -1,0 +1,369 @@
+/*
+ * subscriber.c - a stream's consumer side: tshm.Subscriber (a subscription)
+ * and tshm.Frame (a frame being read); stream.c has the producer's side and
+ * what both share.
+ *
+ * A subscriber's mapping owns its tshm_sub (mapping.c): the subscription
+ * ends when the last of the Subscriber, its Frames and their views lets go
+ * of it.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct tshmpy_frame {
+        PyObject_HEAD tshmpy_segment *sub; /* strong: the description */
+        tshmpy_mapping *map;               /* strong: owns the subscription */
+        tshm_frame f;
+        PyObject *array; /* the slot as a read-only ndarray, made on first use */
+        bool held;
+} tshmpy_frame;
+
+/* tshm.Subscriber */
+
+PyObject *
+tshmpy_subscriber_new(tshmpy_client *client, tshm_sub *sub)
+{
+        tshmpy_mapping *map;
+
+        if ((map = tshmpy_mapping_new_sub(client, sub)) == NULL) {
+                return NULL;
+        }
+        return tshmpy_segment_wrap(&tshmpy_subscriber_type, map);
+}
+
+struct subscriber_take_arg {
+        tshm_sub *sub;
+        tshm_frame f;
+};
+
+static int64_t
+subscriber_take_fn(void *arg, int timeout_ms)
+{
+        struct subscriber_take_arg *a = arg;
+
+        return tshm_sub_take(a->sub, timeout_ms, &a->f);
+}
+
+static PyObject *
+subscriber_take(tshmpy_segment *self, PyObject *args, PyObject *kwds)
+{
+        struct subscriber_take_arg a;
+        tshmpy_mapping *map;
+        tshmpy_frame *frame;
+        double timeout_s;
+        int64_t rv;
+
+        if ((map = tshmpy_stream_wait_args(self, args, kwds, "|O:take", &timeout_s)) == NULL) {
+                return NULL;
+        }
+        if (map->writing) {
+                return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
+                                      "subscriber of %R holds a frame already: release it "
+                                      "(leave its with block) before taking the next",
+                                      self->name);
+        }
+        frame = (tshmpy_frame *)tshmpy_frame_type.tp_alloc(&tshmpy_frame_type, 0);
+        if (frame == NULL) {
+                return NULL;
+        }
+        frame->sub = (tshmpy_segment *)Py_NewRef((PyObject *)self);
+        frame->map = (tshmpy_mapping *)Py_NewRef((PyObject *)map);
+        map->writing = true;
+        memset(&a, 0, sizeof(a));
+        a.sub = map->sub;
+        rv = tshmpy_wait_sliced(subscriber_take_fn, &a, tshmpy_deadline(timeout_s));
+        if (rv < 0) {
+                map->writing = false;
+                Py_DECREF(frame);
+                return tshmpy_stream_wait_error(self, rv, "no frame was published", timeout_s);
+        }
+        frame->f = a.f;
+        frame->held = true;
+        return (PyObject *)frame;
+}
+
+static PyObject *
+subscriber_get_missed(tshmpy_segment *self, void *closure)
+{
+        tshmpy_mapping *map = tshmpy_segment_mapping(self);
+
+        (void)closure;
+        if (map == NULL) {
+                return NULL;
+        }
+        return PyLong_FromUnsignedLongLong(tshm_sub_missed(map->sub));
+}
+
+static PyObject *
+subscriber_repr(tshmpy_segment *self)
+{
+        return PyUnicode_FromFormat("<tshm.Subscriber of %R%s>", self->name,
+                                    self->closed ? " closed" : "");
+}
+
+PyDoc_STRVAR(subscriber_take_doc,
+             "take($self, /, timeout=None)\n--\n\n"
+             "Take the next frame, waiting up to `timeout` seconds (None: forever; 0 only\n"
+             "checks; then TimeoutError). Returns a tshm.Frame that holds it; use it as a\n"
+             "context manager:\n\n"
+             "    with sub.take(timeout=1.0) as a:  # a: read-only ndarray over the slot\n"
+             "        use(a)\n\n"
+             "Leaving the block releases the frame (under 'block' the producer may then\n"
+             "reuse its slot). Frame.seq, .timestamp and .missed describe it. One frame at a\n"
+             "time per subscriber. Raises NotFoundError when the stream was unlinked and\n"
+             "every frame was taken, ConnectError when the daemon dropped the subscription.\n"
+             "Releases the GIL while it waits; Ctrl-C interrupts it.");
+
+static PyMethodDef subscriber_methods[] = {
+    {"take", TSHMPY_METH(subscriber_take), METH_VARARGS | METH_KEYWORDS, subscriber_take_doc},
+    {"wait", TSHMPY_METH(tshmpy_publish_wait), METH_VARARGS | METH_KEYWORDS,
+     tshmpy_stream_wait_doc},
+    {"close", TSHMPY_METH(tshmpy_segment_close), METH_NOARGS,
+     "close($self, /)\n--\n\n"
+     "Leave the stream: the subscription ends (a 'block' producer no longer waits for\n"
+     "it) once no Frame or view of a frame is left. Idempotent."},
+    {"__enter__", tshmpy_segment_enter, METH_NOARGS, "Return the subscriber."},
+    {"__exit__", TSHMPY_METH(tshmpy_segment_exit), METH_VARARGS, "Close the subscriber."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef subscriber_getset[] = {
+    TSHMPY_STREAM_DESC_GETSET,
+    {"missed", (getter)subscriber_get_missed, NULL,
+     "Frames this subscriber skipped so far because the producer overwrote them\n"
+     "('overwrite' policy); 0 under 'block'.",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyTypeObject tshmpy_subscriber_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "tshm.Subscriber",
+    .tp_basicsize = sizeof(tshmpy_segment),
+    .tp_dealloc = (destructor)tshmpy_segment_dealloc,
+    .tp_repr = (reprfunc)subscriber_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .tp_doc = "A subscription to a stream (Client.subscribe()): it takes every frame published\n"
+              "after it joined, in order, zero-copy.\n\n"
+              "    with client.subscribe('cam') as sub:\n"
+              "        while True:\n"
+              "            with sub.take() as a:\n"
+              "                process(a)\n\n"
+              "The daemon drops a subscription whose process dies, so a subscriber killed\n"
+              "with -9 never holds a 'block' producer back. Use it as a context manager to\n"
+              "leave the stream.",
+    .tp_methods = subscriber_methods,
+    .tp_getset = subscriber_getset,
+};
+
+/* tshm.Frame */
+
+static PyObject *
+frame_array(tshmpy_frame *self)
+{
+        if (self->array == NULL) {
+                self->array = tshmpy_numpy_view(self->sub, self->map, (void *)self->f.data, false);
+        }
+        return self->array;
+}
+
+static int
+frame_finish(tshmpy_frame *self)
+{
+        self->held = false;
+        self->map->writing = false;
+        return tshm_sub_release(self->map->sub);
+}
+
+static PyObject *
+frame_release_result(tshmpy_frame *self, int rv)
+{
+        if (rv == TSHM_ETORN) {
+                return tshmpy_err_torn(self->sub->name, (int64_t)self->f.seq, NULL,
+                                       "the producer reused this frame's slot while it was "
+                                       "held ('overwrite' policy): what was read may mix two "
+                                       "frames");
+        }
+        if (rv < 0) {
+                return tshmpy_err_code(rv, NULL);
+        }
+        Py_RETURN_NONE;
+}
+
+static PyObject *
+frame_release(tshmpy_frame *self, PyObject *unused)
+{
+        (void)unused;
+        if (!self->held) {
+                Py_RETURN_NONE;
+        }
+        return frame_release_result(self, frame_finish(self));
+}
+
+static PyObject *
+frame_enter(tshmpy_frame *self, PyObject *unused)
+{
+        PyObject *arr;
+
+        (void)unused;
+        if (!self->held) {
+                return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
+                                      "frame %llu of %R was released already",
+                                      (unsigned long long)self->f.seq, self->sub->name);
+        }
+        if ((arr = frame_array(self)) == NULL) {
+                (void)frame_finish(self); /* no __exit__ follows */
+                return NULL;
+        }
+        return Py_NewRef(arr);
+}
+
+static PyObject *
+frame_exit(tshmpy_frame *self, PyObject *args)
+{
+        PyObject *type = Py_None, *value = Py_None, *tb = Py_None, *r;
+        int rv;
+
+        if (!PyArg_UnpackTuple(args, "__exit__", 0, 3, &type, &value, &tb)) {
+                return NULL;
+        }
+        if (!self->held) {
+                Py_RETURN_FALSE;
+        }
+        rv = frame_finish(self);
+        if (type != Py_None) {
+                Py_RETURN_FALSE; /* the exception is the news */
+        }
+        if ((r = frame_release_result(self, rv)) == NULL) {
+                return NULL;
+        }
+        Py_DECREF(r);
+        Py_RETURN_FALSE;
+}
+
+static PyObject *
+frame_numpy(tshmpy_frame *self, PyObject *args, PyObject *kwds)
+{
+        return tshmpy_stream_slot_numpy(self->sub, self->map, (void *)self->f.data, args, kwds);
+}
+
+static PyObject *
+frame_torch(tshmpy_frame *self, PyObject *unused)
+{
+        (void)unused;
+        return tshmpy_dlpack_torch_view(self->sub, self->map, (void *)self->f.data);
+}
+
+static PyObject *
+frame_get_array(tshmpy_frame *self, void *closure)
+{
+        PyObject *arr;
+
+        (void)closure;
+        arr = frame_array(self);
+        return arr != NULL ? Py_NewRef(arr) : NULL;
+}
+
+static PyObject *
+frame_get_seq(tshmpy_frame *self, void *closure)
+{
+        (void)closure;
+        return PyLong_FromUnsignedLongLong(self->f.seq);
+}
+
+static PyObject *
+frame_get_timestamp(tshmpy_frame *self, void *closure)
+{
+        (void)closure;
+        return PyFloat_FromDouble((double)self->f.timestamp_ns / 1e9);
+}
+
+static PyObject *
+frame_get_timestamp_ns(tshmpy_frame *self, void *closure)
+{
+        (void)closure;
+        return PyLong_FromUnsignedLongLong(self->f.timestamp_ns);
+}
+
+static PyObject *
+frame_get_missed(tshmpy_frame *self, void *closure)
+{
+        (void)closure;
+        return PyLong_FromUnsignedLongLong(self->f.missed);
+}
+
+static PyObject *
+frame_get_held(tshmpy_frame *self, void *closure)
+{
+        (void)closure;
+        return PyBool_FromLong(self->held);
+}
+
+static PyObject *
+frame_repr(tshmpy_frame *self)
+{
+        return PyUnicode_FromFormat("<tshm.Frame %llu of %R%s>", (unsigned long long)self->f.seq,
+                                    self->sub->name, self->held ? " held" : "");
+}
+
+static void
+frame_dealloc(tshmpy_frame *self)
+{
+        if (self->held) {
+                (void)frame_finish(self);
+        }
+        Py_XDECREF(self->array);
+        Py_XDECREF(self->map);
+        Py_XDECREF(self->sub);
+        Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef frame_methods[] = {
+    {"release", TSHMPY_METH(frame_release), METH_NOARGS,
+     "release($self, /)\n--\n\n"
+     "Release the frame (idempotent). Raises TornError when, under the 'overwrite'\n"
+     "policy, the producer reused its slot while it was held."},
+    {"numpy", TSHMPY_METH(frame_numpy), METH_VARARGS | METH_KEYWORDS,
+     "numpy($self, /, *, bfloat16_as_uint16=False)\n--\n\n"
+     "The frame as a new read-only ndarray view (as Segment.numpy(), for bfloat16)."},
+    {"torch", TSHMPY_METH(frame_torch), METH_NOARGS,
+     "torch($self, /)\n--\n\n"
+     "A tensor over the frame would be writable memory that is mapped read-only: as\n"
+     "for read-only segments, this raises ReadOnlyError. Copy instead:\n"
+     "torch.tensor(a) inside the with block (or torch.from_numpy(a.copy()))."},
+    {"__enter__", TSHMPY_METH(frame_enter), METH_NOARGS,
+     "Return the frame as a read-only ndarray over its slot."},
+    {"__exit__", TSHMPY_METH(frame_exit), METH_VARARGS,
+     "Release the frame; TornError as release() unless an exception is on its way."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef frame_getset[] = {
+    {"array", (getter)frame_get_array, NULL,
+     "The frame as a read-only ndarray over its slot, no copy. Valid while held:\n"
+     "after release the producer may overwrite the slot (copy what you keep).",
+     NULL},
+    {"seq", (getter)frame_get_seq, NULL, "The frame number: 1 for the first published.", NULL},
+    {"timestamp", (getter)frame_get_timestamp, NULL,
+     "When it was published: seconds since the Unix epoch (float).", NULL},
+    {"timestamp_ns", (getter)frame_get_timestamp_ns, NULL,
+     "When it was published: ns since the Unix epoch (int).", NULL},
+    {"missed", (getter)frame_get_missed, NULL,
+     "Frames skipped just before this one ('overwrite' policy).", NULL},
+    {"held", (getter)frame_get_held, NULL, "True until released.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyTypeObject tshmpy_frame_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "tshm.Frame",
+    .tp_basicsize = sizeof(tshmpy_frame),
+    .tp_dealloc = (destructor)frame_dealloc,
+    .tp_repr = (reprfunc)frame_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .tp_doc = "One frame a subscriber holds (sub.take()). A context manager: __enter__ gives\n"
+              "the frame as a read-only ndarray over its slot, __exit__ releases it;\n"
+              "release() does it by hand, and a Frame dropped while held is released.\n"
+              ".seq, .timestamp and .missed describe the frame.",
+    .tp_methods = frame_methods,
+    .tp_getset = frame_getset,
+};
