@@ -1,14 +1,13 @@
 #!/usr/bin/env python3
 """producer.py - the torch side of a round trip between two processes.
 
-Creates two segments: NAME, a 4x4 float32 array the producer writes through
-a torch tensor, and NAME.ctl, two int64 cells [round, ack]. Each round it
-fills the array in place, publishes the round number, and waits until the
-consumer (consumer.py, another process) acknowledges it by writing the round
-into the ack cell through numpy, which the producer reads through torch.
-Nothing is copied or sent: both processes map the same pages. (The round and
-ack cells are plain stores and loads, enough for a demo on x86-64; a real
-protocol would use atomics or a notification channel.)
+Uses two segments: NAME, a 4x4 float32 array this process writes through a
+torch tensor, and NAME.ctl, one int64 cell the consumer (consumer.py, another
+process) writes its acknowledgements into through numpy. Each round it fills
+the array in place inside `with data.write():`, which publishes a new version
+and wakes the consumer, then sleeps in ack.wait() until the consumer has
+acknowledged it. The array is never sent: both processes map the same pages.
+At the end it unlinks both segments, which ends the consumer's wait.
 
     producer.py NAME [ROUNDS]       (socket: $TSHM_SOCKET or tshmd's default)
 
@@ -18,7 +17,6 @@ PYTHONPATH pointing at the built module (build/client/python) or install it.
 
 import os
 import sys
-import time
 
 import torch
 
@@ -27,12 +25,12 @@ import tshm
 TIMEOUT_S = 30
 
 
-def wait_for(pred, what):
-    deadline = time.monotonic() + TIMEOUT_S
-    while not pred():
-        if time.monotonic() > deadline:
-            sys.exit(f"producer: timed out waiting for {what}")
-        time.sleep(0.001)
+def ensure(name, shape, dtype):
+    """Create NAME unless the other process did already: either may start first."""
+    try:
+        tshm.create(name, shape, dtype).close()
+    except tshm.ExistsError:
+        pass
 
 
 def main():
@@ -40,25 +38,24 @@ def main():
         sys.exit("usage: producer.py NAME [ROUNDS]")
     name, rounds = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 5
     pid = os.getpid()
-    # The control segment first: the consumer opens the data once this exists.
-    data = tshm.create(name, (4, 4), "float32", mode=0o644)
-    ctl = tshm.create(name + ".ctl", 2, "int64", mode=0o666)
+    ensure(name, (4, 4), "float32")
+    ensure(name + ".ctl", 1, "int64")
+    data = tshm.open(name, writable=True)
+    ack = tshm.open(name + ".ctl")   # read-only here: the consumer writes it
     try:
         t = data.torch()             # a torch.Tensor over the shared pages
-        c = ctl.torch()              # [round, ack]
         base = torch.arange(16, dtype=torch.float32).reshape(4, 4) / 100
+        acked = ack.seq              # the last version of NAME.ctl seen
         for k in range(1, rounds + 1):
-            t.copy_(base + k)        # in place: the consumer's ndarray sees it
-            c[0] = k                 # publish: round k is in
+            with data.write():       # on exit: publish version 2k, wake the consumer
+                t.copy_(base + k)    # in place: no reader sees it half-written
             row = " ".join(f"{x:.2f}" for x in t[0].tolist())
             print(f"producer (pid {pid}, torch): wrote round {k}, row 0 = {row}", flush=True)
-            wait_for(lambda: int(c[1]) == k, f"the ack of round {k}")
-            print(f"producer (pid {pid}, torch): consumer acknowledged round {int(c[1])}",
-                  flush=True)
-        c[0] = -1                    # tell the consumer we are done
-        wait_for(lambda: int(c[1]) == -1, "the consumer to finish")
+            acked = ack.wait(acked, timeout=TIMEOUT_S)   # sleeps until the consumer writes
+            print(f"producer (pid {pid}, torch): consumer acknowledged round "
+                  f"{int(ack.snapshot()[0])}", flush=True)
     finally:
-        tshm.unlink(name)
+        tshm.unlink(name)            # the consumer's data.wait() raises NotFoundError
         tshm.unlink(name + ".ctl")
     print(f"producer (pid {pid}): {rounds} rounds crossed both ways, zero-copy")
 

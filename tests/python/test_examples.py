@@ -36,4 +36,7 @@ def test_producer_then_consumer(daemon, client, name):
 def test_consumer_first(daemon, client, name):
     out = run_pair(daemon, name, consumer_first=True)
     assert "4 rounds crossed both ways" in out["producer.py"]
+    # the consumer waited for each round in turn: none missed, none seen twice
+    assert [f"sees round {k}," in out["consumer.py"] for k in range(1, 5)] == [True] * 4
+    assert "saw 4 rounds" in out["consumer.py"]
     assert not [e for e in client.list() if e["name"].startswith(name)]
