@@ -348,6 +348,7 @@ tshmd_server_stop(struct tshmd_server *srv)
                 }
         }
         tshmd_guard_stop(srv);
+        tshmd_sync_stop(srv);
         while (srv->conns != NULL) {
                 tshmd_conn_close(srv->conns);
         }

@@ -166,6 +166,7 @@ struct tshmd_server {
         uint64_t started_ns; /* CLOCK_MONOTONIC */
         uv_signal_t sig_term, sig_int, sig_hup;
         bool stopping;
+        struct tshmd_pidwatch *pidwatches; /* sync.c: exits of lock holders to wait for */
 };
 
 /* config.c */
@@ -252,10 +253,12 @@ void tshmd_sync_unmap(struct tshm__hdr *hdr);
 /* sync.c: the daemon's part in publish/wait. Mark @objname unlinked in its
  * header and wake its waiters (before the name goes). */
 void tshmd_sync_unlinked(const char *objname);
-/* @c is closing and had @seg open for writing: if its process held the
- * writer lock (and has no other connection), break it. */
+/* @c is closing and had @seg open for writing: if its process holds the
+ * writer lock, break it once that process has exited (tshmd_sync_stop()
+ * drops the watches that are still waiting). */
 void tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_conn *c,
                         const struct tshmd_seg *seg);
+void tshmd_sync_stop(struct tshmd_server *srv);
 
 /* registry.c */
 void tshmd_registry_init(struct tshmd_registry *reg);

@@ -258,7 +258,7 @@ TSHM_API uint64_t tshm_seg_seq(const tshm_seg *seg);
  *
  * Writers are serialised by a lock word in the header, not a pthread mutex: a
  * writer that dies holding it (kill -9) is found dead by the next writer (its
- * thread no longer exists) or by the daemon (its connection closed), which
+ * thread no longer exists or is a zombie) or by the daemon (its process exited), which
  * break the lock; a writer that holds it longer than its lease
  * (TSHM_WRITE_LEASE_MS) may be broken too. The version it left half-written
  * is published as torn: tshm_read_retry() reports TSHM_ETORN for it until

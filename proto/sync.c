@@ -1,7 +1,7 @@
 /*
  * sync.c - the synchronisation line of a segment header, shared by libtshm
  * (writers and waiters, client/sync.c) and tshmd (which breaks the lock of a
- * writer whose connection closed and wakes waiters on unlink).
+ * writer whose process exited and wakes waiters on unlink).
  *
  * The fields are the header's synchronisation line (proto/header.h,
  * proto/PROTOCOL.md section 7). The protocol, for one update:
@@ -24,17 +24,20 @@
  * nobody waits on costs well under a microsecond.
  *
  * The lock holds the writer's thread id. A writer that dies holding it is
- * noticed by the next writer (kill(tid, 0) fails with ESRCH) or by the
- * daemon (the holder's connection closed; daemon/sync.c), or its lease runs
- * out; whoever breaks it takes it with a CAS, so only one does, and marks
- * the half-written version torn.
+ * noticed by the next writer (kill(tid, 0) fails with ESRCH, or the thread
+ * is a zombie) or by the daemon (the holder's process exited;
+ * daemon/sync.c), or its lease runs out; whoever breaks it takes it with a
+ * CAS, so only one does, and marks the half-written version torn.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -199,12 +202,33 @@ sync_pause(void)
 #endif
 }
 
-/* Whether the thread @tid (of any process) is gone. EPERM means it exists
- * but belongs to another user. */
+/* Whether the thread @tid (of any process) is gone: no such thread (EPERM
+ * from kill() means it exists but is another user's), or a zombie, which is
+ * what a killed single-threaded process stays until its parent reaps it.
+ * Where /proc hides other users' processes, only the first test applies. */
 static bool
 sync_thread_gone(uint32_t tid)
 {
-        return kill((pid_t)tid, 0) < 0 && errno == ESRCH;
+        char path[32], buf[512], *paren;
+        ssize_t n;
+        int fd;
+
+        if (kill((pid_t)tid, 0) < 0 && errno == ESRCH) {
+                return true;
+        }
+        (void)snprintf(path, sizeof(path), "/proc/%u/stat", tid);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+                return errno == ENOENT;
+        }
+        n = read(fd, buf, sizeof(buf) - 1);
+        (void)close(fd);
+        if (n <= 0) {
+                return false;
+        }
+        buf[n] = '\0';
+        /* "pid (comm) S ...": the state follows the last ')'. */
+        paren = strrchr(buf, ')');
+        return paren != NULL && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
 }
 
 bool

@@ -174,11 +174,13 @@ START_TEST(test_writer_killed_mid_update)
         pid = dying_writer("crash");
         ck_assert_uint_eq(tshm_seg_seq(r), 3);
         ck_assert_int_eq(kill(pid, SIGKILL), 0);
-        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        /* Not reaped yet: a zombie has exited, and tshmd (watching its
+         * pidfd) breaks the lock all the same. */
         t0 = now_s();
         seq = tshm_wait(r, 2, 5000);
         ck_assert_int_eq(seq, 4);
         ck_assert(now_s() - t0 < 5.0);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
         ck_assert_int_eq(tshm_read_retry(r, (uint64_t)seq), TSHM_ETORN);
         ck_assert_int_eq(tshm_write_begin(s, 1000), 0);
         ck_assert_int_eq(tshm_write_end(s), 6);
@@ -190,16 +192,36 @@ START_TEST(test_writer_killed_mid_update)
         kill(f.pid, SIGKILL);
         waitpid(f.pid, &status, 0);
         ck_assert_int_eq(kill(pid, SIGKILL), 0);
-        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        /* A zombie holder is as dead as a reaped one to the next writer. */
         t0 = now_s();
         ck_assert_int_eq(tshm_write_begin(s, 5000), 0);
         ck_assert(now_s() - t0 < 1.0);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
         /* The dead writer's version (8) was published torn, ours is next. */
         ck_assert_int_eq(tshm_write_end(s), 10);
         ck_assert_int_eq(tshm_read_retry(r, 10), 0);
         fixture_restart(&f, NULL);
 
         tshm_close(r);
+        tshm_close(s);
+        tshm_disconnect(c);
+}
+END_TEST
+
+/* A process may close its connection and go on writing through its
+ * mapping: its lock is not broken for that. */
+START_TEST(test_disconnected_writer_keeps_lock)
+{
+        tshm_client *c = fixture_connect(&f);
+        tshm_seg *s = make(c, "disc", 4), *w;
+
+        for (int i = 0; i < 50; i++) {
+                w = open_seg("disc", TSHM_OPEN_RDWR); /* connects, opens, disconnects */
+                ck_assert_int_eq(tshm_write_begin(w, 1000), 0);
+                usleep(2000); /* tshmd sees the connection close meanwhile */
+                ck_assert_int_eq(tshm_write_end(w), 2 * (i + 1));
+                tshm_close(w);
+        }
         tshm_close(s);
         tshm_disconnect(c);
 }
@@ -402,6 +424,7 @@ main(void)
         tcase_add_test(tc, test_publish_numbers_and_wait);
         tcase_add_test(tc, test_writer_killed_mid_update);
         tcase_add_test(tc, test_clean_stop_keeps_writer_lock);
+        tcase_add_test(tc, test_disconnected_writer_keeps_lock);
         tcase_add_test(tc, test_unlink_wakes_waiters);
         tcase_add_test(tc, test_writers_are_serialised);
         tcase_add_test(tc, test_torn_read_stress);
