@@ -63,7 +63,11 @@ tshmd_sync_unlinked(const char *objname)
  * its mapping (tshm_disconnect() leaves segments usable), so a closed
  * connection alone proves nothing; an exited process does. */
 struct tshmd_pidwatch {
-        uv_poll_t poll;
+        union {
+                uv_handle_t handle;
+                uv_poll_t poll;   /* on the pidfd */
+                uv_timer_t timer; /* without pidfds: look every SYNC_EXIT_POLL_MS */
+        } u;
         struct tshmd_server *srv;
         struct tshmd_pidwatch *prev, *next;
         int pidfd;
@@ -105,12 +109,18 @@ sync_break(struct tshmd_server *srv, const struct tshmd_seg *seg, pid_t pid)
         tshmd_sync_unmap(hdr);
 }
 
+/* Without pidfd_open (kernels before 5.3, or valgrind), how often tshmd
+ * looks whether a lock holder's process has exited. */
+#define SYNC_EXIT_POLL_MS 50
+
 static void
 sync_watch_closed(uv_handle_t *h)
 {
         struct tshmd_pidwatch *w = h->data;
 
-        (void)close(w->pidfd);
+        if (w->pidfd >= 0) {
+                (void)close(w->pidfd);
+        }
         free(w);
 }
 
@@ -125,23 +135,38 @@ sync_watch_end(struct tshmd_pidwatch *w)
         if (w->next != NULL) {
                 w->next->prev = w->prev;
         }
-        uv_close((uv_handle_t *)&w->poll, sync_watch_closed);
+        uv_close(&w->u.handle, sync_watch_closed);
 }
 
 /* The process exited (or the poll failed): break the lock if it is still
  * its, on the same segment. */
 static void
-sync_watch_fired(uv_poll_t *h, int status, int events)
+sync_watch_exited(struct tshmd_pidwatch *w)
 {
-        struct tshmd_pidwatch *w = h->data;
         struct tshmd_seg *seg = tshmd_registry_find(&w->srv->reg, w->name);
 
-        (void)status;
-        (void)events;
         if (seg != NULL && seg->serial == w->serial && seg->state == TSHMD_SEG_READY) {
                 sync_break(w->srv, seg, w->pid);
         }
         sync_watch_end(w);
+}
+
+static void
+sync_watch_fired(uv_poll_t *h, int status, int events)
+{
+        (void)status;
+        (void)events;
+        sync_watch_exited(h->data);
+}
+
+static void
+sync_watch_tick(uv_timer_t *t)
+{
+        struct tshmd_pidwatch *w = t->data;
+
+        if (tshm__sync_thread_gone((uint32_t)w->pid)) {
+                sync_watch_exited(w);
+        }
 }
 
 void
@@ -168,17 +193,16 @@ tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_conn *c, const s
                 return;
         }
         pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
-        if (pidfd < 0) {
-                /* ESRCH: gone and reaped already. Anything else (an old
-                 * kernel): leave it to the next writer and the lease. */
-                if (errno == ESRCH) {
-                        sync_break(srv, seg, c->pid);
-                }
+        if (pidfd < 0 && errno == ESRCH) {
+                /* Gone and reaped already. */
+                sync_break(srv, seg, c->pid);
                 return;
         }
         n = strlen(seg->name) + 1;
         if ((w = calloc(1, sizeof(*w) + n)) == NULL) {
-                (void)close(pidfd);
+                if (pidfd >= 0) {
+                        (void)close(pidfd);
+                }
                 return;
         }
         w->srv = srv;
@@ -186,18 +210,27 @@ tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_conn *c, const s
         w->pid = c->pid;
         w->serial = seg->serial;
         memcpy(w->name, seg->name, n);
-        if (uv_poll_init(srv->loop, &w->poll, pidfd) < 0) {
-                (void)close(pidfd);
+        /* Without a pidfd (ENOSYS), look now and then instead. */
+        if ((pidfd >= 0 ? uv_poll_init(srv->loop, &w->u.poll, pidfd)
+                        : uv_timer_init(srv->loop, &w->u.timer)) < 0) {
+                if (pidfd >= 0) {
+                        (void)close(pidfd);
+                }
                 free(w);
                 return;
         }
-        w->poll.data = w;
+        w->u.handle.data = w;
         w->next = srv->pidwatches;
         if (w->next != NULL) {
                 w->next->prev = w;
         }
         srv->pidwatches = w;
-        (void)uv_poll_start(&w->poll, UV_READABLE, sync_watch_fired);
+        if (pidfd >= 0) {
+                (void)uv_poll_start(&w->u.poll, UV_READABLE, sync_watch_fired);
+        } else {
+                (void)uv_timer_start(&w->u.timer, sync_watch_tick, SYNC_EXIT_POLL_MS,
+                                     SYNC_EXIT_POLL_MS);
+        }
 }
 
 void

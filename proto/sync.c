@@ -206,8 +206,8 @@ sync_pause(void)
  * from kill() means it exists but is another user's), or a zombie, which is
  * what a killed single-threaded process stays until its parent reaps it.
  * Where /proc hides other users' processes, only the first test applies. */
-static bool
-sync_thread_gone(uint32_t tid)
+bool
+tshm__sync_thread_gone(uint32_t tid)
 {
         char path[32], buf[512], *paren;
         ssize_t n;
@@ -241,7 +241,7 @@ tshm__sync_holder_breakable(const struct tshm__hdr *hdr, uint32_t holder)
         if (lease != 0 && tshm__mono_ns() > lease) {
                 return true;
         }
-        return sync_thread_gone(holder & TSHM_LOCK_TID_MASK);
+        return tshm__sync_thread_gone(holder & TSHM_LOCK_TID_MASK);
 }
 
 void

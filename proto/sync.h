@@ -45,6 +45,9 @@ int tshm__sync_lock(struct tshm__hdr *hdr, uint32_t tid, int timeout_ms);
 void tshm__sync_unlock(struct tshm__hdr *hdr);
 /* Whether @tid still holds the lock (a breaker may have taken it). */
 bool tshm__sync_still_mine(const struct tshm__hdr *hdr, uint32_t tid);
+/* Whether the thread (or process) @tid is gone: no such thread, or a
+ * zombie. */
+bool tshm__sync_thread_gone(uint32_t tid);
 /* Whether the lock value @holder may be broken: its thread is gone or its
  * lease ran out. */
 bool tshm__sync_holder_breakable(const struct tshm__hdr *hdr, uint32_t holder);
