@@ -427,21 +427,31 @@ tshm_chown(tshm_client *c, const char *name, uint32_t uid, uint32_t gid)
 }
 
 int
-tshm_stat(tshm_client *c, const char *name, tshm_info *ret_info)
+tshm__client_stat(tshm_client *c, const char *name, struct tshm__reply *ret_reply)
 {
         struct tshm__req req = {.op = TSHM_OP_STAT};
+        int rv;
+
+        (void)pthread_mutex_lock(&c->lock);
+        if ((rv = tshm__client_name(c, &req, name)) == 0) {
+                rv = tshm__client_call(c, &req, ret_reply, NULL);
+        }
+        (void)pthread_mutex_unlock(&c->lock);
+        return rv;
+}
+
+int
+tshm_stat(tshm_client *c, const char *name, tshm_info *ret_info)
+{
         struct tshm__reply reply;
         int rv;
 
         if (c == NULL || ret_info == NULL) {
                 return TSHM_EINVAL;
         }
-        (void)pthread_mutex_lock(&c->lock);
-        if ((rv = tshm__client_name(c, &req, name)) == 0 &&
-            (rv = tshm__client_call(c, &req, &reply, NULL)) == 0) {
+        if ((rv = tshm__client_stat(c, name, &reply)) == 0) {
                 *ret_info = reply.info;
         }
-        (void)pthread_mutex_unlock(&c->lock);
         return rv;
 }
 

@@ -74,6 +74,10 @@ void tshm__client_errmsg(tshm_client *c, const char *fmt, ...) __attribute__((fo
 int tshm__client_create(tshm_client *c, struct tshm__req *req, const char *name, size_t ndim,
                         const uint64_t *shape, unsigned mode, unsigned flags, tshm_seg **ret_seg);
 
+/* The stat request for @name (a stream's reply has has_stream set). Takes
+ * c->lock itself. */
+int tshm__client_stat(tshm_client *c, const char *name, struct tshm__reply *ret_reply);
+
 /* stream.c: after a stream was opened for writing, fetch and map its
  * subscriber table (with c->lock held). Returns 0 or an error. */
 int tshm__stream_attach_producer(tshm_client *c, tshm_seg *seg);

@@ -467,23 +467,21 @@ tshm_unsubscribe(tshm_sub *sub)
 int
 tshm_stream_stat(tshm_client *c, const char *name, tshm_stream_info *ret_info)
 {
-        struct tshm__req req = {.op = TSHM_OP_STAT};
         struct tshm__reply reply;
         int rv;
 
         if (c == NULL || ret_info == NULL) {
                 return TSHM_EINVAL;
         }
-        (void)pthread_mutex_lock(&c->lock);
-        if ((rv = tshm__client_name(c, &req, name)) == 0 &&
-            (rv = tshm__client_call(c, &req, &reply, NULL)) == 0) {
-                if (!reply.has_stream) {
-                        tshm__client_errmsg(c, "'%s' is an array, not a stream", name);
-                        rv = TSHM_EINVAL;
-                } else {
-                        *ret_info = reply.stream;
-                }
+        if ((rv = tshm__client_stat(c, name, &reply)) < 0) {
+                return rv;
         }
-        (void)pthread_mutex_unlock(&c->lock);
-        return rv;
+        if (!reply.has_stream) {
+                (void)pthread_mutex_lock(&c->lock);
+                tshm__client_errmsg(c, "'%s' is an array, not a stream", name);
+                (void)pthread_mutex_unlock(&c->lock);
+                return TSHM_EINVAL;
+        }
+        *ret_info = reply.stream;
+        return 0;
 }

@@ -12,6 +12,8 @@
 
 #include "tshmd.h"
 
+#include "sync.h"
+
 #define ERRLEN 256
 
 /* The header of a new segment; an ephemeral one records its creator. */
@@ -177,7 +179,7 @@ tshmd_ops_create(struct tshmd_conn *c, const struct tshm__req *req)
         spec.mode = req->mode != 0 ? req->mode : 0600u;
         spec.owner_uid = c->uid;
         spec.owner_gid = c->gid;
-        spec.created_ns = tshmd_now_ns(CLOCK_REALTIME);
+        spec.created_ns = tshm__real_ns();
         cw = calloc(1, sizeof(*cw));
         if (cw == NULL) {
                 rv = TSHM_ENOMEM;

@@ -14,6 +14,8 @@
 
 #include "tshmd.h"
 
+#include "sync.h"
+
 #define ERRLEN 256
 
 /* Permission bits: r = 4, w = 2, as for files: the owner class if the uid
@@ -431,7 +433,7 @@ ops_stats(struct tshmd_conn *c, const struct tshm__req *req)
             .clients = srv->nconns,
             .opens = srv->reg.opens,
             .requests = srv->requests,
-            .uptime_ns = tshmd_now_ns(CLOCK_MONOTONIC) - srv->started_ns,
+            .uptime_ns = tshm__mono_ns() - srv->started_ns,
             .shm_free = tshmd_shm_free_bytes(),
             .pid = (uint32_t)getpid(),
             .proto = TSHM_PROTO_VERSION,

@@ -16,16 +16,9 @@
 
 #include "tshmd.h"
 
+#include "sync.h"
+
 #define ACCEPTS_PER_WAKE 64
-
-uint64_t
-tshmd_now_ns(clockid_t clock)
-{
-        struct timespec ts;
-
-        (void)clock_gettime(clock, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* The socket path when --socket is not given: $TSHM_SOCKET, else the system
  * socket for root and $XDG_RUNTIME_DIR/tshm/tshm.sock for other users, the
@@ -286,7 +279,7 @@ tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, struct tshmd_confi
         srv->cfg = cfg;
         srv->listen_fd = -1;
         srv->guard_fd = -1;
-        srv->started_ns = tshmd_now_ns(CLOCK_MONOTONIC);
+        srv->started_ns = tshm__mono_ns();
         tshmd_registry_init(&srv->reg);
         if ((rv = tshmd_seal_key(cfg->shm_prefix, srv->seal_key)) < 0) {
                 tshmd_log(LOG_ERR, "cannot make or read the seal key: %s", tshm_strerror(rv));

@@ -306,6 +306,5 @@ void tshmd_ops_dispatch(struct tshmd_conn *c, const uint8_t *payload, size_t len
 /* server.c */
 int tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, struct tshmd_config *cfg);
 void tshmd_server_stop(struct tshmd_server *srv);
-uint64_t tshmd_now_ns(clockid_t clock);
 
 #endif /* TSHMD_H */
