@@ -380,7 +380,9 @@ tshm_sub_take(tshm_sub *sub, int timeout_ms, tshm_frame *ret_frame)
                 int64_t s;
 
                 if (__atomic_load_n(&sub->me->active, __ATOMIC_SEQ_CST) == 0) {
-                        /* The daemon let the entry go (it restarted). */
+                        /* Our entry was freed: the daemon stopped (it
+                         * ends every subscription then), or another holder
+                         * of the table cleared it. */
                         return TSHM_ECONNRESET;
                 }
                 s = tshm__sync_wait(hdr, 2u * (frame - 1u), deadline, seg->spin_ns, true);
