@@ -6,9 +6,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <syslog.h>
 
 #include "tshmd.h"
+
+#include "sync.h"
 
 static int log_level = LOG_INFO;
 static bool log_syslog;
@@ -51,18 +54,17 @@ log_prio_name(int prio)
         }
 }
 
-void
-tshmd_log(int prio, const char *fmt, ...)
-{
-        char line[1024];
-        va_list ap;
+static uint64_t log_suppressed;
 
-        if (prio > log_level) {
-                return;
-        }
-        va_start(ap, fmt);
-        (void)vsnprintf(line, sizeof(line), fmt, ap);
-        va_end(ap);
+uint64_t
+tshmd_log_suppressed(void)
+{
+        return log_suppressed;
+}
+
+static void
+log_emit(int prio, const char *line)
+{
         if (log_syslog) {
                 syslog(prio, "%s", line);
         } else if (log_journal) {
@@ -70,4 +72,38 @@ tshmd_log(int prio, const char *fmt, ...)
         } else {
                 (void)fprintf(stderr, "tshmd: %s: %s\n", log_prio_name(prio), line);
         }
+}
+
+void
+tshmd_log_limited(struct tshmd_log_limit *lim, int prio, const char *fmt, ...)
+{
+        char line[1024];
+        uint64_t now;
+        va_list ap;
+
+        if (prio > log_level) {
+                return;
+        }
+        now = tshm__mono_ns();
+        if (lim->window_ns == 0 || now - lim->window_ns >= (uint64_t)TSHMD_LOG_WINDOW_MS * 1000000u) {
+                lim->window_ns = now;
+                lim->lines = 0;
+        }
+        if (lim->lines >= TSHMD_LOG_BURST) {
+                lim->dropped++;
+                log_suppressed++;
+                return;
+        }
+        lim->lines++;
+        va_start(ap, fmt);
+        (void)vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        if (lim->dropped != 0) {
+                size_t n = strlen(line);
+
+                (void)snprintf(line + n, sizeof(line) - n, " (%u similar lines suppressed before)",
+                               lim->dropped);
+                lim->dropped = 0;
+        }
+        log_emit(prio, line);
 }

@@ -188,7 +188,27 @@ int tshmd_config_load(struct tshmd_config *cfg, const char *path, bool reload, c
 /* log.c */
 void tshmd_log_init(int level, bool syslog_mode);
 void tshmd_log_set_level(int level);
-void tshmd_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Every log line is rate-limited per call site: a client can make tshmd
+ * repeat any line (a refusal, a repaired header, a resize undone) as often as
+ * it likes, and the journal must not pay for it. A call site logs at most
+ * TSHMD_LOG_BURST lines per TSHMD_LOG_WINDOW_MS; the next line after a quiet
+ * window says how many were suppressed. */
+#define TSHMD_LOG_BURST 10
+#define TSHMD_LOG_WINDOW_MS 5000
+struct tshmd_log_limit {
+        uint64_t window_ns; /* CLOCK_MONOTONIC start of the current window */
+        uint32_t lines;     /* lines logged in it */
+        uint32_t dropped;   /* lines suppressed since the last one logged */
+};
+void tshmd_log_limited(struct tshmd_log_limit *lim, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define tshmd_log(prio, ...)                                                                       \
+        do {                                                                                       \
+                static struct tshmd_log_limit tshmd_log_limit_;                                    \
+                tshmd_log_limited(&tshmd_log_limit_, (prio), __VA_ARGS__);                         \
+        } while (0)
+/* Lines suppressed by the limit so far (for tests and `tshm stats`). */
+uint64_t tshmd_log_suppressed(void);
 
 /* notify.c: the service manager's datagram protocol (sd_notify). */
 int tshmd_notify(const char *state);
