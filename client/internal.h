@@ -16,6 +16,7 @@
 
 struct tshm__slot;
 struct tshm__cur;
+struct tshm__ros;
 
 #define TSHM_DEFAULT_TIMEOUT_MS 30000
 
@@ -55,6 +56,7 @@ struct tshm_seg {
         uint64_t stride;           /* bytes from one slot's data to the next */
         struct tshm__slot *ctl;    /* the slot table, in the mapping */
         struct tshm__cur *cur;     /* the subscriber table (a memfd), or NULL */
+        const struct tshm__ros *ros; /* the roster (a memfd, mapped read-only), or NULL */
         bool loaned;               /* between tshm_stream_loan() and publish/discard */
         uint64_t loan_frame;       /* the frame being filled */
 };

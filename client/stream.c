@@ -40,6 +40,9 @@
 struct tshm_sub {
         tshm_seg *seg;
         struct tshm__cur_sub *me; /* our entry in the subscriber table */
+        uint32_t index;           /* its index */
+        uint32_t serial;          /* our subscription's serial in the roster */
+        uint64_t next;            /* the next frame we take: ours, not the table's */
         bool held;                /* a frame is taken and not released */
         uint64_t held_frame;
         uint64_t missed; /* in all */
@@ -63,64 +66,97 @@ stream_slot(const tshm_seg *seg, uint64_t frame)
         return &seg->ctl[(frame - 1) % seg->slots];
 }
 
-/* Map the subscriber table sent with an attach reply; takes @fd. */
+/* Map a memfd sent with an attach reply (the subscriber table read-write,
+ * or the roster read-only); takes @fd. It must be sealed at its size
+ * (daemon/stream.c), or another holder could shrink it under us, and the
+ * roster sealed against writes, or it would be anyone's to forge. */
 static int
-stream_map_table(int fd, uint64_t size, struct tshm__cur **ret_cur)
+stream_map_memfd(int fd, uint64_t size, uint64_t want, bool writable, const char *magic,
+                 void **ret_map)
 {
-        struct tshm__cur *cur;
+        int need = F_SEAL_SHRINK | F_SEAL_GROW | (writable ? 0 : F_SEAL_FUTURE_WRITE);
+        const struct tshm__cur *head;
         struct stat st;
+        void *map;
         int rv = 0;
 
         if (fd < 0) {
                 return TSHM_EPROTO;
         }
-        /* It must be sealed at its size (daemon/stream.c), or another
-         * subscriber could shrink it under us. */
-        if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != TSHM_CUR_SIZE || size != TSHM_CUR_SIZE ||
-            (fcntl(fd, F_GET_SEALS) & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
-                    (F_SEAL_SHRINK | F_SEAL_GROW)) {
+        if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != want || size != want ||
+            (fcntl(fd, F_GET_SEALS) & need) != need) {
                 rv = TSHM_EBADHDR;
                 goto out;
         }
-        cur = mmap(NULL, TSHM_CUR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (cur == MAP_FAILED) {
+        map = mmap(NULL, want, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED) {
                 rv = TSHM_ENOMEM;
                 goto out;
         }
-        if (memcmp(cur->magic, TSHM_CUR_MAGIC, sizeof(cur->magic)) != 0 ||
-            cur->max_subs != TSHM_STREAM_MAX_SUBS) {
-                (void)munmap(cur, TSHM_CUR_SIZE);
+        /* Both begin with a magic and max_subs. */
+        head = map;
+        if (memcmp(head->magic, magic, sizeof(head->magic)) != 0 ||
+            head->max_subs != TSHM_STREAM_MAX_SUBS) {
+                (void)munmap(map, want);
                 rv = TSHM_EBADHDR;
                 goto out;
         }
-        *ret_cur = cur;
+        *ret_map = map;
 out:
         (void)close(fd);
         return rv;
 }
 
-/* The attach request for @seg's handle; maps the table into seg->cur and
- * returns the subscriber index (UINT32_MAX without @subscribe). With
- * c->lock held. */
+/* The attach requests for @seg's handle: map the subscriber table into
+ * seg->cur and the roster into seg->ros, and return the subscriber index
+ * (UINT32_MAX without @subscribe). With c->lock held. */
 static int
 stream_attach(tshm_client *c, tshm_seg *seg, bool subscribe, uint32_t *ret_index)
 {
         struct tshm__req req = {.op = TSHM_OP_ATTACH, .handle = seg->handle,
                                 .subscribe = subscribe};
         struct tshm__reply reply;
+        uint32_t index;
+        void *map;
         int fd = -1, rv;
 
         if ((rv = tshm__client_call(c, &req, &reply, &fd)) < 0) {
                 return rv;
         }
-        if ((rv = stream_map_table(fd, reply.size, &seg->cur)) < 0) {
-                tshm__client_errmsg(c, "'%s': the daemon sent a bad subscriber table", seg->name);
-                return rv;
-        }
+        index = (uint32_t)reply.handle;
         if (subscribe && reply.handle >= TSHM_STREAM_MAX_SUBS) {
+                if (fd >= 0) {
+                        (void)close(fd);
+                }
                 return TSHM_EPROTO;
         }
-        *ret_index = (uint32_t)reply.handle;
+        if (seg->cur == NULL) {
+                if ((rv = stream_map_memfd(fd, reply.size, TSHM_CUR_SIZE, true, TSHM_CUR_MAGIC,
+                                           &map)) < 0) {
+                        tshm__client_errmsg(c, "'%s': the daemon sent a bad subscriber table",
+                                            seg->name);
+                        return rv;
+                }
+                seg->cur = map;
+        } else if (fd >= 0) {
+                (void)close(fd);
+        }
+        if (seg->ros == NULL) {
+                req.id = 0;
+                req.subscribe = false;
+                req.roster = true;
+                fd = -1;
+                if ((rv = tshm__client_call(c, &req, &reply, &fd)) < 0) {
+                        return rv;
+                }
+                if ((rv = stream_map_memfd(fd, reply.size, TSHM_ROS_SIZE, false, TSHM_ROS_MAGIC,
+                                           &map)) < 0) {
+                        tshm__client_errmsg(c, "'%s': the daemon sent a bad roster", seg->name);
+                        return rv;
+                }
+                seg->ros = map;
+        }
+        *ret_index = index;
         return 0;
 }
 
@@ -138,6 +174,10 @@ tshm__stream_unmap(tshm_seg *seg)
         if (seg->cur != NULL) {
                 (void)munmap(seg->cur, TSHM_CUR_SIZE);
                 seg->cur = NULL;
+        }
+        if (seg->ros != NULL) {
+                (void)munmap((void *)seg->ros, TSHM_ROS_SIZE);
+                seg->ros = NULL;
         }
 }
 
@@ -168,18 +208,17 @@ tshm_seg_is_stream(const tshm_seg *seg)
         return seg->slots != 0 ? 1 : 0;
 }
 
-/* Whether the process of subscriber entry @s is gone. The daemon frees the
- * entry of a subscriber whose connection closes; this covers one whose
- * daemon was restarted meanwhile, so that no daemon will. */
+/* Whether the process @pid holding a subscriber entry is gone. The daemon
+ * frees the entry of a subscriber whose connection closes; this covers one
+ * whose daemon was restarted meanwhile, so that no daemon will. */
 static bool
-stream_sub_gone(const struct tshm__cur_sub *s)
+stream_sub_gone(uint32_t pid)
 {
-        uint32_t pid = __atomic_load_n(&s->pid, __ATOMIC_SEQ_CST);
-
-        return pid != 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+        return pid != UINT32_MAX && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
-/* Whether every live subscriber has released frame @frame - slots. */
+/* Whether every live subscriber has released frame @frame - slots. Who
+ * subscribes is the roster's word (the daemon's); their cursors are theirs. */
 static bool
 stream_slot_free(const tshm_seg *seg, uint64_t frame)
 {
@@ -190,11 +229,11 @@ stream_slot_free(const tshm_seg *seg, uint64_t frame)
                 return true;
         }
         for (i = 0; i < TSHM_STREAM_MAX_SUBS; i++) {
-                const struct tshm__cur_sub *s = &cur->subs[i];
+                uint32_t pid = __atomic_load_n(&seg->ros->subs[i].pid, __ATOMIC_SEQ_CST);
 
-                if (__atomic_load_n(&s->active, __ATOMIC_SEQ_CST) != 0 &&
-                    __atomic_load_n(&s->cursor, __ATOMIC_SEQ_CST) <= frame - seg->slots &&
-                    !stream_sub_gone(s)) {
+                if (pid != 0 &&
+                    __atomic_load_n(&cur->subs[i].cursor, __ATOMIC_SEQ_CST) <= frame - seg->slots &&
+                    !stream_sub_gone(pid)) {
                         return false;
                 }
         }
@@ -250,7 +289,13 @@ tshm_stream_loan(tshm_seg *seg, int timeout_ms, void **ret_data)
         if ((rv = tshm__sync_lock(hdr, tid, timeout_ms)) < 0) {
                 return rv;
         }
-        frame = __atomic_load_n(&hdr->seq, __ATOMIC_SEQ_CST) / 2u + 1u;
+        frame = __atomic_load_n(&hdr->seq, __ATOMIC_SEQ_CST);
+        if (!tshm__seq_ok(frame) || frame >= TSHM_SEQ_MAX - 2u) {
+                /* A writer stored a counter no subscriber accepts. */
+                tshm__sync_unlock(hdr);
+                return TSHM_ETORN;
+        }
+        frame = frame / 2u + 1u;
         if (seg->policy == TSHM_STREAM_BLOCK && seg->cur != NULL &&
             (rv = stream_wait_slot(seg, frame, deadline)) < 0) {
                 tshm__sync_unlock(hdr);
@@ -341,6 +386,16 @@ tshm_subscribe(tshm_client *c, const char *name, tshm_sub **ret_sub)
         }
         sub->seg = seg;
         sub->me = &seg->cur->subs[index];
+        sub->index = index;
+        /* Where we start and which subscription is ours: the roster's word,
+         * which only the daemon writes (the table's cursor is anyone's). */
+        sub->serial = __atomic_load_n(&seg->ros->subs[index].serial, __ATOMIC_SEQ_CST);
+        sub->next = __atomic_load_n(&seg->ros->subs[index].start, __ATOMIC_SEQ_CST);
+        if (sub->next == 0 || sub->next > TSHM_SEQ_MAX / 2u ||
+            __atomic_load_n(&seg->ros->subs[index].pid, __ATOMIC_SEQ_CST) == 0) {
+                rv = TSHM_EPROTO;
+                goto out;
+        }
         *ret_sub = sub;
         sub = NULL;
         seg = NULL;
@@ -373,16 +428,17 @@ tshm_sub_take(tshm_sub *sub, int timeout_ms, tshm_frame *ret_frame)
         if (sub->held || ret_frame == NULL) {
                 return TSHM_EINVAL;
         }
-        frame = __atomic_load_n(&sub->me->cursor, __ATOMIC_SEQ_CST);
+        frame = sub->next;
         for (;;) {
+                const struct tshm__ros_entry *r = &seg->ros->subs[sub->index];
                 struct tshm__slot *slot;
                 uint64_t head, state;
                 int64_t s;
 
-                if (__atomic_load_n(&sub->me->active, __ATOMIC_SEQ_CST) == 0) {
-                        /* Our entry was freed: the daemon stopped (it
-                         * ends every subscription then), or another holder
-                         * of the table cleared it. */
+                if (__atomic_load_n(&r->pid, __ATOMIC_SEQ_CST) == 0 ||
+                    __atomic_load_n(&r->serial, __ATOMIC_SEQ_CST) != sub->serial) {
+                        /* Our entry was freed: the daemon stopped (it ends
+                         * every subscription then). */
                         return TSHM_ECONNRESET;
                 }
                 s = tshm__sync_wait(hdr, 2u * (frame - 1u), deadline, seg->spin_ns, true);
@@ -411,6 +467,7 @@ tshm_sub_take(tshm_sub *sub, int timeout_ms, tshm_frame *ret_frame)
                 ret_frame->missed = missed;
                 break;
         }
+        sub->next = frame;
         if (missed != 0) {
                 sub->missed += missed;
                 __atomic_store_n(&sub->me->missed, sub->missed, __ATOMIC_RELAXED);
@@ -435,7 +492,8 @@ tshm_sub_release(tshm_sub *sub)
         /* Orders the caller's reads of the frame before the second look. */
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         state = __atomic_load_n(&stream_slot(seg, frame)->state, __ATOMIC_RELAXED);
-        __atomic_store_n(&sub->me->cursor, frame + 1u, __ATOMIC_SEQ_CST);
+        sub->next = frame + 1u;
+        __atomic_store_n(&sub->me->cursor, sub->next, __ATOMIC_SEQ_CST);
         stream_kick(seg->cur);
         return state == 2u * frame ? 0 : TSHM_ETORN;
 }

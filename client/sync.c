@@ -30,9 +30,23 @@ tshm_write_begin(tshm_seg *seg, int timeout_ms)
         if ((rv = tshm__sync_lock(hdr, tid, timeout_ms)) < 0) {
                 return rv;
         }
+        s = __atomic_load_n(&hdr->seq, __ATOMIC_SEQ_CST);
+        if (!tshm__seq_ok(s) || s >= TSHM_SEQ_MAX - 2u) {
+                /* A writer stored a counter no reader accepts: publishing
+                 * on top of it would only be reported torn. */
+                tshm__sync_unlock(hdr);
+                return TSHM_ETORN;
+        }
+        if (s & 1u) {
+                /* Odd with the lock free: a writer left a version half
+                 * written without holding the lock (forged). Publish it as
+                 * torn, as a lock break would, so that the version we write
+                 * does not look whole while it is being written. */
+                tshm__sync_repair(hdr);
+                s = __atomic_load_n(&hdr->seq, __ATOMIC_SEQ_CST);
+        }
         /* Odd: a write is in progress. The release fence orders this store
          * before every data store that follows, as a reader sees them. */
-        s = __atomic_load_n(&hdr->seq, __ATOMIC_RELAXED);
         __atomic_store_n(&hdr->seq, s + 1, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_RELEASE);
         seg->writing = true;
@@ -102,6 +116,9 @@ tshm_read_begin(const tshm_seg *seg, int timeout_ms)
                 return TSHM_EINVAL;
         }
         s = __atomic_load_n(&hdr->seq, __ATOMIC_ACQUIRE);
+        if (!tshm__seq_ok(s)) {
+                return TSHM_ETORN;
+        }
         if (!(s & 1u)) {
                 return (int64_t)s;
         }

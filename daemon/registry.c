@@ -198,6 +198,7 @@ tshmd_registry_add(struct tshmd_registry *reg, const struct tshm__hdr *hdr, uint
         seg->slots = hdr->slots;
         seg->policy = hdr->policy;
         seg->cur_fd = -1;
+        seg->ros_fd = -1;
         if (registry_charge(reg, seg->owner_uid, 1, size, 1) < 0) {
                 free(seg);
                 return TSHM_ENOMEM;

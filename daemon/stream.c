@@ -37,38 +37,73 @@ stream_is(const struct tshmd_seg *seg)
         return (seg->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM;
 }
 
-/* Make @seg's subscriber table if it has none. Returns 0 or -errno. */
+/* A memfd of @size bytes, mapped read-write into *ret_map, then sealed at
+ * its size with @seals added. Returns the descriptor or -errno. */
+static int
+stream_memfd(const char *name, size_t size, unsigned seals, void **ret_map)
+{
+        void *map = MAP_FAILED;
+        int fd, rv;
+
+        fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0) {
+                return -errno;
+        }
+        if (ftruncate(fd, (off_t)size) < 0) {
+                goto fail;
+        }
+        /* Mapped before the seals: F_SEAL_FUTURE_WRITE leaves this mapping
+         * writable and refuses every later one. */
+        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED ||
+            fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL | seals) < 0) {
+                goto fail;
+        }
+        *ret_map = map;
+        return fd;
+fail:
+        rv = -errno;
+        if (map != MAP_FAILED) {
+                (void)munmap(map, size);
+        }
+        (void)close(fd);
+        return rv;
+}
+
+/* Make @seg's subscriber table and roster if it has none. Returns 0 or
+ * -errno. */
 static int
 stream_table(struct tshmd_seg *seg)
 {
         struct tshm__cur *cur;
-        int fd;
+        struct tshm__ros *ros;
+        void *map;
+        int fd, rfd;
 
         if (seg->cur != NULL) {
                 return 0;
         }
-        fd = memfd_create("tshm-cursors", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        if (fd < 0) {
-                return -errno;
-        }
         /* Sealed at its size: every subscriber holds it writable, and one
          * that could shrink it would hand SIGBUS to all the others. */
-        if (ftruncate(fd, TSHM_CUR_SIZE) < 0 ||
-            fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-                int rv = -errno;
-                (void)close(fd);
-                return rv;
+        if ((fd = stream_memfd("tshm-cursors", TSHM_CUR_SIZE, 0, &map)) < 0) {
+                return fd;
         }
-        cur = mmap(NULL, TSHM_CUR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (cur == MAP_FAILED) {
-                int rv = -errno;
+        cur = map;
+        /* Sealed against writes too: only the daemon's mapping writes it. */
+        if ((rfd = stream_memfd("tshm-roster", TSHM_ROS_SIZE, F_SEAL_FUTURE_WRITE, &map)) < 0) {
+                (void)munmap(cur, TSHM_CUR_SIZE);
                 (void)close(fd);
-                return rv;
+                return rfd;
         }
+        ros = map;
         memcpy(cur->magic, TSHM_CUR_MAGIC, sizeof(cur->magic));
         cur->max_subs = TSHM_STREAM_MAX_SUBS;
+        memcpy(ros->magic, TSHM_ROS_MAGIC, sizeof(ros->magic));
+        ros->max_subs = TSHM_STREAM_MAX_SUBS;
         seg->cur_fd = fd;
         seg->cur = cur;
+        seg->ros_fd = rfd;
+        seg->ros = ros;
         return 0;
 }
 
@@ -102,28 +137,35 @@ stream_frames(struct tshmd_server *srv, const struct tshmd_seg *seg)
 }
 
 /* Take a free subscriber entry for @c, starting at the next frame. Returns
- * its index, or TSHM_ELIMIT. */
+ * its index, or TSHM_ELIMIT. Which entries are free is the roster's word
+ * (only tshmd writes it), never the shared table's. */
 static int
 stream_join(struct tshmd_server *srv, struct tshmd_conn *c, struct tshmd_seg *seg)
 {
-        struct tshm__cur *cur = seg->cur;
+        struct tshm__ros *ros = seg->ros;
         uint32_t i;
 
         for (i = 0; i < TSHM_STREAM_MAX_SUBS; i++) {
-                struct tshm__cur_sub *s = &cur->subs[i];
+                struct tshm__ros_entry *r = &ros->subs[i];
+                uint64_t start;
 
-                if (__atomic_load_n(&s->active, __ATOMIC_SEQ_CST) != 0) {
+                if (r->pid != 0) {
                         continue;
                 }
-                /* The cursor is set before the entry turns active, so a
-                 * producer never sees an active entry with a stale cursor. A
-                 * frame published between the read of the count and here is
-                 * one this subscriber does not get: it joined after it. */
-                __atomic_store_n(&s->cursor, stream_frames(srv, seg) + 1, __ATOMIC_SEQ_CST);
-                __atomic_store_n(&s->missed, 0, __ATOMIC_SEQ_CST);
-                __atomic_store_n(&s->pid, (uint32_t)c->pid, __ATOMIC_SEQ_CST);
-                __atomic_store_n(&s->active, 1, __ATOMIC_SEQ_CST);
-                (void)__atomic_add_fetch(&cur->gen, 1, __ATOMIC_SEQ_CST);
+                /* The cursor is set before the entry is held, so a producer
+                 * never sees a held entry with a stale cursor. A frame
+                 * published between the read of the count and here is one
+                 * this subscriber does not get: it joined after it. */
+                start = stream_frames(srv, seg) + 1;
+                __atomic_store_n(&seg->cur->subs[i].cursor, start, __ATOMIC_SEQ_CST);
+                __atomic_store_n(&seg->cur->subs[i].missed, 0, __ATOMIC_SEQ_CST);
+                __atomic_store_n(&r->start, start, __ATOMIC_SEQ_CST);
+                __atomic_store_n(&r->serial, ++seg->sub_serial, __ATOMIC_SEQ_CST);
+                /* A pid of 0 means free: a connection whose pid the kernel
+                 * did not give (another pid namespace) still holds it. */
+                __atomic_store_n(&r->pid, c->pid > 0 ? (uint32_t)c->pid : UINT32_MAX,
+                                 __ATOMIC_SEQ_CST);
+                (void)__atomic_add_fetch(&ros->gen, 1, __ATOMIC_SEQ_CST);
                 seg->subscribers++;
                 return (int)i;
         }
@@ -151,6 +193,10 @@ tshmd_stream_attach(struct tshmd_conn *c, const struct tshm__req *req)
                                seg->name);
                 return;
         }
+        if (req->roster && req->subscribe) {
+                tshmd_ops_fail(c, req->id, TSHM_EINVAL, "attach: roster and subscribe together");
+                return;
+        }
         if (req->subscribe && h->sub != 0) {
                 tshmd_ops_fail(c, req->id, TSHM_EINVAL, "handle %llu already subscribes to '%s'",
                                (unsigned long long)req->handle, seg->name);
@@ -172,7 +218,7 @@ tshmd_stream_attach(struct tshmd_conn *c, const struct tshm__req *req)
                 tshmd_log(LOG_INFO, "'%s': pid %d uid %u subscribed (entry %d)", seg->name,
                           (int)c->pid, (unsigned)c->uid, rv);
         }
-        fd = dup(seg->cur_fd);
+        fd = dup(req->roster ? seg->ros_fd : seg->cur_fd);
         if (fd < 0) {
                 rv = -errno;
                 tshmd_stream_leave(h);
@@ -180,21 +226,23 @@ tshmd_stream_attach(struct tshmd_conn *c, const struct tshm__req *req)
                 return;
         }
         tshm__reply_enc_init(&e);
-        tshmd_ops_send(c, &e, tshm__reply_fd(&e, req->id, index, TSHM_CUR_SIZE), req->id, fd);
+        tshmd_ops_send(c, &e,
+                       tshm__reply_fd(&e, req->id, index, req->roster ? TSHM_ROS_SIZE : TSHM_CUR_SIZE),
+                       req->id, fd);
 }
 
 void
 tshmd_stream_leave(struct tshmd_handle *h)
 {
         struct tshmd_seg *seg = h->seg;
-        struct tshm__cur_sub *s;
+        struct tshm__ros_entry *r;
 
         if (h->sub == 0 || seg->cur == NULL) {
                 return;
         }
-        s = &seg->cur->subs[h->sub - 1];
-        __atomic_store_n(&s->active, 0, __ATOMIC_SEQ_CST);
-        (void)__atomic_add_fetch(&seg->cur->gen, 1, __ATOMIC_SEQ_CST);
+        r = &seg->ros->subs[h->sub - 1];
+        __atomic_store_n(&r->pid, 0, __ATOMIC_SEQ_CST);
+        (void)__atomic_add_fetch(&seg->ros->gen, 1, __ATOMIC_SEQ_CST);
         stream_kick(seg->cur);
         seg->subscribers--;
         h->sub = 0;
@@ -220,5 +268,13 @@ tshmd_stream_free(struct tshmd_seg *seg)
         if (seg->cur_fd >= 0) {
                 (void)close(seg->cur_fd);
                 seg->cur_fd = -1;
+        }
+        if (seg->ros != NULL) {
+                (void)munmap(seg->ros, TSHM_ROS_SIZE);
+                seg->ros = NULL;
+        }
+        if (seg->ros_fd >= 0) {
+                (void)close(seg->ros_fd);
+                seg->ros_fd = -1;
         }
 }

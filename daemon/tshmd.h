@@ -73,6 +73,9 @@ struct tshmd_seg {
         uint32_t subscribers;
         int cur_fd;
         struct tshm__cur *cur;
+        int ros_fd;            /* the roster: who holds which entry (only we write it) */
+        struct tshm__ros *ros;
+        uint32_t sub_serial;   /* subscriptions so far, for the roster's serials */
 };
 
 /* What one owner uses, for the per-uid budgets. */

@@ -260,10 +260,19 @@ TSHM_API uint64_t tshm_seg_seq(const tshm_seg *seg);
  * writer that dies holding it (kill -9) is found dead by the next writer (its
  * thread no longer exists or is a zombie) or by the daemon (its process exited), which
  * break the lock; a writer that holds it longer than its lease
- * (TSHM_WRITE_LEASE_MS) may be broken too. The version it left half-written
+ * (TSHM_WRITE_LEASE_MS) may be broken too, and so may any holder a waiting
+ * writer has seen hold it for that long, whatever its lease field says (the
+ * lock word is in shared memory, and a forged one must not block writers for
+ * good). The version it left half-written
  * is published as torn: tshm_read_retry() reports TSHM_ETORN for it until
  * the next complete write (tshm_wait() returns its number like any other). Writers and readers may be threads of any process that has
  * the segment mapped (writers need it writable).
+ *
+ * The counter is shared memory that any writer can store anything into. A
+ * value above 2^62 is not a version a reader will return: every call that
+ * returns a version number reports TSHM_ETORN for it instead (so a number
+ * and an error never share the return value), and writers refuse to publish
+ * on top of it (TSHM_ETORN); such a segment must be made again.
  *
  * Threads: a tshm_seg handle carries one write (or, for a stream, one loan)
  * at a time, and a tshm_sub one taken frame: threads that write or take
@@ -278,8 +287,9 @@ TSHM_API uint64_t tshm_seg_seq(const tshm_seg *seg);
  * mark a write in progress (the counter goes odd). Returns 0, or TSHM_EACCES
  * (mapped read-only), TSHM_EINVAL (this handle is already writing, or @seg
  * is a stream: loan its slots), TSHM_ETIMEDOUT, TSHM_ENOENT (the segment was
- * unlinked). A thread that holds the lock through one handle and asks again
- * through another waits for its own lease: don't. Since 0.2. */
+ * unlinked), TSHM_ETORN (the counter is out of range: see above). A thread
+ * that holds the lock through one handle and asks again through another
+ * waits for its own lease: don't. Since 0.2. */
 TSHM_API int tshm_write_begin(tshm_seg *seg, int timeout_ms);
 
 /* Publish the update begun on @seg: the counter becomes the next even number,
@@ -301,13 +311,14 @@ TSHM_API int64_t tshm_write_abort(tshm_seg *seg);
  * time first (tshm_seg_set_spin()), then sleeps on a futex. Signals and
  * spurious wake-ups do not end the wait early. Returns the number, or
  * TSHM_ETIMEDOUT, TSHM_ENOENT (the segment was unlinked, so nothing more will
- * be published). Since 0.2. */
+ * be published), TSHM_ETORN (the counter is out of range). Since 0.2. */
 TSHM_API int64_t tshm_wait(tshm_seg *seg, uint64_t after_seq, int timeout_ms);
 
 /* Start a consistent in-place read of @seg: waits (up to @timeout_ms, -1
  * forever) while a write is in progress and returns the stable version
  * number to pass to tshm_read_retry(), or TSHM_ETIMEDOUT (a writer did not
- * finish), TSHM_EINVAL (a stream: use tshm_sub_take()). Since 0.2. */
+ * finish), TSHM_EINVAL (a stream: use tshm_sub_take()), TSHM_ETORN (the
+ * counter is out of range). Since 0.2. */
 TSHM_API int64_t tshm_read_begin(const tshm_seg *seg, int timeout_ms);
 
 /* End a read begun at version @seq: 0 if nothing was written meanwhile (the

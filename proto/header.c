@@ -129,43 +129,6 @@ tshm__hdr_init(struct tshm__hdr *hdr, const struct tshm__seg_spec *spec)
         return 0;
 }
 
-/* A stream's geometry is exactly what its slots and frame size imply. */
-static bool
-hdr_stream_ok(const struct tshm__hdr *hdr, uint64_t nbytes)
-{
-        uint64_t off, stride, size;
-
-        return hdr->policy <= TSHM_STREAM_OVERWRITE && hdr->frame_bytes == nbytes &&
-               hdr->ctl_offset == TSHM_HDR_DATA_OFFSET &&
-               hdr_stream_layout(hdr->slots, nbytes, &off, &stride, &size) &&
-               hdr->data_offset == off && hdr->slot_stride == stride && hdr->data_size == size;
-}
-
-/* The lowest and highest byte offsets an element can start at, or false on
- * overflow. */
-static bool
-hdr_reach(const struct tshm__hdr *hdr, int64_t *ret_lo, int64_t *ret_hi)
-{
-        int64_t lo = 0, hi = 0, step;
-        uint32_t i;
-
-        for (i = 0; i < hdr->ndim; i++) {
-                if (hdr->shape[i] > (uint64_t)INT64_MAX) {
-                        return false;
-                }
-                if (__builtin_mul_overflow((int64_t)hdr->shape[i] - 1, hdr->strides[i], &step)) {
-                        return false;
-                }
-                if (step < 0 ? __builtin_add_overflow(lo, step, &lo)
-                             : __builtin_add_overflow(hi, step, &hi)) {
-                        return false;
-                }
-        }
-        *ret_lo = lo;
-        *ret_hi = hi;
-        return true;
-}
-
 static bool
 hdr_name_ok(const struct tshm__hdr *hdr)
 {
@@ -178,12 +141,19 @@ hdr_name_ok(const struct tshm__hdr *hdr)
         return tshm_name_check(name) == 0;
 }
 
+/* The geometry of a segment is a function of its dtype, shape and (for a
+ * stream) slots and policy: tshm__hdr_init() computes it, and nothing else
+ * ever writes it. So a header is valid only if every geometry field is
+ * exactly what tshm__hdr_init() makes of those inputs: no field a writer
+ * could rewrite (data_size, strides, slot_stride, ...) is trusted on its own.
+ * Strides are C-contiguous; extra room, gaps or overlapping views are not
+ * layouts tshm makes, so no reader has to bound them. */
 int
 tshm__hdr_validate(const struct tshm__hdr *hdr, uint64_t map_size)
 {
-        uint64_t nbytes;
-        int64_t lo, hi;
-        uint32_t i;
+        struct tshm__seg_spec spec;
+        struct tshm__hdr want;
+        uint32_t kind;
 
         if (map_size < TSHM_HDR_DATA_OFFSET) {
                 return TSHM_EBADHDR;
@@ -192,43 +162,46 @@ tshm__hdr_validate(const struct tshm__hdr *hdr, uint64_t map_size)
             hdr->layout != TSHM_HDR_LAYOUT || hdr->header_size != TSHM_HDR_SIZE) {
                 return TSHM_EBADHDR;
         }
-        if ((hdr->flags & TSHM_HDR_KIND_MASK) > TSHM_HDR_KIND_STREAM ||
-            (hdr->flags & ~TSHM_HDR_FLAGS_KNOWN) != 0 || hdr->mode > 0777u) {
+        kind = hdr->flags & TSHM_HDR_KIND_MASK;
+        if (kind > TSHM_HDR_KIND_STREAM || (hdr->flags & ~TSHM_HDR_FLAGS_KNOWN) != 0 ||
+            hdr->mode > 0777u) {
                 return TSHM_EBADHDR;
         }
         if (!hdr_name_ok(hdr)) {
                 return TSHM_EBADHDR;
         }
-        if (tshm_dtype_itemsize((tshm_dtype)hdr->dtype) == 0 ||
-            hdr->itemsize != tshm_dtype_itemsize((tshm_dtype)hdr->dtype)) {
+        if (hdr->ndim > TSHM_MAX_NDIM || (kind == TSHM_HDR_KIND_ARRAY && hdr->slots != 0)) {
                 return TSHM_EBADHDR;
         }
-        if (hdr->ndim > TSHM_MAX_NDIM ||
-            tshm_shape_nbytes((tshm_dtype)hdr->dtype, hdr->ndim, hdr->shape, &nbytes) < 0) {
+        /* What tshm__hdr_init() makes of the inputs; it checks the dtype,
+         * the shape's size and the stream's slots and policy. */
+        memset(&spec, 0, sizeof(spec));
+        memcpy(spec.name, hdr->name, strlen(hdr->name) + 1);
+        spec.dtype = (tshm_dtype)hdr->dtype;
+        spec.ndim = hdr->ndim;
+        memcpy(spec.shape, hdr->shape, sizeof(spec.shape[0]) * hdr->ndim);
+        spec.slots = kind == TSHM_HDR_KIND_STREAM ? hdr->slots : 0;
+        spec.policy = hdr->policy;
+        if (kind == TSHM_HDR_KIND_STREAM && hdr->slots == 0) {
                 return TSHM_EBADHDR;
         }
-        for (i = hdr->ndim; i < TSHM_MAX_NDIM; i++) {
-                if (hdr->shape[i] != 0 || hdr->strides[i] != 0) {
-                        return TSHM_EBADHDR;
-                }
-        }
-        /* The data area: page-aligned, after the header, inside the map. */
-        if (hdr->data_offset < TSHM_HDR_DATA_OFFSET || hdr->data_offset % PAGE_SIZE_ != 0 ||
-            hdr->data_offset > map_size || hdr->data_size > map_size - hdr->data_offset ||
-            hdr->data_size < nbytes) {
+        if (tshm__hdr_init(&want, &spec) < 0) {
                 return TSHM_EBADHDR;
         }
-        if ((hdr->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM ? !hdr_stream_ok(hdr, nbytes)
-                                                                       : hdr->slots != 0) {
+        /* Every geometry field, and the unused tails of shape and strides. */
+        if (hdr->itemsize != want.itemsize || hdr->data_offset != want.data_offset ||
+            hdr->data_size != want.data_size ||
+            memcmp(hdr->shape, want.shape, sizeof(hdr->shape)) != 0 ||
+            memcmp(hdr->strides, want.strides, sizeof(hdr->strides)) != 0 ||
+            hdr->slots != want.slots || hdr->policy != want.policy ||
+            hdr->slot_stride != want.slot_stride || hdr->ctl_offset != want.ctl_offset ||
+            hdr->frame_bytes != want.frame_bytes) {
                 return TSHM_EBADHDR;
         }
-        /* Every reachable element inside the data area (a stream's frame 0;
-         * the others are whole strides after it, inside data_size). */
-        if (nbytes > 0) {
-                if (!hdr_reach(hdr, &lo, &hi) || lo < 0 ||
-                    (uint64_t)hi > hdr->data_size - hdr->itemsize) {
-                        return TSHM_EBADHDR;
-                }
+        /* The data area inside the mapping (data_offset and data_size are
+         * bounded by tshm__hdr_init, so the sum cannot wrap). */
+        if (hdr->data_offset > map_size || hdr->data_size > map_size - hdr->data_offset) {
+                return TSHM_EBADHDR;
         }
         return 0;
 }

@@ -44,6 +44,12 @@
 /* An ephemeral segment goes when its creator does (creator_pid and
  * creator_start say who that is). */
 #define TSHM_HDR_FLAG_EPHEMERAL (1u << 8)
+/* The largest sequence number a reader accepts. seq is a 64-bit counter any
+ * writer can store anything into, while the calls that return it share an
+ * int64_t with negative error codes: a value above this is not a version
+ * but a corrupt counter, reported as torn (TSHM_ETORN), never returned.
+ * 2^62 versions at a billion a second last 146 years. */
+#define TSHM_SEQ_MAX (UINT64_C(1) << 62)
 /* state bits (set by the daemon, read by waiters). */
 #define TSHM_SYNC_UNLINKED 1u /* the name was removed: nothing more will be published */
 /* lock: set by a writer that sleeps waiting for the lock, so that the
@@ -132,19 +138,20 @@ _Static_assert(sizeof(struct tshm__slot) == 64, "slot size");
 /* A stream's subscriber table: a memfd the daemon makes per stream and hands
  * to its producers and subscribers read-write (a subscriber with a read-only
  * grant must still move its cursor; the frames stay read-only to it). Not a
- * file format: it does not outlive the daemon. */
+ * file format: it does not outlive the daemon. Everything in it is written by
+ * clients, so nothing in it decides who holds an entry: the roster does. */
 #define TSHM_CUR_MAGIC "TSHMCUR\0"
 struct tshm__cur_sub {
-        uint32_t active; /* set and cleared by the daemon only */
-        uint32_t pid;    /* the subscriber's process, for tshm ls */
-        uint64_t cursor; /* the next frame it will take; frames before are released */
-        uint64_t missed; /* frames it skipped (overwrite policy) */
+        uint32_t reserved0; /* 0 (was the active flag: see the roster) */
+        uint32_t reserved1; /* 0 */
+        uint64_t cursor;    /* the next frame it will take; frames before are released */
+        uint64_t missed;    /* frames it skipped (overwrite policy) */
         uint8_t reserved[40];
 };
 struct tshm__cur {
         char magic[8];
         uint32_t max_subs;     /* TSHM_STREAM_MAX_SUBS */
-        uint32_t gen;          /* bumped by the daemon when a subscriber joins or leaves */
+        uint32_t reserved0;    /* 0 */
         uint32_t release;      /* futex word: bumped when a slot may have been freed */
         uint32_t prod_waiting; /* a producer sleeps on @release: wake it */
         uint8_t reserved[40];
@@ -152,6 +159,27 @@ struct tshm__cur {
 };
 _Static_assert(sizeof(struct tshm__cur) == 64 + 64 * TSHM_STREAM_MAX_SUBS, "cursor table size");
 #define TSHM_CUR_SIZE 8192u /* bytes of the memfd: the table, in whole pages */
+
+/* A stream's roster: who holds each subscriber entry, in a memfd only the
+ * daemon writes (sealed with F_SEAL_FUTURE_WRITE after the daemon mapped it,
+ * so every other holder maps it read-only). Producers wait only for entries
+ * the roster says are held, and a subscriber learns from it where it starts
+ * and whether it still holds its entry. */
+#define TSHM_ROS_MAGIC "TSHMROS\0"
+struct tshm__ros_entry {
+        uint32_t pid;   /* the holder's process; 0: the entry is free */
+        uint32_t serial; /* which subscription this is (bumped on every join) */
+        uint64_t start; /* the first frame the holder may take */
+};
+struct tshm__ros {
+        char magic[8];
+        uint32_t max_subs; /* TSHM_STREAM_MAX_SUBS */
+        uint32_t gen;      /* bumped when a subscriber joins or leaves */
+        uint8_t reserved[48];
+        struct tshm__ros_entry subs[TSHM_STREAM_MAX_SUBS];
+};
+#define TSHM_ROS_SIZE 4096u /* bytes of the memfd: one page */
+_Static_assert(sizeof(struct tshm__ros) <= TSHM_ROS_SIZE, "roster size");
 _Static_assert(offsetof(struct tshm__hdr, mac) == 744, "mac offset");
 _Static_assert(offsetof(struct tshm__hdr, creator_pid) == 752, "creator_pid offset");
 _Static_assert(offsetof(struct tshm__hdr, creator_start) == 760, "creator_start offset");

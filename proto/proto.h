@@ -74,6 +74,7 @@ struct tshm__req {
         uint32_t slots;                /* create_stream */
         uint32_t policy;               /* create_stream */
         bool subscribe;                /* attach: take a subscriber slot too */
+        bool roster;                   /* attach: send the stream's roster, not its table */
 };
 
 /* A decoded reply. */

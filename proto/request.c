@@ -67,6 +67,7 @@ enum req_key {
         K_SLOTS = 1u << 15,
         K_POLICY = 1u << 16,
         K_SUBSCRIBE = 1u << 17,
+        K_ROSTER = 1u << 18,
 };
 
 static const struct {
@@ -79,6 +80,7 @@ static const struct {
     {"handle", K_HANDLE}, {"cursor", K_CURSOR}, {"limit", K_LIMIT},
     {"owner", K_OWNER},   {"group", K_GROUP},   {"remove", K_REMOVE},
     {"slots", K_SLOTS},   {"policy", K_POLICY}, {"subscribe", K_SUBSCRIBE},
+    {"roster", K_ROSTER},
 };
 
 #define NKEYS (sizeof(req_keys) / sizeof(req_keys[0]))
@@ -106,6 +108,7 @@ op_keys(uint32_t op, unsigned *ret_required, unsigned *ret_optional)
                 break;
         case TSHM_OP_ATTACH:
                 req |= K_HANDLE | K_SUBSCRIBE;
+                opt = K_ROSTER;
                 break;
         case TSHM_OP_CLOSE:
                 req |= K_HANDLE;
@@ -149,7 +152,11 @@ tshm__req_encode(const struct tshm__req *req, msgpack_sbuffer *out)
             out->size != 0) {
                 return TSHM_EINVAL;
         }
-        /* Send every required key and the optional ones of the op. */
+        /* Send every required key and the optional ones of the op (roster
+         * only when asked for, so that attach stays what it was). */
+        if (!req->roster) {
+                optional &= ~(unsigned)K_ROSTER;
+        }
         n = (uint32_t)__builtin_popcount(required | optional);
         msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
         rv = tshm__mp_frame_begin(out) | msgpack_pack_map(&pk, n);
@@ -185,6 +192,10 @@ tshm__req_encode(const struct tshm__req *req, msgpack_sbuffer *out)
         if ((required | optional) & K_SUBSCRIBE) {
                 rv |= tshm__mp_pack_key(&pk, "subscribe");
                 rv |= req->subscribe ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+        }
+        if ((required | optional) & K_ROSTER) {
+                rv |= tshm__mp_pack_key(&pk, "roster");
+                rv |= msgpack_pack_true(&pk);
         }
         if ((required | optional) & K_HANDLE) {
                 rv |= tshm__mp_pack_kv_u64(&pk, "handle", req->handle);
@@ -297,6 +308,10 @@ decode_kv(const msgpack_object *v, unsigned bit, struct tshm__req *req, char *er
         case K_SUBSCRIBE:
                 ok = v->type == MSGPACK_OBJECT_BOOLEAN;
                 req->subscribe = ok && v->via.boolean;
+                break;
+        case K_ROSTER:
+                ok = v->type == MSGPACK_OBJECT_BOOLEAN;
+                req->roster = ok && v->via.boolean;
                 break;
         case K_SLOTS:
                 ok = tshm__mp_obj_u32(v, &req->slots);

@@ -232,16 +232,32 @@ tshm__sync_thread_gone(uint32_t tid)
 }
 
 bool
-tshm__sync_holder_breakable(const struct tshm__hdr *hdr, uint32_t holder)
+tshm__sync_holder_breakable(const struct tshm__hdr *hdr, uint32_t holder,
+                            struct tshm__sync_seen *seen)
 {
         uint64_t lease = __atomic_load_n(&hdr->lease_until, __ATOMIC_SEQ_CST);
+        uint32_t pid = __atomic_load_n(&hdr->lock_pid, __ATOMIC_SEQ_CST);
+        uint64_t now = tshm__mono_ns(), bound = (uint64_t)TSHM_WRITE_LEASE_MS * 1000000u;
 
-        /* lease 0: the holder has the lock but has not written its lease
-         * yet; it is alive (it just took the lock). */
-        if (lease != 0 && tshm__mono_ns() > lease) {
+        /* The waiter's own clock: the lease and the holder's ids are words
+         * any writer can forge (a lease of 0, or one years away; the tid of
+         * pid 1, which never dies), and a forged lock must not block writers
+         * for good. The same holder seen for a whole lease is overdue,
+         * whatever its fields claim. */
+        holder &= TSHM_LOCK_TID_MASK; /* waiters set the contended bit */
+        if (seen->since_ns == 0 || seen->lock != holder || seen->pid != pid) {
+                seen->lock = holder;
+                seen->pid = pid;
+                seen->since_ns = now;
+        } else if (now - seen->since_ns > bound) {
                 return true;
         }
-        return tshm__sync_thread_gone(holder & TSHM_LOCK_TID_MASK);
+        /* A genuine lease is at most TSHM_WRITE_LEASE_MS from when it was
+         * taken; 0 means the holder is between its CAS and writing it. */
+        if (lease != 0 && lease <= now + bound && now > lease) {
+                return true;
+        }
+        return tshm__sync_thread_gone(holder);
 }
 
 void
@@ -275,6 +291,7 @@ int
 tshm__sync_lock(struct tshm__hdr *hdr, uint32_t tid, int timeout_ms)
 {
         uint64_t deadline = tshm__deadline_ns(timeout_ms);
+        struct tshm__sync_seen seen = {0, 0, 0};
         int rv;
 
         for (;;) {
@@ -287,7 +304,7 @@ tshm__sync_lock(struct tshm__hdr *hdr, uint32_t tid, int timeout_ms)
                 if (__atomic_load_n(&hdr->state, __ATOMIC_SEQ_CST) & TSHM_SYNC_UNLINKED) {
                         return TSHM_ENOENT;
                 }
-                if (tshm__sync_holder_breakable(hdr, cur)) {
+                if (tshm__sync_holder_breakable(hdr, cur, &seen)) {
                         /* Take it from the dead (or overdue) holder; if another
                          * breaker or the holder got there first, the CAS fails
                          * and we look again. */
@@ -343,6 +360,9 @@ tshm__sync_wait(struct tshm__hdr *hdr, uint64_t after_seq, uint64_t deadline, ui
                 uint32_t w = __atomic_load_n(&hdr->wake, __ATOMIC_SEQ_CST);
                 uint64_t s = __atomic_load_n(&hdr->seq, __ATOMIC_SEQ_CST);
 
+                if (!tshm__seq_ok(s)) {
+                        return TSHM_ETORN;
+                }
                 if (!(s & 1u) && s > after_seq) {
                         return (int64_t)s;
                 }

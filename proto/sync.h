@@ -48,15 +48,33 @@ bool tshm__sync_still_mine(const struct tshm__hdr *hdr, uint32_t tid);
 /* Whether the thread (or process) @tid is gone: no such thread, or a
  * zombie. */
 bool tshm__sync_thread_gone(uint32_t tid);
-/* Whether the lock value @holder may be broken: its thread is gone or its
- * lease ran out. */
-bool tshm__sync_holder_breakable(const struct tshm__hdr *hdr, uint32_t holder);
+/* What a writer waiting for the lock has seen of its holder: the lock word
+ * and when it first saw it. A lease is only a claim the holder wrote; the
+ * waiter's own clock bounds it (see tshm__sync_holder_breakable). */
+struct tshm__sync_seen {
+        uint32_t lock;     /* the lock word last seen, 0 for none yet */
+        uint32_t pid;      /* its lock_pid */
+        uint64_t since_ns; /* CLOCK_MONOTONIC when this holder was first seen */
+};
+/* Whether the lock value @holder may be broken: its thread is gone, its
+ * lease ran out, or (whatever the lease says: 0, or further away than a
+ * lease can be) @seen has watched the same holder for TSHM_WRITE_LEASE_MS. */
+bool tshm__sync_holder_breakable(const struct tshm__hdr *hdr, uint32_t holder,
+                                 struct tshm__sync_seen *seen);
 /* After taking the lock from a broken holder: publish its half-written
  * version (if any) as torn and count the break. */
 void tshm__sync_repair(struct tshm__hdr *hdr);
 
+/* Whether @seq, read from a header, is a counter value a reader may use. */
+static inline bool
+tshm__seq_ok(uint64_t seq)
+{
+        return seq <= TSHM_SEQ_MAX;
+}
+
 /* Wait for an even seq > @after_seq; spin up to @spin_ns first. Returns the
- * seq, TSHM_ETIMEDOUT at @deadline, TSHM_ENOENT once unlinked (with
+ * seq, TSHM_ETORN if the counter holds a value above TSHM_SEQ_MAX (a writer
+ * corrupted it), TSHM_ETIMEDOUT at @deadline, TSHM_ENOENT once unlinked (with
  * @stop_on_unlink; a write in progress still publishes, so a reader waiting
  * for it passes false), or -errno. */
 int64_t tshm__sync_wait(struct tshm__hdr *hdr, uint64_t after_seq, uint64_t deadline,

@@ -399,6 +399,10 @@ tshmpy_publish_snapshot(tshmpy_segment *self, PyObject *args, PyObject *kwds)
                 res = Py_NewRef(arr);
         } else if (rv == TSHMPY_RAISED) {
                 res = NULL;
+        } else if (rv == TSHM_ETORN && a.seq < 0) {
+                (void)tshmpy_err_torn(self->name, -1, NULL,
+                                      "the version counter holds a value no version can have "
+                                      "(a writer corrupted it); nothing was copied");
         } else if (rv == TSHM_ETORN) {
                 (void)tshmpy_err_torn(self->name, a.seq, arr,
                                       "a writer died or gave up (an exception in seg.write()) in "

@@ -368,3 +368,38 @@ def test_snapshot_dtypes(client, name, dtype):
     assert s.shape == (3, 5)
     seg.close()
     client.unlink(name)
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [2**62 + 2, 2**63, 2**64 - 110, 2**64 - 2, 2**64 - 1],
+    ids=["2^62+2", "2^63", "-ETIMEDOUT", "2^64-2", "2^64-1"],
+)
+def test_forged_counter_is_torn_not_a_version(client, name, forged):
+    """A writer that stores a counter no version can have (issue 10, class 3):
+    wait() and snapshot() raise TornError at once, never return it as a seq,
+    never SystemError, and never spin (the -ETIMEDOUT value used to make the
+    sliced wait loop forever at full CPU)."""
+    import ctypes
+    import resource
+
+    seg = client.create(name, 4, "float32", mode=0o644)
+    reader = client.open(name)
+    data = seg.numpy().__array_interface__["data"][0]
+    # The header is the page before the data; seq is at byte 64 of it.
+    ctypes.c_uint64.from_address(data - 4096 + 64).value = forged
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF).ru_utime
+    t0 = time.monotonic()
+    with pytest.raises(tshm.TornError):
+        reader.wait(0, timeout=2.0)
+    with pytest.raises(tshm.TornError) as ei:
+        reader.snapshot(timeout=2.0)
+    assert ei.value.seq is None and ei.value.array is None
+    with pytest.raises(tshm.TornError):
+        with seg.write(timeout=2.0):
+            pass
+    assert time.monotonic() - t0 < 1.5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu0 < 1.0
+    reader.close()
+    seg.close()
+    client.unlink(name)

@@ -242,10 +242,11 @@ START_TEST(test_header_rejects_small_map)
         ck_assert_int_eq(tshm__hdr_validate(&hdr, PAGE - 1), TSHM_EBADHDR);
         /* The header page alone, with no room for the data. */
         ck_assert_int_eq(tshm__hdr_validate(&hdr, PAGE), TSHM_EBADHDR);
-        /* data_offset past the end of the map. */
+        /* data_offset anywhere but right after the header page, even
+         * inside a map large enough for it. */
         hdr.data_offset = 3 * PAGE;
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
-        ck_assert_int_eq(tshm__hdr_validate(&hdr, 4 * PAGE), 0);
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, 4 * PAGE), TSHM_EBADHDR);
         /* Not page-aligned, or inside the header page. */
         hdr.data_offset = PAGE + 8;
         ck_assert_int_eq(tshm__hdr_validate(&hdr, 4 * PAGE), TSHM_EBADHDR);
@@ -261,9 +262,13 @@ START_TEST(test_header_rejects_data_size)
         struct tshm__hdr hdr;
         uint64_t map = good_header(&hdr);
 
-        /* Up to the end of the map is fine, one byte more is not. */
-        hdr.data_size = map - PAGE;
+        /* Exactly what the shape needs (float32 4x6: 96 bytes), nothing
+         * else: a writer that raises it must not make readers copy more. */
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), 0);
+        hdr.data_size = 97;
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        hdr.data_size = map - PAGE;
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
         hdr.data_size = map - PAGE + 1;
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
         hdr.data_size = UINT64_MAX;
@@ -275,6 +280,9 @@ START_TEST(test_header_rejects_data_size)
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
         hdr.data_size = 4 * 6 * 4;
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), 0);
+        /* The data must also lie inside the mapping. */
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, PAGE + 95), TSHM_EBADHDR);
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, PAGE + 96), 0);
 }
 END_TEST
 
@@ -338,33 +346,29 @@ START_TEST(test_header_rejects_strides_outside)
         struct tshm__hdr hdr;
         uint64_t map = good_header(&hdr);
 
-        /* float32 (4, 6): data_size 96, so the last element may start at
-         * most at 92. */
-        ck_assert_uint_eq(hdr.data_size, 96);
-        /* Transposed strides reach exactly the same bytes: fine. */
+        /* float32 (4, 6): strides (24, 4) and nothing else. Layouts that
+         * stay inside the data (transposed, overlapping) are still not what
+         * tshm makes, so readers never have to bound them. */
+        ck_assert_int_eq(hdr.strides[0], 24);
+        ck_assert_int_eq(hdr.strides[1], 4);
         hdr.strides[0] = 4;
         hdr.strides[1] = 16;
-        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), 0);
-        /* One byte too far. */
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
         map = good_header(&hdr);
-        hdr.strides[0] = 24;
-        hdr.strides[1] = 5; /* 3*24 + 5*5 = 97 > 92 */
+        hdr.strides[0] = 0;
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
-        hdr.strides[1] = 4; /* 3*24 + 5*4 = 92 */
-        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), 0);
-        hdr.strides[0] = 25; /* 3*25 + 20 = 95 */
+        map = good_header(&hdr);
+        hdr.strides[0] = 25;
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
-        /* Far outside, and overflowing. */
         hdr.strides[0] = INT64_MAX / 2;
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
         hdr.strides[0] = INT64_MAX;
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
-        /* Larger data_size makes room. */
+        /* Room made by a larger data_size does not make them valid. */
         map = good_header(&hdr);
         hdr.strides[0] = 1024;
-        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
         hdr.data_size = PAGE;
-        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), 0);
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
 }
 END_TEST
 
@@ -373,7 +377,6 @@ START_TEST(test_header_rejects_negative_strides)
         struct tshm__hdr hdr;
         uint64_t map = good_header(&hdr);
 
-        /* Element 0 is at offset 0: any negative step reaches below it. */
         hdr.strides[1] = -4;
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
         map = good_header(&hdr);
@@ -381,15 +384,14 @@ START_TEST(test_header_rejects_negative_strides)
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
         hdr.strides[0] = INT64_MIN;
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
-        /* A negative stride on an extent of 1 never moves. */
+        /* Even on an extent of 1, where it would never move. */
         {
                 static const uint64_t shape[] = {1, 6};
                 struct tshm__seg_spec spec;
                 spec_init(&spec, TSHM_DTYPE_FLOAT32, 2, shape);
                 ck_assert_int_eq(tshm__hdr_init(&hdr, &spec), 0);
-                hdr.strides[0] = -24;
                 ck_assert_int_eq(tshm__hdr_validate(&hdr, map_size_of(&hdr)), 0);
-                hdr.strides[1] = -4;
+                hdr.strides[0] = -24;
                 ck_assert_int_eq(tshm__hdr_validate(&hdr, map_size_of(&hdr)), TSHM_EBADHDR);
         }
 }
@@ -485,6 +487,99 @@ START_TEST(test_header_object_size)
 }
 END_TEST
 
+/* A stream header: float32 4x6 frames (96 bytes, slots 128 bytes apart),
+ * 4 slots, block policy. Returns its map size. */
+static uint64_t
+good_stream(struct tshm__hdr *hdr)
+{
+        static const uint64_t shape[] = {4, 6};
+        struct tshm__seg_spec spec;
+        uint64_t size = 0;
+
+        spec_init(&spec, TSHM_DTYPE_FLOAT32, 2, shape);
+        spec.slots = 4;
+        spec.policy = TSHM_STREAM_BLOCK;
+        ck_assert_int_eq(tshm__hdr_init(hdr, &spec), 0);
+        ck_assert_int_eq(tshm__hdr_spec_size(&spec, &size), 0);
+        ck_assert_uint_eq(hdr->frame_bytes, 96);
+        ck_assert_uint_eq(hdr->slot_stride, 128);
+        ck_assert_uint_eq(hdr->data_size, 4 * 128);
+        ck_assert_uint_eq(hdr->ctl_offset, PAGE);
+        ck_assert_uint_eq(hdr->data_offset, 2 * PAGE);
+        ck_assert_int_eq(tshm__hdr_validate(hdr, size), 0);
+        return size;
+}
+
+/* Every stream field a writer could rewrite: each must be exactly what the
+ * frame's shape and the slot count imply, or a subscriber or producer would
+ * index outside its mapping (slot_stride or data_offset moved), or bound a
+ * frame's view by the whole ring (strides). */
+START_TEST(test_header_rejects_stream_fields)
+{
+        struct tshm__hdr hdr;
+        uint64_t map = good_stream(&hdr);
+
+        hdr.slot_stride = 64; /* slots overlap frames */
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        map = good_stream(&hdr);
+        hdr.slot_stride = 192; /* the last slot ends past the ring */
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        map = good_stream(&hdr);
+        hdr.slot_stride = UINT64_MAX - 63;
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        map = good_stream(&hdr);
+        hdr.frame_bytes = 128;
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        map = good_stream(&hdr);
+        hdr.ctl_offset = 0; /* the slot table over the header */
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        map = good_stream(&hdr);
+        hdr.ctl_offset = map; /* past the map */
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        map = good_stream(&hdr);
+        hdr.data_offset = PAGE; /* slots over the slot table */
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        map = good_stream(&hdr);
+        hdr.data_size = 5 * 128;
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        map = good_stream(&hdr);
+        hdr.slots = 5; /* more slots than the ring holds */
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        hdr.slots = 0;
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        hdr.slots = 1;
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        hdr.slots = TSHM_STREAM_MAX_SLOTS + 1;
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        map = good_stream(&hdr);
+        hdr.policy = TSHM_STREAM_OVERWRITE + 1;
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        /* Strides that stay inside the ring but leave one frame. */
+        map = good_stream(&hdr);
+        hdr.strides[0] = 128;
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        /* The ring must fit in the mapping. */
+        map = good_stream(&hdr);
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, 2 * PAGE + 4 * 128 - 1), TSHM_EBADHDR);
+        /* An array that claims slots, and a stream kind without them. */
+        map = good_header(&hdr);
+        hdr.slots = 4;
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        map = good_header(&hdr);
+        hdr.policy = 1;
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        map = good_header(&hdr);
+        hdr.slot_stride = 128;
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        map = good_header(&hdr);
+        hdr.flags = TSHM_HDR_KIND_STREAM;
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+        map = good_header(&hdr);
+        hdr.flags = TSHM_HDR_KIND_STREAM + 1;
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+}
+END_TEST
+
 #define ADD_CASE(s, fn)                                                                            \
         do {                                                                                       \
                 TCase *tc_ = tcase_create(#fn);                                                    \
@@ -510,6 +605,7 @@ header_suite(void)
         ADD_CASE(s, test_header_rejects_ndim_and_unused_dims);
         ADD_CASE(s, test_header_rejects_strides_outside);
         ADD_CASE(s, test_header_rejects_negative_strides);
+        ADD_CASE(s, test_header_rejects_stream_fields);
         ADD_CASE(s, test_header_rejects_name);
         ADD_CASE(s, test_header_rejects_mode);
         ADD_CASE(s, test_header_rejects_overflowing_shape);
