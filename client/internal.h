@@ -85,6 +85,12 @@ int tshm__client_stat(tshm_client *c, const char *name, struct tshm__reply *ret_
 int tshm__stream_attach_producer(tshm_client *c, tshm_seg *seg);
 /* Unmap a stream's subscriber table, if mapped. */
 void tshm__stream_unmap(tshm_seg *seg);
+/* Make @sub (tshm__sub_size() bytes) the subscription of entry @index of
+ * @seg's tables (mapped into seg->cur and seg->ros): it starts where the
+ * roster says. Returns 0, TSHM_EINVAL or TSHM_EPROTO (the roster does not
+ * hold the entry). Used by tshm_subscribe() and the reader fuzz target. */
+int tshm__sub_init(tshm_sub *sub, tshm_seg *seg, uint32_t index);
+size_t tshm__sub_size(void);
 
 /* conn.c: blocking socket I/O with a deadline. */
 int tshm__conn_resolve_path(const char *arg, char *out, size_t outlen);

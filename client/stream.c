@@ -381,19 +381,8 @@ tshm_subscribe(tshm_client *c, const char *name, tshm_sub **ret_sub)
                 rv = TSHM_EINVAL;
                 goto out;
         }
-        if ((rv = stream_attach(c, seg, true, &index)) < 0) {
-                goto out;
-        }
-        sub->seg = seg;
-        sub->me = &seg->cur->subs[index];
-        sub->index = index;
-        /* Where we start and which subscription is ours: the roster's word,
-         * which only the daemon writes (the table's cursor is anyone's). */
-        sub->serial = __atomic_load_n(&seg->ros->subs[index].serial, __ATOMIC_SEQ_CST);
-        sub->next = __atomic_load_n(&seg->ros->subs[index].start, __ATOMIC_SEQ_CST);
-        if (sub->next == 0 || sub->next > TSHM_SEQ_MAX / 2u ||
-            __atomic_load_n(&seg->ros->subs[index].pid, __ATOMIC_SEQ_CST) == 0) {
-                rv = TSHM_EPROTO;
+        if ((rv = stream_attach(c, seg, true, &index)) < 0 ||
+            (rv = tshm__sub_init(sub, seg, index)) < 0) {
                 goto out;
         }
         *ret_sub = sub;
@@ -405,6 +394,37 @@ out:
         (void)tshm_close(seg);
         free(sub);
         return rv;
+}
+
+int
+tshm__sub_init(tshm_sub *sub, tshm_seg *seg, uint32_t index)
+{
+        const struct tshm__ros_entry *r;
+
+        if (seg->slots == 0 || seg->cur == NULL || seg->ros == NULL ||
+            index >= TSHM_STREAM_MAX_SUBS) {
+                return TSHM_EINVAL;
+        }
+        r = &seg->ros->subs[index];
+        memset(sub, 0, sizeof(*sub));
+        sub->seg = seg;
+        sub->me = &seg->cur->subs[index];
+        sub->index = index;
+        /* Where we start and which subscription is ours: the roster's word,
+         * which only the daemon writes (the table's cursor is anyone's). */
+        sub->serial = __atomic_load_n(&r->serial, __ATOMIC_SEQ_CST);
+        sub->next = __atomic_load_n(&r->start, __ATOMIC_SEQ_CST);
+        if (sub->next == 0 || sub->next > TSHM_SEQ_MAX / 2u ||
+            __atomic_load_n(&r->pid, __ATOMIC_SEQ_CST) == 0) {
+                return TSHM_EPROTO;
+        }
+        return 0;
+}
+
+size_t
+tshm__sub_size(void)
+{
+        return sizeof(struct tshm_sub);
 }
 
 /* Tell a producer that waits for a slot that one may be free. */

@@ -8,9 +8,11 @@
  * checked here in 128-bit arithmetic independent of the validator's own:
  * identity and layout, a valid name, dtype and item size, ndim <= 32 with
  * zeros past it, a page-aligned data area after the header and inside the
- * mapping that holds the shape's bytes, and every element that shape and
- * strides reach inside the data area. For small mappings each element is
- * also read from a buffer of the mapping's exact size.
+ * mapping that holds the shape's bytes, C-contiguous strides, and every
+ * element that shape and strides reach inside the data area (for a stream:
+ * inside one frame, every slot inside the ring, the slot table between the
+ * header and the slots). For small mappings each element is also read from a
+ * buffer of the mapping's exact size.
  *
  * Independently, the header's name, dtype and shape are given to
  * tshm__hdr_init(): a header it builds must validate against a mapping of
@@ -45,7 +47,7 @@ get_le64(const uint8_t *p)
 /* Visit every element, in C order, checking that it lies in the data area;
  * read it from @map, which is zero-filled, when one is given. */
 static void
-hdr_walk(const struct tshm__hdr *h, const uint8_t *map)
+hdr_walk(const struct tshm__hdr *h, const uint8_t *map, uint64_t area)
 {
         uint64_t idx[TSHM_MAX_NDIM] = {0};
         uint8_t bits = 0;
@@ -57,7 +59,7 @@ hdr_walk(const struct tshm__hdr *h, const uint8_t *map)
                 for (d = 0; d < h->ndim; d++) {
                         off += (i128)idx[d] * h->strides[d];
                 }
-                FUZZ_CHECK(off >= 0 && off + h->itemsize <= (i128)h->data_size);
+                FUZZ_CHECK(off >= 0 && off + h->itemsize <= (i128)area);
                 for (k = 0; map != NULL && k < h->itemsize; k++) {
                         bits |= map[h->data_offset + (uint64_t)off + k];
                 }
@@ -80,6 +82,8 @@ hdr_walk(const struct tshm__hdr *h, const uint8_t *map)
 static void
 hdr_check(const struct tshm__hdr *h, uint64_t map_size)
 {
+        bool stream = (h->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM;
+        uint64_t area = stream ? h->frame_bytes : h->data_size; /* what one view spans */
         i128 lo = 0, hi = 0, nonzero = 1;
         uint8_t *map = NULL;
         bool empty = false;
@@ -88,7 +92,7 @@ hdr_check(const struct tshm__hdr *h, uint64_t map_size)
         FUZZ_CHECK(map_size >= PAGE);
         FUZZ_CHECK(memcmp(h->magic, TSHM_HDR_MAGIC, sizeof(h->magic)) == 0);
         FUZZ_CHECK(h->layout == TSHM_HDR_LAYOUT && h->header_size == TSHM_HDR_SIZE);
-        FUZZ_CHECK((h->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_ARRAY);
+        FUZZ_CHECK((h->flags & TSHM_HDR_KIND_MASK) <= TSHM_HDR_KIND_STREAM);
         FUZZ_CHECK((h->flags & ~TSHM_HDR_FLAGS_KNOWN) == 0 && h->mode <= 0777u);
         FUZZ_CHECK(memchr(h->name, '\0', sizeof(h->name)) != NULL);
         FUZZ_CHECK(strlen(h->name) <= TSHM_NAME_MAX && tshm_name_check(h->name) == 0);
@@ -101,6 +105,31 @@ hdr_check(const struct tshm__hdr *h, uint64_t map_size)
         /* The data area: page-aligned, after the header page, in the map. */
         FUZZ_CHECK(h->data_offset >= PAGE && h->data_offset % PAGE == 0);
         FUZZ_CHECK((i128)h->data_offset + h->data_size <= (i128)map_size);
+        /* C-contiguous strides, whatever the extents. */
+        {
+                i128 stride = h->itemsize;
+
+                for (i = h->ndim; i-- > 0;) {
+                        FUZZ_CHECK(h->strides[i] == stride);
+                        stride *= h->shape[i] != 0 ? h->shape[i] : 1;
+                }
+        }
+        if ((h->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM) {
+                /* Slots that hold a frame each, inside the ring; the slot
+                 * table after the header page and before the slots. A
+                 * frame's elements are then checked against one frame. */
+                FUZZ_CHECK(h->slots >= 2 && h->slots <= TSHM_STREAM_MAX_SLOTS);
+                FUZZ_CHECK(h->policy <= TSHM_STREAM_OVERWRITE);
+                FUZZ_CHECK(h->slot_stride >= h->frame_bytes && h->slot_stride % 64 == 0 &&
+                           h->slot_stride > 0);
+                FUZZ_CHECK((i128)h->slots * h->slot_stride <= (i128)h->data_size);
+                FUZZ_CHECK(h->ctl_offset == PAGE &&
+                           (i128)h->ctl_offset + (i128)h->slots * 64 <= (i128)h->data_offset);
+                FUZZ_CHECK(h->frame_bytes <= h->data_size);
+        } else {
+                FUZZ_CHECK(h->slots == 0 && h->slot_stride == 0 && h->frame_bytes == 0 &&
+                           h->policy == 0 && h->ctl_offset == 0);
+        }
         /* The product of the non-zero extents times the item size fits in
          * int64 (so do element counts and strides), and the data area holds
          * the shape's bytes. */
@@ -116,7 +145,12 @@ hdr_check(const struct tshm__hdr *h, uint64_t map_size)
         if (empty) {
                 return;
         }
-        FUZZ_CHECK(nonzero * h->itemsize <= (i128)h->data_size);
+        FUZZ_CHECK(nonzero * h->itemsize <= (i128)area);
+        /* An array's data is exactly the shape's bytes: a reader that
+         * copies data_size bytes into a buffer sized by the shape must not
+         * overflow it. */
+        FUZZ_CHECK((h->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM ||
+                   nonzero * h->itemsize == (i128)h->data_size);
         /* Every element, first byte to last, inside the data area. */
         for (i = 0; i < h->ndim; i++) {
                 i128 step = (i128)(h->shape[i] - 1) * h->strides[i];
@@ -126,15 +160,37 @@ hdr_check(const struct tshm__hdr *h, uint64_t map_size)
                         hi += step;
                 }
         }
-        FUZZ_CHECK(lo >= 0 && hi + h->itemsize <= (i128)h->data_size);
+        FUZZ_CHECK(lo >= 0 && hi + h->itemsize <= (i128)area);
         if (nonzero <= WALK_MAX_ELEMS) {
                 if (map_size <= WALK_MAX_MAP) {
                         map = calloc(1, (size_t)map_size);
                         FUZZ_CHECK(map != NULL);
                 }
-                hdr_walk(h, map);
+                hdr_walk(h, map, area);
                 free(map);
         }
+}
+
+/* The same for a stream of @slots frames of @spec's shape: it validates
+ * against a mapping of tshm__hdr_spec_size() bytes and not one byte less,
+ * and its geometry is what hdr_check() demands. */
+static void
+hdr_stream_init_check(const struct tshm__seg_spec *base, uint32_t slots, uint32_t policy)
+{
+        struct tshm__seg_spec spec = *base;
+        struct tshm__hdr built;
+        uint64_t size;
+
+        spec.slots = slots % 17; /* small rings: 0, 1 and 17+ are refused elsewhere */
+        spec.policy = policy % 3;
+        if (spec.slots == 0 || tshm__hdr_init(&built, &spec) < 0) {
+                return;
+        }
+        FUZZ_CHECK(tshm__hdr_spec_size(&spec, &size) == 0);
+        FUZZ_CHECK(tshm__hdr_validate(&built, size) == 0);
+        hdr_check(&built, size);
+        FUZZ_CHECK(tshm__hdr_validate(&built, built.data_offset + built.data_size - 1) ==
+                   TSHM_EBADHDR);
 }
 
 /* Build a header from what @h names and check that the validator takes it. */
@@ -159,6 +215,7 @@ hdr_init_check(const struct tshm__hdr *h)
         if (tshm__hdr_init(&built, &spec) < 0) {
                 return;
         }
+        hdr_stream_init_check(&spec, h->slots, h->policy);
         FUZZ_CHECK(tshm_shape_nbytes(spec.dtype, spec.ndim, spec.shape, &nbytes) == 0);
         FUZZ_CHECK(built.data_size == nbytes && built.ndim == spec.ndim);
         /* C-contiguous strides. */
