@@ -139,6 +139,9 @@ START_TEST(test_odd_seq_without_lock_is_published_torn)
         /* In progress: odd, and not the forged value plus one. */
         ck_assert_uint_eq(tshm_seg_seq(r), 7);
         ck_assert_int_eq(tshm_read_retry(r, 6), 1);
+        /* A read that began on the odd value itself is not whole either,
+         * though seq has not moved since (the odd-seq guard). */
+        ck_assert_int_eq(tshm_read_retry(r, 7), 1);
         ck_assert_int_eq(tshm_write_end(w), 8);
         ck_assert_uint_eq(__atomic_load_n(&hdr_of(w)->torn_seq, __ATOMIC_SEQ_CST), 6);
         ck_assert_int_eq(tshm_read_begin(r, 0), 8);

@@ -254,12 +254,22 @@ START_TEST(test_unlink_wakes_waiters)
         pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
-                _exit(tshm_wait(r, 0, 10000) == TSHM_ENOENT ? 0 : 1);
+                struct timespec t0, t1;
+                int64_t rv;
+
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                rv = tshm_wait(r, 0, 10000);
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                /* Woken by the unlink, not by the end of the 10 s timeout
+                 * (which would find the unlinked bit and answer the same):
+                 * the wake-up must arrive well before it. */
+                _exit(rv != TSHM_ENOENT ? 1 : t1.tv_sec - t0.tv_sec >= 3 ? 2 : 0);
         }
         usleep(100 * 1000);
         ck_assert_int_eq(tshm_unlink(c, "gone"), 0);
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "waiter status %d (exit 2: woken only by its timeout)", status);
         ck_assert_int_eq(tshm_wait(r, 0, -1), TSHM_ENOENT);
         /* Nothing more is published on a segment whose name is gone. */
         ck_assert_int_eq(tshm_write_begin(s, 0), TSHM_ENOENT);
