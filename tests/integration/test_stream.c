@@ -256,6 +256,38 @@ START_TEST(test_dead_subscriber_releases_producer)
 }
 END_TEST
 
+/* No daemon frees the entry of a subscriber that dies while tshmd is down:
+ * the producer passes over it once its process is gone (the roster's pid),
+ * and a producer after the restart gets a new table. */
+START_TEST(test_subscriber_dies_while_daemon_down)
+{
+        tshm_client *c = fixture_connect(&f);
+        tshm_seg *s = make_stream(c, "down", 2, TSHM_STREAM_BLOCK);
+        int go[2], back[2], status;
+        void *p;
+        pid_t pid;
+        char ok;
+
+        ck_assert_int_eq(pipe(go), 0);
+        ck_assert_int_eq(pipe(back), 0);
+        pid = subscriber("down", 1000, 0, go[0], back[1]);
+        ck_assert_int_eq(read(back[0], &ok, 1), 1);
+        produce(s, 1, 2, 0);
+        ck_assert_int_eq(tshm_stream_loan(s, 100, &p), TSHM_ETIMEDOUT);
+        ck_assert_int_eq(kill(f.pid, SIGKILL), 0);
+        ck_assert_int_eq(waitpid(f.pid, &status, 0), f.pid);
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        /* The subscriber's entry is still held in the roster (nobody freed
+         * it), but its process is gone. */
+        ck_assert_int_eq(tshm_stream_loan(s, 5000, &p), 0);
+        ck_assert_int_eq(tshm_stream_publish(s), 3);
+        fixture_restart(&f, NULL);
+        tshm_close(s);
+        tshm_disconnect(c);
+}
+END_TEST
+
 START_TEST(test_producer_killed_mid_frame)
 {
         tshm_client *c = fixture_connect(&f);
@@ -362,6 +394,7 @@ main(void)
         tcase_add_test(tc, test_block_delivers_every_frame_in_order);
         tcase_add_test(tc, test_overwrite_missed_adds_up);
         tcase_add_test(tc, test_dead_subscriber_releases_producer);
+        tcase_add_test(tc, test_subscriber_dies_while_daemon_down);
         tcase_add_test(tc, test_producer_killed_mid_frame);
         tcase_add_test(tc, test_stream_bad_arguments);
         suite_add_tcase(s, tc);
