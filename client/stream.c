@@ -414,9 +414,13 @@ tshm__sub_init(tshm_sub *sub, tshm_seg *seg, uint32_t index)
          * which only the daemon writes (the table's cursor is anyone's). */
         sub->serial = __atomic_load_n(&r->serial, __ATOMIC_SEQ_CST);
         sub->next = __atomic_load_n(&r->start, __ATOMIC_SEQ_CST);
-        if (sub->next == 0 || sub->next > TSHM_SEQ_MAX / 2u ||
-            __atomic_load_n(&r->pid, __ATOMIC_SEQ_CST) == 0) {
+        if (sub->next == 0 || __atomic_load_n(&r->pid, __ATOMIC_SEQ_CST) == 0) {
                 return TSHM_EPROTO;
+        }
+        if (sub->next > TSHM_SEQ_MAX / 2u) {
+                /* The daemon started us after a counter a producer
+                 * corrupted. */
+                return TSHM_ETORN;
         }
         return 0;
 }
