@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Mutation run over the hostile-input checks (issue 10): remove each check
+once, rebuild, run the tests meant to pin it, and report the checks whose
+removal no test noticed (survivors).
+
+Usage: scripts/mutate.py [BUILD_DIR] [--only NAME...] [--list]
+  BUILD_DIR  a gcc Debug build to reuse (default: _build-mut, configured if
+             missing). The source tree must have no uncommitted change in the
+             files mutated; each file is restored after its mutant, also on
+             Ctrl-C.
+
+Each mutant names the file, a snippet that must occur exactly once, what
+replaces it (the check removed or made always-true), and a ctest regex of
+the tests that should fail. A mutant that does not build is reported as
+such (a bad mutant, not a kill). Not part of scripts/test.sh: it rebuilds
+once per mutant (several minutes in all); run it when a defence changes.
+"""
+import os
+import subprocess
+import sys
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# (name, file, old, new, ctest regex)
+MUTANTS = [
+    # --- header validation (proto/header.c): geometry exactly what init makes
+    ("hdr-data-size-exact", "proto/header.c",
+     "hdr->data_offset != want.data_offset ||\n            hdr->data_size != want.data_size ||",
+     "hdr->data_offset != want.data_offset ||", "unit_header|fuzz_replay_seg"),
+    ("hdr-strides-exact", "proto/header.c",
+     "            memcmp(hdr->strides, want.strides, sizeof(hdr->strides)) != 0 ||\n", "",
+     "unit_header|fuzz_replay_seg"),
+    ("hdr-shape-tail-zero", "proto/header.c",
+     "            memcmp(hdr->shape, want.shape, sizeof(hdr->shape)) != 0 ||\n", "",
+     "unit_header|fuzz_replay_seg"),
+    ("hdr-data-offset", "proto/header.c",
+     "hdr->itemsize != want.itemsize || hdr->data_offset != want.data_offset ||",
+     "hdr->itemsize != want.itemsize ||", "unit_header|fuzz_replay_seg"),
+    ("hdr-itemsize", "proto/header.c",
+     "hdr->itemsize != want.itemsize || ", "", "unit_header|fuzz_replay_seg"),
+    ("hdr-slot-stride", "proto/header.c",
+     "            hdr->slot_stride != want.slot_stride || hdr->ctl_offset != want.ctl_offset ||",
+     "            hdr->ctl_offset != want.ctl_offset ||", "unit_header|fuzz_replay_seg"),
+    ("hdr-ctl-offset", "proto/header.c",
+     " || hdr->ctl_offset != want.ctl_offset ||", " ||", "unit_header|fuzz_replay_seg"),
+    ("hdr-frame-bytes", "proto/header.c",
+     "            hdr->frame_bytes != want.frame_bytes) {", "            false) {",
+     "unit_header|fuzz_replay_seg"),
+    ("hdr-slots-policy", "proto/header.c",
+     "            hdr->slots != want.slots || hdr->policy != want.policy ||\n", "",
+     "unit_header|fuzz_replay_seg"),
+    ("hdr-data-in-map", "proto/header.c",
+     "if (hdr->data_offset > map_size || hdr->data_size > map_size - hdr->data_offset) {",
+     "if (false) {", "unit_header|fuzz_replay_seg"),
+    ("hdr-kind", "proto/header.c",
+     "if (kind > TSHM_HDR_KIND_STREAM || (hdr->flags", "if ((hdr->flags",
+     "unit_header|fuzz_replay_seg"),
+    ("hdr-unknown-flags", "proto/header.c",
+     "(hdr->flags & ~TSHM_HDR_FLAGS_KNOWN) != 0 ||", "", "unit_header|fuzz_replay_seg"),
+    ("hdr-mode", "proto/header.c",
+     "||\n            hdr->mode > 0777u) {", ") {", "unit_header|fuzz_replay_seg"),
+    ("hdr-name", "proto/header.c",
+     "if (!hdr_name_ok(hdr)) {\n                return TSHM_EBADHDR;", "if (false) {\n                return TSHM_EBADHDR;",
+     "unit_header|fuzz_replay_seg"),
+    ("hdr-array-slots", "proto/header.c",
+     "(kind == TSHM_HDR_KIND_ARRAY && hdr->slots != 0)", "false",
+     "unit_header|fuzz_replay_seg"),
+    ("hdr-stream-needs-slots", "proto/header.c",
+     "if (kind == TSHM_HDR_KIND_STREAM && hdr->slots == 0) {", "if (false) {",
+     "unit_header|fuzz_replay_seg"),
+    ("hdr-magic-layout", "proto/header.c",
+     "hdr->layout != TSHM_HDR_LAYOUT || hdr->header_size != TSHM_HDR_SIZE",
+     "hdr->layout != TSHM_HDR_LAYOUT", "unit_header|fuzz_replay_seg"),
+    # --- counters and locks (proto/sync.c, client/sync.c, client/stream.c)
+    ("seq-range-wait", "proto/sync.c",
+     "if (!tshm__seq_ok(s)) {\n                        return TSHM_ETORN;", "if (false) {\n                        return TSHM_ETORN;",
+     "integration_forged|python_publish$"),
+    ("seq-range-read-begin", "client/sync.c",
+     "if (!tshm__seq_ok(s)) {\n                return TSHM_ETORN;\n        }\n        if (!(s & 1u)) {",
+     "if (!(s & 1u)) {", "integration_forged|python_publish$"),
+    ("seq-range-write-begin", "client/sync.c",
+     "if (!tshm__seq_ok(s) || s >= TSHM_SEQ_MAX - 2u) {", "if (false) {",
+     "integration_forged|python_publish$"),
+    ("odd-seq-repair", "client/sync.c",
+     "        if (s & 1u) {\n                /* Odd with the lock free", "        if (false) {\n                /* Odd with the lock free",
+     "integration_forged"),
+    ("read-retry-odd", "client/sync.c",
+     "!= seq || (seq & 1u)) {", "!= seq) {", "integration_forged|integration_publish"),
+    ("seq-range-loan", "client/stream.c",
+     "if (!tshm__seq_ok(frame) || frame >= TSHM_SEQ_MAX - 2u) {", "if (false) {",
+     "integration_forged"),
+    ("lock-seen-bound", "proto/sync.c",
+     "} else if (now - seen->since_ns > bound) {\n                return true;\n        }",
+     "}", "integration_forged"),
+    ("lock-lease-too-far", "proto/sync.c",
+     "if (lease != 0 && lease <= now + bound && now > lease) {",
+     "if (lease != 0 && now > lease) {", "integration_forged"),
+    ("lock-holder-gone", "proto/sync.c",
+     "        return tshm__sync_thread_gone(holder);\n}", "        return false;\n}",
+     "integration_publish|integration_stream"),
+    # --- streams: the roster, the subscriber's own cursor
+    ("roster-future-write-seal", "daemon/stream.c",
+     "TSHM_ROS_SIZE, F_SEAL_FUTURE_WRITE, &map)", "TSHM_ROS_SIZE, 0, &map)",
+     "integration_forged|integration_stream"),
+    ("roster-client-seal-check", "client/stream.c",
+     "(writable ? 0 : F_SEAL_FUTURE_WRITE)", "0", "integration_forged"),
+    ("roster-decides-who-waits", "client/stream.c",
+     "if (pid != 0 &&\n                    __atomic_load_n(&cur->subs[i].cursor",
+     "if ((pid != 0 || __atomic_load_n(&cur->subs[i].reserved0, __ATOMIC_SEQ_CST) != 0) &&\n                    __atomic_load_n(&cur->subs[i].cursor",
+     "integration_forged"),
+    ("sub-gone-check", "client/stream.c",
+     "!stream_sub_gone(pid)) {", "true) {", "integration_stream"),
+    ("sub-entry-still-ours", "client/stream.c",
+     "__atomic_load_n(&r->serial, __ATOMIC_SEQ_CST) != sub->serial) {",
+     "false) {", "integration_stream|python_stream|fuzz_replay_seg_reader"),
+    ("sub-own-cursor", "client/stream.c",
+     "        frame = sub->next;\n        for (;;) {",
+     "        frame = __atomic_load_n(&sub->me->cursor, __ATOMIC_SEQ_CST);\n        for (;;) {",
+     "fuzz_replay_seg_reader|integration_forged|integration_stream"),
+    ("unlink-wakes", "daemon/sync.c",
+     "__atomic_or_fetch(&hdr->state, TSHM_SYNC_UNLINKED, __ATOMIC_SEQ_CST);\n        tshm__sync_bump(hdr);",
+     "__atomic_or_fetch(&hdr->state, TSHM_SYNC_UNLINKED, __ATOMIC_SEQ_CST);",
+     "integration_publish"),
+]
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def main():
+    args = sys.argv[1:]
+    build = os.path.join(TOP, "_build-mut")
+    only = []
+    if args and not args[0].startswith("--"):
+        build = os.path.abspath(args.pop(0))
+    if args and args[0] == "--list":
+        for m in MUTANTS:
+            print(f"{m[0]:32} {m[1]:20} {m[4]}")
+        return 0
+    if args and args[0] == "--only":
+        only = args[1:]
+    if not os.path.exists(os.path.join(build, "CMakeCache.txt")):
+        r = run([os.path.join(TOP, "scripts/build.sh"), build, "-DCMAKE_BUILD_TYPE=Debug",
+                 "-DCMAKE_C_COMPILER=gcc", "-DTSHM_BUILD_BENCH=OFF"])
+        if r.returncode != 0:
+            print(r.stdout)
+            return 1
+    results = []
+    for name, path, old, new, tests in MUTANTS:
+        if only and name not in only:
+            continue
+        full = os.path.join(TOP, path)
+        with open(full) as f:
+            orig = f.read()
+        if orig.count(old) != 1:
+            results.append((name, "STALE (snippet not found once)"))
+            print(f"{name}: STALE", flush=True)
+            continue
+        t0 = time.monotonic()
+        try:
+            with open(full, "w") as f:
+                f.write(orig.replace(old, new))
+            b = run(["cmake", "--build", build, "-j2"])
+            if b.returncode != 0:
+                verdict = "does not build"
+            else:
+                t = run(["ctest", "-R", tests, "--timeout", "300"], cwd=build)
+                if "No tests were found" in t.stdout:
+                    verdict = "NO TESTS"
+                else:
+                    verdict = "killed" if t.returncode != 0 else "SURVIVED"
+        finally:
+            with open(full, "w") as f:
+                f.write(orig)
+        results.append((name, verdict))
+        print(f"{name}: {verdict} ({time.monotonic() - t0:.0f} s)", flush=True)
+    run(["cmake", "--build", build, "-j2"])
+    survivors = [n for n, v in results if v != "killed"]
+    print(f"\n{len(results)} mutants, {len(results) - len(survivors)} killed, "
+          f"{len(survivors)} not: {', '.join(survivors) if survivors else 'none'}")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
