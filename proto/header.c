@@ -170,7 +170,7 @@ tshm__hdr_validate(const struct tshm__hdr *hdr, uint64_t map_size)
         if (!hdr_name_ok(hdr)) {
                 return TSHM_EBADHDR;
         }
-        if (hdr->ndim > TSHM_MAX_NDIM || (kind == TSHM_HDR_KIND_ARRAY && hdr->slots != 0)) {
+        if (hdr->ndim > TSHM_MAX_NDIM) {
                 return TSHM_EBADHDR;
         }
         /* What tshm__hdr_init() makes of the inputs; it checks the dtype,

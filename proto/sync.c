@@ -252,9 +252,9 @@ tshm__sync_holder_breakable(const struct tshm__hdr *hdr, uint32_t holder,
         } else if (now - seen->since_ns > bound) {
                 return true;
         }
-        /* A genuine lease is at most TSHM_WRITE_LEASE_MS from when it was
-         * taken; 0 means the holder is between its CAS and writing it. */
-        if (lease != 0 && lease <= now + bound && now > lease) {
+        /* 0 means the holder is between its CAS and writing its lease; a
+         * lease further away than a genuine one is bounded above. */
+        if (lease != 0 && now > lease) {
                 return true;
         }
         return tshm__sync_thread_gone(holder);

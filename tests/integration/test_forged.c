@@ -262,6 +262,33 @@ START_TEST(test_forged_lock_is_broken_within_the_lease)
 }
 END_TEST
 
+/* A lease that has run out is broken at once, whoever holds it (pid 1's
+ * thread never dies): the lease, not the holder's life, bounds a write. */
+START_TEST(test_expired_lease_is_broken_at_once)
+{
+        tshm_client *c = fixture_connect(&f);
+        struct timespec now;
+        tshm_seg *s;
+        uint64_t t0;
+
+        ck_assert_int_eq(tshm_create(c, "flease", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 0600, 0, &s),
+                         0);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        __atomic_store_n(&hdr_of(s)->lock_pid, 1, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&hdr_of(s)->lease_until,
+                         (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec - 1000000u,
+                         __ATOMIC_SEQ_CST);
+        __atomic_store_n(&hdr_of(s)->lock, 1, __ATOMIC_SEQ_CST);
+        t0 = mono_ms();
+        ck_assert_int_eq(tshm_write_begin(s, 5000), 0);
+        ck_assert_msg(mono_ms() - t0 < 2000, "an expired lease held the lock %llu ms",
+                      (unsigned long long)(mono_ms() - t0));
+        ck_assert_int_eq(tshm_write_end(s), 2);
+        ck_assert_int_eq(tshm_close(s), 0);
+        tshm_disconnect(c);
+}
+END_TEST
+
 /* The forged lock is in the segment, so it outlives the daemon: a writer
  * after a restart breaks it the same way. */
 START_TEST(test_forged_lock_is_broken_after_restart)
@@ -407,6 +434,84 @@ START_TEST(test_subscriber_table_scribbles_hold_nothing)
 }
 END_TEST
 
+/* A subscriber's cursor is its own: another holder of the subscriber table
+ * that moves it (back, to make it take a frame again, or far ahead) changes
+ * what producers wait for, not which frame the subscriber takes next. */
+START_TEST(test_moved_cursor_does_not_move_the_subscriber)
+{
+        tshm_client *c = fixture_connect(&f);
+        uint64_t *cursor;
+        uintptr_t lo, hi;
+        tshm_sub *sub;
+        tshm_frame fr;
+        tshm_seg *p;
+        void *data;
+        int n;
+
+        ck_assert_int_eq(tshm_create_stream(c, "fcursor", TSHM_DTYPE_INT32, 1, (uint64_t[]){16}, 8,
+                                            TSHM_STREAM_OVERWRITE, 0644, 0, &p),
+                         0);
+        ck_assert_int_eq(tshm_subscribe(c, "fcursor", &sub), 0);
+        for (n = 1; n <= 3; n++) {
+                ck_assert_int_eq(tshm_stream_loan(p, 1000, &data), 0);
+                ck_assert_int_eq(tshm_stream_publish(p), n);
+        }
+        ck_assert_int_eq(tshm_sub_take(sub, 1000, &fr), 0);
+        ck_assert_uint_eq(fr.seq, 1);
+        ck_assert_int_eq(tshm_sub_release(sub), 0);
+        /* Entry 0 (the first subscriber): 64 bytes in, cursor at +8. */
+        ck_assert(find_mapping("tshm-cursors", &lo, &hi));
+        cursor = (uint64_t *)(lo + 64 + 8);
+        ck_assert_uint_eq(*cursor, 2);
+        *cursor = 1; /* back: frame 1 again */
+        ck_assert_int_eq(tshm_sub_take(sub, 1000, &fr), 0);
+        ck_assert_uint_eq(fr.seq, 2);
+        ck_assert_uint_eq(fr.missed, 0);
+        ck_assert_int_eq(tshm_sub_release(sub), 0);
+        *cursor = 1000000; /* ahead: frames that do not exist */
+        ck_assert_int_eq(tshm_sub_take(sub, 1000, &fr), 0);
+        ck_assert_uint_eq(fr.seq, 3);
+        ck_assert_int_eq(tshm_sub_release(sub), 0);
+        ck_assert_int_eq(tshm_unsubscribe(sub), 0);
+        ck_assert_int_eq(tshm_close(p), 0);
+        tshm_disconnect(c);
+}
+END_TEST
+
+/* A subscription the daemon ended (its connection went) stays ended even
+ * when another subscriber is given the same entry: the old handle must not
+ * take the new subscriber's frames. */
+START_TEST(test_ended_subscription_does_not_take_a_reused_entry)
+{
+        tshm_client *ca = fixture_connect(&f), *cb = fixture_connect(&f);
+        tshm_sub *a, *b;
+        tshm_frame fr;
+        tshm_seg *p;
+        void *data;
+
+        ck_assert_int_eq(tshm_create_stream(cb, "freuse", TSHM_DTYPE_INT32, 1, (uint64_t[]){16}, 4,
+                                            TSHM_STREAM_OVERWRITE, 0644, 0, &p),
+                         0);
+        ck_assert_int_eq(tshm_subscribe(ca, "freuse", &a), 0);
+        /* A's connection goes: the daemon frees its entry... */
+        tshm_disconnect(ca);
+        ck_assert(fixture_wait_opens(cb, "freuse", 1));
+        /* ... and gives it to B. */
+        ck_assert_int_eq(tshm_subscribe(cb, "freuse", &b), 0);
+        ck_assert(fixture_wait_opens(cb, "freuse", 2));
+        ck_assert_int_eq(tshm_stream_loan(p, 1000, &data), 0);
+        ck_assert_int_eq(tshm_stream_publish(p), 1);
+        ck_assert_int_eq(tshm_sub_take(a, 500, &fr), TSHM_ECONNRESET);
+        ck_assert_int_eq(tshm_sub_take(b, 1000, &fr), 0);
+        ck_assert_uint_eq(fr.seq, 1);
+        ck_assert_int_eq(tshm_sub_release(b), 0);
+        ck_assert_int_eq(tshm_unsubscribe(b), 0);
+        ck_assert_int_eq(tshm_unsubscribe(a), 0);
+        ck_assert_int_eq(tshm_close(p), 0);
+        tshm_disconnect(cb);
+}
+END_TEST
+
 /* Even root, reopening the roster's memfd read-write, cannot map it
  * writable: the daemon sealed it against writes. */
 START_TEST(test_roster_is_sealed)
@@ -451,6 +556,9 @@ forged_suite(void)
         tcase_add_test(tc, test_stream_seq_out_of_range_is_torn);
         tcase_add_test(tc, test_forged_lock_is_broken_within_the_lease);
         tcase_add_test(tc, test_forged_lock_is_broken_after_restart);
+        tcase_add_test(tc, test_expired_lease_is_broken_at_once);
+        tcase_add_test(tc, test_moved_cursor_does_not_move_the_subscriber);
+        tcase_add_test(tc, test_ended_subscription_does_not_take_a_reused_entry);
         tcase_add_test(tc, test_subscriber_table_scribbles_hold_nothing);
         tcase_add_test(tc, test_roster_is_sealed);
         suite_add_tcase(s, tc);
