@@ -96,8 +96,9 @@ state_check(int fd, const char *what, const char *path, bool dir)
                 return TSHM_EACCES;
         }
         if ((st.st_mode & (dir ? 022u : 077u)) != 0) {
-                tshmd_log(LOG_ERR, "%s %s has mode %04o, open to other users: refusing it (chmod %s)",
-                          what, path, (unsigned)(st.st_mode & 07777), dir ? "0700" : "0600");
+                tshmd_log(LOG_ERR,
+                          "%s %s has mode %04o, open to other users: refusing it (chmod %s)", what,
+                          path, (unsigned)(st.st_mode & 07777), dir ? "0700" : "0600");
                 return TSHM_EACCES;
         }
         return 0;

@@ -137,10 +137,17 @@ fixture_start(struct tshmd_fixture *f, const char *const *extra)
 void
 fixture_start_nofile(struct tshmd_fixture *f, const char *const *extra, unsigned nofile)
 {
+        fixture_prepare(f);
+        f->nofile = nofile;
+        fixture_spawn(f, extra);
+}
+
+void
+fixture_prepare(struct tshmd_fixture *f)
+{
         static int serial;
 
         memset(f, 0, sizeof(*f));
-        f->nofile = nofile;
         snprintf(f->dir, sizeof(f->dir), "/tmp/tshm-test-XXXXXX");
         ck_assert_ptr_nonnull(mkdtemp(f->dir));
         (void)chmod(f->dir, 0755);
@@ -148,7 +155,6 @@ fixture_start_nofile(struct tshmd_fixture *f, const char *const *extra, unsigned
         snprintf(f->log, sizeof(f->log), "%s/tshmd.log", f->dir);
         snprintf(f->state, sizeof(f->state), "%s/state", f->dir);
         snprintf(f->prefix, sizeof(f->prefix), "tshmtest%dn%d", (int)getpid(), serial++);
-        fixture_spawn(f, extra);
 }
 
 void

@@ -26,6 +26,9 @@ struct tshmd_fixture {
 void fixture_start(struct tshmd_fixture *f, const char *const *extra);
 /* The same with a descriptor limit for tshmd. */
 void fixture_start_nofile(struct tshmd_fixture *f, const char *const *extra, unsigned nofile);
+/* Make the directory and choose the names, without starting tshmd (start it
+ * with fixture_restart()). */
+void fixture_prepare(struct tshmd_fixture *f);
 /* Start another tshmd on the same directory and prefix (a restart). */
 void fixture_restart(struct tshmd_fixture *f, const char *const *extra);
 /* Run another tshmd on the same directory, prefix and state directory, with
