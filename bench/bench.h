@@ -44,7 +44,10 @@ struct bench_env {
         char log[128];    /* the daemon's stderr, in dir */
         char clierr[128]; /* the CLI's stderr, in dir */
         char prefix[32];  /* the daemon's --shm-prefix: bench<pid> */
+        char state[128];  /* its --state-dir, in dir */
         pid_t daemon;     /* 0 when not running */
+        /* What the daemon keeps in state: <prefix>.key and <prefix>.lock. */
+        char state_files[2][192];
 };
 
 /* daemon.c: environment, cleanup, the daemon and child processes. */

@@ -133,6 +133,9 @@ cleanup_run(void)
         (void)unlink(env->notify);
         (void)unlink(env->log);
         (void)unlink(env->clierr);
+        (void)unlink(env->state_files[0]);
+        (void)unlink(env->state_files[1]);
+        (void)rmdir(env->state);
         (void)rmdir(env->dir);
 }
 
@@ -172,6 +175,12 @@ bench_env_init(struct bench_env *env)
         snprintf(env->log, sizeof(env->log), "%s/tshmd.log", env->dir);
         snprintf(env->clierr, sizeof(env->clierr), "%s/cli.err", env->dir);
         snprintf(env->prefix, sizeof(env->prefix), "bench%d", (int)getpid());
+        /* Paths made now: cleanup runs in a signal handler too. */
+        snprintf(env->state, sizeof(env->state), "%s/state", env->dir);
+        snprintf(env->state_files[0], sizeof(env->state_files[0]), "%s/%s.key", env->state,
+                 env->prefix);
+        snprintf(env->state_files[1], sizeof(env->state_files[1]), "%s/%s.lock", env->state,
+                 env->prefix);
         cleanup_env = env;
         cleanup_owner = getpid();
         if (atexit(cleanup_at_exit) != 0) {
@@ -244,8 +253,9 @@ bench_reap(pid_t pid)
 static void
 daemon_exec(const struct bench_env *env, const char *path)
 {
-        const char *argv[] = {path,        "--foreground", "--socket", env->socket, "--shm-prefix",
-                              env->prefix, "--log-level",  "warning",  NULL};
+        const char *argv[] = {path,           "--foreground", "--socket",    env->socket,
+                              "--shm-prefix", env->prefix,    "--state-dir", env->state,
+                              "--log-level",  "warning",      NULL};
         int fd;
 
         fd = open(env->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

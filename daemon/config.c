@@ -41,6 +41,10 @@ config_usage(FILE *f)
                 "  --shm-prefix P       name shm objects /P.<name> (default tshm as root,\n"
                 "                       tshm-UID otherwise); daemons with different prefixes\n"
                 "                       never touch each other's objects\n"
+                "  --state-dir DIR      keep the seal key and the lock in DIR, made 0700\n"
+                "                       (default: $STATE_DIRECTORY, else /var/lib/tshm for\n"
+                "                       root and $XDG_STATE_HOME/tshm or ~/.local/state/tshm\n"
+                "                       otherwise); one daemon per DIR and prefix\n"
                 "  --config FILE        read settings from FILE, one 'name = value' a line\n"
                 "                       (the names above, without '--'); SIGHUP reads it again\n"
                 "                       and applies the log level and every limit\n"
@@ -186,6 +190,7 @@ enum config_key {
         C_MAX_CLIENTS,
         C_MAX_OPENS,
         C_SHM_PREFIX,
+        C_STATE_DIR,
         C_CONFIG,
         C_VERSION,
         C_HELP,
@@ -210,6 +215,7 @@ static const struct {
     [C_MAX_CLIENTS] = {"max-clients", true, true},
     [C_MAX_OPENS] = {"max-opens", true, true},
     [C_SHM_PREFIX] = {"shm-prefix", true, false},
+    [C_STATE_DIR] = {"state-dir", true, false},
     [C_CONFIG] = {"config", true, false},
     [C_VERSION] = {"version", false, false},
     [C_HELP] = {"help", false, false},
@@ -257,6 +263,14 @@ config_apply(struct tshmd_config *cfg, enum config_key k, const char *arg)
                 }
                 memcpy(cfg->shm_prefix, arg, strlen(arg) + 1);
                 return true;
+        case C_STATE_DIR:
+                /* Absolute: the daemon's working directory is nobody's
+                 * business, and the key must not move with it. */
+                if (arg[0] != '/' || strlen(arg) >= sizeof(cfg->state_dir)) {
+                        return false;
+                }
+                memcpy(cfg->state_dir, arg, strlen(arg) + 1);
+                return true;
         default:
                 return false;
         }
@@ -279,9 +293,9 @@ tshmd_config_default_prefix(uid_t uid, char *buf, size_t len)
 {
         /* Root's daemon is the one the system prefix "tshm" has always
          * meant. Anyone else's gets its uid: two daemons of different users
-         * with one prefix would share the seal key object /<prefix>..key,
-         * which only the first one could read. "tshm-" and ten digits fit
-         * in TSHMD_PREFIX_MAX. */
+         * with one prefix would see each other's objects under it (which
+         * neither adopts: not its owner) and fight over the names. "tshm-"
+         * and ten digits fit in TSHMD_PREFIX_MAX. */
         if (uid == 0) {
                 (void)snprintf(buf, len, "tshm");
         } else {

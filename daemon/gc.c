@@ -2,7 +2,8 @@
  * gc.c - what is stale under tshmd's prefix: ephemeral segments whose
  * creator is gone, and objects the registry does not know (no valid header,
  * or a header that names another segment). Found at startup and by the gc
- * operation; removed only when asked.
+ * operation; removed only when asked, and only if they are tshmd's own
+ * (another user's objects under the prefix are reported, never removed).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -55,23 +56,45 @@ tshmd_gc_creator_alive(uint32_t pid, uint64_t start)
         return pid != 0 && start != 0 && tshmd_gc_start_time((pid_t)pid) == start;
 }
 
-/* Why the object @entry (a /dev/shm name under the prefix) is stale, or NULL
- * when it is not. */
-static const char *
-gc_reason(struct tshmd_server *srv, const char *entry, struct tshmd_seg **ret_seg)
+/* Why the object @entry (a /dev/shm name under the prefix) is stale, in
+ * @why, or false when it is not. @ret_ours says whether it may be removed:
+ * only what is tshmd's, a regular file of its user. Another user's object
+ * under the prefix (planted, or a daemon of another user given this prefix)
+ * is reported, never removed: it is not ours to judge, and removing it
+ * could take another daemon's live segment. */
+static bool
+gc_reason(struct tshmd_server *srv, int dfd, const char *entry, char *why, size_t whylen,
+          bool *ret_ours, struct tshmd_seg **ret_seg)
 {
         size_t plen = strlen(srv->cfg->shm_prefix);
-        struct tshmd_seg *seg = tshmd_registry_find(&srv->reg, entry + plen + 1);
+        struct tshmd_seg *seg;
+        struct stat st;
 
+        *ret_seg = NULL;
+        *ret_ours = false;
+        if (fstatat(dfd, entry, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                return false; /* gone meanwhile */
+        }
+        if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+                snprintf(why, whylen, "%s owned by uid %u, not by tshmd: left alone",
+                         S_ISREG(st.st_mode) ? "a file" : "not a regular file,",
+                         (unsigned)st.st_uid);
+                return true;
+        }
+        *ret_ours = true;
+        seg = tshmd_registry_find(&srv->reg, entry + plen + 1);
         *ret_seg = seg;
         if (seg == NULL) {
-                return "not registered: no valid tshm header, or one naming another segment";
+                snprintf(why, whylen, "%s",
+                         "not registered: no valid tshm header, or one naming another segment");
+                return true;
         }
         if (seg->state == TSHMD_SEG_READY && (seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 &&
             seg->opens == 0 && !tshmd_gc_creator_alive(seg->creator_pid, seg->creator_start)) {
-                return "ephemeral, and its creator is gone";
+                snprintf(why, whylen, "%s", "ephemeral, and its creator is gone");
+                return true;
         }
-        return NULL;
+        return false;
 }
 
 int
@@ -80,7 +103,7 @@ tshmd_gc_scan(struct tshmd_server *srv, bool remove, struct tshm__reply_enc *e, 
         size_t plen = strlen(srv->cfg->shm_prefix);
         struct tshm_gc_item {
                 char object[300];
-                const char *reason;
+                char reason[100];
                 bool removed;
         } *items = NULL;
         struct dirent *de;
@@ -96,21 +119,24 @@ tshmd_gc_scan(struct tshmd_server *srv, bool remove, struct tshm__reply_enc *e, 
         }
         while ((de = readdir(dir)) != NULL && n < TSHM_PROTO_LIST_PAGE) {
                 struct tshmd_seg *seg;
-                const char *why;
+                bool ours;
 
                 if (strncmp(de->d_name, srv->cfg->shm_prefix, plen) != 0 ||
                     de->d_name[plen] != '.' || de->d_name[plen + 1] == '.' ||
-                    (why = gc_reason(srv, de->d_name, &seg)) == NULL) {
+                    !gc_reason(srv, dirfd(dir), de->d_name, items[n].reason,
+                               sizeof(items[n].reason), &ours, &seg)) {
                         continue;
                 }
                 snprintf(items[n].object, sizeof(items[n].object), "/%s", de->d_name);
-                items[n].reason = why;
-                if (remove && shm_unlink(items[n].object) == 0) {
+                /* Ours, so in the sticky /dev/shm nobody else can have put
+                 * another object under the name since the check. */
+                if (remove && ours && unlinkat(dirfd(dir), de->d_name, 0) == 0) {
                         items[n].removed = true;
                         if (seg != NULL) {
                                 tshmd_registry_unname(&srv->reg, seg);
                         }
-                        tshmd_log(LOG_NOTICE, "gc: removed %s (%s)", items[n].object, why);
+                        tshmd_log(LOG_NOTICE, "gc: removed %s (%s)", items[n].object,
+                                  items[n].reason);
                 }
                 n++;
         }

@@ -109,6 +109,7 @@ main(int argc, char **argv)
         rv = uv_run(loop, UV_RUN_DEFAULT);
         tshmd_log(LOG_NOTICE, "stopped; %llu segments kept", (unsigned long long)srv.reg.segments);
         tshmd_registry_done(&srv.reg);
+        tshmd_state_close(&srv);
         (void)uv_loop_close(loop);
         return rv == 0 ? 0 : 1;
 }

@@ -1,17 +1,13 @@
 /*
  * seal.c - the daemon's seal on segment headers (see proto/header.h): a
  * SipHash-2-4 MAC of the fields only the daemon may set, under a 128-bit key
- * kept in an object only the daemon can read ("/<prefix>..key": a segment
- * name cannot start with '.', so it never meets a segment's object).
+ * kept in the daemon's state directory, which only it can read (state.c:
+ * "<state-dir>/<prefix>.key"; never in /dev/shm, where any user can plant a
+ * key of their choosing before the daemon first starts). Pure: no system
+ * calls, so adopt.c's fuzzer links it.
  */
-#include <errno.h>
-#include <fcntl.h>
+#include <stddef.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/random.h>
-#include <sys/stat.h>
-#include <syslog.h>
-#include <unistd.h>
 
 #include "tshmd.h"
 
@@ -124,37 +120,4 @@ tshmd_seal_header_of(const struct tshmd_seg *seg, const uint8_t key[16], struct 
         hdr->creator_pid = seg->creator_pid;
         hdr->creator_start = seg->creator_start;
         tshmd_seal(key, hdr);
-}
-
-int
-tshmd_seal_key(const char *prefix, uint8_t key[16])
-{
-        char name[TSHMD_PREFIX_MAX + 8];
-        ssize_t n;
-        int fd, rv = 0;
-
-        snprintf(name, sizeof(name), "/%s..key", prefix);
-        fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-                /* A new key: from the kernel's random pool. */
-                if (getrandom(key, 16, 0) != 16 || write(fd, key, 16) != 16) {
-                        rv = -errno;
-                        (void)shm_unlink(name);
-                }
-                (void)close(fd);
-                return rv;
-        }
-        if (errno != EEXIST || (fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0)) < 0) {
-                return -errno;
-        }
-        n = pread(fd, key, 16, 0);
-        (void)close(fd);
-        if (n != 16) {
-                /* Only a crash between creating and writing it does this:
-                 * start over; segments sealed before will not be adopted. */
-                tshmd_log(LOG_ERR, "the seal key %s is damaged; making a new one", name);
-                (void)shm_unlink(name);
-                return tshmd_seal_key(prefix, key);
-        }
-        return 0;
 }

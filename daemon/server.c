@@ -279,10 +279,13 @@ tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, struct tshmd_confi
         srv->cfg = cfg;
         srv->listen_fd = -1;
         srv->guard_fd = -1;
+        srv->state_fd = -1;
+        srv->lock_fd = -1;
         srv->started_ns = tshm__mono_ns();
         tshmd_registry_init(&srv->reg);
-        if ((rv = tshmd_seal_key(cfg->shm_prefix, srv->seal_key)) < 0) {
-                tshmd_log(LOG_ERR, "cannot make or read the seal key: %s", tshm_strerror(rv));
+        /* The lock and the seal key (state.c), before anything under the
+         * prefix is touched: a second daemon on it stops here. */
+        if ((rv = tshmd_state_open(srv)) < 0) {
                 return rv;
         }
         tshmd_shm_adopt(&srv->reg, cfg->shm_prefix, srv->seal_key);

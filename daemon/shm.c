@@ -4,7 +4,9 @@
  * Objects are named "/<prefix>.<name>"; prefixes cannot contain '.', so two
  * daemons with different prefixes never see each other's objects. They are
  * mode 0600 and owned by the daemon's user: clients get descriptors over the
- * socket and never open them by name.
+ * socket and never open them by name. At start the daemon adopts the ones it
+ * made before (adopt.c decides which; anyone can plant objects under the
+ * prefix in /dev/shm).
  */
 #include <dirent.h>
 #include <stddef.h>
@@ -207,75 +209,95 @@ tshmd_shm_free_bytes(void)
         return (uint64_t)vfs.f_bavail * vfs.f_frsize;
 }
 
-/* Read and check the header of one object; register it if sound. */
+/* Gather the facts about one object under the prefix, without following a
+ * link or blocking on a FIFO; adopt.c decides whether it is ours; register
+ * it if so. Anything else is left alone (and listed by gc). */
 static void
-shm_adopt_one(struct tshmd_registry *reg, const char *prefix, const uint8_t key[16],
+shm_adopt_one(struct tshmd_registry *reg, int dfd, const char *prefix, const uint8_t key[16],
               const char *entry)
 {
-        char objname[300];
-        struct tshm__hdr hdr;
+        uint8_t buf[sizeof(struct tshm__hdr)];
+        struct tshmd_adopt_obj obj = {.entry = entry, .hdr = buf};
+        enum tshmd_adopt_verdict v;
         struct tshmd_seg *seg;
+        struct tshm__hdr hdr;
         struct stat st;
-        ssize_t n;
+        ssize_t n = 0;
         int fd, rv;
 
-        if (snprintf(objname, sizeof(objname), "/%s", entry) >= (int)sizeof(objname)) {
-                return;
-        }
-        fd = shm_open(objname, O_RDONLY | O_CLOEXEC, 0);
+        /* O_NOFOLLOW: a link is nobody's segment. O_NONBLOCK: opening a FIFO
+         * would wait for a writer, and tshmd would never listen. The facts
+         * come from fstat of what was opened, not from the name. */
+        fd = openat(dfd, entry, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
         if (fd < 0) {
-                tshmd_log(LOG_WARNING, "cannot open %s: %s, leaving it alone", objname,
-                          strerror(errno));
+                tshmd_log(LOG_WARNING, "cannot open /dev/shm/%s: %s, leaving it alone", entry,
+                          errno == ELOOP ? "a symbolic link" : strerror(errno));
                 return;
         }
-        n = pread(fd, &hdr, sizeof(hdr), 0);
         rv = fstat(fd, &st);
+        if (rv == 0 && S_ISREG(st.st_mode)) {
+                /* pread, not mmap: a client may truncate it meanwhile. */
+                n = pread(fd, buf, sizeof(buf), 0);
+        }
         (void)close(fd);
-        if (rv < 0 || n != (ssize_t)sizeof(hdr) ||
-            tshm__hdr_validate(&hdr, (uint64_t)st.st_size) < 0 ||
-            strcmp(entry + strlen(prefix) + 1, hdr.name) != 0) {
-                tshmd_log(LOG_WARNING, "%s has no valid tshm header, leaving it alone", objname);
+        if (rv < 0) {
+                return;
+        }
+        obj.mode = (uint32_t)st.st_mode;
+        obj.uid = (uint32_t)st.st_uid;
+        obj.size = (uint64_t)st.st_size;
+        obj.hdr_len = n > 0 ? (size_t)n : 0;
+        v = tshmd_adopt_check(&obj, prefix, (uint32_t)geteuid(), key, &hdr);
+        if (v != TSHMD_ADOPT_OK) {
+                tshmd_log(LOG_WARNING, "/dev/shm/%s: %s; not adopted, leaving it alone", entry,
+                          tshmd_adopt_reason(v));
                 return;
         }
         if (tshmd_registry_find(reg, hdr.name) != NULL) {
                 return;
         }
-        if (!tshmd_seal_ok(key, &hdr)) {
-                tshmd_log(LOG_WARNING,
-                          "%s: its header was changed by a client (the seal does not match), "
-                          "leaving it alone",
-                          objname);
-                return;
-        }
         if ((hdr.flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 &&
             !tshmd_gc_creator_alive(hdr.creator_pid, hdr.creator_start)) {
-                /* Its creator is gone: it went with it, daemon or not. */
-                if (shm_unlink(objname) == 0) {
+                /* Its creator is gone: it went with it, daemon or not. It is
+                 * ours, and in the sticky /dev/shm nobody else can have
+                 * replaced it since. */
+                if (unlinkat(dfd, entry, 0) == 0) {
                         tshmd_log(LOG_NOTICE,
                                   "collected ephemeral segment '%s': creator pid %u gone", hdr.name,
                                   hdr.creator_pid);
                 }
                 return;
         }
-        if ((rv = tshmd_registry_add(reg, &hdr, (uint64_t)st.st_size, TSHMD_SEG_READY, &seg)) < 0) {
-                tshmd_log(LOG_ERR, "cannot register %s: %s", objname, tshm_strerror(rv));
+        if ((rv = tshmd_registry_add(reg, &hdr, obj.size, TSHMD_SEG_READY, &seg)) < 0) {
+                tshmd_log(LOG_ERR, "cannot register /dev/shm/%s: %s", entry, tshm_strerror(rv));
                 return;
         }
         tshmd_log(LOG_DEBUG, "adopted segment '%s' (%s, %llu bytes)", hdr.name,
                   tshm_dtype_name((tshm_dtype)hdr.dtype), (unsigned long long)hdr.data_size);
 }
 
+/* A "<prefix>..new.*" object is a create that a crash cut short, if it is
+ * ours: anyone can make one of that name, and another user's is left alone
+ * (the sticky /dev/shm keeps others from swapping ours between the check
+ * and the unlink). */
 static void
-shm_drop_unfinished(const char *entry, size_t plen)
+shm_drop_unfinished(int dfd, const char *entry, size_t plen)
 {
-        char objname[300];
+        struct stat st;
 
-        if (strncmp(entry + plen, "..new.", 6) != 0 ||
-            snprintf(objname, sizeof(objname), "/%s", entry) >= (int)sizeof(objname)) {
+        if (strncmp(entry + plen, "..new.", 6) != 0) {
                 return;
         }
-        if (shm_unlink(objname) == 0) {
-                tshmd_log(LOG_NOTICE, "removed %s: a create that did not finish", objname);
+        if (fstatat(dfd, entry, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                return;
+        }
+        if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+                tshmd_log(LOG_WARNING, "/dev/shm/%s is not tshmd's (uid %u), leaving it alone",
+                          entry, (unsigned)st.st_uid);
+                return;
+        }
+        if (unlinkat(dfd, entry, 0) == 0) {
+                tshmd_log(LOG_NOTICE, "removed /dev/shm/%s: a create that did not finish", entry);
         }
 }
 
@@ -289,20 +311,22 @@ tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix, const uint8_t ke
 
         dir = opendir(SHM_DIR);
         if (dir == NULL) {
-                tshmd_log(LOG_WARNING, "cannot read %s: %s", SHM_DIR, strerror(errno));
+                tshmd_log(LOG_WARNING, "cannot read %s: %s, adopting nothing", SHM_DIR,
+                          strerror(errno));
                 return;
         }
         while ((de = readdir(dir)) != NULL) {
                 if (strncmp(de->d_name, prefix, plen) != 0 || de->d_name[plen] != '.') {
                         continue;
                 }
-                /* "<prefix>..key" and the like are the daemon's own; a
-                 * "<prefix>..new." object is a create a crash cut short. */
+                /* "<prefix>..*" names are no segment's: "..new." ones are
+                 * creates a crash cut short ("..key" is an older tshmd's
+                 * seal key, which state.c moves or ignores). */
                 if (de->d_name[plen + 1] == '.') {
-                        shm_drop_unfinished(de->d_name, plen);
+                        shm_drop_unfinished(dirfd(dir), de->d_name, plen);
                         continue;
                 }
-                shm_adopt_one(reg, prefix, key, de->d_name);
+                shm_adopt_one(reg, dirfd(dir), prefix, key, de->d_name);
                 count++;
         }
         (void)closedir(dir);

@@ -45,6 +45,7 @@ struct tshmd_config {
         unsigned socket_mode;          /* permission bits of a socket we bind */
         gid_t socket_gid;              /* its group, or (gid_t)-1 to leave it */
         char shm_prefix[TSHMD_PREFIX_MAX + 1];
+        char state_dir[512]; /* --state-dir; "": the default (state.c) */
 };
 
 enum tshmd_seg_state {
@@ -157,7 +158,9 @@ struct tshmd_server {
         int guard_fd;
         bool guarding;
         uint64_t resizes_undone; /* segments a client resized and we restored */
-        uint8_t seal_key[16];    /* seal.c */
+        uint8_t seal_key[16];    /* seal.c, kept in the state directory (state.c) */
+        int state_fd;            /* the state directory, open (state.c) */
+        int lock_fd;             /* <state-dir>/<prefix>.lock, locked while we run */
         int listen_fd;
         bool listening;
         bool owns_socket_path; /* we bound it: unlink it at exit */
@@ -177,7 +180,7 @@ struct tshmd_server {
 void tshmd_config_defaults(struct tshmd_config *cfg);
 /* The default --shm-prefix of a daemon running as @uid: "tshm" for root,
  * "tshm-<uid>" for anyone else, so that two users' daemons never share a
- * prefix (and its seal key object /<prefix>..key). @buf holds at least
+ * prefix (whose objects neither could adopt). @buf holds at least
  * TSHMD_PREFIX_MAX + 1 bytes. */
 void tshmd_config_default_prefix(uid_t uid, char *buf, size_t len);
 /* Returns 0 to run, 1 to exit 0 (--help, --version), -1 to exit 2 (after
@@ -233,8 +236,51 @@ uint64_t tshmd_shm_free_bytes(void);
 /* Find the objects under @prefix in /dev/shm and register the valid ones. */
 void tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix, const uint8_t key[16]);
 
+/* state.c: the daemon's own directory (--state-dir, 0700, ours), which
+ * holds what must not be in /dev/shm: the seal key "<prefix>.key" and the
+ * lock "<prefix>.lock" that keeps a second daemon off the same prefix.
+ * The default state directory of a daemon running as @euid: $STATE_DIRECTORY
+ * (systemd's StateDirectory=, the first of a ':' list), else /var/lib/tshm
+ * for root, else $XDG_STATE_HOME/tshm or $HOME/.local/state/tshm. */
+int tshmd_state_default_dir(uid_t euid, char *buf, size_t len);
+/* Open (making it if missing) and check the state directory, take the lock,
+ * and read or make the seal key into srv->seal_key. Logs why it fails:
+ * another daemon holds the lock (TSHM_EEXIST, naming its pid), or a file or
+ * directory that is not ours or is open to others (TSHM_EACCES). */
+int tshmd_state_open(struct tshmd_server *srv);
+void tshmd_state_close(struct tshmd_server *srv);
+
+/* adopt.c: whether an object under the prefix is one of our segments. Pure
+ * (no system calls): shm.c gathers the facts, tests/fuzz/fuzz_adopt.c
+ * feeds it anything. */
+struct tshmd_adopt_obj {
+        const char *entry;  /* its name in /dev/shm, without the '/' */
+        uint32_t mode;      /* st_mode of an fstat through a descriptor */
+        uint32_t uid;       /* st_uid */
+        uint64_t size;      /* st_size */
+        const uint8_t *hdr; /* the first @hdr_len bytes of it */
+        size_t hdr_len;
+};
+enum tshmd_adopt_verdict {
+        TSHMD_ADOPT_OK,
+        TSHMD_ADOPT_NOT_OURS_NAME, /* not "<prefix>.<name>" */
+        TSHMD_ADOPT_NOT_REGULAR,
+        TSHMD_ADOPT_NOT_OWNER,
+        TSHMD_ADOPT_BAD_MODE,
+        TSHMD_ADOPT_BAD_HEADER,
+        TSHMD_ADOPT_WRONG_NAME,
+        TSHMD_ADOPT_BAD_SIZE,
+        TSHMD_ADOPT_BAD_SEAL,
+};
+/* TSHMD_ADOPT_OK and the header in *ret_hdr when @obj is a segment a daemon
+ * running as @euid with @key made under @prefix; else why not (*ret_hdr
+ * untouched). */
+enum tshmd_adopt_verdict tshmd_adopt_check(const struct tshmd_adopt_obj *obj, const char *prefix,
+                                           uint32_t euid, const uint8_t key[16],
+                                           struct tshm__hdr *ret_hdr);
+const char *tshmd_adopt_reason(enum tshmd_adopt_verdict v);
+
 /* seal.c: the daemon's MAC over the header fields it owns. */
-int tshmd_seal_key(const char *prefix, uint8_t key[16]);
 /* SipHash-2-4 of @len bytes under @key (the reference algorithm). */
 uint64_t tshmd_seal_siphash(const uint8_t key[16], const uint8_t *in, size_t len);
 uint64_t tshmd_seal_compute(const uint8_t key[16], const struct tshm__hdr *hdr);

@@ -23,7 +23,8 @@ trap cleanup EXIT
 
 tshm=$build/client/cli/tshm
 echo "== starting tshmd on $TSHM_SOCKET"
-"$build/daemon/tshmd" --foreground --shm-prefix "$prefix" --log-level notice &
+"$build/daemon/tshmd" --foreground --shm-prefix "$prefix" --state-dir "$run/state" \
+        --log-level notice &
 daemon_pid=$!
 for _ in $(seq 100); do
         "$tshm" stats >/dev/null 2>&1 && break

@@ -10,7 +10,8 @@
 # Usage: scripts/fuzz.sh [BUILD_DIR [TARGET...]]
 #   BUILD_DIR  default: ${TSHM_TEST_DIR:-_build-test}/fuzz; an existing build
 #              is reused, only the fuzzers rebuilt
-#   TARGET     proto_decode, frame_stream, seg_header, seg_reader, parse_spec (default: all)
+#   TARGET     proto_decode, frame_stream, seg_header, seg_reader, parse_spec, adopt
+#              (default: all)
 # Environment: TSHM_FUZZ_SECONDS, seconds per target (default 60);
 # TSHM_FUZZ_COVERAGE=1 also reports the line and branch coverage of proto/
 # that each target's final corpus reaches (clang source-based coverage of the
@@ -25,7 +26,7 @@ shift || true
 seconds=${TSHM_FUZZ_SECONDS:-60}
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-        targets=(proto_decode frame_stream seg_header seg_reader parse_spec)
+        targets=(proto_decode frame_stream seg_header seg_reader parse_spec adopt)
 fi
 
 mkdir -p "$dir"
@@ -68,13 +69,14 @@ field() {
         esac
 }
 
-# The proto/ sources each target is for.
+# The sources each target is for (relative to proto/).
 sources() {
         case $1 in
         proto_decode) echo mpcheck.c mpobj.c request.c reply.c ;;
         frame_stream) echo frame.c ;;
         seg_header) echo header.c ;;
         parse_spec) echo spec.c ;;
+        adopt) echo ../daemon/adopt.c ../daemon/seal.c header.c ;;
         esac
 }
 

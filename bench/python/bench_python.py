@@ -67,7 +67,8 @@ class Daemon:
         notify.settimeout(20)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NOTIFY_SOCKET": notify_path}
         self.proc = subprocess.Popen([tshmd, "--foreground", "--socket", self.socket,
-                                      "--shm-prefix", self.prefix, "--log-level", "warning"],
+                                      "--shm-prefix", self.prefix, "--log-level", "warning",
+                                      "--state-dir", os.path.join(self.dir, "state")],
                                      env=env, preexec_fn=(lambda: os.sched_setaffinity(0, cpus))
                                      if cpus else None)
         while b"READY=1" not in notify.recv(4096):

@@ -42,7 +42,7 @@ expect() {
         fi
 }
 
-"$TSHMD" --foreground --shm-prefix "$prefix" 2>"$work/tshmd.log" &
+"$TSHMD" --foreground --shm-prefix "$prefix" --state-dir "$work/state" 2>"$work/tshmd.log" &
 daemon=$!
 for _ in $(seq 200); do
         "$TSHM" stats >/dev/null 2>&1 && break

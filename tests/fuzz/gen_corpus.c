@@ -4,10 +4,11 @@
  *
  * Usage: gen_corpus DIR   (DIR is tests/fuzz/corpus; the build's
  * "fuzz-corpus" target runs it there). Writes DIR/<target>/<seed> for
- * proto_decode, frame_stream, seg_header and parse_spec: a valid request and
- * reply for every op, whole frames and streams of them, valid headers for
- * several dtypes and shapes, valid spec strings, and malformed variants of
- * each. The output is deterministic; commit it. ctest does not run this.
+ * proto_decode, frame_stream, seg_header, parse_spec and adopt: a valid
+ * request and reply for every op, whole frames and streams of them, valid
+ * headers for several dtypes and shapes, valid spec strings, objects a
+ * restarted daemon adopts, and malformed or planted variants of each. The
+ * output is deterministic; commit it. ctest does not run this.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -557,6 +558,108 @@ gen_specs(void)
         spec_seed("ndim-32-33", buf, n);
 }
 
+/* ---- adopt: object facts, an entry name, then header bytes (fuzz_adopt.c) ---- */
+
+#define ADOPT_SEAL 1u /* the harness seals the header with the daemon's key */
+#define ADOPT_REG_0600 (S_IFREG | 0600u)
+
+struct adopt_facts {
+        uint32_t mode, uid, euid;
+        uint64_t size;
+};
+
+static void
+adopt_seed(const char *name, uint8_t flags, const struct adopt_facts *o, const char *entry,
+           const struct tshm__hdr *h, size_t hlen)
+{
+        uint8_t buf[22 + 255 + sizeof(*h)];
+        size_t elen = strlen(entry);
+
+        /* tshm hosts are little-endian (header.h). */
+        buf[0] = flags;
+        memcpy(buf + 1, &o->mode, 4);
+        memcpy(buf + 5, &o->uid, 4);
+        memcpy(buf + 9, &o->euid, 4);
+        memcpy(buf + 13, &o->size, 8);
+        buf[21] = (uint8_t)elen;
+        memcpy(buf + 22, entry, elen);
+        memcpy(buf + 22 + elen, h, hlen);
+        seed_write("adopt", name, buf, 22 + elen + hlen);
+}
+
+/* A header as the daemon makes it (unsealed: the harness seals), and the
+ * size of its object. @slots: 0 for an array. */
+static uint64_t
+adopt_hdr(struct tshm__hdr *h, uint32_t slots, uint32_t owner)
+{
+        struct tshm__seg_spec spec;
+        uint64_t size;
+
+        memset(&spec, 0, sizeof(spec));
+        strcpy(spec.name, "frames");
+        spec.dtype = TSHM_DTYPE_FLOAT32;
+        spec.ndim = 3;
+        spec.shape[0] = 48;
+        spec.shape[1] = 64;
+        spec.shape[2] = 3;
+        spec.mode = 0640;
+        spec.owner_uid = owner;
+        spec.owner_gid = owner;
+        spec.created_ns = 1700000000000000000ull;
+        spec.slots = slots;
+        if (tshm__hdr_init(h, &spec) != 0 || tshm__hdr_spec_size(&spec, &size) != 0 ||
+            tshm__hdr_validate(h, size) != 0) {
+                fprintf(stderr, "gen_corpus: cannot make an adoption header\n");
+                exit(1);
+        }
+        return size;
+}
+
+static void
+gen_adopt(void)
+{
+        struct adopt_facts ok, o;
+        struct tshm__hdr h, s;
+
+        ok = (struct adopt_facts){ADOPT_REG_0600, 0, 0, adopt_hdr(&h, 0, 1000)};
+        adopt_seed("array-ok", ADOPT_SEAL, &ok, "tshm.frames", &h, sizeof(h));
+        o = (struct adopt_facts){ADOPT_REG_0600, 1000, 1000, ok.size};
+        adopt_seed("array-ok-uid-1000", ADOPT_SEAL, &o, "tshm.frames", &h, sizeof(h));
+        o = (struct adopt_facts){ADOPT_REG_0600, 0, 0, adopt_hdr(&s, 8, 1000)};
+        adopt_seed("stream-ok", ADOPT_SEAL, &o, "tshm.frames", &s, sizeof(s));
+        o.size += 4096;
+        adopt_seed("stream-grown", ADOPT_SEAL, &o, "tshm.frames", &s, sizeof(s));
+        s = h;
+        s.flags |= TSHM_HDR_FLAG_EPHEMERAL;
+        s.creator_pid = 4242;
+        s.creator_start = 123456;
+        adopt_seed("ephemeral-ok", ADOPT_SEAL, &ok, "tshm.frames", &s, sizeof(s));
+        /* What another user plants, and what the daemon's own can become. */
+        o = ok;
+        o.uid = 1000;
+        adopt_seed("not-owner", ADOPT_SEAL, &o, "tshm.frames", &h, sizeof(h));
+        o = ok;
+        o.mode = S_IFREG | 0644;
+        adopt_seed("mode-0644", ADOPT_SEAL, &o, "tshm.frames", &h, sizeof(h));
+        o = (struct adopt_facts){S_IFIFO | 0666, 1000, 0, 0};
+        adopt_seed("fifo", 0, &o, "tshm.fifo", &h, 0);
+        o = (struct adopt_facts){S_IFLNK | 0777, 1000, 0, 11};
+        adopt_seed("symlink", 0, &o, "tshm.link", &h, 0);
+        o = ok;
+        o.size = 100ull << 30;
+        adopt_seed("grown-100g", ADOPT_SEAL, &o, "tshm.frames", &h, sizeof(h));
+        adopt_seed("wrong-name", ADOPT_SEAL, &ok, "tshm.other", &h, sizeof(h));
+        adopt_seed("new-leftover", ADOPT_SEAL, &ok, "tshm..new.frames", &h, sizeof(h));
+        adopt_seed("other-prefix", ADOPT_SEAL, &ok, "tshmx.frames", &h, sizeof(h));
+        adopt_seed("not-sealed", 0, &ok, "tshm.frames", &h, sizeof(h));
+        adopt_seed("short-header", ADOPT_SEAL, &ok, "tshm.frames", &h, sizeof(h) / 2);
+        o = (struct adopt_facts){ADOPT_REG_0600, 0, 0, 0};
+        adopt_seed("empty-file", 0, &o, "tshm.frames", &h, 0);
+        /* Every helper flag on, over facts that say otherwise. */
+        o = (struct adopt_facts){S_IFIFO | 0777, 7, 0, 1};
+        adopt_seed("all-flags", 31, &o, "x", &h, sizeof(h));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -575,5 +678,6 @@ main(int argc, char **argv)
         gen_streams();
         gen_headers();
         gen_specs();
+        gen_adopt();
         return 0;
 }

@@ -34,22 +34,28 @@ under_valgrind(void)
         return v != NULL && strcmp(v, "1") == 0;
 }
 
-static void
-fixture_spawn(struct tshmd_fixture *f, const char *const *extra)
+/* Bind a datagram socket at @path for NOTIFY_SOCKET. */
+static int
+fixture_notify_socket(const char *path)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        char notify[128], buf[256];
-        const char *argv[40];
-        struct pollfd p;
-        int nfd, argc = 0, logfd;
-        ssize_t n;
+        int nfd;
 
-        snprintf(notify, sizeof(notify), "%s/notify", f->dir);
-        (void)unlink(notify);
+        (void)unlink(path);
         nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         ck_assert_int_ge(nfd, 0);
-        memcpy(sa.sun_path, notify, strlen(notify) + 1);
+        memcpy(sa.sun_path, path, strlen(path) + 1);
         ck_assert_int_eq(bind(nfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        return nfd;
+}
+
+/* tshmd's command line for @f, on @socket, with @extra; returns argc. */
+static int
+fixture_argv(const struct tshmd_fixture *f, const char *socket, const char *const *extra,
+             const char **argv, int max)
+{
+        int argc = 0;
+
         /* TSHM_TEST_VALGRIND=1 runs the daemon under memcheck: any error or
          * definite leak makes it exit 97, which fixture_stop() refuses. */
         if (under_valgrind()) {
@@ -63,15 +69,34 @@ fixture_spawn(struct tshmd_fixture *f, const char *const *extra)
         argv[argc++] = TSHMD_PATH;
         argv[argc++] = "--foreground";
         argv[argc++] = "--socket";
-        argv[argc++] = f->socket;
+        argv[argc++] = socket;
         argv[argc++] = "--shm-prefix";
         argv[argc++] = f->prefix;
         argv[argc++] = "--socket-mode";
         argv[argc++] = "0666";
-        while (extra != NULL && *extra != NULL && argc < 38) {
+        /* A state directory of its own: the seal key and the lock of the
+         * prefix, kept across fixture_restart(). */
+        argv[argc++] = "--state-dir";
+        argv[argc++] = f->state;
+        while (extra != NULL && *extra != NULL && argc < max - 1) {
                 argv[argc++] = *extra++;
         }
         argv[argc] = NULL;
+        return argc;
+}
+
+static void
+fixture_spawn(struct tshmd_fixture *f, const char *const *extra)
+{
+        char notify[128], buf[256];
+        const char *argv[40];
+        struct pollfd p;
+        int nfd, logfd;
+        ssize_t n;
+
+        snprintf(notify, sizeof(notify), "%s/notify", f->dir);
+        nfd = fixture_notify_socket(notify);
+        (void)fixture_argv(f, f->socket, extra, argv, 40);
         f->pid = fork();
         ck_assert_int_ge(f->pid, 0);
         if (f->pid == 0) {
@@ -112,23 +137,92 @@ fixture_start(struct tshmd_fixture *f, const char *const *extra)
 void
 fixture_start_nofile(struct tshmd_fixture *f, const char *const *extra, unsigned nofile)
 {
+        fixture_prepare(f);
+        f->nofile = nofile;
+        fixture_spawn(f, extra);
+}
+
+void
+fixture_prepare(struct tshmd_fixture *f)
+{
         static int serial;
 
         memset(f, 0, sizeof(*f));
-        f->nofile = nofile;
         snprintf(f->dir, sizeof(f->dir), "/tmp/tshm-test-XXXXXX");
         ck_assert_ptr_nonnull(mkdtemp(f->dir));
         (void)chmod(f->dir, 0755);
         snprintf(f->socket, sizeof(f->socket), "%s/tshm.sock", f->dir);
         snprintf(f->log, sizeof(f->log), "%s/tshmd.log", f->dir);
+        snprintf(f->state, sizeof(f->state), "%s/state", f->dir);
         snprintf(f->prefix, sizeof(f->prefix), "tshmtest%dn%d", (int)getpid(), serial++);
-        fixture_spawn(f, extra);
 }
 
 void
 fixture_restart(struct tshmd_fixture *f, const char *const *extra)
 {
         fixture_spawn(f, extra);
+}
+
+const char *
+fixture_start_fails(const struct tshmd_fixture *f, const char *socket, const char *const *extra)
+{
+        static char out[4096];
+        char notify[128], log[160], buf[256];
+        const char *argv[40];
+        struct pollfd p;
+        int nfd, fd, status = 0, i;
+        ssize_t n;
+        pid_t pid;
+
+        snprintf(notify, sizeof(notify), "%s/notify2", f->dir);
+        snprintf(log, sizeof(log), "%s/tshmd2.log", f->dir);
+        (void)unlink(log);
+        nfd = fixture_notify_socket(notify);
+        (void)fixture_argv(f, socket != NULL ? socket : f->socket, extra, argv, 40);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+                if (fd >= 0) {
+                        (void)dup2(fd, STDERR_FILENO);
+                }
+                (void)setenv("NOTIFY_SOCKET", notify, 1);
+                (void)unsetenv("JOURNAL_STREAM");
+                execvp(argv[0], (char *const *)argv);
+                _exit(127);
+        }
+        /* It must end by itself, and never say it is ready. */
+        p.fd = nfd;
+        p.events = POLLIN;
+        for (i = 0; i < (under_valgrind() ? 600 : 100); i++) {
+                if (waitpid(pid, &status, WNOHANG) == pid) {
+                        break;
+                }
+                if (poll(&p, 1, 100) == 1 && (n = recv(nfd, buf, sizeof(buf) - 1, 0)) > 0) {
+                        buf[n] = '\0';
+                        if (strstr(buf, "READY=1") != NULL) {
+                                (void)kill(pid, SIGKILL);
+                                (void)waitpid(pid, &status, 0);
+                                ck_abort_msg("a tshmd that should have refused to start is ready");
+                        }
+                }
+        }
+        if (i == (under_valgrind() ? 600 : 100)) {
+                (void)kill(pid, SIGKILL);
+                (void)waitpid(pid, &status, 0);
+                ck_abort_msg("a tshmd that should have refused to start still runs after 10 s");
+        }
+        (void)close(nfd);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 0,
+                      "tshmd should have exited non-zero (status %#x)", status);
+        out[0] = '\0';
+        fd = open(log, O_RDONLY);
+        if (fd >= 0) {
+                n = read(fd, out, sizeof(out) - 1);
+                out[n > 0 ? n : 0] = '\0';
+                (void)close(fd);
+        }
+        return out;
 }
 
 void

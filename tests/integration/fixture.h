@@ -16,6 +16,7 @@ struct tshmd_fixture {
         char socket[128];
         char prefix[32];
         char log[128];
+        char state[128]; /* its --state-dir: <dir>/state, made by tshmd */
         pid_t pid;
         unsigned nofile; /* if set, tshmd's descriptor limit (soft and hard) */
 };
@@ -25,8 +26,17 @@ struct tshmd_fixture {
 void fixture_start(struct tshmd_fixture *f, const char *const *extra);
 /* The same with a descriptor limit for tshmd. */
 void fixture_start_nofile(struct tshmd_fixture *f, const char *const *extra, unsigned nofile);
+/* Make the directory and choose the names, without starting tshmd (start it
+ * with fixture_restart()). */
+void fixture_prepare(struct tshmd_fixture *f);
 /* Start another tshmd on the same directory and prefix (a restart). */
 void fixture_restart(struct tshmd_fixture *f, const char *const *extra);
+/* Run another tshmd on the same directory, prefix and state directory, with
+ * @extra arguments, that must fail to start: asserts that it exits non-zero
+ * within 10 s without reporting READY=1, and returns its stderr (in a static
+ * buffer). @socket: its --socket (NULL: the fixture's). */
+const char *fixture_start_fails(const struct tshmd_fixture *f, const char *socket,
+                                const char *const *extra);
 /* SIGTERM, reap, and assert exit 0 and no sanitizer report in its log. */
 void fixture_stop(struct tshmd_fixture *f);
 /* Stop, then remove the shm objects under the prefix and the directory. */

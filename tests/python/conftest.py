@@ -60,8 +60,10 @@ class Daemon:
                 env[k] = os.environ[k]
         if "TSHMD_ASAN_OPTIONS" in os.environ:
             env["ASAN_OPTIONS"] = os.environ["TSHMD_ASAN_OPTIONS"]
+        # The seal key and the prefix's lock in a state directory of its own,
+        # kept across restarts of this daemon.
         argv = [TSHMD, "--foreground", "--socket", self.socket, "--shm-prefix", self.prefix,
-                "--socket-mode", "0666"] + self.extra
+                "--socket-mode", "0666", "--state-dir", os.path.join(self.dir, "state")] + self.extra
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(argv, stderr=log, stdout=log, env=env)
         notify.settimeout(0.2)

@@ -49,7 +49,8 @@ got=$(complete_line "$cli" create x fl)
 # Segment names, from a daemon of our own.
 tmp=$(mktemp -d /tmp/tshm-compl-XXXXXX)
 prefix=tshmcompl$$
-"$tshmd" --foreground --socket "$tmp/s" --shm-prefix "$prefix" 2>"$tmp/err" &
+"$tshmd" --foreground --socket "$tmp/s" --shm-prefix "$prefix" --state-dir "$tmp/state" \
+        2>"$tmp/err" &
 pid=$!
 cleanup() {
         kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null

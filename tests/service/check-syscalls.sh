@@ -75,7 +75,8 @@ stop() {
 
 # A first daemon leaves segments behind for the traced one to adopt.
 printf 'log-level = info\n' >"$tmp/conf"
-"${env[@]}" "$tshmd" --foreground --socket "$tmp/s" --shm-prefix "$prefix" 2>"$tmp/err" &
+"${env[@]}" "$tshmd" --foreground --socket "$tmp/s" --shm-prefix "$prefix" \
+        --state-dir "$tmp/state" 2>"$tmp/err" &
 pid=$!
 wait_up
 tshm create kept float32 64x64 >/dev/null
@@ -87,7 +88,8 @@ if ! strace -f -qq -o "$tmp/trace" true 2>/dev/null; then
         exit 77
 fi
 "${env[@]}" strace -f -qq -o "$tmp/trace" "$tshmd" --foreground --socket "$tmp/s" \
-        --socket-mode 0660 --shm-prefix "$prefix" --config "$tmp/conf" 2>"$tmp/err" &
+        --socket-mode 0660 --shm-prefix "$prefix" --state-dir "$tmp/state" --config "$tmp/conf" \
+        2>"$tmp/err" &
 pid=$!
 wait_up
 tshm create big float32 1024x1024 >/dev/null # created off the loop (thread pool)

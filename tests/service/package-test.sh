@@ -78,7 +78,7 @@ cleanup() {
         }
         for f in /usr/sbin/tshmd /usr/bin/tshm /usr/include/tshm.h /etc/default/tshmd \
                 /lib/systemd/system/tshmd.socket /etc/systemd/system/sockets.target.wants/tshmd.socket \
-                /usr/lib/python3/dist-packages/tshm.*.so; do
+                /usr/lib/python3/dist-packages/tshm.*.so /var/lib/tshm; do
                 if [ -e "$f" ] || [ -L "$f" ]; then
                         echo "FAIL: package: $f is left after dpkg --purge" >&2
                         rc=1
@@ -141,7 +141,15 @@ argv=(${exec_start//\$TSHMD_OPTS/$opts})
 user=$(sed -n 's/^User=//p' /lib/systemd/system/tshmd.service)
 [ "$user" = tshm ] || die "the unit runs as '$user'"
 as_service=(setpriv --reuid=tshm --regid=tshm --init-groups --)
-svc_env=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin JOURNAL_STREAM=0:0)
+# StateDirectory= as systemd applies it: the directory, its mode and owner,
+# and $STATE_DIRECTORY (tshmd's default state directory).
+state=$(sed -n 's/^StateDirectory=//p' /lib/systemd/system/tshmd.service)
+state_mode=$(sed -n 's/^StateDirectoryMode=//p' /lib/systemd/system/tshmd.service)
+[ "$state" = tshm ] && [ "$state_mode" = 0700 ] ||
+        die "the unit's state directory is '$state', mode '$state_mode'"
+$SUDO install -d -m "$state_mode" -o tshm -g tshm "/var/lib/$state"
+svc_env=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin JOURNAL_STREAM=0:0
+        STATE_DIRECTORY="/var/lib/$state")
 
 # A NOTIFY_SOCKET listener: prints READY/STOPPING as they come. In a
 # directory of its own that the daemon's user can reach.
@@ -252,6 +260,10 @@ wait_for READY=1 "$work/notify.out" || die "no READY=1 (log: $work/daemon.log)"
 [ "$(stat -c %U:%G:%a "$sock")" = tshm:tshm:660 ] ||
         die "$sock is $(stat -c %U:%G:%a "$sock"), not tshm:tshm:660"
 use_daemon no
+# The seal key and the lock are in the state directory, not in /dev/shm.
+[ "$($SUDO stat -c %U:%a "/var/lib/$state/$prefix.key")" = tshm:600 ] ||
+        die "no seal key tshm:600 in /var/lib/$state"
+[ ! -e /dev/shm/"$prefix"..key ] || die "a seal key in /dev/shm"
 tshm rm pkgpy pkgcli || die "tshm rm"
 stop_daemon
 [ ! -e "$sock" ] || die "tshmd left the socket it bound"

@@ -95,7 +95,8 @@ class Activated:
         cmd = [activate, "-l", self.sock, "-E", f"NOTIFY_SOCKET={self.notify.path}"]
         for k, v in extra_env.items():
             cmd += ["-E", f"{k}={v}"]
-        cmd += [tshmd, "--foreground", "--shm-prefix", self.prefix, *args]
+        cmd += [tshmd, "--foreground", "--shm-prefix", self.prefix,
+                "--state-dir", os.path.join(tmp, f"{tag}.state"), *args]
         self.err = open(self.errpath, "w+")
         # A clean environment: systemd-socket-activate passes on only PATH,
         # HOME, TERM, USER and the -E variables anyway.

@@ -317,6 +317,7 @@ struct daemon {
         char socket[128];
         char prefix[32];
         char log[128];
+        char state[128]; /* its --state-dir */
         pid_t pid;
 };
 
@@ -336,6 +337,7 @@ daemon_start(struct daemon *d)
         }
         snprintf(d->socket, sizeof(d->socket), "%s/tshm.sock", d->dir);
         snprintf(d->log, sizeof(d->log), "%s/tshmd.log", d->dir);
+        snprintf(d->state, sizeof(d->state), "%s/state", d->dir);
         snprintf(d->prefix, sizeof(d->prefix), "tshmload%d", (int)getpid());
         snprintf(notify, sizeof(notify), "%s/notify", d->dir);
         nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -357,7 +359,7 @@ daemon_start(struct daemon *d)
                 (void)setenv("NOTIFY_SOCKET", notify, 1);
                 (void)unsetenv("LISTEN_FDS");
                 execl(arg_tshmd, arg_tshmd, "--foreground", "--socket", d->socket, "--shm-prefix",
-                      d->prefix, (char *)NULL);
+                      d->prefix, "--state-dir", d->state, (char *)NULL);
                 _exit(127);
         }
         p.fd = nfd;
@@ -430,6 +432,11 @@ daemon_stop(struct daemon *d)
                 (void)unlink(path);
                 snprintf(path, sizeof(path), "%s/tshm.sock", d->dir);
                 (void)unlink(path);
+                snprintf(path, sizeof(path), "%s/%s.key", d->state, d->prefix);
+                (void)unlink(path);
+                snprintf(path, sizeof(path), "%s/%s.lock", d->state, d->prefix);
+                (void)unlink(path);
+                (void)rmdir(d->state);
                 (void)rmdir(d->dir);
         }
         return ok;
