@@ -11,10 +11,25 @@
  * restores the size and the reservation of every page at once. The bytes past
  * the cut are lost (zeros), and a mapper that touches them in the moment
  * before the restore still faults: docs/security.md states that window.
+ *
+ * A segment unlinked while handles are still open has no name left to
+ * watch or reopen, yet every client that has it open still maps it, and a
+ * writer may still hold its descriptor. So tshmd keeps a read-write
+ * descriptor of each such object, from just before the unlink until the
+ * registry frees the segment (its last handle closed), and watches the
+ * inode itself through it (inotify_add_watch on /proc/self/fd/N follows the
+ * link to the deleted inode); events on that watch restore the size through
+ * the kept descriptor.
+ *
+ * Not covered: a process that let its connection go (tshm_disconnect()
+ * keeps its mappings) no longer counts as a handle, so once the segment is
+ * unlinked and no connected handle is left, nothing restores its size.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
@@ -26,19 +41,23 @@
 
 #define GUARD_DIR "/dev/shm"
 
-/* Put @seg's object back to its size, reserved. */
-static void
-guard_check(struct tshmd_server *srv, struct tshmd_seg *seg)
-{
-        char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
-        struct stat st;
-        int fd, rv;
+/* One unlinked segment whose object tshmd keeps and watches. */
+struct tshmd_kept {
+        UT_hash_handle hh; /* in srv->kept, by wd */
+        int wd;            /* its inotify watch */
+        int fd;            /* O_RDWR */
+        struct tshmd_server *srv;
+        struct tshmd_seg *seg;
+};
 
-        (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
-        fd = shm_open(objname, O_RDWR | O_CLOEXEC, 0);
-        if (fd < 0) {
-                return;
-        }
+/* Put @seg's object (open as @fd, read-write) back to its size, reserved.
+ * Only descriptors: a client may cut the object at any moment. */
+static void
+guard_restore(struct tshmd_server *srv, const struct tshmd_seg *seg, int fd)
+{
+        struct stat st;
+        int rv;
+
         if (fstat(fd, &st) == 0 && (uint64_t)st.st_size != seg->size) {
                 /* posix_fallocate returns the error instead of setting errno. */
                 if (ftruncate(fd, (off_t)seg->size) < 0 ||
@@ -56,7 +75,131 @@ guard_check(struct tshmd_server *srv, struct tshmd_seg *seg)
                                   seg->name, (long long)st.st_size, (unsigned long long)seg->size);
                 }
         }
+}
+
+/* The same for a named segment, opened by its name. */
+static void
+guard_check(struct tshmd_server *srv, struct tshmd_seg *seg)
+{
+        char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
+        int fd;
+
+        (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
+        fd = shm_open(objname, O_RDWR | O_CLOEXEC, 0);
+        if (fd < 0) {
+                return;
+        }
+        guard_restore(srv, seg, fd);
         (void)close(fd);
+}
+
+/* The queue overflowed, and events were lost: look at every segment. */
+static void
+guard_check_all(struct tshmd_server *srv)
+{
+        struct tshmd_seg *seg, *stmp;
+        struct tshmd_kept *k, *ktmp;
+
+        tshmd_log(LOG_WARNING, "inotify queue overflowed; checking the size of every segment");
+        HASH_ITER(hh, srv->reg.by_name, seg, stmp)
+        {
+                if (seg->state == TSHMD_SEG_READY) {
+                        guard_check(srv, seg);
+                }
+        }
+        HASH_ITER(hh, srv->kept, k, ktmp)
+        {
+                guard_restore(srv, k->seg, k->fd);
+        }
+}
+
+/* An event without a name: on an inode watch (an unlinked segment we
+ * keep), or the queue's overflow. */
+static void
+guard_on_kept(struct tshmd_server *srv, const struct inotify_event *ev)
+{
+        struct tshmd_kept *k = NULL;
+
+        if ((ev->mask & IN_Q_OVERFLOW) != 0) {
+                guard_check_all(srv);
+                return;
+        }
+        if ((ev->mask & IN_MODIFY) == 0) {
+                return;
+        }
+        HASH_FIND_INT(srv->kept, &ev->wd, k);
+        if (k != NULL) {
+                guard_restore(srv, k->seg, k->fd);
+        }
+}
+
+void
+tshmd_guard_keep(struct tshmd_server *srv, struct tshmd_seg *seg, const char *objname)
+{
+        char path[64];
+        struct tshmd_kept *k;
+        int rv;
+
+        if (!srv->guarding || seg->kept != NULL) {
+                return;
+        }
+        if ((k = calloc(1, sizeof(*k))) == NULL) {
+                rv = TSHM_ENOMEM;
+                goto fail;
+        }
+        k->srv = srv;
+        k->seg = seg;
+        k->wd = -1;
+        if ((k->fd = shm_open(objname, O_RDWR | O_CLOEXEC, 0)) < 0) {
+                rv = -errno;
+                goto fail;
+        }
+        (void)snprintf(path, sizeof(path), "/proc/self/fd/%d", k->fd);
+        if ((k->wd = inotify_add_watch(srv->guard_fd, path, IN_MODIFY)) < 0) {
+                rv = -errno;
+                goto fail;
+        }
+        tshmd_hash_oom = 0;
+        HASH_ADD_INT(srv->kept, wd, k);
+        if (tshmd_hash_oom) {
+                rv = TSHM_ENOMEM;
+                goto fail;
+        }
+        seg->kept = k;
+        return;
+fail:
+        tshmd_log(LOG_WARNING,
+                  "cannot keep watching '%s' after its unlink: %s; a client may resize it under "
+                  "its %u open handles",
+                  seg->name, tshm_strerror(rv), seg->opens);
+        if (k != NULL) {
+                if (k->wd >= 0) {
+                        (void)inotify_rm_watch(srv->guard_fd, k->wd);
+                }
+                if (k->fd >= 0) {
+                        (void)close(k->fd);
+                }
+                free(k);
+        }
+}
+
+void
+tshmd_guard_forget(struct tshmd_seg *seg)
+{
+        struct tshmd_kept *k = seg->kept;
+
+        if (k == NULL) {
+                return;
+        }
+        HASH_DEL(k->srv->kept, k);
+        /* After tshmd_guard_stop() the inotify descriptor may be closed,
+         * and its watches went with it. */
+        if (k->srv->guard_fd >= 0) {
+                (void)inotify_rm_watch(k->srv->guard_fd, k->wd);
+        }
+        (void)close(k->fd);
+        free(k);
+        seg->kept = NULL;
 }
 
 static void
@@ -83,6 +226,10 @@ guard_on_event(uv_poll_t *h, int status, int events)
                          * misalign. The name follows, NUL-padded. */
                         memcpy(&ev, p, sizeof(ev));
                         p += sizeof(ev) + ev.len;
+                        if (ev.len == 0 && p <= buf + n) {
+                                guard_on_kept(srv, &ev);
+                                continue;
+                        }
                         if (ev.len == 0 || p > buf + n ||
                             strncmp(name, srv->cfg->shm_prefix, plen) != 0 || name[plen] != '.') {
                                 continue;
