@@ -113,26 +113,6 @@ guard_check_all(struct tshmd_server *srv)
         }
 }
 
-/* An event without a name: on an inode watch (an unlinked segment we
- * keep), or the queue's overflow. */
-static void
-guard_on_kept(struct tshmd_server *srv, const struct inotify_event *ev)
-{
-        struct tshmd_kept *k = NULL;
-
-        if ((ev->mask & IN_Q_OVERFLOW) != 0) {
-                guard_check_all(srv);
-                return;
-        }
-        if ((ev->mask & IN_MODIFY) == 0) {
-                return;
-        }
-        HASH_FIND_INT(srv->kept, &ev->wd, k);
-        if (k != NULL) {
-                guard_restore(srv, k->seg, k->fd);
-        }
-}
-
 void
 tshmd_guard_keep(struct tshmd_server *srv, struct tshmd_seg *seg, const char *objname)
 {
@@ -202,6 +182,52 @@ tshmd_guard_forget(struct tshmd_seg *seg)
         seg->kept = NULL;
 }
 
+/* What one read of the queue has restored already: a batch holds many
+ * events for the same few objects, and one look after the read covers all
+ * of them (a cut after the read queues an event for the next batch). */
+struct guard_batch {
+        const void *seen[64];
+        unsigned n;
+};
+
+/* Whether @what was looked at in @b already; records it if not (when the
+ * record is full, everything counts as new). */
+static bool
+guard_seen(struct guard_batch *b, const void *what)
+{
+        unsigned i;
+
+        for (i = 0; i < b->n; i++) {
+                if (b->seen[i] == what) {
+                        return true;
+                }
+        }
+        if (b->n < sizeof(b->seen) / sizeof(b->seen[0])) {
+                b->seen[b->n++] = what;
+        }
+        return false;
+}
+
+/* An event without a name: on an inode watch (an unlinked segment we
+ * keep), or the queue's overflow. */
+static void
+guard_on_kept(struct tshmd_server *srv, const struct inotify_event *ev, struct guard_batch *b)
+{
+        struct tshmd_kept *k = NULL;
+
+        if ((ev->mask & IN_Q_OVERFLOW) != 0) {
+                guard_check_all(srv);
+                return;
+        }
+        if ((ev->mask & IN_MODIFY) == 0) {
+                return;
+        }
+        HASH_FIND_INT(srv->kept, &ev->wd, k);
+        if (k != NULL && !guard_seen(b, k)) {
+                guard_restore(srv, k->seg, k->fd);
+        }
+}
+
 static void
 guard_on_event(uv_poll_t *h, int status, int events)
 {
@@ -209,6 +235,7 @@ guard_on_event(uv_poll_t *h, int status, int events)
         char buf[64 * (sizeof(struct inotify_event) + NAME_MAX + 1)]
             __attribute__((aligned(__alignof__(struct inotify_event))));
         size_t plen = strlen(srv->cfg->shm_prefix);
+        struct guard_batch batch = {.n = 0};
         ssize_t n;
         char *p;
 
@@ -216,32 +243,39 @@ guard_on_event(uv_poll_t *h, int status, int events)
         if (status < 0) {
                 return;
         }
-        while ((n = read(srv->guard_fd, buf, sizeof(buf))) > 0) {
-                for (p = buf; p + sizeof(struct inotify_event) <= buf + n;) {
-                        struct inotify_event ev;
-                        const char *name = p + sizeof(ev);
-                        struct tshmd_seg *seg;
-
-                        /* Copied out: events are packed, so a cast could
-                         * misalign. The name follows, NUL-padded. */
-                        memcpy(&ev, p, sizeof(ev));
-                        p += sizeof(ev) + ev.len;
-                        if (ev.len == 0 && p <= buf + n) {
-                                guard_on_kept(srv, &ev);
-                                continue;
-                        }
-                        if (ev.len == 0 || p > buf + n ||
-                            strncmp(name, srv->cfg->shm_prefix, plen) != 0 || name[plen] != '.') {
-                                continue;
-                        }
-                        seg = tshmd_registry_find(&srv->reg, name + plen + 1);
-                        if (seg != NULL && seg->state == TSHMD_SEG_READY) {
-                                guard_check(srv, seg);
-                        }
+        /* One read per wake-up, not until the queue is empty: a client that
+         * truncates in a loop refills it as fast as tshmd restores, and
+         * must not keep the loop from serving everyone else. The poll is
+         * level-triggered, so what is left comes next iteration. */
+        if ((n = read(srv->guard_fd, buf, sizeof(buf))) < 0) {
+                if (errno == EINVAL) {
+                        tshmd_log(LOG_ERR, "inotify read failed: buffer too small, ignoring");
                 }
+                return;
         }
-        if (n < 0 && errno == EINVAL) {
-                tshmd_log(LOG_ERR, "inotify read failed: buffer too small, ignoring");
+        for (p = buf; p + sizeof(struct inotify_event) <= buf + n;) {
+                struct inotify_event ev;
+                const char *name = p + sizeof(ev);
+                struct tshmd_seg *seg;
+
+                /* Copied out: events are packed, so a cast could misalign.
+                 * The name follows, NUL-padded. */
+                memcpy(&ev, p, sizeof(ev));
+                p += sizeof(ev) + ev.len;
+                if (p > buf + n) {
+                        break;
+                }
+                if (ev.len == 0) {
+                        guard_on_kept(srv, &ev, &batch);
+                        continue;
+                }
+                if (strncmp(name, srv->cfg->shm_prefix, plen) != 0 || name[plen] != '.') {
+                        continue;
+                }
+                seg = tshmd_registry_find(&srv->reg, name + plen + 1);
+                if (seg != NULL && seg->state == TSHMD_SEG_READY && !guard_seen(&batch, seg)) {
+                        guard_check(srv, seg);
+                }
         }
 }
 
