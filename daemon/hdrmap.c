@@ -11,9 +11,9 @@
  * and runs under a guard: a SIGBUS handler, installed only for the length of
  * the access, that jumps back out when the fault lies in that page, and the
  * access fails with TSHM_EBADHDR. Any other SIGBUS (a bug of tshmd's own, or
- * one sent by kill) gets the disposition that was there before, SIG_DFL in
- * tshmd: the faulting instruction runs again under it, a sent one is raised
- * again.
+ * one sent by kill) gets the disposition that was there before: in tshmd
+ * SIG_DFL, so it is raised again and kills as it would have (under ASan,
+ * ASan's handler, which reports it).
  *
  * tshmd is single-threaded where it touches headers (libuv's pool threads
  * only pwrite new objects), so the guard is one set of globals and accesses
@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -41,9 +42,19 @@ static volatile sig_atomic_t hdrmap_active;
 static uintptr_t hdrmap_lo, hdrmap_hi; /* the guarded page, [lo, hi) */
 static struct sigaction hdrmap_prev;   /* SIGBUS's disposition outside accesses */
 
+/* Whether @sa runs a function (rather than SIG_DFL or SIG_IGN). */
+static bool
+hdrmap_is_handler(const struct sigaction *sa)
+{
+        return (sa->sa_flags & SA_SIGINFO) != 0 ? sa->sa_sigaction != NULL
+                                                : sa->sa_handler != SIG_DFL &&
+                                                      sa->sa_handler != SIG_IGN;
+}
+
 static void
 hdrmap_on_sigbus(int sig, siginfo_t *si, void *uctx)
 {
+        static const struct sigaction dfl = {.sa_handler = SIG_DFL};
         uintptr_t a = (uintptr_t)si->si_addr;
 
         (void)uctx;
@@ -54,13 +65,20 @@ hdrmap_on_sigbus(int sig, siginfo_t *si, void *uctx)
                 hdrmap_active = 0;
                 siglongjmp(hdrmap_env, 1);
         }
-        /* Not ours: as if this handler had never been installed. Returning
-         * runs the faulting instruction again, which faults again under the
-         * old disposition; a sent signal must be sent again. */
+        /* Not ours: as if this handler had never been installed. A handler
+         * that was there before gets the fault itself, with its siginfo:
+         * returning runs the faulting instruction again. Otherwise the
+         * default action, raised now: SIGBUS stays blocked until this
+         * returns, and then kills before the instruction runs again (valgrind
+         * does not fault twice reliably). A fault cannot be ignored. */
         (void)sigaction(SIGBUS, &hdrmap_prev, NULL);
-        if (si->si_code <= 0) {
-                (void)raise(sig);
+        if (hdrmap_is_handler(&hdrmap_prev) && si->si_code > 0) {
+                return;
         }
+        if (si->si_code > 0) {
+                (void)sigaction(SIGBUS, &dfl, NULL);
+        }
+        (void)raise(sig);
 }
 
 /* Run @fn on the page at @hdr, mapped, under the guard. */
