@@ -46,9 +46,9 @@ static struct sigaction hdrmap_prev;   /* SIGBUS's disposition outside accesses 
 static bool
 hdrmap_is_handler(const struct sigaction *sa)
 {
-        return (sa->sa_flags & SA_SIGINFO) != 0 ? sa->sa_sigaction != NULL
-                                                : sa->sa_handler != SIG_DFL &&
-                                                      sa->sa_handler != SIG_IGN;
+        return (sa->sa_flags & SA_SIGINFO) != 0
+                   ? sa->sa_sigaction != NULL
+                   : sa->sa_handler != SIG_DFL && sa->sa_handler != SIG_IGN;
 }
 
 static void

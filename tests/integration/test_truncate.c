@@ -60,17 +60,17 @@
 
 /* What the actors tell each other, in a shared anonymous mapping. */
 struct board {
-        uint32_t created;  /* the owner made its segments */
-        uint32_t opened;   /* the hostile actor holds its descriptors */
+        uint32_t created;   /* the owner made its segments */
+        uint32_t opened;    /* the hostile actor holds its descriptors */
         uint32_t attacking; /* its truncation loop runs */
-        uint32_t unlinked; /* the owner removed the names */
-        uint32_t ready;    /* the reader mapped its segment */
-        uint32_t stop;     /* the parent ends the loops */
-        uint64_t passes;   /* the reader's passes over every page */
-        uint64_t stats;    /* stream stats answered */
-        uint64_t cuts;     /* truncations done */
-        uint64_t absorbed; /* faults the reader's libtshm waited out */
-        uint64_t episodes; /* and the episodes they made */
+        uint32_t unlinked;  /* the owner removed the names */
+        uint32_t ready;     /* the reader mapped its segment */
+        uint32_t stop;      /* the parent ends the loops */
+        uint64_t passes;    /* the reader's passes over every page */
+        uint64_t stats;     /* stream stats answered */
+        uint64_t cuts;      /* truncations done */
+        uint64_t absorbed;  /* faults the reader's libtshm waited out */
+        uint64_t episodes;  /* and the episodes they made */
 };
 
 /* Exported by libtshm for tests, not API (client/sigbus.c). */
@@ -111,8 +111,8 @@ wait_word(const uint32_t *word, uint32_t want)
 static struct board *
 board_new(void)
 {
-        struct board *b = mmap(NULL, sizeof(*b), PROT_READ | PROT_WRITE,
-                               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        struct board *b =
+            mmap(NULL, sizeof(*b), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
         ck_assert(b != MAP_FAILED);
         memset(b, 0, sizeof(*b));
@@ -269,8 +269,7 @@ raw_call(int sock, const struct tshm__req *req, int *ret_fd)
                 return 1;
         }
         for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
-                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-                    ret_fd != NULL) {
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && ret_fd != NULL) {
                         memcpy(ret_fd, CMSG_DATA(cm), sizeof(*ret_fd));
                 }
         }

@@ -84,8 +84,7 @@ START_TEST(test_hdrmap_cut_during_access_is_an_error)
         ck_assert_int_eq(sigaction(SIGBUS, NULL, &before), 0);
 
         for (i = 0; i < 3; i++) {
-                ck_assert_int_eq(tshmd_hdrmap_run_fd(fd, hdrmap_cut_then_touch, &fd),
-                                 TSHM_EBADHDR);
+                ck_assert_int_eq(tshmd_hdrmap_run_fd(fd, hdrmap_cut_then_touch, &fd), TSHM_EBADHDR);
                 /* Restored, it works again: the guard is set up afresh. */
                 ck_assert_int_eq(ftruncate(fd, OBJ_BYTES), 0);
                 ck_assert_int_eq(tshmd_hdrmap_run_fd(fd, hdrmap_store, NULL), 5);
