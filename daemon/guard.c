@@ -116,7 +116,7 @@ guard_check_all(struct tshmd_server *srv)
 void
 tshmd_guard_keep(struct tshmd_server *srv, struct tshmd_seg *seg, const char *objname)
 {
-        char path[64];
+        char path[sizeof(GUARD_DIR) + TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
         struct tshmd_kept *k;
         int rv;
 
@@ -134,10 +134,17 @@ tshmd_guard_keep(struct tshmd_server *srv, struct tshmd_seg *seg, const char *ob
                 rv = -errno;
                 goto fail;
         }
+        /* The watch is on the inode, so it outlives the name. Through the
+         * descriptor, so that it is surely this object's inode; through
+         * the name (not yet unlinked) where /proc is not mounted. */
         (void)snprintf(path, sizeof(path), "/proc/self/fd/%d", k->fd);
         if ((k->wd = inotify_add_watch(srv->guard_fd, path, IN_MODIFY)) < 0) {
-                rv = -errno;
-                goto fail;
+                (void)snprintf(path, sizeof(path), "%s%s", GUARD_DIR, objname);
+                if ((k->wd = inotify_add_watch(srv->guard_fd, path, IN_MODIFY | IN_DONT_FOLLOW)) <
+                    0) {
+                        rv = -errno;
+                        goto fail;
+                }
         }
         tshmd_hash_oom = 0;
         HASH_ADD_INT(srv->kept, wd, k);
