@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -466,6 +467,7 @@ hostile_cuts_each(const struct tshmd_fixture *f, struct board *b)
                         if (__atomic_load_n(&b->stop, __ATOMIC_ACQUIRE) != 0) {
                                 return 0;
                         }
+                        (void)sched_yield();
                 }
                 seg_name(name, sizeof(name), (int)r);
                 if ((sock = raw_connect(f->socket)) < 0 || raw_hello(sock) < 0 ||
