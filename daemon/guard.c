@@ -11,10 +11,25 @@
  * restores the size and the reservation of every page at once. The bytes past
  * the cut are lost (zeros), and a mapper that touches them in the moment
  * before the restore still faults: docs/security.md states that window.
+ *
+ * A segment unlinked while handles are still open has no name left to
+ * watch or reopen, yet every client that has it open still maps it, and a
+ * writer may still hold its descriptor. So tshmd keeps a read-write
+ * descriptor of each such object, from just before the unlink until the
+ * registry frees the segment (its last handle closed), and watches the
+ * inode itself through it (inotify_add_watch on /proc/self/fd/N follows the
+ * link to the deleted inode); events on that watch restore the size through
+ * the kept descriptor.
+ *
+ * Not covered: a process that let its connection go (tshm_disconnect()
+ * keeps its mappings) no longer counts as a handle, so once the segment is
+ * unlinked and no connected handle is left, nothing restores its size.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
@@ -26,19 +41,23 @@
 
 #define GUARD_DIR "/dev/shm"
 
-/* Put @seg's object back to its size, reserved. */
-static void
-guard_check(struct tshmd_server *srv, struct tshmd_seg *seg)
-{
-        char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
-        struct stat st;
-        int fd, rv;
+/* One unlinked segment whose object tshmd keeps and watches. */
+struct tshmd_kept {
+        UT_hash_handle hh; /* in srv->kept, by wd */
+        int wd;            /* its inotify watch */
+        int fd;            /* O_RDWR */
+        struct tshmd_server *srv;
+        struct tshmd_seg *seg;
+};
 
-        (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
-        fd = shm_open(objname, O_RDWR | O_CLOEXEC, 0);
-        if (fd < 0) {
-                return;
-        }
+/* Put @seg's object (open as @fd, read-write) back to its size, reserved.
+ * Only descriptors: a client may cut the object at any moment. */
+static void
+guard_restore(struct tshmd_server *srv, const struct tshmd_seg *seg, int fd)
+{
+        struct stat st;
+        int rv;
+
         if (fstat(fd, &st) == 0 && (uint64_t)st.st_size != seg->size) {
                 /* posix_fallocate returns the error instead of setting errno. */
                 if (ftruncate(fd, (off_t)seg->size) < 0 ||
@@ -56,7 +75,164 @@ guard_check(struct tshmd_server *srv, struct tshmd_seg *seg)
                                   seg->name, (long long)st.st_size, (unsigned long long)seg->size);
                 }
         }
+}
+
+/* The same for a named segment, opened by its name. */
+static void
+guard_check(struct tshmd_server *srv, struct tshmd_seg *seg)
+{
+        char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
+        int fd;
+
+        (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
+        fd = shm_open(objname, O_RDWR | O_CLOEXEC, 0);
+        if (fd < 0) {
+                return;
+        }
+        guard_restore(srv, seg, fd);
         (void)close(fd);
+}
+
+/* The queue overflowed, and events were lost: look at every segment. */
+static void
+guard_check_all(struct tshmd_server *srv)
+{
+        struct tshmd_seg *seg, *stmp;
+        struct tshmd_kept *k, *ktmp;
+
+        tshmd_log(LOG_WARNING, "inotify queue overflowed; checking the size of every segment");
+        HASH_ITER(hh, srv->reg.by_name, seg, stmp)
+        {
+                if (seg->state == TSHMD_SEG_READY) {
+                        guard_check(srv, seg);
+                }
+        }
+        HASH_ITER(hh, srv->kept, k, ktmp)
+        {
+                guard_restore(srv, k->seg, k->fd);
+        }
+}
+
+void
+tshmd_guard_keep(struct tshmd_server *srv, struct tshmd_seg *seg, const char *objname)
+{
+        char path[sizeof(GUARD_DIR) + TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
+        struct tshmd_kept *k;
+        int rv;
+
+        if (!srv->guarding || seg->kept != NULL) {
+                return;
+        }
+        if ((k = calloc(1, sizeof(*k))) == NULL) {
+                rv = TSHM_ENOMEM;
+                goto fail;
+        }
+        k->srv = srv;
+        k->seg = seg;
+        k->wd = -1;
+        if ((k->fd = shm_open(objname, O_RDWR | O_CLOEXEC, 0)) < 0) {
+                rv = -errno;
+                goto fail;
+        }
+        /* The watch is on the inode, so it outlives the name. Through the
+         * descriptor, so that it is surely this object's inode; through
+         * the name (not yet unlinked) where /proc is not mounted. */
+        (void)snprintf(path, sizeof(path), "/proc/self/fd/%d", k->fd);
+        if ((k->wd = inotify_add_watch(srv->guard_fd, path, IN_MODIFY)) < 0) {
+                (void)snprintf(path, sizeof(path), "%s%s", GUARD_DIR, objname);
+                if ((k->wd = inotify_add_watch(srv->guard_fd, path, IN_MODIFY | IN_DONT_FOLLOW)) <
+                    0) {
+                        rv = -errno;
+                        goto fail;
+                }
+        }
+        tshmd_hash_oom = 0;
+        HASH_ADD_INT(srv->kept, wd, k);
+        if (tshmd_hash_oom) {
+                rv = TSHM_ENOMEM;
+                goto fail;
+        }
+        seg->kept = k;
+        return;
+fail:
+        tshmd_log(LOG_WARNING,
+                  "cannot keep watching '%s' after its unlink: %s; a client may resize it under "
+                  "its %u open handles",
+                  seg->name, tshm_strerror(rv), seg->opens);
+        if (k != NULL) {
+                if (k->wd >= 0) {
+                        (void)inotify_rm_watch(srv->guard_fd, k->wd);
+                }
+                if (k->fd >= 0) {
+                        (void)close(k->fd);
+                }
+                free(k);
+        }
+}
+
+void
+tshmd_guard_forget(struct tshmd_seg *seg)
+{
+        struct tshmd_kept *k = seg->kept;
+
+        if (k == NULL) {
+                return;
+        }
+        HASH_DEL(k->srv->kept, k);
+        /* After tshmd_guard_stop() the inotify descriptor may be closed,
+         * and its watches went with it. */
+        if (k->srv->guard_fd >= 0) {
+                (void)inotify_rm_watch(k->srv->guard_fd, k->wd);
+        }
+        (void)close(k->fd);
+        free(k);
+        seg->kept = NULL;
+}
+
+/* What one read of the queue has restored already: a batch holds many
+ * events for the same few objects, and one look after the read covers all
+ * of them (a cut after the read queues an event for the next batch). */
+struct guard_batch {
+        const void *seen[64];
+        unsigned n;
+};
+
+/* Whether @what was looked at in @b already; records it if not (when the
+ * record is full, everything counts as new). */
+static bool
+guard_seen(struct guard_batch *b, const void *what)
+{
+        unsigned i;
+
+        for (i = 0; i < b->n; i++) {
+                if (b->seen[i] == what) {
+                        return true;
+                }
+        }
+        if (b->n < sizeof(b->seen) / sizeof(b->seen[0])) {
+                b->seen[b->n++] = what;
+        }
+        return false;
+}
+
+/* An event without a name: on an inode watch (an unlinked segment we
+ * keep), or the queue's overflow. */
+static void
+guard_on_kept(struct tshmd_server *srv, const struct inotify_event *ev, struct guard_batch *b)
+{
+        struct tshmd_kept *k = NULL;
+
+        if ((ev->mask & IN_Q_OVERFLOW) != 0) {
+                guard_check_all(srv);
+                return;
+        }
+        if ((ev->mask & IN_MODIFY) == 0) {
+                return;
+        }
+        HASH_FIND_INT(srv->kept, &ev->wd, k);
+        if (k != NULL && !guard_seen(b, k)) {
+                guard_restore(srv, k->seg, k->fd);
+        }
 }
 
 static void
@@ -66,6 +242,7 @@ guard_on_event(uv_poll_t *h, int status, int events)
         char buf[64 * (sizeof(struct inotify_event) + NAME_MAX + 1)]
             __attribute__((aligned(__alignof__(struct inotify_event))));
         size_t plen = strlen(srv->cfg->shm_prefix);
+        struct guard_batch batch = {.n = 0};
         ssize_t n;
         char *p;
 
@@ -73,28 +250,39 @@ guard_on_event(uv_poll_t *h, int status, int events)
         if (status < 0) {
                 return;
         }
-        while ((n = read(srv->guard_fd, buf, sizeof(buf))) > 0) {
-                for (p = buf; p + sizeof(struct inotify_event) <= buf + n;) {
-                        struct inotify_event ev;
-                        const char *name = p + sizeof(ev);
-                        struct tshmd_seg *seg;
-
-                        /* Copied out: events are packed, so a cast could
-                         * misalign. The name follows, NUL-padded. */
-                        memcpy(&ev, p, sizeof(ev));
-                        p += sizeof(ev) + ev.len;
-                        if (ev.len == 0 || p > buf + n ||
-                            strncmp(name, srv->cfg->shm_prefix, plen) != 0 || name[plen] != '.') {
-                                continue;
-                        }
-                        seg = tshmd_registry_find(&srv->reg, name + plen + 1);
-                        if (seg != NULL && seg->state == TSHMD_SEG_READY) {
-                                guard_check(srv, seg);
-                        }
+        /* One read per wake-up, not until the queue is empty: a client that
+         * truncates in a loop refills it as fast as tshmd restores, and
+         * must not keep the loop from serving everyone else. The poll is
+         * level-triggered, so what is left comes next iteration. */
+        if ((n = read(srv->guard_fd, buf, sizeof(buf))) < 0) {
+                if (errno == EINVAL) {
+                        tshmd_log(LOG_ERR, "inotify read failed: buffer too small, ignoring");
                 }
+                return;
         }
-        if (n < 0 && errno == EINVAL) {
-                tshmd_log(LOG_ERR, "inotify read failed: buffer too small, ignoring");
+        for (p = buf; p + sizeof(struct inotify_event) <= buf + n;) {
+                struct inotify_event ev;
+                const char *name = p + sizeof(ev);
+                struct tshmd_seg *seg;
+
+                /* Copied out: events are packed, so a cast could misalign.
+                 * The name follows, NUL-padded. */
+                memcpy(&ev, p, sizeof(ev));
+                p += sizeof(ev) + ev.len;
+                if (p > buf + n) {
+                        break;
+                }
+                if (ev.len == 0) {
+                        guard_on_kept(srv, &ev, &batch);
+                        continue;
+                }
+                if (strncmp(name, srv->cfg->shm_prefix, plen) != 0 || name[plen] != '.') {
+                        continue;
+                }
+                seg = tshmd_registry_find(&srv->reg, name + plen + 1);
+                if (seg != NULL && seg->state == TSHMD_SEG_READY && !guard_seen(&batch, seg)) {
+                        guard_check(srv, seg);
+                }
         }
 }
 

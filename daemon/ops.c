@@ -215,8 +215,13 @@ tshmd_ops_remove(struct tshmd_server *srv, struct tshmd_seg *seg)
         /* Waiters learn that nothing more will be published. If the unlink
          * then fails the flag stays: the segment is being removed anyway. */
         tshmd_sync_unlinked(objname);
+        if (seg->opens > 0) {
+                /* Still mapped: its size stays guarded without the name. */
+                tshmd_guard_keep(srv, seg, objname);
+        }
         if ((rv = tshmd_shm_unlink(objname)) < 0 && rv != -ENOENT) {
                 tshmd_log(LOG_ERR, "cannot unlink %s: %s", objname, tshm_strerror(rv));
+                tshmd_guard_forget(seg);
                 return rv;
         }
         tshmd_registry_unname(&srv->reg, seg);

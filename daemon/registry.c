@@ -222,6 +222,7 @@ registry_free(struct tshmd_registry *reg, struct tshmd_seg *seg)
 {
         reg->bytes -= seg->size;
         (void)registry_charge(reg, seg->owner_uid, -1, seg->size, 0);
+        tshmd_guard_forget(seg);
         tshmd_stream_free(seg);
         free(seg);
 }

@@ -115,25 +115,31 @@ stream_kick(struct tshm__cur *cur)
         tshm__futex_wake(&cur->release);
 }
 
+/* Under hdrmap.c's guard: the header's seq, into *@arg. */
+static int
+stream_load_seq(struct tshm__hdr *hdr, void *arg)
+{
+        *(uint64_t *)arg = __atomic_load_n(&hdr->seq, __ATOMIC_SEQ_CST);
+        return 0;
+}
+
 /* The frames published on @seg so far (the header's seq / 2), or 0 if its
- * object is gone. */
+ * object is gone or cut: a writer may truncate it under tshmd, so the page
+ * is read under a guard. */
 static uint64_t
 stream_frames(struct tshmd_server *srv, const struct tshmd_seg *seg)
 {
         char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
-        struct tshm__hdr *hdr;
-        uint64_t frames;
+        uint64_t seq = 0;
 
         if (seg->state != TSHMD_SEG_READY) {
                 return 0;
         }
         (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
-        if ((hdr = tshmd_sync_map(objname)) == NULL) {
+        if (tshmd_hdrmap_run(objname, stream_load_seq, &seq) < 0) {
                 return 0;
         }
-        frames = __atomic_load_n(&hdr->seq, __ATOMIC_SEQ_CST) / 2u;
-        tshmd_sync_unmap(hdr);
-        return frames;
+        return seq / 2u;
 }
 
 /* Take a free subscriber entry for @c, starting at the next frame. Returns

@@ -6,14 +6,14 @@
  * process's pidfd, watched from when the client's connection closes.
  *
  * tshmd keeps no mapping per segment, so each of these maps the header page
- * for the moment it needs it. Both are rare: an unlink, and a client that
- * goes away while it had a segment open for writing.
+ * for the moment it needs it, under hdrmap.c's guard: a client holding the
+ * object writable may truncate it at any moment, and tshmd must not die of
+ * it. Both are rare: an unlink, and a client that goes away while it had a
+ * segment open for writing.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -22,39 +22,21 @@
 
 #include "sync.h"
 
-struct tshm__hdr *
-tshmd_sync_map(const char *objname)
+static int
+sync_mark_unlinked(struct tshm__hdr *hdr, void *arg)
 {
-        struct tshm__hdr *hdr;
-        int fd;
-
-        fd = shm_open(objname, O_RDWR | O_CLOEXEC, 0);
-        if (fd < 0) {
-                return NULL;
-        }
-        /* Every object is at least one page (header and data offset), and
-         * the size guard keeps it so; a truncated one fails here, not later. */
-        hdr = mmap(NULL, TSHM_HDR_DATA_OFFSET, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        (void)close(fd);
-        return hdr == MAP_FAILED ? NULL : hdr;
-}
-
-void
-tshmd_sync_unmap(struct tshm__hdr *hdr)
-{
-        (void)munmap(hdr, TSHM_HDR_DATA_OFFSET);
+        (void)arg;
+        __atomic_or_fetch(&hdr->state, TSHM_SYNC_UNLINKED, __ATOMIC_SEQ_CST);
+        tshm__sync_bump(hdr);
+        return 0;
 }
 
 void
 tshmd_sync_unlinked(const char *objname)
 {
-        struct tshm__hdr *hdr = tshmd_sync_map(objname);
-        if (hdr == NULL) {
-                return;
-        }
-        __atomic_or_fetch(&hdr->state, TSHM_SYNC_UNLINKED, __ATOMIC_SEQ_CST);
-        tshm__sync_bump(hdr);
-        tshmd_sync_unmap(hdr);
+        /* A header that is gone or cut has no waiters to tell: they see
+         * the object's size change instead. */
+        (void)tshmd_hdrmap_run(objname, sync_mark_unlinked, NULL);
 }
 
 /* A writer lock that a closed connection's process may hold: tshmd waits
@@ -76,37 +58,57 @@ struct tshmd_pidwatch {
         char name[];
 };
 
+struct sync_break_arg {
+        uint32_t pid; /* the exited holder */
+        uint32_t tid; /* tshmd's, to take the lock with */
+        bool torn;    /* out: its version was half written */
+};
+
+/* Under the guard: no logging here (see hdrmap.c). Returns 1 if it broke
+ * the lock, 0 if that process did not hold it. */
+static int
+sync_break_locked(struct tshm__hdr *hdr, void *arg)
+{
+        struct sync_break_arg *a = arg;
+        uint32_t cur = __atomic_load_n(&hdr->lock, __ATOMIC_SEQ_CST);
+
+        /* Take it with a CAS, as a writer would, so that a writer breaking
+         * it at the same moment does not break it twice. */
+        if (cur == 0 || __atomic_load_n(&hdr->lock_pid, __ATOMIC_SEQ_CST) != a->pid ||
+            !__atomic_compare_exchange_n(&hdr->lock, &cur, a->tid, false, __ATOMIC_SEQ_CST,
+                                         __ATOMIC_SEQ_CST)) {
+                return 0;
+        }
+        a->torn = (__atomic_load_n(&hdr->seq, __ATOMIC_SEQ_CST) & 1u) != 0;
+        tshm__sync_repair(hdr);
+        if (cur & TSHM_LOCK_CONTENDED) {
+                __atomic_or_fetch(&hdr->lock, TSHM_LOCK_CONTENDED, __ATOMIC_SEQ_CST);
+        }
+        tshm__sync_unlock(hdr);
+        tshm__sync_bump(hdr);
+        return 1;
+}
+
 /* Break @seg's writer lock if process @pid still holds it. */
 static void
 sync_break(struct tshmd_server *srv, const struct tshmd_seg *seg, pid_t pid)
 {
         char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
-        struct tshm__hdr *hdr;
-        uint32_t cur;
+        struct sync_break_arg a = {.pid = (uint32_t)pid, .tid = tshm__tid()};
+        int rv;
 
         (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
-        if ((hdr = tshmd_sync_map(objname)) == NULL) {
-                return;
-        }
-        cur = __atomic_load_n(&hdr->lock, __ATOMIC_SEQ_CST);
-        /* Take it with a CAS, as a writer would, so that a writer breaking
-         * it at the same moment does not break it twice. */
-        if (cur != 0 && __atomic_load_n(&hdr->lock_pid, __ATOMIC_SEQ_CST) == (uint32_t)pid &&
-            __atomic_compare_exchange_n(&hdr->lock, &cur, tshm__tid(), false, __ATOMIC_SEQ_CST,
-                                        __ATOMIC_SEQ_CST)) {
+        rv = tshmd_hdrmap_run(objname, sync_break_locked, &a);
+        if (rv == 1) {
                 tshmd_log(LOG_NOTICE, "'%s': pid %d exited holding the writer lock; released%s",
                           seg->name, (int)pid,
-                          (__atomic_load_n(&hdr->seq, __ATOMIC_SEQ_CST) & 1u)
-                                  ? ", its half-written version marked torn"
-                                  : "");
-                tshm__sync_repair(hdr);
-                if (cur & TSHM_LOCK_CONTENDED) {
-                        __atomic_or_fetch(&hdr->lock, TSHM_LOCK_CONTENDED, __ATOMIC_SEQ_CST);
-                }
-                tshm__sync_unlock(hdr);
-                tshm__sync_bump(hdr);
+                          a.torn ? ", its half-written version marked torn" : "");
+        } else if (rv == TSHM_EBADHDR) {
+                tshmd_log(LOG_WARNING,
+                          "'%s': its header was cut while tshmd looked at the writer lock of "
+                          "exited pid %d, ignoring",
+                          seg->name, (int)pid);
         }
-        tshmd_sync_unmap(hdr);
 }
 
 /* Without pidfd_open (kernels before 5.3, or valgrind), how often tshmd
@@ -169,13 +171,20 @@ sync_watch_tick(uv_timer_t *t)
         }
 }
 
+/* Under the guard: 1 if process *@arg holds the writer lock. */
+static int
+sync_held_by(struct tshm__hdr *hdr, void *arg)
+{
+        return __atomic_load_n(&hdr->lock, __ATOMIC_SEQ_CST) != 0 &&
+               __atomic_load_n(&hdr->lock_pid, __ATOMIC_SEQ_CST) == *(const uint32_t *)arg;
+}
+
 void
 tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_conn *c, const struct tshmd_seg *seg)
 {
         char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
+        uint32_t pid = (uint32_t)c->pid;
         struct tshmd_pidwatch *w;
-        struct tshm__hdr *hdr;
-        bool held;
         size_t n;
         int pidfd;
 
@@ -183,13 +192,8 @@ tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_conn *c, const s
                 return;
         }
         (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
-        if ((hdr = tshmd_sync_map(objname)) == NULL) {
-                return;
-        }
-        held = __atomic_load_n(&hdr->lock, __ATOMIC_SEQ_CST) != 0 &&
-               __atomic_load_n(&hdr->lock_pid, __ATOMIC_SEQ_CST) == (uint32_t)c->pid;
-        tshmd_sync_unmap(hdr);
-        if (!held) {
+        /* A header that is gone or cut holds no lock worth breaking. */
+        if (tshmd_hdrmap_run(objname, sync_held_by, &pid) != 1) {
                 return;
         }
         pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);

@@ -77,6 +77,9 @@ struct tshmd_seg {
         int ros_fd;            /* the roster: who holds which entry (only we write it) */
         struct tshm__ros *ros;
         uint32_t sub_serial;   /* subscriptions so far, for the roster's serials */
+        /* Unlinked while open: the object's descriptor and inotify watch
+         * that guard.c keeps, to restore its size (NULL if none). */
+        struct tshmd_kept *kept;
 };
 
 /* What one owner uses, for the per-uid budgets. */
@@ -122,6 +125,7 @@ struct tshmd_out {
 };
 
 struct tshmd_server;
+struct tshmd_kept;
 
 struct tshmd_conn {
         uv_poll_t poll;
@@ -161,6 +165,8 @@ struct tshmd_server {
         uint8_t seal_key[16];    /* seal.c, kept in the state directory (state.c) */
         int state_fd;            /* the state directory, open (state.c) */
         int lock_fd;             /* <state-dir>/<prefix>.lock, locked while we run */
+        struct tshmd_kept *kept; /* guard.c: unlinked segments watched, by watch descriptor */
+        uint8_t seal_key[16];    /* seal.c */
         int listen_fd;
         bool listening;
         bool owns_socket_path; /* we bound it: unlink it at exit */
@@ -293,6 +299,12 @@ void tshmd_seal_header_of(const struct tshmd_seg *seg, const uint8_t key[16],
 /* guard.c: restore segments a client resized. */
 int tshmd_guard_start(struct tshmd_server *srv);
 void tshmd_guard_stop(struct tshmd_server *srv);
+/* @seg (object @objname) is about to lose its name while handles are open:
+ * keep a descriptor of the object and watch it, so that its size is still
+ * restored after the name is gone. Best effort (logs why it cannot). */
+void tshmd_guard_keep(struct tshmd_server *srv, struct tshmd_seg *seg, const char *objname);
+/* @seg is being freed: drop what tshmd_guard_keep() kept. */
+void tshmd_guard_forget(struct tshmd_seg *seg);
 
 /* gc.c */
 /* A process's start time in clock ticks since boot, or 0 if it is gone. */
@@ -314,11 +326,17 @@ void tshmd_stream_info(struct tshmd_server *srv, const struct tshmd_seg *seg,
                        tshm_stream_info *ret_info);
 void tshmd_stream_free(struct tshmd_seg *seg);
 
-/* sync.c: the daemon's part in publish/wait. Map the header page of
- * @objname read-write (NULL if it is gone); unmap it with
- * tshmd_sync_unmap(). */
-struct tshm__hdr *tshmd_sync_map(const char *objname);
-void tshmd_sync_unmap(struct tshm__hdr *hdr);
+/* hdrmap.c: tshmd's access to a segment's header page, which any O_RDWR
+ * holder can truncate under it. Map the header page of @objname (or of the
+ * object behind @fd) and run @fn on it with SIGBUS guarded: returns what
+ * @fn returns, or TSHM_EBADHDR if the object is shorter than the page or an
+ * access of @fn faulted, or -errno (-ENOENT: no such object). @fn does only
+ * loads, stores, atomics and futex wakes on the page (no malloc, no
+ * logging): a fault abandons it midway. Not reentrant; loop thread only. */
+typedef int (*tshmd_hdrmap_fn)(struct tshm__hdr *hdr, void *arg);
+int tshmd_hdrmap_run(const char *objname, tshmd_hdrmap_fn fn, void *arg);
+int tshmd_hdrmap_run_fd(int fd, tshmd_hdrmap_fn fn, void *arg);
+
 /* sync.c: the daemon's part in publish/wait. Mark @objname unlinked in its
  * header and wake its waiters (before the name goes). */
 void tshmd_sync_unlinked(const char *objname);
