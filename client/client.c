@@ -96,8 +96,7 @@ client_roundtrip(tshm_client *c, struct tshm__req *req, struct tshm__reply *repl
                 client_break(c);
                 goto out;
         }
-        if (rv < 0 || reply->id != req->id ||
-            (reply->status == 0 && reply->has_fd != (fd >= 0))) {
+        if (rv < 0 || reply->id != req->id || (reply->status == 0 && reply->has_fd != (fd >= 0))) {
                 tshm__client_errmsg(c, "malformed reply to %s", tshm__op_name(req->op));
                 if (rv == 0) {
                         free(reply->infos);

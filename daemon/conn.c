@@ -601,7 +601,8 @@ tshmd_conn_accept(struct tshmd_server *srv, int fd)
                 return;
         }
         if (srv->cfg->max_clients != 0 && srv->nconns >= srv->cfg->max_clients) {
-                tshmd_log(LOG_WARNING, "client limit %u (--max-clients) reached, refusing pid %d uid %u",
+                tshmd_log(LOG_WARNING,
+                          "client limit %u (--max-clients) reached, refusing pid %d uid %u",
                           srv->cfg->max_clients, (int)cred.pid, (unsigned)cred.uid);
                 conn_refuse(fd, srv->cfg->max_clients);
                 (void)close(fd);

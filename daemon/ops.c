@@ -171,8 +171,8 @@ ops_open(struct tshmd_conn *c, const struct tshm__req *req)
                                        seg->mode, seg->owner_uid,
                                        req->writable ? "read-write" : "read");
                 } else {
-                        tshmd_ops_fail(c, req->id, TSHM_EACCES, "'%s': %s access denied",
-                                       seg->name, req->writable ? "read-write" : "read");
+                        tshmd_ops_fail(c, req->id, TSHM_EACCES, "'%s': %s access denied", seg->name,
+                                       req->writable ? "read-write" : "read");
                 }
                 return;
         }

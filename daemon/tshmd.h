@@ -161,9 +161,9 @@ struct tshmd_conn {
         unsigned pending;    /* off-loop operations still holding this conn */
         struct tshm__frame_reader rd;
         struct tshmd_out *out_head, *out_tail;
-        size_t queued;          /* allocated for out_head... and the stash */
-        size_t queued_peak;     /* the most it held: a big queue is trimmed when freed */
-        bool throttled;         /* over a queue limit: waits for TSHMD_QUEUE_LOW */
+        size_t queued;           /* allocated for out_head... and the stash */
+        size_t queued_peak;      /* the most it held: a big queue is trimmed when freed */
+        bool throttled;          /* over a queue limit: waits for TSHMD_QUEUE_LOW */
         struct tshmd_uidq *uidq; /* this uid's total */
         /* Bytes read but not yet handled because the connection was
          * throttled in the middle of a read (at most CONN_READ_CHUNK). */

@@ -47,7 +47,7 @@
 #endif
 #endif
 #ifndef RSS_MEANINGFUL
-#define RSS_MEANINGFUL()                                                                   \
+#define RSS_MEANINGFUL()                                                                           \
         (getenv("TSHM_TEST_VALGRIND") == NULL || strcmp(getenv("TSHM_TEST_VALGRIND"), "1") != 0)
 #endif
 
@@ -170,8 +170,8 @@ encode(struct tshm__req *req, msgpack_sbuffer *sb)
 #define NPUB 200 /* segments every attacker may list: list replies of ~25 KiB */
 
 struct attack {
-        int ready_fd;   /* write a byte here once the flood is over */
-        int release_fd; /* EOF here: hang up */
+        int ready_fd;      /* write a byte here once the flood is over */
+        int release_fd;    /* EOF here: hang up */
         int parent_fds[2]; /* the parent's ends, closed in the child */
         long flood_ms;
         bool small; /* only requests with small replies: no list */
@@ -231,7 +231,8 @@ attacker(const struct tshmd_fixture *f, const void *arg)
         end = now_ms() + a->flood_ms;
         while (now_ms() < end) {
                 struct pollfd p = {.fd = fd, .events = POLLOUT};
-                ssize_t n = send(fd, batch.data + off, batch.size - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+                ssize_t n =
+                    send(fd, batch.data + off, batch.size - off, MSG_DONTWAIT | MSG_NOSIGNAL);
 
                 if (n > 0) {
                         off = (off + (size_t)n) % batch.size;
@@ -310,9 +311,9 @@ slow_readers(int nattackers, int nuids, bool small, long bound_mib)
         c = fixture_connect(&f);
         for (i = 0; i < NPUB; i++) {
                 snprintf(name, sizeof(name), "pub%d", i);
-                ck_assert_int_eq(tshm_create(c, name, TSHM_DTYPE_FLOAT32, 2, (uint64_t[]){3, 4},
-                                             0644, 0, &s),
-                                 0);
+                ck_assert_int_eq(
+                    tshm_create(c, name, TSHM_DTYPE_FLOAT32, 2, (uint64_t[]){3, 4}, 0644, 0, &s),
+                    0);
                 tshm_close(s);
         }
         tshm_disconnect(c);
