@@ -252,6 +252,10 @@ conn_stash_free(struct tshmd_conn *c)
 static void
 conn_resume(struct tshmd_conn *c)
 {
+        if (c->stash == NULL) {
+                (void)conn_handle(c, NULL, 0); /* a whole frame waits in the reader */
+                return;
+        }
         c->stash_off += conn_handle(c, c->stash + c->stash_off, c->stash_len - c->stash_off);
         if (c->stash_off == c->stash_len || c->closing || c->close_on_drain) {
                 conn_stash_free(c);
