@@ -266,9 +266,14 @@ for _ in $(seq 200); do
         sleep 0.02
 done
 "$PY" -c 'import socket, sys, time
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); time.sleep(30)' "$work/full.sock" &
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); open(sys.argv[2], "w").close()
+time.sleep(60)' "$work/full.sock" "$work/held" &
 holder=$!
-sleep 0.3
+for _ in $(seq 500); do
+        [ -e "$work/held" ] && break
+        sleep 0.02
+done
+sleep 0.1 # the daemon accepts it
 t0=$(date +%s%N)
 TSHM_TIMEOUT_MS=2000 timeout 20 "$TSHM" --socket "$work/full.sock" ls >"$work/out" 2>"$work/err"
 rc=$?
