@@ -50,14 +50,12 @@ client_break(tshm_client *c)
         }
 }
 
-static int client_reconnect(tshm_client *c);
-
-/* One round trip, with c->lock held. A connection lost earlier (a daemon
- * restart) is made again first. On success returns reply->status (0 or
- * the daemon's error, its detail in c->errmsg); a descriptor that came with
- * the reply is in *ret_fd when @ret_fd is given (else closed). */
-int
-tshm__client_call(tshm_client *c, struct tshm__req *req, struct tshm__reply *reply, int *ret_fd)
+/* One round trip on the connection as it stands, with c->lock held. On
+ * success returns reply->status (0 or the daemon's error, its detail in
+ * c->errmsg); a descriptor that came with the reply is in *ret_fd when
+ * @ret_fd is given (else closed). */
+static int
+client_roundtrip(tshm_client *c, struct tshm__req *req, struct tshm__reply *reply, int *ret_fd)
 {
         msgpack_sbuffer sbuf;
         uint8_t *payload = NULL;
@@ -65,31 +63,40 @@ tshm__client_call(tshm_client *c, struct tshm__req *req, struct tshm__reply *rep
         int64_t deadline;
         int fd = -1, rv;
 
-        c->errmsg[0] = '\0';
-        if (c->fd >= 0 && tshm__conn_dead(c->fd)) {
-                client_break(c);
-        }
-        if (c->fd < 0 && (rv = client_reconnect(c)) < 0) {
-                tshm__client_errmsg(c, "the connection to %s was lost and cannot be made again: %s",
-                              c->path, tshm_strerror(rv));
-                return rv;
-        }
         req->id = ++c->next_id;
         msgpack_sbuffer_init(&sbuf);
         if ((rv = tshm__req_encode(req, &sbuf)) < 0) {
                 goto out;
         }
         deadline = tshm__now_ms() + c->timeout_ms;
-        if ((rv = tshm__conn_send(c->fd, sbuf.data, sbuf.size, deadline)) < 0 ||
-            (rv = tshm__conn_recv(c->fd, TSHM_PROTO_MAX_REPLY, deadline, &payload, &len, &fd)) <
-                0) {
+        rv = tshm__conn_send(c->fd, sbuf.data, sbuf.size, deadline);
+        /* A daemon that refuses a connection (--max-clients) says why in
+         * one frame and closes: the send may fail, the reason is still there
+         * to read. */
+        if (rv == 0 || rv == TSHM_ECONNRESET) {
+                int sent = rv;
+
+                rv = tshm__conn_recv(c->fd, TSHM_PROTO_MAX_REPLY, deadline, &payload, &len, &fd);
+                if (rv < 0 && sent < 0) {
+                        rv = sent;
+                }
+        }
+        if (rv < 0) {
                 tshm__client_errmsg(c, "%s request to %s: %s", tshm__op_name(req->op), c->path,
-                              tshm_strerror(rv));
+                                    tshm_strerror(rv));
                 client_break(c);
                 goto out;
         }
-        if ((rv = tshm__reply_decode(payload, len, req->op, reply)) < 0 || reply->id != req->id ||
-            (reply->status == 0 && reply->has_fd != (fd >= 0))) {
+        rv = tshm__reply_decode(payload, len, req->op, reply);
+        if (rv == 0 && reply->status < 0 && reply->id == 0) {
+                /* Not an answer to this request but to the connection: the
+                 * daemon refused it or is closing it. */
+                tshm__client_errmsg(c, "%s", reply->error);
+                rv = reply->status;
+                client_break(c);
+                goto out;
+        }
+        if (rv < 0 || reply->id != req->id || (reply->status == 0 && reply->has_fd != (fd >= 0))) {
                 tshm__client_errmsg(c, "malformed reply to %s", tshm__op_name(req->op));
                 if (rv == 0) {
                         free(reply->infos);
@@ -117,7 +124,9 @@ out:
         return rv;
 }
 
-/* The version handshake on a new connection. */
+/* The version handshake on a new connection. It never reconnects: a
+ * daemon that closes a new connection (at --max-clients, say) would
+ * otherwise be asked again from inside the retry, without end. */
 static int
 client_hello(tshm_client *c)
 {
@@ -125,7 +134,7 @@ client_hello(tshm_client *c)
         struct tshm__reply reply;
         int rv;
 
-        if ((rv = tshm__client_call(c, &req, &reply, NULL)) < 0) {
+        if ((rv = client_roundtrip(c, &req, &reply, NULL)) < 0) {
                 return rv;
         }
         if (reply.version != TSHM_PROTO_VERSION) {
@@ -137,17 +146,24 @@ client_hello(tshm_client *c)
 
 /* Connect again after the daemon went away (say it was restarted), backing
  * off 0, 10, 20, 40 ... 640 ms between tries: about 1.3 s in all, so that a
- * service manager has time to restart it. Segments mapped before stay
- * mapped; their handles died with the old connection. */
+ * service manager has time to restart it, and never past the client's
+ * timeout. A daemon that answers with a refusal (TSHM_ELIMIT, a version it
+ * does not speak) is not asked again. Segments mapped before stay mapped;
+ * their handles died with the old connection. */
 static int
 client_reconnect(tshm_client *c)
 {
         static const int delays_ms[] = {0, 10, 20, 40, 80, 160, 320, 640};
+        int64_t deadline = tshm__now_ms() + c->timeout_ms;
         size_t i;
         int rv = TSHM_ENODAEMON;
 
         for (i = 0; i < sizeof(delays_ms) / sizeof(delays_ms[0]); i++) {
                 struct timespec ts = {0, (long)delays_ms[i] * 1000000L};
+
+                if (i > 0 && tshm__now_ms() + delays_ms[i] >= deadline) {
+                        break;
+                }
                 while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
                 }
                 if ((rv = tshm__conn_connect(c->path, c->timeout_ms, &c->fd)) < 0) {
@@ -158,8 +174,33 @@ client_reconnect(tshm_client *c)
                         return 0;
                 }
                 client_break(c);
+                if (rv == TSHM_ELIMIT || rv == TSHM_EVERSION || rv == TSHM_ETIMEDOUT) {
+                        break;
+                }
         }
         return rv;
+}
+
+/* One round trip, with c->lock held. A connection lost earlier (a daemon
+ * restart) is made again first. Returns as client_roundtrip(). */
+int
+tshm__client_call(tshm_client *c, struct tshm__req *req, struct tshm__reply *reply, int *ret_fd)
+{
+        int rv;
+
+        c->errmsg[0] = '\0';
+        if (c->fd >= 0 && tshm__conn_dead(c->fd)) {
+                client_break(c);
+        }
+        if (c->fd < 0 && (rv = client_reconnect(c)) < 0) {
+                if (rv == TSHM_ELIMIT && c->errmsg[0] != '\0') {
+                        return rv; /* the daemon's reason says it all */
+                }
+                tshm__client_errmsg(c, "the connection to %s was lost and cannot be made again: %s",
+                                    c->path, tshm_strerror(rv));
+                return rv;
+        }
+        return client_roundtrip(c, req, reply, ret_fd);
 }
 
 int

@@ -39,6 +39,15 @@ ops_may(const struct tshmd_conn *c, const struct tshmd_seg *seg, unsigned want)
         return (bits & want) == want;
 }
 
+/* A segment's metadata (shape, owner, mode, opens, a stream's activity) is
+ * shown only to those who may read it, as a directory listing would not
+ * show what a user cannot read: the same rule as open's. */
+static bool
+ops_may_see(const struct tshmd_conn *c, const struct tshmd_seg *seg)
+{
+        return ops_may(c, seg, 4u);
+}
+
 /* Queue the frame an encoder built, or an out-of-memory error. */
 void
 tshmd_ops_send(struct tshmd_conn *c, struct tshm__reply_enc *e, int rv, uint64_t id, int fd)
@@ -155,9 +164,16 @@ ops_open(struct tshmd_conn *c, const struct tshm__req *req)
                 tshmd_log(LOG_WARNING, "open '%s' %s denied to pid %d uid %u (mode %04o)",
                           seg->name, req->writable ? "read-write" : "read-only", (int)c->pid,
                           (unsigned)c->uid, seg->mode);
-                tshmd_ops_fail(c, req->id, TSHM_EACCES,
-                               "'%s' is mode %04o, owner %u: %s access denied", seg->name,
-                               seg->mode, seg->owner_uid, req->writable ? "read-write" : "read");
+                /* The mode and owner only for those who may see them. */
+                if (ops_may_see(c, seg)) {
+                        tshmd_ops_fail(c, req->id, TSHM_EACCES,
+                                       "'%s' is mode %04o, owner %u: %s access denied", seg->name,
+                                       seg->mode, seg->owner_uid,
+                                       req->writable ? "read-write" : "read");
+                } else {
+                        tshmd_ops_fail(c, req->id, TSHM_EACCES, "'%s': %s access denied", seg->name,
+                                       req->writable ? "read-write" : "read");
+                }
                 return;
         }
         if (c->nhandles >= srv->cfg->max_opens) {
@@ -267,8 +283,12 @@ ops_may_chown(const struct tshmd_conn *c, const struct tshmd_seg *seg, const str
                 return 0;
         }
         if (c->uid != seg->owner_uid) {
-                snprintf(err, errlen, "only the owner (uid %u) may change '%s'", seg->owner_uid,
-                         seg->name);
+                if (ops_may_see(c, seg)) {
+                        snprintf(err, errlen, "only the owner (uid %u) may change '%s'",
+                                 seg->owner_uid, seg->name);
+                } else {
+                        snprintf(err, errlen, "only the owner may change '%s'", seg->name);
+                }
                 return TSHM_EACCES;
         }
         if (req->op == TSHM_OP_CHOWN && req->owner != TSHM_ID_KEEP && req->owner != c->uid) {
@@ -365,6 +385,10 @@ ops_stat(struct tshmd_conn *c, const struct tshm__req *req)
         if ((seg = ops_lookup(c, req)) == NULL) {
                 return;
         }
+        if (!ops_may_see(c, seg)) {
+                tshmd_ops_fail(c, req->id, TSHM_EACCES, "'%s': read access denied", seg->name);
+                return;
+        }
         tshmd_registry_info(seg, &info);
         tshm__reply_enc_init(&e);
         if ((info.flags & TSHM_INFO_STREAM) != 0) {
@@ -393,9 +417,11 @@ ops_list(struct tshmd_conn *c, const struct tshm__req *req)
 
         /* Two passes over the page: count, then encode. Segments are in
          * creation order, so the serial of the last one sent resumes the
-         * listing even if segments come and go in between. */
+         * listing even if segments come and go in between. Segments the
+         * caller may not read are left out. */
         for (seg = reg->by_name; seg != NULL; seg = seg->hh.next) {
-                if (seg->serial <= req->cursor || seg->state != TSHMD_SEG_READY) {
+                if (seg->serial <= req->cursor || seg->state != TSHMD_SEG_READY ||
+                    !ops_may_see(c, seg)) {
                         continue;
                 }
                 if (count == limit) {
@@ -413,7 +439,7 @@ ops_list(struct tshmd_conn *c, const struct tshm__req *req)
         tshm__reply_enc_init(&e);
         rv = tshm__reply_list_begin(&e, req->id, count);
         for (seg = first; rv == 0 && count > 0 && seg != NULL; seg = seg->hh.next) {
-                if (seg->state != TSHMD_SEG_READY) {
+                if (seg->state != TSHMD_SEG_READY || !ops_may_see(c, seg)) {
                         continue;
                 }
                 tshmd_registry_info(seg, &info);

@@ -3,17 +3,63 @@
  * counts and the byte budget. Segments are in a uthash table by name, which
  * also keeps them in creation order for paged listing.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "tshmd.h"
 
 int tshmd_hash_oom;
+uint8_t tshmd_hash_key[16];
+static bool hash_keyed;
+
+unsigned
+tshmd_hash(const void *key, size_t len)
+{
+        return (unsigned)tshmd_seal_siphash(tshmd_hash_key, key, len);
+}
+
+/* Draw the key of every table once, before the first one holds anything
+ * (a new key would lose what the tables hold). getrandom() only blocks
+ * before the kernel's pool is ready, early in boot; should it fail, the
+ * clock and pid are still a key no client knows in advance. */
+static void
+registry_hash_key(void)
+{
+        size_t got = 0;
+        ssize_t n;
+
+        if (hash_keyed) {
+                return;
+        }
+        while (got < sizeof(tshmd_hash_key)) {
+                n = getrandom(tshmd_hash_key + got, sizeof(tshmd_hash_key) - got, 0);
+                if (n < 0 && errno == EINTR) {
+                        continue;
+                }
+                if (n <= 0) {
+                        struct timespec ts;
+                        uint64_t mix[2];
+
+                        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+                        mix[0] = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+                        mix[1] = (uint64_t)getpid() ^ (uint64_t)(uintptr_t)&got;
+                        memcpy(tshmd_hash_key, mix, sizeof(tshmd_hash_key));
+                        break;
+                }
+                got += (size_t)n;
+        }
+        hash_keyed = true;
+}
 
 void
 tshmd_registry_init(struct tshmd_registry *reg)
 {
+        registry_hash_key();
         memset(reg, 0, sizeof(*reg));
         reg->next_serial = 1;
 }

@@ -10,6 +10,7 @@
 #define TSHMD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -18,9 +19,13 @@
 extern int tshmd_hash_oom;
 #define HASH_NONFATAL_OOM 1
 #define uthash_nonfatal_oom(obj) (tshmd_hash_oom = 1)
-/* FNV-1a: uthash's default (Jenkins) has switch fall-throughs that
- * -Wimplicit-fallthrough rejects where the macro expands. */
-#define HASH_FUNCTION(keyptr, keylen, hashv) HASH_FNV(keyptr, keylen, hashv)
+/* Every table hashes with SipHash-2-4 under a key drawn at start
+ * (registry.c): names and ids are chosen by clients, and with a public hash
+ * (uthash's Jenkins or FNV) they could pick keys that all land in one bucket
+ * and turn every lookup into a walk of the whole table. */
+extern uint8_t tshmd_hash_key[16];
+unsigned tshmd_hash(const void *key, size_t len);
+#define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = tshmd_hash((keyptr), (size_t)(keylen)))
 #include <uthash.h>
 #include <uv.h>
 
@@ -127,6 +132,26 @@ struct tshmd_out {
 struct tshmd_server;
 struct tshmd_kept;
 
+/* What tshmd may hold for clients that do not take their replies, counted
+ * as allocated (buffers, queue entries and malloc's own overhead), not as
+ * payload: a 30-byte reply costs far more than 30 bytes. Above a limit tshmd
+ * handles no more requests from that connection (and stops reading it) until
+ * its queue drains below TSHMD_QUEUE_LOW; a connection with nothing queued is
+ * always served, so a client that reads its replies is never starved by one
+ * that does not. Documented in tshmd(8). */
+#define TSHMD_QUEUE_MAX_CONN (4u << 20) /* per connection */
+#define TSHMD_QUEUE_LOW (1u << 20)      /* a throttled connection resumes below this */
+#define TSHMD_QUEUE_MAX_UID (16u << 20) /* all connections of one uid */
+#define TSHMD_QUEUE_MAX_ALL (64u << 20) /* all connections */
+
+/* Queued bytes of all connections of one uid (conn.c). */
+struct tshmd_uidq {
+        UT_hash_handle hh; /* by uid, in the server's table */
+        uint32_t uid;
+        uint32_t conns; /* connections that point here */
+        size_t queued;
+};
+
 struct tshmd_conn {
         uv_poll_t poll;
         int fd;
@@ -144,7 +169,14 @@ struct tshmd_conn {
         unsigned pending;    /* off-loop operations still holding this conn */
         struct tshm__frame_reader rd;
         struct tshmd_out *out_head, *out_tail;
-        size_t out_bytes;
+        size_t queued;           /* allocated for out_head... and the stash */
+        size_t queued_peak;      /* the most it held: a big queue is trimmed when freed */
+        bool throttled;          /* over a queue limit: waits for TSHMD_QUEUE_LOW */
+        struct tshmd_uidq *uidq; /* this uid's total */
+        /* Bytes read but not yet handled because the connection was
+         * throttled in the middle of a read (at most CONN_READ_CHUNK). */
+        uint8_t *stash;
+        size_t stash_len, stash_off;
         struct tshmd_handle *handles;       /* uthash head */
         struct tshmd_ephemeral *ephemerals; /* segments to remove when this closes */
         uint32_t nhandles;
@@ -172,6 +204,8 @@ struct tshmd_server {
         bool owns_socket_path; /* we bound it: unlink it at exit */
         char socket_path[108];
         struct tshmd_conn *conns;
+        struct tshmd_uidq *uidqs; /* uthash head: queued bytes per uid */
+        size_t queued;            /* queued bytes of every connection */
         uint32_t nconns;
         uint64_t next_conn;
         uint64_t requests;

@@ -151,8 +151,10 @@ typedef struct tshm_seg tshm_seg;
  * NULL: then $TSHM_SOCKET, else $XDG_RUNTIME_DIR/tshm/tshm.sock if it exists,
  * else /run/tshm/tshm.sock. Returns 0 and a client in *ret_client (release it
  * with tshm_disconnect()), or TSHM_ENODAEMON (nobody listens there),
- * TSHM_ENAMETOOLONG, TSHM_EVERSION, TSHM_ETIMEDOUT, TSHM_ENOMEM. Blocks for
- * one round trip, at most the client timeout (30 s, or $TSHM_TIMEOUT_MS).
+ * TSHM_ELIMIT (the daemon serves --max-clients connections already; it is
+ * not asked again), TSHM_ENAMETOOLONG, TSHM_EVERSION, TSHM_ETIMEDOUT,
+ * TSHM_ENOMEM. Blocks for one round trip, at most the client timeout (30 s,
+ * or $TSHM_TIMEOUT_MS).
  * Since 0.1. */
 TSHM_API int tshm_connect(const char *socket_path, tshm_client **ret_client);
 
@@ -446,7 +448,8 @@ typedef struct tshm_stream_info {
 } tshm_stream_info;
 
 /* Describe the stream @name. Returns 0 and *ret_info, or TSHM_EBADNAME,
- * TSHM_ENOENT, TSHM_EINVAL (not a stream), or a connection error. Since 0.2. */
+ * TSHM_ENOENT, TSHM_EACCES (the caller may not read it), TSHM_EINVAL (not a
+ * stream), or a connection error. Since 0.2. */
 TSHM_API int tshm_stream_stat(tshm_client *c, const char *name, tshm_stream_info *ret_info);
 
 /* What the daemon knows of one segment. A plain struct: its layout is part of
@@ -470,10 +473,13 @@ typedef struct tshm_info {
 #define TSHM_INFO_STREAM 2u
 
 /* Describe the segment @name. Returns 0 and *ret_info, or TSHM_EBADNAME,
- * TSHM_ENOENT, or a connection error. Since 0.1. */
+ * TSHM_ENOENT, TSHM_EACCES (the caller may not read it: only root, the owner
+ * and those its mode lets read see a segment's metadata), or a connection
+ * error. Since 0.1. */
 TSHM_API int tshm_stat(tshm_client *c, const char *name, tshm_info *ret_info);
 
-/* List every segment, oldest first. Returns 0, an array of *ret_count
+/* List every segment the caller may read (root and owners see all of
+ * theirs), oldest first. Returns 0, an array of *ret_count
  * entries in *ret_infos (free it with tshm_list_free(); NULL when there are
  * none), or TSHM_ENOMEM or a connection error. Fetches pages of up to 4096
  * entries, one round trip each. Since 0.1. */

@@ -110,6 +110,12 @@ cli_connect(const struct cli_ctx *ctx, tshm_client **ret_c)
                 return 0;
         }
         cli_socket_guess(ctx->socket_path, path, sizeof(path));
+        if (rv == TSHM_ELIMIT) {
+                return cli_fail(ctx,
+                                "%s: socket '%s': the daemon serves no more clients "
+                                "(--max-clients); try again later",
+                                tshm_strerror(rv), path);
+        }
         return cli_fail(ctx, "%s: socket '%s'", tshm_strerror(rv), path);
 }
 

@@ -85,6 +85,12 @@ client_connect_error(int rv, const char *socket)
                     "or pass socket=PATH / set TSHM_SOCKET to the socket of a running tshmd",
                     path);
         }
+        if (rv == TSHM_ELIMIT) {
+                return tshmpy_err_fmt(tshmpy_LimitError, rv,
+                                      "tshmd at '%s' serves no more clients (--max-clients); "
+                                      "try again later",
+                                      path);
+        }
         return tshmpy_err_code(rv, path);
 }
 

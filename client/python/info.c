@@ -93,7 +93,8 @@ info_dict(const tshm_info *info, const tshm_stream_info *si)
 
 const char tshmpy_info_list_doc[] =
     PyDoc_STR("list($self, /)\n--\n\n"
-              "Every segment, oldest first, as dicts with the keys and values of\n"
+              "Every segment the caller may read (root and owners see all of theirs),\n"
+              "oldest first, as dicts with the keys and values of\n"
               "'tshm ls --json': name, dtype (str), shape (list), nbytes, size, owner (uid),\n"
               "group (gid), mode (str, e.g. '0600'), opens (open handles, all clients),\n"
               "created (ISO 8601 UTC str) and created_ns (int).");
@@ -135,7 +136,8 @@ tshmpy_info_list(tshmpy_client *self, PyObject *unused)
 const char tshmpy_info_stat_doc[] =
     PyDoc_STR("stat($self, /, name)\n--\n\n"
               "What the daemon knows of the segment `name`: one dict as in\n"
-              "list(). Raises NotFoundError, InvalidError, ConnectError.");
+              "list(). Raises NotFoundError, PermissionDeniedError (the caller may\n"
+              "not read it: its metadata is not shown), InvalidError, ConnectError.");
 
 PyObject *
 tshmpy_info_stat(tshmpy_client *self, PyObject *args, PyObject *kwds)

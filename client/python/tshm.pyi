@@ -391,8 +391,12 @@ class Client:
     def open(self, name: str, writable: bool = False) -> Segment: ...
     def from_numpy(self, name: str, array: npt.ArrayLike, mode: int = 0o600) -> Segment:
         """A new segment holding a copy of `array`."""
-    def list(self) -> builtins.list[SegmentInfo]: ...
-    def stat(self, name: str) -> SegmentInfo: ...
+    def list(self) -> builtins.list[SegmentInfo]:
+        """Every segment the caller may read (root and owners see all of
+        theirs), oldest first."""
+    def stat(self, name: str) -> SegmentInfo:
+        """One segment's metadata; PermissionDeniedError if the caller may
+        not read it."""
     def unlink(self, name: str) -> None: ...
     def stats(self) -> DaemonStats: ...
     def create_stream(
@@ -420,7 +424,8 @@ class Client:
 
 def connect(socket: str | os.PathLike[str] | None = None) -> Client:
     """Connect to tshmd: `socket`, else $TSHM_SOCKET, else
-    $XDG_RUNTIME_DIR/tshm/tshm.sock if it exists, else /run/tshm/tshm.sock."""
+    $XDG_RUNTIME_DIR/tshm/tshm.sock if it exists, else /run/tshm/tshm.sock.
+    LimitError if the daemon serves --max-clients connections already."""
 
 # The module-level functions use a default client, connected on first use.
 def create(

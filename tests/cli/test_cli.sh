@@ -24,7 +24,7 @@ cleanup() {
                 rc=$?
                 [ "$rc" -eq 0 ] || { echo "FAIL: tshmd exited $rc on SIGTERM"; fail=$((fail + 1)); }
         fi
-        rm -f /dev/shm/"$prefix".*
+        rm -f /dev/shm/"$prefix".* /dev/shm/"$prefix"f.* /dev/shm/"$prefix"o.*
         rm -rf "$work"
 }
 trap cleanup EXIT
@@ -228,6 +228,65 @@ fi
 
 expect 0 "$TSHM" rm img vec zero empty
 expect 1 "$TSHM" rm img
+
+# --- another user sees only what it may read ---
+if [ "$(id -u)" -eq 0 ]; then
+        shared=$(mktemp -d /tmp/tshm-cli-shared-XXXXXX)
+        chmod 0755 "$shared"
+        "$TSHMD" --foreground --socket "$shared/s.sock" --socket-mode 0666 \
+                --shm-prefix "${prefix}o" 2>"$work/other.log" &
+        other=$!
+        for _ in $(seq 200); do
+                [ -S "$shared/s.sock" ] && break
+                sleep 0.02
+        done
+        as_other() { setpriv --reuid 60041 --regid 60041 --clear-groups "$@"; }
+        expect 0 "$TSHM" --socket "$shared/s.sock" create secret int32 2 --mode 0600
+        expect 0 "$TSHM" --socket "$shared/s.sock" create open int32 2 --mode 0644
+        expect 0 as_other "$TSHM" --socket "$shared/s.sock" ls
+        grep -q '^open ' "$work/out" && ! grep -q '^secret ' "$work/out" && ok ||
+                bad "another user's ls: $(cat "$work/out")"
+        expect 1 as_other "$TSHM" --socket "$shared/s.sock" info secret
+        grep -qi 'permission denied' "$work/err" && ! grep -q '0600' "$work/err" && ok ||
+                bad "another user's info of a private segment: $(cat "$work/out" "$work/err")"
+        expect 0 "$TSHM" --socket "$shared/s.sock" ls
+        grep -q '^secret ' "$work/out" && ok || bad "root's ls lacks secret: $(cat "$work/out")"
+        kill "$other"
+        wait "$other" && ok || bad "the other tshmd did not exit 0: $(cat "$work/other.log")"
+        rm -f /dev/shm/"${prefix}o".*
+        rm -rf "$shared"
+fi
+
+# --- a daemon at --max-clients: a clear refusal within the timeout ---
+"$TSHMD" --foreground --socket "$work/full.sock" --shm-prefix "${prefix}f" --max-clients 1 \
+        2>"$work/full.log" &
+full=$!
+for _ in $(seq 200); do
+        [ -S "$work/full.sock" ] && break
+        sleep 0.02
+done
+"$PY" -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); open(sys.argv[2], "w").close()
+time.sleep(60)' "$work/full.sock" "$work/held" &
+holder=$!
+for _ in $(seq 500); do
+        [ -e "$work/held" ] && break
+        sleep 0.02
+done
+sleep 0.1 # the daemon accepts it
+t0=$(date +%s%N)
+TSHM_TIMEOUT_MS=2000 timeout 20 "$TSHM" --socket "$work/full.sock" ls >"$work/out" 2>"$work/err"
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$rc" -eq 1 ] && grep -q -- '--max-clients' "$work/err" && ok ||
+        bad "ls at --max-clients exited $rc: $(cat "$work/err")"
+[ "$ms" -lt 5000 ] && ok || bad "ls at --max-clients took $ms ms"
+kill "$holder"
+wait "$holder" 2>/dev/null
+kill "$full"
+wait "$full" && ok || bad "the full tshmd did not exit 0: $(cat "$work/full.log")"
+[ "$(grep -c 'client limit' "$work/full.log")" -le 3 ] && ok ||
+        bad "one refused ls logged: $(cat "$work/full.log")"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

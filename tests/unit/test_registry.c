@@ -186,6 +186,24 @@ START_TEST(test_registry_info_copies_everything)
 }
 END_TEST
 
+/* Names hash under a secret key (SipHash-2-4), so a client cannot choose
+ * names that all land in one bucket. */
+START_TEST(test_registry_hash_is_keyed)
+{
+        static const uint8_t zero[16];
+        struct tshmd_registry reg;
+        struct tshmd_seg *seg;
+
+        tshmd_registry_init(&reg);
+        ck_assert(memcmp(tshmd_hash_key, zero, sizeof(zero)) != 0);
+        seg = add(&reg, "abc", 1);
+        ck_assert_uint_eq(seg->hh.hashv,
+                          (unsigned)tshmd_seal_siphash(tshmd_hash_key, (const uint8_t *)"abc", 3));
+        ck_assert_ptr_eq(tshmd_registry_find(&reg, "abc"), seg);
+        tshmd_registry_done(&reg);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -208,6 +226,9 @@ main(void)
         suite_add_tcase(s, tc);
         tc = tcase_create("info");
         tcase_add_test(tc, test_registry_info_copies_everything);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("hash");
+        tcase_add_test(tc, test_registry_hash_is_keyed);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
