@@ -26,7 +26,7 @@ Table of contents: test -> the class of issue 10 it proves
   class 3  out-of-range counters are torn or a timeout, never an error code
     test_c3_seq_out_of_range_python[2**63|2**63+2|2**64-2]
     test_c3_seq_out_of_range_c
-    test_c3_stream_counter_out_of_range[2**63+2|2**64-2|frame 2**40]
+    test_c3_stream_counter_out_of_range[2**63+2|2**64-2|frame 2**40] (Python and C)
   class 4  a forged lock word expires by time
     test_c4_forged_lock_words_expire
     test_c4_forged_lock_expires_across_restart
@@ -35,7 +35,7 @@ Table of contents: test -> the class of issue 10 it proves
   class 6  the resize defence covers unlinked but mapped segments
     test_c6_truncate_after_unlink_under_a_reader
   class 7  restart adoption trusts nothing it did not make
-    test_c7_planted_before_start[...]
+    test_c7_planted_before_start[chosen key and a forged root segment|fifo|empty object]
     test_c7_empty_key
     test_c7_header_copy_and_grown_segment_across_restart
   class 8  slow readers cannot exhaust tshmd's memory
@@ -435,10 +435,10 @@ FORGED_LOCKS = {
 
 WRITER = """
     seg = tshm.connect().open({name!r}, writable=True)
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), cpu()
     with seg.write(timeout={timeout}):
         seg.numpy()[:] = [7, 7, 7, 7]
-    print('took %.2f' % (time.monotonic() - t0), flush=True)
+    print('took %.2f cpu %.2f' % (time.monotonic() - t0, cpu() - c0), flush=True)
 """
 
 
@@ -457,8 +457,10 @@ def _forge_and_write(users, daemon, names, restart=False):
                for name in names}
     for name, w in writers.items():
         out, _ = finish(w, f"the writer of {name!r} (lock {names[name]})", timeout=bound + 15)
-        took = float(out.split()[1])
+        took, cpu = float(out.split()[1]), float(out.split()[3])
         assert took <= bound, f"{name}: the lock was broken after {took} s (bound {bound})"
+        # Waiting out a lease sleeps; it does not spin.
+        assert cpu < took / 2 + 1, f"{name}: the writer used {cpu} s of CPU in {took} s"
     res = py(users["reader"], daemon, f"""
         c = tshm.connect()
         for n in {list(names)!r}:
@@ -541,7 +543,8 @@ def test_c5_forged_subscriber_table(users, daemon):
 def test_c6_truncate_after_unlink_under_a_reader(users, daemon):
     """A writer keeps a descriptor, the name is unlinked, then it truncates
     the object again and again while a reader touches every page: the reader
-    lives and reads the right data; tshmd lives."""
+    lives and reads what was written (or the zeros a cut leaves); tshmd
+    lives."""
     make(users, daemon, """
         c = tshm.connect()
         seg = c.create('c6', 1 << 20, 'uint8', mode=0o664)
@@ -556,10 +559,13 @@ def test_c6_truncate_after_unlink_under_a_reader(users, daemon):
         sys.stdin.readline()
         end = time.monotonic() + 4
         n = 0
+        # A cut drops the pages' contents (tmpfs), so a page reads as it
+        # was written or as zeros; never anything else, and never a fault.
         while time.monotonic() < end:
-            assert (a[::4096] == want[::4096]).all()  # every page
+            page = a[::4096]  # one byte of every page
+            assert ((page == want[::4096]) | (page == 0)).all()
             n += 1
-        assert (a == want).all()
+        assert ((a == want) | (a == 0)).all()
         print('passes', n, flush=True)
     """)
     assert reader.stdout.readline().startswith("ready")
@@ -842,7 +848,7 @@ def test_c10_refused_client_gets_limit_error(users):
                 print('served')
             except tshm.Error as e:
                 print('refused', type(e).__name__, '%.2f' % (time.monotonic() - t0), e)
-        """, timeout=30)
+        """, timeout=15)
         words = res.stdout.split()
         assert words[0] == "refused" and words[1] == "LimitError", res.stdout
         assert float(words[2]) < 2 + 3, res.stdout
