@@ -69,12 +69,14 @@ static const struct field {
         const char *name;
         size_t offset, width;
 } fields[] = {
-    {"flags", 12, 4},        {"data_offset", 16, 8}, {"data_size", 24, 8},   {"dtype", 32, 4},
-    {"itemsize", 36, 4},     {"ndim", 40, 4},        {"mode", 44, 4},        {"owner_uid", 48, 4},
-    {"owner_gid", 52, 4},    {"seq", 64, 8},         {"wake", 72, 4},        {"state", 76, 4},
-    {"lock", 80, 4},         {"lock_pid", 84, 4},    {"lease_until", 88, 8}, {"torn_seq", 96, 8},
-    {"shape0", 128, 8},      {"shape1", 136, 8},     {"stride0", 384, 8},    {"stride1", 392, 8},
-    {"slots", 640, 4},       {"policy", 644, 4},     {"slot_stride", 648, 8}, {"ctl_offset", 656, 8},
+    {"flags", 12, 4},        {"data_offset", 16, 8},  {"data_size", 24, 8},
+    {"dtype", 32, 4},        {"itemsize", 36, 4},     {"ndim", 40, 4},
+    {"mode", 44, 4},         {"owner_uid", 48, 4},    {"owner_gid", 52, 4},
+    {"seq", 64, 8},          {"wake", 72, 4},         {"state", 76, 4},
+    {"lock", 80, 4},         {"lock_pid", 84, 4},     {"lease_until", 88, 8},
+    {"torn_seq", 96, 8},     {"shape0", 128, 8},      {"shape1", 136, 8},
+    {"stride0", 384, 8},     {"stride1", 392, 8},     {"slots", 640, 4},
+    {"policy", 644, 4},      {"slot_stride", 648, 8}, {"ctl_offset", 656, 8},
     {"frame_bytes", 664, 8},
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -180,10 +182,12 @@ parse_assignments(char *line, const struct field **f, uint64_t *v, int max)
         char *save = NULL, *tok;
         int n = 0;
 
-        for (tok = strtok_r(line, " \t\n", &save); tok != NULL; tok = strtok_r(NULL, " \t\n", &save)) {
+        for (tok = strtok_r(line, " \t\n", &save); tok != NULL;
+             tok = strtok_r(NULL, " \t\n", &save)) {
                 char *eq = strchr(tok, '=');
 
-                if (eq == NULL || n == max || (f[n] = field_find(tok, (size_t)(eq - tok))) == NULL ||
+                if (eq == NULL || n == max ||
+                    (f[n] = field_find(tok, (size_t)(eq - tok))) == NULL ||
                     !parse_value(eq + 1, &v[n])) {
                         return -1;
                 }
@@ -257,8 +261,7 @@ fd_command(tshm_client *c, uint64_t handle, int fd, char *line)
                         }
                         nap_us(200);
                 }
-        } else if (strcmp(cmd, "set") == 0 &&
-                   (n = parse_assignments(line + 3, f, v, 16)) > 0) {
+        } else if (strcmp(cmd, "set") == 0 && (n = parse_assignments(line + 3, f, v, 16)) > 0) {
                 rv = write_fields(fd, f, v, n);
         } else if (strcmp(cmd, "scribble") == 0 && sscanf(line, "%*s %lf%n", &secs, &n) == 1) {
                 uint64_t end = mono_ns() + (uint64_t)(secs * 1e9);
@@ -277,10 +280,9 @@ fd_command(tshm_client *c, uint64_t handle, int fd, char *line)
         } else if (strcmp(cmd, "get") == 0 && sscanf(line, "%*s %31s", cmd) == 1 &&
                    (f[0] = field_find(cmd, strlen(cmd))) != NULL) {
                 v[0] = 0;
-                rv = pread(fd, &v[0], f[0]->width, (off_t)f[0]->offset) ==
-                                     (ssize_t)f[0]->width
-                             ? 0
-                             : -EIO;
+                rv = pread(fd, &v[0], f[0]->width, (off_t)f[0]->offset) == (ssize_t)f[0]->width
+                         ? 0
+                         : -EIO;
                 count = v[0];
         } else if (strcmp(cmd, "dump") == 0 && sscanf(line, "%*s %4095s", path) == 1) {
                 rv = dump_object(fd, path);
@@ -470,8 +472,8 @@ cmd_pipeline(int argc, char **argv)
                         struct pollfd p = {.fd = socks[i], .events = POLLOUT};
 
                         while (off < lb.size) {
-                                ssize_t k = send(socks[i], lb.data + off, lb.size - off,
-                                                 MSG_NOSIGNAL);
+                                ssize_t k =
+                                    send(socks[i], lb.data + off, lb.size - off, MSG_NOSIGNAL);
 
                                 if (k > 0) {
                                         off += (size_t)k;
