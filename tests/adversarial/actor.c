@@ -431,16 +431,54 @@ cmd_fill_subtable(int argc, char **argv)
         _exit(0); /* no unsubscribe: the daemon only sees the connection go */
 }
 
+/* Connect to the daemon without blocking and say hello. Returns the socket or -1. */
+static int
+pipeline_connect(const msgpack_sbuffer *hello)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", arg_socket);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            send(fd, hello->data, hello->size, MSG_NOSIGNAL) != (ssize_t)hello->size) {
+                perror("actor: pipeline connect");
+                return -1;
+        }
+        return fd;
+}
+
+/* Send one whole request on @fd (a partial send is finished first, for up
+ * to the deadline). Returns whether it went out whole. */
+static bool
+pipeline_send(int fd, const msgpack_sbuffer *req, uint64_t end)
+{
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        size_t off = 0;
+
+        while (off < req->size) {
+                ssize_t k = send(fd, req->data + off, req->size - off, MSG_NOSIGNAL);
+
+                if (k > 0) {
+                        off += (size_t)k;
+                        continue;
+                }
+                if ((k < 0 && errno != EAGAIN) || off == 0 || poll(&p, 1, 100) < 0 ||
+                    mono_ns() >= end) {
+                        break;
+                }
+        }
+        return off == req->size;
+}
+
 /* Class 8: pipeline list requests and never read a reply. */
 static int
 cmd_pipeline(int argc, char **argv)
 {
         int n = atoi(argv[0]), i, socks[64];
-        uint64_t end = mono_ns() + (uint64_t)(atof(argv[1]) * 1e9);
+        uint64_t end = mono_ns() + (uint64_t)(atof(argv[1]) * 1e9), sent = 0;
         struct tshm__req hello = {.op = TSHM_OP_HELLO, .version = TSHM_PROTO_VERSION, .id = 1};
         struct tshm__req list = {.op = TSHM_OP_LIST, .id = 2, .limit = TSHM_PROTO_LIST_PAGE};
         msgpack_sbuffer hb, lb;
-        uint64_t sent = 0;
         char buf[64];
 
         (void)argc;
@@ -453,40 +491,15 @@ cmd_pipeline(int argc, char **argv)
                 return 2;
         }
         for (i = 0; i < n; i++) {
-                struct sockaddr_un sa = {.sun_family = AF_UNIX};
-
-                socks[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-                snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", arg_socket);
-                if (socks[i] < 0 || connect(socks[i], (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-                    send(socks[i], hb.data, hb.size, MSG_NOSIGNAL) != (ssize_t)hb.size) {
-                        perror("actor: pipeline connect");
+                if ((socks[i] = pipeline_connect(&hb)) < 0) {
                         return 3;
                 }
         }
-        /* Whole requests only: a partial send is finished before the next. */
         while (mono_ns() < end) {
                 bool progress = false;
 
                 for (i = 0; i < n; i++) {
-                        size_t off = 0;
-                        struct pollfd p = {.fd = socks[i], .events = POLLOUT};
-
-                        while (off < lb.size) {
-                                ssize_t k =
-                                    send(socks[i], lb.data + off, lb.size - off, MSG_NOSIGNAL);
-
-                                if (k > 0) {
-                                        off += (size_t)k;
-                                        continue;
-                                }
-                                if (k < 0 && errno != EAGAIN) {
-                                        break;
-                                }
-                                if (off == 0 || poll(&p, 1, 100) < 0 || mono_ns() >= end) {
-                                        break;
-                                }
-                        }
-                        if (off == lb.size) {
+                        if (pipeline_send(socks[i], &lb, end)) {
                                 sent++;
                                 progress = true;
                         }
@@ -515,23 +528,20 @@ rotl(uint64_t x, int b)
         return (x << b) | (x >> (64 - b));
 }
 
-#define SIPROUND                                                                                   \
-        do {                                                                                       \
-                v0 += v1;                                                                          \
-                v1 = rotl(v1, 13);                                                                 \
-                v1 ^= v0;                                                                          \
-                v0 = rotl(v0, 32);                                                                 \
-                v2 += v3;                                                                          \
-                v3 = rotl(v3, 16);                                                                 \
-                v3 ^= v2;                                                                          \
-                v0 += v3;                                                                          \
-                v3 = rotl(v3, 21);                                                                 \
-                v3 ^= v0;                                                                          \
-                v2 += v1;                                                                          \
-                v1 = rotl(v1, 17);                                                                 \
-                v1 ^= v2;                                                                          \
-                v2 = rotl(v2, 32);                                                                 \
-        } while (0)
+static void
+sipround(uint64_t v[4])
+{
+        v[0] += v[1];
+        v[1] = rotl(v[1], 13) ^ v[0];
+        v[0] = rotl(v[0], 32);
+        v[2] += v[3];
+        v[3] = rotl(v[3], 16) ^ v[2];
+        v[0] += v[3];
+        v[3] = rotl(v[3], 21) ^ v[0];
+        v[2] += v[1];
+        v[1] = rotl(v[1], 17) ^ v[2];
+        v[2] = rotl(v[2], 32);
+}
 
 static uint64_t
 le64(const uint8_t *p)
@@ -546,31 +556,30 @@ static uint64_t
 siphash(const uint8_t key[16], const uint8_t *in, size_t len)
 {
         uint64_t k0 = le64(key), k1 = le64(key + 8);
-        uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
-        uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
+        uint64_t v[4] = {0x736f6d6570736575ULL ^ k0, 0x646f72616e646f6dULL ^ k1,
+                         0x6c7967656e657261ULL ^ k0, 0x7465646279746573ULL ^ k1};
         uint64_t m, b = (uint64_t)len << 56;
         size_t i;
 
         for (i = 0; i + 8 <= len; i += 8) {
                 m = le64(in + i);
-                v3 ^= m;
-                SIPROUND;
-                SIPROUND;
-                v0 ^= m;
+                v[3] ^= m;
+                sipround(v);
+                sipround(v);
+                v[0] ^= m;
         }
         for (m = 0; i + (size_t)(m >> 3) < len && m < 56; m += 8) {
                 b |= (uint64_t)in[i + (size_t)(m >> 3)] << m;
         }
-        v3 ^= b;
-        SIPROUND;
-        SIPROUND;
-        v0 ^= b;
-        v2 ^= 0xff;
-        SIPROUND;
-        SIPROUND;
-        SIPROUND;
-        SIPROUND;
-        return v0 ^ v1 ^ v2 ^ v3;
+        v[3] ^= b;
+        sipround(v);
+        sipround(v);
+        v[0] ^= b;
+        v[2] ^= 0xff;
+        for (i = 0; i < 4; i++) {
+                sipround(v);
+        }
+        return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
 /* Class 7: a forged segment, sealed with a key the attacker chose. */
@@ -582,7 +591,8 @@ cmd_plant(int argc, char **argv)
         uint8_t key[16], buf[sizeof(hdr)];
         char path[512];
         uint64_t size;
-        int fd, i;
+        int fd;
+        size_t i;
 
         (void)argc;
         if (strlen(argv[2]) != 32) {
@@ -591,7 +601,7 @@ cmd_plant(int argc, char **argv)
         for (i = 0; i < 16; i++) {
                 unsigned x;
 
-                if (sscanf(argv[2] + 2 * i, "%2x", &x) != 1) {
+                if (sscanf(argv[2] + (size_t)2 * (size_t)i, "%2x", &x) != 1) {
                         return 2;
                 }
                 key[i] = (uint8_t)x;
