@@ -12,6 +12,8 @@
 
 #include "internal.h"
 
+#include "header.h"
+
 void
 tshm__client_errmsg(tshm_client *c, const char *fmt, ...)
 {
@@ -285,11 +287,28 @@ tshm__client_attach(tshm_client *c, const struct tshm__reply *reply, int fd, boo
               const char *name, tshm_seg **ret_seg)
 {
         struct tshm__req close_req = {.op = TSHM_OP_CLOSE, .handle = reply->handle};
+        struct tshm__seg_spec spec;
         struct tshm__reply close_reply;
         tshm_seg *seg;
         int rv;
 
-        if ((rv = tshm__seg_map(fd, reply->size, writable, name, &seg)) < 0) {
+        memset(&spec, 0, sizeof(spec));
+        if (!reply->has_geom || strlen(name) >= sizeof(spec.name)) {
+                rv = TSHM_EPROTO;
+        } else {
+                memcpy(spec.name, name, strlen(name) + 1);
+                spec.dtype = reply->dtype;
+                spec.ndim = reply->ndim;
+                memcpy(spec.shape, reply->shape, sizeof(spec.shape));
+                spec.slots = reply->slots;
+                spec.policy = reply->policy;
+                rv = tshm__seg_map(fd, reply->size, writable, &spec, &seg);
+                fd = -1;
+        }
+        if (fd >= 0) {
+                (void)close(fd);
+        }
+        if (rv < 0) {
                 tshm__client_errmsg(c, "'%s'", name);
                 /* Give the daemon its handle back; the mapping failed. */
                 (void)tshm__client_call(c, &close_req, &close_reply, NULL);

@@ -13,6 +13,7 @@
 #include "tshm.h"
 
 #include "proto.h"
+#include "sync.h"
 
 struct tshm__slot;
 struct tshm__cur;
@@ -50,6 +51,9 @@ struct tshm_seg {
         uint64_t spin_ns;   /* how long a wait spins before it sleeps */
         bool writing;       /* between tshm_write_begin() and its end */
         uint32_t write_tid; /* the thread that holds the writer lock */
+        /* What waits for the lock through this handle saw of its holder
+         * (proto/sync.h); persists across calls. */
+        struct tshm__sync_seen lock_seen;
         uint64_t write_seq; /* the odd seq of the write in progress */
         /* A stream (stream.c); slots is 0 for an array. */
         uint32_t slots, policy;
@@ -106,9 +110,14 @@ int tshm__conn_recv(int fd, uint32_t max, int64_t deadline_ms, uint8_t **ret_pay
                     size_t *ret_len, int *ret_fd);
 int64_t tshm__now_ms(void);
 
-/* seg.c: map a descriptor and check its header. Takes ownership of @fd
- * (closed on every path). */
-int tshm__seg_map(int fd, uint64_t size, bool writable, const char *name, tshm_seg **ret_seg);
+/* seg.c: map a descriptor of the segment @spec describes (name, dtype,
+ * shape, slots, policy: the daemon's word); the geometry is computed from
+ * @spec, never read from the header. Takes ownership of @fd (closed on every
+ * path). Returns 0, TSHM_EPROTO (@spec is not a valid segment),
+ * TSHM_EBADHDR (the object's size is not what @spec implies), or an error. */
+struct tshm__seg_spec;
+int tshm__seg_map(int fd, uint64_t size, bool writable, const struct tshm__seg_spec *spec,
+                  tshm_seg **ret_seg);
 void tshm__seg_free(tshm_seg *seg);
 
 /* sigbus.c: survive a segment truncated under its mappers. Register a mapping

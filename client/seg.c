@@ -14,46 +14,48 @@
 #include "sync.h"
 
 int
-tshm__seg_map(int fd, uint64_t size, bool writable, const char *name, tshm_seg **ret_seg)
+tshm__seg_map(int fd, uint64_t size, bool writable, const struct tshm__seg_spec *spec,
+              tshm_seg **ret_seg)
 {
         struct tshm__hdr hdr;
         struct stat st;
         tshm_seg *seg = NULL;
         void *map = MAP_FAILED;
+        uint64_t want_size;
         uint32_t i;
         int rv;
 
+        /* The geometry is the daemon's word (its registry), computed here as
+         * tshm__hdr_init() lays it out; the header in the mapping is only
+         * for the synchronisation line. A writer can rewrite the header at
+         * any moment, so nothing of its geometry is ever read: not at open
+         * (a writer rewriting it in a loop would make every open fail) and
+         * not later. */
+        if (tshm__hdr_init(&hdr, spec) < 0 || tshm__hdr_spec_size(spec, &want_size) < 0) {
+                rv = TSHM_EPROTO;
+                goto out;
+        }
         /* Trust the object's real size, not the daemon's word: mapping past
          * the end of a shm object would SIGBUS on access. */
         if (fstat(fd, &st) < 0) {
                 rv = -errno;
                 goto out;
         }
-        if (st.st_size < (off_t)TSHM_HDR_DATA_OFFSET || (uint64_t)st.st_size != size ||
-            (uint64_t)st.st_size > SIZE_MAX) {
+        if ((uint64_t)st.st_size != size || size != want_size || size > SIZE_MAX ||
+            tshm__hdr_validate(&hdr, size) < 0) {
                 rv = TSHM_EBADHDR;
                 goto out;
         }
-        map = mmap(NULL, (size_t)st.st_size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED,
-                   fd, 0);
+        map = mmap(NULL, (size_t)size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
         if (map == MAP_FAILED) {
                 rv = errno == ENOMEM ? TSHM_ENOMEM : -errno;
                 goto out;
         }
-        /* From here on a fault in the mapping (a writer truncated the object,
-         * even while we read the header) is absorbed until tshmd restores
-         * the size: see sigbus.c. */
-        if ((rv = tshm__sigbus_register(map, (size_t)st.st_size)) < 0) {
-                (void)munmap(map, (size_t)st.st_size);
+        /* From here on a fault in the mapping (a writer truncated the object)
+         * is absorbed until tshmd restores the size: see sigbus.c. */
+        if ((rv = tshm__sigbus_register(map, (size_t)size)) < 0) {
+                (void)munmap(map, (size_t)size);
                 map = MAP_FAILED;
-                goto out;
-        }
-        /* Copy the header before validating it: another process with write
-         * access could change it under us, and the copy is what we use. */
-        memcpy(&hdr, map, sizeof(hdr));
-        if ((rv = tshm__hdr_validate(&hdr, (uint64_t)st.st_size)) < 0 ||
-            strncmp(hdr.name, name, sizeof(hdr.name)) != 0) {
-                rv = TSHM_EBADHDR;
                 goto out;
         }
         seg = calloc(1, sizeof(*seg));
@@ -62,7 +64,7 @@ tshm__seg_map(int fd, uint64_t size, bool writable, const char *name, tshm_seg *
                 goto out;
         }
         seg->map = map;
-        seg->map_size = (size_t)st.st_size;
+        seg->map_size = (size_t)size;
         seg->data = (uint8_t *)map + hdr.data_offset;
         seg->writable = writable;
         seg->spin_ns = tshm__sync_default_spin();
@@ -76,7 +78,7 @@ tshm__seg_map(int fd, uint64_t size, bool writable, const char *name, tshm_seg *
                 seg->slots = hdr.slots;
                 seg->policy = hdr.policy;
                 seg->stride = hdr.slot_stride;
-                /* ctl_offset is 4096 (validated): page-aligned in the map. */
+                /* ctl_offset is 4096: page-aligned in the map. */
                 seg->ctl = (struct tshm__slot *)(void *)((uint8_t *)map + hdr.ctl_offset);
         }
         for (i = 0; i < hdr.ndim; i++) {
@@ -89,7 +91,7 @@ tshm__seg_map(int fd, uint64_t size, bool writable, const char *name, tshm_seg *
 out:
         if (map != MAP_FAILED) {
                 tshm__sigbus_unregister(map);
-                (void)munmap(map, (size_t)st.st_size);
+                (void)munmap(map, (size_t)size);
         }
         (void)close(fd);
         return rv;

@@ -286,7 +286,7 @@ tshm_stream_loan(tshm_seg *seg, int timeout_ms, void **ret_data)
         if (seg->slots == 0 || seg->loaned || seg->writing || ret_data == NULL) {
                 return TSHM_EINVAL;
         }
-        if ((rv = tshm__sync_lock(hdr, tid, timeout_ms)) < 0) {
+        if ((rv = tshm__sync_lock(hdr, tid, timeout_ms, &seg->lock_seen)) < 0) {
                 return rv;
         }
         frame = __atomic_load_n(&hdr->seq, __ATOMIC_SEQ_CST);

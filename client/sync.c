@@ -27,7 +27,7 @@ tshm_write_begin(tshm_seg *seg, int timeout_ms)
         if (__atomic_load_n(&hdr->state, __ATOMIC_SEQ_CST) & TSHM_SYNC_UNLINKED) {
                 return TSHM_ENOENT;
         }
-        if ((rv = tshm__sync_lock(hdr, tid, timeout_ms)) < 0) {
+        if ((rv = tshm__sync_lock(hdr, tid, timeout_ms, &seg->lock_seen)) < 0) {
                 return rv;
         }
         s = __atomic_load_n(&hdr->seq, __ATOMIC_SEQ_CST);

@@ -197,7 +197,10 @@ ops_open(struct tshmd_conn *c, const struct tshm__req *req)
                 return;
         }
         tshm__reply_enc_init(&e);
-        tshmd_ops_send(c, &e, tshm__reply_fd(&e, req->id, handle, seg->size), req->id, fd);
+        tshmd_ops_send(c, &e,
+                       tshm__reply_seg(&e, req->id, handle, seg->size, (tshm_dtype)seg->dtype,
+                                       seg->ndim, seg->shape, seg->slots, seg->policy),
+                       req->id, fd);
 }
 
 static void

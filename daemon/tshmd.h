@@ -198,7 +198,6 @@ struct tshmd_server {
         int state_fd;            /* the state directory, open (state.c) */
         int lock_fd;             /* <state-dir>/<prefix>.lock, locked while we run */
         struct tshmd_kept *kept; /* guard.c: unlinked segments watched, by watch descriptor */
-        uint8_t seal_key[16];    /* seal.c */
         int listen_fd;
         bool listening;
         bool owns_socket_path; /* we bound it: unlink it at exit */

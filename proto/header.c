@@ -129,18 +129,6 @@ tshm__hdr_init(struct tshm__hdr *hdr, const struct tshm__seg_spec *spec)
         return 0;
 }
 
-static bool
-hdr_name_ok(const struct tshm__hdr *hdr)
-{
-        char name[sizeof(hdr->name)];
-
-        if (memchr(hdr->name, '\0', sizeof(hdr->name)) == NULL) {
-                return false;
-        }
-        memcpy(name, hdr->name, sizeof(name));
-        return tshm_name_check(name) == 0;
-}
-
 /* The geometry of a segment is a function of its dtype, shape and (for a
  * stream) slots and policy: tshm__hdr_init() computes it, and nothing else
  * ever writes it. So a header is valid only if every geometry field is
@@ -153,6 +141,7 @@ tshm__hdr_validate(const struct tshm__hdr *hdr, uint64_t map_size)
 {
         struct tshm__seg_spec spec;
         struct tshm__hdr want;
+        size_t name_len;
         uint32_t kind;
 
         if (map_size < TSHM_HDR_DATA_OFFSET) {
@@ -167,16 +156,16 @@ tshm__hdr_validate(const struct tshm__hdr *hdr, uint64_t map_size)
             hdr->mode > 0777u) {
                 return TSHM_EBADHDR;
         }
-        if (!hdr_name_ok(hdr)) {
-                return TSHM_EBADHDR;
-        }
-        if (hdr->ndim > TSHM_MAX_NDIM) {
+        /* The name: NUL-terminated within TSHM_NAME_MAX (tshm__hdr_init
+         * checks its characters). */
+        name_len = strnlen(hdr->name, sizeof(hdr->name));
+        if (name_len > TSHM_NAME_MAX || hdr->ndim > TSHM_MAX_NDIM) {
                 return TSHM_EBADHDR;
         }
         /* What tshm__hdr_init() makes of the inputs; it checks the dtype,
          * the shape's size and the stream's slots and policy. */
         memset(&spec, 0, sizeof(spec));
-        memcpy(spec.name, hdr->name, strlen(hdr->name) + 1);
+        memcpy(spec.name, hdr->name, name_len);
         spec.dtype = (tshm_dtype)hdr->dtype;
         spec.ndim = hdr->ndim;
         memcpy(spec.shape, hdr->shape, sizeof(spec.shape[0]) * hdr->ndim);

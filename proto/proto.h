@@ -88,6 +88,14 @@ struct tshm__reply {
         uint64_t handle;
         uint64_t size;
         bool has_fd;
+        /* create, create_stream, open: the segment's geometry as the
+         * daemon's registry has it (has_geom). Clients map by it, never by
+         * the header, which any writer can rewrite. */
+        bool has_geom;
+        tshm_dtype dtype;
+        uint32_t ndim;
+        uint64_t shape[TSHM_MAX_NDIM];
+        uint32_t slots, policy;
         /* stat; a stream's also fills @stream and sets @has_stream */
         tshm_info info;
         tshm_stream_info stream;
@@ -165,6 +173,11 @@ int tshm__reply_error(struct tshm__reply_enc *e, uint64_t id, int status, const 
 /* Encode the success replies of each op. */
 int tshm__reply_hello(struct tshm__reply_enc *e, uint64_t id, uint32_t version);
 int tshm__reply_fd(struct tshm__reply_enc *e, uint64_t id, uint64_t handle, uint64_t size);
+/* The reply of create, create_stream and open: a descriptor reply with the
+ * segment's geometry (@slots 0 for an array). */
+int tshm__reply_seg(struct tshm__reply_enc *e, uint64_t id, uint64_t handle, uint64_t size,
+                    tshm_dtype dtype, uint32_t ndim, const uint64_t *shape, uint32_t slots,
+                    uint32_t policy);
 int tshm__reply_empty(struct tshm__reply_enc *e, uint64_t id);
 int tshm__reply_stat(struct tshm__reply_enc *e, uint64_t id, const tshm_info *info);
 /* A stream's stat: the info and its stream fields. */

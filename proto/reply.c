@@ -76,6 +76,28 @@ tshm__reply_fd(struct tshm__reply_enc *e, uint64_t id, uint64_t handle, uint64_t
 }
 
 int
+tshm__reply_seg(struct tshm__reply_enc *e, uint64_t id, uint64_t handle, uint64_t size,
+                tshm_dtype dtype, uint32_t ndim, const uint64_t *shape, uint32_t slots,
+                uint32_t policy)
+{
+        int rv = reply_begin(e, id, 0, 1);
+        uint32_t i;
+
+        rv |= tshm__mp_pack_key(&e->pk, "result") | msgpack_pack_map(&e->pk, 7);
+        rv |= tshm__mp_pack_kv_u64(&e->pk, "handle", handle) |
+              tshm__mp_pack_kv_u64(&e->pk, "size", size);
+        rv |= tshm__mp_pack_key(&e->pk, "fd") | msgpack_pack_true(&e->pk);
+        rv |= tshm__mp_pack_kv_u64(&e->pk, "dtype", (uint64_t)dtype);
+        rv |= tshm__mp_pack_key(&e->pk, "shape") | msgpack_pack_array(&e->pk, ndim);
+        for (i = 0; i < ndim; i++) {
+                rv |= msgpack_pack_uint64(&e->pk, shape[i]);
+        }
+        rv |= tshm__mp_pack_kv_u64(&e->pk, "slots", slots) |
+              tshm__mp_pack_kv_u64(&e->pk, "policy", policy);
+        return reply_end(e, rv);
+}
+
+int
 tshm__reply_empty(struct tshm__reply_enc *e, uint64_t id)
 {
         return reply_end(e, reply_begin(e, id, 0, 0));
@@ -305,6 +327,34 @@ decode_stats(const msgpack_object *m, tshm_stats *st)
                tshm__mp_get_u32(m, "pid", &st->pid) && tshm__mp_get_u32(m, "proto", &st->proto);
 }
 
+/* The geometry of a create or open reply, if it has one (all of dtype,
+ * shape, slots and policy, or none). */
+static int
+decode_geom(const msgpack_object *res, struct tshm__reply *reply)
+{
+        const msgpack_object *shape = tshm__mp_map_get(res, "shape");
+        uint32_t dtype, i;
+
+        if (shape == NULL && tshm__mp_map_get(res, "dtype") == NULL) {
+                return 0;
+        }
+        if (shape == NULL || shape->type != MSGPACK_OBJECT_ARRAY ||
+            shape->via.array.size > TSHM_MAX_NDIM || !tshm__mp_get_u32(res, "dtype", &dtype) ||
+            !tshm__mp_get_u32(res, "slots", &reply->slots) ||
+            !tshm__mp_get_u32(res, "policy", &reply->policy)) {
+                return TSHM_EPROTO;
+        }
+        reply->dtype = (tshm_dtype)dtype;
+        reply->ndim = shape->via.array.size;
+        for (i = 0; i < reply->ndim; i++) {
+                if (!tshm__mp_obj_u64(&shape->via.array.ptr[i], &reply->shape[i])) {
+                        return TSHM_EPROTO;
+                }
+        }
+        reply->has_geom = true;
+        return 0;
+}
+
 static int
 decode_result(const msgpack_object *res, uint32_t op, struct tshm__reply *reply)
 {
@@ -319,10 +369,11 @@ decode_result(const msgpack_object *res, uint32_t op, struct tshm__reply *reply)
         case TSHM_OP_ATTACH:
                 fd = tshm__mp_map_get(res, "fd");
                 reply->has_fd = fd != NULL && fd->type == MSGPACK_OBJECT_BOOLEAN && fd->via.boolean;
-                return tshm__mp_get_u64(res, "handle", &reply->handle) &&
-                               tshm__mp_get_u64(res, "size", &reply->size)
-                           ? 0
-                           : TSHM_EPROTO;
+                if (!tshm__mp_get_u64(res, "handle", &reply->handle) ||
+                    !tshm__mp_get_u64(res, "size", &reply->size)) {
+                        return TSHM_EPROTO;
+                }
+                return decode_geom(res, reply);
         case TSHM_OP_STAT:
                 return decode_info(res, &reply->info) ? 0 : TSHM_EPROTO;
         case TSHM_OP_LIST:

@@ -245,9 +245,11 @@ tshm__sync_holder_breakable(const struct tshm__hdr *hdr, uint32_t holder,
          * for good. The same holder seen for a whole lease is overdue,
          * whatever its fields claim. */
         holder &= TSHM_LOCK_TID_MASK; /* waiters set the contended bit */
-        if (seen->since_ns == 0 || seen->lock != holder || seen->pid != pid) {
+        if (seen->since_ns == 0 || seen->lock != holder || seen->pid != pid ||
+            seen->lease != lease) {
                 seen->lock = holder;
                 seen->pid = pid;
+                seen->lease = lease;
                 seen->since_ns = now;
         } else if (now - seen->since_ns > bound) {
                 return true;
@@ -288,10 +290,9 @@ tshm__sync_unlock(struct tshm__hdr *hdr)
 }
 
 int
-tshm__sync_lock(struct tshm__hdr *hdr, uint32_t tid, int timeout_ms)
+tshm__sync_lock(struct tshm__hdr *hdr, uint32_t tid, int timeout_ms, struct tshm__sync_seen *seen)
 {
         uint64_t deadline = tshm__deadline_ns(timeout_ms);
-        struct tshm__sync_seen seen = {0, 0, 0};
         int rv;
 
         for (;;) {
@@ -304,7 +305,7 @@ tshm__sync_lock(struct tshm__hdr *hdr, uint32_t tid, int timeout_ms)
                 if (__atomic_load_n(&hdr->state, __ATOMIC_SEQ_CST) & TSHM_SYNC_UNLINKED) {
                         return TSHM_ENOENT;
                 }
-                if (tshm__sync_holder_breakable(hdr, cur, &seen)) {
+                if (tshm__sync_holder_breakable(hdr, cur, seen)) {
                         /* Take it from the dead (or overdue) holder; if another
                          * breaker or the holder got there first, the CAS fails
                          * and we look again. */

@@ -37,10 +37,25 @@ void tshm__futex_wake(uint32_t *word);
  * change of @hdr->state. */
 void tshm__sync_bump(struct tshm__hdr *hdr);
 
+/* What a writer waiting for the lock has seen of its holder: the holder's
+ * words and when it first saw them. A lease is only a claim the holder
+ * wrote; the waiter's own clock bounds it (see tshm__sync_holder_breakable).
+ * It lives in the waiter's handle, so that a wait made of several calls (a
+ * Python wait in slices) keeps counting; a genuine new holding of the lock,
+ * even by the same thread, writes a new lease and starts the count again. */
+struct tshm__sync_seen {
+        uint32_t lock;     /* the holder's thread id last seen, 0 for none yet */
+        uint32_t pid;      /* its lock_pid */
+        uint64_t lease;    /* its lease_until */
+        uint64_t since_ns; /* CLOCK_MONOTONIC when this holding was first seen */
+};
+
 /* Take the writer lock for thread @tid, breaking it from a dead or overdue
- * holder (then the half-written version is published as torn). Returns 0,
+ * holder (then the half-written version is published as torn); @seen is the
+ * caller's record of the holder (zeroed before the first call). Returns 0,
  * TSHM_ETIMEDOUT, TSHM_ENOENT (unlinked), or -errno. */
-int tshm__sync_lock(struct tshm__hdr *hdr, uint32_t tid, int timeout_ms);
+int tshm__sync_lock(struct tshm__hdr *hdr, uint32_t tid, int timeout_ms,
+                    struct tshm__sync_seen *seen);
 /* Release it (the caller holds it), waking writers that wait for it. */
 void tshm__sync_unlock(struct tshm__hdr *hdr);
 /* Whether @tid still holds the lock (a breaker may have taken it). */
@@ -48,14 +63,6 @@ bool tshm__sync_still_mine(const struct tshm__hdr *hdr, uint32_t tid);
 /* Whether the thread (or process) @tid is gone: no such thread, or a
  * zombie. */
 bool tshm__sync_thread_gone(uint32_t tid);
-/* What a writer waiting for the lock has seen of its holder: the lock word
- * and when it first saw it. A lease is only a claim the holder wrote; the
- * waiter's own clock bounds it (see tshm__sync_holder_breakable). */
-struct tshm__sync_seen {
-        uint32_t lock;     /* the lock word last seen, 0 for none yet */
-        uint32_t pid;      /* its lock_pid */
-        uint64_t since_ns; /* CLOCK_MONOTONIC when this holder was first seen */
-};
 /* Whether the lock value @holder may be broken: its thread is gone, its
  * lease ran out, or (whatever the lease says: 0, or further away than a
  * lease can be) @seen has watched the same holder for TSHM_WRITE_LEASE_MS. */

@@ -419,14 +419,28 @@ cmd_fill_subtable(int argc, char **argv)
                 return 1;
         }
         seg = tshm_sub_seg(sub);
+        /* Every word of every entry it can write: the first two (where an
+         * "active" flag and a pid once were) and the cursor. */
         for (i = 0; i < TSHM_STREAM_MAX_SUBS; i++) {
                 struct tshm__cur_sub *e = &seg->cur->subs[i];
 
                 __atomic_store_n(&e->cursor, 0, __ATOMIC_SEQ_CST);
-                __atomic_store_n(&e->pid, 1, __ATOMIC_SEQ_CST);
-                __atomic_store_n(&e->active, 1, __ATOMIC_SEQ_CST);
+                __atomic_store_n(&e->reserved0, 1, __ATOMIC_SEQ_CST);
+                __atomic_store_n(&e->reserved1, 1, __ATOMIC_SEQ_CST);
         }
-        printf("ok filled %u\n", (unsigned)TSHM_STREAM_MAX_SUBS);
+        /* And the roster, which says who holds an entry: mapped read-only
+         * and sealed, so this must fail. */
+        if (seg->ros != NULL &&
+            mprotect((void *)seg->ros, TSHM_ROS_SIZE, PROT_READ | PROT_WRITE) == 0) {
+                struct tshm__ros *ros = (struct tshm__ros *)(void *)seg->ros;
+
+                for (i = 0; i < TSHM_STREAM_MAX_SUBS; i++) {
+                        ros->subs[i].pid = 1;
+                }
+                printf("ok filled %u, roster written\n", (unsigned)TSHM_STREAM_MAX_SUBS);
+        } else {
+                printf("ok filled %u, roster refused\n", (unsigned)TSHM_STREAM_MAX_SUBS);
+        }
         (void)fflush(stdout);
         _exit(0); /* no unsubscribe: the daemon only sees the connection go */
 }

@@ -498,6 +498,8 @@ def test_c5_forged_subscriber_table(users, daemon):
     """)
     res = actor_run(users["hostile"], daemon, ["fill-subtable", "c5"], timeout=20)
     assert res.returncode == 0 and "ok filled" in res.stdout, res.stdout + res.stderr
+    # Who holds an entry is the daemon's roster, which nobody else can write.
+    assert "roster refused" in res.stdout, res.stdout
     time.sleep(0.3)  # the daemon sees the connection go
     sub = py_spawn(users["reader"], daemon, """
         c = tshm.connect()

@@ -109,7 +109,7 @@ reader_open(struct reader *r)
         FUZZ_CHECK(fd >= 0);
         FUZZ_CHECK(ftruncate(fd, (off_t)r->size) == 0);
         FUZZ_CHECK(pwrite(fd, &r->hdr, sizeof(r->hdr), 0) == (ssize_t)sizeof(r->hdr));
-        FUZZ_CHECK(tshm__seg_map(fd, r->size, true, r->spec.name, &r->seg) == 0);
+        FUZZ_CHECK(tshm__seg_map(fd, r->size, true, &r->spec, &r->seg) == 0);
         r->map = (uint8_t *)tshm_seg_data(r->seg) - r->hdr.data_offset;
         r->buf = malloc(r->nbytes > 0 ? r->nbytes : 1);
         FUZZ_CHECK(r->buf != NULL);
