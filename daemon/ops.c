@@ -261,8 +261,15 @@ ops_unlink(struct tshmd_conn *c, const struct tshm__req *req)
         if (c->uid != 0 && c->uid != seg->owner_uid) {
                 tshmd_log(LOG_WARNING, "unlink '%s' denied to pid %d uid %u (owner %u)", seg->name,
                           (int)c->pid, (unsigned)c->uid, seg->owner_uid);
-                tshmd_ops_fail(c, req->id, TSHM_EACCES, "only the owner (uid %u) may unlink '%s'",
-                               seg->owner_uid, seg->name);
+                /* The owner only for those who may see it (ops_may_see). */
+                if (ops_may_see(c, seg)) {
+                        tshmd_ops_fail(c, req->id, TSHM_EACCES,
+                                       "only the owner (uid %u) may unlink '%s'", seg->owner_uid,
+                                       seg->name);
+                } else {
+                        tshmd_ops_fail(c, req->id, TSHM_EACCES, "only the owner may unlink '%s'",
+                                       seg->name);
+                }
                 return;
         }
         tshmd_log(LOG_INFO, "unlink '%s' for pid %d uid %u (%u still open)", seg->name, (int)c->pid,

@@ -467,6 +467,15 @@ other_looks(const struct tshmd_fixture *f, const void *arg)
                 fprintf(stderr, "open refused with: %s\n", tshm_errmsg(c));
                 return 5;
         }
+        /* Nor a refused unlink, chmod or chown. */
+        if (tshm_unlink(c, "priv") != TSHM_EACCES || strstr(tshm_errmsg(c), owner) != NULL) {
+                fprintf(stderr, "unlink refused with: %s\n", tshm_errmsg(c));
+                return 7;
+        }
+        if (tshm_chmod(c, "priv", 0644) != TSHM_EACCES || strstr(tshm_errmsg(c), owner) != NULL) {
+                fprintf(stderr, "chmod refused with: %s\n", tshm_errmsg(c));
+                return 8;
+        }
         if (tshm_stat(c, "pub", &info) != 0 || info.owner_uid != OWNER_UID) {
                 return 6;
         }
