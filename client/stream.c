@@ -12,8 +12,12 @@
  *
  * Each subscriber has an entry in the subscriber table (a memfd from the
  * daemon; daemon/stream.c) whose cursor is the next frame it will take:
- * every frame before it is released. Under the block policy the producer
- * loans frame k only when every active cursor is past k - slots (the frame
+ * every frame before it is released. The subscriber keeps that cursor in
+ * its handle and only publishes it to the table (which any holder can
+ * write); who holds an entry, and where it starts, is the roster's word (a
+ * memfd only the daemon can write). Under the block policy the producer
+ * loans frame k only when the cursor of every entry the roster says is held
+ * is past k - slots (the frame
  * the slot held), else it sleeps on the table's @release word, which a
  * subscriber bumps after a release when a producer said it waits, and the
  * daemon bumps when a subscriber leaves. Under the overwrite policy the

@@ -5,15 +5,20 @@
  * writers may change. Subscribers must move their cursors, and a subscriber
  * may hold a read-only grant, so the cursors live apart: in a memfd per
  * stream that tshmd makes on the first attach and hands read-write to every
- * producer and subscriber of the stream (op attach). The daemon alone
- * allocates and frees subscriber entries: one per subscribing handle, freed
- * when the handle closes, which happens when the client closes it or its
+ * producer and subscriber of the stream (op attach). Who holds which entry
+ * is kept apart from it, in the roster: a second memfd that tshmd maps and
+ * then seals against writes (F_SEAL_FUTURE_WRITE), so that no other holder
+ * can forge it (op attach with roster). The daemon alone allocates and frees
+ * subscriber entries, in the roster: one per subscribing handle, freed when
+ * the handle closes, which happens when the client closes it or its
  * connection drops (a subscriber killed with -9), so a dead subscriber stops
  * holding the producer back.
  *
  * What a subscriber can do to the shared table (see docs/security.md): move
- * any cursor, and so stall a block-policy producer until its loan times out
- * or make another subscriber skip frames. It cannot change a frame.
+ * another entry's published cursor, and so stall a block-policy producer
+ * until its loan times out. It cannot hold entries, change which frame
+ * another subscriber takes (each keeps its cursor in its handle), or change
+ * a frame.
  *
  * The table is not persistent: after a daemon restart, streams are adopted
  * without subscribers; their old subscribers must subscribe again.
