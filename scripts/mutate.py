@@ -187,6 +187,9 @@ MUTANTS = [
      "return (unsigned)tshmd_seal_siphash(tshmd_hash_key, key, len);",
      "return (unsigned)tshmd_seal_siphash((const uint8_t[16]){0}, key, len);",
      "unit_registry"),
+    ("ephemeral-creator-start", "daemon/gc.c",
+     "return pid != 0 && start != 0 && tshmd_gc_start_time((pid_t)pid) == start;",
+     "return pid != 0 && tshmd_gc_start_time((pid_t)pid) != 0;", "unit_creator|integration_gc"),
 ]
 
 
