@@ -119,15 +119,18 @@ ops_hello(struct tshmd_conn *c, const struct tshm__req *req)
 {
         struct tshm__reply_enc e;
 
-        if (req->version != TSHM_PROTO_VERSION) {
-                tshmd_ops_fail(c, req->id, TSHM_EVERSION, "this daemon speaks protocol %u, not %u",
-                               TSHM_PROTO_VERSION, req->version);
+        if (req->version < TSHM_PROTO_VERSION_MIN || req->version > TSHM_PROTO_VERSION) {
+                tshmd_ops_fail(c, req->id, TSHM_EVERSION,
+                               "this daemon speaks protocol %u to %u, not %u",
+                               TSHM_PROTO_VERSION_MIN, TSHM_PROTO_VERSION, req->version);
                 c->close_on_drain = true;
                 return;
         }
         c->hello = true;
+        /* Version 1 clients get the same replies: the geometry version 2
+         * added is keys they ignore. The answer is the version asked. */
         tshm__reply_enc_init(&e);
-        tshmd_ops_send(c, &e, tshm__reply_hello(&e, req->id, TSHM_PROTO_VERSION), req->id, -1);
+        tshmd_ops_send(c, &e, tshm__reply_hello(&e, req->id, req->version), req->id, -1);
 }
 
 /* Before handing a segment out, make sure its header says what the registry

@@ -19,7 +19,11 @@
  * types or meaning bumps it; a peer with another version is refused with
  * TSHM_EVERSION.
  */
-#define TSHM_PROTO_VERSION 1u
+/* Version 2: create and open replies carry the segment's geometry, which
+ * clients map by (PROTOCOL.md section 6). tshmd also speaks version 1 with
+ * clients that ask for it. */
+#define TSHM_PROTO_VERSION 2u
+#define TSHM_PROTO_VERSION_MIN 1u
 
 /* Hard limits. A frame is a 4-byte big-endian length and that many bytes of
  * one msgpack map. */

@@ -206,6 +206,47 @@ START_TEST(test_hostile_input_is_refused)
 }
 END_TEST
 
+/* hello with @version: the reply's status, and its version in *ret. */
+static int
+raw_hello_version(const struct tshmd_fixture *f, uint32_t version, uint32_t *ret)
+{
+        struct tshm__req req = {.op = TSHM_OP_HELLO, .id = 1, .version = version};
+        struct tshm__reply reply;
+        msgpack_sbuffer sb;
+        uint8_t buf[512];
+        int fd = raw_connect(f);
+        ssize_t n;
+
+        msgpack_sbuffer_init(&sb);
+        ck_assert_int_eq(tshm__req_encode(&req, &sb), 0);
+        ck_assert_int_eq(send(fd, sb.data, sb.size, MSG_NOSIGNAL), (ssize_t)sb.size);
+        msgpack_sbuffer_destroy(&sb);
+        n = recv(fd, buf, sizeof(buf), 0);
+        close(fd);
+        ck_assert_int_gt(n, 4);
+        ck_assert_int_eq(tshm__reply_decode(buf + 4, (size_t)n - 4, TSHM_OP_HELLO, &reply), 0);
+        *ret = reply.version;
+        return reply.status;
+}
+
+/* tshmd speaks versions 1 and 2, answering with the version asked, and
+ * refuses any other. */
+START_TEST(test_hostile_protocol_versions)
+{
+        struct tshmd_fixture f;
+        uint32_t v = 0;
+
+        fixture_start(&f, NULL);
+        ck_assert_int_eq(raw_hello_version(&f, TSHM_PROTO_VERSION, &v), 0);
+        ck_assert_uint_eq(v, TSHM_PROTO_VERSION);
+        ck_assert_int_eq(raw_hello_version(&f, 1, &v), 0);
+        ck_assert_uint_eq(v, 1);
+        ck_assert_int_eq(raw_hello_version(&f, 0, &v), TSHM_EVERSION);
+        ck_assert_int_eq(raw_hello_version(&f, TSHM_PROTO_VERSION + 1, &v), TSHM_EVERSION);
+        fixture_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_hostile_half_frame_then_hangup)
 {
         struct tshmd_fixture f;
@@ -414,6 +455,7 @@ main(void)
 
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_hostile_input_is_refused);
+        tcase_add_test(tc, test_hostile_protocol_versions);
         tcase_add_test(tc, test_hostile_half_frame_then_hangup);
         tcase_add_test(tc, test_hostile_descriptor_exhaustion);
         tcase_add_test(tc, test_hostile_resize_is_undone);
