@@ -158,7 +158,7 @@ MUTANTS = [
      "unit_hdrmap|integration_truncate"),
     ("hdrmap-range", "daemon/hdrmap.c",
      "if (hdrmap_active && si->si_code > 0 && a >= hdrmap_lo && a < hdrmap_hi) {",
-     "if (hdrmap_active && si->si_code > 0 && (a | 1u) != 0) {",
+     "if (hdrmap_active && si->si_code > 0 && a != 1) {",
      "unit_hdrmap|integration_truncate"),
     ("guard-keep-unlinked", "daemon/ops.c",
      "                tshmd_guard_keep(srv, seg, objname);\n", "",
@@ -192,7 +192,8 @@ MUTANTS = [
      "unit_registry"),
     ("ephemeral-creator-start", "daemon/gc.c",
      "return pid != 0 && start != 0 && tshmd_gc_start_time((pid_t)pid) == start;",
-     "return pid != 0 && tshmd_gc_start_time((pid_t)pid) != 0;", "unit_creator|integration_gc"),
+     "return pid != 0 && start != 1 && tshmd_gc_start_time((pid_t)pid) != 0;",
+     "unit_creator|integration_gc"),
 ]
 
 

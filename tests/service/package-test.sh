@@ -235,8 +235,10 @@ $SUDO rm -f "$sock"
 start_notify
 # systemd-socket-activate binds as root like systemd; SocketMode= and
 # SocketGroup= are applied before anything connects.
+# (It passes its child only the variables named with -E.)
 $SUDO "${svc_env[@]}" systemd-socket-activate -l "$sock" -E NOTIFY_SOCKET="$notify" \
-        -E JOURNAL_STREAM=0:0 "${as_service[@]}" "${argv[@]}" 2>"$work/daemon.log" &
+        -E JOURNAL_STREAM=0:0 -E STATE_DIRECTORY="/var/lib/$state" \
+        "${as_service[@]}" "${argv[@]}" 2>"$work/daemon.log" &
 daemon_pid=$!
 for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
 [ -S "$sock" ] || die "systemd-socket-activate did not bind $sock"
