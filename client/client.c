@@ -284,7 +284,7 @@ tshm__client_name(tshm_client *c, struct tshm__req *req, const char *name)
  * Called with c->lock held. */
 int
 tshm__client_attach(tshm_client *c, const struct tshm__reply *reply, int fd, bool writable,
-              const char *name, tshm_seg **ret_seg)
+                    const char *name, tshm_seg **ret_seg)
 {
         struct tshm__req close_req = {.op = TSHM_OP_CLOSE, .handle = reply->handle};
         struct tshm__seg_spec spec;

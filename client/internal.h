@@ -57,12 +57,12 @@ struct tshm_seg {
         uint64_t write_seq; /* the odd seq of the write in progress */
         /* A stream (stream.c); slots is 0 for an array. */
         uint32_t slots, policy;
-        uint64_t stride;           /* bytes from one slot's data to the next */
-        struct tshm__slot *ctl;    /* the slot table, in the mapping */
-        struct tshm__cur *cur;     /* the subscriber table (a memfd), or NULL */
+        uint64_t stride;             /* bytes from one slot's data to the next */
+        struct tshm__slot *ctl;      /* the slot table, in the mapping */
+        struct tshm__cur *cur;       /* the subscriber table (a memfd), or NULL */
         const struct tshm__ros *ros; /* the roster (a memfd, mapped read-only), or NULL */
-        bool loaned;               /* between tshm_stream_loan() and publish/discard */
-        uint64_t loan_frame;       /* the frame being filled */
+        bool loaned;                 /* between tshm_stream_loan() and publish/discard */
+        uint64_t loan_frame;         /* the frame being filled */
 };
 
 /* client.c: calls on a client, with c->lock held. A request and its reply
@@ -74,7 +74,8 @@ int tshm__client_call(tshm_client *c, struct tshm__req *req, struct tshm__reply 
 int tshm__client_name(tshm_client *c, struct tshm__req *req, const char *name);
 int tshm__client_attach(tshm_client *c, const struct tshm__reply *reply, int fd, bool writable,
                         const char *name, tshm_seg **ret_seg);
-void tshm__client_errmsg(tshm_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tshm__client_errmsg(tshm_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Create a segment or stream (@req has op, dtype and, for a stream, slots
  * and policy): check the arguments, call, map. Takes c->lock itself. */
 int tshm__client_create(tshm_client *c, struct tshm__req *req, const char *name, size_t ndim,
@@ -92,7 +93,8 @@ void tshm__stream_unmap(tshm_seg *seg);
 /* Make @sub (tshm__sub_size() bytes) the subscription of entry @index of
  * @seg's tables (mapped into seg->cur and seg->ros): it starts where the
  * roster says. Returns 0, TSHM_EINVAL, TSHM_EPROTO (the roster does not
- * hold the entry) or TSHM_ETORN (it starts past a corrupt counter). Used by tshm_subscribe() and the reader fuzz target. */
+ * hold the entry) or TSHM_ETORN (it starts past a corrupt counter). Used by tshm_subscribe() and
+ * the reader fuzz target. */
 int tshm__sub_init(tshm_sub *sub, tshm_seg *seg, uint32_t index);
 size_t tshm__sub_size(void);
 

@@ -117,8 +117,8 @@ out:
 static int
 stream_attach(tshm_client *c, tshm_seg *seg, bool subscribe, uint32_t *ret_index)
 {
-        struct tshm__req req = {.op = TSHM_OP_ATTACH, .handle = seg->handle,
-                                .subscribe = subscribe};
+        struct tshm__req req = {
+            .op = TSHM_OP_ATTACH, .handle = seg->handle, .subscribe = subscribe};
         struct tshm__reply reply;
         uint32_t index;
         void *map;
@@ -190,11 +190,14 @@ tshm_create_stream(tshm_client *c, const char *name, tshm_dtype dtype, size_t nd
                    const uint64_t *shape, uint32_t slots, tshm_stream_policy policy, unsigned mode,
                    unsigned flags, tshm_seg **ret_seg)
 {
-        struct tshm__req req = {.op = TSHM_OP_CREATE_STREAM, .dtype = dtype, .slots = slots,
+        struct tshm__req req = {.op = TSHM_OP_CREATE_STREAM,
+                                .dtype = dtype,
+                                .slots = slots,
                                 .policy = (uint32_t)policy};
 
         /* The daemon checks them too; refusing here names the mistake. */
-        if (slots < 2 || slots > TSHM_STREAM_MAX_SLOTS || (unsigned)policy > TSHM_STREAM_OVERWRITE) {
+        if (slots < 2 || slots > TSHM_STREAM_MAX_SLOTS ||
+            (unsigned)policy > TSHM_STREAM_OVERWRITE) {
                 if (c != NULL) {
                         (void)pthread_mutex_lock(&c->lock);
                         tshm__client_errmsg(c, "%u slots or policy %u not valid", slots,
@@ -268,8 +271,7 @@ stream_wait_slot(tshm_seg *seg, uint64_t frame, uint64_t deadline)
                 }
                 /* In slices: a subscriber that dies with no daemon to free
                  * its entry wakes nobody (stream_sub_gone). */
-                if ((rv = tshm__futex_wait(&cur->release, r, deadline, STREAM_GONE_CHECK_NS)) <
-                    0) {
+                if ((rv = tshm__futex_wait(&cur->release, r, deadline, STREAM_GONE_CHECK_NS)) < 0) {
                         return rv;
                 }
         }

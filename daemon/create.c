@@ -122,9 +122,9 @@ create_finish(struct create_work *cw)
         }
         tshm__reply_enc_init(&e);
         tshmd_ops_send(c, &e,
-                       tshm__reply_seg(&e, cw->id, handle, cw->seg->size, (tshm_dtype)cw->seg->dtype,
-                                       cw->seg->ndim, cw->seg->shape, cw->seg->slots,
-                                       cw->seg->policy),
+                       tshm__reply_seg(&e, cw->id, handle, cw->seg->size,
+                                       (tshm_dtype)cw->seg->dtype, cw->seg->ndim, cw->seg->shape,
+                                       cw->seg->slots, cw->seg->policy),
                        cw->id, cw->fd);
 }
 

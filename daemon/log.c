@@ -85,7 +85,8 @@ tshmd_log_limited(struct tshmd_log_limit *lim, int prio, const char *fmt, ...)
                 return;
         }
         now = tshm__mono_ns();
-        if (lim->window_ns == 0 || now - lim->window_ns >= (uint64_t)TSHMD_LOG_WINDOW_MS * 1000000u) {
+        if (lim->window_ns == 0 ||
+            now - lim->window_ns >= (uint64_t)TSHMD_LOG_WINDOW_MS * 1000000u) {
                 lim->window_ns = now;
                 lim->lines = 0;
         }

@@ -220,8 +220,9 @@ tshmd_stream_attach(struct tshmd_conn *c, const struct tshm__req *req)
         }
         if (req->subscribe) {
                 if ((rv = stream_join(c->srv, c, seg)) < 0) {
-                        tshmd_ops_fail(c, req->id, rv, "'%s' has %u subscribers, the most a stream may",
-                                       seg->name, TSHM_STREAM_MAX_SUBS);
+                        tshmd_ops_fail(c, req->id, rv,
+                                       "'%s' has %u subscribers, the most a stream may", seg->name,
+                                       TSHM_STREAM_MAX_SUBS);
                         return;
                 }
                 h->sub = (uint32_t)rv + 1;
@@ -237,9 +238,9 @@ tshmd_stream_attach(struct tshmd_conn *c, const struct tshm__req *req)
                 return;
         }
         tshm__reply_enc_init(&e);
-        tshmd_ops_send(c, &e,
-                       tshm__reply_fd(&e, req->id, index, req->roster ? TSHM_ROS_SIZE : TSHM_CUR_SIZE),
-                       req->id, fd);
+        tshmd_ops_send(
+            c, &e, tshm__reply_fd(&e, req->id, index, req->roster ? TSHM_ROS_SIZE : TSHM_CUR_SIZE),
+            req->id, fd);
 }
 
 void

@@ -180,7 +180,8 @@ sync_held_by(struct tshm__hdr *hdr, void *arg)
 }
 
 void
-tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_conn *c, const struct tshmd_seg *seg)
+tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_conn *c,
+                   const struct tshmd_seg *seg)
 {
         char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
         uint32_t pid = (uint32_t)c->pid;

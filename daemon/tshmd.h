@@ -79,9 +79,9 @@ struct tshmd_seg {
         uint32_t subscribers;
         int cur_fd;
         struct tshm__cur *cur;
-        int ros_fd;            /* the roster: who holds which entry (only we write it) */
+        int ros_fd; /* the roster: who holds which entry (only we write it) */
         struct tshm__ros *ros;
-        uint32_t sub_serial;   /* subscriptions so far, for the roster's serials */
+        uint32_t sub_serial; /* subscriptions so far, for the roster's serials */
         /* Unlinked while open: the object's descriptor and inotify watch
          * that guard.c keeps, to restore its size (NULL if none). */
         struct tshmd_kept *kept;

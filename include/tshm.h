@@ -267,8 +267,8 @@ TSHM_API uint64_t tshm_seg_seq(const tshm_seg *seg);
  * lock word is in shared memory, and a forged one must not block writers for
  * good). The version it left half-written
  * is published as torn: tshm_read_retry() reports TSHM_ETORN for it until
- * the next complete write (tshm_wait() returns its number like any other). Writers and readers may be threads of any process that has
- * the segment mapped (writers need it writable).
+ * the next complete write (tshm_wait() returns its number like any other). Writers and readers may
+ * be threads of any process that has the segment mapped (writers need it writable).
  *
  * The counter is shared memory that any writer can store anything into. A
  * value above 2^62 is not a version a reader will return: every call that

@@ -165,7 +165,8 @@ tshm__hdr_validate(const struct tshm__hdr *hdr, uint64_t map_size)
         /* What tshm__hdr_init() makes of the inputs; it checks the dtype,
          * the shape's size and the stream's slots and policy. */
         memset(&spec, 0, sizeof(spec));
-        memcpy(spec.name, hdr->name, name_len < sizeof(spec.name) ? name_len : sizeof(spec.name) - 1);
+        memcpy(spec.name, hdr->name,
+               name_len < sizeof(spec.name) ? name_len : sizeof(spec.name) - 1);
         spec.dtype = (tshm_dtype)hdr->dtype;
         spec.ndim = hdr->ndim;
         memcpy(spec.shape, hdr->shape, sizeof(spec.shape[0]) * hdr->ndim);

@@ -88,17 +88,17 @@ struct tshm__hdr {
         uint64_t shape[TSHM_MAX_NDIM];  /* 128: extents, ndim used, rest 0 */
         int64_t strides[TSHM_MAX_NDIM]; /* 384: strides in bytes, ndim used, rest 0 */
         /* 640..743: a stream's ring geometry (0 for an array). */
-        uint32_t slots;                 /* 640: frames in the ring */
-        uint32_t policy;                /* 644: tshm_stream_policy */
-        uint64_t slot_stride;           /* 648: bytes from one slot's data to the next */
-        uint64_t ctl_offset;            /* 656: the slot table (struct tshm__slot[slots]) */
-        uint64_t frame_bytes;           /* 664: bytes of one frame */
-        uint8_t kind_reserved[72];      /* 672: 0 */
-        uint64_t mac;                   /* 744: the daemon's seal (see below) */
-        uint32_t creator_pid;           /* 752: an ephemeral segment's creator */
-        uint32_t creator_reserved;      /* 756: 0 */
-        uint64_t creator_start;         /* 760: its start time (/proc/PID/stat, ticks) */
-        char name[256];                 /* 768: segment name, NUL-padded */
+        uint32_t slots;            /* 640: frames in the ring */
+        uint32_t policy;           /* 644: tshm_stream_policy */
+        uint64_t slot_stride;      /* 648: bytes from one slot's data to the next */
+        uint64_t ctl_offset;       /* 656: the slot table (struct tshm__slot[slots]) */
+        uint64_t frame_bytes;      /* 664: bytes of one frame */
+        uint8_t kind_reserved[72]; /* 672: 0 */
+        uint64_t mac;              /* 744: the daemon's seal (see below) */
+        uint32_t creator_pid;      /* 752: an ephemeral segment's creator */
+        uint32_t creator_reserved; /* 756: 0 */
+        uint64_t creator_start;    /* 760: its start time (/proc/PID/stat, ticks) */
+        char name[256];            /* 768: segment name, NUL-padded */
 };
 
 _Static_assert(sizeof(struct tshm__hdr) == TSHM_HDR_SIZE, "header size");
@@ -167,9 +167,9 @@ _Static_assert(sizeof(struct tshm__cur) == 64 + 64 * TSHM_STREAM_MAX_SUBS, "curs
  * and whether it still holds its entry. */
 #define TSHM_ROS_MAGIC "TSHMROS\0"
 struct tshm__ros_entry {
-        uint32_t pid;   /* the holder's process; 0: the entry is free */
+        uint32_t pid;    /* the holder's process; 0: the entry is free */
         uint32_t serial; /* which subscription this is (bumped on every join) */
-        uint64_t start; /* the first frame the holder may take */
+        uint64_t start;  /* the first frame the holder may take */
 };
 struct tshm__ros {
         char magic[8];

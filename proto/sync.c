@@ -339,7 +339,8 @@ tshm__sync_lock(struct tshm__hdr *hdr, uint32_t tid, int timeout_ms, struct tshm
                 }
         }
         __atomic_store_n(&hdr->lock_pid, tshm__pid(), __ATOMIC_SEQ_CST);
-        __atomic_store_n(&hdr->lease_until, tshm__mono_ns() + (uint64_t)TSHM_WRITE_LEASE_MS * 1000000u,
+        __atomic_store_n(&hdr->lease_until,
+                         tshm__mono_ns() + (uint64_t)TSHM_WRITE_LEASE_MS * 1000000u,
                          __ATOMIC_SEQ_CST);
         return 0;
 }

@@ -61,7 +61,8 @@ in_map(const struct reader *r, const void *p, uint64_t n)
 {
         const uint8_t *b = p;
 
-        return b >= r->map && (uint64_t)(b - r->map) <= r->size && n <= r->size - (uint64_t)(b - r->map);
+        return b >= r->map && (uint64_t)(b - r->map) <= r->size &&
+               n <= r->size - (uint64_t)(b - r->map);
 }
 
 static void
@@ -88,8 +89,7 @@ check_seq(int64_t got, uint64_t after, bool any)
                 FUZZ_CHECK((uint64_t)got <= TSHM_SEQ_MAX && ((uint64_t)got & 1u) == 0 &&
                            (any || (uint64_t)got > after));
         } else {
-                FUZZ_CHECK(got == TSHM_ETIMEDOUT || got == TSHM_ENOENT ||
-                           got == TSHM_ETORN);
+                FUZZ_CHECK(got == TSHM_ETIMEDOUT || got == TSHM_ENOENT || got == TSHM_ETORN);
         }
 }
 
@@ -198,7 +198,8 @@ reader_op(struct reader *r, uint8_t kind, uint16_t where, uint64_t value)
                         FUZZ_CHECK(rv == TSHM_EINVAL);
                         break;
                 }
-                FUZZ_CHECK(rv == 0 || rv == TSHM_ETIMEDOUT || rv == TSHM_ENOENT || rv == TSHM_ETORN);
+                FUZZ_CHECK(rv == 0 || rv == TSHM_ETIMEDOUT || rv == TSHM_ENOENT ||
+                           rv == TSHM_ETORN);
                 if (rv == 0) {
                         memset(tshm_seg_data(s), (int)value, (size_t)r->nbytes);
                         got = (value & 1u) ? tshm_write_abort(s) : tshm_write_end(s);
@@ -229,7 +230,8 @@ reader_op(struct reader *r, uint8_t kind, uint16_t where, uint64_t value)
                         if (rv == 0) {
                                 FUZZ_CHECK(in_map(r, data, r->nbytes));
                                 memset(data, (int)value, (size_t)r->nbytes);
-                                got = (value & 1u) ? tshm_stream_discard(s) : tshm_stream_publish(s);
+                                got =
+                                    (value & 1u) ? tshm_stream_discard(s) : tshm_stream_publish(s);
                                 FUZZ_CHECK(got >= 0 || got == TSHM_ETORN);
                         }
                 }
@@ -256,9 +258,9 @@ reader_op(struct reader *r, uint8_t kind, uint16_t where, uint64_t value)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        static const tshm_dtype dtypes[] = {TSHM_DTYPE_UINT8, TSHM_DTYPE_FLOAT32,
+        static const tshm_dtype dtypes[] = {TSHM_DTYPE_UINT8,   TSHM_DTYPE_FLOAT32,
                                             TSHM_DTYPE_FLOAT64, TSHM_DTYPE_COMPLEX128,
-                                            TSHM_DTYPE_BOOL, TSHM_DTYPE_INT16};
+                                            TSHM_DTYPE_BOOL,    TSHM_DTYPE_INT16};
         struct reader r;
         size_t off;
         uint32_t i;

@@ -92,8 +92,8 @@ START_TEST(test_seq_out_of_range_is_torn)
         tshm_seg *w, *r;
         size_t i;
 
-        ck_assert_int_eq(tshm_create(c, "fseq", TSHM_DTYPE_FLOAT32, 1, (uint64_t[]){4}, 0644, 0, &w),
-                         0);
+        ck_assert_int_eq(
+            tshm_create(c, "fseq", TSHM_DTYPE_FLOAT32, 1, (uint64_t[]){4}, 0644, 0, &w), 0);
         ck_assert_int_eq(tshm_open(c, "fseq", TSHM_OPEN_RDONLY, &r), 0);
         for (i = 0; i < sizeof(bad_seqs) / sizeof(bad_seqs[0]); i++) {
                 uint64_t t0;
@@ -131,8 +131,8 @@ START_TEST(test_odd_seq_without_lock_is_published_torn)
         tshm_client *c = fixture_connect(&f);
         tshm_seg *w, *r;
 
-        ck_assert_int_eq(tshm_create(c, "fodd", TSHM_DTYPE_FLOAT32, 1, (uint64_t[]){4}, 0644, 0, &w),
-                         0);
+        ck_assert_int_eq(
+            tshm_create(c, "fodd", TSHM_DTYPE_FLOAT32, 1, (uint64_t[]){4}, 0644, 0, &w), 0);
         ck_assert_int_eq(tshm_open(c, "fodd", TSHM_OPEN_RDONLY, &r), 0);
         __atomic_store_n(&hdr_of(w)->seq, 5, __ATOMIC_SEQ_CST);
         ck_assert_int_eq(tshm_write_begin(w, 1000), 0);
@@ -217,8 +217,9 @@ forged_lock_child(const char *name, uint64_t lease, bool odd)
         /* The forged holder's version (odd: half-written) is published torn. */
         rv = (int)tshm_write_end(s);
         if (odd && (rv != 10 || __atomic_load_n(&hdr_of(s)->torn_seq, __ATOMIC_SEQ_CST) != 8)) {
-                fprintf(stderr, "%s: write_end %d, torn %llu\n", name, rv,
-                        (unsigned long long)__atomic_load_n(&hdr_of(s)->torn_seq, __ATOMIC_SEQ_CST));
+                fprintf(
+                    stderr, "%s: write_end %d, torn %llu\n", name, rv,
+                    (unsigned long long)__atomic_load_n(&hdr_of(s)->torn_seq, __ATOMIC_SEQ_CST));
                 return 1;
         }
         return 0;
@@ -240,9 +241,8 @@ START_TEST(test_forged_lock_is_broken_within_the_lease)
         leases[1] = ((uint64_t)now.tv_sec + 3600) * 1000000000u;
         leases[2] = UINT64_MAX;
         for (i = 0; i < 3; i++) {
-                ck_assert_int_eq(tshm_create(c, names[i], TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 0600,
-                                             0, &s),
-                                 0);
+                ck_assert_int_eq(
+                    tshm_create(c, names[i], TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 0600, 0, &s), 0);
                 ck_assert_int_eq(tshm_close(s), 0);
         }
         /* All three at once: each waits out the same bound. */
@@ -271,8 +271,8 @@ START_TEST(test_expired_lease_is_broken_at_once)
         tshm_seg *s;
         uint64_t t0;
 
-        ck_assert_int_eq(tshm_create(c, "flease", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 0600, 0, &s),
-                         0);
+        ck_assert_int_eq(
+            tshm_create(c, "flease", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 0600, 0, &s), 0);
         clock_gettime(CLOCK_MONOTONIC, &now);
         __atomic_store_n(&hdr_of(s)->lock_pid, 1, __ATOMIC_SEQ_CST);
         __atomic_store_n(&hdr_of(s)->lease_until,
@@ -299,8 +299,8 @@ START_TEST(test_forged_lock_is_broken_after_restart)
         pid_t pid;
         int status;
 
-        ck_assert_int_eq(tshm_create(c, "flockrs", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 0600, 0, &s),
-                         0);
+        ck_assert_int_eq(
+            tshm_create(c, "flockrs", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 0600, 0, &s), 0);
         __atomic_store_n(&hdr_of(s)->lock_pid, 1, __ATOMIC_SEQ_CST);
         __atomic_store_n(&hdr_of(s)->lease_until, 0, __ATOMIC_SEQ_CST);
         __atomic_store_n(&hdr_of(s)->lock, 1, __ATOMIC_SEQ_CST);
@@ -414,7 +414,7 @@ START_TEST(test_subscriber_table_scribbles_hold_nothing)
         ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
                       "the scribbler did not get as far as dying (status %d: %s)", status,
                       WIFEXITED(status) && WEXITSTATUS(status) == 1 ? "it wrote the roster"
-                                                                     : "setup failed");
+                                                                    : "setup failed");
         ck_assert(fixture_wait_opens(c, "froster", 1));
         /* Nobody holds an entry: a block producer never waits. */
         for (n = 1; n <= 40; n++) {

@@ -2,8 +2,8 @@
  * test_publish.c - publish and wait across processes: waits wake on a
  * publish and time out without one; a write killed with -9 does not block
  * other writers or readers and its version reads as torn; an unlink wakes a
- * waiter with ENOENT; concurrent writers lose no update; and the torn-read stress: a producer writing patterned
- * frames as fast as it can while consumers check every version they read.
+ * waiter with ENOENT; concurrent writers lose no update; and the torn-read stress: a producer
+ * writing patterned frames as fast as it can while consumers check every version they read.
  *
  * TSHM_STRESS_FRAMES (default 100000) frames in the stress test.
  */

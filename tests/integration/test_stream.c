@@ -119,8 +119,7 @@ subscriber(const char *name, uint64_t count, unsigned slow_us, int rfd, int wfd)
                         a = fr.data;
                         if (expect != 0 && fr.seq != expect + fr.missed) {
                                 fprintf(stderr, "frame %llu after %llu (missed %llu)\n",
-                                        (unsigned long long)fr.seq,
-                                        (unsigned long long)expect - 1,
+                                        (unsigned long long)fr.seq, (unsigned long long)expect - 1,
                                         (unsigned long long)fr.missed);
                                 _exit(3);
                         }
@@ -308,7 +307,8 @@ START_TEST(test_producer_killed_mid_frame)
                 tshm_client *pc;
                 tshm_seg *ps;
                 void *d;
-                if (tshm_connect(f.socket, &pc) < 0 || tshm_open(pc, "prod", TSHM_OPEN_RDWR, &ps) < 0 ||
+                if (tshm_connect(f.socket, &pc) < 0 ||
+                    tshm_open(pc, "prod", TSHM_OPEN_RDWR, &ps) < 0 ||
                     tshm_stream_loan(ps, 1000, &d) < 0 || tshm_stream_publish(ps) != 1 ||
                     tshm_stream_loan(ps, 1000, &d) < 0) {
                         _exit(1);
@@ -360,9 +360,9 @@ START_TEST(test_stream_bad_arguments)
         ck_assert_int_eq(tshm_create_stream(c, "x", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 1,
                                             TSHM_STREAM_BLOCK, 0, 0, &s),
                          TSHM_EINVAL);
-        ck_assert_int_eq(tshm_create_stream(c, "x", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 4, 7, 0,
-                                            0, &s),
-                         TSHM_EINVAL);
+        ck_assert_int_eq(
+            tshm_create_stream(c, "x", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 4, 7, 0, 0, &s),
+            TSHM_EINVAL);
         ck_assert_int_eq(tshm_create(c, "arr", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 0, 0, &a), 0);
         ck_assert_int_eq(tshm_subscribe(c, "arr", &sub), TSHM_EINVAL);
         ck_assert_int_eq(tshm_subscribe(c, "nope", &sub), TSHM_ENOENT);
