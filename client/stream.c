@@ -146,7 +146,6 @@ stream_attach(tshm_client *c, tshm_seg *seg, bool subscribe, uint32_t *ret_index
                 (void)close(fd);
         }
         if (seg->ros == NULL) {
-                req.id = 0;
                 req.subscribe = false;
                 req.roster = true;
                 fd = -1;
