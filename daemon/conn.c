@@ -1,13 +1,15 @@
 /*
- * conn.c - one client connection: read frames, queue replies (and the
- * descriptors that ride on them), drop the client's handles when it goes.
+ * conn.c - one client connection: read frames, run the op table on each
+ * (ops.c), and send what the handler decided: the one place that encodes a
+ * reply (reply.c) and queues it (queue.c) with the descriptor that rides on
+ * it. When the client goes, its session ends (session.c).
  *
  * Connections are driven by a uv_poll_t on the raw socket rather than a
  * uv_pipe_t, because replies carry descriptors with SCM_RIGHTS, which
  * libuv's stream writes cannot attach to arbitrary frames.
  */
 #include <errno.h>
-#include <malloc.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,108 +20,50 @@
 #include "tshmd.h"
 
 #define CONN_READ_CHUNK 65536
-/* What malloc spends on an allocation besides its usable size (glibc's
- * chunk header). */
-#define CONN_MALLOC_OVERHEAD (2 * sizeof(size_t))
-/* A reply buffer with more slack than this is cut to its length: msgpack's
- * buffer starts at 8 KiB, and a queue of small replies would otherwise cost
- * 8 KiB each. */
-#define CONN_SLACK_MAX 256
 
 static void conn_update(struct tshmd_conn *c);
 
-/* What the allocation @p costs. */
-static size_t
-conn_cost(void *p)
+static struct tshmd_conn *
+conn_of(struct tshmd_session *ses)
 {
-        return p != NULL ? malloc_usable_size(p) + CONN_MALLOC_OVERHEAD : 0;
+        return (struct tshmd_conn *)(void *)((char *)ses - offsetof(struct tshmd_conn, ses));
 }
 
+/* No more requests and no more replies: what is queued is sent, then the
+ * connection closes. */
 static void
-conn_charge(struct tshmd_conn *c, size_t n)
+conn_close_on_drain(struct tshmd_conn *c)
 {
-        c->queued += n;
-        if (c->queued > c->queued_peak) {
-                c->queued_peak = c->queued;
-        }
-        if (c->uidq != NULL) {
-                c->uidq->queued += n;
-        }
-        c->srv->queued += n;
+        c->close_on_drain = true;
+        c->ses.gone = true;
 }
 
+/* Queue the frame that answers a handler's @rv and @rep, and take what
+ * @rep holds. A reply that cannot be queued becomes an out-of-memory error
+ * (which may not fit either: then the client learns nothing, as it would
+ * from a lost frame, and its next request is served). */
 static void
-conn_uncharge(struct tshmd_conn *c, size_t n)
+conn_send(struct tshmd_conn *c, int rv, struct tshmd_reply *rep)
 {
-        c->queued -= n;
-        if (c->uidq != NULL) {
-                c->uidq->queued -= n;
+        uint8_t *buf;
+        size_t len;
+        int fd;
+
+        if (rep->close) {
+                conn_close_on_drain(c);
         }
-        c->srv->queued -= n;
-}
-
-static void
-conn_out_free(struct tshmd_conn *c, struct tshmd_out *o)
-{
-        if (o->fd >= 0) {
-                (void)close(o->fd);
-        }
-        conn_uncharge(c, conn_cost(o->buf) + conn_cost(o));
-        free(o->buf);
-        free(o);
-}
-
-int
-tshmd_conn_queue(struct tshmd_conn *c, uint8_t *buf, size_t len, int fd)
-{
-        struct tshmd_out *o;
-
-        o = malloc(sizeof(*o));
-        if (o == NULL) {
-                free(buf);
-                if (fd >= 0) {
-                        (void)close(fd);
+        if (tshmd_reply_frame(rep, rv, &buf, &len, &fd) < 0 ||
+            tshmd_queue_push(c, buf, len, fd) < 0) {
+                if (rv < 0) {
+                        goto out;
                 }
-                return TSHM_ENOMEM;
-        }
-        if (malloc_usable_size(buf) > len + CONN_SLACK_MAX) {
-                uint8_t *nb = realloc(buf, len);
-                if (nb != NULL) { /* else the bigger buffer serves as well */
-                        buf = nb;
+                rep->msg[0] = '\0';
+                if (tshmd_reply_frame(rep, TSHM_ENOMEM, &buf, &len, &fd) == 0) {
+                        (void)tshmd_queue_push(c, buf, len, fd);
                 }
         }
-        o->next = NULL;
-        o->buf = buf;
-        o->len = len;
-        o->off = 0;
-        o->fd = fd;
-        if (c->out_tail != NULL) {
-                c->out_tail->next = o;
-        } else {
-                c->out_head = o;
-        }
-        c->out_tail = o;
-        conn_charge(c, conn_cost(buf) + conn_cost(o));
-        return 0;
-}
-
-void
-tshmd_conn_reply_error(struct tshmd_conn *c, uint64_t id, int status, const char *msg)
-{
-        struct tshm__reply_enc e;
-
-        tshm__reply_enc_init(&e);
-        if (tshm__reply_error(&e, id, status, msg) == 0) {
-                size_t len = e.sbuf.size;
-                (void)tshmd_conn_queue(c, (uint8_t *)msgpack_sbuffer_release(&e.sbuf), len, -1);
-        }
-        tshm__reply_enc_done(&e);
-}
-
-bool
-tshmd_conn_writable(const struct tshmd_conn *c)
-{
-        return !c->closing && !c->close_on_drain;
+out:
+        tshmd_reply_done(rep);
 }
 
 /* Send what the socket takes. Returns false when the connection failed. */
@@ -161,44 +105,27 @@ conn_flush(struct tshmd_conn *c)
                 }
                 o->off += (size_t)n;
                 if (o->off == o->len) {
-                        c->out_head = o->next;
-                        if (c->out_head == NULL) {
-                                c->out_tail = NULL;
-                        }
-                        conn_out_free(c, o);
+                        tshmd_queue_pop(c);
                 }
         }
         return true;
 }
 
-/* Whether @c may have its next request handled: always when nothing is
- * queued for it (so a client that reads its replies is served whatever the
- * others do), else only while it, its uid and the daemon as a whole are
- * under their limits. A connection that hit a limit waits until its own queue
- * is below the low-water mark, so that it does not flap on every reply. */
-static bool
-conn_may_handle(struct tshmd_conn *c)
+/* Run the handler of one request and send its reply, unless it comes
+ * later (TSHMD_PENDING: through conn_complete). */
+static void
+conn_dispatch(struct tshmd_conn *c, const uint8_t *payload, size_t len)
 {
-        size_t own = c->throttled ? TSHMD_QUEUE_LOW : TSHMD_QUEUE_MAX_CONN;
+        struct tshmd_reply rep;
+        int rv;
 
-        if (c->out_head == NULL) {
-                c->throttled = false;
-                return true;
+        tshmd_reply_init(&rep, 0);
+        rv = tshmd_ops_dispatch(c->srv, &c->ses, payload, len, &rep);
+        if (rv == TSHMD_PENDING) {
+                tshmd_reply_done(&rep);
+                return;
         }
-        if (c->queued < own && (c->uidq == NULL || c->uidq->queued < TSHMD_QUEUE_MAX_UID) &&
-            c->srv->queued < TSHMD_QUEUE_MAX_ALL) {
-                c->throttled = false;
-                return true;
-        }
-        if (!c->throttled) {
-                c->throttled = true;
-                tshmd_log(LOG_INFO,
-                          "client %llu (pid %d, uid %u) does not read its replies (%zu bytes "
-                          "queued, %zu for its uid, %zu in all): pausing it",
-                          (unsigned long long)c->serial, (int)c->pid, (unsigned)c->uid, c->queued,
-                          c->uidq != NULL ? c->uidq->queued : 0, c->srv->queued);
-        }
-        return false;
+        conn_send(c, rv, &rep);
 }
 
 /* Handle the whole frames in the reader and in @data, while @c may.
@@ -212,10 +139,10 @@ conn_handle(struct tshmd_conn *c, const uint8_t *data, size_t len)
 
         for (;;) {
                 while (tshm__frame_next(&c->rd, &payload, &plen)) {
-                        if (c->closing || c->close_on_drain || !conn_may_handle(c)) {
+                        if (c->closing || c->close_on_drain || !tshmd_queue_may_handle(c)) {
                                 return off;
                         }
-                        tshmd_ops_dispatch(c, payload, plen);
+                        conn_dispatch(c, payload, plen);
                         tshm__frame_consume(&c->rd);
                 }
                 if (off == len || c->closing || c->close_on_drain) {
@@ -223,14 +150,19 @@ conn_handle(struct tshmd_conn *c, const uint8_t *data, size_t len)
                 }
                 taken = tshm__frame_feed(&c->rd, data + off, len - off);
                 if (taken < 0) {
+                        struct tshmd_reply rep;
+
                         tshmd_log(LOG_WARNING, "client %llu (pid %d, uid %u): %s, closing",
-                                  (unsigned long long)c->serial, (int)c->pid, (unsigned)c->uid,
+                                  (unsigned long long)c->serial, (int)c->ses.peer.pid,
+                                  (unsigned)c->ses.peer.uid,
                                   taken == TSHM_ETOOBIG ? "oversized frame" : "out of memory");
-                        tshmd_conn_reply_error(c, 0, taken,
-                                               taken == TSHM_ETOOBIG
-                                                   ? "frame exceeds the 64 KiB request limit"
-                                                   : NULL);
-                        c->close_on_drain = true;
+                        tshmd_reply_init(&rep, 0);
+                        if (taken == TSHM_ETOOBIG) {
+                                (void)tshmd_reply_fail(&rep, taken,
+                                                       "frame exceeds the 64 KiB request limit");
+                        }
+                        rep.close = true;
+                        conn_send(c, taken, &rep);
                         return len;
                 }
                 off += (size_t)taken;
@@ -241,7 +173,7 @@ static void
 conn_stash_free(struct tshmd_conn *c)
 {
         if (c->stash != NULL) {
-                conn_uncharge(c, conn_cost(c->stash));
+                tshmd_queue_uncharge(c, c->stash);
                 free(c->stash);
                 c->stash = NULL;
         }
@@ -298,13 +230,13 @@ conn_read(struct tshmd_conn *c)
                 c->stash = malloc((size_t)n - off);
                 if (c->stash == NULL) {
                         tshmd_log(LOG_ERR, "client %llu (pid %d): out of memory, closing",
-                                  (unsigned long long)c->serial, (int)c->pid);
+                                  (unsigned long long)c->serial, (int)c->ses.peer.pid);
                         return false;
                 }
                 memcpy(c->stash, buf + off, (size_t)n - off);
                 c->stash_len = (size_t)n - off;
                 c->stash_off = 0;
-                conn_charge(c, conn_cost(c->stash));
+                tshmd_queue_charge(c, c->stash);
         }
         return true;
 }
@@ -351,7 +283,7 @@ conn_update(struct tshmd_conn *c)
 {
         unsigned ev = 0;
 
-        if (!c->close_on_drain && !conn_backlog(c) && conn_may_handle(c)) {
+        if (!c->close_on_drain && !conn_backlog(c) && tshmd_queue_may_handle(c)) {
                 ev |= UV_READABLE;
         }
         if (c->out_head != NULL) {
@@ -367,42 +299,11 @@ conn_update(struct tshmd_conn *c)
         }
 }
 
-/* Give back what the queue held: replies not taken, and the stash. */
-static void
-conn_drop_queue(struct tshmd_conn *c)
-{
-        struct tshmd_out *o;
-
-        while ((o = c->out_head) != NULL) {
-                c->out_head = o->next;
-                conn_out_free(c, o);
-        }
-        c->out_tail = NULL;
-        conn_stash_free(c);
-        if (c->uidq != NULL && --c->uidq->conns == 0) {
-                HASH_DEL(c->srv->uidqs, c->uidq);
-                free(c->uidq);
-        }
-        c->uidq = NULL;
-        /* glibc keeps freed memory for reuse; a queue that grew large (or
-         * the last client leaving) is a good moment to return it. */
-        if (c->queued_peak >= TSHMD_QUEUE_LOW || c->srv->nconns == 0) {
-                (void)malloc_trim(0);
-        }
-}
-
 static void
 conn_free(struct tshmd_conn *c)
 {
-        struct tshmd_out *o;
-
-        /* A reply an off-loop operation queued after the close. */
-        while ((o = c->out_head) != NULL) {
-                c->out_head = o->next;
-                conn_out_free(c, o);
-        }
         tshm__frame_reader_done(&c->rd);
-        free(c->groups);
+        free(c->ses.peer.groups);
         free(c);
 }
 
@@ -413,18 +314,27 @@ conn_on_close(uv_handle_t *h)
 
         (void)close(c->fd);
         c->fd = -1;
-        if (c->pending == 0) {
+        if (c->ses.pending == 0) {
                 conn_free(c);
         }
 }
 
-void
-tshmd_conn_release(struct tshmd_conn *c)
+/* The reply of an off-loop operation (session.c calls this through
+ * ses->complete). A session that is gone drops it; a connection closed
+ * meanwhile is freed by the last one. */
+static void
+conn_complete(struct tshmd_session *ses, int rv, struct tshmd_reply *rep)
 {
-        c->pending--;
+        struct tshmd_conn *c = conn_of(ses);
+
+        if (ses->gone) {
+                tshmd_reply_done(rep);
+        } else {
+                conn_send(c, rv, rep);
+        }
         if (c->closing) {
                 /* conn_on_close frees it if it already ran; else it will. */
-                if (c->pending == 0 && c->fd < 0) {
+                if (ses->pending == 0 && c->fd < 0) {
                         conn_free(c);
                 }
                 return;
@@ -442,48 +352,16 @@ tshmd_conn_release(struct tshmd_conn *c)
         }
 }
 
-/* The segments this connection made ephemeral go with it. */
-static void
-conn_drop_ephemerals(struct tshmd_conn *c)
-{
-        struct tshmd_ephemeral *e;
-
-        while ((e = c->ephemerals) != NULL) {
-                struct tshmd_seg *seg = tshmd_registry_find(&c->srv->reg, e->name);
-                c->ephemerals = e->next;
-                if (seg != NULL && seg->serial == e->serial && seg->state == TSHMD_SEG_READY) {
-                        tshmd_log(LOG_INFO, "ephemeral '%s' removed: its creator (pid %d) left",
-                                  seg->name, (int)c->pid);
-                        (void)tshmd_ops_remove(c->srv, seg);
-                }
-                free(e);
-        }
-}
-
 void
 tshmd_conn_close(struct tshmd_conn *c)
 {
         struct tshmd_server *srv = c->srv;
-        struct tshmd_handle *h, *tmp;
 
         if (c->closing) {
                 return;
         }
         c->closing = true;
-        HASH_ITER(hh, c->handles, h, tmp)
-        {
-                HASH_DEL(c->handles, h);
-                /* A client that went away may have died mid-write; one the
-                 * daemon lets go because it stops has not. */
-                if (h->writable && !srv->stopping) {
-                        tshmd_sync_release(srv, c, h->seg);
-                }
-                tshmd_stream_leave(h);
-                tshmd_registry_unref(&srv->reg, h->seg);
-                free(h);
-        }
-        c->nhandles = 0;
-        conn_drop_ephemerals(c);
+        tshmd_session_end(srv, &c->ses);
         if (c->prev != NULL) {
                 c->prev->next = c->next;
         } else {
@@ -493,33 +371,18 @@ tshmd_conn_close(struct tshmd_conn *c)
                 c->next->prev = c->prev;
         }
         srv->nconns--;
-        conn_drop_queue(c);
+        conn_stash_free(c);
+        tshmd_queue_drop(c);
         tshmd_log(LOG_DEBUG, "client %llu (pid %d) disconnected", (unsigned long long)c->serial,
-                  (int)c->pid);
+                  (int)c->ses.peer.pid);
         uv_close((uv_handle_t *)&c->poll, conn_on_close);
-}
-
-bool
-tshmd_conn_in_group(const struct tshmd_conn *c, gid_t gid)
-{
-        uint32_t i;
-
-        if (c->gid == gid) {
-                return true;
-        }
-        for (i = 0; i < c->ngroups; i++) {
-                if (c->groups[i] == gid) {
-                        return true;
-                }
-        }
-        return false;
 }
 
 /* The peer's supplementary groups as the kernel saw them at connect
  * (SO_PEERGROUPS, Linux 4.13): no name-service lookup, which could block the
  * loop, and nothing the client could claim. */
 static int
-conn_peer_groups(struct tshmd_conn *c)
+conn_peer_groups(int fd, struct tshmd_peer *peer)
 {
         socklen_t len = 64 * sizeof(gid_t);
         gid_t *groups = NULL;
@@ -532,9 +395,9 @@ conn_peer_groups(struct tshmd_conn *c)
                         return TSHM_ENOMEM;
                 }
                 groups = ng;
-                if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
-                        c->groups = groups;
-                        c->ngroups = (uint32_t)(len / sizeof(gid_t));
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+                        peer->groups = groups;
+                        peer->ngroups = (uint32_t)(len / sizeof(gid_t));
                         return 0;
                 }
                 if (errno != ERANGE) {
@@ -566,34 +429,10 @@ conn_refuse(int fd, uint32_t max_clients)
         tshm__reply_enc_done(&e);
 }
 
-/* Count @c's queue with the others of @uid. */
-static int
-conn_uidq(struct tshmd_server *srv, struct tshmd_conn *c, uid_t uid)
-{
-        struct tshmd_uidq *q = NULL;
-        uint32_t key = (uint32_t)uid;
-
-        HASH_FIND(hh, srv->uidqs, &key, sizeof(key), q);
-        if (q == NULL) {
-                if ((q = calloc(1, sizeof(*q))) == NULL) {
-                        return TSHM_ENOMEM;
-                }
-                q->uid = key;
-                tshmd_hash_oom = 0;
-                HASH_ADD(hh, srv->uidqs, uid, sizeof(q->uid), q);
-                if (tshmd_hash_oom) {
-                        free(q);
-                        return TSHM_ENOMEM;
-                }
-        }
-        q->conns++;
-        c->uidq = q;
-        return 0;
-}
-
 void
 tshmd_conn_accept(struct tshmd_server *srv, int fd)
 {
+        struct tshmd_peer peer = {0};
         struct tshmd_conn *c;
         struct ucred cred;
         socklen_t len = sizeof(cred);
@@ -613,7 +452,7 @@ tshmd_conn_accept(struct tshmd_server *srv, int fd)
                 return;
         }
         c = calloc(1, sizeof(*c));
-        if (c == NULL || conn_uidq(srv, c, cred.uid) < 0 ||
+        if (c == NULL || tshmd_queue_join(srv, c, cred.uid) < 0 ||
             uv_poll_init(srv->loop, &c->poll, fd) < 0) {
                 tshmd_log(LOG_ERR, "cannot set up a client connection, dropping it");
                 if (c != NULL && c->uidq != NULL && --c->uidq->conns == 0) {
@@ -628,15 +467,15 @@ tshmd_conn_accept(struct tshmd_server *srv, int fd)
         c->fd = fd;
         c->srv = srv;
         c->serial = ++srv->next_conn;
-        c->pid = cred.pid;
-        c->uid = cred.uid;
-        c->gid = cred.gid;
-        c->next_handle = 1;
-        if (conn_peer_groups(c) < 0) {
+        peer.pid = cred.pid;
+        peer.uid = cred.uid;
+        peer.gid = cred.gid;
+        if (conn_peer_groups(fd, &peer) < 0) {
                 /* Without them the client is judged by its primary group. */
                 tshmd_log(LOG_WARNING, "SO_PEERGROUPS failed for pid %d: %s, using gid only",
-                          (int)c->pid, strerror(errno));
+                          (int)peer.pid, strerror(errno));
         }
+        tshmd_session_init(&c->ses, &peer, conn_complete);
         tshm__frame_reader_init(&c->rd, TSHM_PROTO_MAX_REQUEST);
         c->next = srv->conns;
         if (srv->conns != NULL) {
@@ -646,5 +485,6 @@ tshmd_conn_accept(struct tshmd_server *srv, int fd)
         srv->nconns++;
         conn_update(c);
         tshmd_log(LOG_DEBUG, "client %llu connected: pid %d uid %u gid %u",
-                  (unsigned long long)c->serial, (int)c->pid, (unsigned)c->uid, (unsigned)c->gid);
+                  (unsigned long long)c->serial, (int)peer.pid, (unsigned)peer.uid,
+                  (unsigned)peer.gid);
 }

@@ -1,7 +1,8 @@
 /*
  * create.c - the create operation: check the budgets, reserve the name,
  * make the object (on the loop when small, in the thread pool when large),
- * then answer with the descriptor.
+ * then answer with the descriptor. The one handler that may answer later:
+ * it returns TSHMD_PENDING and hands its reply to tshmd_session_complete().
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,8 @@
 
 /* The header of a new segment; an ephemeral one records its creator. */
 static int
-create_header(struct tshmd_conn *c, const struct tshm__req *req, const struct tshm__seg_spec *spec,
-              struct tshm__hdr *hdr)
+create_header(struct tshmd_server *srv, const struct tshmd_peer *peer, const struct tshm__req *req,
+              const struct tshm__seg_spec *spec, struct tshm__hdr *hdr)
 {
         int rv;
 
@@ -28,35 +29,20 @@ create_header(struct tshmd_conn *c, const struct tshm__req *req, const struct ts
         }
         if ((req->flags & TSHM_CREATE_EPHEMERAL) != 0) {
                 hdr->flags |= TSHM_HDR_FLAG_EPHEMERAL;
-                hdr->creator_pid = (uint32_t)c->pid;
-                hdr->creator_start = tshmd_gc_start_time(c->pid);
+                hdr->creator_pid = (uint32_t)peer->pid;
+                hdr->creator_start = tshmd_gc_start_time(peer->pid);
         }
-        tshmd_seal(c->srv->seal_key, hdr);
+        tshmd_seal(srv->seal_key, hdr);
         return 0;
 }
 
-/* Remember an ephemeral segment on the connection that made it. */
-static int
-create_track_ephemeral(struct tshmd_conn *c, const struct tshmd_seg *seg)
-{
-        size_t n = strlen(seg->name) + 1;
-        struct tshmd_ephemeral *e = malloc(sizeof(*e) + n);
-
-        if (e == NULL) {
-                return TSHM_ENOMEM;
-        }
-        e->serial = seg->serial;
-        memcpy(e->name, seg->name, n);
-        e->next = c->ephemerals;
-        c->ephemerals = e;
-        return 0;
-}
-
-/* An off-loop create: the object is made and its pages reserved in the
- * thread pool, because posix_fallocate of a large segment takes a while. */
+/* A create: the object is made and its pages reserved on the loop when the
+ * segment is small, else in the thread pool, because posix_fallocate of a
+ * large segment takes a while. */
 struct create_work {
         uv_work_t work;
-        struct tshmd_conn *conn;
+        struct tshmd_server *srv;
+        struct tshmd_session *ses;
         struct tshmd_seg *seg;
         uint64_t id;
         struct tshm__hdr hdr;
@@ -77,119 +63,121 @@ create_run(uv_work_t *w)
  * takes microseconds, less than the thread pool's two context switches. */
 #define CREATE_INLINE_MAX (1024u * 1024u)
 
-/* Register the outcome of a create and reply to its connection. */
-static void
-create_finish(struct create_work *cw)
+/* Register the outcome of a create and decide its reply. When the session
+ * went away meanwhile (ses->gone) the reply is dropped by whoever the
+ * session belongs to: a persistent segment stays, like a file; an
+ * ephemeral one goes now. */
+static int
+create_finish(struct create_work *cw, struct tshmd_reply *rep)
 {
-        struct tshmd_conn *c = cw->conn;
-        struct tshmd_registry *reg = &c->srv->reg;
-        struct tshm__reply_enc e;
+        struct tshmd_server *srv = cw->srv;
+        struct tshmd_session *ses = cw->ses;
+        struct tshmd_seg *seg = cw->seg;
+        bool ephemeral = (seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0;
         uint64_t handle;
         int rv;
 
         if (cw->fd < 0) {
-                tshmd_log(LOG_WARNING, "create '%s' for pid %d uid %u failed: %s", cw->seg->name,
-                          (int)c->pid, (unsigned)c->uid, cw->err);
-                tshmd_registry_unname(reg, cw->seg);
-                if (tshmd_conn_writable(c)) {
-                        tshmd_conn_reply_error(c, cw->id, cw->fd, cw->err);
-                }
-                return;
+                tshmd_log(LOG_WARNING, "create '%s' for pid %d uid %u failed: %s", seg->name,
+                          (int)ses->peer.pid, (unsigned)ses->peer.uid, cw->err);
+                tshmd_registry_unname(&srv->reg, seg);
+                return tshmd_reply_fail(rep, cw->fd, "%s", cw->err);
         }
-        cw->seg->state = TSHMD_SEG_READY;
-        tshmd_log(LOG_INFO, "created '%s' %s, %llu bytes, mode %04o, for pid %d uid %u",
-                  cw->seg->name, tshm_dtype_name((tshm_dtype)cw->seg->dtype),
-                  (unsigned long long)cw->seg->nbytes, cw->seg->mode, (int)c->pid,
-                  (unsigned)c->uid);
-        if (!tshmd_conn_writable(c) || ((cw->seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 &&
-                                        (rv = create_track_ephemeral(c, cw->seg)) < 0)) {
-                /* The creator went away (or cannot be followed): a
-                 * persistent segment stays, like a file; an ephemeral one
-                 * goes now. */
+        seg->state = TSHMD_SEG_READY;
+        tshmd_log(LOG_INFO, "created '%s' %s, %llu bytes, mode %04o, for pid %d uid %u", seg->name,
+                  tshm_dtype_name((tshm_dtype)seg->dtype), (unsigned long long)seg->nbytes,
+                  seg->mode, (int)ses->peer.pid, (unsigned)ses->peer.uid);
+        if (ses->gone || (ephemeral && tshmd_session_track_ephemeral(ses, seg) < 0)) {
                 (void)close(cw->fd);
-                if ((cw->seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0) {
-                        (void)tshmd_ops_remove(c->srv, cw->seg);
-                        if (tshmd_conn_writable(c)) {
-                                tshmd_conn_reply_error(c, cw->id, TSHM_ENOMEM, NULL);
-                        }
+                if (ephemeral) {
+                        (void)tshmd_seg_remove(srv, seg);
                 }
-                return;
+                return TSHM_ENOMEM; /* the only reply a live session can get here */
         }
-        if ((rv = tshmd_ops_handle_new(c, cw->seg, true, &handle)) < 0) {
+        if ((rv = tshmd_session_handle_new(srv, ses, seg, true, &handle)) < 0) {
                 (void)close(cw->fd);
-                tshmd_conn_reply_error(c, cw->id, rv, NULL);
-                return;
+                return rv;
         }
-        tshm__reply_enc_init(&e);
-        tshmd_ops_send(c, &e,
-                       tshm__reply_seg(&e, cw->id, handle, cw->seg->size,
-                                       (tshm_dtype)cw->seg->dtype, cw->seg->ndim, cw->seg->shape,
-                                       cw->seg->slots, cw->seg->policy),
-                       cw->id, cw->fd);
+        rep->fd = cw->fd;
+        return tshm__reply_seg(&rep->enc, rep->id, handle, seg->size, (tshm_dtype)seg->dtype,
+                               seg->ndim, seg->shape, seg->slots, seg->policy);
 }
 
 static void
 create_done(uv_work_t *w, int status)
 {
         struct create_work *cw = w->data;
-        struct tshmd_conn *c = cw->conn;
+        struct tshmd_reply rep;
+        int rv;
 
         (void)status; /* work is never cancelled */
-        create_finish(cw);
+        tshmd_reply_init(&rep, cw->id);
+        rv = create_finish(cw, &rep);
+        tshmd_session_complete(cw->ses, rv, &rep);
         free(cw);
-        tshmd_conn_release(c);
 }
 
-void
-tshmd_ops_create(struct tshmd_conn *c, const struct tshm__req *req)
+/* Check a create against the request's flags, the names, the session's
+ * handles and the budgets; its size in *ret_size. */
+static int
+create_admit(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
+             const struct tshm__seg_spec *spec, struct tshmd_reply *rep, uint64_t *ret_size)
 {
-        struct tshmd_server *srv = c->srv;
+        char err[ERRLEN];
+        uint64_t size;
+        int rv;
+
+        if ((req->flags & ~TSHM_CREATE_EPHEMERAL) != 0) {
+                return tshmd_reply_fail(rep, TSHM_EINVAL, "unknown create flags %#x", req->flags);
+        }
+        if (tshmd_registry_find(&srv->reg, req->name) != NULL) {
+                return tshmd_reply_fail(rep, TSHM_EEXIST, "'%s'", req->name);
+        }
+        if (ses->nhandles >= srv->cfg->max_opens) {
+                return tshmd_reply_fail(rep, TSHM_ELIMIT, "open handle limit: %u per connection",
+                                        srv->cfg->max_opens);
+        }
+        if ((rv = tshm__hdr_spec_size(spec, &size)) < 0) {
+                return tshmd_reply_fail(rep, rv, "%s", tshm_strerror(rv));
+        }
+        if ((rv = tshmd_registry_admit(&srv->reg, srv->cfg, (uint32_t)ses->peer.uid, size, err,
+                                       sizeof(err))) < 0) {
+                tshmd_log(LOG_NOTICE, "create '%s' for pid %d uid %u refused: %s", req->name,
+                          (int)ses->peer.pid, (unsigned)ses->peer.uid, err);
+                return tshmd_reply_fail(rep, rv, "%s", err);
+        }
+        *ret_size = size;
+        return 0;
+}
+
+int
+tshmd_create(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
+             struct tshmd_reply *rep)
+{
         /* create_stream is create with a ring: slots and policy set. */
         struct tshm__seg_spec spec = {.dtype = req->dtype,
                                       .ndim = req->ndim,
                                       .slots = req->op == TSHM_OP_CREATE_STREAM ? req->slots : 0,
                                       .policy = req->policy};
         struct create_work *cw = NULL;
-        char err[ERRLEN];
         uint64_t size;
         int rv;
 
-        if ((req->flags & ~TSHM_CREATE_EPHEMERAL) != 0) {
-                tshmd_ops_fail(c, req->id, TSHM_EINVAL, "unknown create flags %#x", req->flags);
-                return;
-        }
-        if (tshmd_registry_find(&srv->reg, req->name) != NULL) {
-                tshmd_ops_fail(c, req->id, TSHM_EEXIST, "'%s'", req->name);
-                return;
-        }
-        if (c->nhandles >= srv->cfg->max_opens) {
-                tshmd_ops_fail(c, req->id, TSHM_ELIMIT, "open handle limit: %u per connection",
-                               srv->cfg->max_opens);
-                return;
-        }
         memcpy(spec.shape, req->shape, sizeof(spec.shape));
-        if ((rv = tshm__hdr_spec_size(&spec, &size)) < 0) {
-                tshmd_ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
-                return;
-        }
-        if ((rv = tshmd_registry_admit(&srv->reg, srv->cfg, (uint32_t)c->uid, size, err,
-                                       sizeof(err))) < 0) {
-                tshmd_log(LOG_NOTICE, "create '%s' for pid %d uid %u refused: %s", req->name,
-                          (int)c->pid, (unsigned)c->uid, err);
-                tshmd_conn_reply_error(c, req->id, rv, err);
-                return;
+        if ((rv = create_admit(srv, ses, req, &spec, rep, &size)) < 0) {
+                return rv;
         }
         memcpy(spec.name, req->name, sizeof(spec.name));
         spec.mode = req->mode != 0 ? req->mode : 0600u;
-        spec.owner_uid = c->uid;
-        spec.owner_gid = c->gid;
+        spec.owner_uid = ses->peer.uid;
+        spec.owner_gid = ses->peer.gid;
         spec.created_ns = tshm__real_ns();
         cw = calloc(1, sizeof(*cw));
         if (cw == NULL) {
                 rv = TSHM_ENOMEM;
                 goto fail;
         }
-        if ((rv = create_header(c, req, &spec, &cw->hdr)) < 0 ||
+        if ((rv = create_header(srv, &ses->peer, req, &spec, &cw->hdr)) < 0 ||
             (rv = tshmd_shm_objname(srv->cfg->shm_prefix, req->name, cw->objname,
                                     sizeof(cw->objname))) < 0 ||
             (rv = tshmd_registry_add(&srv->reg, &cw->hdr, size, TSHMD_SEG_CREATING, &cw->seg)) <
@@ -197,22 +185,23 @@ tshmd_ops_create(struct tshmd_conn *c, const struct tshm__req *req)
                 goto fail;
         }
         cw->work.data = cw;
-        cw->conn = c;
+        cw->srv = srv;
+        cw->ses = ses;
         cw->id = req->id;
         if (size <= CREATE_INLINE_MAX) {
                 create_run(&cw->work);
-                create_finish(cw);
+                rv = create_finish(cw, rep);
                 free(cw);
-                return;
+                return rv;
         }
         if ((rv = uv_queue_work(srv->loop, &cw->work, create_run, create_done)) < 0) {
                 tshmd_registry_unname(&srv->reg, cw->seg);
                 rv = TSHM_ENOMEM;
                 goto fail;
         }
-        c->pending++;
-        return;
+        ses->pending++;
+        return TSHMD_PENDING;
 fail:
         free(cw);
-        tshmd_ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
+        return tshmd_reply_fail(rep, rv, "%s", tshm_strerror(rv));
 }

@@ -3,6 +3,7 @@
  * counts and the byte budget. Segments are in a uthash table by name, which
  * also keeps them in creation order for paged listing.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,25 @@ tshmd_registry_init(struct tshmd_registry *reg)
 }
 
 void
+tshmd_registry_on_free(struct tshmd_registry *reg, tshmd_seg_free_fn fn)
+{
+        /* A fixed few: the hooks are registered at start by tshmd's own
+         * files, never by anything a client does. */
+        assert(reg->non_free < TSHMD_REGISTRY_HOOKS);
+        reg->on_free[reg->non_free++] = fn;
+}
+
+static void
+registry_run_hooks(struct tshmd_registry *reg, struct tshmd_seg *seg)
+{
+        unsigned i;
+
+        for (i = 0; i < reg->non_free; i++) {
+                reg->on_free[i](seg);
+        }
+}
+
+void
 tshmd_registry_done(struct tshmd_registry *reg)
 {
         struct tshmd_seg *seg, *tmp;
@@ -74,7 +94,7 @@ tshmd_registry_done(struct tshmd_registry *reg)
         HASH_ITER(hh, reg->by_name, seg, tmp)
         {
                 HASH_DEL(reg->by_name, seg);
-                tshmd_stream_free(seg);
+                registry_run_hooks(reg, seg);
                 free(seg);
         }
         HASH_ITER(hh, reg->usage, u, utmp)
@@ -268,8 +288,7 @@ registry_free(struct tshmd_registry *reg, struct tshmd_seg *seg)
 {
         reg->bytes -= seg->size;
         (void)registry_charge(reg, seg->owner_uid, -1, seg->size, 0);
-        tshmd_guard_forget(seg);
-        tshmd_stream_free(seg);
+        registry_run_hooks(reg, seg);
         free(seg);
 }
 

@@ -283,6 +283,10 @@ tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, struct tshmd_confi
         srv->lock_fd = -1;
         srv->started_ns = tshm__mono_ns();
         tshmd_registry_init(&srv->reg);
+        /* What the registry runs on a segment it frees: guard.c's kept
+         * descriptor, then stream.c's tables. */
+        tshmd_registry_on_free(&srv->reg, tshmd_guard_forget);
+        tshmd_stream_init(&srv->reg);
         /* The lock and the seal key (state.c), before anything under the
          * prefix is touched: a second daemon on it stops here. */
         if ((rv = tshmd_state_open(srv)) < 0) {

@@ -25,7 +25,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -36,8 +35,8 @@
 
 #include "sync.h"
 
-static bool
-stream_is(const struct tshmd_seg *seg)
+bool
+tshmd_stream_is(const struct tshmd_seg *seg)
 {
         return (seg->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM;
 }
@@ -77,8 +76,8 @@ fail:
 
 /* Make @seg's subscriber table and roster if it has none. Returns 0 or
  * -errno. */
-static int
-stream_table(struct tshmd_seg *seg)
+int
+tshmd_stream_table(struct tshmd_seg *seg)
 {
         struct tshm__cur *cur;
         struct tshm__ros *ros;
@@ -147,11 +146,11 @@ stream_frames(struct tshmd_server *srv, const struct tshmd_seg *seg)
         return seq / 2u;
 }
 
-/* Take a free subscriber entry for @c, starting at the next frame. Returns
- * its index, or TSHM_ELIMIT. Which entries are free is the roster's word
- * (only tshmd writes it), never the shared table's. */
-static int
-stream_join(struct tshmd_server *srv, struct tshmd_conn *c, struct tshmd_seg *seg)
+/* Take a free subscriber entry for process @pid, starting at the next
+ * frame. Returns its index, or TSHM_ELIMIT. Which entries are free is the
+ * roster's word (only tshmd writes it), never the shared table's. */
+int
+tshmd_stream_join(struct tshmd_server *srv, pid_t pid, struct tshmd_seg *seg)
 {
         struct tshm__ros *ros = seg->ros;
         uint32_t i;
@@ -174,73 +173,12 @@ stream_join(struct tshmd_server *srv, struct tshmd_conn *c, struct tshmd_seg *se
                 __atomic_store_n(&r->serial, ++seg->sub_serial, __ATOMIC_SEQ_CST);
                 /* A pid of 0 means free: a connection whose pid the kernel
                  * did not give (another pid namespace) still holds it. */
-                __atomic_store_n(&r->pid, c->pid > 0 ? (uint32_t)c->pid : UINT32_MAX,
-                                 __ATOMIC_SEQ_CST);
+                __atomic_store_n(&r->pid, pid > 0 ? (uint32_t)pid : UINT32_MAX, __ATOMIC_SEQ_CST);
                 (void)__atomic_add_fetch(&ros->gen, 1, __ATOMIC_SEQ_CST);
                 seg->subscribers++;
                 return (int)i;
         }
         return TSHM_ELIMIT;
-}
-
-void
-tshmd_stream_attach(struct tshmd_conn *c, const struct tshm__req *req)
-{
-        struct tshmd_handle *h = NULL;
-        struct tshm__reply_enc e;
-        struct tshmd_seg *seg;
-        uint64_t index = UINT32_MAX;
-        int fd, rv;
-
-        HASH_FIND(hh, c->handles, &req->handle, sizeof(req->handle), h);
-        if (h == NULL) {
-                tshmd_ops_fail(c, req->id, TSHM_EBADF, "no open handle %llu on this connection",
-                               (unsigned long long)req->handle);
-                return;
-        }
-        seg = h->seg;
-        if (!stream_is(seg)) {
-                tshmd_ops_fail(c, req->id, TSHM_EINVAL, "'%s' is an array, not a stream",
-                               seg->name);
-                return;
-        }
-        if (req->roster && req->subscribe) {
-                tshmd_ops_fail(c, req->id, TSHM_EINVAL, "attach: roster and subscribe together");
-                return;
-        }
-        if (req->subscribe && h->sub != 0) {
-                tshmd_ops_fail(c, req->id, TSHM_EINVAL, "handle %llu already subscribes to '%s'",
-                               (unsigned long long)req->handle, seg->name);
-                return;
-        }
-        if ((rv = stream_table(seg)) < 0) {
-                tshmd_ops_fail(c, req->id, rv, "cannot make the subscriber table of '%s': %s",
-                               seg->name, tshm_strerror(rv));
-                return;
-        }
-        if (req->subscribe) {
-                if ((rv = stream_join(c->srv, c, seg)) < 0) {
-                        tshmd_ops_fail(c, req->id, rv,
-                                       "'%s' has %u subscribers, the most a stream may", seg->name,
-                                       TSHM_STREAM_MAX_SUBS);
-                        return;
-                }
-                h->sub = (uint32_t)rv + 1;
-                index = (uint64_t)rv;
-                tshmd_log(LOG_INFO, "'%s': pid %d uid %u subscribed (entry %d)", seg->name,
-                          (int)c->pid, (unsigned)c->uid, rv);
-        }
-        fd = dup(req->roster ? seg->ros_fd : seg->cur_fd);
-        if (fd < 0) {
-                rv = -errno;
-                tshmd_stream_leave(h);
-                tshmd_ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
-                return;
-        }
-        tshm__reply_enc_init(&e);
-        tshmd_ops_send(
-            c, &e, tshm__reply_fd(&e, req->id, index, req->roster ? TSHM_ROS_SIZE : TSHM_CUR_SIZE),
-            req->id, fd);
 }
 
 void
@@ -268,6 +206,14 @@ tshmd_stream_info(struct tshmd_server *srv, const struct tshmd_seg *seg, tshm_st
         ret_info->policy = seg->policy;
         ret_info->subscribers = seg->subscribers;
         ret_info->frames = stream_frames(srv, seg);
+}
+
+/* Streams' tables go with their segment: the registry runs this on every
+ * segment it frees, without knowing what a stream is. */
+void
+tshmd_stream_init(struct tshmd_registry *reg)
+{
+        tshmd_registry_on_free(reg, tshmd_stream_free);
 }
 
 void

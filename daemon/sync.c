@@ -180,11 +180,11 @@ sync_held_by(struct tshm__hdr *hdr, void *arg)
 }
 
 void
-tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_conn *c,
+tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_peer *peer,
                    const struct tshmd_seg *seg)
 {
         char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
-        uint32_t pid = (uint32_t)c->pid;
+        uint32_t pid = (uint32_t)peer->pid;
         struct tshmd_pidwatch *w;
         size_t n;
         int pidfd;
@@ -197,10 +197,10 @@ tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_conn *c,
         if (tshmd_hdrmap_run(objname, sync_held_by, &pid) != 1) {
                 return;
         }
-        pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+        pidfd = (int)syscall(SYS_pidfd_open, peer->pid, 0);
         if (pidfd < 0 && errno == ESRCH) {
                 /* Gone and reaped already. */
-                sync_break(srv, seg, c->pid);
+                sync_break(srv, seg, peer->pid);
                 return;
         }
         n = strlen(seg->name) + 1;
@@ -212,7 +212,7 @@ tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_conn *c,
         }
         w->srv = srv;
         w->pidfd = pidfd;
-        w->pid = c->pid;
+        w->pid = peer->pid;
         w->serial = seg->serial;
         memcpy(w->name, seg->name, n);
         /* Without a pidfd (ENOSYS), look now and then instead. */

@@ -95,6 +95,13 @@ struct tshmd_usage {
         uint64_t segments; /* named segments it owns */
 };
 
+/* What the registry runs on a segment it frees, so that the files which
+ * hang state on a segment (stream.c's tables, guard.c's kept descriptor)
+ * release it without the registry calling them: they are above it in the
+ * daemon's layering (README.md, "Layout"). */
+typedef void (*tshmd_seg_free_fn)(struct tshmd_seg *seg);
+#define TSHMD_REGISTRY_HOOKS 4
+
 struct tshmd_registry {
         struct tshmd_seg *by_name; /* uthash head */
         struct tshmd_usage *usage; /* uthash head, by owner uid */
@@ -102,6 +109,8 @@ struct tshmd_registry {
         uint64_t segments; /* named segments (creating ones included) */
         uint64_t bytes;    /* charged bytes: named, creating and unlinked-but-open */
         uint64_t opens;
+        tshmd_seg_free_fn on_free[TSHMD_REGISTRY_HOOKS]; /* run in order */
+        unsigned non_free;
 };
 
 /* One open of a segment by a connection. */
@@ -152,21 +161,63 @@ struct tshmd_uidq {
         size_t queued;
 };
 
+/* Who a client is, as the kernel said at connect (SO_PEERCRED,
+ * SO_PEERGROUPS): what every op's access check uses, never anything in a
+ * message. A test forges one. */
+struct tshmd_peer {
+        pid_t pid; /* 0 if the kernel did not say (another pid namespace) */
+        uid_t uid;
+        gid_t gid;
+        gid_t *groups; /* supplementary groups; owned by whoever made the peer */
+        uint32_t ngroups;
+};
+
+struct tshmd_reply;
+struct tshmd_session;
+/* How an off-loop operation hands its reply in (tshmd_session_complete()). */
+typedef void (*tshmd_complete_fn)(struct tshmd_session *ses, int rv, struct tshmd_reply *rep);
+
+/* What one client holds in the daemon, apart from its socket: its handles,
+ * the ephemeral segments it made, and the operations still running for it
+ * off the loop. conn.c embeds one per connection; a unit test makes one
+ * with no socket (session.c). */
+struct tshmd_session {
+        struct tshmd_peer peer;
+        bool hello;                   /* handshake done */
+        bool gone;                    /* no more replies: the client left or is being closed */
+        unsigned pending;             /* off-loop operations still holding this session */
+        tshmd_complete_fn complete;   /* where their replies go */
+        struct tshmd_handle *handles; /* uthash head */
+        struct tshmd_ephemeral *ephemerals; /* segments to remove when it ends */
+        uint32_t nhandles;
+        uint64_t next_handle;
+};
+
+/* What a handler decided (reply.c). A handler returns 0 with a success
+ * reply encoded in @enc (and a descriptor to pass in @fd), a negative
+ * TSHM_E* with its detail in @msg ("" for none), or TSHMD_PENDING when the
+ * reply comes later through tshmd_session_complete(). The connection layer
+ * alone turns it into a frame and sends it. @enc must not move once
+ * initialized (its packer points into it). */
+#define TSHMD_PENDING 1
+#define TSHMD_ERRMSG_MAX 320
+struct tshmd_reply {
+        uint64_t id;                /* the request's id */
+        struct tshm__reply_enc enc; /* a success reply */
+        int fd;                     /* rides on a success reply; the reply owns it; -1: none */
+        bool close;                 /* close the connection once this reply is sent */
+        char msg[TSHMD_ERRMSG_MAX]; /* an error's detail */
+};
+
 struct tshmd_conn {
         uv_poll_t poll;
         int fd;
         uint64_t serial; /* for logs */
         struct tshmd_server *srv;
         struct tshmd_conn *prev, *next;
-        pid_t pid;
-        uid_t uid;
-        gid_t gid;
-        gid_t *groups; /* supplementary groups, from the kernel at connect */
-        uint32_t ngroups;
-        bool hello;          /* handshake done */
-        bool closing;        /* uv_close issued */
-        bool close_on_drain; /* a fatal error reply is queued */
-        unsigned pending;    /* off-loop operations still holding this conn */
+        struct tshmd_session ses; /* credentials, handles, pending operations */
+        bool closing;             /* uv_close issued */
+        bool close_on_drain;      /* a fatal error reply is queued */
         struct tshm__frame_reader rd;
         struct tshmd_out *out_head, *out_tail;
         size_t queued;           /* allocated for out_head... and the stash */
@@ -177,10 +228,6 @@ struct tshmd_conn {
          * throttled in the middle of a read (at most CONN_READ_CHUNK). */
         uint8_t *stash;
         size_t stash_len, stash_off;
-        struct tshmd_handle *handles;       /* uthash head */
-        struct tshmd_ephemeral *ephemerals; /* segments to remove when this closes */
-        uint32_t nhandles;
-        uint64_t next_handle;
         unsigned poll_events;
 };
 
@@ -347,13 +394,31 @@ bool tshmd_gc_creator_alive(uint32_t pid, uint64_t start);
  * and encode the gc reply. */
 int tshmd_gc_scan(struct tshmd_server *srv, bool remove, struct tshm__reply_enc *e, uint64_t id);
 
-/* ops.c: remove a named segment (unlink's work, for other callers too). */
-int tshmd_ops_remove(struct tshmd_server *srv, struct tshmd_seg *seg);
+/* seg.c: what is done to a segment beyond the registry's books. */
+/* The named segment @name, ready to open, or NULL with TSHM_ENOENT set in
+ * @rep (the caller returns TSHM_ENOENT). */
+struct tshmd_seg *tshmd_seg_lookup(struct tshmd_server *srv, const char *name,
+                                   struct tshmd_reply *rep);
+/* The shm object's name of @seg under the server's prefix. */
+void tshmd_seg_objname(const struct tshmd_server *srv, const struct tshmd_seg *seg, char *out,
+                       size_t outlen);
+/* Remove a named segment: mark it unlinked for waiters, keep its size
+ * guarded while it is mapped, unlink the object and take the name away
+ * (unlink's work, and that of an ephemeral segment's end). */
+int tshmd_seg_remove(struct tshmd_server *srv, struct tshmd_seg *seg);
+/* Before handing @seg out through @fd, make sure its header says what the
+ * registry does (a writer may have scribbled on it); repair it if not. */
+void tshmd_seg_check_header(struct tshmd_server *srv, const struct tshmd_seg *seg, int fd);
 
-/* stream.c: streams' subscriber tables. The attach op; a handle's
- * subscription ends when it closes (tshmd_stream_leave); a stream's stat;
- * the table goes with the segment (tshmd_stream_free). */
-void tshmd_stream_attach(struct tshmd_conn *c, const struct tshm__req *req);
+/* stream.c: streams' subscriber tables. Made on the first attach
+ * (tshmd_stream_table); a subscription takes an entry (tshmd_stream_join)
+ * and ends when its handle closes (tshmd_stream_leave); a stream's stat;
+ * the tables go with the segment (tshmd_stream_free, which
+ * tshmd_stream_init() registers with the registry). */
+void tshmd_stream_init(struct tshmd_registry *reg);
+bool tshmd_stream_is(const struct tshmd_seg *seg);
+int tshmd_stream_table(struct tshmd_seg *seg);
+int tshmd_stream_join(struct tshmd_server *srv, pid_t pid, struct tshmd_seg *seg);
 void tshmd_stream_leave(struct tshmd_handle *h);
 void tshmd_stream_info(struct tshmd_server *srv, const struct tshmd_seg *seg,
                        tshm_stream_info *ret_info);
@@ -376,13 +441,16 @@ void tshmd_sync_unlinked(const char *objname);
 /* @c is closing and had @seg open for writing: if its process holds the
  * writer lock, break it once that process has exited (tshmd_sync_stop()
  * drops the watches that are still waiting). */
-void tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_conn *c,
+void tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_peer *peer,
                         const struct tshmd_seg *seg);
 void tshmd_sync_stop(struct tshmd_server *srv);
 
 /* registry.c */
 void tshmd_registry_init(struct tshmd_registry *reg);
 void tshmd_registry_done(struct tshmd_registry *reg);
+/* Run @fn on every segment the registry frees, after those registered
+ * before (at most TSHMD_REGISTRY_HOOKS). */
+void tshmd_registry_on_free(struct tshmd_registry *reg, tshmd_seg_free_fn fn);
 struct tshmd_seg *tshmd_registry_find(struct tshmd_registry *reg, const char *name);
 /* Check the budgets for a new segment of @size owned by @uid; a reason
  * goes in @err. */
@@ -403,25 +471,100 @@ void tshmd_registry_ref(struct tshmd_registry *reg, struct tshmd_seg *seg);
 void tshmd_registry_unref(struct tshmd_registry *reg, struct tshmd_seg *seg);
 void tshmd_registry_info(const struct tshmd_seg *seg, tshm_info *info);
 
-/* conn.c */
-void tshmd_conn_accept(struct tshmd_server *srv, int fd);
-/* Queue a finished reply frame (@buf is taken over) and an optional fd. */
-int tshmd_conn_queue(struct tshmd_conn *c, uint8_t *buf, size_t len, int fd);
-void tshmd_conn_reply_error(struct tshmd_conn *c, uint64_t id, int status, const char *msg);
-void tshmd_conn_close(struct tshmd_conn *c);
-void tshmd_conn_release(struct tshmd_conn *c); /* end of an off-loop operation */
-bool tshmd_conn_writable(const struct tshmd_conn *c);
-/* Whether the client is in group @gid (primary or supplementary). */
-bool tshmd_conn_in_group(const struct tshmd_conn *c, gid_t gid);
+/* session.c: a client's credentials and holdings, without its socket. */
+/* Whether @peer is in group @gid (primary or supplementary). */
+bool tshmd_peer_in_group(const struct tshmd_peer *peer, gid_t gid);
+/* Whether @peer has the rights @want (r = 4, w = 2) on @seg, as for files. */
+bool tshmd_peer_may(const struct tshmd_peer *peer, const struct tshmd_seg *seg, unsigned want);
+/* Whether @peer may see @seg's metadata: the same rule as a read open. */
+bool tshmd_peer_may_see(const struct tshmd_peer *peer, const struct tshmd_seg *seg);
+/* A session for @peer (copied; its groups stay the caller's) whose
+ * off-loop replies go to @complete. */
+void tshmd_session_init(struct tshmd_session *ses, const struct tshmd_peer *peer,
+                        tshmd_complete_fn complete);
+/* The client left: drop its handles (breaking writer locks its process
+ * may still hold once it exits, unless the daemon is stopping) and remove
+ * its ephemeral segments. Replies of operations still pending are dropped
+ * (ses->gone). */
+void tshmd_session_end(struct tshmd_server *srv, struct tshmd_session *ses);
+/* Register a new handle for @seg; its id in *ret_id. */
+int tshmd_session_handle_new(struct tshmd_server *srv, struct tshmd_session *ses,
+                             struct tshmd_seg *seg, bool writable, uint64_t *ret_id);
+struct tshmd_handle *tshmd_session_handle_find(struct tshmd_session *ses, uint64_t id);
+void tshmd_session_handle_close(struct tshmd_server *srv, struct tshmd_session *ses,
+                                struct tshmd_handle *h);
+/* Remember an ephemeral segment, to remove when the session ends. */
+int tshmd_session_track_ephemeral(struct tshmd_session *ses, const struct tshmd_seg *seg);
+/* An off-loop operation ended with @rv and @rep: hand them to whoever
+ * made the session (which owns @rep's contents from then on). */
+void tshmd_session_complete(struct tshmd_session *ses, int rv, struct tshmd_reply *rep);
 
-/* ops.c: one handler per op; shared by create.c. */
-void tshmd_ops_send(struct tshmd_conn *c, struct tshm__reply_enc *e, int rv, uint64_t id, int fd);
-void tshmd_ops_fail(struct tshmd_conn *c, uint64_t id, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-int tshmd_ops_handle_new(struct tshmd_conn *c, struct tshmd_seg *seg, bool writable,
-                         uint64_t *ret_id);
-void tshmd_ops_create(struct tshmd_conn *c, const struct tshm__req *req);
-void tshmd_ops_dispatch(struct tshmd_conn *c, const uint8_t *payload, size_t len);
+/* reply.c */
+void tshmd_reply_init(struct tshmd_reply *rep, uint64_t id);
+void tshmd_reply_done(struct tshmd_reply *rep);
+/* Set the error detail and return @status, for `return tshmd_reply_fail()`. */
+int tshmd_reply_fail(struct tshmd_reply *rep, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The frame that answers a handler's @rv: the success reply in @rep->enc
+ * (with @rep->fd), or an error reply with @rep->msg. Takes the buffer and
+ * the descriptor out of @rep. Returns 0 or TSHM_ENOMEM (nothing to send). */
+int tshmd_reply_frame(struct tshmd_reply *rep, int rv, uint8_t **ret_buf, size_t *ret_len,
+                      int *ret_fd);
+
+/* ops.c: the op table. A handler decides and fills @rep; it never sends. */
+typedef int (*tshmd_handler_fn)(struct tshmd_server *srv, struct tshmd_session *ses,
+                                const struct tshm__req *req, struct tshmd_reply *rep);
+/* Decode the request in @payload and run its handler; returns what the
+ * handler returned (or the decoding error), with @rep filled (rep->id set). */
+int tshmd_ops_dispatch(struct tshmd_server *srv, struct tshmd_session *ses, const uint8_t *payload,
+                       size_t len, struct tshmd_reply *rep);
+/* The handlers, by concept. ops.c: hello. ops_seg.c: open, close, unlink.
+ * ops_perm.c: chmod and chown. ops_info.c: stat, list, stats, gc.
+ * ops_stream.c: attach. create.c: create and create_stream (pending when
+ * the object is made in the thread pool). */
+int tshmd_ops_hello(struct tshmd_server *srv, struct tshmd_session *ses,
+                    const struct tshm__req *req, struct tshmd_reply *rep);
+int tshmd_ops_open(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
+                   struct tshmd_reply *rep);
+int tshmd_ops_close(struct tshmd_server *srv, struct tshmd_session *ses,
+                    const struct tshm__req *req, struct tshmd_reply *rep);
+int tshmd_ops_unlink(struct tshmd_server *srv, struct tshmd_session *ses,
+                     const struct tshm__req *req, struct tshmd_reply *rep);
+int tshmd_ops_chown(struct tshmd_server *srv, struct tshmd_session *ses,
+                    const struct tshm__req *req, struct tshmd_reply *rep);
+int tshmd_ops_stat(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
+                   struct tshmd_reply *rep);
+int tshmd_ops_list(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
+                   struct tshmd_reply *rep);
+int tshmd_ops_stats(struct tshmd_server *srv, struct tshmd_session *ses,
+                    const struct tshm__req *req, struct tshmd_reply *rep);
+int tshmd_ops_gc(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
+                 struct tshmd_reply *rep);
+int tshmd_ops_attach(struct tshmd_server *srv, struct tshmd_session *ses,
+                     const struct tshm__req *req, struct tshmd_reply *rep);
+int tshmd_create(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
+                 struct tshmd_reply *rep);
+
+/* queue.c: a connection's output queue and what it costs, counted per
+ * connection, per uid and in all (TSHMD_QUEUE_*). */
+/* Count @c's queue with the others of @uid. */
+int tshmd_queue_join(struct tshmd_server *srv, struct tshmd_conn *c, uid_t uid);
+/* Queue a finished frame (@buf is taken over) and an optional fd (taken
+ * over too, closed on failure). */
+int tshmd_queue_push(struct tshmd_conn *c, uint8_t *buf, size_t len, int fd);
+/* Free the head of the queue, which was sent. */
+void tshmd_queue_pop(struct tshmd_conn *c);
+/* Charge or uncharge @p (an allocation, e.g. the read stash) to @c. */
+void tshmd_queue_charge(struct tshmd_conn *c, void *p);
+void tshmd_queue_uncharge(struct tshmd_conn *c, void *p);
+/* Whether @c may have its next request handled (see TSHMD_QUEUE_MAX_CONN). */
+bool tshmd_queue_may_handle(struct tshmd_conn *c);
+/* Give back what the queue holds and leave the uid's count. */
+void tshmd_queue_drop(struct tshmd_conn *c);
+
+/* conn.c: the connection layer: frames in, replies out. */
+void tshmd_conn_accept(struct tshmd_server *srv, int fd);
+void tshmd_conn_close(struct tshmd_conn *c);
 
 /* server.c */
 int tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, struct tshmd_config *cfg);

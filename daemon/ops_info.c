@@ -1,0 +1,120 @@
+/*
+ * ops_info.c - the handlers that only look: stat, list and stats, and gc,
+ * which looks at what the registry does not know.
+ */
+#include <unistd.h>
+
+#include "tshmd.h"
+
+#include "sync.h"
+
+int
+tshmd_ops_stat(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
+               struct tshmd_reply *rep)
+{
+        struct tshmd_seg *seg;
+        tshm_info info;
+
+        if ((seg = tshmd_seg_lookup(srv, req->name, rep)) == NULL) {
+                return TSHM_ENOENT;
+        }
+        if (!tshmd_peer_may_see(&ses->peer, seg)) {
+                return tshmd_reply_fail(rep, TSHM_EACCES, "'%s': read access denied", seg->name);
+        }
+        tshmd_registry_info(seg, &info);
+        if ((info.flags & TSHM_INFO_STREAM) != 0) {
+                tshm_stream_info st;
+
+                tshmd_stream_info(srv, seg, &st);
+                return tshm__reply_stat_stream(&rep->enc, req->id, &info, &st);
+        }
+        return tshm__reply_stat(&rep->enc, req->id, &info);
+}
+
+/* Whether @seg belongs in a listing for @peer. */
+static bool
+ops_info_listed(const struct tshmd_peer *peer, const struct tshmd_seg *seg)
+{
+        return seg->state == TSHMD_SEG_READY && tshmd_peer_may_see(peer, seg);
+}
+
+int
+tshmd_ops_list(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
+               struct tshmd_reply *rep)
+{
+        uint32_t limit = req->limit == 0 || req->limit > TSHM_PROTO_LIST_PAGE ? TSHM_PROTO_LIST_PAGE
+                                                                              : req->limit;
+        struct tshmd_seg *seg, *first = NULL;
+        uint32_t count = 0;
+        uint64_t next = 0;
+        tshm_info info;
+        int rv;
+
+        /* Two passes over the page: count, then encode. Segments are in
+         * creation order, so the serial of the last one sent resumes the
+         * listing even if segments come and go in between. Segments the
+         * caller may not read are left out. */
+        for (seg = srv->reg.by_name; seg != NULL; seg = seg->hh.next) {
+                if (seg->serial <= req->cursor || !ops_info_listed(&ses->peer, seg)) {
+                        continue;
+                }
+                if (count == limit) {
+                        break;
+                }
+                if (first == NULL) {
+                        first = seg;
+                }
+                count++;
+                next = seg->serial;
+        }
+        if (seg == NULL) {
+                next = 0; /* nothing after this page */
+        }
+        rv = tshm__reply_list_begin(&rep->enc, req->id, count);
+        for (seg = first; rv == 0 && count > 0 && seg != NULL; seg = seg->hh.next) {
+                if (!ops_info_listed(&ses->peer, seg)) {
+                        continue;
+                }
+                tshmd_registry_info(seg, &info);
+                rv = tshm__reply_list_add(&rep->enc, &info);
+                count--;
+        }
+        if (rv == 0) {
+                rv = tshm__reply_list_end(&rep->enc, next);
+        }
+        return rv;
+}
+
+int
+tshmd_ops_stats(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
+                struct tshmd_reply *rep)
+{
+        tshm_stats st = {
+            .segments = srv->reg.segments,
+            .bytes = srv->reg.bytes,
+            .max_bytes = srv->cfg->max_bytes,
+            .clients = srv->nconns,
+            .opens = srv->reg.opens,
+            .requests = srv->requests,
+            .uptime_ns = tshm__mono_ns() - srv->started_ns,
+            .shm_free = tshmd_shm_free_bytes(),
+            .pid = (uint32_t)getpid(),
+            .proto = TSHM_PROTO_VERSION,
+        };
+
+        (void)ses;
+        return tshm__reply_stats(&rep->enc, req->id, &st);
+}
+
+int
+tshmd_ops_gc(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
+             struct tshmd_reply *rep)
+{
+        /* Objects the registry does not know have no owner to ask: only the
+         * administrator decides about them. */
+        if (ses->peer.uid != 0 && ses->peer.uid != geteuid()) {
+                return tshmd_reply_fail(rep, TSHM_EACCES, "only root or uid %u may collect garbage",
+                                        (unsigned)geteuid());
+        }
+        return tshmd_gc_scan(srv, req->remove, &rep->enc, req->id);
+}

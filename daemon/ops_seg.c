@@ -1,0 +1,108 @@
+/*
+ * ops_seg.c - the handlers of a segment's life through its name: open,
+ * close and unlink (create is create.c's).
+ */
+#include <syslog.h>
+#include <unistd.h>
+
+#include "tshmd.h"
+
+static int
+ops_seg_open_denied(const struct tshmd_session *ses, const struct tshmd_seg *seg,
+                    const struct tshm__req *req, struct tshmd_reply *rep)
+{
+        const char *what = req->writable ? "read-write" : "read";
+
+        tshmd_log(LOG_WARNING, "open '%s' %s denied to pid %d uid %u (mode %04o)", seg->name,
+                  req->writable ? "read-write" : "read-only", (int)ses->peer.pid,
+                  (unsigned)ses->peer.uid, seg->mode);
+        /* The mode and owner only for those who may see them. */
+        if (tshmd_peer_may_see(&ses->peer, seg)) {
+                return tshmd_reply_fail(rep, TSHM_EACCES,
+                                        "'%s' is mode %04o, owner %u: %s access denied", seg->name,
+                                        seg->mode, seg->owner_uid, what);
+        }
+        return tshmd_reply_fail(rep, TSHM_EACCES, "'%s': %s access denied", seg->name, what);
+}
+
+int
+tshmd_ops_open(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
+               struct tshmd_reply *rep)
+{
+        char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
+        struct tshmd_seg *seg;
+        uint64_t handle;
+        int fd, rv;
+
+        if ((seg = tshmd_seg_lookup(srv, req->name, rep)) == NULL) {
+                return TSHM_ENOENT;
+        }
+        if (!tshmd_peer_may(&ses->peer, seg, req->writable ? 6u : 4u)) {
+                return ops_seg_open_denied(ses, seg, req, rep);
+        }
+        if (ses->nhandles >= srv->cfg->max_opens) {
+                return tshmd_reply_fail(rep, TSHM_ELIMIT, "open handle limit: %u per connection",
+                                        srv->cfg->max_opens);
+        }
+        tshmd_seg_objname(srv, seg, objname, sizeof(objname));
+        fd = tshmd_shm_open(objname, req->writable, seg->size);
+        if (fd < 0) {
+                tshmd_log(LOG_ERR, "cannot open the object of '%s': %s", seg->name,
+                          tshm_strerror(fd));
+                return tshmd_reply_fail(rep, fd, "the object of '%s' cannot be opened: %s",
+                                        seg->name, tshm_strerror(fd));
+        }
+        tshmd_seg_check_header(srv, seg, fd);
+        if ((rv = tshmd_session_handle_new(srv, ses, seg, req->writable, &handle)) < 0) {
+                (void)close(fd);
+                return tshmd_reply_fail(rep, rv, "%s", tshm_strerror(rv));
+        }
+        rep->fd = fd;
+        return tshm__reply_seg(&rep->enc, req->id, handle, seg->size, (tshm_dtype)seg->dtype,
+                               seg->ndim, seg->shape, seg->slots, seg->policy);
+}
+
+int
+tshmd_ops_close(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
+                struct tshmd_reply *rep)
+{
+        struct tshmd_handle *h = tshmd_session_handle_find(ses, req->handle);
+
+        if (h == NULL) {
+                return tshmd_reply_fail(rep, TSHM_EBADF, "no open handle %llu on this connection",
+                                        (unsigned long long)req->handle);
+        }
+        tshmd_session_handle_close(srv, ses, h);
+        return tshm__reply_empty(&rep->enc, req->id);
+}
+
+int
+tshmd_ops_unlink(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
+                 struct tshmd_reply *rep)
+{
+        struct tshmd_seg *seg;
+        int rv;
+
+        if ((seg = tshmd_seg_lookup(srv, req->name, rep)) == NULL) {
+                return TSHM_ENOENT;
+        }
+        if (ses->peer.uid != 0 && ses->peer.uid != seg->owner_uid) {
+                tshmd_log(LOG_WARNING, "unlink '%s' denied to pid %d uid %u (owner %u)", seg->name,
+                          (int)ses->peer.pid, (unsigned)ses->peer.uid, seg->owner_uid);
+                /* The owner only for those who may see it. */
+                if (tshmd_peer_may_see(&ses->peer, seg)) {
+                        return tshmd_reply_fail(rep, TSHM_EACCES,
+                                                "only the owner (uid %u) may unlink '%s'",
+                                                seg->owner_uid, seg->name);
+                }
+                return tshmd_reply_fail(rep, TSHM_EACCES, "only the owner may unlink '%s'",
+                                        seg->name);
+        }
+        tshmd_log(LOG_INFO, "unlink '%s' for pid %d uid %u (%u still open)", seg->name,
+                  (int)ses->peer.pid, (unsigned)ses->peer.uid, seg->opens);
+        if ((rv = tshmd_seg_remove(srv, seg)) < 0) {
+                return tshmd_reply_fail(rep, rv, "cannot remove the object of '%s': %s", seg->name,
+                                        tshm_strerror(rv));
+        }
+        return tshm__reply_empty(&rep->enc, req->id);
+}
