@@ -51,6 +51,7 @@ struct tshmd_config {
         gid_t socket_gid;              /* its group, or (gid_t)-1 to leave it */
         char shm_prefix[TSHMD_PREFIX_MAX + 1];
         char state_dir[512]; /* --state-dir; "": the default (state.c) */
+        uint32_t cmdline_keys; /* one bit per setting given as a flag: --config never overrides it */
 };
 
 enum tshmd_seg_state {
