@@ -45,8 +45,9 @@ config_usage(FILE *f)
                    "                       root and $XDG_STATE_HOME/tshm or ~/.local/state/tshm\n"
                    "                       otherwise); one daemon per DIR and prefix\n"
                    "  --config FILE        read settings from FILE, one 'name = value' a line\n"
-                   "                       (the names above, without '--'); SIGHUP reads it again\n"
-                   "                       and applies the log level and every limit\n"
+                   "                       (the names above, without '--'); flags on the command\n"
+                   "                       line win over it; SIGHUP reads it again and applies\n"
+                   "                       the log level and every limit no flag set\n"
                    "  --version            print the version and exit\n"
                    "  --help               print this help and exit\n");
 }
@@ -196,29 +197,35 @@ enum config_key {
         C_COUNT,
 };
 
-/* Names, whether they take a value, and whether SIGHUP applies them. */
+/* Names, whether they take a value, whether SIGHUP applies them, and what a
+ * valid value is (said with every refusal, so that nobody has to guess). */
+#define SIZE_FORM "a number with an optional K, M, G or T suffix"
+#define COUNT_FORM "a number from 1 to 4294967295, with an optional K, M, G or T suffix"
 static const struct {
         const char *name;
         bool has_arg;
         bool reloadable;
+        const char *expect;
 } keys[C_COUNT] = {
-    [C_SOCKET] = {"socket", true, false},
-    [C_SOCKET_MODE] = {"socket-mode", true, false},
-    [C_SOCKET_GROUP] = {"socket-group", true, false},
-    [C_FOREGROUND] = {"foreground", false, false},
-    [C_LOG_LEVEL] = {"log-level", true, true},
-    [C_MAX_BYTES] = {"max-bytes", true, true},
-    [C_MAX_SEGMENTS] = {"max-segments", true, true},
-    [C_MAX_BYTES_PER_UID] = {"max-bytes-per-uid", true, true},
-    [C_MAX_SEGMENTS_PER_UID] = {"max-segments-per-uid", true, true},
-    [C_MAX_CLIENTS] = {"max-clients", true, true},
-    [C_MAX_OPENS] = {"max-opens", true, true},
-    [C_SHM_PREFIX] = {"shm-prefix", true, false},
-    [C_STATE_DIR] = {"state-dir", true, false},
-    [C_CONFIG] = {"config", true, false},
-    [C_VERSION] = {"version", false, false},
-    [C_HELP] = {"help", false, false},
+    [C_SOCKET] = {"socket", true, false, "a path of at most 107 bytes"},
+    [C_SOCKET_MODE] = {"socket-mode", true, false, "octal permission bits, 0 to 0777"},
+    [C_SOCKET_GROUP] = {"socket-group", true, false, "an existing group's name, or a gid"},
+    [C_FOREGROUND] = {"foreground", false, false, NULL},
+    [C_LOG_LEVEL] = {"log-level", true, true, "one of error, warning, notice, info, debug"},
+    [C_MAX_BYTES] = {"max-bytes", true, true, SIZE_FORM " (0: none)"},
+    [C_MAX_SEGMENTS] = {"max-segments", true, true, SIZE_FORM " (0: none)"},
+    [C_MAX_BYTES_PER_UID] = {"max-bytes-per-uid", true, true, SIZE_FORM " (0: none)"},
+    [C_MAX_SEGMENTS_PER_UID] = {"max-segments-per-uid", true, true, SIZE_FORM " (0: none)"},
+    [C_MAX_CLIENTS] = {"max-clients", true, true, COUNT_FORM},
+    [C_MAX_OPENS] = {"max-opens", true, true, COUNT_FORM},
+    [C_SHM_PREFIX] = {"shm-prefix", true, false,
+                      "1 to 48 characters from a-z, A-Z, 0-9, '_' and '-'"},
+    [C_STATE_DIR] = {"state-dir", true, false, "an absolute path of at most 511 bytes"},
+    [C_CONFIG] = {"config", true, false, NULL},
+    [C_VERSION] = {"version", false, false, NULL},
+    [C_HELP] = {"help", false, false, NULL},
 };
+_Static_assert(C_COUNT <= 32, "cmdline_keys has one bit per setting");
 
 /* Apply one setting. Returns false when the value is not valid. */
 static bool
@@ -322,6 +329,7 @@ static int
 config_line(struct tshmd_config *cfg, char *line, bool reload, char *err, size_t errlen)
 {
         char *eq = strchr(line, '='), *name, *value;
+        struct tshmd_config scratch = *cfg;
         int k;
 
         if (eq == NULL) {
@@ -340,13 +348,19 @@ config_line(struct tshmd_config *cfg, char *line, bool reload, char *err, size_t
                 snprintf(err, errlen, "unknown setting '%s'", name);
                 return -1;
         }
-        if (reload && !keys[k].reloadable) {
-                return 0; /* takes a restart; the rest of the file still applies */
-        }
-        if (!config_apply(cfg, (enum config_key)k, value)) {
-                snprintf(err, errlen, "invalid value '%s' for %s", value, name);
+        if (!config_apply(&scratch, (enum config_key)k, value)) {
+                snprintf(err, errlen, "invalid value '%s' for %s (expected %s)", value, name,
+                         keys[k].expect);
                 return -1;
         }
+        /* A flag on the command line wins over the file, at start and on
+         * every SIGHUP alike: the file is checked all the same. A setting
+         * that takes a restart is left alone on reload; the rest of the
+         * file still applies. */
+        if ((cfg->cmdline_keys & (1u << k)) != 0 || (reload && !keys[k].reloadable)) {
+                return 0;
+        }
+        (void)config_apply(cfg, (enum config_key)k, value);
         return 0;
 }
 
@@ -389,14 +403,14 @@ tshmd_config_parse_args(struct tshmd_config *cfg, int argc, char **argv)
 {
         struct option opts[C_COUNT + 1];
         char err[600];
-        int opt, idx = 0, k;
+        int opt, k;
 
         for (k = 0; k < C_COUNT; k++) {
                 opts[k] = (struct option){
                     keys[k].name, keys[k].has_arg ? required_argument : no_argument, NULL, k + 256};
         }
         opts[C_COUNT] = (struct option){NULL, 0, NULL, 0};
-        while ((opt = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 k = opt - 256;
                 if (k == C_HELP) {
                         config_usage(stdout);
@@ -408,25 +422,35 @@ tshmd_config_parse_args(struct tshmd_config *cfg, int argc, char **argv)
                         return 1;
                 }
                 if (k == C_CONFIG) {
-                        snprintf(cfg->config_path, sizeof(cfg->config_path), "%s", optarg);
-                        if (tshmd_config_load(cfg, optarg, false, err, sizeof(err)) < 0) {
-                                fprintf(stderr, "tshmd: %s\n", err);
+                        if (strlen(optarg) >= sizeof(cfg->config_path)) {
+                                fprintf(stderr, "tshmd: --config path too long\n");
                                 return -1;
                         }
+                        snprintf(cfg->config_path, sizeof(cfg->config_path), "%s", optarg);
                         continue;
                 }
                 if (opt == '?' || !config_apply(cfg, (enum config_key)k, optarg)) {
                         if (opt != '?') {
-                                fprintf(stderr, "tshmd: invalid value '%s' for --%s\n", optarg,
-                                        opts[idx].name);
+                                fprintf(stderr,
+                                        "tshmd: invalid value '%s' for --%s (expected %s)\n",
+                                        optarg, keys[k].name, keys[k].expect);
                         }
                         fprintf(stderr, "Try 'tshmd --help'.\n");
                         return -1;
                 }
+                cfg->cmdline_keys |= 1u << k;
         }
         if (optind < argc) {
                 fprintf(stderr, "tshmd: unexpected argument '%s'\nTry 'tshmd --help'.\n",
                         argv[optind]);
+                return -1;
+        }
+        /* The file comes after every flag, wherever --config stands, and
+         * fills in only what the command line left unsaid: the same rule
+         * that SIGHUP follows, so a reload never undoes a flag. */
+        if (cfg->config_path[0] != '\0' &&
+            tshmd_config_load(cfg, cfg->config_path, false, err, sizeof(err)) < 0) {
+                fprintf(stderr, "tshmd: %s\n", err);
                 return -1;
         }
         return 0;

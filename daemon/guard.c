@@ -8,9 +8,10 @@
  * can, and memfds would not survive a daemon restart), so tshmd watches the
  * directory with inotify (ftruncate raises IN_MODIFY; writes through a
  * mapping raise nothing, so the watch costs nothing on the data path) and
- * restores the size and the reservation of every page at once. The bytes past
- * the cut are lost (zeros), and a mapper that touches them in the moment
- * before the restore still faults: docs/security.md states that window.
+ * restores the size and the reservation of every page, in the thread pool
+ * (struct tshmd_restore, below). The bytes past the cut are lost (zeros), and
+ * a mapper that touches them in the moment before the restore still faults:
+ * docs/security.md states that window.
  *
  * A segment unlinked while handles are still open has no name left to
  * watch or reopen, yet every client that has it open still maps it, and a
@@ -50,31 +51,152 @@ struct tshmd_kept {
         struct tshmd_seg *seg;
 };
 
-/* Put @seg's object (open as @fd, read-write) back to its size, reserved.
- * Only descriptors: a client may cut the object at any moment. */
+/* A restore in the thread pool. posix_fallocate of a whole segment takes a
+ * while (a GiB: a fraction of a second), and the loop must not stop for it:
+ * the same rule as create.c, which makes large objects off the loop.
+ *
+ * The restore holds a descriptor of its own, duplicated from the one the
+ * event came through, and copies the size and the name it needs: the
+ * descriptor keeps the object itself alive, so neither an unlink nor the
+ * registry freeing the segment (its last handle closed) while the work runs
+ * touches anything the work uses. A stop of the daemon waits for it, as
+ * uv_run() returns only when no work is left; the result is then logged
+ * and nothing is queued again.
+ *
+ * One restore per object at a time (by inode): a client that truncates in
+ * a loop raises events faster than a large fallocate ends, and each would
+ * otherwise queue another whole-segment restore. An event while one runs
+ * sets @again, and the object is looked at once more when it ends. */
+struct tshmd_restore {
+        uv_work_t work;
+        struct tshmd_restore *next; /* in srv->restoring */
+        struct tshmd_server *srv;
+        int fd; /* our own, O_RDWR */
+        dev_t dev;
+        ino_t ino;
+        uint64_t size;    /* the segment's size, to put back */
+        long long cut;    /* the size the client left */
+        int err;          /* result: 0, or the errno of the step that failed */
+        const char *step; /* which step failed */
+        bool again;       /* resized again while this ran */
+        char name[];      /* the segment's, for the log */
+};
+
+static void
+guard_restore_run(uv_work_t *w)
+{
+        struct tshmd_restore *r = w->data;
+
+        r->err = 0;
+        if (ftruncate(r->fd, (off_t)r->size) < 0) {
+                r->err = errno;
+                r->step = "ftruncate";
+                return;
+        }
+        /* posix_fallocate returns the error instead of setting errno. */
+        if ((r->err = posix_fallocate(r->fd, 0, (off_t)r->size)) != 0) {
+                r->step = "posix_fallocate";
+        }
+}
+
+static int guard_restore_queue(struct tshmd_restore *r);
+
+static void
+guard_restore_done(uv_work_t *w, int status)
+{
+        struct tshmd_restore *r = w->data, **pp;
+        struct tshmd_server *srv = r->srv;
+        struct stat st;
+
+        (void)status; /* work is never cancelled */
+        if (r->err != 0) {
+                tshmd_log(LOG_ERR,
+                          "segment '%s' was resized to %lld bytes by a client and cannot be "
+                          "restored to %llu: %s: %s",
+                          r->name, r->cut, (unsigned long long)r->size, r->step, strerror(r->err));
+        } else {
+                srv->resizes_undone++;
+                tshmd_log(LOG_WARNING,
+                          "segment '%s' was resized to %lld bytes by a client; restored to %llu "
+                          "(bytes past the cut are lost)",
+                          r->name, r->cut, (unsigned long long)r->size);
+        }
+        /* Cut again while we worked, and nobody is stopping: once more. */
+        if (r->again && srv->guarding && fstat(r->fd, &st) == 0 &&
+            (uint64_t)st.st_size != r->size) {
+                r->again = false;
+                r->cut = (long long)st.st_size;
+                if (guard_restore_queue(r) == 0) {
+                        return;
+                }
+        }
+        for (pp = &srv->restoring; *pp != NULL; pp = &(*pp)->next) {
+                if (*pp == r) {
+                        *pp = r->next;
+                        break;
+                }
+        }
+        (void)close(r->fd);
+        free(r);
+}
+
+static int
+guard_restore_queue(struct tshmd_restore *r)
+{
+        int rv;
+
+        if ((rv = uv_queue_work(r->srv->loop, &r->work, guard_restore_run, guard_restore_done)) <
+            0) {
+                tshmd_log(LOG_ERR, "segment '%s' was resized by a client; cannot restore it: %s",
+                          r->name, uv_strerror(rv));
+        }
+        return rv;
+}
+
+/* Put @seg's object (open as @fd, read-write) back to its size, reserved,
+ * in the thread pool. Only descriptors: a client may cut the object at any
+ * moment. */
 static void
 guard_restore(struct tshmd_server *srv, const struct tshmd_seg *seg, int fd)
 {
+        struct tshmd_restore *r;
+        size_t n = strlen(seg->name) + 1;
         struct stat st;
-        int rv;
 
-        if (fstat(fd, &st) == 0 && (uint64_t)st.st_size != seg->size) {
-                /* posix_fallocate returns the error instead of setting errno. */
-                if (ftruncate(fd, (off_t)seg->size) < 0 ||
-                    (rv = posix_fallocate(fd, 0, (off_t)seg->size)) != 0) {
-                        tshmd_log(LOG_ERR,
-                                  "segment '%s' was resized to %lld bytes by a client and "
-                                  "cannot be restored to %llu: %s",
-                                  seg->name, (long long)st.st_size, (unsigned long long)seg->size,
-                                  strerror(errno));
-                } else {
-                        srv->resizes_undone++;
-                        tshmd_log(LOG_WARNING,
-                                  "segment '%s' was resized to %lld bytes by a client; restored "
-                                  "to %llu (bytes past the cut are lost)",
-                                  seg->name, (long long)st.st_size, (unsigned long long)seg->size);
+        if (fstat(fd, &st) < 0 || (uint64_t)st.st_size == seg->size) {
+                return;
+        }
+        for (r = srv->restoring; r != NULL; r = r->next) {
+                if (r->dev == st.st_dev && r->ino == st.st_ino) {
+                        r->again = true;
+                        return;
                 }
         }
+        if ((r = calloc(1, sizeof(*r) + n)) == NULL) {
+                tshmd_log(LOG_ERR, "segment '%s' was resized by a client; cannot restore it: %s",
+                          seg->name, strerror(ENOMEM));
+                return;
+        }
+        if ((r->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+                tshmd_log(LOG_ERR, "segment '%s' was resized by a client; cannot restore it: %s",
+                          seg->name, strerror(errno));
+                free(r);
+                return;
+        }
+        r->work.data = r;
+        r->srv = srv;
+        r->dev = st.st_dev;
+        r->ino = st.st_ino;
+        r->size = seg->size;
+        r->cut = (long long)st.st_size;
+        memcpy(r->name, seg->name, n);
+        if (guard_restore_queue(r) < 0) {
+                (void)close(r->fd);
+                free(r);
+                return;
+        }
+        r->next = srv->restoring;
+        srv->restoring = r;
 }
 
 /* The same for a named segment, opened by its name. */

@@ -66,6 +66,65 @@ raise_fd_limit(void)
         }
 }
 
+/* Whether the service manager handed us a listening socket: LISTEN_FDS set,
+ * and LISTEN_PID naming this very process. Asked before daemonize(), whose
+ * child has another pid; server.c takes the socket (fd 3) afterwards. */
+static bool
+main_socket_activated(void)
+{
+        const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+
+        return pid != NULL && fds != NULL && strtol(pid, NULL, 10) == (long)getpid() &&
+               strtol(fds, NULL, 10) >= 1;
+}
+
+/* After the fork, the socket the manager passed (inherited as fd 3 like
+ * every descriptor) is this child's: say so, or server.c would see a
+ * LISTEN_PID that is not ours and bind the default path instead. */
+static void
+main_keep_activation(void)
+{
+        char pid[24];
+
+        (void)snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+        if (setenv("LISTEN_PID", pid, 1) < 0) {
+                perror("tshmd: setenv LISTEN_PID");
+                exit(1);
+        }
+}
+
+/* A user other than root, with no socket given and no XDG_RUNTIME_DIR (a
+ * su or sudo shell, cron, a container), would fall back to the system
+ * socket in /run/tshm and fail on its permissions with nothing to say what
+ * to do. Say it before anything starts. Returns false if so. */
+static bool
+main_socket_path_usable(const struct tshmd_config *cfg)
+{
+        const char *env = getenv("TSHM_SOCKET"), *xdg = getenv("XDG_RUNTIME_DIR");
+        uid_t uid = geteuid();
+
+        if (cfg->socket_path[0] != '\0' || (env != NULL && env[0] != '\0') || uid == 0 ||
+            (xdg != NULL && xdg[0] != '\0')) {
+                return true;
+        }
+        /* A user who may make the socket there (a member of a group the
+         * administrator gave /run/tshm to) may use it. */
+        if (faccessat(AT_FDCWD, "/run/tshm", W_OK | X_OK, AT_EACCESS) == 0) {
+                return true;
+        }
+        fprintf(stderr,
+                "tshmd: no socket to listen on: XDG_RUNTIME_DIR is not set, so the default is\n"
+                "the system daemon's /run/tshm/tshm.sock, which uid %u may not create.\n"
+                "Do one of these:\n"
+                "  - run it in a login session, which sets XDG_RUNTIME_DIR (or set it to a\n"
+                "    directory of your own, e.g. XDG_RUNTIME_DIR=/run/user/%u);\n"
+                "  - pass --socket PATH (clients then need TSHM_SOCKET=PATH or --socket PATH);\n"
+                "  - use the system service instead: systemctl enable --now tshmd.socket\n"
+                "    (as root), then join the group tshm to talk to it.\n",
+                (unsigned)uid, (unsigned)uid);
+        return false;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -74,16 +133,24 @@ main(int argc, char **argv)
         uv_loop_t *loop = uv_default_loop();
         int ready_fd = -1, rv;
         char one = 1, status[200];
+        bool activated;
 
         tshmd_config_defaults(&cfg);
         rv = tshmd_config_parse_args(&cfg, argc, argv);
         if (rv != 0) {
                 return rv > 0 ? 0 : 2;
         }
+        activated = main_socket_activated();
+        if (!activated && !main_socket_path_usable(&cfg)) {
+                return 2; /* the command line or environment needs changing */
+        }
         (void)signal(SIGPIPE, SIG_IGN);
         raise_fd_limit();
         if (!cfg.foreground) {
                 ready_fd = daemonize();
+                if (activated) {
+                        main_keep_activation();
+                }
         }
         tshmd_log_init(cfg.log_level, false);
         if (tshmd_server_start(&srv, loop, &cfg) < 0) {

@@ -50,7 +50,8 @@ struct tshmd_config {
         unsigned socket_mode;          /* permission bits of a socket we bind */
         gid_t socket_gid;              /* its group, or (gid_t)-1 to leave it */
         char shm_prefix[TSHMD_PREFIX_MAX + 1];
-        char state_dir[512]; /* --state-dir; "": the default (state.c) */
+        char state_dir[512];   /* --state-dir; "": the default (state.c) */
+        uint32_t cmdline_keys; /* a bit per flag given: --config never overrides them */
 };
 
 enum tshmd_seg_state {
@@ -245,6 +246,7 @@ struct tshmd_server {
         int state_fd;            /* the state directory, open (state.c) */
         int lock_fd;             /* <state-dir>/<prefix>.lock, locked while we run */
         struct tshmd_kept *kept; /* guard.c: unlinked segments watched, by watch descriptor */
+        struct tshmd_restore *restoring; /* guard.c: restores running in the thread pool */
         int listen_fd;
         bool listening;
         bool owns_socket_path; /* we bound it: unlink it at exit */

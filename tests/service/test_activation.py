@@ -10,7 +10,8 @@ serves, that it serves (stats, create, ls, info, rm through the CLI), that
 it logs one line per event with journal priority prefixes (JOURNAL_STREAM)
 and nothing per request at the default level, that a protocol violation is
 logged at warning with the peer's pid and uid, and that SIGTERM gets
-STOPPING=1 and exit 0, leaving the inherited socket to its owner.
+STOPPING=1 and exit 0, leaving the inherited socket to its owner. Started
+without --foreground, the forked daemon must serve the inherited socket too.
 
 Usage: test_activation.py TSHMD TSHM_CLI   (exit 77: skipped)
 """
@@ -87,7 +88,7 @@ def run_cli(cli, sock, *args, env):
 class Activated:
     """tshmd behind systemd-socket-activate, in a directory of its own."""
 
-    def __init__(self, activate, tshmd, tmp, tag, extra_env, args):
+    def __init__(self, activate, tshmd, tmp, tag, extra_env, args, foreground=True):
         self.sock = os.path.join(tmp, f"{tag}.sock")
         self.notify = Notify(os.path.join(tmp, f"{tag}.notify"))
         self.prefix = f"tshmsvc{os.getpid()}{tag}"
@@ -95,7 +96,7 @@ class Activated:
         cmd = [activate, "-l", self.sock, "-E", f"NOTIFY_SOCKET={self.notify.path}"]
         for k, v in extra_env.items():
             cmd += ["-E", f"{k}={v}"]
-        cmd += [tshmd, "--foreground", "--shm-prefix", self.prefix,
+        cmd += [tshmd, *(["--foreground"] if foreground else []), "--shm-prefix", self.prefix,
                 "--state-dir", os.path.join(tmp, f"{tag}.state"), *args]
         self.err = open(self.errpath, "w+")
         # A clean environment: systemd-socket-activate passes on only PATH,
@@ -279,6 +280,75 @@ def test_default_level(activate, tshmd, cli, tmp, cli_env):
         d.cleanup()
 
 
+def pid_gone(pid, timeout):
+    """Whether @pid (not our child: nobody here can wait for it) exits within
+    @timeout seconds; a zombie counts as gone."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_forking(activate, tshmd, cli, tmp, cli_env):
+    """Without --foreground (an inetd-style activator, or a Type=forking
+    unit): tshmd forks into the background, and the child must serve the
+    socket it was given, not bind the default path. The default path is
+    pointed into the test's directory (TSHM_SOCKET), where it must not
+    appear."""
+    fallback = os.path.join(tmp, "f-default.sock")
+    env = {"TSHM_SOCKET": fallback, **sanitizer_env()}
+    d = Activated(activate, tshmd, tmp, "f", env, [], foreground=False)
+    pid = None
+    try:
+        try:
+            r = run_cli(cli, d.sock, "stats", "--json", env=cli_env)
+        except subprocess.TimeoutExpired:
+            fail("nobody served the activated socket after the fork", d.log())
+        if r.returncode != 0:
+            fail(f"tshm stats through the activated socket: {r.returncode} {r.stderr!r}", d.log())
+        pid = json.loads(r.stdout).get("pid")
+        if os.path.exists(fallback):
+            fail("the forked tshmd bound the default path instead of using its socket", d.log())
+        # The parent exits 0 once the child serves; the child is the daemon.
+        try:
+            rc = d.proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            fail("the parent did not exit after the fork", d.log())
+        if rc != 0:
+            fail(f"the parent exited {rc}, not 0", d.log())
+        if pid == d.proc.pid:
+            fail("tshm stats reports the parent's pid: tshmd did not fork")
+        got = d.notify.wait_for("READY")
+        if got is None or got[0] != pid:
+            fail(f"READY=1 did not come from the daemon (pid {pid}): {got!r}", d.log())
+        r = run_cli(cli, d.sock, "create", "forked", "int8", "4", env=cli_env)
+        if r.returncode != 0:
+            fail(f"tshm create: exit {r.returncode}: {r.stderr!r}", d.log())
+        os.kill(pid, signal.SIGTERM)
+        if not pid_gone(pid, TIMEOUT):
+            fail("the forked tshmd did not exit after SIGTERM", d.log())
+        pid = None
+        if d.notify.wait_for("STOPPING", timeout=5) is None:
+            fail("no STOPPING=1 from the forked tshmd on SIGTERM", d.log())
+        if not os.path.exists(d.sock):
+            fail("tshmd removed the socket it inherited; it belongs to the service manager")
+        if os.path.exists(fallback):
+            fail("the forked tshmd bound the default path", d.log())
+    finally:
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        d.cleanup()
+
+
 def main():
     if len(sys.argv) != 3:
         print(__doc__, file=sys.stderr)
@@ -293,9 +363,11 @@ def main():
     try:
         test_journal_run(activate, tshmd, cli, tmp, cli_env)
         test_default_level(activate, tshmd, cli, tmp, cli_env)
+        test_forking(activate, tshmd, cli, tmp, cli_env)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("ok: READY=1 with STATUS=, served, logged, STOPPING=1, exit 0 (twice)")
+    print("ok: READY=1 with STATUS=, served, logged, STOPPING=1, exit 0 (twice); "
+          "forked without --foreground, served the socket it was given")
     return 0
 
 
