@@ -98,7 +98,7 @@ create_finish(struct create_work *cw)
         }
         cw->seg->state = TSHMD_SEG_READY;
         tshmd_log(LOG_INFO, "created '%s' %s, %llu bytes, mode %04o, for pid %d uid %u",
-                  cw->seg->name, tshm_dtype_name((tshm_dtype)cw->seg->dtype),
+                  cw->seg->name, tshm__dtype_name((tshm_dtype)cw->seg->dtype),
                   (unsigned long long)cw->seg->nbytes, cw->seg->mode, (int)c->pid,
                   (unsigned)c->uid);
         if (!tshmd_conn_writable(c) || ((cw->seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 &&
@@ -169,7 +169,7 @@ tshmd_ops_create(struct tshmd_conn *c, const struct tshm__req *req)
         }
         memcpy(spec.shape, req->shape, sizeof(spec.shape));
         if ((rv = tshm__hdr_spec_size(&spec, &size)) < 0) {
-                tshmd_ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
+                tshmd_ops_fail(c, req->id, rv, "%s", tshm__strerror(rv));
                 return;
         }
         if ((rv = tshmd_registry_admit(&srv->reg, srv->cfg, (uint32_t)c->uid, size, err,
@@ -214,5 +214,5 @@ tshmd_ops_create(struct tshmd_conn *c, const struct tshm__req *req)
         return;
 fail:
         free(cw);
-        tshmd_ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
+        tshmd_ops_fail(c, req->id, rv, "%s", tshm__strerror(rv));
 }

@@ -188,15 +188,15 @@ ops_open(struct tshmd_conn *c, const struct tshm__req *req)
         fd = tshmd_shm_open(objname, req->writable, seg->size);
         if (fd < 0) {
                 tshmd_log(LOG_ERR, "cannot open the object of '%s': %s", seg->name,
-                          tshm_strerror(fd));
+                          tshm__strerror(fd));
                 tshmd_ops_fail(c, req->id, fd, "the object of '%s' cannot be opened: %s", seg->name,
-                               tshm_strerror(fd));
+                               tshm__strerror(fd));
                 return;
         }
         ops_check_header(c, seg, fd, objname);
         if ((rv = tshmd_ops_handle_new(c, seg, req->writable, &handle)) < 0) {
                 (void)close(fd);
-                tshmd_ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
+                tshmd_ops_fail(c, req->id, rv, "%s", tshm__strerror(rv));
                 return;
         }
         tshm__reply_enc_init(&e);
@@ -242,7 +242,7 @@ tshmd_ops_remove(struct tshmd_server *srv, struct tshmd_seg *seg)
                 tshmd_guard_keep(srv, seg, objname);
         }
         if ((rv = tshmd_shm_unlink(objname)) < 0 && rv != -ENOENT) {
-                tshmd_log(LOG_ERR, "cannot unlink %s: %s", objname, tshm_strerror(rv));
+                tshmd_log(LOG_ERR, "cannot unlink %s: %s", objname, tshm__strerror(rv));
                 tshmd_guard_forget(seg);
                 return rv;
         }
@@ -279,7 +279,7 @@ ops_unlink(struct tshmd_conn *c, const struct tshm__req *req)
                   (unsigned)c->uid, seg->opens);
         if ((rv = tshmd_ops_remove(srv, seg)) < 0) {
                 tshmd_ops_fail(c, req->id, rv, "cannot remove the object of '%s': %s", seg->name,
-                               tshm_strerror(rv));
+                               tshm__strerror(rv));
                 return;
         }
         tshm__reply_enc_init(&e);
@@ -357,13 +357,13 @@ ops_chown(struct tshmd_conn *c, const struct tshm__req *req)
         (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
         if ((rv = ops_write_owner(srv, seg, mode, uid, gid, objname)) < 0) {
                 tshmd_ops_fail(c, req->id, rv, "cannot update the header of '%s': %s", seg->name,
-                               tshm_strerror(rv));
+                               tshm__strerror(rv));
                 return;
         }
         tshmd_log(LOG_INFO, "%s '%s': mode %04o owner %u group %u, for pid %d uid %u",
                   tshm__op_name(req->op), seg->name, mode, uid, gid, (int)c->pid, (unsigned)c->uid);
         if ((rv = tshmd_registry_set_owner(&srv->reg, seg, uid)) < 0) {
-                tshmd_ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
+                tshmd_ops_fail(c, req->id, rv, "%s", tshm__strerror(rv));
                 return;
         }
         seg->mode = mode;

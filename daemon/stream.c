@@ -215,7 +215,7 @@ tshmd_stream_attach(struct tshmd_conn *c, const struct tshm__req *req)
         }
         if ((rv = stream_table(seg)) < 0) {
                 tshmd_ops_fail(c, req->id, rv, "cannot make the subscriber table of '%s': %s",
-                               seg->name, tshm_strerror(rv));
+                               seg->name, tshm__strerror(rv));
                 return;
         }
         if (req->subscribe) {
@@ -234,7 +234,7 @@ tshmd_stream_attach(struct tshmd_conn *c, const struct tshm__req *req)
         if (fd < 0) {
                 rv = -errno;
                 tshmd_stream_leave(h);
-                tshmd_ops_fail(c, req->id, rv, "%s", tshm_strerror(rv));
+                tshmd_ops_fail(c, req->id, rv, "%s", tshm__strerror(rv));
                 return;
         }
         tshm__reply_enc_init(&e);
