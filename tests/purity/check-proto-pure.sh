@@ -42,8 +42,10 @@ for o in "$@"; do
         while IFS=$'\t' read -r left right; do
                 sec=${left##* }
                 name=${right#* }
+                # What sanitizers and coverage add (clang names UBSan's
+                # source locations __unnamed_N), not proto/'s own data.
                 case $name in
-                __asan* | ___asan* | __odr_asan* | __sancov* | .L*) continue ;;
+                __asan* | ___asan* | __odr_asan* | __sancov* | __unnamed_[0-9]* | .L*) continue ;;
                 esac
                 case $sec in
                 .data.rel.ro | .data.rel.ro.*) ;;
