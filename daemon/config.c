@@ -417,7 +417,7 @@ tshmd_config_parse_args(struct tshmd_config *cfg, int argc, char **argv)
                         return 1;
                 }
                 if (k == C_VERSION) {
-                        printf("tshmd %s (protocol %u)\n", tshm_version_string(),
+                        printf("tshmd %s (protocol %u)\n", TSHM__VERSION_STRING,
                                TSHM_PROTO_VERSION);
                         return 1;
                 }

@@ -85,7 +85,7 @@ create_finish(struct create_work *cw, struct tshmd_reply *rep)
         }
         seg->state = TSHMD_SEG_READY;
         tshmd_log(LOG_INFO, "created '%s' %s, %llu bytes, mode %04o, for pid %d uid %u", seg->name,
-                  tshm_dtype_name((tshm_dtype)seg->dtype), (unsigned long long)seg->nbytes,
+                  tshm__dtype_name((tshm_dtype)seg->dtype), (unsigned long long)seg->nbytes,
                   seg->mode, (int)ses->peer.pid, (unsigned)ses->peer.uid);
         if (ses->gone || (ephemeral && tshmd_session_track_ephemeral(ses, seg) < 0)) {
                 (void)close(cw->fd);
@@ -138,7 +138,7 @@ create_admit(struct tshmd_server *srv, struct tshmd_session *ses, const struct t
                                         srv->cfg->max_opens);
         }
         if ((rv = tshm__hdr_spec_size(spec, &size)) < 0) {
-                return tshmd_reply_fail(rep, rv, "%s", tshm_strerror(rv));
+                return tshmd_reply_fail(rep, rv, "%s", tshm__strerror(rv));
         }
         if ((rv = tshmd_registry_admit(&srv->reg, srv->cfg, (uint32_t)ses->peer.uid, size, err,
                                        sizeof(err))) < 0) {
@@ -203,5 +203,5 @@ tshmd_create(struct tshmd_server *srv, struct tshmd_session *ses, const struct t
         return TSHMD_PENDING;
 fail:
         free(cw);
-        return tshmd_reply_fail(rep, rv, "%s", tshm_strerror(rv));
+        return tshmd_reply_fail(rep, rv, "%s", tshm__strerror(rv));
 }

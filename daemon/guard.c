@@ -280,7 +280,7 @@ fail:
         tshmd_log(LOG_WARNING,
                   "cannot keep watching '%s' after its unlink: %s; a client may resize it under "
                   "its %u open handles",
-                  seg->name, tshm_strerror(rv), seg->opens);
+                  seg->name, tshm__strerror(rv), seg->opens);
         if (k != NULL) {
                 if (k->wd >= 0) {
                         (void)inotify_rm_watch(srv->guard_fd, k->wd);

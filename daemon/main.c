@@ -158,7 +158,7 @@ main(int argc, char **argv)
                 return 1;
         }
         tshmd_log(LOG_NOTICE, "tshmd %s listening on %s, prefix '%s', %llu segments",
-                  tshm_version_string(), srv.socket_path, cfg.shm_prefix,
+                  TSHM__VERSION_STRING, srv.socket_path, cfg.shm_prefix,
                   (unsigned long long)srv.reg.segments);
         /* systemctl status shows the STATUS= line. */
         (void)snprintf(status, sizeof(status), "READY=1\nSTATUS=serving on %s, %llu segments",

@@ -80,13 +80,13 @@ tshmd_ops_chown(struct tshmd_server *srv, struct tshmd_session *ses, const struc
         gid = req->op == TSHM_OP_CHOWN && req->group != TSHM_ID_KEEP ? req->group : seg->owner_gid;
         if ((rv = ops_perm_write(srv, seg, mode, uid, gid)) < 0) {
                 return tshmd_reply_fail(rep, rv, "cannot update the header of '%s': %s", seg->name,
-                                        tshm_strerror(rv));
+                                        tshm__strerror(rv));
         }
         tshmd_log(LOG_INFO, "%s '%s': mode %04o owner %u group %u, for pid %d uid %u",
                   tshm__op_name(req->op), seg->name, mode, uid, gid, (int)peer->pid,
                   (unsigned)peer->uid);
         if ((rv = tshmd_registry_set_owner(&srv->reg, seg, uid)) < 0) {
-                return tshmd_reply_fail(rep, rv, "%s", tshm_strerror(rv));
+                return tshmd_reply_fail(rep, rv, "%s", tshm__strerror(rv));
         }
         seg->mode = mode;
         seg->owner_gid = gid;

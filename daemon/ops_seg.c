@@ -48,14 +48,14 @@ tshmd_ops_open(struct tshmd_server *srv, struct tshmd_session *ses, const struct
         fd = tshmd_shm_open(objname, req->writable, seg->size);
         if (fd < 0) {
                 tshmd_log(LOG_ERR, "cannot open the object of '%s': %s", seg->name,
-                          tshm_strerror(fd));
+                          tshm__strerror(fd));
                 return tshmd_reply_fail(rep, fd, "the object of '%s' cannot be opened: %s",
-                                        seg->name, tshm_strerror(fd));
+                                        seg->name, tshm__strerror(fd));
         }
         tshmd_seg_check_header(srv, seg, fd);
         if ((rv = tshmd_session_handle_new(srv, ses, seg, req->writable, &handle)) < 0) {
                 (void)close(fd);
-                return tshmd_reply_fail(rep, rv, "%s", tshm_strerror(rv));
+                return tshmd_reply_fail(rep, rv, "%s", tshm__strerror(rv));
         }
         rep->fd = fd;
         return tshm__reply_seg(&rep->enc, req->id, handle, seg->size, (tshm_dtype)seg->dtype,
@@ -102,7 +102,7 @@ tshmd_ops_unlink(struct tshmd_server *srv, struct tshmd_session *ses, const stru
                   (int)ses->peer.pid, (unsigned)ses->peer.uid, seg->opens);
         if ((rv = tshmd_seg_remove(srv, seg)) < 0) {
                 return tshmd_reply_fail(rep, rv, "cannot remove the object of '%s': %s", seg->name,
-                                        tshm_strerror(rv));
+                                        tshm__strerror(rv));
         }
         return tshm__reply_empty(&rep->enc, req->id);
 }

@@ -56,7 +56,7 @@ tshmd_ops_attach(struct tshmd_server *srv, struct tshmd_session *ses, const stru
         }
         if ((rv = tshmd_stream_table(seg)) < 0) {
                 return tshmd_reply_fail(rep, rv, "cannot make the subscriber table of '%s': %s",
-                                        seg->name, tshm_strerror(rv));
+                                        seg->name, tshm__strerror(rv));
         }
         if (req->subscribe && (rv = ops_stream_subscribe(srv, ses, h, rep, &index)) < 0) {
                 return rv;
@@ -65,7 +65,7 @@ tshmd_ops_attach(struct tshmd_server *srv, struct tshmd_session *ses, const stru
         if (fd < 0) {
                 rv = -errno;
                 tshmd_stream_leave(h);
-                return tshmd_reply_fail(rep, rv, "%s", tshm_strerror(rv));
+                return tshmd_reply_fail(rep, rv, "%s", tshm__strerror(rv));
         }
         rep->fd = fd;
         return tshm__reply_fd(&rep->enc, req->id, index,

@@ -46,7 +46,7 @@ tshmd_seg_remove(struct tshmd_server *srv, struct tshmd_seg *seg)
                 tshmd_guard_keep(srv, seg, objname);
         }
         if ((rv = tshmd_shm_unlink(objname)) < 0 && rv != -ENOENT) {
-                tshmd_log(LOG_ERR, "cannot unlink %s: %s", objname, tshm_strerror(rv));
+                tshmd_log(LOG_ERR, "cannot unlink %s: %s", objname, tshm__strerror(rv));
                 tshmd_guard_forget(seg);
                 return rv;
         }

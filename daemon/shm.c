@@ -269,11 +269,11 @@ shm_adopt_one(struct tshmd_registry *reg, int dfd, const char *prefix, const uin
                 return;
         }
         if ((rv = tshmd_registry_add(reg, &hdr, obj.size, TSHMD_SEG_READY, &seg)) < 0) {
-                tshmd_log(LOG_ERR, "cannot register /dev/shm/%s: %s", entry, tshm_strerror(rv));
+                tshmd_log(LOG_ERR, "cannot register /dev/shm/%s: %s", entry, tshm__strerror(rv));
                 return;
         }
         tshmd_log(LOG_DEBUG, "adopted segment '%s' (%s, %llu bytes)", hdr.name,
-                  tshm_dtype_name((tshm_dtype)hdr.dtype), (unsigned long long)hdr.data_size);
+                  tshm__dtype_name((tshm_dtype)hdr.dtype), (unsigned long long)hdr.data_size);
 }
 
 /* A "<prefix>..new.*" object is a create that a crash cut short, if it is

@@ -221,7 +221,7 @@ state_write_key(int dfd, const char *name, const char *dir, const uint8_t key[ST
         }
         if (rv < 0) {
                 tshmd_log(LOG_ERR, "cannot write the seal key %s/%s: %s", dir, name,
-                          tshm_strerror(rv));
+                          tshm__strerror(rv));
                 (void)unlinkat(dfd, tmp, 0);
                 return rv;
         }

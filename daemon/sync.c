@@ -1,5 +1,5 @@
 /*
- * sync.c - the daemon's part in publish/wait (protocol in proto/sync.c):
+ * sync.c - the daemon's part in publish/wait (protocol in segsync/sync.c):
  * it wakes the waiters of a segment whose name it removes, and breaks the
  * writer lock that a client's process left held when it exited (a writer
  * killed in the middle of an update): it learns of the exit from the

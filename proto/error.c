@@ -1,14 +1,19 @@
 /*
- * error.c - the error table: messages and names for TSHM_E* codes, and the
- * library version. Generated from TSHM_ERRNO_MAP so the three never drift.
+ * error.c - the error table: messages and names for TSHM_E* codes,
+ * generated from TSHM_ERRNO_MAP so that the enum, the messages and the names
+ * never drift.
  */
 #include <string.h>
 
 #include "tshm.h"
 
+#include "error.h"
+
 const char *
-tshm_strerror(int err)
+tshm__strerror(int err)
 {
+        const char *msg;
+
         switch (err) {
         case 0:
                 return "success";
@@ -20,16 +25,20 @@ tshm_strerror(int err)
         default:
                 break;
         }
-        /* strerror() is not thread-safe in general, but glibc's returns a
-         * static string for every known errno, which is all we pass it. */
-        if (err < 0 && err > -4000) {
-                return strerror(-err);
+        /* strerrordesc_np() (glibc 2.32) is strerror() without the locale:
+         * a lookup in a constant table, so it stays pure (strerror() goes
+         * through gettext, which reads the environment) and thread-safe (it
+         * never formats "Unknown error N" into a static buffer). Its text is
+         * strerror()'s in the C locale, which is the locale of every program
+         * that has not called setlocale(LC_MESSAGES). */
+        if (err < 0 && err > -4000 && (msg = strerrordesc_np(-err)) != NULL) {
+                return msg;
         }
         return "unknown error";
 }
 
 const char *
-tshm_err_name(int err)
+tshm__err_name(int err)
 {
         switch (err) {
         case 0:
@@ -42,20 +51,4 @@ tshm_err_name(int err)
         default:
                 return "UNKNOWN";
         }
-}
-
-#define TSHM_STR_(x) #x
-#define TSHM_XSTR_(x) TSHM_STR_(x)
-
-unsigned
-tshm_version(void)
-{
-        return TSHM_VERSION_HEX;
-}
-
-const char *
-tshm_version_string(void)
-{
-        return TSHM_XSTR_(TSHM_VERSION_MAJOR) "." TSHM_XSTR_(TSHM_VERSION_MINOR) "." TSHM_XSTR_(
-            TSHM_VERSION_PATCH);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "header.h"
+#include "spec.h"
 
 #define PAGE_SIZE_ 4096u
 
@@ -57,7 +58,7 @@ tshm__hdr_spec_size(const struct tshm__seg_spec *spec, uint64_t *ret_size)
         uint64_t nbytes, off, stride, size;
         int rv;
 
-        if ((rv = tshm_shape_nbytes(spec->dtype, spec->ndim, spec->shape, &nbytes)) < 0) {
+        if ((rv = tshm__shape_nbytes(spec->dtype, spec->ndim, spec->shape, &nbytes)) < 0) {
                 return rv;
         }
         if (spec->slots == 0) {
@@ -80,13 +81,13 @@ tshm__hdr_init(struct tshm__hdr *hdr, const struct tshm__seg_spec *spec)
         uint32_t i;
         int rv;
 
-        if ((rv = tshm_name_check(spec->name)) < 0) {
+        if ((rv = tshm__name_check(spec->name)) < 0) {
                 return rv;
         }
-        if ((rv = tshm_shape_nbytes(spec->dtype, spec->ndim, spec->shape, &nbytes)) < 0) {
+        if ((rv = tshm__shape_nbytes(spec->dtype, spec->ndim, spec->shape, &nbytes)) < 0) {
                 return rv;
         }
-        itemsize = tshm_dtype_itemsize(spec->dtype);
+        itemsize = tshm__dtype_itemsize(spec->dtype);
         memset(hdr, 0, sizeof(*hdr));
         memcpy(hdr->magic, TSHM_HDR_MAGIC, sizeof(hdr->magic));
         hdr->layout = TSHM_HDR_LAYOUT;

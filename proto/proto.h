@@ -14,6 +14,9 @@
 
 #include "tshm.h"
 
+#include "error.h"
+#include "spec.h"
+
 /*
  * The protocol version, exchanged by hello. Any change to a message's keys,
  * types or meaning bumps it; a peer with another version is refused with

@@ -48,7 +48,7 @@ tshm__reply_error(struct tshm__reply_enc *e, uint64_t id, int status, const char
 {
         int rv = reply_begin(e, id, status, 1);
 
-        rv |= tshm__mp_pack_kv_str(&e->pk, "error", msg != NULL ? msg : tshm_strerror(status));
+        rv |= tshm__mp_pack_kv_str(&e->pk, "error", msg != NULL ? msg : tshm__strerror(status));
         return reply_end(e, rv);
 }
 
@@ -59,7 +59,7 @@ tshm__reply_hello(struct tshm__reply_enc *e, uint64_t id, uint32_t version)
 
         rv |= tshm__mp_pack_key(&e->pk, "result") | msgpack_pack_map(&e->pk, 2);
         rv |= tshm__mp_pack_kv_u64(&e->pk, "version", version);
-        rv |= tshm__mp_pack_kv_str(&e->pk, "server", tshm_version_string());
+        rv |= tshm__mp_pack_kv_str(&e->pk, "server", TSHM__VERSION_STRING);
         return reply_end(e, rv);
 }
 
@@ -106,7 +106,7 @@ tshm__reply_empty(struct tshm__reply_enc *e, uint64_t id)
 static int
 pack_info(msgpack_packer *pk, const tshm_info *in)
 {
-        const char *dt = tshm_dtype_name(in->dtype);
+        const char *dt = tshm__dtype_name(in->dtype);
         int rv = msgpack_pack_map(pk, 11);
 
         rv |= tshm__mp_pack_kv_str(pk, "name", in->name);
@@ -224,7 +224,7 @@ decode_info(const msgpack_object *m, tshm_info *in)
         memset(in, 0, sizeof(*in));
         if (name == NULL || !tshm__mp_obj_str(name, in->name, sizeof(in->name)) || dt == NULL ||
             !tshm__mp_obj_str(dt, dtype, sizeof(dtype)) ||
-            tshm_dtype_parse(dtype, &in->dtype) < 0 || shape == NULL ||
+            tshm__dtype_parse(dtype, &in->dtype) < 0 || shape == NULL ||
             shape->type != MSGPACK_OBJECT_ARRAY || shape->via.array.size > TSHM_MAX_NDIM) {
                 return false;
         }

@@ -6,215 +6,249 @@
  * Requests are strict: unknown, duplicate or misplaced keys are protocol
  * errors.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mpobj.h"
 
-const char *
-tshm__op_name(uint32_t op)
-{
-        switch (op) {
-        case TSHM_OP_HELLO:
-                return "hello";
-        case TSHM_OP_CREATE:
-                return "create";
-        case TSHM_OP_OPEN:
-                return "open";
-        case TSHM_OP_CLOSE:
-                return "close";
-        case TSHM_OP_UNLINK:
-                return "unlink";
-        case TSHM_OP_CHMOD:
-                return "chmod";
-        case TSHM_OP_CHOWN:
-                return "chown";
-        case TSHM_OP_GC:
-                return "gc";
-        case TSHM_OP_CREATE_STREAM:
-                return "create_stream";
-        case TSHM_OP_ATTACH:
-                return "attach";
-        case TSHM_OP_STAT:
-                return "stat";
-        case TSHM_OP_LIST:
-                return "list";
-        case TSHM_OP_STATS:
-                return "stats";
-        default:
-                return NULL;
-        }
-}
-
-/* Request keys, as bits for the per-op allowed/required sets. */
-enum req_key {
-        K_OP = 1u << 0,
-        K_ID = 1u << 1,
-        K_VERSION = 1u << 2,
-        K_NAME = 1u << 3,
-        K_DTYPE = 1u << 4,
-        K_SHAPE = 1u << 5,
-        K_MODE = 1u << 6,
-        K_FLAGS = 1u << 7,
-        K_WRITABLE = 1u << 8,
-        K_HANDLE = 1u << 9,
-        K_CURSOR = 1u << 10,
-        K_LIMIT = 1u << 11,
-        K_OWNER = 1u << 12,
-        K_GROUP = 1u << 13,
-        K_REMOVE = 1u << 14,
-        K_SLOTS = 1u << 15,
-        K_POLICY = 1u << 16,
-        K_SUBSCRIBE = 1u << 17,
-        K_ROSTER = 1u << 18,
+/* The ops, as bits for the sets of ops that take a key (struct req_field),
+ * in the order of req_ops. */
+enum {
+        O_HELLO = 1u << 0,
+        O_CREATE = 1u << 1,
+        O_OPEN = 1u << 2,
+        O_CLOSE = 1u << 3,
+        O_UNLINK = 1u << 4,
+        O_CHMOD = 1u << 5,
+        O_CHOWN = 1u << 6,
+        O_GC = 1u << 7,
+        O_CREATE_STREAM = 1u << 8,
+        O_ATTACH = 1u << 9,
+        O_STAT = 1u << 10,
+        O_LIST = 1u << 11,
+        O_STATS = 1u << 12,
+        O_ALL = (1u << 13) - 1,
 };
 
 static const struct {
+        uint32_t op;
         const char *name;
-        unsigned bit;
-} req_keys[] = {
-    {"op", K_OP},         {"id", K_ID},         {"version", K_VERSION},
-    {"name", K_NAME},     {"dtype", K_DTYPE},   {"shape", K_SHAPE},
-    {"mode", K_MODE},     {"flags", K_FLAGS},   {"writable", K_WRITABLE},
-    {"handle", K_HANDLE}, {"cursor", K_CURSOR}, {"limit", K_LIMIT},
-    {"owner", K_OWNER},   {"group", K_GROUP},   {"remove", K_REMOVE},
-    {"slots", K_SLOTS},   {"policy", K_POLICY}, {"subscribe", K_SUBSCRIBE},
-    {"roster", K_ROSTER},
+} req_ops[] = {
+    {TSHM_OP_HELLO, "hello"},
+    {TSHM_OP_CREATE, "create"},
+    {TSHM_OP_OPEN, "open"},
+    {TSHM_OP_CLOSE, "close"},
+    {TSHM_OP_UNLINK, "unlink"},
+    {TSHM_OP_CHMOD, "chmod"},
+    {TSHM_OP_CHOWN, "chown"},
+    {TSHM_OP_GC, "gc"},
+    {TSHM_OP_CREATE_STREAM, "create_stream"},
+    {TSHM_OP_ATTACH, "attach"},
+    {TSHM_OP_STAT, "stat"},
+    {TSHM_OP_LIST, "list"},
+    {TSHM_OP_STATS, "stats"},
 };
 
-#define NKEYS (sizeof(req_keys) / sizeof(req_keys[0]))
+#define NOPS (sizeof(req_ops) / sizeof(req_ops[0]))
 
-static bool
-op_keys(uint32_t op, unsigned *ret_required, unsigned *ret_optional)
+_Static_assert(O_ALL == (1u << NOPS) - 1, "one O_ bit per entry of req_ops");
+
+/* The op's index in req_ops, or NOPS for an unknown op. */
+static size_t
+op_index(uint32_t op)
 {
-        unsigned req = K_OP | K_ID, opt = 0;
+        size_t i;
 
-        switch (op) {
-        case TSHM_OP_HELLO:
-                req |= K_VERSION;
-                break;
-        case TSHM_OP_CREATE:
-                req |= K_NAME | K_DTYPE | K_SHAPE;
-                opt = K_MODE | K_FLAGS;
-                break;
-        case TSHM_OP_CREATE_STREAM:
-                req |= K_NAME | K_DTYPE | K_SHAPE | K_SLOTS | K_POLICY;
-                opt = K_MODE | K_FLAGS;
-                break;
-        case TSHM_OP_OPEN:
-                req |= K_NAME;
-                opt = K_WRITABLE;
-                break;
-        case TSHM_OP_ATTACH:
-                req |= K_HANDLE | K_SUBSCRIBE;
-                opt = K_ROSTER;
-                break;
-        case TSHM_OP_CLOSE:
-                req |= K_HANDLE;
-                break;
-        case TSHM_OP_UNLINK:
-        case TSHM_OP_STAT:
-                req |= K_NAME;
-                break;
-        case TSHM_OP_CHMOD:
-                req |= K_NAME | K_MODE;
-                break;
-        case TSHM_OP_CHOWN:
-                req |= K_NAME;
-                opt = K_OWNER | K_GROUP;
-                break;
-        case TSHM_OP_GC:
-                opt = K_REMOVE;
-                break;
-        case TSHM_OP_LIST:
-                opt = K_CURSOR | K_LIMIT;
-                break;
-        case TSHM_OP_STATS:
-                break;
-        default:
+        for (i = 0; i < NOPS && req_ops[i].op != op; i++) {
+        }
+        return i;
+}
+
+const char *
+tshm__op_name(uint32_t op)
+{
+        size_t i = op_index(op);
+
+        return i < NOPS ? req_ops[i].name : NULL;
+}
+
+/* The op's bit in the masks of req_fields, or 0 for an unknown op. */
+static unsigned
+op_bit(uint32_t op)
+{
+        size_t i = op_index(op);
+
+        return i < NOPS ? 1u << i : 0;
+}
+
+/* How a key's value travels and where it lands in struct tshm__req. */
+enum req_type {
+        T_U32,   /* uint32_t; a positive integer up to UINT32_MAX */
+        T_U64,   /* uint64_t; a positive integer */
+        T_BOOL,  /* bool; true or false */
+        T_NAME,  /* char[]; a string that passes tshm__name_check() */
+        T_DTYPE, /* tshm_dtype; its name as a string */
+        T_SHAPE, /* uint64_t[TSHM_MAX_NDIM] and ndim; an array of extents */
+};
+
+/* A range check on a decoded value, with its own message. */
+typedef int (*req_check_fn)(const struct tshm__req *req, char *err, size_t errlen);
+
+static int
+check_mode(const struct tshm__req *req, char *err, size_t errlen)
+{
+        if (req->mode > 0777u) {
+                snprintf(err, errlen, "mode %o has bits outside 0777", req->mode);
+                return TSHM_EINVAL;
+        }
+        return 0;
+}
+
+static int
+check_slots(const struct tshm__req *req, char *err, size_t errlen)
+{
+        if (req->slots < 2 || req->slots > TSHM_STREAM_MAX_SLOTS) {
+                snprintf(err, errlen, "%u slots: a stream has 2 to %u", req->slots,
+                         TSHM_STREAM_MAX_SLOTS);
+                return TSHM_EINVAL;
+        }
+        return 0;
+}
+
+static int
+check_policy(const struct tshm__req *req, char *err, size_t errlen)
+{
+        if (req->policy > TSHM_STREAM_OVERWRITE) {
+                snprintf(err, errlen, "unknown stream policy %u", req->policy);
+                return TSHM_EINVAL;
+        }
+        return 0;
+}
+
+/* The one description of every request key, used by the encoder and the
+ * decoder alike (PROTOCOL.md section 3). The encoder writes the keys an op
+ * takes in this order, which is the wire order of version 1: keep it. */
+static const struct req_field {
+        const char *key;
+        enum req_type type;
+        size_t off;        /* offsetof the field in struct tshm__req */
+        size_t size;       /* its size (for T_NAME, the buffer's) */
+        unsigned required; /* ops (O_*) that must carry the key */
+        unsigned optional; /* ops that may carry it */
+        bool only_if_set;  /* optional, and sent only when the field is set */
+        req_check_fn check;
+} req_fields[] = {
+#define F_(key, type, field, req, opt, only_if_set, check)                                         \
+        {                                                                                          \
+                key, type, offsetof(struct tshm__req, field),                                      \
+                    sizeof(((struct tshm__req *)0)->field), req, opt, only_if_set, check           \
+        }
+    F_("op", T_U32, op, O_ALL, 0, false, NULL),
+    F_("id", T_U64, id, O_ALL, 0, false, NULL),
+    F_("version", T_U32, version, O_HELLO, 0, false, NULL),
+    F_("name", T_NAME, name,
+       O_CREATE | O_CREATE_STREAM | O_OPEN | O_UNLINK | O_STAT | O_CHMOD | O_CHOWN, 0, false, NULL),
+    F_("dtype", T_DTYPE, dtype, O_CREATE | O_CREATE_STREAM, 0, false, NULL),
+    F_("shape", T_SHAPE, shape, O_CREATE | O_CREATE_STREAM, 0, false, NULL),
+    F_("mode", T_U32, mode, O_CHMOD, O_CREATE | O_CREATE_STREAM, false, check_mode),
+    F_("flags", T_U32, flags, 0, O_CREATE | O_CREATE_STREAM, false, NULL),
+    F_("writable", T_BOOL, writable, 0, O_OPEN, false, NULL),
+    F_("remove", T_BOOL, remove, 0, O_GC, false, NULL),
+    F_("subscribe", T_BOOL, subscribe, O_ATTACH, 0, false, NULL),
+    /* Sent only when asked for, so that an attach without it stays what it
+     * was before the key existed. */
+    F_("roster", T_BOOL, roster, 0, O_ATTACH, true, NULL),
+    F_("handle", T_U64, handle, O_ATTACH | O_CLOSE, 0, false, NULL),
+    F_("slots", T_U32, slots, O_CREATE_STREAM, 0, false, check_slots),
+    F_("policy", T_U32, policy, O_CREATE_STREAM, 0, false, check_policy),
+    F_("cursor", T_U64, cursor, 0, O_LIST, false, NULL),
+    F_("limit", T_U32, limit, 0, O_LIST, false, NULL),
+    F_("owner", T_U32, owner, 0, O_CHOWN, false, NULL),
+    F_("group", T_U32, group, 0, O_CHOWN, false, NULL),
+#undef F_
+};
+
+#define NFIELDS (sizeof(req_fields) / sizeof(req_fields[0]))
+
+/* The "seen" set of the decoder holds one bit per field. */
+_Static_assert(NFIELDS <= 32, "one bit per request key in an unsigned");
+
+static void *
+field_ptr(struct tshm__req *req, const struct req_field *f)
+{
+        return (char *)req + f->off;
+}
+
+static const void *
+field_cptr(const struct tshm__req *req, const struct req_field *f)
+{
+        return (const char *)req + f->off;
+}
+
+/* Whether @req carries the key @f: it is required by the op, or optional
+ * and (for only_if_set keys) set. */
+static bool
+field_sent(const struct tshm__req *req, const struct req_field *f, unsigned opbit)
+{
+        if (f->required & opbit) {
+                return true;
+        }
+        if (!(f->optional & opbit)) {
                 return false;
         }
-        *ret_required = req;
-        *ret_optional = opt;
-        return true;
+        /* only_if_set applies to T_BOOL fields only. */
+        return !f->only_if_set || *(const bool *)field_cptr(req, f);
+}
+
+static int
+pack_field(msgpack_packer *pk, const struct tshm__req *req, const struct req_field *f)
+{
+        const void *p = field_cptr(req, f);
+        const char *dt;
+
+        switch (f->type) {
+        case T_U32:
+                return tshm__mp_pack_kv_u64(pk, f->key, *(const uint32_t *)p);
+        case T_U64:
+                return tshm__mp_pack_kv_u64(pk, f->key, *(const uint64_t *)p);
+        case T_BOOL:
+                return tshm__mp_pack_key(pk, f->key) |
+                       (*(const bool *)p ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
+        case T_NAME:
+                return tshm__mp_pack_kv_str(pk, f->key, (const char *)p);
+        case T_DTYPE:
+                dt = tshm__dtype_name(*(const tshm_dtype *)p);
+                return tshm__mp_pack_kv_str(pk, f->key, dt != NULL ? dt : "");
+        case T_SHAPE:
+                return tshm__mp_pack_key(pk, f->key) |
+                       tshm__mp_pack_shape(pk, req->ndim, (const uint64_t *)p);
+        }
+        return -1;
 }
 
 int
 tshm__req_encode(const struct tshm__req *req, msgpack_sbuffer *out)
 {
+        unsigned opbit = op_bit(req->op);
         msgpack_packer pk;
-        unsigned required, optional;
-        uint32_t n;
+        uint32_t n = 0;
+        size_t k;
         int rv;
 
-        if (!op_keys(req->op, &required, &optional) || req->ndim > TSHM_MAX_NDIM ||
-            out->size != 0) {
+        if (opbit == 0 || req->ndim > TSHM_MAX_NDIM || out->size != 0) {
                 return TSHM_EINVAL;
         }
-        /* Send every required key and the optional ones of the op (roster
-         * only when asked for, so that attach stays what it was). */
-        if (!req->roster) {
-                optional &= ~(unsigned)K_ROSTER;
+        for (k = 0; k < NFIELDS; k++) {
+                n += field_sent(req, &req_fields[k], opbit);
         }
-        n = (uint32_t)__builtin_popcount(required | optional);
         msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
         rv = tshm__mp_frame_begin(out) | msgpack_pack_map(&pk, n);
-        rv |= tshm__mp_pack_kv_u64(&pk, "op", req->op) | tshm__mp_pack_kv_u64(&pk, "id", req->id);
-        if ((required | optional) & K_VERSION) {
-                rv |= tshm__mp_pack_kv_u64(&pk, "version", req->version);
-        }
-        if ((required | optional) & K_NAME) {
-                rv |= tshm__mp_pack_kv_str(&pk, "name", req->name);
-        }
-        if ((required | optional) & K_DTYPE) {
-                const char *dt = tshm_dtype_name(req->dtype);
-                rv |= tshm__mp_pack_kv_str(&pk, "dtype", dt != NULL ? dt : "");
-        }
-        if ((required | optional) & K_SHAPE) {
-                rv |= tshm__mp_pack_key(&pk, "shape") |
-                      tshm__mp_pack_shape(&pk, req->ndim, req->shape);
-        }
-        if ((required | optional) & K_MODE) {
-                rv |= tshm__mp_pack_kv_u64(&pk, "mode", req->mode);
-        }
-        if ((required | optional) & K_FLAGS) {
-                rv |= tshm__mp_pack_kv_u64(&pk, "flags", req->flags);
-        }
-        if ((required | optional) & K_WRITABLE) {
-                rv |= tshm__mp_pack_key(&pk, "writable");
-                rv |= req->writable ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
-        }
-        if ((required | optional) & K_REMOVE) {
-                rv |= tshm__mp_pack_key(&pk, "remove");
-                rv |= req->remove ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
-        }
-        if ((required | optional) & K_SUBSCRIBE) {
-                rv |= tshm__mp_pack_key(&pk, "subscribe");
-                rv |= req->subscribe ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
-        }
-        if ((required | optional) & K_ROSTER) {
-                rv |= tshm__mp_pack_key(&pk, "roster");
-                rv |= msgpack_pack_true(&pk);
-        }
-        if ((required | optional) & K_HANDLE) {
-                rv |= tshm__mp_pack_kv_u64(&pk, "handle", req->handle);
-        }
-        if ((required | optional) & K_SLOTS) {
-                rv |= tshm__mp_pack_kv_u64(&pk, "slots", req->slots) |
-                      tshm__mp_pack_kv_u64(&pk, "policy", req->policy);
-        }
-        if ((required | optional) & K_CURSOR) {
-                rv |= tshm__mp_pack_kv_u64(&pk, "cursor", req->cursor);
-        }
-        if ((required | optional) & K_LIMIT) {
-                rv |= tshm__mp_pack_kv_u64(&pk, "limit", req->limit);
-        }
-        if ((required | optional) & K_OWNER) {
-                rv |= tshm__mp_pack_kv_u64(&pk, "owner", req->owner);
-        }
-        if ((required | optional) & K_GROUP) {
-                rv |= tshm__mp_pack_kv_u64(&pk, "group", req->group);
+        for (k = 0; k < NFIELDS; k++) {
+                if (field_sent(req, &req_fields[k], opbit)) {
+                        rv |= pack_field(&pk, req, &req_fields[k]);
+                }
         }
         if (rv != 0) {
                 return TSHM_ENOMEM;
@@ -246,111 +280,62 @@ decode_shape(const msgpack_object *o, struct tshm__req *req)
         return 0;
 }
 
+/* Decode the value @v of the key @f into @req: TSHM_EPROTO for a value of
+ * the wrong type, else 0 or the code of an argument error. */
+static int
+decode_value(const msgpack_object *v, const struct req_field *f, struct tshm__req *req)
+{
+        void *p = field_ptr(req, f);
+        char dtype[32];
+
+        switch (f->type) {
+        case T_U32:
+                return tshm__mp_obj_u32(v, p) ? 0 : TSHM_EPROTO;
+        case T_U64:
+                return tshm__mp_obj_u64(v, p) ? 0 : TSHM_EPROTO;
+        case T_BOOL:
+                if (v->type != MSGPACK_OBJECT_BOOLEAN) {
+                        return TSHM_EPROTO;
+                }
+                *(bool *)p = v->via.boolean;
+                return 0;
+        case T_NAME:
+                if (v->type != MSGPACK_OBJECT_STR) {
+                        return TSHM_EPROTO;
+                }
+                if (!tshm__mp_obj_str(v, p, f->size) || tshm__name_check(p) < 0) {
+                        return TSHM_EBADNAME;
+                }
+                return 0;
+        case T_DTYPE:
+                if (v->type != MSGPACK_OBJECT_STR) {
+                        return TSHM_EPROTO;
+                }
+                if (!tshm__mp_obj_str(v, dtype, sizeof(dtype)) || tshm__dtype_parse(dtype, p) < 0) {
+                        return TSHM_EBADDTYPE;
+                }
+                return 0;
+        case T_SHAPE:
+                return decode_shape(v, req);
+        }
+        return TSHM_EPROTO;
+}
+
 /* Decode one key/value pair into @req. Returns 0 or an error code with a
  * reason in @err. */
 static int
-decode_kv(const msgpack_object *v, unsigned bit, struct tshm__req *req, char *err, size_t errlen)
+decode_kv(const msgpack_object *v, const struct req_field *f, struct tshm__req *req, char *err,
+          size_t errlen)
 {
-        char dtype[32];
-        int rv = 0;
-        bool ok = true;
+        int rv = decode_value(v, f, req);
 
-        switch (bit) {
-        case K_OP:
-                ok = tshm__mp_obj_u32(v, &req->op);
-                break;
-        case K_ID:
-                ok = tshm__mp_obj_u64(v, &req->id);
-                break;
-        case K_VERSION:
-                ok = tshm__mp_obj_u32(v, &req->version);
-                break;
-        case K_NAME:
-                if (v->type != MSGPACK_OBJECT_STR) {
-                        ok = false;
-                } else if (!tshm__mp_obj_str(v, req->name, sizeof(req->name)) ||
-                           tshm_name_check(req->name) < 0) {
-                        rv = TSHM_EBADNAME;
-                }
-                break;
-        case K_DTYPE:
-                if (v->type != MSGPACK_OBJECT_STR) {
-                        ok = false;
-                } else if (!tshm__mp_obj_str(v, dtype, sizeof(dtype)) ||
-                           tshm_dtype_parse(dtype, &req->dtype) < 0) {
-                        rv = TSHM_EBADDTYPE;
-                }
-                break;
-        case K_SHAPE:
-                rv = decode_shape(v, req);
-                break;
-        case K_MODE:
-                ok = tshm__mp_obj_u32(v, &req->mode);
-                if (ok && req->mode > 0777u) {
-                        snprintf(err, errlen, "mode %o has bits outside 0777", req->mode);
-                        return TSHM_EINVAL;
-                }
-                break;
-        case K_FLAGS:
-                ok = tshm__mp_obj_u32(v, &req->flags);
-                break;
-        case K_WRITABLE:
-                ok = v->type == MSGPACK_OBJECT_BOOLEAN;
-                req->writable = ok && v->via.boolean;
-                break;
-        case K_REMOVE:
-                ok = v->type == MSGPACK_OBJECT_BOOLEAN;
-                req->remove = ok && v->via.boolean;
-                break;
-        case K_HANDLE:
-                ok = tshm__mp_obj_u64(v, &req->handle);
-                break;
-        case K_SUBSCRIBE:
-                ok = v->type == MSGPACK_OBJECT_BOOLEAN;
-                req->subscribe = ok && v->via.boolean;
-                break;
-        case K_ROSTER:
-                ok = v->type == MSGPACK_OBJECT_BOOLEAN;
-                req->roster = ok && v->via.boolean;
-                break;
-        case K_SLOTS:
-                ok = tshm__mp_obj_u32(v, &req->slots);
-                if (ok && (req->slots < 2 || req->slots > TSHM_STREAM_MAX_SLOTS)) {
-                        snprintf(err, errlen, "%u slots: a stream has 2 to %u", req->slots,
-                                 TSHM_STREAM_MAX_SLOTS);
-                        return TSHM_EINVAL;
-                }
-                break;
-        case K_POLICY:
-                ok = tshm__mp_obj_u32(v, &req->policy);
-                if (ok && req->policy > TSHM_STREAM_OVERWRITE) {
-                        snprintf(err, errlen, "unknown stream policy %u", req->policy);
-                        return TSHM_EINVAL;
-                }
-                break;
-        case K_CURSOR:
-                ok = tshm__mp_obj_u64(v, &req->cursor);
-                break;
-        case K_LIMIT:
-                ok = tshm__mp_obj_u32(v, &req->limit);
-                break;
-        case K_OWNER:
-                ok = tshm__mp_obj_u32(v, &req->owner);
-                break;
-        case K_GROUP:
-                ok = tshm__mp_obj_u32(v, &req->group);
-                break;
-        default:
-                ok = false;
-                break;
-        }
-        if (!ok) {
-                rv = TSHM_EPROTO;
+        if (rv == 0 && f->check != NULL) {
+                return f->check(req, err, errlen);
         }
         if (rv < 0) {
                 snprintf(err, errlen, "%s",
                          rv == TSHM_EPROTO ? "a key has a value of the wrong type"
-                                           : tshm_strerror(rv));
+                                           : tshm__strerror(rv));
         }
         return rv;
 }
@@ -358,17 +343,26 @@ decode_kv(const msgpack_object *v, unsigned bit, struct tshm__req *req, char *er
 static int
 req_check_keys(const struct tshm__req *req, unsigned seen, char *err, size_t errlen)
 {
-        unsigned required, optional;
+        unsigned opbit = op_bit(req->op), required = 0, allowed = 0;
+        size_t k;
 
-        if (!op_keys(req->op, &required, &optional)) {
+        if (opbit == 0) {
                 snprintf(err, errlen, "unknown op %u", req->op);
                 return TSHM_EPROTO;
+        }
+        for (k = 0; k < NFIELDS; k++) {
+                if (req_fields[k].required & opbit) {
+                        required |= 1u << k;
+                }
+                if ((req_fields[k].required | req_fields[k].optional) & opbit) {
+                        allowed |= 1u << k;
+                }
         }
         if ((seen & required) != required) {
                 snprintf(err, errlen, "%s request lacks a required key", tshm__op_name(req->op));
                 return TSHM_EPROTO;
         }
-        if ((seen & ~(required | optional)) != 0) {
+        if ((seen & ~allowed) != 0) {
                 snprintf(err, errlen, "%s request has a key it does not take",
                          tshm__op_name(req->op));
                 return TSHM_EPROTO;
@@ -408,18 +402,18 @@ req_decode_map(const msgpack_object *root, struct tshm__req *req, char *err, siz
         req_peek(root, req);
         for (i = 0; i < root->via.map.size; i++) {
                 const msgpack_object_kv *kv = &root->via.map.ptr[i];
-                for (k = 0; k < NKEYS; k++) {
-                        if (tshm__mp_key_is(&kv->key, req_keys[k].name)) {
+                for (k = 0; k < NFIELDS; k++) {
+                        if (tshm__mp_key_is(&kv->key, req_fields[k].key)) {
                                 break;
                         }
                 }
-                if (k == NKEYS || (seen & req_keys[k].bit) != 0) {
+                if (k == NFIELDS || (seen & (1u << k)) != 0) {
                         snprintf(err, errlen, "%s request key",
-                                 k == NKEYS ? "unknown" : "duplicate");
+                                 k == NFIELDS ? "unknown" : "duplicate");
                         return TSHM_EPROTO;
                 }
-                seen |= req_keys[k].bit;
-                if ((rv = decode_kv(&kv->val, req_keys[k].bit, req, err, errlen)) < 0) {
+                seen |= 1u << k;
+                if ((rv = decode_kv(&kv->val, &req_fields[k], req, err, errlen)) < 0) {
                         return rv;
                 }
         }

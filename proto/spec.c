@@ -1,14 +1,17 @@
 /*
  * spec.c - what a segment may be: names, dtypes and shapes, parsed and
- * checked the same way by the daemon, libtshm and the CLI.
+ * checked the same way by the daemon, libtshm and the CLI (the public
+ * tshm_dtype_*, tshm_name_check and tshm_shape_* wrap these in
+ * client/spec.c).
  */
-#include <ctype.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tshm.h"
+
+#include "spec.h"
 
 struct dtype_desc {
         const char *name;
@@ -47,21 +50,21 @@ dtype_get(tshm_dtype dtype)
 }
 
 const char *
-tshm_dtype_name(tshm_dtype dtype)
+tshm__dtype_name(tshm_dtype dtype)
 {
         const struct dtype_desc *d = dtype_get(dtype);
         return d != NULL ? d->name : NULL;
 }
 
 const char *
-tshm_dtype_typestr(tshm_dtype dtype)
+tshm__dtype_typestr(tshm_dtype dtype)
 {
         const struct dtype_desc *d = dtype_get(dtype);
         return d != NULL ? d->typestr : NULL;
 }
 
 size_t
-tshm_dtype_itemsize(tshm_dtype dtype)
+tshm__dtype_itemsize(tshm_dtype dtype)
 {
         const struct dtype_desc *d = dtype_get(dtype);
         return d != NULL ? d->itemsize : 0;
@@ -84,7 +87,7 @@ static const struct {
 };
 
 int
-tshm_dtype_parse(const char *s, tshm_dtype *ret_dtype)
+tshm__dtype_parse(const char *s, tshm_dtype *ret_dtype)
 {
         size_t i;
 
@@ -126,7 +129,7 @@ name_char_ok(char ch)
 }
 
 int
-tshm_name_check(const char *name)
+tshm__name_check(const char *name)
 {
         size_t i;
 
@@ -142,13 +145,13 @@ tshm_name_check(const char *name)
 }
 
 int
-tshm_shape_nbytes(tshm_dtype dtype, size_t ndim, const uint64_t *shape, uint64_t *ret_nbytes)
+tshm__shape_nbytes(tshm_dtype dtype, size_t ndim, const uint64_t *shape, uint64_t *ret_nbytes)
 {
         uint64_t itemsize, prod = 1;
         bool empty = false;
         size_t i;
 
-        itemsize = tshm_dtype_itemsize(dtype);
+        itemsize = tshm__dtype_itemsize(dtype);
         if (itemsize == 0) {
                 return TSHM_EBADDTYPE;
         }
@@ -177,7 +180,7 @@ tshm_shape_nbytes(tshm_dtype dtype, size_t ndim, const uint64_t *shape, uint64_t
 }
 
 int
-tshm_shape_parse(const char *s, size_t *ret_ndim, uint64_t *ret_shape)
+tshm__shape_parse(const char *s, size_t *ret_ndim, uint64_t *ret_shape)
 {
         uint64_t shape[TSHM_MAX_NDIM];
         size_t ndim = 0;
@@ -194,7 +197,8 @@ tshm_shape_parse(const char *s, size_t *ret_ndim, uint64_t *ret_shape)
                 uint64_t v = 0;
                 bool digits = false;
 
-                while (isdigit((unsigned char)*p)) {
+                /* Not isdigit(), which consults the locale: only ASCII digits. */
+                while (*p >= '0' && *p <= '9') {
                         uint64_t d = (uint64_t)(*p - '0');
                         if (v > ((uint64_t)INT64_MAX - d) / 10) {
                                 return TSHM_EBADSHAPE;

@@ -64,10 +64,10 @@ MUTANTS = [
      "if (name_len > TSHM_NAME_MAX || hdr->ndim", "if (hdr->ndim",
      "unit_header|fuzz_replay_seg"),
     ("hdr-name-chars", "proto/header.c",
-     """        if ((rv = tshm_name_check(spec->name)) < 0) {
+     """        if ((rv = tshm__name_check(spec->name)) < 0) {
                 return rv;
         }
-        if ((rv = tshm_shape_nbytes""", """        if ((rv = tshm_shape_nbytes""",
+        if ((rv = tshm__shape_nbytes""", """        if ((rv = tshm__shape_nbytes""",
      "unit_header|fuzz_replay_seg"),
     ("hdr-array-slots", "proto/header.c",
      "            hdr->slots != want.slots || hdr->policy != want.policy ||\n",
@@ -79,8 +79,8 @@ MUTANTS = [
     ("hdr-magic-layout", "proto/header.c",
      "hdr->layout != TSHM_HDR_LAYOUT || hdr->header_size != TSHM_HDR_SIZE",
      "hdr->layout != TSHM_HDR_LAYOUT", "unit_header|fuzz_replay_seg"),
-    # --- counters and locks (proto/sync.c, client/sync.c, client/stream.c)
-    ("seq-range-wait", "proto/sync.c",
+    # --- counters and locks (segsync/sync.c, client/sync.c, client/stream.c)
+    ("seq-range-wait", "segsync/sync.c",
      "if (!tshm__seq_ok(s)) {\n                        return TSHM_ETORN;", "if (false) {\n                        return TSHM_ETORN;",
      "integration_forged|python_publish$"),
     ("seq-range-read-begin", "client/sync.c",
@@ -97,13 +97,13 @@ MUTANTS = [
     ("seq-range-loan", "client/stream.c",
      "if (!tshm__seq_ok(frame) || frame >= TSHM_SEQ_MAX - 2u) {", "if (false) {",
      "integration_forged"),
-    ("lock-seen-bound", "proto/sync.c",
+    ("lock-seen-bound", "segsync/sync.c",
      "} else if (now - seen->since_ns > bound) {",
      "} else if (now - seen->since_ns > bound && false) {", "integration_forged"),
-    ("lock-lease-expires", "proto/sync.c",
+    ("lock-lease-expires", "segsync/sync.c",
      "if (lease != 0 && now > lease) {", "if (lease != 0 && now > lease && false) {",
      "integration_forged|integration_publish"),
-    ("lock-holder-gone", "proto/sync.c",
+    ("lock-holder-gone", "segsync/sync.c",
      "        return tshm__sync_thread_gone(holder);\n}", "        return false;\n}",
      "integration_publish|integration_stream"),
     # --- streams: the roster, the subscriber's own cursor

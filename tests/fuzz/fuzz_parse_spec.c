@@ -3,14 +3,14 @@
  * and shapes (proto/spec.c), as the CLI, libtshm and tshmd use them.
  *
  * The input is a list of strings separated by NUL bytes. Each string goes to
- * tshm_name_check(), tshm_dtype_parse() and tshm_shape_parse(), and each
- * shape parsed to tshm_shape_nbytes() with every dtype. The name check and
+ * tshm__name_check(), tshm__dtype_parse() and tshm__shape_parse(), and each
+ * shape parsed to tshm__shape_nbytes() with every dtype. The name check and
  * the shape parser are compared with small reference implementations of the
  * rules in PROTOCOL.md, and the size with 128-bit arithmetic; the dtype
  * parser must return a dtype whose name and type string parse back to it.
  * Refusals return the documented error and leave out-parameters alone.
  * Finally the whole input, read as little-endian uint64 extents, goes to
- * tshm_shape_nbytes() too, to reach extents the text parser refuses.
+ * tshm__shape_nbytes() too, to reach extents the text parser refuses.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -18,6 +18,7 @@
 #include "tshm.h"
 
 #include "fuzz.h"
+#include "spec.h"
 
 #define MAX_STRINGS 64
 #define SENTINEL 0x5a5a5a5a5a5a5a5aull
@@ -112,7 +113,7 @@ ref_nbytes(unsigned dtype, size_t ndim, const uint64_t *shape, uint64_t *ret_nby
         return 0;
 }
 
-/* tshm_shape_nbytes() against the reference, with every dtype number and a
+/* tshm__shape_nbytes() against the reference, with every dtype number and a
  * few that are none. */
 static void
 check_nbytes(size_t ndim, const uint64_t *shape)
@@ -122,20 +123,20 @@ check_nbytes(size_t ndim, const uint64_t *shape)
         for (d = 0; d <= NITEMSIZES; d++) {
                 bool known = d < NITEMSIZES && itemsizes[d] != 0;
                 uint64_t got = SENTINEL, want = SENTINEL;
-                int rv = tshm_shape_nbytes((tshm_dtype)d, ndim, shape, &got);
+                int rv = tshm__shape_nbytes((tshm_dtype)d, ndim, shape, &got);
 
                 FUZZ_CHECK(rv == ref_nbytes(d, ndim, shape, &want));
                 FUZZ_CHECK(got == want);
-                FUZZ_CHECK(tshm_dtype_itemsize((tshm_dtype)d) == (known ? itemsizes[d] : 0));
-                FUZZ_CHECK((tshm_dtype_name((tshm_dtype)d) != NULL) == known);
-                FUZZ_CHECK((tshm_dtype_typestr((tshm_dtype)d) != NULL) == known);
+                FUZZ_CHECK(tshm__dtype_itemsize((tshm_dtype)d) == (known ? itemsizes[d] : 0));
+                FUZZ_CHECK((tshm__dtype_name((tshm_dtype)d) != NULL) == known);
+                FUZZ_CHECK((tshm__dtype_typestr((tshm_dtype)d) != NULL) == known);
         }
 }
 
 static void
 check_name(const char *s)
 {
-        int rv = tshm_name_check(s);
+        int rv = tshm__name_check(s);
 
         FUZZ_CHECK(rv == 0 || rv == TSHM_EBADNAME);
         FUZZ_CHECK((rv == 0) == ref_name_ok(s));
@@ -146,7 +147,7 @@ check_dtype(const char *s)
 {
         tshm_dtype d = DTYPE_SENTINEL, again;
         const char *name, *typestr;
-        int rv = tshm_dtype_parse(s, &d);
+        int rv = tshm__dtype_parse(s, &d);
 
         if (rv < 0) {
                 FUZZ_CHECK(rv == TSHM_EBADDTYPE && d == DTYPE_SENTINEL);
@@ -155,13 +156,13 @@ check_dtype(const char *s)
         FUZZ_CHECK(rv == 0 && (unsigned)d < NITEMSIZES && itemsizes[d] != 0);
         FUZZ_CHECK(strlen(s) <= 16 &&
                    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_<=|?") == strlen(s));
-        name = tshm_dtype_name(d);
-        typestr = tshm_dtype_typestr(d);
+        name = tshm__dtype_name(d);
+        typestr = tshm__dtype_typestr(d);
         FUZZ_CHECK(name != NULL && typestr != NULL);
-        FUZZ_CHECK(tshm_dtype_parse(name, &again) == 0 && again == d);
+        FUZZ_CHECK(tshm__dtype_parse(name, &again) == 0 && again == d);
         if (d != TSHM_DTYPE_BFLOAT16) {
-                FUZZ_CHECK(tshm_dtype_parse(typestr, &again) == 0 && again == d);
-                FUZZ_CHECK(tshm_dtype_parse(typestr + 1, &again) == 0 && again == d);
+                FUZZ_CHECK(tshm__dtype_parse(typestr, &again) == 0 && again == d);
+                FUZZ_CHECK(tshm__dtype_parse(typestr + 1, &again) == 0 && again == d);
         }
 }
 
@@ -175,7 +176,7 @@ check_shape(const char *s)
         for (i = 0; i < TSHM_MAX_NDIM; i++) {
                 shape[i] = SENTINEL;
         }
-        rv = tshm_shape_parse(s, &ndim, shape);
+        rv = tshm__shape_parse(s, &ndim, shape);
         ref = ref_shape(s, want);
         if (rv < 0) {
                 FUZZ_CHECK(rv == TSHM_EBADSHAPE && ref < 0);

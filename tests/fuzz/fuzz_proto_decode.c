@@ -59,7 +59,7 @@ req_check(const struct tshm__req *req)
         FUZZ_CHECK(tshm__op_name(req->op) != NULL);
         FUZZ_CHECK(memchr(req->name, '\0', sizeof(req->name)) != NULL);
         if (op_takes_name(req->op)) {
-                FUZZ_CHECK(tshm_name_check(req->name) == 0);
+                FUZZ_CHECK(tshm__name_check(req->name) == 0);
         } else {
                 FUZZ_CHECK(req->name[0] == '\0');
         }
@@ -68,7 +68,7 @@ req_check(const struct tshm__req *req)
                 FUZZ_CHECK(req->shape[i] == 0);
         }
         if (req->op == TSHM_OP_CREATE) {
-                FUZZ_CHECK(tshm_dtype_itemsize(req->dtype) > 0);
+                FUZZ_CHECK(tshm__dtype_itemsize(req->dtype) > 0);
         } else {
                 FUZZ_CHECK(req->dtype == 0 && req->ndim == 0);
         }
@@ -127,7 +127,7 @@ static void
 info_check(const tshm_info *in)
 {
         FUZZ_CHECK(memchr(in->name, '\0', sizeof(in->name)) != NULL);
-        FUZZ_CHECK(tshm_dtype_itemsize(in->dtype) > 0);
+        FUZZ_CHECK(tshm__dtype_itemsize(in->dtype) > 0);
         FUZZ_CHECK(in->ndim <= TSHM_MAX_NDIM);
 }
 

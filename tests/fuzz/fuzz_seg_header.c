@@ -25,6 +25,7 @@
 
 #include "fuzz.h"
 #include "header.h"
+#include "spec.h"
 
 #define PAGE 4096u
 #define WALK_MAX_ELEMS 4096u /* walk every element of arrays this small */
@@ -95,9 +96,9 @@ hdr_check(const struct tshm__hdr *h, uint64_t map_size)
         FUZZ_CHECK((h->flags & TSHM_HDR_KIND_MASK) <= TSHM_HDR_KIND_STREAM);
         FUZZ_CHECK((h->flags & ~TSHM_HDR_FLAGS_KNOWN) == 0 && h->mode <= 0777u);
         FUZZ_CHECK(memchr(h->name, '\0', sizeof(h->name)) != NULL);
-        FUZZ_CHECK(strlen(h->name) <= TSHM_NAME_MAX && tshm_name_check(h->name) == 0);
+        FUZZ_CHECK(strlen(h->name) <= TSHM_NAME_MAX && tshm__name_check(h->name) == 0);
         FUZZ_CHECK(h->itemsize > 0 && h->itemsize <= 16);
-        FUZZ_CHECK(h->itemsize == tshm_dtype_itemsize((tshm_dtype)h->dtype));
+        FUZZ_CHECK(h->itemsize == tshm__dtype_itemsize((tshm_dtype)h->dtype));
         FUZZ_CHECK(h->ndim <= TSHM_MAX_NDIM);
         for (i = h->ndim; i < TSHM_MAX_NDIM; i++) {
                 FUZZ_CHECK(h->shape[i] == 0 && h->strides[i] == 0);
@@ -216,7 +217,7 @@ hdr_init_check(const struct tshm__hdr *h)
                 return;
         }
         hdr_stream_init_check(&spec, h->slots, h->policy);
-        FUZZ_CHECK(tshm_shape_nbytes(spec.dtype, spec.ndim, spec.shape, &nbytes) == 0);
+        FUZZ_CHECK(tshm__shape_nbytes(spec.dtype, spec.ndim, spec.shape, &nbytes) == 0);
         FUZZ_CHECK(built.data_size == nbytes && built.ndim == spec.ndim);
         /* C-contiguous strides. */
         stride = (int64_t)built.itemsize;

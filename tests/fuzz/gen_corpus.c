@@ -439,9 +439,9 @@ hdr_make(struct tshm__hdr *h, tshm_dtype dtype, uint32_t ndim, const uint64_t *s
         spec.owner_uid = 1000;
         spec.owner_gid = 1000;
         spec.created_ns = 1700000000000000000ull;
-        if (tshm__hdr_init(h, &spec) != 0 || tshm_shape_nbytes(dtype, ndim, shape, &nbytes) != 0 ||
+        if (tshm__hdr_init(h, &spec) != 0 || tshm__shape_nbytes(dtype, ndim, shape, &nbytes) != 0 ||
             tshm__hdr_object_size(nbytes, &size) != 0 || tshm__hdr_validate(h, size) != 0) {
-                fprintf(stderr, "gen_corpus: cannot make a %s header\n", tshm_dtype_name(dtype));
+                fprintf(stderr, "gen_corpus: cannot make a %s header\n", tshm__dtype_name(dtype));
                 exit(1);
         }
         return size;

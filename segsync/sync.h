@@ -2,6 +2,11 @@
  * sync.h - the synchronisation line of a segment header: the seqlock, the
  * crash-safe writer lock and futex wake-ups (protocol in sync.c), shared by
  * libtshm and tshmd.
+ *
+ * segsync/ is the runtime half of what both sides share: unlike proto/,
+ * which is pure, this module makes system calls (futex, clock_gettime,
+ * kill), reads /proc, reads $TSHM_SPIN_NS and caches thread and process ids
+ * in globals. Both libtshm and tshmd link it.
  */
 #ifndef TSHM_SYNC_H
 #define TSHM_SYNC_H
