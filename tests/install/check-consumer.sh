@@ -20,7 +20,7 @@ cmake --build "$work/cmake" >/dev/null
 "$work/cmake/consumer_shared"
 "$work/cmake/consumer_static"
 # The static one must not need libtshm.so at run time.
-if ldd "$work/cmake/consumer_static" | grep -q libtshm; then
+if grep -q libtshm <<<"$(ldd "$work/cmake/consumer_static")"; then
         echo "consumer_static depends on libtshm.so" >&2
         exit 1
 fi

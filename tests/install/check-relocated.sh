@@ -47,9 +47,12 @@ PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --libs tshm | grep -qF -- "-L$p/" ||
 if ! out=$(env -u LD_LIBRARY_PATH LD_LIBRARY_PATH= "$p/bin/tshm" --version 2>&1); then
         fail "$p/bin/tshm --version with an empty LD_LIBRARY_PATH: $out"
 fi
-if env LD_LIBRARY_PATH= ldd "$p/bin/tshm" | grep -q 'libtshm.*not found'; then
+# ldd's output is kept first: `ldd | grep -q` under pipefail fails whenever
+# grep exits before ldd has written everything (SIGPIPE).
+libs=$(env LD_LIBRARY_PATH= ldd "$p/bin/tshm")
+if grep -q 'libtshm.*not found' <<<"$libs"; then
         fail "$p/bin/tshm: libtshm not found"
-elif ! env LD_LIBRARY_PATH= ldd "$p/bin/tshm" | grep -qF "$p/"; then
+elif ! grep -qF "$p/" <<<"$libs"; then
         fail "$p/bin/tshm does not load libtshm from $p"
 fi
 "$p/sbin/tshmd" --version >/dev/null || fail "$p/sbin/tshmd --version"
