@@ -601,18 +601,18 @@ tshm_list_free(tshm_info *infos)
 }
 
 int
-tshm_stats_get(tshm_client *c, tshm_stats *ret_stats)
+tshm_daemon_stat(tshm_client *c, tshm_daemon_info *ret_info)
 {
-        struct tshm__req req = {.op = TSHM_OP_STATS};
+        struct tshm__req req = {.op = TSHM_OP_DAEMON_STAT};
         struct tshm__reply reply;
         int rv;
 
-        if (c == NULL || ret_stats == NULL) {
+        if (c == NULL || ret_info == NULL) {
                 return TSHM_EINVAL;
         }
         (void)pthread_mutex_lock(&c->lock);
         if ((rv = tshm__client_call(c, &req, &reply, NULL)) == 0) {
-                *ret_stats = reply.stats;
+                *ret_info = reply.daemon;
         }
         (void)pthread_mutex_unlock(&c->lock);
         return rv;

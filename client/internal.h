@@ -93,7 +93,7 @@ void tshm__stream_unmap(tshm_seg *seg);
 /* Make @sub (tshm__sub_size() bytes) the subscription of entry @index of
  * @seg's tables (mapped into seg->cur and seg->ros): it starts where the
  * roster says. Returns 0, TSHM_EINVAL, TSHM_EPROTO (the roster does not
- * hold the entry) or TSHM_ETORN (it starts past a corrupt counter). Used by tshm_subscribe() and
+ * hold the entry) or TSHM_ETORN (it starts past a corrupt counter). Used by tshm_sub_open() and
  * the reader fuzz target. */
 int tshm__sub_init(tshm_sub *sub, tshm_seg *seg, uint32_t index);
 size_t tshm__sub_size(void);

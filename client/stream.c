@@ -185,11 +185,11 @@ tshm__stream_unmap(tshm_seg *seg)
 }
 
 int
-tshm_create_stream(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim,
+tshm_stream_create(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim,
                    const uint64_t *shape, uint32_t slots, tshm_stream_policy policy, unsigned mode,
                    unsigned flags, tshm_seg **ret_seg)
 {
-        struct tshm__req req = {.op = TSHM_OP_CREATE_STREAM,
+        struct tshm__req req = {.op = TSHM_OP_STREAM_CREATE,
                                 .dtype = dtype,
                                 .slots = slots,
                                 .policy = (uint32_t)policy};
@@ -360,7 +360,7 @@ tshm_stream_discard(tshm_seg *seg)
 }
 
 int
-tshm_subscribe(tshm_client *c, const char *name, tshm_sub **ret_sub)
+tshm_sub_open(tshm_client *c, const char *name, tshm_sub **ret_sub)
 {
         struct tshm__req req = {.op = TSHM_OP_OPEN, .writable = false};
         struct tshm__reply reply;
@@ -540,7 +540,7 @@ tshm_sub_missed(const tshm_sub *sub)
 }
 
 int
-tshm_unsubscribe(tshm_sub *sub)
+tshm_sub_close(tshm_sub *sub)
 {
         int rv;
 

@@ -144,10 +144,10 @@ void
 tshmd_ops_create(struct tshmd_conn *c, const struct tshm__req *req)
 {
         struct tshmd_server *srv = c->srv;
-        /* create_stream is create with a ring: slots and policy set. */
+        /* stream_create is create with a ring: slots and policy set. */
         struct tshm__seg_spec spec = {.dtype = req->dtype,
                                       .ndim = req->ndim,
-                                      .slots = req->op == TSHM_OP_CREATE_STREAM ? req->slots : 0,
+                                      .slots = req->op == TSHM_OP_STREAM_CREATE ? req->slots : 0,
                                       .policy = req->policy};
         struct create_work *cw = NULL;
         char err[ERRLEN];

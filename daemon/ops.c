@@ -304,11 +304,11 @@ ops_may_chown(const struct tshmd_conn *c, const struct tshmd_seg *seg, const str
                 }
                 return TSHM_EACCES;
         }
-        if (req->op == TSHM_OP_CHOWN && req->owner != TSHM_ID_KEEP && req->owner != c->uid) {
+        if (req->op == TSHM_OP_CHOWN && req->owner != TSHM_ID_UNCHANGED && req->owner != c->uid) {
                 snprintf(err, errlen, "only root may give '%s' to another user", seg->name);
                 return TSHM_EACCES;
         }
-        if (req->op == TSHM_OP_CHOWN && req->group != TSHM_ID_KEEP &&
+        if (req->op == TSHM_OP_CHOWN && req->group != TSHM_ID_UNCHANGED &&
             !tshmd_conn_in_group(c, req->group)) {
                 snprintf(err, errlen, "uid %u is not in group %u", (unsigned)c->uid, req->group);
                 return TSHM_EACCES;
@@ -352,8 +352,8 @@ ops_chown(struct tshmd_conn *c, const struct tshm__req *req)
                 return;
         }
         mode = req->op == TSHM_OP_CHMOD ? req->mode : seg->mode;
-        uid = req->op == TSHM_OP_CHOWN && req->owner != TSHM_ID_KEEP ? req->owner : seg->owner_uid;
-        gid = req->op == TSHM_OP_CHOWN && req->group != TSHM_ID_KEEP ? req->group : seg->owner_gid;
+        uid = req->op == TSHM_OP_CHOWN && req->owner != TSHM_ID_UNCHANGED ? req->owner : seg->owner_uid;
+        gid = req->op == TSHM_OP_CHOWN && req->group != TSHM_ID_UNCHANGED ? req->group : seg->owner_gid;
         (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
         if ((rv = ops_write_owner(srv, seg, mode, uid, gid, objname)) < 0) {
                 tshmd_ops_fail(c, req->id, rv, "cannot update the header of '%s': %s", seg->name,
@@ -404,7 +404,7 @@ ops_stat(struct tshmd_conn *c, const struct tshm__req *req)
         }
         tshmd_registry_info(seg, &info);
         tshm__reply_enc_init(&e);
-        if ((info.flags & TSHM_INFO_STREAM) != 0) {
+        if (info.kind == TSHM_KIND_STREAM) {
                 tshm_stream_info st;
 
                 tshmd_stream_info(c->srv, seg, &st);
@@ -466,11 +466,11 @@ ops_list(struct tshmd_conn *c, const struct tshm__req *req)
 }
 
 static void
-ops_stats(struct tshmd_conn *c, const struct tshm__req *req)
+ops_daemon_stat(struct tshmd_conn *c, const struct tshm__req *req)
 {
         struct tshmd_server *srv = c->srv;
         struct tshm__reply_enc e;
-        tshm_stats st = {
+        tshm_daemon_info st = {
             .segments = srv->reg.segments,
             .bytes = srv->reg.bytes,
             .max_bytes = srv->cfg->max_bytes,
@@ -484,7 +484,7 @@ ops_stats(struct tshmd_conn *c, const struct tshm__req *req)
         };
 
         tshm__reply_enc_init(&e);
-        tshmd_ops_send(c, &e, tshm__reply_stats(&e, req->id, &st), req->id, -1);
+        tshmd_ops_send(c, &e, tshm__reply_daemon_stat(&e, req->id, &st), req->id, -1);
 }
 
 void
@@ -520,7 +520,7 @@ tshmd_ops_dispatch(struct tshmd_conn *c, const uint8_t *payload, size_t len)
                 ops_hello(c, &req);
                 break;
         case TSHM_OP_CREATE:
-        case TSHM_OP_CREATE_STREAM:
+        case TSHM_OP_STREAM_CREATE:
                 tshmd_ops_create(c, &req);
                 break;
         case TSHM_OP_ATTACH:
@@ -548,8 +548,8 @@ tshmd_ops_dispatch(struct tshmd_conn *c, const uint8_t *payload, size_t len)
         case TSHM_OP_LIST:
                 ops_list(c, &req);
                 break;
-        case TSHM_OP_STATS:
-                ops_stats(c, &req);
+        case TSHM_OP_DAEMON_STAT:
+                ops_daemon_stat(c, &req);
                 break;
         default:
                 tshmd_conn_reply_error(c, req.id, TSHM_EPROTO, "unknown op");

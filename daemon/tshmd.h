@@ -73,7 +73,7 @@ struct tshmd_seg {
         uint8_t dtype, ndim, state;
         uint64_t *shape;
         char *name;
-        /* A stream (flags' kind TSHM_HDR_KIND_STREAM): its ring, and the
+        /* A stream (flags' kind TSHM_KIND_STREAM): its ring, and the
          * subscriber table (a memfd made on first attach; stream.c). */
         uint32_t slots, policy;
         uint32_t subscribers;

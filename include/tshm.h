@@ -373,7 +373,7 @@ typedef enum tshm_stream_policy {
  * open it for producing. Returns 0 and the stream in *ret_seg (a tshm_seg
  * whose data pointer is slot 0; release it with tshm_close()), or the errors
  * of tshm_create(). Since 0.2. */
-TSHM_API int tshm_create_stream(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim,
+TSHM_API int tshm_stream_create(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim,
                                 const uint64_t *shape, uint32_t slots, tshm_stream_policy policy,
                                 unsigned mode, unsigned flags, tshm_seg **ret_seg);
 
@@ -410,10 +410,10 @@ typedef struct tshm_frame {
 
 /* Subscribe to the stream @name (read permission needed). The subscriber's
  * first frame is the next one published. Returns 0 and *ret_sub (release it
- * with tshm_unsubscribe()), or TSHM_EBADNAME, TSHM_ENOENT, TSHM_EACCES,
+ * with tshm_sub_close()), or TSHM_EBADNAME, TSHM_ENOENT, TSHM_EACCES,
  * TSHM_EINVAL (not a stream), TSHM_ELIMIT (TSHM_STREAM_MAX_SUBS reached), or a
  * connection error. Since 0.2. */
-TSHM_API int tshm_subscribe(tshm_client *c, const char *name, tshm_sub **ret_sub);
+TSHM_API int tshm_sub_open(tshm_client *c, const char *name, tshm_sub **ret_sub);
 
 /* Take the next frame, waiting up to @timeout_ms (-1 forever). The frame
  * stays valid (the producer does not reuse its slot under the block policy)
@@ -436,7 +436,7 @@ TSHM_API uint64_t tshm_sub_missed(const tshm_sub *sub);
 
 /* Leave the stream and free @sub. NULL is ignored. Returns 0 or a connection
  * error (the subscription is released all the same). Since 0.2. */
-TSHM_API int tshm_unsubscribe(tshm_sub *sub);
+TSHM_API int tshm_sub_close(tshm_sub *sub);
 
 /* What the daemon knows of a stream. */
 typedef struct tshm_stream_info {
@@ -487,7 +487,7 @@ TSHM_API int tshm_list(tshm_client *c, tshm_info **ret_infos, size_t *ret_count)
 TSHM_API void tshm_list_free(tshm_info *infos);
 
 /* The daemon's counters. A plain struct: its layout is part of the ABI. */
-typedef struct tshm_stats {
+typedef struct tshm_daemon_info {
         uint64_t segments;  /* named segments */
         uint64_t bytes;     /* bytes charged to the budget (unlinked but mapped included) */
         uint64_t max_bytes; /* the budget, 0 for none */
@@ -498,11 +498,11 @@ typedef struct tshm_stats {
         uint64_t shm_free;  /* free bytes of the file system under /dev/shm */
         uint32_t pid;       /* the daemon's pid */
         uint32_t proto;     /* its protocol version */
-} tshm_stats;
+} tshm_daemon_info;
 
-/* Fetch the daemon's counters. Returns 0 and *ret_stats, or a connection
+/* Fetch the daemon's counters. Returns 0 and *ret_info, or a connection
  * error. Since 0.1. */
-TSHM_API int tshm_stats_get(tshm_client *c, tshm_stats *ret_stats);
+TSHM_API int tshm_daemon_stat(tshm_client *c, tshm_daemon_info *ret_info);
 
 /* One stale object under the daemon's prefix in /dev/shm. */
 typedef struct tshm_gc_entry {

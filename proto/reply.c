@@ -170,7 +170,7 @@ tshm__reply_list_end(struct tshm__reply_enc *e, uint64_t next_cursor)
 }
 
 int
-tshm__reply_stats(struct tshm__reply_enc *e, uint64_t id, const tshm_stats *st)
+tshm__reply_daemon_stat(struct tshm__reply_enc *e, uint64_t id, const tshm_daemon_info *st)
 {
         int rv = reply_begin(e, id, 0, 1);
 
@@ -314,7 +314,7 @@ decode_gc(const msgpack_object *res, struct tshm__reply *reply)
 }
 
 static bool
-decode_stats(const msgpack_object *m, tshm_stats *st)
+decode_daemon_stat(const msgpack_object *m, tshm_daemon_info *st)
 {
         return tshm__mp_get_u64(m, "segments", &st->segments) &&
                tshm__mp_get_u64(m, "bytes", &st->bytes) &&
@@ -364,7 +364,7 @@ decode_result(const msgpack_object *res, uint32_t op, struct tshm__reply *reply)
         case TSHM_OP_HELLO:
                 return tshm__mp_get_u32(res, "version", &reply->version) ? 0 : TSHM_EPROTO;
         case TSHM_OP_CREATE:
-        case TSHM_OP_CREATE_STREAM:
+        case TSHM_OP_STREAM_CREATE:
         case TSHM_OP_OPEN:
         case TSHM_OP_ATTACH:
                 fd = tshm__mp_map_get(res, "fd");
@@ -380,8 +380,8 @@ decode_result(const msgpack_object *res, uint32_t op, struct tshm__reply *reply)
                 return decode_list(res, reply);
         case TSHM_OP_GC:
                 return decode_gc(res, reply);
-        case TSHM_OP_STATS:
-                return decode_stats(res, &reply->stats) ? 0 : TSHM_EPROTO;
+        case TSHM_OP_DAEMON_STAT:
+                return decode_daemon_stat(res, &reply->daemon) ? 0 : TSHM_EPROTO;
         default:
                 return 0;
         }

@@ -32,16 +32,16 @@ tshm__op_name(uint32_t op)
                 return "chown";
         case TSHM_OP_GC:
                 return "gc";
-        case TSHM_OP_CREATE_STREAM:
-                return "create_stream";
+        case TSHM_OP_STREAM_CREATE:
+                return "stream_create";
         case TSHM_OP_ATTACH:
                 return "attach";
         case TSHM_OP_STAT:
                 return "stat";
         case TSHM_OP_LIST:
                 return "list";
-        case TSHM_OP_STATS:
-                return "stats";
+        case TSHM_OP_DAEMON_STAT:
+                return "daemon_stat";
         default:
                 return NULL;
         }
@@ -98,7 +98,7 @@ op_keys(uint32_t op, unsigned *ret_required, unsigned *ret_optional)
                 req |= K_NAME | K_DTYPE | K_SHAPE;
                 opt = K_MODE | K_FLAGS;
                 break;
-        case TSHM_OP_CREATE_STREAM:
+        case TSHM_OP_STREAM_CREATE:
                 req |= K_NAME | K_DTYPE | K_SHAPE | K_SLOTS | K_POLICY;
                 opt = K_MODE | K_FLAGS;
                 break;
@@ -130,7 +130,7 @@ op_keys(uint32_t op, unsigned *ret_required, unsigned *ret_optional)
         case TSHM_OP_LIST:
                 opt = K_CURSOR | K_LIMIT;
                 break;
-        case TSHM_OP_STATS:
+        case TSHM_OP_DAEMON_STAT:
                 break;
         default:
                 return false;
@@ -435,8 +435,8 @@ tshm__req_decode(const uint8_t *buf, size_t len, struct tshm__req *req, char *er
 
         memset(req, 0, sizeof(*req));
         /* Absent chown ids mean "unchanged", never uid or gid 0. */
-        req->owner = TSHM_ID_KEEP;
-        req->group = TSHM_ID_KEEP;
+        req->owner = TSHM_ID_UNCHANGED;
+        req->group = TSHM_ID_UNCHANGED;
         if (tshm__mp_check(buf, len, TSHM_PROTO_MAX_DEPTH, TSHM_PROTO_MAX_ELEMS) < 0) {
                 snprintf(err, errlen, "not one well-formed msgpack value within the limits");
                 return TSHM_EPROTO;

@@ -30,7 +30,7 @@ stream_policy_name(uint32_t policy)
 static bool
 stream_of(tshm_client *c, const tshm_info *info, tshm_stream_info *si)
 {
-        return c != NULL && (info->flags & TSHM_INFO_STREAM) != 0 &&
+        return c != NULL && info->kind == TSHM_KIND_STREAM &&
                tshm_stream_stat(c, info->name, si) == 0;
 }
 

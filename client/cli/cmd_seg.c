@@ -56,7 +56,7 @@ cmd_create(const struct cli_ctx *ctx)
          * (Mode 0 at create means the default, so 0 is set by chmod too.) */
         later = ctx->have_group || mode == 0;
         rv = ctx->slots != 0
-                     ? tshm_create_stream(c, name, dtype, ndim, shape, ctx->slots, ctx->policy,
+                     ? tshm_stream_create(c, name, dtype, ndim, shape, ctx->slots, ctx->policy,
                                           later ? (mode & 0700u) | 0400u : mode,
                                           TSHM_CREATE_DEFAULT, &seg)
                      : tshm_create(c, name, dtype, ndim, shape,

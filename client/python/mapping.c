@@ -47,7 +47,7 @@ tshmpy_mapping_new_sub(tshmpy_client *client, tshm_sub *sub)
         self = (tshmpy_mapping *)tshmpy_mapping_type.tp_alloc(&tshmpy_mapping_type, 0);
         if (self == NULL) {
                 tshmpy_client_lock(client);
-                Py_BEGIN_ALLOW_THREADS(void) tshm_unsubscribe(sub);
+                Py_BEGIN_ALLOW_THREADS(void) tshm_sub_close(sub);
                 Py_END_ALLOW_THREADS tshmpy_client_unlock(client);
                 return NULL;
         }
@@ -70,7 +70,7 @@ static void
 mapping_release(tshmpy_mapping *self)
 {
         if (self->sub != NULL) {
-                (void)tshm_unsubscribe(self->sub);
+                (void)tshm_sub_close(self->sub);
         } else {
                 (void)tshm_close(self->seg);
         }

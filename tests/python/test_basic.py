@@ -1,4 +1,4 @@
-"""The Client and Segment surface: attributes, list/stat/stats, context
+"""The Client and Segment surface: attributes, list/stat/daemon_stat, context
 managers, the module-level functions, and help()."""
 
 import json
@@ -140,8 +140,8 @@ def test_list_equals_the_cli_json(daemon, client, name):
     client.unlink(name)
 
 
-def test_stats_has_the_keys_of_tshm_stats_json(daemon, client):
-    st = client.stats()
+def test_daemon_stat_has_the_keys_of_tshm_stats_json(daemon, client):
+    st = client.daemon_stat()
     assert set(st) == {"segments", "bytes", "max_bytes", "clients", "opens", "requests",
                        "uptime_s", "shm_free", "pid", "proto"}
     assert st["pid"] == daemon.proc.pid
@@ -195,7 +195,7 @@ def test_module_level_functions_use_a_lazy_default_client(daemon, name):
         assert r.numpy().sum() == 28
         assert any(e['name'] == {name!r} for e in tshm.list())
         assert tshm.stat({name!r})['opens'] == 2
-        assert tshm.stats()['segments'] >= 1
+        assert tshm.daemon_stat()['segments'] >= 1
         f = tshm.from_numpy({name!r} + 'b', np.ones(3))
         tshm.unlink({name!r} + 'b')
         tshm.unlink({name!r})
