@@ -262,7 +262,7 @@ START_TEST(test_codec_req_encode_unknown_op)
         ck_assert_ptr_null(tshm__op_name(0));
         ck_assert_ptr_null(tshm__op_name(999));
         ck_assert_str_eq(tshm__op_name(TSHM_OP_CREATE), "create");
-        ck_assert_str_eq(tshm__op_name(TSHM_OP_DAEMON_STAT), "stats");
+        ck_assert_str_eq(tshm__op_name(TSHM_OP_DAEMON_STAT), "daemon_stat");
 }
 END_TEST
 
