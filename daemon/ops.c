@@ -352,8 +352,10 @@ ops_chown(struct tshmd_conn *c, const struct tshm__req *req)
                 return;
         }
         mode = req->op == TSHM_OP_CHMOD ? req->mode : seg->mode;
-        uid = req->op == TSHM_OP_CHOWN && req->owner != TSHM_ID_UNCHANGED ? req->owner : seg->owner_uid;
-        gid = req->op == TSHM_OP_CHOWN && req->group != TSHM_ID_UNCHANGED ? req->group : seg->owner_gid;
+        uid = req->op == TSHM_OP_CHOWN && req->owner != TSHM_ID_UNCHANGED ? req->owner
+                                                                          : seg->owner_uid;
+        gid = req->op == TSHM_OP_CHOWN && req->group != TSHM_ID_UNCHANGED ? req->group
+                                                                          : seg->owner_gid;
         (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
         if ((rv = ops_write_owner(srv, seg, mode, uid, gid, objname)) < 0) {
                 tshmd_ops_fail(c, req->id, rv, "cannot update the header of '%s': %s", seg->name,

@@ -230,7 +230,7 @@ tshmd_registry_add(struct tshmd_registry *reg, const struct tshm__hdr *hdr, uint
         seg->size = size;
         /* A stream's nbytes is one frame's, as its shape says. */
         seg->nbytes = (hdr->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_STREAM ? hdr->frame_bytes
-                                                                                : hdr->data_size;
+                                                                            : hdr->data_size;
         seg->created_ns = hdr->created_ns;
         seg->owner_uid = hdr->owner_uid;
         seg->owner_gid = hdr->owner_gid;

@@ -126,9 +126,10 @@ req_seed(const char *name, const struct tshm__req *req, msgpack_sbuffer *stream)
 static void
 gen_requests(void)
 {
-        static const uint32_t ops[] = {TSHM_OP_HELLO,  TSHM_OP_CREATE, TSHM_OP_OPEN,  TSHM_OP_CLOSE,
-                                       TSHM_OP_UNLINK, TSHM_OP_CHMOD,  TSHM_OP_CHOWN, TSHM_OP_GC,
-                                       TSHM_OP_STAT,   TSHM_OP_LIST,   TSHM_OP_DAEMON_STAT};
+        static const uint32_t ops[] = {TSHM_OP_HELLO, TSHM_OP_CREATE,     TSHM_OP_OPEN,
+                                       TSHM_OP_CLOSE, TSHM_OP_UNLINK,     TSHM_OP_CHMOD,
+                                       TSHM_OP_CHOWN, TSHM_OP_GC,         TSHM_OP_STAT,
+                                       TSHM_OP_LIST,  TSHM_OP_DAEMON_STAT};
         msgpack_sbuffer stream;
         struct tshm__req req;
         char name[64];
