@@ -490,6 +490,7 @@ tshm_sub_take(tshm_sub *sub, int timeout_ms, tshm_frame *ret_frame)
                         frame++;
                         continue;
                 }
+                memset(ret_frame, 0, sizeof(*ret_frame)); /* the reserved tail too */
                 ret_frame->data = stream_slot_data(seg, frame);
                 ret_frame->seq = frame;
                 ret_frame->timestamp_ns = __atomic_load_n(&slot->ts_ns, __ATOMIC_RELAXED);

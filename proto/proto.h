@@ -53,6 +53,12 @@ enum tshm__op {
 
 const char *tshm__op_name(uint32_t op);
 
+/* The "flags" of an info map on the wire: the creation flags
+ * (TSHM_CREATE_EPHEMERAL, bit 0) and, in bit 1, whether the segment is a
+ * stream. The codec moves that bit to and from tshm_info.kind, so
+ * tshm_info.flags holds only creation flags. */
+#define TSHM_PROTO_INFO_STREAM 2u
+
 /* A decoded request. Which fields are set depends on op (see PROTOCOL.md);
  * has_* says which optional keys were present. */
 struct tshm__req {

@@ -119,7 +119,9 @@ pack_info(msgpack_packer *pk, const tshm_info *in)
         rv |= tshm__mp_pack_kv_u64(pk, "mode", in->mode) |
               tshm__mp_pack_kv_u64(pk, "opens", in->opens);
         rv |= tshm__mp_pack_kv_u64(pk, "created", in->created_ns) |
-              tshm__mp_pack_kv_u64(pk, "flags", in->flags);
+              tshm__mp_pack_kv_u64(
+                  pk, "flags",
+                  in->flags | (in->kind == TSHM_KIND_STREAM ? TSHM_PROTO_INFO_STREAM : 0u));
         return rv;
 }
 
@@ -234,13 +236,18 @@ decode_info(const msgpack_object *m, tshm_info *in)
                         return false;
                 }
         }
-        return tshm__mp_get_u64(m, "nbytes", &in->nbytes) &&
-               tshm__mp_get_u64(m, "size", &in->size) &&
-               tshm__mp_get_u32(m, "owner", &in->owner_uid) &&
-               tshm__mp_get_u32(m, "group", &in->owner_gid) &&
-               tshm__mp_get_u32(m, "mode", &in->mode) && tshm__mp_get_u32(m, "opens", &in->opens) &&
-               tshm__mp_get_u64(m, "created", &in->created_ns) &&
-               tshm__mp_get_u32(m, "flags", &in->flags);
+        if (!tshm__mp_get_u64(m, "nbytes", &in->nbytes) ||
+            !tshm__mp_get_u64(m, "size", &in->size) ||
+            !tshm__mp_get_u32(m, "owner", &in->owner_uid) ||
+            !tshm__mp_get_u32(m, "group", &in->owner_gid) ||
+            !tshm__mp_get_u32(m, "mode", &in->mode) || !tshm__mp_get_u32(m, "opens", &in->opens) ||
+            !tshm__mp_get_u64(m, "created", &in->created_ns) ||
+            !tshm__mp_get_u32(m, "flags", &in->flags)) {
+                return false;
+        }
+        in->kind = (in->flags & TSHM_PROTO_INFO_STREAM) != 0 ? TSHM_KIND_STREAM : TSHM_KIND_ARRAY;
+        in->flags &= ~TSHM_PROTO_INFO_STREAM;
+        return true;
 }
 
 static int

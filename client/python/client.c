@@ -5,9 +5,10 @@
  * arguments, info.c holds list(), stat() and daemon_stat(), client_stream.c the
  * calls that make streams.
  *
- * Every blocking libtshm call runs with the GIL released and the client's
- * lock held; the lock also orders tshm_disconnect() against the tshm_close()
- * that a mapping makes when its last view dies, on any thread.
+ * Every blocking libtshm call on the client runs with the GIL released and
+ * the client's lock held (the lock guards self->c, which close() and a fork
+ * child's detach clear). The tshm_close() that a mapping makes when its last
+ * view dies takes no lock of ours: libtshm lets it race tshm_disconnect().
  */
 #include <stdio.h>
 #include <stdlib.h>

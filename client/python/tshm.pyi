@@ -74,6 +74,7 @@ class SegmentInfo(TypedDict):
     opens: int  # open handles, all clients together
     created: str  # ISO 8601 UTC, nanoseconds
     created_ns: int
+    kind: Literal["array", "stream"]
     stream: NotRequired[StreamInfo]  # only for a stream
 
 class DaemonInfo(TypedDict):

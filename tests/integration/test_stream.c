@@ -381,6 +381,32 @@ START_TEST(test_stream_bad_arguments)
 }
 END_TEST
 
+/* tshm_info.flags holds only creation flags; what the segment is, is kind. */
+START_TEST(test_stream_stat_kind_and_flags)
+{
+        tshm_client *c = fixture_connect(&f);
+        tshm_seg *s, *a;
+        tshm_info info;
+
+        ck_assert_int_eq(tshm_stream_create(c, "eph", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 2,
+                                            TSHM_STREAM_BLOCK, 0, TSHM_CREATE_EPHEMERAL, &s),
+                         0);
+        ck_assert_int_eq(tshm_create(c, "arr", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 0, 0, &a), 0);
+        memset(&info, 0xff, sizeof(info));
+        ck_assert_int_eq(tshm_stat(c, "eph", &info), 0);
+        ck_assert_uint_eq(info.flags, TSHM_CREATE_EPHEMERAL);
+        ck_assert_uint_eq(info.kind, TSHM_KIND_STREAM);
+        ck_assert_uint_eq(info.reserved[0] | info.reserved[1] | info.reserved[2] | info.reserved[3],
+                          0);
+        ck_assert_int_eq(tshm_stat(c, "arr", &info), 0);
+        ck_assert_uint_eq(info.flags, 0);
+        ck_assert_uint_eq(info.kind, TSHM_KIND_ARRAY);
+        tshm_close(a);
+        tshm_close(s);
+        tshm_disconnect(c);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -397,6 +423,7 @@ main(void)
         tcase_add_test(tc, test_subscriber_dies_while_daemon_down);
         tcase_add_test(tc, test_producer_killed_mid_frame);
         tcase_add_test(tc, test_stream_bad_arguments);
+        tcase_add_test(tc, test_stream_stat_kind_and_flags);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);

@@ -26,6 +26,7 @@ def test_loan_take_and_attributes(client, name):
     assert st.seq == 0 and st.writable and st.publish_time is None
     assert client.stat(name)["stream"] == {"slots": 3, "policy": "block", "subscribers": 0,
                                            "frames": 0}
+    assert client.stat(name)["kind"] == "stream"
     with client.sub_open(name) as sub:
         assert isinstance(sub, tshm.Subscriber)
         assert client.stat(name)["stream"]["subscribers"] == 1

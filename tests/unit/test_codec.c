@@ -481,9 +481,9 @@ static const struct {
         const char *key;
         enum bad_value value;
 } bad_values[] = {
-    {TSHM_OP_DAEMON_STAT, "op", BV_STR},          {TSHM_OP_DAEMON_STAT, "op", BV_NEG},
-    {TSHM_OP_DAEMON_STAT, "id", BV_NEG},          {TSHM_OP_DAEMON_STAT, "id", BV_FLOAT},
-    {TSHM_OP_DAEMON_STAT, "id", BV_NIL},          {TSHM_OP_DAEMON_STAT, "id", BV_STR},
+    {TSHM_OP_DAEMON_STAT, "op", BV_STR},    {TSHM_OP_DAEMON_STAT, "op", BV_NEG},
+    {TSHM_OP_DAEMON_STAT, "id", BV_NEG},    {TSHM_OP_DAEMON_STAT, "id", BV_FLOAT},
+    {TSHM_OP_DAEMON_STAT, "id", BV_NIL},    {TSHM_OP_DAEMON_STAT, "id", BV_STR},
     {TSHM_OP_HELLO, "version", BV_BIG32},   {TSHM_OP_HELLO, "version", BV_STR},
     {TSHM_OP_STAT, "name", BV_INT},         {TSHM_OP_STAT, "name", BV_BIN},
     {TSHM_OP_STAT, "name", BV_NIL},         {TSHM_OP_CREATE, "dtype", BV_INT},
@@ -871,6 +871,7 @@ fill_info(tshm_info *in, uint32_t k)
         in->opens = k * 3u;
         in->created_ns = 1700000000000000000ull + k;
         in->flags = k & 1u;
+        in->kind = (k >> 1) & 1u ? TSHM_KIND_STREAM : TSHM_KIND_ARRAY;
 }
 
 static void
@@ -892,6 +893,7 @@ assert_info_eq(const tshm_info *a, const tshm_info *b)
         ck_assert_uint_eq(a->opens, b->opens);
         ck_assert_uint_eq(a->created_ns, b->created_ns);
         ck_assert_uint_eq(a->flags, b->flags);
+        ck_assert_uint_eq(a->kind, b->kind);
 }
 
 START_TEST(test_codec_reply_error)
@@ -1013,6 +1015,17 @@ START_TEST(test_codec_reply_stat)
                 assert_info_eq(&r.info, &in);
                 tshm__reply_enc_done(&e);
         }
+        /* The wire keeps one "flags" (bit 1: a stream); the codec splits it
+         * into tshm_info.flags (creation flags only) and tshm_info.kind. */
+        fill_info(&in, 3);
+        ck_assert_uint_eq(in.flags, TSHM_CREATE_EPHEMERAL);
+        ck_assert_uint_eq(in.kind, TSHM_KIND_STREAM);
+        tshm__reply_enc_init(&e);
+        ck_assert_int_eq(tshm__reply_stat(&e, 6, &in), 0);
+        ck_assert_int_eq(enc_decode(&e, TSHM_OP_STAT, &r), 0);
+        ck_assert_uint_eq(r.info.flags, TSHM_CREATE_EPHEMERAL);
+        ck_assert_uint_eq(r.info.kind, TSHM_KIND_STREAM);
+        tshm__reply_enc_done(&e);
         /* A 200-character name. */
         fill_info(&in, 1);
         memset(in.name, 'z', TSHM_NAME_MAX);
