@@ -15,7 +15,7 @@
 #include "fixture.h"
 
 #define ROUNDS 300
-#define SEGS 4
+#define SEGS 16
 
 static struct tshmd_fixture f;
 
