@@ -205,7 +205,7 @@ bench_scale_run(const struct bench_env *env, const struct bench_cfg *cfg, tshm_c
                 struct bench_scale *ret)
 {
         struct bench_scale r = {.asked = cfg->segments, .ls_s = -1};
-        tshm_stats st;
+        tshm_daemon_info st;
         int rv;
 
         r.segments = scale_fit(cfg->segments);
@@ -221,8 +221,8 @@ bench_scale_run(const struct bench_env *env, const struct bench_cfg *cfg, tshm_c
         if ((rv = scale_phase(env, r.segments, SCALE_UNLINK, &r.unlink_s)) < 0) {
                 return rv;
         }
-        if ((rv = tshm_stats_get(c, &st)) < 0) {
-                fprintf(stderr, "tshm-bench: tshm_stats_get: %s\n", tshm_strerror(rv));
+        if ((rv = tshm_daemon_stat(c, &st)) < 0) {
+                fprintf(stderr, "tshm-bench: tshm_daemon_stat: %s\n", tshm_strerror(rv));
                 return rv;
         }
         r.segments_after = st.segments;

@@ -125,14 +125,14 @@ stream_child(const struct bench_env *env, size_t bytes, uint64_t warm, int res)
         tshm_sub *sub = NULL;
 
         if ((m.status = tshm_connect(env->socket, &c)) == 0) {
-                m.status = tshm_subscribe(c, STREAM_NAME, &sub);
+                m.status = tshm_sub_open(c, STREAM_NAME, &sub);
         }
         stream_send(res, &m); /* subscribed (or not): the producer may start */
         if (m.status == 0) {
                 m.status = stream_consume(sub, bytes, warm, &m);
                 stream_send(res, &m);
         }
-        (void)tshm_unsubscribe(sub);
+        (void)tshm_sub_close(sub);
         tshm_disconnect(c);
         _exit(m.status < 0 ? 1 : 0);
 }
@@ -355,10 +355,10 @@ stream_run_one(const struct bench_env *env, const struct bench_cfg *cfg, tshm_cl
         tshm_seg *seg = NULL;
         pid_t pid = 0;
 
-        rv = tshm_create_stream(c, STREAM_NAME, TSHM_DTYPE_UINT8, 1, shape, row->slots,
+        rv = tshm_stream_create(c, STREAM_NAME, TSHM_DTYPE_UINT8, 1, shape, row->slots,
                                 TSHM_STREAM_BLOCK, 0600, TSHM_CREATE_DEFAULT, &seg);
         if (rv < 0) {
-                fprintf(stderr, "tshm-bench: create_stream: %s (%s)\n", tshm_strerror(rv),
+                fprintf(stderr, "tshm-bench: stream_create: %s (%s)\n", tshm_strerror(rv),
                         tshm_errmsg(c));
                 return rv;
         }

@@ -219,6 +219,7 @@ tshm_connect(const char *socket_path, tshm_client **ret_client)
                 return TSHM_ENOMEM;
         }
         c->fd = -1;
+        c->refs = 1; /* the caller's, dropped by tshm_disconnect() */
         c->timeout_ms = client_timeout_ms();
         if (pthread_mutex_init(&c->lock, NULL) != 0) {
                 free(c);
@@ -238,22 +239,33 @@ fail:
         return rv;
 }
 
+/* Drop one reference to @c, with c->lock held; the lock is released. The
+ * last reference frees the client. */
+static void
+client_unref_unlock(tshm_client *c)
+{
+        bool last = --c->refs == 0;
+
+        (void)pthread_mutex_unlock(&c->lock);
+        if (last) {
+                (void)pthread_mutex_destroy(&c->lock);
+                free(c);
+        }
+}
+
 void
 tshm_disconnect(tshm_client *c)
 {
-        tshm_seg *s;
-
         if (c == NULL) {
                 return;
         }
+        /* The segments still on c->segs keep @c alive (their tshm_close()
+         * takes c->lock, possibly on another thread right now); once closed,
+         * they only unmap. */
         (void)pthread_mutex_lock(&c->lock);
-        for (s = c->segs; s != NULL; s = s->next) {
-                s->client = NULL;
-        }
+        c->closed = true;
         client_break(c);
-        (void)pthread_mutex_unlock(&c->lock);
-        (void)pthread_mutex_destroy(&c->lock);
-        free(c);
+        client_unref_unlock(c);
 }
 
 const char *
@@ -329,6 +341,7 @@ tshm__client_attach(tshm_client *c, const struct tshm__reply *reply, int fd, boo
                 c->segs->prev = seg;
         }
         c->segs = seg;
+        c->refs++; /* dropped by tshm_close(seg) */
         *ret_seg = seg;
         return 0;
 }
@@ -415,16 +428,18 @@ tshm_close(tshm_seg *seg)
         if (seg == NULL) {
                 return 0;
         }
+        /* seg->client never changes once set, and the reference the segment
+         * holds keeps it valid even if tshm_disconnect() runs meanwhile. */
         c = seg->client;
         if (c != NULL) {
                 (void)pthread_mutex_lock(&c->lock);
                 req.handle = seg->handle;
                 /* A handle from before a reconnect died with its connection;
                  * so did one on a broken connection: no need to reconnect. */
-                if (c->fd >= 0 && tshm__conn_dead(c->fd)) {
+                if (!c->closed && c->fd >= 0 && tshm__conn_dead(c->fd)) {
                         client_break(c);
                 }
-                if (seg->epoch == c->epoch && c->fd >= 0) {
+                if (!c->closed && seg->epoch == c->epoch && c->fd >= 0) {
                         rv = tshm__client_call(c, &req, &reply, NULL);
                 }
                 if (seg->prev != NULL) {
@@ -435,7 +450,7 @@ tshm_close(tshm_seg *seg)
                 if (seg->next != NULL) {
                         seg->next->prev = seg->prev;
                 }
-                (void)pthread_mutex_unlock(&c->lock);
+                client_unref_unlock(c);
         }
         tshm__seg_free(seg);
         return rv;
@@ -601,18 +616,18 @@ tshm_list_free(tshm_info *infos)
 }
 
 int
-tshm_stats_get(tshm_client *c, tshm_stats *ret_stats)
+tshm_daemon_stat(tshm_client *c, tshm_daemon_info *ret_info)
 {
-        struct tshm__req req = {.op = TSHM_OP_STATS};
+        struct tshm__req req = {.op = TSHM_OP_DAEMON_STAT};
         struct tshm__reply reply;
         int rv;
 
-        if (c == NULL || ret_stats == NULL) {
+        if (c == NULL || ret_info == NULL) {
                 return TSHM_EINVAL;
         }
         (void)pthread_mutex_lock(&c->lock);
         if ((rv = tshm__client_call(c, &req, &reply, NULL)) == 0) {
-                *ret_stats = reply.stats;
+                *ret_info = reply.daemon;
         }
         (void)pthread_mutex_unlock(&c->lock);
         return rv;

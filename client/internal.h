@@ -29,11 +29,18 @@ struct tshm_client {
         int timeout_ms;
         char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
         char errmsg[320];
-        struct tshm_seg *segs; /* open segments, to detach them on disconnect */
+        struct tshm_seg *segs; /* open segments (and subscriptions' segments) */
+        /* References, under @lock: one held by the caller until
+         * tshm_disconnect(), plus one per segment on @segs. The client is
+         * freed when the last goes, so tshm_close() on one thread may race
+         * tshm_disconnect() on another: each finds the client alive, and
+         * @closed tells tshm_close() not to talk to the daemon. */
+        unsigned refs;
+        bool closed; /* tshm_disconnect() ran: the connection is gone for good */
 };
 
 struct tshm_seg {
-        tshm_client *client; /* NULL once the client disconnected */
+        tshm_client *client; /* set once registered; holds a reference (client.c) */
         struct tshm_seg *prev, *next;
         uint64_t handle; /* the daemon's id for this open */
         uint64_t epoch;  /* the client's epoch when it was opened */
@@ -93,7 +100,7 @@ void tshm__stream_unmap(tshm_seg *seg);
 /* Make @sub (tshm__sub_size() bytes) the subscription of entry @index of
  * @seg's tables (mapped into seg->cur and seg->ros): it starts where the
  * roster says. Returns 0, TSHM_EINVAL, TSHM_EPROTO (the roster does not
- * hold the entry) or TSHM_ETORN (it starts past a corrupt counter). Used by tshm_subscribe() and
+ * hold the entry) or TSHM_ETORN (it starts past a corrupt counter). Used by tshm_sub_open() and
  * the reader fuzz target. */
 int tshm__sub_init(tshm_sub *sub, tshm_seg *seg, uint32_t index);
 size_t tshm__sub_size(void);

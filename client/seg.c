@@ -73,7 +73,7 @@ tshm__seg_map(int fd, uint64_t size, bool writable, const struct tshm__seg_spec 
         seg->dtype = (tshm_dtype)hdr.dtype;
         seg->ndim = hdr.ndim;
         seg->nbytes = hdr.data_size;
-        if ((hdr.flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM) {
+        if ((hdr.flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_STREAM) {
                 /* What the caller sees is one frame; the ring is behind it. */
                 seg->nbytes = hdr.frame_bytes;
                 seg->slots = hdr.slots;

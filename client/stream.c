@@ -185,11 +185,11 @@ tshm__stream_unmap(tshm_seg *seg)
 }
 
 int
-tshm_create_stream(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim,
+tshm_stream_create(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim,
                    const uint64_t *shape, uint32_t slots, tshm_stream_policy policy, unsigned mode,
                    unsigned flags, tshm_seg **ret_seg)
 {
-        struct tshm__req req = {.op = TSHM_OP_CREATE_STREAM,
+        struct tshm__req req = {.op = TSHM_OP_STREAM_CREATE,
                                 .dtype = dtype,
                                 .slots = slots,
                                 .policy = (uint32_t)policy};
@@ -360,7 +360,7 @@ tshm_stream_discard(tshm_seg *seg)
 }
 
 int
-tshm_subscribe(tshm_client *c, const char *name, tshm_sub **ret_sub)
+tshm_sub_open(tshm_client *c, const char *name, tshm_sub **ret_sub)
 {
         struct tshm__req req = {.op = TSHM_OP_OPEN, .writable = false};
         struct tshm__reply reply;
@@ -490,6 +490,7 @@ tshm_sub_take(tshm_sub *sub, int timeout_ms, tshm_frame *ret_frame)
                         frame++;
                         continue;
                 }
+                memset(ret_frame, 0, sizeof(*ret_frame)); /* the reserved tail too */
                 ret_frame->data = stream_slot_data(seg, frame);
                 ret_frame->seq = frame;
                 ret_frame->timestamp_ns = __atomic_load_n(&slot->ts_ns, __ATOMIC_RELAXED);
@@ -540,7 +541,7 @@ tshm_sub_missed(const tshm_sub *sub)
 }
 
 int
-tshm_unsubscribe(tshm_sub *sub)
+tshm_sub_close(tshm_sub *sub)
 {
         int rv;
 

@@ -58,7 +58,7 @@ adopt_expected_size(const struct tshm__hdr *hdr, uint64_t *ret_size)
         spec.dtype = (tshm_dtype)hdr->dtype;
         spec.ndim = hdr->ndim;
         memcpy(spec.shape, hdr->shape, sizeof(spec.shape));
-        if ((hdr->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM) {
+        if ((hdr->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_STREAM) {
                 spec.slots = hdr->slots;
                 spec.policy = hdr->policy;
         }

@@ -154,10 +154,10 @@ int
 tshmd_create(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
              struct tshmd_reply *rep)
 {
-        /* create_stream is create with a ring: slots and policy set. */
+        /* stream_create is create with a ring: slots and policy set. */
         struct tshm__seg_spec spec = {.dtype = req->dtype,
                                       .ndim = req->ndim,
-                                      .slots = req->op == TSHM_OP_CREATE_STREAM ? req->slots : 0,
+                                      .slots = req->op == TSHM_OP_STREAM_CREATE ? req->slots : 0,
                                       .policy = req->policy};
         struct create_work *cw = NULL;
         uint64_t size;

@@ -20,13 +20,13 @@ struct ops_entry {
 };
 
 static const struct ops_entry ops_table[] = {
-    {TSHM_OP_HELLO, tshmd_ops_hello, false},     {TSHM_OP_CREATE, tshmd_create, true},
-    {TSHM_OP_CREATE_STREAM, tshmd_create, true}, {TSHM_OP_ATTACH, tshmd_ops_attach, true},
-    {TSHM_OP_OPEN, tshmd_ops_open, true},        {TSHM_OP_CLOSE, tshmd_ops_close, true},
-    {TSHM_OP_UNLINK, tshmd_ops_unlink, true},    {TSHM_OP_CHMOD, tshmd_ops_chown, true},
-    {TSHM_OP_CHOWN, tshmd_ops_chown, true},      {TSHM_OP_GC, tshmd_ops_gc, true},
-    {TSHM_OP_STAT, tshmd_ops_stat, true},        {TSHM_OP_LIST, tshmd_ops_list, true},
-    {TSHM_OP_STATS, tshmd_ops_stats, true},
+    {TSHM_OP_HELLO, tshmd_ops_hello, false},      {TSHM_OP_CREATE, tshmd_create, true},
+    {TSHM_OP_STREAM_CREATE, tshmd_create, true},  {TSHM_OP_ATTACH, tshmd_ops_attach, true},
+    {TSHM_OP_OPEN, tshmd_ops_open, true},         {TSHM_OP_CLOSE, tshmd_ops_close, true},
+    {TSHM_OP_UNLINK, tshmd_ops_unlink, true},     {TSHM_OP_CHMOD, tshmd_ops_chown, true},
+    {TSHM_OP_CHOWN, tshmd_ops_chown, true},       {TSHM_OP_GC, tshmd_ops_gc, true},
+    {TSHM_OP_STAT, tshmd_ops_stat, true},         {TSHM_OP_LIST, tshmd_ops_list, true},
+    {TSHM_OP_DAEMON_STAT, tshmd_ops_stats, true},
 };
 
 static const struct ops_entry *

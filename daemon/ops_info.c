@@ -22,7 +22,7 @@ tshmd_ops_stat(struct tshmd_server *srv, struct tshmd_session *ses, const struct
                 return tshmd_reply_fail(rep, TSHM_EACCES, "'%s': read access denied", seg->name);
         }
         tshmd_registry_info(seg, &info);
-        if ((info.flags & TSHM_INFO_STREAM) != 0) {
+        if (info.kind == TSHM_KIND_STREAM) {
                 tshm_stream_info st;
 
                 tshmd_stream_info(srv, seg, &st);
@@ -89,7 +89,7 @@ int
 tshmd_ops_stats(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
                 struct tshmd_reply *rep)
 {
-        tshm_stats st = {
+        tshm_daemon_info st = {
             .segments = srv->reg.segments,
             .bytes = srv->reg.bytes,
             .max_bytes = srv->cfg->max_bytes,
@@ -103,7 +103,7 @@ tshmd_ops_stats(struct tshmd_server *srv, struct tshmd_session *ses, const struc
         };
 
         (void)ses;
-        return tshm__reply_stats(&rep->enc, req->id, &st);
+        return tshm__reply_daemon_stat(&rep->enc, req->id, &st);
 }
 
 int

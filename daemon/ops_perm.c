@@ -27,11 +27,12 @@ ops_perm_may(const struct tshmd_peer *peer, const struct tshmd_seg *seg,
                 }
                 return TSHM_EACCES;
         }
-        if (req->op == TSHM_OP_CHOWN && req->owner != TSHM_ID_KEEP && req->owner != peer->uid) {
+        if (req->op == TSHM_OP_CHOWN && req->owner != TSHM_ID_UNCHANGED &&
+            req->owner != peer->uid) {
                 snprintf(err, errlen, "only root may give '%s' to another user", seg->name);
                 return TSHM_EACCES;
         }
-        if (req->op == TSHM_OP_CHOWN && req->group != TSHM_ID_KEEP &&
+        if (req->op == TSHM_OP_CHOWN && req->group != TSHM_ID_UNCHANGED &&
             !tshmd_peer_in_group(peer, req->group)) {
                 snprintf(err, errlen, "uid %u is not in group %u", (unsigned)peer->uid, req->group);
                 return TSHM_EACCES;
@@ -76,8 +77,10 @@ tshmd_ops_chown(struct tshmd_server *srv, struct tshmd_session *ses, const struc
                 return tshmd_reply_fail(rep, rv, "%s", err);
         }
         mode = req->op == TSHM_OP_CHMOD ? req->mode : seg->mode;
-        uid = req->op == TSHM_OP_CHOWN && req->owner != TSHM_ID_KEEP ? req->owner : seg->owner_uid;
-        gid = req->op == TSHM_OP_CHOWN && req->group != TSHM_ID_KEEP ? req->group : seg->owner_gid;
+        uid = req->op == TSHM_OP_CHOWN && req->owner != TSHM_ID_UNCHANGED ? req->owner
+                                                                          : seg->owner_uid;
+        gid = req->op == TSHM_OP_CHOWN && req->group != TSHM_ID_UNCHANGED ? req->group
+                                                                          : seg->owner_gid;
         if ((rv = ops_perm_write(srv, seg, mode, uid, gid)) < 0) {
                 return tshmd_reply_fail(rep, rv, "cannot update the header of '%s': %s", seg->name,
                                         tshm__strerror(rv));

@@ -249,8 +249,8 @@ tshmd_registry_add(struct tshmd_registry *reg, const struct tshm__hdr *hdr, uint
         seg->serial = reg->next_serial;
         seg->size = size;
         /* A stream's nbytes is one frame's, as its shape says. */
-        seg->nbytes = (hdr->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM ? hdr->frame_bytes
-                                                                                : hdr->data_size;
+        seg->nbytes = (hdr->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_STREAM ? hdr->frame_bytes
+                                                                            : hdr->data_size;
         seg->created_ns = hdr->created_ns;
         seg->owner_uid = hdr->owner_uid;
         seg->owner_gid = hdr->owner_gid;
@@ -342,7 +342,7 @@ tshmd_registry_info(const struct tshmd_seg *seg, tshm_info *info)
         info->opens = seg->opens;
         info->created_ns = seg->created_ns;
         info->flags = (seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 ? TSHM_CREATE_EPHEMERAL : 0;
-        if ((seg->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM) {
-                info->flags |= TSHM_INFO_STREAM;
+        if ((seg->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_STREAM) {
+                info->kind = TSHM_KIND_STREAM;
         }
 }

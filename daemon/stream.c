@@ -38,7 +38,7 @@
 bool
 tshmd_stream_is(const struct tshmd_seg *seg)
 {
-        return (seg->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM;
+        return (seg->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_STREAM;
 }
 
 /* A memfd of @size bytes, mapped read-write into *ret_map, then sealed at

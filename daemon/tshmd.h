@@ -74,7 +74,7 @@ struct tshmd_seg {
         uint8_t dtype, ndim, state;
         uint64_t *shape;
         char *name;
-        /* A stream (flags' kind TSHM_HDR_KIND_STREAM): its ring, and the
+        /* A stream (flags' kind TSHM_KIND_STREAM): its ring, and the
          * subscriber table (a memfd made on first attach; stream.c). */
         uint32_t slots, policy;
         uint32_t subscribers;
@@ -522,7 +522,7 @@ int tshmd_ops_dispatch(struct tshmd_server *srv, struct tshmd_session *ses, cons
                        size_t len, struct tshmd_reply *rep);
 /* The handlers, by concept. ops.c: hello. ops_seg.c: open, close, unlink.
  * ops_perm.c: chmod and chown. ops_info.c: stat, list, stats, gc.
- * ops_stream.c: attach. create.c: create and create_stream (pending when
+ * ops_stream.c: attach. create.c: create and stream_create (pending when
  * the object is made in the thread pool). */
 int tshmd_ops_hello(struct tshmd_server *srv, struct tshmd_session *ses,
                     const struct tshm__req *req, struct tshmd_reply *rep);

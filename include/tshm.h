@@ -14,11 +14,41 @@
  * - Out-parameters named ret_* are written only on success.
  * - Everything libtshm allocates for a caller is released by a tshm call.
  *
- * Thread safety: every call on one tshm_client is serialised by a mutex inside
- * the client, so a client may be shared by threads; tshm_errmsg() then reports
- * the last failure of any thread. A tshm_seg's accessors only read immutable
- * fields and may be called from any thread; tshm_close() must not race with
- * other use of the same tshm_seg. The dtype, name and shape helpers are pure.
+ * Versions: this header is libtshm 0.1.0, its first release, and every call
+ * and type in it exists since 0.1.0. Anything added later is tagged with the
+ * version that added it ("Since" and the release). TSHM_VERSION_* and tshm_version()
+ * give the release; the SONAME (libtshm.so.0) is the ABI number, which moves
+ * only on an ABI break.
+ *
+ * Growing structs: each public struct (tshm_info, tshm_stream_info,
+ * tshm_daemon_info, tshm_frame, tshm_gc_entry) ends with a reserved tail,
+ * uint64_t reserved[4], that libtshm fills with zeros; later fields take
+ * their room from it, so the struct's size and every existing offset stay.
+ * A 4-byte hole inside a struct is spelled out as uint32_t reserved0, zero
+ * as well. tests/unit/test_abi.c pins every size and offset.
+ *
+ * Threads, handle by handle:
+ * - tshm_client: every call on one client is serialised by a mutex inside
+ *   it, so threads may share a client; tshm_errmsg() then reports the last
+ *   failure of any thread. tshm_disconnect() may run while other threads
+ *   close the client's segments and subscriptions (tshm_close(),
+ *   tshm_sub_close()): the client's memory lives until the last of them is
+ *   released. No other call on @c may run during or after
+ *   tshm_disconnect(@c).
+ * - tshm_seg: the accessors (tshm_seg_data(), _name, _shape, ...) read
+ *   immutable fields and may be called from any thread, as may tshm_wait(),
+ *   tshm_read_begin() and tshm_read_retry(). A handle carries one write
+ *   (tshm_write_begin() .. _end()/_abort()) or, for a stream, one loan
+ *   (tshm_stream_loan() .. _publish()/_discard()) at a time: threads that
+ *   write concurrently each open their own handle. tshm_close() must not
+ *   race other use of the same tshm_seg; it may race tshm_disconnect() of
+ *   its client and calls on other handles.
+ * - tshm_sub: one thread at a time per subscription (tshm_sub_take(),
+ *   tshm_sub_release(), tshm_sub_close()); threads that take concurrently
+ *   each open their own. tshm_sub_close() may race tshm_disconnect() of its
+ *   client, as tshm_close() may.
+ * - The dtype, name, shape, error and version helpers are pure and
+ *   thread-safe.
  */
 #ifndef TSHM_H
 #define TSHM_H
@@ -84,14 +114,14 @@ typedef enum tshm_errno {
 } tshm_errno;
 
 /* A static message for @err (a TSHM_E* code, or any negative errno); never
- * NULL. Thread-safe. Since 0.1. */
+ * NULL. Thread-safe. */
 TSHM_API const char *tshm_strerror(int err);
 
-/* The symbolic name of @err, e.g. "ENOENT", or "UNKNOWN". Since 0.1. */
+/* The symbolic name of @err, e.g. "ENOENT", or "UNKNOWN". */
 TSHM_API const char *tshm_err_name(int err);
 
 /* The library version as TSHM_VERSION_HEX and as "MAJOR.MINOR.PATCH", for a
- * run-time check against the header the caller was built with. Since 0.1. */
+ * run-time check against the header the caller was built with. */
 TSHM_API unsigned tshm_version(void);
 TSHM_API const char *tshm_version_string(void);
 
@@ -119,7 +149,7 @@ typedef enum tshm_dtype {
 
 /* Parse a dtype spelled as NumPy spells it: a name ("float32", "bool") or an
  * array-interface type string ("<f4", "|b1", "=i8"; little-endian or
- * native only). Returns 0 and *ret_dtype, or TSHM_EBADDTYPE. Since 0.1. */
+ * native only). Returns 0 and *ret_dtype, or TSHM_EBADDTYPE. */
 TSHM_API int tshm_dtype_parse(const char *s, tshm_dtype *ret_dtype);
 
 /* NumPy name ("float32"), type string ("<f4"; bfloat16 is "<V2"), and item
@@ -129,18 +159,18 @@ TSHM_API const char *tshm_dtype_typestr(tshm_dtype dtype);
 TSHM_API size_t tshm_dtype_itemsize(tshm_dtype dtype);
 
 /* Check a segment name: 1-TSHM_NAME_MAX characters of [A-Za-z0-9._-], not
- * starting with '.'. Returns 0 or TSHM_EBADNAME. Since 0.1. */
+ * starting with '.'. Returns 0 or TSHM_EBADNAME. */
 TSHM_API int tshm_name_check(const char *name);
 
 /* Parse a shape written "3x4", "3,4", "7", or "" / "scalar" for a 0-d array.
  * Returns 0, the number of dimensions in *ret_ndim and the extents in
  * ret_shape[0..ndim), or TSHM_EBADSHAPE. @ret_shape must hold TSHM_MAX_NDIM
- * entries. Since 0.1. */
+ * entries. */
 TSHM_API int tshm_shape_parse(const char *s, size_t *ret_ndim, uint64_t *ret_shape);
 
 /* The data size in bytes of an array of @dtype and @shape, checked for
  * overflow. Returns 0 and *ret_nbytes, or TSHM_EBADDTYPE / TSHM_EBADSHAPE.
- * Since 0.1. */
+ * */
 TSHM_API int tshm_shape_nbytes(tshm_dtype dtype, size_t ndim, const uint64_t *shape,
                                uint64_t *ret_nbytes);
 
@@ -155,7 +185,7 @@ typedef struct tshm_seg tshm_seg;
  * not asked again), TSHM_ENAMETOOLONG, TSHM_EVERSION, TSHM_ETIMEDOUT,
  * TSHM_ENOMEM. Blocks for one round trip, at most the client timeout (30 s,
  * or $TSHM_TIMEOUT_MS).
- * Since 0.1. */
+ * */
 TSHM_API int tshm_connect(const char *socket_path, tshm_client **ret_client);
 
 /* If the daemon goes away (it crashed or was restarted), the next call on a
@@ -163,16 +193,20 @@ TSHM_API int tshm_connect(const char *socket_path, tshm_client **ret_client);
  * then proceeds; only the call that was in flight fails (with
  * TSHM_ECONNRESET). Mappings are never affected. */
 
-/* Close the connection and free @c. Segments opened through @c stay mapped
- * and usable; tshm_close() still releases them. NULL is ignored. Since 0.1. */
+/* Close the connection and release @c. Segments and subscriptions opened
+ * through @c stay mapped and usable (their calls that need the daemon fail
+ * with TSHM_EBADF); tshm_close() and tshm_sub_close() still release them, and
+ * may run on other threads at the same time as this call: @c's memory is
+ * freed when the last of them and this call are done. No other call on @c
+ * may follow. NULL is ignored. */
 TSHM_API void tshm_disconnect(tshm_client *c);
 
 /* The detail of the last failed call on @c (e.g. which limit was hit and by
  * how much), or "" when there is none. The string belongs to @c and is valid
- * until its next call. Since 0.1. */
+ * until its next call. */
 TSHM_API const char *tshm_errmsg(const tshm_client *c);
 
-/* The socket path @c is connected to; owned by @c. Since 0.1. */
+/* The socket path @c is connected to; owned by @c. */
 TSHM_API const char *tshm_client_socket(const tshm_client *c);
 
 /* Flags for tshm_create(). An ephemeral segment is removed when the
@@ -190,7 +224,7 @@ TSHM_API const char *tshm_client_socket(const tshm_client *c);
  * tshm_close()), or TSHM_EBADNAME, TSHM_EBADDTYPE, TSHM_EBADSHAPE,
  * TSHM_EINVAL (bad mode or flags), TSHM_EEXIST, TSHM_ENOSPC, TSHM_ELIMIT,
  * TSHM_EBADHDR, TSHM_ENOMEM, or a connection error. Blocks for one round
- * trip. Since 0.1. */
+ * trip. */
 TSHM_API int tshm_create(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim,
                          const uint64_t *shape, unsigned mode, unsigned flags, tshm_seg **ret_seg);
 
@@ -203,25 +237,26 @@ TSHM_API int tshm_create(tshm_client *c, const char *name, tshm_dtype dtype, siz
  * the kernel refuses writes. Returns 0 and a handle in *ret_seg (release it
  * with tshm_close()), or TSHM_EBADNAME, TSHM_ENOENT, TSHM_EACCES,
  * TSHM_ELIMIT, TSHM_EBADHDR, TSHM_ENOMEM, or a connection error. Blocks for
- * one round trip. Since 0.1. */
+ * one round trip. */
 TSHM_API int tshm_open(tshm_client *c, const char *name, unsigned flags, tshm_seg **ret_seg);
 
 /* Unmap @seg, tell the daemon (when its client is still connected) and free
- * it. The data pointer is invalid afterwards. Returns 0, or the error the
+ * it. The data pointer is invalid afterwards. Safe against a concurrent
+ * tshm_disconnect() of its client (see Threads at the top). Returns 0, or the error the
  * daemon reported (the segment is released all the same). NULL is ignored.
- * Since 0.1. */
+ * */
 TSHM_API int tshm_close(tshm_seg *seg);
 
 /* Remove the name @name at once: a new segment may take it, while existing
  * mappings keep working until they are closed. Only the owner (or root) may
  * unlink. Returns 0, TSHM_EBADNAME, TSHM_ENOENT, TSHM_EACCES, or a
- * connection error. Since 0.1. */
+ * connection error. */
 TSHM_API int tshm_unlink(tshm_client *c, const char *name);
 
 /* Set the permission bits of @name to @mode (at most 0777). Only the owner
  * or root may. Mappings already made keep their access; the bits decide the
  * opens that follow. Returns 0, TSHM_EBADNAME, TSHM_EINVAL, TSHM_ENOENT,
- * TSHM_EACCES, or a connection error. Blocks for one round trip. Since 0.1. */
+ * TSHM_EACCES, or a connection error. Blocks for one round trip. */
 TSHM_API int tshm_chmod(tshm_client *c, const char *name, unsigned mode);
 
 /* Leave an id unchanged in tshm_chown(). */
@@ -231,7 +266,7 @@ TSHM_API int tshm_chmod(tshm_client *c, const char *name, unsigned mode);
  * As chown(2): only root gives a segment to another user; the owner may set
  * any group it is a member of (primary or supplementary, as the kernel
  * reports them). Returns 0, TSHM_EBADNAME, TSHM_ENOENT, TSHM_EACCES, or a
- * connection error. Blocks for one round trip. Since 0.1. */
+ * connection error. Blocks for one round trip. */
 TSHM_API int tshm_chown(tshm_client *c, const char *name, uint32_t uid, uint32_t gid);
 
 /* Accessors. The data pointer stays valid until tshm_close(@seg). */
@@ -291,20 +326,20 @@ TSHM_API uint64_t tshm_seg_seq(const tshm_seg *seg);
  * is a stream: loan its slots), TSHM_ETIMEDOUT, TSHM_ENOENT (the segment was
  * unlinked), TSHM_ETORN (the counter is out of range: see above). A thread
  * that holds the lock through one handle and asks again through another
- * waits for its own lease: don't. Since 0.2. */
+ * waits for its own lease: don't. */
 TSHM_API int tshm_write_begin(tshm_seg *seg, int timeout_ms);
 
 /* Publish the update begun on @seg: the counter becomes the next even number,
  * the lock is released and every waiter is woken. Returns the new sequence
  * number, or TSHM_EINVAL (no write begun), TSHM_ETORN (the lock was broken
  * meanwhile because the lease ran out: this update was published as torn).
- * Since 0.2. */
+ * */
 TSHM_API int64_t tshm_write_end(tshm_seg *seg);
 
 /* Give up the update begun on @seg: the version is published as torn (its
  * data may be half-written) and the lock released. Returns the torn
  * version's number, or TSHM_EINVAL (no write begun), TSHM_ETORN (the lock
- * was broken meanwhile). Since 0.2. */
+ * was broken meanwhile). */
 TSHM_API int64_t tshm_write_abort(tshm_seg *seg);
 
 /* Wait until a version newer than @after_seq is published on @seg and
@@ -313,33 +348,33 @@ TSHM_API int64_t tshm_write_abort(tshm_seg *seg);
  * time first (tshm_seg_set_spin()), then sleeps on a futex. Signals and
  * spurious wake-ups do not end the wait early. Returns the number, or
  * TSHM_ETIMEDOUT, TSHM_ENOENT (the segment was unlinked, so nothing more will
- * be published), TSHM_ETORN (the counter is out of range). Since 0.2. */
+ * be published), TSHM_ETORN (the counter is out of range). */
 TSHM_API int64_t tshm_wait(tshm_seg *seg, uint64_t after_seq, int timeout_ms);
 
 /* Start a consistent in-place read of @seg: waits (up to @timeout_ms, -1
  * forever) while a write is in progress and returns the stable version
  * number to pass to tshm_read_retry(), or TSHM_ETIMEDOUT (a writer did not
  * finish), TSHM_EINVAL (a stream: use tshm_sub_take()), TSHM_ETORN (the
- * counter is out of range). Since 0.2. */
+ * counter is out of range). */
 TSHM_API int64_t tshm_read_begin(const tshm_seg *seg, int timeout_ms);
 
 /* End a read begun at version @seq: 0 if nothing was written meanwhile (the
  * bytes read are one whole version), 1 if a write overlapped (read again),
  * TSHM_ETORN if the version read is one a writer left half-written, or
- * TSHM_EINVAL for a stream. Since 0.2. */
+ * TSHM_EINVAL for a stream. */
 TSHM_API int tshm_read_retry(const tshm_seg *seg, uint64_t seq);
 
 /* How long tshm_wait() and the stream calls on @seg spin before they sleep,
  * in ns (0: sleep at once). Spinning makes a wake-up about as fast as the
  * cache line moves, at the price of a busy core; the default is 0 on hosts
  * with fewer than 4 CPUs available to the process (a spin would steal the
- * writer's), else 50 us; $TSHM_SPIN_NS overrides it. Since 0.2. */
+ * writer's), else 50 us; $TSHM_SPIN_NS overrides it. */
 TSHM_API void tshm_seg_set_spin(tshm_seg *seg, uint64_t spin_ns);
-/* The spin time of @seg, in ns. Since 0.2. */
+/* The spin time of @seg, in ns. */
 TSHM_API uint64_t tshm_seg_spin(const tshm_seg *seg);
 
 /* The time the current version was published (CLOCK_REALTIME, ns since the
- * Unix epoch), 0 if none was. Since 0.2. */
+ * Unix epoch), 0 if none was. */
 TSHM_API uint64_t tshm_seg_publish_ns(const tshm_seg *seg);
 
 /*
@@ -372,12 +407,12 @@ typedef enum tshm_stream_policy {
  * @dtype and @shape, with @policy, @mode and @flags as in tshm_create(), and
  * open it for producing. Returns 0 and the stream in *ret_seg (a tshm_seg
  * whose data pointer is slot 0; release it with tshm_close()), or the errors
- * of tshm_create(). Since 0.2. */
-TSHM_API int tshm_create_stream(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim,
+ * of tshm_create(). */
+TSHM_API int tshm_stream_create(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim,
                                 const uint64_t *shape, uint32_t slots, tshm_stream_policy policy,
                                 unsigned mode, unsigned flags, tshm_seg **ret_seg);
 
-/* Whether @seg is a stream (1) or an array (0). Since 0.2. */
+/* Whether @seg is a stream (1) or an array (0). */
 TSHM_API int tshm_seg_is_stream(const tshm_seg *seg);
 
 /* Loan the next slot of the stream @seg (opened read-write) to fill: waits
@@ -386,13 +421,13 @@ TSHM_API int tshm_seg_is_stream(const tshm_seg *seg);
  * and the slot's data (tshm_seg_nbytes() bytes, the frame's shape and
  * strides) in *ret_data, or TSHM_EACCES, TSHM_EINVAL (not a stream, or a
  * loan is already out on @seg), TSHM_ETIMEDOUT, TSHM_ENOENT (unlinked).
- * Since 0.2. */
+ * */
 TSHM_API int tshm_stream_loan(tshm_seg *seg, int timeout_ms, void **ret_data);
 
 /* Publish the loaned slot as the next frame, stamped with the time, and wake
  * subscribers. Returns the frame's number (1, 2, ...), or TSHM_EINVAL (no
  * loan), TSHM_ETORN (the lease ran out and the lock was broken: not
- * published). Since 0.2. */
+ * published). */
 TSHM_API int64_t tshm_stream_publish(tshm_seg *seg);
 
 /* Give the loaned slot back unpublished. Returns 0 or TSHM_EINVAL. */
@@ -400,32 +435,34 @@ TSHM_API int tshm_stream_discard(tshm_seg *seg);
 
 typedef struct tshm_sub tshm_sub;
 
-/* One frame a subscriber holds. */
+/* One frame a subscriber holds. A plain struct: its layout is part of the
+ * ABI; libtshm writes the whole of it, reserved tail included. */
 typedef struct tshm_frame {
         const void *data;      /* the slot: tshm_seg_nbytes() bytes, the frame's shape */
         uint64_t seq;          /* the frame's number, 1 for the first published */
         uint64_t timestamp_ns; /* CLOCK_REALTIME at publish, ns since the Unix epoch */
         uint64_t missed;       /* frames skipped just before this one (overwrite policy) */
+        uint64_t reserved[4];  /* zero; later fields take from here */
 } tshm_frame;
 
 /* Subscribe to the stream @name (read permission needed). The subscriber's
  * first frame is the next one published. Returns 0 and *ret_sub (release it
- * with tshm_unsubscribe()), or TSHM_EBADNAME, TSHM_ENOENT, TSHM_EACCES,
+ * with tshm_sub_close()), or TSHM_EBADNAME, TSHM_ENOENT, TSHM_EACCES,
  * TSHM_EINVAL (not a stream), TSHM_ELIMIT (TSHM_STREAM_MAX_SUBS reached), or a
- * connection error. Since 0.2. */
-TSHM_API int tshm_subscribe(tshm_client *c, const char *name, tshm_sub **ret_sub);
+ * connection error. */
+TSHM_API int tshm_sub_open(tshm_client *c, const char *name, tshm_sub **ret_sub);
 
 /* Take the next frame, waiting up to @timeout_ms (-1 forever). The frame
  * stays valid (the producer does not reuse its slot under the block policy)
  * until tshm_sub_release(). Returns 0 and *ret_frame, or TSHM_EINVAL (a frame
  * is held already), TSHM_ETIMEDOUT, TSHM_ENOENT (the stream was unlinked and
  * every frame was taken), TSHM_ECONNRESET (the daemon dropped this
- * subscription). Since 0.2. */
+ * subscription). */
 TSHM_API int tshm_sub_take(tshm_sub *sub, int timeout_ms, tshm_frame *ret_frame);
 
 /* Release the frame taken last. Returns 0, TSHM_EINVAL (none held), or
  * TSHM_ETORN: under the overwrite policy the producer reused the slot while
- * it was held, so what was read may be torn. Since 0.2. */
+ * it was held, so what was read may be torn. */
 TSHM_API int tshm_sub_release(tshm_sub *sub);
 
 /* The stream's mapping (dtype, shape, name, sequence counter). Owned by @sub. */
@@ -435,22 +472,31 @@ TSHM_API tshm_seg *tshm_sub_seg(const tshm_sub *sub);
 TSHM_API uint64_t tshm_sub_missed(const tshm_sub *sub);
 
 /* Leave the stream and free @sub. NULL is ignored. Returns 0 or a connection
- * error (the subscription is released all the same). Since 0.2. */
-TSHM_API int tshm_unsubscribe(tshm_sub *sub);
+ * error (the subscription is released all the same). */
+TSHM_API int tshm_sub_close(tshm_sub *sub);
 
-/* What the daemon knows of a stream. */
+/* What the daemon knows of a stream. A plain struct: its layout is part of
+ * the ABI. */
 typedef struct tshm_stream_info {
         uint32_t slots;
         uint32_t policy;      /* tshm_stream_policy */
         uint32_t subscribers; /* live subscriptions */
-        uint32_t reserved;
-        uint64_t frames; /* frames published so far */
+        uint32_t reserved0;   /* zero; padding a later 32-bit field may take */
+        uint64_t frames;      /* frames published so far */
+        uint64_t reserved[4]; /* zero; later fields take from here */
 } tshm_stream_info;
 
 /* Describe the stream @name. Returns 0 and *ret_info, or TSHM_EBADNAME,
  * TSHM_ENOENT, TSHM_EACCES (the caller may not read it), TSHM_EINVAL (not a
- * stream), or a connection error. Since 0.2. */
+ * stream), or a connection error. */
 TSHM_API int tshm_stream_stat(tshm_client *c, const char *name, tshm_stream_info *ret_info);
+
+/* What a segment is: tshm_info.kind. The values are those of the kind byte
+ * of the segment header (PROTOCOL.md): append-only. */
+typedef enum tshm_seg_kind {
+        TSHM_KIND_ARRAY = 0,  /* one array (tshm_create()) */
+        TSHM_KIND_STREAM = 1, /* a ring of frames (tshm_stream_create()) */
+} tshm_seg_kind;
 
 /* What the daemon knows of one segment. A plain struct: its layout is part of
  * the ABI (SOVERSION). */
@@ -458,57 +504,63 @@ typedef struct tshm_info {
         char name[TSHM_NAME_MAX + 1];
         tshm_dtype dtype;
         uint32_t ndim;
+        uint32_t reserved0; /* zero; padding a later 32-bit field may take */
         uint64_t shape[TSHM_MAX_NDIM];
-        uint64_t nbytes;     /* data bytes */
-        uint64_t size;       /* bytes of the shm object: header plus data */
-        uint32_t owner_uid;  /* uid of the creator */
-        uint32_t owner_gid;  /* its group */
-        uint32_t mode;       /* permission bits, e.g. 0600 */
-        uint32_t opens;      /* open handles, all connections together */
-        uint64_t created_ns; /* creation time, ns since the Unix epoch */
-        uint32_t flags;      /* TSHM_CREATE_EPHEMERAL, TSHM_INFO_STREAM */
+        uint64_t nbytes;      /* data bytes */
+        uint64_t size;        /* bytes of the shm object: header plus data */
+        uint32_t owner_uid;   /* uid of the creator */
+        uint32_t owner_gid;   /* its group */
+        uint32_t mode;        /* permission bits, e.g. 0600 */
+        uint32_t opens;       /* open handles, all connections together */
+        uint64_t created_ns;  /* creation time, ns since the Unix epoch */
+        uint32_t flags;       /* creation flags: TSHM_CREATE_EPHEMERAL or 0 */
+        uint32_t kind;        /* tshm_seg_kind; a stream's tshm_stream_stat() says more */
+        uint64_t reserved[4]; /* zero; later fields take from here */
 } tshm_info;
-
-/* tshm_info.flags: the segment is a stream (tshm_stream_stat() says more). */
-#define TSHM_INFO_STREAM 2u
 
 /* Describe the segment @name. Returns 0 and *ret_info, or TSHM_EBADNAME,
  * TSHM_ENOENT, TSHM_EACCES (the caller may not read it: only root, the owner
  * and those its mode lets read see a segment's metadata), or a connection
- * error. Since 0.1. */
+ * error. */
 TSHM_API int tshm_stat(tshm_client *c, const char *name, tshm_info *ret_info);
 
 /* List every segment the caller may read (root and owners see all of
  * theirs), oldest first. Returns 0, an array of *ret_count
  * entries in *ret_infos (free it with tshm_list_free(); NULL when there are
  * none), or TSHM_ENOMEM or a connection error. Fetches pages of up to 4096
- * entries, one round trip each. Since 0.1. */
+ * entries, one round trip each. */
 TSHM_API int tshm_list(tshm_client *c, tshm_info **ret_infos, size_t *ret_count);
 TSHM_API void tshm_list_free(tshm_info *infos);
 
 /* The daemon's counters. A plain struct: its layout is part of the ABI. */
-typedef struct tshm_stats {
-        uint64_t segments;  /* named segments */
-        uint64_t bytes;     /* bytes charged to the budget (unlinked but mapped included) */
-        uint64_t max_bytes; /* the budget, 0 for none */
-        uint64_t clients;   /* connected clients */
-        uint64_t opens;     /* open handles */
-        uint64_t requests;  /* requests served since start */
-        uint64_t uptime_ns; /* time since start */
-        uint64_t shm_free;  /* free bytes of the file system under /dev/shm */
-        uint32_t pid;       /* the daemon's pid */
-        uint32_t proto;     /* its protocol version */
-} tshm_stats;
+typedef struct tshm_daemon_info {
+        uint64_t segments;    /* named segments */
+        uint64_t bytes;       /* bytes charged to the budget (unlinked but mapped included) */
+        uint64_t max_bytes;   /* the budget, 0 for none */
+        uint64_t clients;     /* connected clients */
+        uint64_t opens;       /* open handles */
+        uint64_t requests;    /* requests served since start */
+        uint64_t uptime_ns;   /* time since start */
+        uint64_t shm_free;    /* free bytes of the file system under /dev/shm */
+        uint32_t pid;         /* the daemon's pid */
+        uint32_t proto;       /* its protocol version */
+        uint64_t reserved[4]; /* zero; later fields take from here */
+} tshm_daemon_info;
 
-/* Fetch the daemon's counters. Returns 0 and *ret_stats, or a connection
- * error. Since 0.1. */
-TSHM_API int tshm_stats_get(tshm_client *c, tshm_stats *ret_stats);
+/* Fetch the daemon's counters: the daemon's own tshm_stat() (tshm_stat()
+ * fills a tshm_info, tshm_stream_stat() a tshm_stream_info, and this a
+ * tshm_daemon_info). Returns 0 and *ret_info, or a connection
+ * error. */
+TSHM_API int tshm_daemon_stat(tshm_client *c, tshm_daemon_info *ret_info);
 
-/* One stale object under the daemon's prefix in /dev/shm. */
+/* One stale object under the daemon's prefix in /dev/shm. A plain struct:
+ * its layout is part of the ABI. */
 typedef struct tshm_gc_entry {
-        char object[256]; /* its shm name, e.g. "/tshm.frames" */
-        char reason[128]; /* why it is stale */
-        int removed;      /* 1 if this call removed it */
+        char object[256];     /* its shm name, e.g. "/tshm.frames" */
+        char reason[128];     /* why it is stale */
+        int removed;          /* 1 if this call removed it */
+        uint32_t reserved0;   /* zero; padding a later 32-bit field may take */
+        uint64_t reserved[4]; /* zero; later fields take from here */
 } tshm_gc_entry;
 
 /* Find what is stale under the daemon's prefix: objects it does not know
@@ -517,7 +569,7 @@ typedef struct tshm_gc_entry {
  * else only report (a dry run). Only root or the daemon's own user may.
  * Returns 0 and an array of *ret_count entries in *ret_entries (free it with
  * tshm_gc_free(); NULL when there are none; at most 4096 a call), or
- * TSHM_EACCES, TSHM_ENOMEM or a connection error. Since 0.1. */
+ * TSHM_EACCES, TSHM_ENOMEM or a connection error. */
 TSHM_API int tshm_gc(tshm_client *c, int remove, tshm_gc_entry **ret_entries, size_t *ret_count);
 TSHM_API void tshm_gc_free(tshm_gc_entry *entries);
 

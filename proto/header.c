@@ -92,7 +92,7 @@ tshm__hdr_init(struct tshm__hdr *hdr, const struct tshm__seg_spec *spec)
         memcpy(hdr->magic, TSHM_HDR_MAGIC, sizeof(hdr->magic));
         hdr->layout = TSHM_HDR_LAYOUT;
         hdr->header_size = TSHM_HDR_SIZE;
-        hdr->flags = TSHM_HDR_KIND_ARRAY;
+        hdr->flags = TSHM_KIND_ARRAY;
         hdr->data_offset = TSHM_HDR_DATA_OFFSET;
         hdr->data_size = nbytes;
         hdr->dtype = (uint32_t)spec->dtype;
@@ -121,7 +121,7 @@ tshm__hdr_init(struct tshm__hdr *hdr, const struct tshm__seg_spec *spec)
                                        &hdr->data_size)) {
                         return TSHM_EINVAL;
                 }
-                hdr->flags = TSHM_HDR_KIND_STREAM;
+                hdr->flags = TSHM_KIND_STREAM;
                 hdr->slots = spec->slots;
                 hdr->policy = spec->policy;
                 hdr->ctl_offset = TSHM_HDR_DATA_OFFSET;
@@ -153,7 +153,7 @@ tshm__hdr_validate(const struct tshm__hdr *hdr, uint64_t map_size)
                 return TSHM_EBADHDR;
         }
         kind = hdr->flags & TSHM_HDR_KIND_MASK;
-        if (kind > TSHM_HDR_KIND_STREAM || (hdr->flags & ~TSHM_HDR_FLAGS_KNOWN) != 0 ||
+        if (kind > TSHM_KIND_STREAM || (hdr->flags & ~TSHM_HDR_FLAGS_KNOWN) != 0 ||
             hdr->mode > 0777u) {
                 return TSHM_EBADHDR;
         }
@@ -171,9 +171,9 @@ tshm__hdr_validate(const struct tshm__hdr *hdr, uint64_t map_size)
         spec.dtype = (tshm_dtype)hdr->dtype;
         spec.ndim = hdr->ndim;
         memcpy(spec.shape, hdr->shape, sizeof(spec.shape[0]) * hdr->ndim);
-        spec.slots = kind == TSHM_HDR_KIND_STREAM ? hdr->slots : 0;
+        spec.slots = kind == TSHM_KIND_STREAM ? hdr->slots : 0;
         spec.policy = hdr->policy;
-        if (kind == TSHM_HDR_KIND_STREAM && hdr->slots == 0) {
+        if (kind == TSHM_KIND_STREAM && hdr->slots == 0) {
                 return TSHM_EBADHDR;
         }
         if (tshm__hdr_init(&want, &spec) < 0) {

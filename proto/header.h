@@ -37,10 +37,8 @@
 #define TSHM_HDR_DATA_OFFSET 4096u /* data starts on the first page boundary after it */
 
 /* flags: what kind of segment this is. Array is the only kind in layout 1;
- * streams (a ring of slots) will set TSHM_HDR_KIND_STREAM. */
+ * streams (a ring of slots) set TSHM_KIND_STREAM: the kind byte holds a tshm_seg_kind. */
 #define TSHM_HDR_KIND_MASK 0xffu
-#define TSHM_HDR_KIND_ARRAY 0u
-#define TSHM_HDR_KIND_STREAM 1u
 /* An ephemeral segment goes when its creator does (creator_pid and
  * creator_start say who that is). */
 #define TSHM_HDR_FLAG_EPHEMERAL (1u << 8)

@@ -47,17 +47,20 @@ enum tshm__op {
         TSHM_OP_CHMOD = 204,
         TSHM_OP_CHOWN = 205,
         TSHM_OP_GC = 206,
-        TSHM_OP_CREATE_STREAM = 207,
+        TSHM_OP_STREAM_CREATE = 207,
         TSHM_OP_ATTACH = 208,
         TSHM_OP_STAT = 300,
         TSHM_OP_LIST = 301,
-        TSHM_OP_STATS = 302,
+        TSHM_OP_DAEMON_STAT = 302,
 };
 
 const char *tshm__op_name(uint32_t op);
 
-/* In chown: leave this id as it is (as chown(2)'s -1). */
-#define TSHM_ID_KEEP UINT32_MAX
+/* The "flags" of an info map on the wire: the creation flags
+ * (TSHM_CREATE_EPHEMERAL, bit 0) and, in bit 1, whether the segment is a
+ * stream. The codec moves that bit to and from tshm_info.kind, so
+ * tshm_info.flags holds only creation flags. */
+#define TSHM_PROTO_INFO_STREAM 2u
 
 /* A decoded request. Which fields are set depends on op (see PROTOCOL.md);
  * has_* says which optional keys were present. */
@@ -76,10 +79,10 @@ struct tshm__req {
         uint64_t handle;               /* close */
         uint64_t cursor;               /* list: resume after this serial */
         uint32_t limit;                /* list: at most this many */
-        uint32_t owner;                /* chown: new owner uid, or TSHM_ID_KEEP */
-        uint32_t group;                /* chown: new group gid, or TSHM_ID_KEEP */
-        uint32_t slots;                /* create_stream */
-        uint32_t policy;               /* create_stream */
+        uint32_t owner;                /* chown: new owner uid, or TSHM_ID_UNCHANGED */
+        uint32_t group;                /* chown: new group gid, or TSHM_ID_UNCHANGED */
+        uint32_t slots;                /* stream_create */
+        uint32_t policy;               /* stream_create */
         bool subscribe;                /* attach: take a subscriber slot too */
         bool roster;                   /* attach: send the stream's roster, not its table */
 };
@@ -95,7 +98,7 @@ struct tshm__reply {
         uint64_t handle;
         uint64_t size;
         bool has_fd;
-        /* create, create_stream, open: the segment's geometry as the
+        /* create, stream_create, open: the segment's geometry as the
          * daemon's registry has it (has_geom). Clients map by it, never by
          * the header, which any writer can rewrite. */
         bool has_geom;
@@ -111,8 +114,8 @@ struct tshm__reply {
         tshm_info *infos;
         size_t ninfos;
         uint64_t next_cursor; /* 0 when the listing is complete */
-        /* stats */
-        tshm_stats stats;
+        /* daemon_stat */
+        tshm_daemon_info daemon;
         /* gc: an array the caller frees with free() */
         tshm_gc_entry *gc;
         size_t ngc;
@@ -180,7 +183,7 @@ int tshm__reply_error(struct tshm__reply_enc *e, uint64_t id, int status, const 
 /* Encode the success replies of each op. */
 int tshm__reply_hello(struct tshm__reply_enc *e, uint64_t id, uint32_t version);
 int tshm__reply_fd(struct tshm__reply_enc *e, uint64_t id, uint64_t handle, uint64_t size);
-/* The reply of create, create_stream and open: a descriptor reply with the
+/* The reply of create, stream_create and open: a descriptor reply with the
  * segment's geometry (@slots 0 for an array). */
 int tshm__reply_seg(struct tshm__reply_enc *e, uint64_t id, uint64_t handle, uint64_t size,
                     tshm_dtype dtype, uint32_t ndim, const uint64_t *shape, uint32_t slots,
@@ -195,7 +198,7 @@ int tshm__reply_stat_stream(struct tshm__reply_enc *e, uint64_t id, const tshm_i
 int tshm__reply_list_begin(struct tshm__reply_enc *e, uint64_t id, uint32_t count);
 int tshm__reply_list_add(struct tshm__reply_enc *e, const tshm_info *info);
 int tshm__reply_list_end(struct tshm__reply_enc *e, uint64_t next_cursor);
-int tshm__reply_stats(struct tshm__reply_enc *e, uint64_t id, const tshm_stats *st);
+int tshm__reply_daemon_stat(struct tshm__reply_enc *e, uint64_t id, const tshm_daemon_info *st);
 /* gc replies, streamed like list replies. */
 int tshm__reply_gc_begin(struct tshm__reply_enc *e, uint64_t id, uint32_t count);
 int tshm__reply_gc_add(struct tshm__reply_enc *e, const char *object, const char *reason,

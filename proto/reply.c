@@ -119,7 +119,9 @@ pack_info(msgpack_packer *pk, const tshm_info *in)
         rv |= tshm__mp_pack_kv_u64(pk, "mode", in->mode) |
               tshm__mp_pack_kv_u64(pk, "opens", in->opens);
         rv |= tshm__mp_pack_kv_u64(pk, "created", in->created_ns) |
-              tshm__mp_pack_kv_u64(pk, "flags", in->flags);
+              tshm__mp_pack_kv_u64(
+                  pk, "flags",
+                  in->flags | (in->kind == TSHM_KIND_STREAM ? TSHM_PROTO_INFO_STREAM : 0u));
         return rv;
 }
 
@@ -170,7 +172,7 @@ tshm__reply_list_end(struct tshm__reply_enc *e, uint64_t next_cursor)
 }
 
 int
-tshm__reply_stats(struct tshm__reply_enc *e, uint64_t id, const tshm_stats *st)
+tshm__reply_daemon_stat(struct tshm__reply_enc *e, uint64_t id, const tshm_daemon_info *st)
 {
         int rv = reply_begin(e, id, 0, 1);
 
@@ -234,13 +236,18 @@ decode_info(const msgpack_object *m, tshm_info *in)
                         return false;
                 }
         }
-        return tshm__mp_get_u64(m, "nbytes", &in->nbytes) &&
-               tshm__mp_get_u64(m, "size", &in->size) &&
-               tshm__mp_get_u32(m, "owner", &in->owner_uid) &&
-               tshm__mp_get_u32(m, "group", &in->owner_gid) &&
-               tshm__mp_get_u32(m, "mode", &in->mode) && tshm__mp_get_u32(m, "opens", &in->opens) &&
-               tshm__mp_get_u64(m, "created", &in->created_ns) &&
-               tshm__mp_get_u32(m, "flags", &in->flags);
+        if (!tshm__mp_get_u64(m, "nbytes", &in->nbytes) ||
+            !tshm__mp_get_u64(m, "size", &in->size) ||
+            !tshm__mp_get_u32(m, "owner", &in->owner_uid) ||
+            !tshm__mp_get_u32(m, "group", &in->owner_gid) ||
+            !tshm__mp_get_u32(m, "mode", &in->mode) || !tshm__mp_get_u32(m, "opens", &in->opens) ||
+            !tshm__mp_get_u64(m, "created", &in->created_ns) ||
+            !tshm__mp_get_u32(m, "flags", &in->flags)) {
+                return false;
+        }
+        in->kind = (in->flags & TSHM_PROTO_INFO_STREAM) != 0 ? TSHM_KIND_STREAM : TSHM_KIND_ARRAY;
+        in->flags &= ~TSHM_PROTO_INFO_STREAM;
+        return true;
 }
 
 static int
@@ -314,7 +321,7 @@ decode_gc(const msgpack_object *res, struct tshm__reply *reply)
 }
 
 static bool
-decode_stats(const msgpack_object *m, tshm_stats *st)
+decode_daemon_stat(const msgpack_object *m, tshm_daemon_info *st)
 {
         return tshm__mp_get_u64(m, "segments", &st->segments) &&
                tshm__mp_get_u64(m, "bytes", &st->bytes) &&
@@ -364,7 +371,7 @@ decode_result(const msgpack_object *res, uint32_t op, struct tshm__reply *reply)
         case TSHM_OP_HELLO:
                 return tshm__mp_get_u32(res, "version", &reply->version) ? 0 : TSHM_EPROTO;
         case TSHM_OP_CREATE:
-        case TSHM_OP_CREATE_STREAM:
+        case TSHM_OP_STREAM_CREATE:
         case TSHM_OP_OPEN:
         case TSHM_OP_ATTACH:
                 fd = tshm__mp_map_get(res, "fd");
@@ -380,8 +387,8 @@ decode_result(const msgpack_object *res, uint32_t op, struct tshm__reply *reply)
                 return decode_list(res, reply);
         case TSHM_OP_GC:
                 return decode_gc(res, reply);
-        case TSHM_OP_STATS:
-                return decode_stats(res, &reply->stats) ? 0 : TSHM_EPROTO;
+        case TSHM_OP_DAEMON_STAT:
+                return decode_daemon_stat(res, &reply->daemon) ? 0 : TSHM_EPROTO;
         default:
                 return 0;
         }

@@ -24,11 +24,11 @@ enum {
         O_CHMOD = 1u << 5,
         O_CHOWN = 1u << 6,
         O_GC = 1u << 7,
-        O_CREATE_STREAM = 1u << 8,
+        O_STREAM_CREATE = 1u << 8,
         O_ATTACH = 1u << 9,
         O_STAT = 1u << 10,
         O_LIST = 1u << 11,
-        O_STATS = 1u << 12,
+        O_DAEMON_STAT = 1u << 12,
         O_ALL = (1u << 13) - 1,
 };
 
@@ -44,11 +44,11 @@ static const struct {
     {TSHM_OP_CHMOD, "chmod"},
     {TSHM_OP_CHOWN, "chown"},
     {TSHM_OP_GC, "gc"},
-    {TSHM_OP_CREATE_STREAM, "create_stream"},
+    {TSHM_OP_STREAM_CREATE, "stream_create"},
     {TSHM_OP_ATTACH, "attach"},
     {TSHM_OP_STAT, "stat"},
     {TSHM_OP_LIST, "list"},
-    {TSHM_OP_STATS, "stats"},
+    {TSHM_OP_DAEMON_STAT, "daemon_stat"},
 };
 
 #define NOPS (sizeof(req_ops) / sizeof(req_ops[0]))
@@ -149,11 +149,11 @@ static const struct req_field {
     F_("id", T_U64, id, O_ALL, 0, false, NULL),
     F_("version", T_U32, version, O_HELLO, 0, false, NULL),
     F_("name", T_NAME, name,
-       O_CREATE | O_CREATE_STREAM | O_OPEN | O_UNLINK | O_STAT | O_CHMOD | O_CHOWN, 0, false, NULL),
-    F_("dtype", T_DTYPE, dtype, O_CREATE | O_CREATE_STREAM, 0, false, NULL),
-    F_("shape", T_SHAPE, shape, O_CREATE | O_CREATE_STREAM, 0, false, NULL),
-    F_("mode", T_U32, mode, O_CHMOD, O_CREATE | O_CREATE_STREAM, false, check_mode),
-    F_("flags", T_U32, flags, 0, O_CREATE | O_CREATE_STREAM, false, NULL),
+       O_CREATE | O_STREAM_CREATE | O_OPEN | O_UNLINK | O_STAT | O_CHMOD | O_CHOWN, 0, false, NULL),
+    F_("dtype", T_DTYPE, dtype, O_CREATE | O_STREAM_CREATE, 0, false, NULL),
+    F_("shape", T_SHAPE, shape, O_CREATE | O_STREAM_CREATE, 0, false, NULL),
+    F_("mode", T_U32, mode, O_CHMOD, O_CREATE | O_STREAM_CREATE, false, check_mode),
+    F_("flags", T_U32, flags, 0, O_CREATE | O_STREAM_CREATE, false, NULL),
     F_("writable", T_BOOL, writable, 0, O_OPEN, false, NULL),
     F_("remove", T_BOOL, remove, 0, O_GC, false, NULL),
     F_("subscribe", T_BOOL, subscribe, O_ATTACH, 0, false, NULL),
@@ -161,8 +161,8 @@ static const struct req_field {
      * was before the key existed. */
     F_("roster", T_BOOL, roster, 0, O_ATTACH, true, NULL),
     F_("handle", T_U64, handle, O_ATTACH | O_CLOSE, 0, false, NULL),
-    F_("slots", T_U32, slots, O_CREATE_STREAM, 0, false, check_slots),
-    F_("policy", T_U32, policy, O_CREATE_STREAM, 0, false, check_policy),
+    F_("slots", T_U32, slots, O_STREAM_CREATE, 0, false, check_slots),
+    F_("policy", T_U32, policy, O_STREAM_CREATE, 0, false, check_policy),
     F_("cursor", T_U64, cursor, 0, O_LIST, false, NULL),
     F_("limit", T_U32, limit, 0, O_LIST, false, NULL),
     F_("owner", T_U32, owner, 0, O_CHOWN, false, NULL),
@@ -429,8 +429,8 @@ tshm__req_decode(const uint8_t *buf, size_t len, struct tshm__req *req, char *er
 
         memset(req, 0, sizeof(*req));
         /* Absent chown ids mean "unchanged", never uid or gid 0. */
-        req->owner = TSHM_ID_KEEP;
-        req->group = TSHM_ID_KEEP;
+        req->owner = TSHM_ID_UNCHANGED;
+        req->group = TSHM_ID_UNCHANGED;
         if (tshm__mp_check(buf, len, TSHM_PROTO_MAX_DEPTH, TSHM_PROTO_MAX_ELEMS) < 0) {
                 snprintf(err, errlen, "not one well-formed msgpack value within the limits");
                 return TSHM_EPROTO;

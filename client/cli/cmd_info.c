@@ -30,7 +30,7 @@ stream_policy_name(uint32_t policy)
 static bool
 stream_of(tshm_client *c, const tshm_info *info, tshm_stream_info *si)
 {
-        return c != NULL && (info->flags & TSHM_INFO_STREAM) != 0 &&
+        return c != NULL && info->kind == TSHM_KIND_STREAM &&
                tshm_stream_stat(c, info->name, si) == 0;
 }
 
@@ -61,6 +61,7 @@ info_json(FILE *out, tshm_client *c, const tshm_info *info)
         json_obj_u64(&o, "opens", info->opens);
         json_obj_str(&o, "created", created);
         json_obj_u64(&o, "created_ns", info->created_ns);
+        json_obj_str(&o, "kind", info->kind == TSHM_KIND_STREAM ? "stream" : "array");
         if (stream_of(c, info, &si)) {
                 json_obj_key(&o, "stream");
                 (void)fprintf(out,

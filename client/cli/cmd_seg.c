@@ -56,11 +56,11 @@ cmd_create(const struct cli_ctx *ctx)
          * (Mode 0 at create means the default, so 0 is set by chmod too.) */
         later = ctx->have_group || mode == 0;
         rv = ctx->slots != 0
-                     ? tshm_create_stream(c, name, dtype, ndim, shape, ctx->slots, ctx->policy,
-                                          later ? (mode & 0700u) | 0400u : mode,
-                                          TSHM_CREATE_DEFAULT, &seg)
-                     : tshm_create(c, name, dtype, ndim, shape,
-                                   later ? (mode & 0700u) | 0400u : mode, TSHM_CREATE_DEFAULT, &seg);
+                 ? tshm_stream_create(c, name, dtype, ndim, shape, ctx->slots, ctx->policy,
+                                      later ? (mode & 0700u) | 0400u : mode, TSHM_CREATE_DEFAULT,
+                                      &seg)
+                 : tshm_create(c, name, dtype, ndim, shape, later ? (mode & 0700u) | 0400u : mode,
+                               TSHM_CREATE_DEFAULT, &seg);
         if (rv < 0) {
                 status = cli_fail_seg(ctx, c, rv, name);
                 goto out;

@@ -11,7 +11,7 @@
 #include "json.h"
 
 static void
-stats_json(FILE *out, const tshm_stats *st)
+stats_json(FILE *out, const tshm_daemon_info *st)
 {
         struct json_obj o;
 
@@ -34,7 +34,7 @@ stats_json(FILE *out, const tshm_stats *st)
 }
 
 static void
-stats_lines(FILE *out, const tshm_stats *st)
+stats_lines(FILE *out, const tshm_daemon_info *st)
 {
         char bytes[FMT_SIZE_BUF], max[FMT_SIZE_BUF], shm_free[FMT_SIZE_BUF];
         char uptime[FMT_DURATION_BUF];
@@ -63,13 +63,13 @@ int
 cmd_stats(const struct cli_ctx *ctx)
 {
         tshm_client *c = NULL;
-        tshm_stats st;
+        tshm_daemon_info st;
         int rv, status;
 
         if ((status = cli_connect(ctx, &c)) != 0) {
                 return status;
         }
-        if ((rv = tshm_stats_get(c, &st)) < 0) {
+        if ((rv = tshm_daemon_stat(c, &st)) < 0) {
                 status = cli_fail_tshm(ctx, c, rv, NULL);
                 goto out;
         }

@@ -2,12 +2,13 @@
  * client.c - tshm.Client: one connection to tshmd, its lock, and the calls
  * that make and remove arrays through it (create, open, from_numpy,
  * unlink). Its other calls live beside it: args.c converts their
- * arguments, info.c holds list(), stat() and stats(), client_stream.c the
+ * arguments, info.c holds list(), stat() and daemon_stat(), client_stream.c the
  * calls that make streams.
  *
- * Every blocking libtshm call runs with the GIL released and the client's
- * lock held; the lock also orders tshm_disconnect() against the tshm_close()
- * that a mapping makes when its last view dies, on any thread.
+ * Every blocking libtshm call on the client runs with the GIL released and
+ * the client's lock held (the lock guards self->c, which close() and a fork
+ * child's detach clear). The tshm_close() that a mapping makes when its last
+ * view dies takes no lock of ours: libtshm lets it race tshm_disconnect().
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,8 +211,8 @@ tshmpy_client_open_kind(tshmpy_client *self, PyObject *name_obj, bool writable, 
                                              name_obj);
                 } else {
                         (void)tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
-                                             "%R is a stream, not an array: use subscribe(name) "
-                                             "to read its frames, open_stream(name) to produce "
+                                             "%R is a stream, not an array: use sub_open(name) "
+                                             "to read its frames, stream_open(name) to produce "
                                              "them",
                                              name_obj);
                 }
@@ -425,12 +426,12 @@ PyDoc_STRVAR(client_close_doc,
              "closed or garbage-collected. Later calls raise ClosedError. Idempotent.");
 
 static PyMethodDef client_methods[] = {
-    {"create_stream", TSHMPY_METH(tshmpy_client_create_stream), METH_VARARGS | METH_KEYWORDS,
-     tshmpy_client_create_stream_doc},
-    {"open_stream", TSHMPY_METH(tshmpy_client_open_stream), METH_VARARGS | METH_KEYWORDS,
-     tshmpy_client_open_stream_doc},
-    {"subscribe", TSHMPY_METH(tshmpy_client_subscribe), METH_VARARGS | METH_KEYWORDS,
-     tshmpy_client_subscribe_doc},
+    {"stream_create", TSHMPY_METH(tshmpy_client_stream_create), METH_VARARGS | METH_KEYWORDS,
+     tshmpy_client_stream_create_doc},
+    {"stream_open", TSHMPY_METH(tshmpy_client_stream_open), METH_VARARGS | METH_KEYWORDS,
+     tshmpy_client_stream_open_doc},
+    {"sub_open", TSHMPY_METH(tshmpy_client_sub_open), METH_VARARGS | METH_KEYWORDS,
+     tshmpy_client_sub_open_doc},
     {"create", TSHMPY_METH(client_create), METH_VARARGS | METH_KEYWORDS, client_create_doc},
     {"open", TSHMPY_METH(client_open), METH_VARARGS | METH_KEYWORDS, client_open_doc},
     {"from_numpy", TSHMPY_METH(client_from_numpy), METH_VARARGS | METH_KEYWORDS,
@@ -438,7 +439,7 @@ static PyMethodDef client_methods[] = {
     {"list", TSHMPY_METH(tshmpy_info_list), METH_NOARGS, tshmpy_info_list_doc},
     {"stat", TSHMPY_METH(tshmpy_info_stat), METH_VARARGS | METH_KEYWORDS, tshmpy_info_stat_doc},
     {"unlink", TSHMPY_METH(client_unlink), METH_VARARGS | METH_KEYWORDS, client_unlink_doc},
-    {"stats", TSHMPY_METH(tshmpy_info_stats), METH_NOARGS, tshmpy_info_stats_doc},
+    {"daemon_stat", TSHMPY_METH(tshmpy_info_daemon_stat), METH_NOARGS, tshmpy_info_daemon_stat_doc},
     {"close", TSHMPY_METH(client_close), METH_NOARGS, client_close_doc},
     {"__enter__", client_enter, METH_NOARGS, "Return the client."},
     {"__exit__", TSHMPY_METH(client_exit), METH_VARARGS, "Close the client."},

@@ -1,12 +1,12 @@
 /*
  * client_stream.c - tshm.Client's calls that make stream handles:
- * create_stream() and open_stream() give a producer's tshm.Stream,
- * subscribe() a tshm.Subscriber (stream.c, subscriber.c).
+ * stream_create() and stream_open() give a producer's tshm.Stream,
+ * sub_open() a tshm.Subscriber (stream.c, subscriber.c).
  */
 #include "internal.h"
 
-const char tshmpy_client_create_stream_doc[] =
-    PyDoc_STR("create_stream($self, /, name, shape, dtype='float32', *, slots=4, policy='block',\n"
+const char tshmpy_client_stream_create_doc[] =
+    PyDoc_STR("stream_create($self, /, name, shape, dtype='float32', *, slots=4, policy='block',\n"
               "              mode=0o600, ephemeral=False)\n--\n\n"
               "Create the stream `name`: a ring of `slots` (2-65536) frames of `dtype` and\n"
               "`shape` (as for create()) in one segment, and return its producer handle, a\n"
@@ -17,7 +17,7 @@ const char tshmpy_client_create_stream_doc[] =
               "closes. Raises as create() does.");
 
 PyObject *
-tshmpy_client_create_stream(tshmpy_client *self, PyObject *args, PyObject *kwds)
+tshmpy_client_stream_create(tshmpy_client *self, PyObject *args, PyObject *kwds)
 {
         static const char *const kwlist[] = {"name",   "shape", "dtype",     "slots",
                                              "policy", "mode",  "ephemeral", NULL};
@@ -31,7 +31,7 @@ tshmpy_client_create_stream(tshmpy_client *self, PyObject *args, PyObject *kwds)
         unsigned mode;
         int imode = 0600, slots = 4, ephemeral = 0, rv;
 
-        if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$iOip:create_stream", TSHMPY_KW(kwlist),
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$iOip:stream_create", TSHMPY_KW(kwlist),
                                          &name_obj, &shape_obj, &dtype_obj, &slots, &policy_obj,
                                          &imode, &ephemeral) ||
             (name = tshmpy_args_name(name_obj)) == NULL ||
@@ -50,7 +50,7 @@ tshmpy_client_create_stream(tshmpy_client *self, PyObject *args, PyObject *kwds)
                 return NULL;
         }
         Py_BEGIN_ALLOW_THREADS rv =
-            tshm_create_stream(self->c, name, dtype, ndim, shape, (uint32_t)slots, policy, mode,
+            tshm_stream_create(self->c, name, dtype, ndim, shape, (uint32_t)slots, policy, mode,
                                ephemeral ? TSHM_CREATE_EPHEMERAL : TSHM_CREATE_DEFAULT, &seg);
         Py_END_ALLOW_THREADS if (rv < 0)
         {
@@ -60,22 +60,22 @@ tshmpy_client_create_stream(tshmpy_client *self, PyObject *args, PyObject *kwds)
         return tshmpy_stream_new(self, seg);
 }
 
-const char tshmpy_client_open_stream_doc[] =
-    PyDoc_STR("open_stream($self, /, name, writable=True)\n--\n\n"
+const char tshmpy_client_stream_open_doc[] =
+    PyDoc_STR("stream_open($self, /, name, writable=True)\n--\n\n"
               "Open the existing stream `name` as a producer (a tshm.Stream), e.g. to take\n"
               "over from a producer that died: its half-filled slot is never published.\n"
               "writable=False gives a handle for .seq and .wait() only. InvalidError for an\n"
               "array.");
 
 PyObject *
-tshmpy_client_open_stream(tshmpy_client *self, PyObject *args, PyObject *kwds)
+tshmpy_client_stream_open(tshmpy_client *self, PyObject *args, PyObject *kwds)
 {
         static const char *const kwlist[] = {"name", "writable", NULL};
         PyObject *name_obj;
         tshm_seg *seg;
         int writable = 1;
 
-        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|p:open_stream", TSHMPY_KW(kwlist),
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|p:stream_open", TSHMPY_KW(kwlist),
                                          &name_obj, &writable) ||
             (seg = tshmpy_client_open_kind(self, name_obj, writable, true)) == NULL) {
                 return NULL;
@@ -83,24 +83,24 @@ tshmpy_client_open_stream(tshmpy_client *self, PyObject *args, PyObject *kwds)
         return tshmpy_stream_new(self, seg);
 }
 
-const char tshmpy_client_subscribe_doc[] =
-    PyDoc_STR("subscribe($self, /, name)\n--\n\n"
+const char tshmpy_client_sub_open_doc[] =
+    PyDoc_STR("sub_open($self, /, name)\n--\n\n"
               "Subscribe to the stream `name` (read permission needed) and return a\n"
               "tshm.Subscriber; its first frame is the next one published. Raises\n"
               "NotFoundError, PermissionDeniedError, InvalidError (an array, not a stream),\n"
               "LimitError (64 subscribers already), ConnectError.");
 
 PyObject *
-tshmpy_client_subscribe(tshmpy_client *self, PyObject *args, PyObject *kwds)
+tshmpy_client_sub_open(tshmpy_client *self, PyObject *args, PyObject *kwds)
 {
         const char *name;
         tshm_sub *sub = NULL;
         int rv;
 
-        if ((name = tshmpy_client_begin_named(self, args, kwds, "O:subscribe")) == NULL) {
+        if ((name = tshmpy_client_begin_named(self, args, kwds, "O:sub_open")) == NULL) {
                 return NULL;
         }
-        Py_BEGIN_ALLOW_THREADS rv = tshm_subscribe(self->c, name, &sub);
+        Py_BEGIN_ALLOW_THREADS rv = tshm_sub_open(self->c, name, &sub);
         Py_END_ALLOW_THREADS if (rv < 0)
         {
                 return tshmpy_client_fail(self, rv);

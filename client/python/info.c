@@ -1,6 +1,6 @@
 /*
  * info.c - what the daemon knows, as Python values: tshm.Client's list(),
- * stat() and stats(), whose dicts have the keys and values that
+ * stat() and daemon_stat(), whose dicts have the keys and values that
  * 'tshm ls --json' and 'tshm stats --json' write.
  */
 #include <inttypes.h>
@@ -27,7 +27,7 @@ info_stream_of(tshmpy_client *self, const tshm_info *info, tshm_stream_info *si)
 {
         int rv;
 
-        if ((info->flags & TSHM_INFO_STREAM) == 0) {
+        if (info->kind != TSHM_KIND_STREAM) {
                 return false;
         }
         Py_BEGIN_ALLOW_THREADS rv = tshm_stream_stat(self->c, info->name, si);
@@ -74,12 +74,13 @@ info_dict(const tshm_info *info, const tshm_stream_info *si)
         if (shape == NULL) {
                 return NULL;
         }
-        d = Py_BuildValue("{s:s,s:s,s:N,s:K,s:K,s:I,s:I,s:s,s:I,s:s,s:K}", "name", info->name,
+        d = Py_BuildValue("{s:s,s:s,s:N,s:K,s:K,s:I,s:I,s:s,s:I,s:s,s:K,s:s}", "name", info->name,
                           "dtype", dtype, "shape", shape, "nbytes",
                           (unsigned long long)info->nbytes, "size", (unsigned long long)info->size,
                           "owner", (unsigned)info->owner_uid, "group", (unsigned)info->owner_gid,
                           "mode", mode, "opens", (unsigned)info->opens, "created", created,
-                          "created_ns", (unsigned long long)info->created_ns);
+                          "created_ns", (unsigned long long)info->created_ns, "kind",
+                          info->kind == TSHM_KIND_STREAM ? "stream" : "array");
         if (d != NULL && si != NULL) {
                 PyObject *st = info_stream_dict(si);
 
@@ -97,7 +98,7 @@ const char tshmpy_info_list_doc[] =
               "oldest first, as dicts with the keys and values of\n"
               "'tshm ls --json': name, dtype (str), shape (list), nbytes, size, owner (uid),\n"
               "group (gid), mode (str, e.g. '0600'), opens (open handles, all clients),\n"
-              "created (ISO 8601 UTC str) and created_ns (int).");
+              "created (ISO 8601 UTC str), created_ns (int) and kind ('array' or 'stream').");
 
 PyObject *
 tshmpy_info_list(tshmpy_client *self, PyObject *unused)
@@ -161,22 +162,22 @@ tshmpy_info_stat(tshmpy_client *self, PyObject *args, PyObject *kwds)
         return info_dict(&info, is_stream ? &si : NULL);
 }
 
-const char tshmpy_info_stats_doc[] =
-    PyDoc_STR("stats($self, /)\n--\n\n"
+const char tshmpy_info_daemon_stat_doc[] =
+    PyDoc_STR("daemon_stat($self, /)\n--\n\n"
               "The daemon's counters, with the keys of 'tshm stats --json': segments, bytes,\n"
               "max_bytes, clients, opens, requests, uptime_s (float), shm_free, pid, proto.");
 
 PyObject *
-tshmpy_info_stats(tshmpy_client *self, PyObject *unused)
+tshmpy_info_daemon_stat(tshmpy_client *self, PyObject *unused)
 {
-        tshm_stats st;
+        tshm_daemon_info st;
         int rv;
 
         (void)unused;
         if (tshmpy_client_begin(self) < 0) {
                 return NULL;
         }
-        Py_BEGIN_ALLOW_THREADS rv = tshm_stats_get(self->c, &st);
+        Py_BEGIN_ALLOW_THREADS rv = tshm_daemon_stat(self->c, &st);
         Py_END_ALLOW_THREADS if (rv < 0)
         {
                 return tshmpy_client_fail(self, rv);

@@ -46,7 +46,7 @@ typedef struct tshmpy_client {
 
 typedef struct tshmpy_mapping {
         PyObject_HEAD tshm_seg *seg; /* closed with tshm_close() in dealloc */
-        tshm_sub *sub;               /* a subscriber's: seg is its, ended with tshm_unsubscribe() */
+        tshm_sub *sub;               /* a subscriber's: seg is its, ended with tshm_sub_close() */
         tshmpy_client *client;       /* strong: serialises that tshm_close() */
         void *data;
         Py_ssize_t nbytes;
@@ -155,17 +155,17 @@ tshm_seg *tshmpy_client_open_kind(tshmpy_client *self, PyObject *name_obj, bool 
                                   bool stream);
 
 /* client_stream.c: the Client calls that make a Stream or a Subscriber. */
-extern const char tshmpy_client_create_stream_doc[], tshmpy_client_open_stream_doc[],
-    tshmpy_client_subscribe_doc[];
-PyObject *tshmpy_client_create_stream(tshmpy_client *self, PyObject *args, PyObject *kwds);
-PyObject *tshmpy_client_open_stream(tshmpy_client *self, PyObject *args, PyObject *kwds);
-PyObject *tshmpy_client_subscribe(tshmpy_client *self, PyObject *args, PyObject *kwds);
+extern const char tshmpy_client_stream_create_doc[], tshmpy_client_stream_open_doc[],
+    tshmpy_client_sub_open_doc[];
+PyObject *tshmpy_client_stream_create(tshmpy_client *self, PyObject *args, PyObject *kwds);
+PyObject *tshmpy_client_stream_open(tshmpy_client *self, PyObject *args, PyObject *kwds);
+PyObject *tshmpy_client_sub_open(tshmpy_client *self, PyObject *args, PyObject *kwds);
 
-/* info.c: Client.list(), stat() and stats(). */
-extern const char tshmpy_info_list_doc[], tshmpy_info_stat_doc[], tshmpy_info_stats_doc[];
+/* info.c: Client.list(), stat() and daemon_stat(). */
+extern const char tshmpy_info_list_doc[], tshmpy_info_stat_doc[], tshmpy_info_daemon_stat_doc[];
 PyObject *tshmpy_info_list(tshmpy_client *self, PyObject *unused);
 PyObject *tshmpy_info_stat(tshmpy_client *self, PyObject *args, PyObject *kwds);
-PyObject *tshmpy_info_stats(tshmpy_client *self, PyObject *unused);
+PyObject *tshmpy_info_daemon_stat(tshmpy_client *self, PyObject *unused);
 
 /* args.c: the arguments of Client's calls. Each returns 0 (the name: a
  * pointer into @name), or -1 (NULL) with TypeError or InvalidError raised. */
@@ -179,7 +179,7 @@ int tshmpy_args_policy(PyObject *obj, tshm_stream_policy *ret_policy);
 
 /* mapping.c */
 tshmpy_mapping *tshmpy_mapping_new(tshmpy_client *client, tshm_seg *seg);
-/* The mapping of a subscription, which it owns and ends (tshm_unsubscribe)
+/* The mapping of a subscription, which it owns and ends (tshm_sub_close)
  * when the last reference goes; on failure @sub is ended at once. */
 tshmpy_mapping *tshmpy_mapping_new_sub(tshmpy_client *client, tshm_sub *sub);
 

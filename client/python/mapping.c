@@ -23,11 +23,9 @@ tshmpy_mapping_new(tshmpy_client *client, tshm_seg *seg)
 
         self = (tshmpy_mapping *)tshmpy_mapping_type.tp_alloc(&tshmpy_mapping_type, 0);
         if (self == NULL) {
-                tshmpy_client_lock(client);
-                Py_BEGIN_ALLOW_THREADS(void)
-                    tshm_close(seg); /* the error, if any, is the daemon's; the seg is gone */
-                Py_END_ALLOW_THREADS tshmpy_client_unlock(client);
-                return NULL;
+                /* The error, if any, is the daemon's; the seg is gone. */
+                Py_BEGIN_ALLOW_THREADS(void) tshm_close(seg);
+                Py_END_ALLOW_THREADS return NULL;
         }
         Py_INCREF(client);
         self->client = client;
@@ -46,10 +44,8 @@ tshmpy_mapping_new_sub(tshmpy_client *client, tshm_sub *sub)
 
         self = (tshmpy_mapping *)tshmpy_mapping_type.tp_alloc(&tshmpy_mapping_type, 0);
         if (self == NULL) {
-                tshmpy_client_lock(client);
-                Py_BEGIN_ALLOW_THREADS(void) tshm_unsubscribe(sub);
-                Py_END_ALLOW_THREADS tshmpy_client_unlock(client);
-                return NULL;
+                Py_BEGIN_ALLOW_THREADS(void) tshm_sub_close(sub);
+                Py_END_ALLOW_THREADS return NULL;
         }
         Py_INCREF(client);
         self->client = client;
@@ -62,15 +58,16 @@ tshmpy_mapping_new_sub(tshmpy_client *client, tshm_sub *sub)
         return self;
 }
 
-/* Unmap and release at the daemon; with the client's lock, GIL released.
- * A subscriber's seg belongs to its subscription. Either is gone even when
- * the daemon reports an error (the connection may be gone), and there is
- * nobody to tell. */
+/* Unmap and release at the daemon, with the GIL released. libtshm orders
+ * this against a tshm_disconnect() of the client on another thread, so no
+ * lock of ours is needed. A subscriber's seg belongs to its subscription.
+ * Either is gone even when the daemon reports an error (the connection may
+ * be gone), and there is nobody to tell. */
 static void
 mapping_release(tshmpy_mapping *self)
 {
         if (self->sub != NULL) {
-                (void)tshm_unsubscribe(self->sub);
+                (void)tshm_sub_close(self->sub);
         } else {
                 (void)tshm_close(self->seg);
         }
@@ -82,12 +79,14 @@ mapping_dealloc(tshmpy_mapping *self)
         tshmpy_client *client = self->client;
 
         if (self->seg != NULL) {
-                tshmpy_client_lock(client);
                 /* A fork child must not talk on its parent's socket:
-                 * detaching first makes tshm_close() only unmap. */
+                 * detaching first makes tshm_close() only unmap. The lock
+                 * guards client->c, which the detach clears. */
+                tshmpy_client_lock(client);
                 tshmpy_client_detach_if_forked(client);
+                tshmpy_client_unlock(client);
                 Py_BEGIN_ALLOW_THREADS mapping_release(self);
-                Py_END_ALLOW_THREADS tshmpy_client_unlock(client);
+                Py_END_ALLOW_THREADS
         }
         Py_XDECREF(client);
         Py_TYPE(self)->tp_free((PyObject *)self);

@@ -92,21 +92,21 @@ MODULE_FORWARD(from_numpy)
 MODULE_FORWARD(list)
 MODULE_FORWARD(stat)
 MODULE_FORWARD(unlink)
-MODULE_FORWARD(stats)
-MODULE_FORWARD(create_stream)
-MODULE_FORWARD(open_stream)
-MODULE_FORWARD(subscribe)
+MODULE_FORWARD(daemon_stat)
+MODULE_FORWARD(stream_create)
+MODULE_FORWARD(stream_open)
+MODULE_FORWARD(sub_open)
 
 static PyMethodDef module_methods[] = {
-    {"create_stream", TSHMPY_METH(module_create_stream), METH_VARARGS | METH_KEYWORDS,
-     "create_stream(name, shape, dtype='float32', *, slots=4, policy='block', mode=0o600,\n"
+    {"stream_create", TSHMPY_METH(module_stream_create), METH_VARARGS | METH_KEYWORDS,
+     "stream_create(name, shape, dtype='float32', *, slots=4, policy='block', mode=0o600,\n"
      "              ephemeral=False)\n--\n\n"
-     "Client.create_stream() on the default client: a Stream."},
-    {"open_stream", TSHMPY_METH(module_open_stream), METH_VARARGS | METH_KEYWORDS,
-     "open_stream(name, writable=True)\n--\n\n"
-     "Client.open_stream() on the default client: a Stream."},
-    {"subscribe", TSHMPY_METH(module_subscribe), METH_VARARGS | METH_KEYWORDS,
-     "subscribe(name)\n--\n\nClient.subscribe() on the default client: a Subscriber."},
+     "Client.stream_create() on the default client: a Stream."},
+    {"stream_open", TSHMPY_METH(module_stream_open), METH_VARARGS | METH_KEYWORDS,
+     "stream_open(name, writable=True)\n--\n\n"
+     "Client.stream_open() on the default client: a Stream."},
+    {"sub_open", TSHMPY_METH(module_sub_open), METH_VARARGS | METH_KEYWORDS,
+     "sub_open(name)\n--\n\nClient.sub_open() on the default client: a Subscriber."},
     {"connect", TSHMPY_METH(module_connect), METH_VARARGS | METH_KEYWORDS,
      "connect(socket=None)\n--\n\n"
      "Connect to tshmd and return a Client. `socket` is a path (str or os.PathLike);\n"
@@ -131,8 +131,8 @@ static PyMethodDef module_methods[] = {
      "stat(name)\n--\n\nClient.stat() on the default client: a dict."},
     {"unlink", TSHMPY_METH(module_unlink), METH_VARARGS | METH_KEYWORDS,
      "unlink(name)\n--\n\nClient.unlink() on the default client."},
-    {"stats", TSHMPY_METH(module_stats), METH_VARARGS | METH_KEYWORDS,
-     "stats()\n--\n\nClient.stats() on the default client: a dict."},
+    {"daemon_stat", TSHMPY_METH(module_daemon_stat), METH_VARARGS | METH_KEYWORDS,
+     "daemon_stat()\n--\n\nClient.daemon_stat() on the default client: a dict."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -153,7 +153,7 @@ PyDoc_STRVAR(
     "    a = seg.numpy()                      # sees A's writes; a.flags.writeable is False\n"
     "\n"
     "Functions: connect() gives a Client; create, open, from_numpy, list, stat, unlink,\n"
-    "stats, create_stream, open_stream and subscribe use a default client connected on\n"
+    "daemon_stat, stream_create, stream_open and sub_open use a default client connected on\n"
     "first use (once per process).\n"
     "Clients connect again by themselves when the daemon restarts.\n"
     "\n"
@@ -176,9 +176,9 @@ PyDoc_STRVAR(
     "\n"
     "Streams: a ring of frames in one segment, zero-copy from producer to subscribers:\n"
     "\n"
-    "    st = tshm.create_stream('cam', (480, 640), 'uint8', slots=4, policy='block')\n"
+    "    st = tshm.stream_create('cam', (480, 640), 'uint8', slots=4, policy='block')\n"
     "    with st.loan() as a: a[:] = img       # producer: fill, publish on exit\n"
-    "    sub = tshm.subscribe('cam')\n"
+    "    sub = tshm.sub_open('cam')\n"
     "    with sub.take(timeout=1.0) as a: use(a)  # subscriber: released on exit\n"
     "\n"
     "Errors derive from tshm.Error and from the builtin that fits: NotFoundError\n"

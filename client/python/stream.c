@@ -132,7 +132,7 @@ stream_loan(tshmpy_segment *self, PyObject *args, PyObject *kwds)
         }
         if (!map->writable) {
                 return tshmpy_err_fmt(tshmpy_PermissionDeniedError, TSHM_EACCES,
-                                      "stream %R is open read-only: open_stream(name, "
+                                      "stream %R is open read-only: stream_open(name, "
                                       "writable=True) to produce",
                                       self->name);
         }
@@ -204,7 +204,7 @@ static PyMethodDef stream_methods[] = {
 static PyGetSetDef stream_getset[] = {
     TSHMPY_STREAM_DESC_GETSET,
     {"writable", (getter)tshmpy_segment_get_writable, NULL,
-     "True for a producer's handle (create_stream, open_stream(writable=True)).", NULL},
+     "True for a producer's handle (stream_create, stream_open(writable=True)).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -215,10 +215,10 @@ PyTypeObject tshmpy_stream_type = {
     .tp_repr = (reprfunc)stream_repr,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .tp_doc = "A stream's producer handle: a ring of `slots` frames of one dtype and shape in\n"
-              "one segment. Make one with Client.create_stream() or Client.open_stream().\n\n"
+              "one segment. Make one with Client.stream_create() or Client.stream_open().\n\n"
               "    with stream.loan() as a:\n"
               "        a[:] = frame              # fill the slot in place, then publish\n\n"
-              "Subscribers (Client.subscribe()) take the frames in order, zero-copy. Policy\n"
+              "Subscribers (Client.sub_open()) take the frames in order, zero-copy. Policy\n"
               "'block' makes loan() wait for the slowest subscriber; 'overwrite' never waits\n"
               "and slow subscribers skip frames (Frame.missed). Producers are serialised by\n"
               "the stream's writer lock; one killed with -9 is broken out like a writer.",

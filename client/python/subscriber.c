@@ -143,9 +143,9 @@ PyTypeObject tshmpy_subscriber_type = {
     .tp_dealloc = (destructor)tshmpy_segment_dealloc,
     .tp_repr = (reprfunc)subscriber_repr,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
-    .tp_doc = "A subscription to a stream (Client.subscribe()): it takes every frame published\n"
+    .tp_doc = "A subscription to a stream (Client.sub_open()): it takes every frame published\n"
               "after it joined, in order, zero-copy.\n\n"
-              "    with client.subscribe('cam') as sub:\n"
+              "    with client.sub_open('cam') as sub:\n"
               "        while True:\n"
               "            with sub.take() as a:\n"
               "                process(a)\n\n"

@@ -19,7 +19,7 @@ Decisions the types cannot say:
 - Publish and wait: seg.write() brackets an update (a seqlock in the segment
   header); seg.wait(seq) sleeps on a futex until a newer version; seg.snapshot()
   copies one whole version. Versions are 2, 4, 6, ...; odd while written.
-- Streams: Client.create_stream() gives a Stream (producer); stream.loan() and
+- Streams: Client.stream_create() gives a Stream (producer); stream.loan() and
   sub.take() act at once (waiting up to their timeout) and return a Loan or a
   Frame, context managers whose __enter__ gives the slot as an ndarray (writable
   for a Loan, read-only for a Frame) and whose __exit__ publishes / releases.
@@ -74,9 +74,10 @@ class SegmentInfo(TypedDict):
     opens: int  # open handles, all clients together
     created: str  # ISO 8601 UTC, nanoseconds
     created_ns: int
+    kind: Literal["array", "stream"]
     stream: NotRequired[StreamInfo]  # only for a stream
 
-class DaemonStats(TypedDict):
+class DaemonInfo(TypedDict):
     """The daemon's counters: the keys of 'tshm stats --json'."""
 
     segments: int
@@ -344,7 +345,7 @@ class _StreamBase:
     def close(self) -> None: ...
 
 class Stream(_StreamBase):
-    """A stream's producer handle (Client.create_stream / open_stream)."""
+    """A stream's producer handle (Client.stream_create / stream_open)."""
 
     @property
     def writable(self) -> bool: ...
@@ -360,7 +361,7 @@ class Stream(_StreamBase):
     ) -> None: ...
 
 class Subscriber(_StreamBase):
-    """A subscription to a stream (Client.subscribe); frames come in order
+    """A subscription to a stream (Client.sub_open); frames come in order
     from the next one published after it joined."""
 
     @property
@@ -398,8 +399,8 @@ class Client:
         """One segment's metadata; PermissionDeniedError if the caller may
         not read it."""
     def unlink(self, name: str) -> None: ...
-    def stats(self) -> DaemonStats: ...
-    def create_stream(
+    def daemon_stat(self) -> DaemonInfo: ...
+    def stream_create(
         self,
         name: str,
         shape: ShapeLike,
@@ -410,8 +411,8 @@ class Client:
         mode: int = 0o600,
         ephemeral: bool = False,
     ) -> Stream: ...
-    def open_stream(self, name: str, writable: bool = True) -> Stream: ...
-    def subscribe(self, name: str) -> Subscriber: ...
+    def stream_open(self, name: str, writable: bool = True) -> Stream: ...
+    def sub_open(self, name: str) -> Subscriber: ...
     def close(self) -> None:
         """Close the connection; segments and views stay usable."""
     def __enter__(self) -> "Client": ...
@@ -436,8 +437,8 @@ def from_numpy(name: str, array: npt.ArrayLike, mode: int = 0o600) -> Segment: .
 def list() -> builtins.list[SegmentInfo]: ...
 def stat(name: str) -> SegmentInfo: ...
 def unlink(name: str) -> None: ...
-def stats() -> DaemonStats: ...
-def create_stream(
+def daemon_stat() -> DaemonInfo: ...
+def stream_create(
     name: str,
     shape: ShapeLike,
     dtype: DTypeLike = "float32",
@@ -447,5 +448,5 @@ def create_stream(
     mode: int = 0o600,
     ephemeral: bool = False,
 ) -> Stream: ...
-def open_stream(name: str, writable: bool = True) -> Stream: ...
-def subscribe(name: str) -> Subscriber: ...
+def stream_open(name: str, writable: bool = True) -> Stream: ...
+def sub_open(name: str) -> Subscriber: ...

@@ -336,11 +336,11 @@ cmd_fd(int argc, char **argv)
 static bool
 churn_daemon_gone(tshm_client *c)
 {
-        tshm_stats st;
-        int rv = tshm_stats_get(c, &st);
+        tshm_daemon_info st;
+        int rv = tshm_daemon_stat(c, &st);
 
         if (rv == TSHM_ECONNRESET) {
-                rv = tshm_stats_get(c, &st);
+                rv = tshm_daemon_stat(c, &st);
         }
         return rv == TSHM_ECONNRESET || rv == TSHM_ENODAEMON;
 }
@@ -365,7 +365,7 @@ cmd_churn(int argc, char **argv)
                 tshm_seg *st = NULL, *arr = NULL;
 
                 /* A stream of ours, cut to nothing beside stream stat. */
-                if (tshm_create_stream(c, sname, TSHM_DTYPE_UINT8, 1, shape, 4, TSHM_STREAM_BLOCK,
+                if (tshm_stream_create(c, sname, TSHM_DTYPE_UINT8, 1, shape, 4, TSHM_STREAM_BLOCK,
                                        0600, 0, &st) == 0 &&
                     raw_open(c, sname, true, &h, &fd) == 0) {
                         (void)ftruncate(fd, 0);
@@ -414,7 +414,7 @@ cmd_fill_subtable(int argc, char **argv)
 
         (void)argc;
         (void)connect_or_die(&c);
-        if ((rv = tshm_subscribe(c, argv[0], &sub)) < 0) {
+        if ((rv = tshm_sub_open(c, argv[0], &sub)) < 0) {
                 printf("err subscribe: %s\n", tshm_strerror(rv));
                 return 1;
         }
@@ -685,7 +685,7 @@ cmd_victim_take(int argc, char **argv)
 
         (void)argc;
         (void)connect_or_die(&c);
-        if ((rv = tshm_subscribe(c, argv[0], &sub)) < 0) {
+        if ((rv = tshm_sub_open(c, argv[0], &sub)) < 0) {
                 printf("subscribe %d %s\n", rv, tshm_err_name(rv));
                 return 0;
         }
@@ -699,7 +699,7 @@ cmd_victim_take(int argc, char **argv)
         rv = tshm_sub_take(sub, 1000, &fr);
         printf("take %d %s seq %" PRIu64 " cpu %.3f\n", rv, rv < 0 ? tshm_err_name(rv) : "-",
                rv == 0 ? fr.seq : 0, cpu_s() - t0);
-        (void)tshm_unsubscribe(sub);
+        (void)tshm_sub_close(sub);
         tshm_disconnect(c);
         return 0;
 }

@@ -87,7 +87,7 @@ def test_c1_truncation_beside_stat_unlink_and_close(users, daemon):
     the owner's it may write): tshmd is never killed."""
     make(users, daemon, """
         c = tshm.connect()
-        c.create_stream('c1-stream', 1024, 'uint8', slots=4, mode=0o664)
+        c.stream_create('c1-stream', 1024, 'uint8', slots=4, mode=0o664)
     """)
     hostile = Hostile(users["hostile"], daemon, "c1-stream")
     churn = subprocess.Popen([ACTOR, daemon.socket, "churn", "4"], stdout=subprocess.PIPE,
@@ -102,7 +102,7 @@ def test_c1_truncation_beside_stat_unlink_and_close(users, daemon):
         while time.monotonic() < end:
             c.stat('c1-stream')
             c.list()
-            c.stats()
+            c.daemon_stat()
             n += 1
             time.sleep(0.01)
         print('rounds', n)
@@ -258,7 +258,7 @@ def test_c2_stream_geometry_rewritten(users, daemon, case):
     mapping; each frame is right or the call fails with a typed error."""
     name = f"c2-stream-{case}"
     make(users, daemon, f"""
-        tshm.connect().create_stream({name!r}, 512, 'int64', slots=4, mode=0o664)
+        tshm.connect().stream_create({name!r}, 512, 'int64', slots=4, mode=0o664)
     """)
     hostile = Hostile(users["hostile"], daemon, name)
     hostile.send(f"scribble 5 {STREAM_GEOMETRY[case]}")
@@ -266,7 +266,7 @@ def test_c2_stream_geometry_rewritten(users, daemon, case):
     sub = py_spawn(users["reader"], daemon, f"""
         c = tshm.connect()
         try:
-            sub = c.subscribe({name!r})
+            sub = c.sub_open({name!r})
         except tshm.Error as e:
             print('typed', type(e).__name__, flush=True)
             sys.exit(0)
@@ -284,7 +284,7 @@ def test_c2_stream_geometry_rewritten(users, daemon, case):
     first = sub.stdout.readline()
     prod = py(users["owner"], daemon, f"""
         try:
-            st = tshm.connect().open_stream({name!r}, writable=True)
+            st = tshm.connect().stream_open({name!r}, writable=True)
         except tshm.Error as e:
             print('typed', type(e).__name__)
             sys.exit(0)
@@ -382,13 +382,13 @@ def test_c3_stream_counter_out_of_range(users, daemon, seq):
     spin."""
     name = "c3-stream-" + str(list(STREAM_SEQS).index(seq))
     make(users, daemon, f"""
-        st = tshm.connect().create_stream({name!r}, 4, 'int64', slots=4, mode=0o664,
+        st = tshm.connect().stream_create({name!r}, 4, 'int64', slots=4, mode=0o664,
                                           policy='overwrite')
         with st.loan() as a:
             a[:] = 1
     """)
     pysub = py_spawn(users["reader"], daemon, f"""
-        sub = tshm.connect().subscribe({name!r})
+        sub = tshm.connect().sub_open({name!r})
         print('subscribed', flush=True)
         sys.stdin.readline()
         for what in ('take', 'take2'):
@@ -494,7 +494,7 @@ def test_c5_forged_subscriber_table(users, daemon):
     active (cursor 0) and exits: new subscribers still subscribe, and a
     block-policy producer does not wait for entries nobody holds."""
     make(users, daemon, """
-        tshm.connect().create_stream('c5', 4, 'int64', slots=4, mode=0o664)
+        tshm.connect().stream_create('c5', 4, 'int64', slots=4, mode=0o664)
     """)
     res = actor_run(users["hostile"], daemon, ["fill-subtable", "c5"], timeout=20)
     assert res.returncode == 0 and "ok filled" in res.stdout, res.stdout + res.stderr
@@ -503,7 +503,7 @@ def test_c5_forged_subscriber_table(users, daemon):
     time.sleep(0.3)  # the daemon sees the connection go
     sub = py_spawn(users["reader"], daemon, """
         c = tshm.connect()
-        subs = [c.subscribe('c5') for _ in range(3)]
+        subs = [c.sub_open('c5') for _ in range(3)]
         print('subscribed', flush=True)
         for k in range(1, 11):
             for s in subs:
@@ -517,7 +517,7 @@ def test_c5_forged_subscriber_table(users, daemon):
         raise AssertionError(f"a new subscriber was refused after the table was forged:\n"
                              f"{first}{out}{err}")
     prod = py(users["owner"], daemon, """
-        st = tshm.connect().open_stream('c5', writable=True)
+        st = tshm.connect().stream_open('c5', writable=True)
         for k in range(1, 11):
             t0 = cpu()
             with st.loan(timeout=3) as a:
@@ -529,7 +529,7 @@ def test_c5_forged_subscriber_table(users, daemon):
                                   f"{prod.stdout}{prod.stderr}")
     # With nobody subscribed, the producer runs past the ring.
     prod = py(users["owner"], daemon, """
-        st = tshm.connect().open_stream('c5', writable=True)
+        st = tshm.connect().stream_open('c5', writable=True)
         for k in range(11):
             with st.loan(timeout=3) as a:
                 a[:] = k
@@ -795,7 +795,7 @@ def test_c9_private_metadata(users, daemon):
     make(users, daemon, """
         c = tshm.connect()
         c.create('c9-private', (3, 5), 'float32', mode=0o600)
-        c.create_stream('c9-private-stream', 4, 'int64', slots=4, mode=0o600)
+        c.stream_create('c9-private-stream', 4, 'int64', slots=4, mode=0o600)
         c.create('c9-public', 4, mode=0o644)
     """)
     code = """
@@ -836,7 +836,7 @@ def test_c10_refused_client_gets_limit_error(users):
         holder = py_spawn(users["reader"], d, """
             cs = [tshm.connect() for _ in range(3)]
             for c in cs:
-                c.stats()
+                c.daemon_stat()
             print('held', flush=True)
             sys.stdin.readline()
         """)

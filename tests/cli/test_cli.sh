@@ -196,7 +196,7 @@ grep -E '^frames .*4 slots overwrite, 0 subscribers, 5 frames$' "$work/out" >/de
         bad "ls does not show the stream: $(cat "$work/out")"
 grep -E '^small .* -$' "$work/out" >/dev/null && ok || bad "ls shows an array as a stream: $(cat "$work/out")"
 expect 0 "$TSHM" ls --json
-"$PY" -c 'import json,sys; d={r["name"]: r for r in json.load(open(sys.argv[1]))}; assert d["frames"]["stream"] == {"slots": 4, "policy": "overwrite", "subscribers": 0, "frames": 5}, d; assert "stream" not in d["small"]; assert d["frames"]["nbytes"] == 16' \
+"$PY" -c 'import json,sys; d={r["name"]: r for r in json.load(open(sys.argv[1]))}; assert d["frames"]["stream"] == {"slots": 4, "policy": "overwrite", "subscribers": 0, "frames": 5}, d; assert d["frames"]["kind"] == "stream" and d["small"]["kind"] == "array", d; assert "stream" not in d["small"]; assert d["frames"]["nbytes"] == 16' \
         "$work/out" && ok || bad "ls --json stream: $(cat "$work/out")"
 expect 0 "$TSHM" info frames
 grep -q '^stream: 4 slots, policy overwrite$' "$work/out" && grep -q '^frames: 5$' "$work/out" && ok ||

@@ -53,7 +53,7 @@ implied_size(const struct tshm__hdr *h, uint64_t *ret)
         spec.dtype = (tshm_dtype)h->dtype;
         spec.ndim = h->ndim > TSHM_MAX_NDIM ? TSHM_MAX_NDIM + 1 : h->ndim;
         memcpy(spec.shape, h->shape, sizeof(spec.shape));
-        if ((h->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM) {
+        if ((h->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_STREAM) {
                 spec.slots = h->slots;
                 spec.policy = h->policy;
         }

@@ -22,8 +22,8 @@
 #include "proto.h"
 
 static const uint32_t ops[] = {
-    TSHM_OP_HELLO, TSHM_OP_CREATE, TSHM_OP_OPEN, TSHM_OP_CLOSE, TSHM_OP_UNLINK, TSHM_OP_CHMOD,
-    TSHM_OP_CHOWN, TSHM_OP_GC,     TSHM_OP_STAT, TSHM_OP_LIST,  TSHM_OP_STATS,  0 /* unknown */
+    TSHM_OP_HELLO, TSHM_OP_CREATE, TSHM_OP_OPEN, TSHM_OP_CLOSE, TSHM_OP_UNLINK,      TSHM_OP_CHMOD,
+    TSHM_OP_CHOWN, TSHM_OP_GC,     TSHM_OP_STAT, TSHM_OP_LIST,  TSHM_OP_DAEMON_STAT, 0 /* unknown */
 };
 
 static bool
@@ -198,8 +198,8 @@ reply_encode(const struct tshm__reply *rep, uint32_t op, struct tshm__reply_enc 
                 }
                 rv = rv < 0 ? rv : tshm__reply_gc_end(e);
                 break;
-        case TSHM_OP_STATS:
-                rv = tshm__reply_stats(e, rep->id, &rep->stats);
+        case TSHM_OP_DAEMON_STAT:
+                rv = tshm__reply_daemon_stat(e, rep->id, &rep->daemon);
                 break;
         default:
                 return false;
@@ -209,7 +209,7 @@ reply_encode(const struct tshm__reply *rep, uint32_t op, struct tshm__reply_enc 
 }
 
 static bool
-stats_equal(const tshm_stats *a, const tshm_stats *b)
+daemon_info_equal(const tshm_daemon_info *a, const tshm_daemon_info *b)
 {
         return a->segments == b->segments && a->bytes == b->bytes && a->max_bytes == b->max_bytes &&
                a->clients == b->clients && a->opens == b->opens && a->requests == b->requests &&
@@ -259,8 +259,8 @@ reply_equal(const struct tshm__reply *a, const struct tshm__reply *b, uint32_t o
                         }
                 }
                 return true;
-        case TSHM_OP_STATS:
-                return stats_equal(&a->stats, &b->stats);
+        case TSHM_OP_DAEMON_STAT:
+                return daemon_info_equal(&a->daemon, &b->daemon);
         default:
                 return true;
         }

@@ -83,7 +83,7 @@ hdr_walk(const struct tshm__hdr *h, const uint8_t *map, uint64_t area)
 static void
 hdr_check(const struct tshm__hdr *h, uint64_t map_size)
 {
-        bool stream = (h->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM;
+        bool stream = (h->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_STREAM;
         uint64_t area = stream ? h->frame_bytes : h->data_size; /* what one view spans */
         i128 lo = 0, hi = 0, nonzero = 1;
         uint8_t *map = NULL;
@@ -93,7 +93,7 @@ hdr_check(const struct tshm__hdr *h, uint64_t map_size)
         FUZZ_CHECK(map_size >= PAGE);
         FUZZ_CHECK(memcmp(h->magic, TSHM_HDR_MAGIC, sizeof(h->magic)) == 0);
         FUZZ_CHECK(h->layout == TSHM_HDR_LAYOUT && h->header_size == TSHM_HDR_SIZE);
-        FUZZ_CHECK((h->flags & TSHM_HDR_KIND_MASK) <= TSHM_HDR_KIND_STREAM);
+        FUZZ_CHECK((h->flags & TSHM_HDR_KIND_MASK) <= TSHM_KIND_STREAM);
         FUZZ_CHECK((h->flags & ~TSHM_HDR_FLAGS_KNOWN) == 0 && h->mode <= 0777u);
         FUZZ_CHECK(memchr(h->name, '\0', sizeof(h->name)) != NULL);
         FUZZ_CHECK(strlen(h->name) <= TSHM_NAME_MAX && tshm__name_check(h->name) == 0);
@@ -115,7 +115,7 @@ hdr_check(const struct tshm__hdr *h, uint64_t map_size)
                         stride *= h->shape[i] != 0 ? h->shape[i] : 1;
                 }
         }
-        if ((h->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM) {
+        if ((h->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_STREAM) {
                 /* Slots that hold a frame each, inside the ring; the slot
                  * table after the header page and before the slots. A
                  * frame's elements are then checked against one frame. */
@@ -150,7 +150,7 @@ hdr_check(const struct tshm__hdr *h, uint64_t map_size)
         /* An array's data is exactly the shape's bytes: a reader that
          * copies data_size bytes into a buffer sized by the shape must not
          * overflow it. */
-        FUZZ_CHECK((h->flags & TSHM_HDR_KIND_MASK) == TSHM_HDR_KIND_STREAM ||
+        FUZZ_CHECK((h->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_STREAM ||
                    nonzero * h->itemsize == (i128)h->data_size);
         /* Every element, first byte to last, inside the data area. */
         for (i = 0; i < h->ndim; i++) {

@@ -56,8 +56,8 @@ req_example(uint32_t op, struct tshm__req *req)
         memset(req, 0, sizeof(*req));
         req->op = op;
         req->id = op;
-        req->owner = TSHM_ID_KEEP;
-        req->group = TSHM_ID_KEEP;
+        req->owner = TSHM_ID_UNCHANGED;
+        req->group = TSHM_ID_UNCHANGED;
         strcpy(req->name, "frames.cam-0_left");
         switch (op) {
         case TSHM_OP_HELLO:
@@ -126,9 +126,10 @@ req_seed(const char *name, const struct tshm__req *req, msgpack_sbuffer *stream)
 static void
 gen_requests(void)
 {
-        static const uint32_t ops[] = {TSHM_OP_HELLO,  TSHM_OP_CREATE, TSHM_OP_OPEN,  TSHM_OP_CLOSE,
-                                       TSHM_OP_UNLINK, TSHM_OP_CHMOD,  TSHM_OP_CHOWN, TSHM_OP_GC,
-                                       TSHM_OP_STAT,   TSHM_OP_LIST,   TSHM_OP_STATS};
+        static const uint32_t ops[] = {TSHM_OP_HELLO, TSHM_OP_CREATE,     TSHM_OP_OPEN,
+                                       TSHM_OP_CLOSE, TSHM_OP_UNLINK,     TSHM_OP_CHMOD,
+                                       TSHM_OP_CHOWN, TSHM_OP_GC,         TSHM_OP_STAT,
+                                       TSHM_OP_LIST,  TSHM_OP_DAEMON_STAT};
         msgpack_sbuffer stream;
         struct tshm__req req;
         char name[64];
@@ -198,7 +199,7 @@ gen_replies(void)
 {
         struct tshm__reply_enc e;
         char msg[300];
-        tshm_stats st;
+        tshm_daemon_info st;
         tshm_info in;
         int rv;
 
@@ -228,7 +229,7 @@ gen_replies(void)
         st.shm_free = 1ull << 30;
         st.pid = 4242;
         st.proto = TSHM_PROTO_VERSION;
-        reply_seed("reply-stats", &e, tshm__reply_stats(&e, 7, &st));
+        reply_seed("reply-stats", &e, tshm__reply_daemon_stat(&e, 7, &st));
         rv = tshm__reply_gc_begin(&e, 8, 2);
         rv |= tshm__reply_gc_add(&e, "/tshm.stale", "no valid header", true);
         rv |= tshm__reply_gc_add(&e, "/tshm.eph", "ephemeral, creator gone", false);

@@ -212,7 +212,7 @@ START_TEST(test_daemon_unlink_while_mapped)
         tshm_client *c;
         tshm_seg *old, *fresh;
         tshm_info info;
-        tshm_stats st;
+        tshm_daemon_info st;
 
         fixture_start(&f, NULL);
         c = fixture_connect(&f);
@@ -230,10 +230,10 @@ START_TEST(test_daemon_unlink_while_mapped)
         ((int64_t *)tshm_seg_data(old))[0] = 5;
         ck_assert_int_eq(((int64_t *)tshm_seg_data(fresh))[0], 0);
         /* The unlinked one still counts against the budget until closed. */
-        ck_assert_int_eq(tshm_stats_get(c, &st), 0);
+        ck_assert_int_eq(tshm_daemon_stat(c, &st), 0);
         ck_assert_uint_eq(st.bytes, 2 * 8192);
         ck_assert_int_eq(tshm_close(old), 0);
-        ck_assert_int_eq(tshm_stats_get(c, &st), 0);
+        ck_assert_int_eq(tshm_daemon_stat(c, &st), 0);
         ck_assert_uint_eq(st.bytes, 8192);
         ck_assert_uint_eq(st.segments, 1);
         tshm_close(fresh);
@@ -389,20 +389,20 @@ START_TEST(test_daemon_full_dev_shm_gives_no_space)
 {
         struct tshmd_fixture f;
         tshm_client *c;
-        tshm_stats st;
+        tshm_daemon_info st;
         tshm_seg *s;
         uint64_t n;
 
         fixture_start(&f, NULL);
         c = fixture_connect(&f);
-        ck_assert_int_eq(tshm_stats_get(c, &st), 0);
+        ck_assert_int_eq(tshm_daemon_stat(c, &st), 0);
         ck_assert_uint_gt(st.shm_free, 0);
         /* Twice what /dev/shm has free: refused at create, nothing left. */
         n = st.shm_free * 2;
         ck_assert_int_eq(tshm_create(c, "huge", TSHM_DTYPE_UINT8, 1, &n, 0, 0, &s), TSHM_ENOSPC);
         ck_assert_ptr_nonnull(strstr(tshm_errmsg(c), "/dev/shm"));
         ck_assert_int_eq(fixture_count_objects(&f), 0);
-        ck_assert_int_eq(tshm_stats_get(c, &st), 0);
+        ck_assert_int_eq(tshm_daemon_stat(c, &st), 0);
         ck_assert_uint_eq(st.bytes, 0);
         ck_assert_uint_eq(st.segments, 0);
         tshm_disconnect(c);
@@ -451,7 +451,7 @@ START_TEST(test_daemon_list_pages_and_stats)
         struct tshmd_fixture f;
         tshm_client *c;
         tshm_info *all;
-        tshm_stats st;
+        tshm_daemon_info st;
         tshm_seg *s;
         char name[32];
         size_t n, i;
@@ -479,7 +479,7 @@ START_TEST(test_daemon_list_pages_and_stats)
                 ck_assert_uint_eq(all[i].mode, 0600);
         }
         tshm_list_free(all);
-        ck_assert_int_eq(tshm_stats_get(c, &st), 0);
+        ck_assert_int_eq(tshm_daemon_stat(c, &st), 0);
         ck_assert_uint_eq(st.segments, 4999);
         ck_assert_uint_eq(st.clients, 1);
         ck_assert_uint_eq(st.opens, 0);

@@ -161,10 +161,10 @@ START_TEST(test_stream_seq_out_of_range_is_torn)
         void *data;
         size_t i;
 
-        ck_assert_int_eq(tshm_create_stream(c, "fstream", TSHM_DTYPE_INT32, 1, (uint64_t[]){16}, 4,
+        ck_assert_int_eq(tshm_stream_create(c, "fstream", TSHM_DTYPE_INT32, 1, (uint64_t[]){16}, 4,
                                             TSHM_STREAM_OVERWRITE, 0644, 0, &p),
                          0);
-        ck_assert_int_eq(tshm_subscribe(c, "fstream", &sub), 0);
+        ck_assert_int_eq(tshm_sub_open(c, "fstream", &sub), 0);
         ck_assert_int_eq(tshm_stream_loan(p, 1000, &data), 0);
         ck_assert_int_eq(tshm_stream_publish(p), 1);
         ck_assert_int_eq(tshm_sub_take(sub, 1000, &fr), 0);
@@ -180,7 +180,7 @@ START_TEST(test_stream_seq_out_of_range_is_torn)
                               (unsigned long long)bad_seqs[i],
                               (unsigned long long)(mono_ms() - t0));
         }
-        ck_assert_int_eq(tshm_unsubscribe(sub), 0);
+        ck_assert_int_eq(tshm_sub_close(sub), 0);
         ck_assert_int_eq(tshm_close(p), 0);
         tshm_disconnect(c);
 }
@@ -370,7 +370,7 @@ scribbler(void)
         size_t i;
 
         if (setgroups(0, NULL) < 0 || setgid(HOSTILE_UID) < 0 || setuid(HOSTILE_UID) < 0 ||
-            tshm_connect(f.socket, &c) < 0 || tshm_subscribe(c, "froster", &sub) < 0) {
+            tshm_connect(f.socket, &c) < 0 || tshm_sub_open(c, "froster", &sub) < 0) {
                 return 2;
         }
         if (!find_mapping("tshm-cursors", &lo, &hi)) {
@@ -402,7 +402,7 @@ START_TEST(test_subscriber_table_scribbles_hold_nothing)
         pid_t pid;
         int status, i;
 
-        ck_assert_int_eq(tshm_create_stream(c, "froster", TSHM_DTYPE_INT32, 1, (uint64_t[]){16}, 4,
+        ck_assert_int_eq(tshm_stream_create(c, "froster", TSHM_DTYPE_INT32, 1, (uint64_t[]){16}, 4,
                                             TSHM_STREAM_BLOCK, 0644, 0, &p),
                          0);
         pid = fork();
@@ -423,11 +423,11 @@ START_TEST(test_subscriber_table_scribbles_hold_nothing)
         }
         /* And every entry can be taken. */
         for (i = 0; i < TSHM_STREAM_MAX_SUBS; i++) {
-                ck_assert_int_eq(tshm_subscribe(c, "froster", &subs[i]), 0);
+                ck_assert_int_eq(tshm_sub_open(c, "froster", &subs[i]), 0);
         }
-        ck_assert_int_eq(tshm_subscribe(c, "froster", &subs[i]), TSHM_ELIMIT);
+        ck_assert_int_eq(tshm_sub_open(c, "froster", &subs[i]), TSHM_ELIMIT);
         for (i = 0; i < TSHM_STREAM_MAX_SUBS; i++) {
-                ck_assert_int_eq(tshm_unsubscribe(subs[i]), 0);
+                ck_assert_int_eq(tshm_sub_close(subs[i]), 0);
         }
         ck_assert_int_eq(tshm_close(p), 0);
         tshm_disconnect(c);
@@ -448,10 +448,10 @@ START_TEST(test_moved_cursor_does_not_move_the_subscriber)
         void *data;
         int n;
 
-        ck_assert_int_eq(tshm_create_stream(c, "fcursor", TSHM_DTYPE_INT32, 1, (uint64_t[]){16}, 8,
+        ck_assert_int_eq(tshm_stream_create(c, "fcursor", TSHM_DTYPE_INT32, 1, (uint64_t[]){16}, 8,
                                             TSHM_STREAM_OVERWRITE, 0644, 0, &p),
                          0);
-        ck_assert_int_eq(tshm_subscribe(c, "fcursor", &sub), 0);
+        ck_assert_int_eq(tshm_sub_open(c, "fcursor", &sub), 0);
         for (n = 1; n <= 3; n++) {
                 ck_assert_int_eq(tshm_stream_loan(p, 1000, &data), 0);
                 ck_assert_int_eq(tshm_stream_publish(p), n);
@@ -472,7 +472,7 @@ START_TEST(test_moved_cursor_does_not_move_the_subscriber)
         ck_assert_int_eq(tshm_sub_take(sub, 1000, &fr), 0);
         ck_assert_uint_eq(fr.seq, 3);
         ck_assert_int_eq(tshm_sub_release(sub), 0);
-        ck_assert_int_eq(tshm_unsubscribe(sub), 0);
+        ck_assert_int_eq(tshm_sub_close(sub), 0);
         ck_assert_int_eq(tshm_close(p), 0);
         tshm_disconnect(c);
 }
@@ -489,15 +489,15 @@ START_TEST(test_ended_subscription_does_not_take_a_reused_entry)
         tshm_seg *p;
         void *data;
 
-        ck_assert_int_eq(tshm_create_stream(cb, "freuse", TSHM_DTYPE_INT32, 1, (uint64_t[]){16}, 4,
+        ck_assert_int_eq(tshm_stream_create(cb, "freuse", TSHM_DTYPE_INT32, 1, (uint64_t[]){16}, 4,
                                             TSHM_STREAM_OVERWRITE, 0644, 0, &p),
                          0);
-        ck_assert_int_eq(tshm_subscribe(ca, "freuse", &a), 0);
+        ck_assert_int_eq(tshm_sub_open(ca, "freuse", &a), 0);
         /* A's connection goes: the daemon frees its entry... */
         tshm_disconnect(ca);
         ck_assert(fixture_wait_opens(cb, "freuse", 1));
         /* ... and gives it to B. */
-        ck_assert_int_eq(tshm_subscribe(cb, "freuse", &b), 0);
+        ck_assert_int_eq(tshm_sub_open(cb, "freuse", &b), 0);
         ck_assert(fixture_wait_opens(cb, "freuse", 2));
         ck_assert_int_eq(tshm_stream_loan(p, 1000, &data), 0);
         ck_assert_int_eq(tshm_stream_publish(p), 1);
@@ -505,8 +505,8 @@ START_TEST(test_ended_subscription_does_not_take_a_reused_entry)
         ck_assert_int_eq(tshm_sub_take(b, 1000, &fr), 0);
         ck_assert_uint_eq(fr.seq, 1);
         ck_assert_int_eq(tshm_sub_release(b), 0);
-        ck_assert_int_eq(tshm_unsubscribe(b), 0);
-        ck_assert_int_eq(tshm_unsubscribe(a), 0);
+        ck_assert_int_eq(tshm_sub_close(b), 0);
+        ck_assert_int_eq(tshm_sub_close(a), 0);
         ck_assert_int_eq(tshm_close(p), 0);
         tshm_disconnect(cb);
 }
@@ -524,10 +524,10 @@ START_TEST(test_roster_is_sealed)
         void *m;
         int fd;
 
-        ck_assert_int_eq(tshm_create_stream(c, "fsealed", TSHM_DTYPE_INT32, 1, (uint64_t[]){16}, 4,
+        ck_assert_int_eq(tshm_stream_create(c, "fsealed", TSHM_DTYPE_INT32, 1, (uint64_t[]){16}, 4,
                                             TSHM_STREAM_BLOCK, 0644, 0, &p),
                          0);
-        ck_assert_int_eq(tshm_subscribe(c, "fsealed", &sub), 0);
+        ck_assert_int_eq(tshm_sub_open(c, "fsealed", &sub), 0);
         ck_assert(find_mapping("tshm-roster", &lo, &hi));
         snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long)lo,
                  (unsigned long)hi);
@@ -537,7 +537,7 @@ START_TEST(test_roster_is_sealed)
         ck_assert_msg(m == MAP_FAILED, "the roster was mapped writable");
         ck_assert_int_lt(write(fd, "x", 1), 0);
         close(fd);
-        ck_assert_int_eq(tshm_unsubscribe(sub), 0);
+        ck_assert_int_eq(tshm_sub_close(sub), 0);
         ck_assert_int_eq(tshm_close(p), 0);
         tshm_disconnect(c);
 }

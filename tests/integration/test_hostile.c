@@ -172,7 +172,7 @@ START_TEST(test_hostile_input_is_refused)
         uint8_t buf[512];
         tshm_client *good;
         tshm_seg *s;
-        tshm_stats st;
+        tshm_daemon_info st;
         size_t i, len;
         int fd, outcome;
 
@@ -195,7 +195,7 @@ START_TEST(test_hostile_input_is_refused)
                 ck_assert_msg(outcome != 2, "%s: no reply and no close", h->what);
                 (void)close(fd);
                 /* The daemon still serves the client that behaved. */
-                ck_assert_msg(tshm_stats_get(good, &st) == 0, "%s: daemon stopped serving",
+                ck_assert_msg(tshm_daemon_stat(good, &st) == 0, "%s: daemon stopped serving",
                               h->what);
                 *(int32_t *)tshm_seg_data(s) = (int32_t)i;
         }
@@ -251,7 +251,7 @@ START_TEST(test_hostile_half_frame_then_hangup)
 {
         struct tshmd_fixture f;
         tshm_client *good;
-        tshm_stats st;
+        tshm_daemon_info st;
         int fd;
 
         fixture_start(&f, NULL);
@@ -259,7 +259,7 @@ START_TEST(test_hostile_half_frame_then_hangup)
         fd = raw_connect(&f);
         ck_assert_int_eq(send(fd, "\x00\x00\x10\x00\x82", 5, MSG_NOSIGNAL), 5);
         (void)close(fd);
-        ck_assert_int_eq(tshm_stats_get(good, &st), 0);
+        ck_assert_int_eq(tshm_daemon_stat(good, &st), 0);
         tshm_disconnect(good);
         fixture_teardown(&f);
 }
@@ -269,7 +269,7 @@ START_TEST(test_hostile_descriptor_exhaustion)
 {
         struct tshmd_fixture f;
         tshm_client *good;
-        tshm_stats st;
+        tshm_daemon_info st;
         int fds[64], i, n = 0;
 
         /* tshmd gets 32 descriptors; 64 idle connections exhaust them. */
@@ -279,7 +279,7 @@ START_TEST(test_hostile_descriptor_exhaustion)
                 fds[n++] = raw_connect(&f);
         }
         /* The daemon keeps serving the client it has... */
-        ck_assert_int_eq(tshm_stats_get(good, &st), 0);
+        ck_assert_int_eq(tshm_daemon_stat(good, &st), 0);
         ck_assert_uint_lt(st.clients, 32);
         for (i = 0; i < n; i++) {
                 (void)close(fds[i]);

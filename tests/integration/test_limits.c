@@ -409,7 +409,7 @@ owner_makes(const struct tshmd_fixture *f, const void *arg)
                 return 2;
         }
         tshm_close(s);
-        if (tshm_create_stream(c, "privs", TSHM_DTYPE_UINT8, 1, (uint64_t[]){16}, 4,
+        if (tshm_stream_create(c, "privs", TSHM_DTYPE_UINT8, 1, (uint64_t[]){16}, 4,
                                TSHM_STREAM_OVERWRITE, 0600, 0, &s) < 0) {
                 return 3;
         }
@@ -511,7 +511,7 @@ START_TEST(test_limits_private_metadata)
         struct tshmd_fixture f;
         tshm_client *c;
         tshm_info info;
-        tshm_stats stats;
+        tshm_daemon_info stats;
 
         if (geteuid() != 0) {
                 return;
@@ -525,7 +525,7 @@ START_TEST(test_limits_private_metadata)
         ck_assert_int_eq(listed(c), 7);
         ck_assert_int_eq(tshm_stat(c, "priv", &info), 0);
         ck_assert_uint_eq(info.owner_uid, OWNER_UID);
-        ck_assert_int_eq(tshm_stats_get(c, &stats), 0);
+        ck_assert_int_eq(tshm_daemon_stat(c, &stats), 0);
         ck_assert_uint_eq(stats.segments, 3);
         tshm_disconnect(c);
         fixture_teardown(&f);
@@ -582,7 +582,7 @@ START_TEST(test_limits_max_clients)
         ck_assert_int_ge(lines, 1);
         ck_assert_msg(lines <= 30, "%d log lines for 201 refused clients", lines);
         /* The clients it holds are served; one leaves and another gets in. */
-        ck_assert_int_eq(tshm_stats_get(held[0], &(tshm_stats){0}), 0);
+        ck_assert_int_eq(tshm_daemon_stat(held[0], &(tshm_daemon_info){0}), 0);
         tshm_disconnect(held[2]);
         for (i = 0; i < 200; i++) {
                 if (tshm_connect(f.socket, &c) == 0) {

@@ -139,7 +139,7 @@ END_TEST
 START_TEST(test_restore_races_unlink_and_free)
 {
         struct tshmd_fixture f;
-        tshm_stats stats;
+        tshm_daemon_info stats;
         uint64_t size;
         tshm_client *c;
         tshm_seg *s;
@@ -156,10 +156,10 @@ START_TEST(test_restore_races_unlink_and_free)
                 /* Whichever came first, the restore (through the name's
                  * event) or the free: the object is whole once more, or
                  * was never seen cut. Either way tshmd serves. */
-                ck_assert_int_eq(tshm_stats_get(c, &stats), 0);
+                ck_assert_int_eq(tshm_daemon_stat(c, &stats), 0);
                 (void)close(fd);
         }
-        ck_assert_int_eq(tshm_stats_get(c, &stats), 0);
+        ck_assert_int_eq(tshm_daemon_stat(c, &stats), 0);
         ck_assert_uint_eq(stats.segments, 0);
         tshm_disconnect(c);
         fixture_teardown(&f);
@@ -196,7 +196,7 @@ START_TEST(test_restore_cut_in_a_loop)
 {
         struct tshmd_fixture f;
         struct timespec ts = {0, 200 * 1000};
-        tshm_stats stats;
+        tshm_daemon_info stats;
         uint64_t size;
         tshm_client *c;
         tshm_seg *s;
@@ -209,7 +209,7 @@ START_TEST(test_restore_cut_in_a_loop)
         for (i = 0; i < 400; i++) {
                 ck_assert_int_eq(ftruncate(fd, (off_t)(i % 2 == 0 ? 0 : 8192)), 0);
                 if (i % 50 == 0) {
-                        ck_assert_int_eq(tshm_stats_get(c, &stats), 0);
+                        ck_assert_int_eq(tshm_daemon_stat(c, &stats), 0);
                 }
                 nanosleep(&ts, NULL);
         }

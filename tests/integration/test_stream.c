@@ -41,7 +41,7 @@ make_stream(tshm_client *c, const char *name, uint32_t slots, tshm_stream_policy
 {
         tshm_seg *s;
 
-        ck_assert_int_eq(tshm_create_stream(c, name, TSHM_DTYPE_INT32, 1, (uint64_t[]){FRAME_N},
+        ck_assert_int_eq(tshm_stream_create(c, name, TSHM_DTYPE_INT32, 1, (uint64_t[]){FRAME_N},
                                             slots, policy, 0, 0, &s),
                          0);
         return s;
@@ -101,7 +101,7 @@ subscriber(const char *name, uint64_t count, unsigned slow_us, int rfd, int wfd)
                 tshm_sub *sub;
                 char go;
 
-                if (tshm_connect(f.socket, &c) < 0 || tshm_subscribe(c, name, &sub) < 0) {
+                if (tshm_connect(f.socket, &c) < 0 || tshm_sub_open(c, name, &sub) < 0) {
                         _exit(1);
                 }
                 (void)!write(wfd, "k", 1);
@@ -152,7 +152,7 @@ subscriber(const char *name, uint64_t count, unsigned slow_us, int rfd, int wfd)
                 out[0] = got;
                 out[1] = missed;
                 (void)!write(wfd, out, sizeof(out));
-                tshm_unsubscribe(sub);
+                tshm_sub_close(sub);
                 tshm_disconnect(c);
                 _exit(0);
         }
@@ -298,7 +298,7 @@ START_TEST(test_producer_killed_mid_frame)
         pid_t pid;
         char ok;
 
-        ck_assert_int_eq(tshm_subscribe(c, "prod", &sub), 0);
+        ck_assert_int_eq(tshm_sub_open(c, "prod", &sub), 0);
         ck_assert_int_eq(tshm_sub_take(sub, 50, &fr), TSHM_ETIMEDOUT);
         ck_assert_int_eq(pipe(pfd), 0);
         pid = fork();
@@ -339,12 +339,12 @@ START_TEST(test_producer_killed_mid_frame)
         ck_assert_uint_eq(si.policy, TSHM_STREAM_BLOCK);
         ck_assert_uint_eq(si.subscribers, 1);
         ck_assert_uint_eq(si.frames, 4);
-        ck_assert_int_eq(tshm_unsubscribe(sub), 0);
+        ck_assert_int_eq(tshm_sub_close(sub), 0);
         /* Unlinked: a subscriber that took every frame is told. */
-        ck_assert_int_eq(tshm_subscribe(c, "prod", &sub), 0);
+        ck_assert_int_eq(tshm_sub_open(c, "prod", &sub), 0);
         ck_assert_int_eq(tshm_unlink(c, "prod"), 0);
         ck_assert_int_eq(tshm_sub_take(sub, 1000, &fr), TSHM_ENOENT);
-        ck_assert_int_eq(tshm_unsubscribe(sub), 0);
+        ck_assert_int_eq(tshm_sub_close(sub), 0);
         tshm_close(s);
         tshm_disconnect(c);
 }
@@ -357,15 +357,15 @@ START_TEST(test_stream_bad_arguments)
         tshm_sub *sub;
         void *p;
 
-        ck_assert_int_eq(tshm_create_stream(c, "x", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 1,
+        ck_assert_int_eq(tshm_stream_create(c, "x", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 1,
                                             TSHM_STREAM_BLOCK, 0, 0, &s),
                          TSHM_EINVAL);
         ck_assert_int_eq(
-            tshm_create_stream(c, "x", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 4, 7, 0, 0, &s),
+            tshm_stream_create(c, "x", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 4, 7, 0, 0, &s),
             TSHM_EINVAL);
         ck_assert_int_eq(tshm_create(c, "arr", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 0, 0, &a), 0);
-        ck_assert_int_eq(tshm_subscribe(c, "arr", &sub), TSHM_EINVAL);
-        ck_assert_int_eq(tshm_subscribe(c, "nope", &sub), TSHM_ENOENT);
+        ck_assert_int_eq(tshm_sub_open(c, "arr", &sub), TSHM_EINVAL);
+        ck_assert_int_eq(tshm_sub_open(c, "nope", &sub), TSHM_ENOENT);
         ck_assert_int_eq(tshm_stream_loan(a, 0, &p), TSHM_EINVAL);
         s = make_stream(c, "st", 2, TSHM_STREAM_OVERWRITE);
         ck_assert_int_eq(tshm_write_begin(s, 0), TSHM_EINVAL);
@@ -375,6 +375,32 @@ START_TEST(test_stream_bad_arguments)
         ck_assert_int_eq(tshm_stream_discard(s), 0);
         ck_assert_int_eq(tshm_stream_loan(s, 0, &p), 0);
         ck_assert_int_eq(tshm_stream_publish(s), 1);
+        tshm_close(a);
+        tshm_close(s);
+        tshm_disconnect(c);
+}
+END_TEST
+
+/* tshm_info.flags holds only creation flags; what the segment is, is kind. */
+START_TEST(test_stream_stat_kind_and_flags)
+{
+        tshm_client *c = fixture_connect(&f);
+        tshm_seg *s, *a;
+        tshm_info info;
+
+        ck_assert_int_eq(tshm_stream_create(c, "eph", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 2,
+                                            TSHM_STREAM_BLOCK, 0, TSHM_CREATE_EPHEMERAL, &s),
+                         0);
+        ck_assert_int_eq(tshm_create(c, "arr", TSHM_DTYPE_INT32, 1, (uint64_t[]){4}, 0, 0, &a), 0);
+        memset(&info, 0xff, sizeof(info));
+        ck_assert_int_eq(tshm_stat(c, "eph", &info), 0);
+        ck_assert_uint_eq(info.flags, TSHM_CREATE_EPHEMERAL);
+        ck_assert_uint_eq(info.kind, TSHM_KIND_STREAM);
+        ck_assert_uint_eq(info.reserved[0] | info.reserved[1] | info.reserved[2] | info.reserved[3],
+                          0);
+        ck_assert_int_eq(tshm_stat(c, "arr", &info), 0);
+        ck_assert_uint_eq(info.flags, 0);
+        ck_assert_uint_eq(info.kind, TSHM_KIND_ARRAY);
         tshm_close(a);
         tshm_close(s);
         tshm_disconnect(c);
@@ -397,6 +423,7 @@ main(void)
         tcase_add_test(tc, test_subscriber_dies_while_daemon_down);
         tcase_add_test(tc, test_producer_killed_mid_frame);
         tcase_add_test(tc, test_stream_bad_arguments);
+        tcase_add_test(tc, test_stream_stat_kind_and_flags);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);

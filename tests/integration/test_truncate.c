@@ -346,7 +346,7 @@ owner_makes_stream(const struct tshmd_fixture *f, struct board *b)
         tshm_seg *s;
 
         if (tshm_connect(f->socket, &c) < 0 ||
-            tshm_create_stream(c, "s", TSHM_DTYPE_UINT8, 1, &n, 4, TSHM_STREAM_OVERWRITE, 0666, 0,
+            tshm_stream_create(c, "s", TSHM_DTYPE_UINT8, 1, &n, 4, TSHM_STREAM_OVERWRITE, 0666, 0,
                                &s) < 0) {
                 return 10;
         }

@@ -1,4 +1,4 @@
-"""The Client and Segment surface: attributes, list/stat/stats, context
+"""The Client and Segment surface: attributes, list/stat/daemon_stat, context
 managers, the module-level functions, and help()."""
 
 import json
@@ -120,10 +120,11 @@ def test_list_and_stat_have_the_keys_of_tshm_ls_json(client, name):
     assert len(entries) == 1
     e = entries[0]
     assert set(e) == {"name", "dtype", "shape", "nbytes", "size", "owner", "group", "mode",
-                      "opens", "created", "created_ns"}
+                      "opens", "created", "created_ns", "kind"}
     assert e["dtype"] == "int16" and e["shape"] == [2, 3] and e["nbytes"] == 12
     assert e["owner"] == os.getuid() and e["mode"] == "0644" and e["opens"] == 1
     assert e["size"] >= 12 and e["created"].endswith("Z") and e["created_ns"] > 0
+    assert e["kind"] == "array"
     assert client.stat(name) == e
     seg.close()
     assert client.stat(name)["opens"] == 0
@@ -140,8 +141,8 @@ def test_list_equals_the_cli_json(daemon, client, name):
     client.unlink(name)
 
 
-def test_stats_has_the_keys_of_tshm_stats_json(daemon, client):
-    st = client.stats()
+def test_daemon_stat_has_the_keys_of_tshm_stats_json(daemon, client):
+    st = client.daemon_stat()
     assert set(st) == {"segments", "bytes", "max_bytes", "clients", "opens", "requests",
                        "uptime_s", "shm_free", "pid", "proto"}
     assert st["pid"] == daemon.proc.pid
@@ -195,7 +196,7 @@ def test_module_level_functions_use_a_lazy_default_client(daemon, name):
         assert r.numpy().sum() == 28
         assert any(e['name'] == {name!r} for e in tshm.list())
         assert tshm.stat({name!r})['opens'] == 2
-        assert tshm.stats()['segments'] >= 1
+        assert tshm.daemon_stat()['segments'] >= 1
         f = tshm.from_numpy({name!r} + 'b', np.ones(3))
         tshm.unlink({name!r} + 'b')
         tshm.unlink({name!r})

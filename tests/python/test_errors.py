@@ -140,7 +140,7 @@ def test_closed_client(daemon, name):
     c.close()
     c.close()  # idempotent
     for call in (lambda: c.create(name, 1), lambda: c.open(name), lambda: c.list(),
-                 lambda: c.stats(), lambda: c.unlink(name), lambda: c.stat(name),
+                 lambda: c.daemon_stat(), lambda: c.unlink(name), lambda: c.stat(name),
                  lambda: c.from_numpy(name, [1])):
         with pytest.raises(tshm.ClosedError, match="client is closed"):
             call()

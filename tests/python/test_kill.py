@@ -40,13 +40,13 @@ def test_kill_9_leaves_no_open_handle(fresh_daemon, name, views):
     """, fresh_daemon)
     assert child.expect() == "holding"
     assert c.stat(name)["opens"] == 4
-    assert c.stats()["opens"] == 5 and c.stats()["clients"] == 2
+    assert c.daemon_stat()["opens"] == 5 and c.daemon_stat()["clients"] == 2
     child.proc.send_signal(signal.SIGKILL)
     assert child.proc.wait(timeout=30) == -signal.SIGKILL
-    wait_for(lambda: c.stats()["clients"] == 1)
+    wait_for(lambda: c.daemon_stat()["clients"] == 1)
     assert c.stat(name)["opens"] == 0
     assert c.stat(name + "-own")["opens"] == 0  # the segment itself stays
-    assert c.stats()["opens"] == 0
+    assert c.daemon_stat()["opens"] == 0
     c.unlink(name)
     c.unlink(name + "-own")
     c.close()

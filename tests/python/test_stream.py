@@ -21,12 +21,13 @@ def wait_for(pred, timeout=20.0):
 
 
 def test_loan_take_and_attributes(client, name):
-    st = client.create_stream(name, (2, 3), "int32", slots=3)
+    st = client.stream_create(name, (2, 3), "int32", slots=3)
     assert isinstance(st, tshm.Stream) and st.shape == (2, 3) and st.nbytes == 24
     assert st.seq == 0 and st.writable and st.publish_time is None
     assert client.stat(name)["stream"] == {"slots": 3, "policy": "block", "subscribers": 0,
                                            "frames": 0}
-    with client.subscribe(name) as sub:
+    assert client.stat(name)["kind"] == "stream"
+    with client.sub_open(name) as sub:
         assert isinstance(sub, tshm.Subscriber)
         assert client.stat(name)["stream"]["subscribers"] == 1
         t0 = time.time()
@@ -64,25 +65,25 @@ def test_loan_take_and_attributes(client, name):
         client.open(name)
     client.create(name + "-a", 4).close()
     with pytest.raises(tshm.InvalidError, match="not a stream"):
-        client.open_stream(name + "-a")
+        client.stream_open(name + "-a")
     client.unlink(name + "-a")
-    ro = client.open_stream(name, writable=False)
+    ro = client.stream_open(name, writable=False)
     with pytest.raises(tshm.PermissionDeniedError):
         ro.loan()
     assert ro.seq == 4
     ro.close()
     with pytest.raises(tshm.InvalidError):
-        client.create_stream(name + "-b", 4, slots=1)
+        client.stream_create(name + "-b", 4, slots=1)
     with pytest.raises(tshm.InvalidError):
-        client.create_stream(name + "-b", 4, policy="drop")
+        client.stream_create(name + "-b", 4, policy="drop")
     st.close()
     client.unlink(name)
 
 
 def test_loan_torch_view(client, name):
     torch = pytest.importorskip("torch")
-    st = client.create_stream(name, 8, "bfloat16", slots=2)
-    sub = client.subscribe(name)
+    st = client.stream_create(name, 8, "bfloat16", slots=2)
+    sub = client.sub_open(name)
     loan = st.loan()
     with pytest.raises(tshm.DtypeError):
         with loan:
@@ -102,7 +103,7 @@ def test_loan_torch_view(client, name):
 
 
 BLOCK_SUB = """
-    sub = tshm.subscribe({name!r})
+    sub = tshm.sub_open({name!r})
     print('ready', flush=True)
     expect = 1
     for _ in range({frames}):
@@ -124,7 +125,7 @@ BLOCK_SUB = """
 
 def test_block_delivers_every_frame_once_in_order(daemon, client, name):
     frames = 2000
-    st = client.create_stream(name, 1024, "int32", slots=4, policy="block")
+    st = client.stream_create(name, 1024, "int32", slots=4, policy="block")
     subs = [spawn(BLOCK_SUB.format(name=name, frames=frames), daemon) for _ in range(3)]
     for s in subs:
         assert s.expect() == "ready"
@@ -142,7 +143,7 @@ def test_block_delivers_every_frame_once_in_order(daemon, client, name):
 
 
 SLOW_SUB = """
-    sub = tshm.subscribe({name!r})
+    sub = tshm.sub_open({name!r})
     print('ready', sub.seq, flush=True)
     received = torn = 0
     last = 0
@@ -169,7 +170,7 @@ SLOW_SUB = """
 
 def test_overwrite_slow_subscriber_counts_add_up(daemon, client, name):
     before, after = 100, 2000
-    st = client.create_stream(name, 256, "int64", slots=4, policy="overwrite")
+    st = client.stream_create(name, 256, "int64", slots=4, policy="overwrite")
     for k in range(1, before + 1):
         with st.loan(timeout=0) as a:  # never waits, nobody to wait for anyway
             a[:] = k
@@ -190,7 +191,7 @@ def test_overwrite_slow_subscriber_counts_add_up(daemon, client, name):
 
 
 HOLDER = """
-    sub = tshm.subscribe({name!r})
+    sub = tshm.sub_open({name!r})
     print('ready', flush=True)
     fr = sub.take(timeout=30)
     fr.__enter__()
@@ -200,7 +201,7 @@ HOLDER = """
 
 
 def test_subscriber_killed_mid_take_stops_holding_the_producer(daemon, client, name):
-    st = client.create_stream(name, 16, "uint8", slots=2, policy="block")
+    st = client.stream_create(name, 16, "uint8", slots=2, policy="block")
     holder = spawn(HOLDER.format(name=name), daemon)
     assert holder.expect() == "ready"
     for k in (1, 2):
@@ -220,7 +221,7 @@ def test_subscriber_killed_mid_take_stops_holding_the_producer(daemon, client, n
 
 
 PRODUCER = """
-    st = tshm.open_stream({name!r})
+    st = tshm.stream_open({name!r})
     loan = st.loan(timeout=30)
     loan.array[:8] = 77
     print('half', flush=True)
@@ -229,8 +230,8 @@ PRODUCER = """
 
 
 def test_producer_killed_then_a_new_producer_continues(daemon, client, name):
-    st = client.create_stream(name, 16, "int16", slots=4, policy="block")
-    sub = client.subscribe(name)
+    st = client.stream_create(name, 16, "int16", slots=4, policy="block")
+    sub = client.sub_open(name)
     with st.loan() as a:
         a[:] = 1
     st.close()
@@ -238,7 +239,7 @@ def test_producer_killed_then_a_new_producer_continues(daemon, client, name):
     assert dead.expect() == "half"
     dead.proc.send_signal(signal.SIGKILL)
     assert dead.proc.wait(timeout=30) == -signal.SIGKILL
-    new = client.open_stream(name)
+    new = client.stream_open(name)
     for k in (2, 3):
         with new.loan(timeout=10) as a:  # takes the lock the dead one left
             a[:] = k
@@ -255,8 +256,8 @@ def test_producer_killed_then_a_new_producer_continues(daemon, client, name):
 
 
 def test_take_on_an_unlinked_stream(daemon, client, name):
-    st = client.create_stream(name, 4, slots=2)
-    sub = client.subscribe(name)
+    st = client.stream_create(name, 4, slots=2)
+    sub = client.sub_open(name)
     with st.loan() as a:
         a[:] = 1
     client.unlink(name)
@@ -270,10 +271,10 @@ def test_take_on_an_unlinked_stream(daemon, client, name):
 
 def test_ctrl_c_interrupts_take(daemon, client, name):
     from conftest import python
-    client.create_stream(name, 4, slots=2).close()
+    client.stream_create(name, 4, slots=2).close()
     res = python(f"""
         import signal, threading
-        sub = tshm.subscribe({name!r})
+        sub = tshm.sub_open({name!r})
         threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
         try:
             sub.take()

@@ -6,7 +6,7 @@ import os
 import tshm
 
 STUB = os.path.join(os.path.dirname(__file__), "..", "..", "client", "python", "tshm.pyi")
-HELPER_TYPES = {"DTypeLike", "ShapeLike", "SegmentInfo", "DaemonStats", "StreamInfo"}
+HELPER_TYPES = {"DTypeLike", "ShapeLike", "SegmentInfo", "DaemonInfo", "StreamInfo"}
 
 
 def stub_names():

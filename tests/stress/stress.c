@@ -235,14 +235,14 @@ stress_consistent(const struct tshmd_fixture *f, tshm_client *c, uint64_t client
                   size_t whylen)
 {
         tshm_info *infos = NULL;
-        tshm_stats st;
+        tshm_daemon_info st;
         size_t n = 0, nobjs = 0;
         char **objs = NULL;
         uint64_t sum = 0;
         bool ok = false;
         int rv;
 
-        if ((rv = tshm_stats_get(c, &st)) < 0) {
+        if ((rv = tshm_daemon_stat(c, &st)) < 0) {
                 stress_why(why, whylen, "stats: %s", tshm_strerror(rv));
                 return false;
         }

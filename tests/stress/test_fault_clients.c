@@ -178,7 +178,7 @@ START_TEST(test_fault_clients_kill9_at_random_points)
         struct stress_rng r;
         tshm_info *all;
         tshm_client *c;
-        tshm_stats st;
+        tshm_daemon_info st;
         char sbuf[64];
         size_t n, i;
         int status;
@@ -219,7 +219,7 @@ START_TEST(test_fault_clients_kill9_at_random_points)
         }
         stress_assert_serves(c);
         stress_assert_consistent(&f, c, 1, SETTLE_MS);
-        ck_assert_int_eq(tshm_stats_get(c, &st), 0);
+        ck_assert_int_eq(tshm_daemon_stat(c, &st), 0);
         printf("fault_kill_clients: %llu rounds, each victim killed by SIGKILL; victims began "
                "%llu operations (max %llu in one round; %llu killed before their first); %llu "
                "segments survive, %llu bytes, %llu requests served\n",
@@ -234,7 +234,7 @@ START_TEST(test_fault_clients_kill9_at_random_points)
         }
         tshm_list_free(all);
         stress_assert_consistent(&f, c, 1, SETTLE_MS);
-        ck_assert_int_eq(tshm_stats_get(c, &st), 0);
+        ck_assert_int_eq(tshm_daemon_stat(c, &st), 0);
         ck_assert_uint_eq(st.segments, 0);
         ck_assert_uint_eq(st.bytes, 0);
         ck_assert_int_eq(fixture_count_objects(&f), 0);

@@ -172,7 +172,7 @@ START_TEST(test_fault_shm_full_dev_shm)
         struct shm_state *st;
         struct statvfs vfs;
         tshm_client *c;
-        tshm_stats stats;
+        tshm_daemon_info stats;
         size_t i;
 
         if (!shm_private_tmpfs()) {
@@ -191,7 +191,7 @@ START_TEST(test_fault_shm_full_dev_shm)
                 (void)fill_with(c, st, sizes[i]);
         }
         ck_assert_uint_gt(st->n, 0);
-        ck_assert_int_eq(tshm_stats_get(c, &stats), 0);
+        ck_assert_int_eq(tshm_daemon_stat(c, &stats), 0);
         ck_assert_uint_eq(stats.segments, st->n);
         printf("fault_full_shm: %zu segments, %llu bytes; /dev/shm has %llu bytes free\n", st->n,
                (unsigned long long)stats.bytes, (unsigned long long)stats.shm_free);

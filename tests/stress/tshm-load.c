@@ -586,7 +586,7 @@ struct watch {
         pid_t pid;
         bool readable; /* /proc/<pid> is ours to read */
         long rss0, fds0, rss_peak, fds_peak, rss1, fds1;
-        tshm_stats st0, st1;
+        tshm_daemon_info st0, st1;
         uint64_t monitor_calls; /* requests the monitor sent after st0 */
 };
 
@@ -815,7 +815,7 @@ settle(tshm_client *mon, struct watch *w)
 
         for (;;) {
                 w->monitor_calls++;
-                if ((rv = tshm_stats_get(mon, &w->st1)) < 0) {
+                if ((rv = tshm_daemon_stat(mon, &w->st1)) < 0) {
                         fprintf(stderr, "tshm-load: stats: %s\n", tshm_strerror(rv));
                         return -1;
                 }
@@ -869,7 +869,7 @@ baseline(tshm_client *mon, struct watch *w)
         int rv;
 
         memset(w, 0, sizeof(*w));
-        if ((rv = tshm_stats_get(mon, &w->st0)) < 0) {
+        if ((rv = tshm_daemon_stat(mon, &w->st0)) < 0) {
                 fprintf(stderr, "tshm-load: stats: %s\n", tshm_strerror(rv));
                 return -1;
         }

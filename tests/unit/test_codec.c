@@ -11,7 +11,7 @@
 
 static const uint32_t all_ops[] = {
     TSHM_OP_HELLO,  TSHM_OP_CREATE, TSHM_OP_OPEN, TSHM_OP_CLOSE,
-    TSHM_OP_UNLINK, TSHM_OP_STAT,   TSHM_OP_LIST, TSHM_OP_STATS,
+    TSHM_OP_UNLINK, TSHM_OP_STAT,   TSHM_OP_LIST, TSHM_OP_DAEMON_STAT,
 };
 
 #define NOPS (sizeof(all_ops) / sizeof(all_ops[0]))
@@ -262,7 +262,7 @@ START_TEST(test_codec_req_encode_unknown_op)
         ck_assert_ptr_null(tshm__op_name(0));
         ck_assert_ptr_null(tshm__op_name(999));
         ck_assert_str_eq(tshm__op_name(TSHM_OP_CREATE), "create");
-        ck_assert_str_eq(tshm__op_name(TSHM_OP_STATS), "stats");
+        ck_assert_str_eq(tshm__op_name(TSHM_OP_DAEMON_STAT), "daemon_stat");
 }
 END_TEST
 
@@ -354,11 +354,11 @@ START_TEST(test_codec_req_duplicate_key)
 
         mb_init(&m);
         msgpack_pack_map(&m.pk, 4);
-        p_kv_u(&m, "op", TSHM_OP_STATS);
+        p_kv_u(&m, "op", TSHM_OP_DAEMON_STAT);
         p_kv_u(&m, "id", 6);
-        p_kv_u(&m, "op", TSHM_OP_STATS);
+        p_kv_u(&m, "op", TSHM_OP_DAEMON_STAT);
         p_kv_u(&m, "id", 6);
-        expect_req_error(&m, TSHM_EPROTO, TSHM_OP_STATS, 6);
+        expect_req_error(&m, TSHM_EPROTO, TSHM_OP_DAEMON_STAT, 6);
         mb_done(&m);
 }
 END_TEST
@@ -397,8 +397,8 @@ START_TEST(test_codec_req_missing_key)
         /* stats without id */
         mb_init(&m);
         msgpack_pack_map(&m.pk, 1);
-        p_kv_u(&m, "op", TSHM_OP_STATS);
-        expect_req_error(&m, TSHM_EPROTO, TSHM_OP_STATS, 0);
+        p_kv_u(&m, "op", TSHM_OP_DAEMON_STAT);
+        expect_req_error(&m, TSHM_EPROTO, TSHM_OP_DAEMON_STAT, 0);
         mb_done(&m);
 
         /* no op at all */
@@ -433,10 +433,10 @@ START_TEST(test_codec_req_key_not_taken)
         /* stats with a cursor */
         mb_init(&m);
         msgpack_pack_map(&m.pk, 3);
-        p_kv_u(&m, "op", TSHM_OP_STATS);
+        p_kv_u(&m, "op", TSHM_OP_DAEMON_STAT);
         p_kv_u(&m, "id", 8);
         p_kv_u(&m, "cursor", 1);
-        expect_req_error(&m, TSHM_EPROTO, TSHM_OP_STATS, 8);
+        expect_req_error(&m, TSHM_EPROTO, TSHM_OP_DAEMON_STAT, 8);
         mb_done(&m);
 
         /* open with a mode */
@@ -481,9 +481,9 @@ static const struct {
         const char *key;
         enum bad_value value;
 } bad_values[] = {
-    {TSHM_OP_STATS, "op", BV_STR},          {TSHM_OP_STATS, "op", BV_NEG},
-    {TSHM_OP_STATS, "id", BV_NEG},          {TSHM_OP_STATS, "id", BV_FLOAT},
-    {TSHM_OP_STATS, "id", BV_NIL},          {TSHM_OP_STATS, "id", BV_STR},
+    {TSHM_OP_DAEMON_STAT, "op", BV_STR},    {TSHM_OP_DAEMON_STAT, "op", BV_NEG},
+    {TSHM_OP_DAEMON_STAT, "id", BV_NEG},    {TSHM_OP_DAEMON_STAT, "id", BV_FLOAT},
+    {TSHM_OP_DAEMON_STAT, "id", BV_NIL},    {TSHM_OP_DAEMON_STAT, "id", BV_STR},
     {TSHM_OP_HELLO, "version", BV_BIG32},   {TSHM_OP_HELLO, "version", BV_STR},
     {TSHM_OP_STAT, "name", BV_INT},         {TSHM_OP_STAT, "name", BV_BIN},
     {TSHM_OP_STAT, "name", BV_NIL},         {TSHM_OP_CREATE, "dtype", BV_INT},
@@ -550,7 +550,7 @@ p_req_with_bad(struct mb *m, uint32_t op, const char *bad_key, enum bad_value v)
             {TSHM_OP_HELLO, {"version"}}, {TSHM_OP_CREATE, {"name", "dtype", "shape"}},
             {TSHM_OP_OPEN, {"name"}},     {TSHM_OP_CLOSE, {"handle"}},
             {TSHM_OP_UNLINK, {"name"}},   {TSHM_OP_STAT, {"name"}},
-            {TSHM_OP_LIST, {NULL}},       {TSHM_OP_STATS, {NULL}},
+            {TSHM_OP_LIST, {NULL}},       {TSHM_OP_DAEMON_STAT, {NULL}},
         };
         const char *keys[8] = {"op", "id"};
         size_t n = 2, i, j;
@@ -640,7 +640,7 @@ START_TEST(test_codec_req_unknown_op)
         /* An op number beyond 32 bits is a type error. */
         mb_init(&m);
         msgpack_pack_map(&m.pk, 2);
-        p_kv_u(&m, "op", (1ull << 32) + TSHM_OP_STATS);
+        p_kv_u(&m, "op", (1ull << 32) + TSHM_OP_DAEMON_STAT);
         p_kv_u(&m, "id", 9);
         expect_req_error(&m, TSHM_EPROTO, 0, 9);
         mb_done(&m);
@@ -658,7 +658,7 @@ START_TEST(test_codec_req_not_a_map)
 
         mb_init(&m);
         msgpack_pack_array(&m.pk, 2);
-        p_kv_u(&m, "op", TSHM_OP_STATS);
+        p_kv_u(&m, "op", TSHM_OP_DAEMON_STAT);
         expect_req_error(&m, TSHM_EPROTO, 0, 0);
         mb_done(&m);
 
@@ -871,6 +871,7 @@ fill_info(tshm_info *in, uint32_t k)
         in->opens = k * 3u;
         in->created_ns = 1700000000000000000ull + k;
         in->flags = k & 1u;
+        in->kind = (k >> 1) & 1u ? TSHM_KIND_STREAM : TSHM_KIND_ARRAY;
 }
 
 static void
@@ -892,6 +893,7 @@ assert_info_eq(const tshm_info *a, const tshm_info *b)
         ck_assert_uint_eq(a->opens, b->opens);
         ck_assert_uint_eq(a->created_ns, b->created_ns);
         ck_assert_uint_eq(a->flags, b->flags);
+        ck_assert_uint_eq(a->kind, b->kind);
 }
 
 START_TEST(test_codec_reply_error)
@@ -990,7 +992,7 @@ START_TEST(test_codec_reply_empty)
         ck_assert_int_eq(enc_decode(&e, TSHM_OP_STAT, &r), TSHM_EPROTO);
         ck_assert_int_eq(enc_decode(&e, TSHM_OP_LIST, &r), TSHM_EPROTO);
         ck_assert_ptr_null(r.infos);
-        ck_assert_int_eq(enc_decode(&e, TSHM_OP_STATS, &r), TSHM_EPROTO);
+        ck_assert_int_eq(enc_decode(&e, TSHM_OP_DAEMON_STAT, &r), TSHM_EPROTO);
         tshm__reply_enc_done(&e);
 }
 END_TEST
@@ -1013,6 +1015,17 @@ START_TEST(test_codec_reply_stat)
                 assert_info_eq(&r.info, &in);
                 tshm__reply_enc_done(&e);
         }
+        /* The wire keeps one "flags" (bit 1: a stream); the codec splits it
+         * into tshm_info.flags (creation flags only) and tshm_info.kind. */
+        fill_info(&in, 3);
+        ck_assert_uint_eq(in.flags, TSHM_CREATE_EPHEMERAL);
+        ck_assert_uint_eq(in.kind, TSHM_KIND_STREAM);
+        tshm__reply_enc_init(&e);
+        ck_assert_int_eq(tshm__reply_stat(&e, 6, &in), 0);
+        ck_assert_int_eq(enc_decode(&e, TSHM_OP_STAT, &r), 0);
+        ck_assert_uint_eq(r.info.flags, TSHM_CREATE_EPHEMERAL);
+        ck_assert_uint_eq(r.info.kind, TSHM_KIND_STREAM);
+        tshm__reply_enc_done(&e);
         /* A 200-character name. */
         fill_info(&in, 1);
         memset(in.name, 'z', TSHM_NAME_MAX);
@@ -1073,7 +1086,7 @@ START_TEST(test_codec_reply_stats)
 {
         struct tshm__reply_enc e;
         struct tshm__reply r;
-        tshm_stats st = {
+        tshm_daemon_info st = {
             .segments = 11,
             .bytes = 1ull << 33,
             .max_bytes = 1ull << 34,
@@ -1087,20 +1100,20 @@ START_TEST(test_codec_reply_stats)
         };
 
         tshm__reply_enc_init(&e);
-        ck_assert_int_eq(tshm__reply_stats(&e, 8, &st), 0);
-        ck_assert_int_eq(enc_decode(&e, TSHM_OP_STATS, &r), 0);
+        ck_assert_int_eq(tshm__reply_daemon_stat(&e, 8, &st), 0);
+        ck_assert_int_eq(enc_decode(&e, TSHM_OP_DAEMON_STAT, &r), 0);
         ck_assert_uint_eq(r.id, 8);
         ck_assert_int_eq(r.status, 0);
-        ck_assert_uint_eq(r.stats.segments, st.segments);
-        ck_assert_uint_eq(r.stats.bytes, st.bytes);
-        ck_assert_uint_eq(r.stats.max_bytes, st.max_bytes);
-        ck_assert_uint_eq(r.stats.clients, st.clients);
-        ck_assert_uint_eq(r.stats.opens, st.opens);
-        ck_assert_uint_eq(r.stats.requests, st.requests);
-        ck_assert_uint_eq(r.stats.uptime_ns, st.uptime_ns);
-        ck_assert_uint_eq(r.stats.shm_free, st.shm_free);
-        ck_assert_uint_eq(r.stats.pid, st.pid);
-        ck_assert_uint_eq(r.stats.proto, st.proto);
+        ck_assert_uint_eq(r.daemon.segments, st.segments);
+        ck_assert_uint_eq(r.daemon.bytes, st.bytes);
+        ck_assert_uint_eq(r.daemon.max_bytes, st.max_bytes);
+        ck_assert_uint_eq(r.daemon.clients, st.clients);
+        ck_assert_uint_eq(r.daemon.opens, st.opens);
+        ck_assert_uint_eq(r.daemon.requests, st.requests);
+        ck_assert_uint_eq(r.daemon.uptime_ns, st.uptime_ns);
+        ck_assert_uint_eq(r.daemon.shm_free, st.shm_free);
+        ck_assert_uint_eq(r.daemon.pid, st.pid);
+        ck_assert_uint_eq(r.daemon.proto, st.proto);
         tshm__reply_enc_done(&e);
 }
 END_TEST

@@ -572,10 +572,10 @@ START_TEST(test_header_rejects_stream_fields)
         hdr.slot_stride = 128;
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
         map = good_header(&hdr);
-        hdr.flags = TSHM_HDR_KIND_STREAM;
+        hdr.flags = TSHM_KIND_STREAM;
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
         map = good_header(&hdr);
-        hdr.flags = TSHM_HDR_KIND_STREAM + 1;
+        hdr.flags = TSHM_KIND_STREAM + 1;
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
 }
 END_TEST

@@ -141,7 +141,8 @@ req_create(const char *name, uint64_t n, uint32_t mode)
 static struct tshm__req
 req_named(uint32_t op, const char *name)
 {
-        struct tshm__req req = {.op = op, .id = 9, .owner = TSHM_ID_KEEP, .group = TSHM_ID_KEEP};
+        struct tshm__req req = {
+            .op = op, .id = 9, .owner = TSHM_ID_UNCHANGED, .group = TSHM_ID_UNCHANGED};
 
         (void)snprintf(req.name, sizeof(req.name), "%s", name);
         return req;
@@ -409,7 +410,7 @@ START_TEST(test_ops_chmod_chown)
         cho.owner = OTHER;
         ck_assert_int_eq(run(tshmd_ops_chown, &own, &cho, &r, NULL), TSHM_EACCES);
         ck_assert_str_eq(r.error, "only root may give 'a' to another user");
-        cho.owner = TSHM_ID_KEEP;
+        cho.owner = TSHM_ID_UNCHANGED;
         cho.group = 4242;
         ck_assert_int_eq(run(tshmd_ops_chown, &own, &cho, &r, NULL), TSHM_EACCES);
         ck_assert_str_eq(r.error, "uid 1000 is not in group 4242");
@@ -492,7 +493,7 @@ START_TEST(test_ops_stream_attach)
         int fd = -1;
 
         tshmd_session_init(&ses, &owner, on_complete);
-        create.op = TSHM_OP_CREATE_STREAM;
+        create.op = TSHM_OP_STREAM_CREATE;
         create.slots = 4;
         create.policy = TSHM_STREAM_BLOCK;
         ck_assert_int_eq(run(tshmd_create, &ses, &create, &r, NULL), 0);

@@ -36,7 +36,7 @@ static const struct {
 } ops[] = {
     {TSHM_OP_HELLO, {"version"}, {NULL}},
     {TSHM_OP_CREATE, {"name", "dtype", "shape"}, {"mode", "flags"}},
-    {TSHM_OP_CREATE_STREAM, {"name", "dtype", "shape", "slots", "policy"}, {"mode", "flags"}},
+    {TSHM_OP_STREAM_CREATE, {"name", "dtype", "shape", "slots", "policy"}, {"mode", "flags"}},
     {TSHM_OP_OPEN, {"name"}, {"writable"}},
     {TSHM_OP_ATTACH, {"handle", "subscribe"}, {"roster"}},
     {TSHM_OP_CLOSE, {"handle"}, {NULL}},
@@ -46,7 +46,7 @@ static const struct {
     {TSHM_OP_CHOWN, {"name"}, {"owner", "group"}},
     {TSHM_OP_GC, {NULL}, {"remove"}},
     {TSHM_OP_LIST, {NULL}, {"cursor", "limit"}},
-    {TSHM_OP_STATS, {NULL}, {NULL}},
+    {TSHM_OP_DAEMON_STAT, {NULL}, {NULL}},
 };
 
 #define NOPS (sizeof(ops) / sizeof(ops[0]))
@@ -396,7 +396,7 @@ static const struct {
         bool variant;
         const char *hex;
 } golden[] = {
-    {TSHM_OP_CREATE_STREAM, false,
+    {TSHM_OP_STREAM_CREATE, false,
      "0000005b89a26f70cccfa26964cf1122334455667790a46e616d65a77365672e785f31a564747970"
      "65a7666c6f61743332a573686170659302cd012cce00011170a46d6f6465cd01a0a5666c61677303"
      "a5736c6f747304a6706f6c69637901"},
@@ -420,7 +420,7 @@ START_TEST(test_request_wire_bytes)
 
                 memset(&r, 0, sizeof(r));
                 r.op = golden[g].op;
-                r.id = 0x1122334455667788ull + (r.op == TSHM_OP_CREATE_STREAM ? 8
+                r.id = 0x1122334455667788ull + (r.op == TSHM_OP_STREAM_CREATE ? 8
                                                 : r.op == TSHM_OP_ATTACH      ? 9
                                                 : r.op == TSHM_OP_CHOWN       ? 6
                                                                               : 7);
@@ -438,7 +438,7 @@ START_TEST(test_request_wire_bytes)
                 r.handle = 77;
                 r.cursor = 5;
                 r.limit = 9;
-                r.owner = v ? TSHM_ID_KEEP : 1000;
+                r.owner = v ? TSHM_ID_UNCHANGED : 1000;
                 r.group = 44;
                 r.slots = 4;
                 r.policy = 1;

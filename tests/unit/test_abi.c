@@ -1,0 +1,128 @@
+/*
+ * test_abi.c - the layout of every public struct of tshm.h, pinned.
+ *
+ * These structs are filled by libtshm and read by programs built against
+ * an older or newer tshm.h, so their sizes and offsets are ABI (SOVERSION).
+ * A change here is an ABI break: bump TSHM_SOVERSION, or take the room from
+ * the struct's reserved tail instead. The pins are for LP64 (x86_64,
+ * aarch64), where tshm is built; the static asserts make a drift a build
+ * failure, and the test repeats them at run time so ctest reports them.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include <check.h>
+
+#include "tshm.h"
+
+#if UINTPTR_MAX == UINT64_MAX
+#define TSHM_ABI_PINNED 1
+#define PIN(type, field, off)                                                                      \
+        _Static_assert(offsetof(type, field) == (off), #type "." #field " moved");
+#define SIZE(type, n) _Static_assert(sizeof(type) == (n), "sizeof(" #type ") changed");
+#else
+#define TSHM_ABI_PINNED 0
+#define PIN(type, field, off)
+#define SIZE(type, n)
+#endif
+
+#define TSHM_ABI_LAYOUT(SIZE, PIN)                                                                 \
+        SIZE(tshm_info, 552)                                                                       \
+        PIN(tshm_info, name, 0)                                                                    \
+        PIN(tshm_info, dtype, 204)                                                                 \
+        PIN(tshm_info, ndim, 208)                                                                  \
+        PIN(tshm_info, reserved0, 212)                                                             \
+        PIN(tshm_info, shape, 216)                                                                 \
+        PIN(tshm_info, nbytes, 472)                                                                \
+        PIN(tshm_info, size, 480)                                                                  \
+        PIN(tshm_info, owner_uid, 488)                                                             \
+        PIN(tshm_info, owner_gid, 492)                                                             \
+        PIN(tshm_info, mode, 496)                                                                  \
+        PIN(tshm_info, opens, 500)                                                                 \
+        PIN(tshm_info, created_ns, 504)                                                            \
+        PIN(tshm_info, flags, 512)                                                                 \
+        PIN(tshm_info, kind, 516)                                                                  \
+        PIN(tshm_info, reserved, 520)                                                              \
+        SIZE(tshm_stream_info, 56)                                                                 \
+        PIN(tshm_stream_info, slots, 0)                                                            \
+        PIN(tshm_stream_info, policy, 4)                                                           \
+        PIN(tshm_stream_info, subscribers, 8)                                                      \
+        PIN(tshm_stream_info, reserved0, 12)                                                       \
+        PIN(tshm_stream_info, frames, 16)                                                          \
+        PIN(tshm_stream_info, reserved, 24)                                                        \
+        SIZE(tshm_daemon_info, 104)                                                                \
+        PIN(tshm_daemon_info, segments, 0)                                                         \
+        PIN(tshm_daemon_info, bytes, 8)                                                            \
+        PIN(tshm_daemon_info, max_bytes, 16)                                                       \
+        PIN(tshm_daemon_info, clients, 24)                                                         \
+        PIN(tshm_daemon_info, opens, 32)                                                           \
+        PIN(tshm_daemon_info, requests, 40)                                                        \
+        PIN(tshm_daemon_info, uptime_ns, 48)                                                       \
+        PIN(tshm_daemon_info, shm_free, 56)                                                        \
+        PIN(tshm_daemon_info, pid, 64)                                                             \
+        PIN(tshm_daemon_info, proto, 68)                                                           \
+        PIN(tshm_daemon_info, reserved, 72)                                                        \
+        SIZE(tshm_frame, 64)                                                                       \
+        PIN(tshm_frame, data, 0)                                                                   \
+        PIN(tshm_frame, seq, 8)                                                                    \
+        PIN(tshm_frame, timestamp_ns, 16)                                                          \
+        PIN(tshm_frame, missed, 24)                                                                \
+        PIN(tshm_frame, reserved, 32)                                                              \
+        SIZE(tshm_gc_entry, 424)                                                                   \
+        PIN(tshm_gc_entry, object, 0)                                                              \
+        PIN(tshm_gc_entry, reason, 256)                                                            \
+        PIN(tshm_gc_entry, removed, 384)                                                           \
+        PIN(tshm_gc_entry, reserved0, 388)                                                         \
+        PIN(tshm_gc_entry, reserved, 392)
+
+TSHM_ABI_LAYOUT(SIZE, PIN)
+
+/* Every growing struct ends with the same reserved tail. */
+#define TAIL(type)                                                                                 \
+        _Static_assert(sizeof(((type *)0)->reserved) == 4 * sizeof(uint64_t),                      \
+                       #type ": reserved tail is uint64_t[4]");                                    \
+        _Static_assert(offsetof(type, reserved) + sizeof(((type *)0)->reserved) == sizeof(type),   \
+                       #type ": reserved is not the tail");
+TAIL(tshm_info)
+TAIL(tshm_stream_info)
+TAIL(tshm_daemon_info)
+TAIL(tshm_frame)
+TAIL(tshm_gc_entry)
+
+/* The header's kind byte stores tshm_seg_kind; the enum's values are layout. */
+_Static_assert(TSHM_KIND_ARRAY == 0 && TSHM_KIND_STREAM == 1, "tshm_seg_kind renumbered");
+
+START_TEST(test_abi_layout)
+{
+        size_t checked = 0;
+
+#define RT_SIZE(type, n)                                                                           \
+        ck_assert_uint_eq(sizeof(type), (n));                                                      \
+        checked++;
+#define RT_PIN(type, field, off)                                                                   \
+        ck_assert_uint_eq(offsetof(type, field), (off));                                           \
+        checked++;
+        if (!TSHM_ABI_PINNED) {
+                return;
+        }
+        TSHM_ABI_LAYOUT(RT_SIZE, RT_PIN)
+        ck_assert_uint_eq(checked, 47);
+}
+END_TEST
+
+int
+main(void)
+{
+        Suite *s = suite_create("abi");
+        TCase *tc = tcase_create("layout");
+        SRunner *sr;
+        int failed;
+
+        tcase_add_test(tc, test_abi_layout);
+        suite_add_tcase(s, tc);
+        sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? 0 : 1;
+}
