@@ -180,11 +180,12 @@ parse_command(struct cli_ctx *ctx, int argc, char **argv)
         };
         const struct cli_cmd *cmd = ctx->cmd;
         bool have_policy = false;
-        int ch, n;
+        int ch, n, li;
 
         optind = 0; /* glibc: start over on a new vector */
         opterr = 0;
-        while ((ch = getopt_long(argc, argv, ":hw", opts, NULL)) != -1) {
+        /* li: the long option matched, -1 for a short one. */
+        for (li = -1; (ch = getopt_long(argc, argv, ":hw", opts, &li)) != -1; li = -1) {
                 if (ch == 'h') {
                         command_help(cmd);
                         return -1;
@@ -225,6 +226,13 @@ parse_command(struct cli_ctx *ctx, int argc, char **argv)
                         have_policy = true;
                 } else if (ch == ':') {
                         return cli_usage(ctx, "option '%s' needs an argument", argv[optind - 1]);
+                } else if (ch != '?') {
+                        /* Another command's option; its argument, if it
+                         * took one, is argv[optind - 1]: name the option. */
+                        if (li >= 0) {
+                                return cli_usage(ctx, "unknown option '--%s'", opts[li].name);
+                        }
+                        return cli_usage(ctx, "unknown option '-%c'", ch);
                 } else if (optopt != 0) {
                         return cli_usage(ctx, "unknown option '-%c'", optopt);
                 } else {

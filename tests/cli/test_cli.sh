@@ -107,11 +107,20 @@ head -n 1 "$work/err" | grep -q -- "--policy.*--slots" && ok || bad "--policy wi
 expect 1 "$TSHM" info pol
 expect 2 "$TSHM" create x float32
 expect 2 "$TSHM" frobnicate
+# Another command's option is named as given, not by its argument.
+expect 2 "$TSHM" ls --mode 0644
+head -n 1 "$work/err" | grep -q "tshm: ls: unknown option '--mode'" && ok || bad "ls --mode: $(cat "$work/err")"
+expect 2 "$TSHM" rm -w img
+head -n 1 "$work/err" | grep -q "tshm: rm: unknown option '-w'" && ok || bad "rm -w: $(cat "$work/err")"
 # A dtype or shape that does not parse is a usage error, named on the first line.
 expect 2 "$TSHM" create x float128 3
 head -n 1 "$work/err" | grep -q "tshm: create: unknown dtype 'float128'" && ok || bad "float128: $(cat "$work/err")"
 expect 2 "$TSHM" create x float32 3xx4
 head -n 1 "$work/err" | grep -q "3xx4" && ok || bad "3xx4: $(cat "$work/err")"
+# A shape too large is shown, not the name (libtshm's detail would be the name).
+expect 2 "$TSHM" create big float32 1099511627776x1099511627776
+head -n 1 "$work/err" | grep -q "bad shape '1099511627776x1099511627776': too large for float32" && ok ||
+        bad "a shape too large: $(cat "$work/err")"
 expect 1 "$TSHM" --socket "$work/none.sock" ls
 grep -q "tshmd" "$work/err" && ok || bad "no-daemon message does not say how to start tshmd: $(cat "$work/err")"
 expect 0 "$TSHM" --help
