@@ -33,7 +33,7 @@ struct watch_read {
         char values[1024];   /* its values on one line; "" unless asked */
 };
 
-/* Format @nbytes of @copy as one line of values into @buf. */
+/* @copy, one version of @seg's data, as one line of values into @buf. */
 static void
 watch_format(tshm_seg *seg, const uint8_t *copy, char *buf, size_t len)
 {
