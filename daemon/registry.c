@@ -283,6 +283,32 @@ tshmd_registry_add(struct tshmd_registry *reg, const struct tshm__hdr *hdr, uint
         return 0;
 }
 
+/* Creation order: creation time, then name for segments made in the same
+ * nanosecond (or with equal times in their headers). */
+static int
+registry_cmp_created(const struct tshmd_seg *a, const struct tshmd_seg *b)
+{
+        if (a->created_ns != b->created_ns) {
+                return a->created_ns < b->created_ns ? -1 : 1;
+        }
+        return strcmp(a->name, b->name);
+}
+
+void
+tshmd_registry_sort_created(struct tshmd_registry *reg)
+{
+        struct tshmd_seg *seg;
+        uint64_t serial = 1;
+
+        HASH_SRT(hh, reg->by_name, registry_cmp_created);
+        /* The list cursor is a serial and expects serials in this order;
+         * nothing holds one yet at start-up, so renumber. */
+        for (seg = reg->by_name; seg != NULL; seg = seg->hh.next) {
+                seg->serial = serial++;
+        }
+        reg->next_serial = serial;
+}
+
 static void
 registry_free(struct tshmd_registry *reg, struct tshmd_seg *seg)
 {

@@ -330,6 +330,7 @@ tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix, const uint8_t ke
                 count++;
         }
         (void)closedir(dir);
+        tshmd_registry_sort_created(reg);
         if (count > 0) {
                 tshmd_log(LOG_NOTICE, "found %u objects under prefix '%s', %llu segments adopted",
                           count, prefix, (unsigned long long)reg->segments);

@@ -466,6 +466,10 @@ void tshmd_registry_usage(const struct tshmd_registry *reg, uint32_t uid, uint64
 /* Allocate and register a segment described by @hdr, in @state. */
 int tshmd_registry_add(struct tshmd_registry *reg, const struct tshm__hdr *hdr, uint64_t size,
                        enum tshmd_seg_state state, struct tshmd_seg **ret_seg);
+/* Put the segments (and their serials, the list cursor) in creation order,
+ * as 'list' promises: adoption registers them in directory order. Only
+ * before any client is served. */
+void tshmd_registry_sort_created(struct tshmd_registry *reg);
 /* Take the name away (unlink or failed create); frees it if nothing holds
  * it. */
 void tshmd_registry_unname(struct tshmd_registry *reg, struct tshmd_seg *seg);

@@ -16,6 +16,7 @@
 
 static void cli_vreport(const struct cli_ctx *ctx, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+static void cli_usage_hint(const struct cli_ctx *ctx);
 
 static void
 cli_vreport(const struct cli_ctx *ctx, const char *fmt, va_list ap)
@@ -57,8 +58,22 @@ cli_fail_seg(const struct cli_ctx *ctx, const tshm_client *c, int rv, const char
         char what[TSHM_NAME_MAX + 16];
 
         /* A name longer than any valid one is cut: it is only an example. */
-        (void)snprintf(what, sizeof(what), "'%.*s'", TSHM_NAME_MAX + 8, name);
-        return cli_fail_tshm(ctx, c, rv, what);
+        (void)snprintf(what, sizeof(what), "'%.*s'", TSHM_NAME_MAX + 8, name != NULL ? name : "");
+        (void)cli_fail_tshm(ctx, c, rv, name != NULL ? what : NULL);
+        if (rv == TSHM_EBADNAME) {
+                /* Names come from the command line: a bad one is a usage
+                 * error, like a bad dtype or shape. */
+                cli_usage_hint(ctx);
+                return CLI_EXIT_USAGE;
+        }
+        return CLI_EXIT_FAIL;
+}
+
+static void
+cli_usage_hint(const struct cli_ctx *ctx)
+{
+        (void)fprintf(stderr, "Usage: tshm %s %s\nTry 'tshm %s --help' for more information.\n",
+                      ctx->cmd->name, ctx->cmd->synopsis, ctx->cmd->name);
 }
 
 int
@@ -69,8 +84,7 @@ cli_usage(const struct cli_ctx *ctx, const char *fmt, ...)
         va_start(ap, fmt);
         cli_vreport(ctx, fmt, ap);
         va_end(ap);
-        (void)fprintf(stderr, "Usage: tshm %s %s\nTry 'tshm %s --help' for more information.\n",
-                      ctx->cmd->name, ctx->cmd->synopsis, ctx->cmd->name);
+        cli_usage_hint(ctx);
         return CLI_EXIT_USAGE;
 }
 

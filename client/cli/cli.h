@@ -21,6 +21,7 @@
 #define CLI_OPT_GROUP 0x4u
 #define CLI_OPT_REMOVE 0x8u
 #define CLI_OPT_STREAM 0x10u /* --slots N, --policy block|overwrite */
+#define CLI_OPT_WIDE 0x20u   /* -w, --wide */
 
 struct cli_ctx;
 
@@ -38,16 +39,17 @@ struct cli_cmd {
 /* One parsed command line. */
 struct cli_ctx {
         const struct cli_cmd *cmd;
-        const char *socket_path; /* --socket, or NULL */
-        bool json;               /* --json */
-        bool have_mode;          /* --mode given */
-        unsigned mode;           /* its value, at most 0777 */
-        bool remove;             /* --remove */
-        bool have_group;         /* --group given */
-        uint32_t group;          /* its gid */
-        uint32_t slots;          /* --slots: make a stream of this many frames; 0: an array */
+        const char *socket_path;   /* --socket, or NULL */
+        bool json;                 /* --json */
+        bool wide;                 /* --wide: rows not fitted to the terminal */
+        bool have_mode;            /* --mode given */
+        unsigned mode;             /* its value, at most 0777 */
+        bool remove;               /* --remove */
+        bool have_group;           /* --group given */
+        uint32_t group;            /* its gid */
+        uint32_t slots;            /* --slots: make a stream of this many frames; 0: an array */
         tshm_stream_policy policy; /* --policy */
-        int argc;                /* the positional arguments */
+        int argc;                  /* the positional arguments */
         char **argv;
 };
 
@@ -78,7 +80,9 @@ int cli_fail(const struct cli_ctx *ctx, const char *fmt, ...) __attribute__((for
 int cli_fail_tshm(const struct cli_ctx *ctx, const tshm_client *c, int rv, const char *what);
 
 /* cli_fail_tshm() for a call about the segment @name: without a detail
- * from the daemon, the name is the detail. */
+ * from the daemon, the name is the detail. A bad name (TSHM_EBADNAME) is a
+ * command-line mistake: the usage line follows, and it returns
+ * CLI_EXIT_USAGE. */
 int cli_fail_seg(const struct cli_ctx *ctx, const tshm_client *c, int rv, const char *name);
 
 /* Report a command-line mistake with the command's usage line; returns

@@ -40,11 +40,13 @@ cmd_gc(const struct cli_ctx *ctx)
                 return status;
         }
         if ((rv = tshm_gc(c, ctx->remove ? 1 : 0, &g, &n)) < 0) {
-                status = cli_fail_seg(ctx, c, rv, NULL);
+                status = cli_fail_tshm(ctx, c, rv, NULL);
                 goto out;
         }
         if (ctx->json) {
                 gc_print_json(g, n);
+        } else if (n == 0) {
+                (void)puts("nothing to collect: no stale objects");
         } else {
                 for (i = 0; i < n; i++) {
                         printf("%s  %s  %s\n", g[i].removed ? "removed" : "stale", g[i].object,
@@ -55,6 +57,7 @@ cmd_gc(const struct cli_ctx *ctx)
                                n == 1 ? "" : "s");
                 }
         }
+        status = cli_flush(ctx, status);
 out:
         tshm_gc_free(g);
         tshm_disconnect(c);

@@ -3,10 +3,13 @@
  * as "key: value" lines, or as JSON with the same keys for both.
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "tshm.h"
 
@@ -65,7 +68,8 @@ info_json(FILE *out, tshm_client *c, const tshm_info *info)
         if (stream_of(c, info, &si)) {
                 json_obj_key(&o, "stream");
                 (void)fprintf(out,
-                              "{\"slots\": %" PRIu32 ", \"policy\": \"%s\", \"subscribers\": %" PRIu32
+                              "{\"slots\": %" PRIu32
+                              ", \"policy\": \"%s\", \"subscribers\": %" PRIu32
                               ", \"frames\": %" PRIu64 "}",
                               si.slots, stream_policy_name(si.policy), si.subscribers, si.frames);
         }
@@ -107,21 +111,126 @@ ls_measure(const tshm_info *infos, size_t count, struct fmt_name_cache *users, s
         }
 }
 
+/* Columns that a long value would make as wide as itself (a 200-character
+ * name, a 32-d shape) give up room first, down to these widths. */
+#define LS_NAME_MIN 16
+#define LS_SHAPE_MIN 11
+#define LS_ELLIPSIS "..."
+
+/* The width 'tshm ls' fits its rows to, as ps(1) does: none (0: full rows)
+ * unless standard output is a terminal and --wide was not given; then
+ * $COLUMNS, else the terminal's width, else 80. */
+static size_t
+ls_term_width(const struct cli_ctx *ctx)
+{
+        const char *env = getenv("COLUMNS");
+        struct winsize ws;
+        char *end;
+        unsigned long v;
+
+        if (ctx->wide || !isatty(STDOUT_FILENO)) {
+                return 0;
+        }
+        if (env != NULL && env[0] >= '0' && env[0] <= '9') {
+                v = strtoul(env, &end, 10);
+                if (*end == '\0' && v > 0 && v < 100000) {
+                        return v;
+                }
+        }
+        if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+                return ws.ws_col;
+        }
+        return 80;
+}
+
+static size_t
+ls_excess(size_t v, size_t min)
+{
+        return v > min ? v - min : 0;
+}
+
+/* Narrow the NAME and SHAPE columns, the one further above its minimum
+ * first, until a row of @fixed other characters fits in @width, or both
+ * are at their minimum. */
 static void
-ls_table(FILE *out, tshm_client *c, const tshm_info *infos, size_t count)
+ls_fit(struct ls_widths *w, size_t fixed, size_t width)
+{
+        while (fixed + w->name + w->shape > width) {
+                size_t en = ls_excess(w->name, LS_NAME_MIN), es = ls_excess(w->shape, LS_SHAPE_MIN);
+
+                if (en == 0 && es == 0) {
+                        return;
+                }
+                if (en >= es) {
+                        w->name--;
+                } else {
+                        w->shape--;
+                }
+        }
+}
+
+/* @s cut to @width characters, ending in an ellipsis when cut, into @buf
+ * (at least @width + 1 bytes). */
+static const char *
+ls_cut(const char *s, size_t width, char *buf)
+{
+        size_t len = strlen(s), el = strlen(LS_ELLIPSIS);
+
+        if (len <= width || width <= el) {
+                return len <= width ? s : LS_ELLIPSIS + (el - width);
+        }
+        memcpy(buf, s, width - el);
+        memcpy(buf + width - el, LS_ELLIPSIS, el + 1);
+        return buf;
+}
+
+/* One row, cut to @width characters unless it is 0 (what ps does with a
+ * line that the narrowed columns still do not fit). */
+static void ls_row(FILE *out, size_t width, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+ls_row(FILE *out, size_t width, const char *fmt, ...)
+{
+        char line[TSHM_NAME_MAX + FMT_SHAPE_BUF + 512];
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+                return;
+        }
+        if (width > 0 && strlen(line) > width) {
+                line[width] = '\0';
+        }
+        (void)fprintf(out, "%s\n", line);
+}
+
+static void
+ls_table(FILE *out, tshm_client *c, const tshm_info *infos, size_t count, size_t width)
 {
         tshm_stream_info si;
         char ring[96];
         struct fmt_name_cache users;
         struct ls_widths w;
         char shape[FMT_SHAPE_BUF], size[FMT_SIZE_BUF], created[FMT_TIME_BUF], dt[32];
+        char name_cut[TSHM_NAME_MAX + 1], shape_cut[FMT_SHAPE_BUF];
         size_t i;
 
         memset(&users, 0, sizeof(users));
         ls_measure(infos, count, &users, &w);
-        (void)fprintf(out, "%-*s  %-*s  %-*s  %*s  %-*s  MODE  %*s  %-*s  STREAM\n", (int)w.name, "NAME",
-                      (int)w.dtype, "DTYPE", (int)w.shape, "SHAPE", (int)w.size, "SIZE",
-                      (int)w.owner, "OWNER", (int)w.opens, "OPENS", FMT_TIME_LOCAL_WIDTH, "CREATED");
+        if (width > 0) {
+                /* Everything but NAME and SHAPE: the other columns, MODE
+                 * (4), the eight two-blank gaps (16) and the shortest
+                 * STREAM ("-"). */
+                ls_fit(&w, w.dtype + w.size + w.owner + w.opens + FMT_TIME_LOCAL_WIDTH + 4 + 1 + 16,
+                       width);
+        }
+        ls_row(out, width, "%-*s  %-*s  %-*s  %*s  %-*s  MODE  %*s  %-*s  STREAM", (int)w.name,
+               "NAME", (int)w.dtype, "DTYPE", (int)w.shape, "SHAPE", (int)w.size, "SIZE",
+               (int)w.owner, "OWNER", (int)w.opens, "OPENS", FMT_TIME_LOCAL_WIDTH, "CREATED");
         for (i = 0; i < count; i++) {
                 const tshm_info *in = &infos[i];
 
@@ -129,19 +238,18 @@ ls_table(FILE *out, tshm_client *c, const tshm_info *infos, size_t count)
                 fmt_size(in->nbytes, size);
                 fmt_time_local(in->created_ns, created);
                 if (stream_of(c, in, &si)) {
-                        (void)snprintf(ring, sizeof(ring),
-                                       "%" PRIu32 " slots %s, %" PRIu32 " subscribers, %" PRIu64
-                                       " frames",
-                                       si.slots, stream_policy_name(si.policy), si.subscribers,
-                                       si.frames);
+                        (void)snprintf(
+                            ring, sizeof(ring),
+                            "%" PRIu32 " slots %s, %" PRIu32 " subscribers, %" PRIu64 " frames",
+                            si.slots, stream_policy_name(si.policy), si.subscribers, si.frames);
                 } else {
                         (void)snprintf(ring, sizeof(ring), "-");
                 }
-                (void)fprintf(out, "%-*s  %-*s  %-*s  %*s  %-*s  %04o  %*" PRIu32 "  %-*s  %s\n",
-                              (int)w.name, in->name, (int)w.dtype, fmt_dtype(in->dtype, dt),
-                              (int)w.shape, shape, (int)w.size, size, (int)w.owner,
-                              fmt_user(&users, in->owner_uid), in->mode, (int)w.opens, in->opens,
-                              FMT_TIME_LOCAL_WIDTH, created, ring);
+                ls_row(out, width, "%-*s  %-*s  %-*s  %*s  %-*s  %04o  %*" PRIu32 "  %-*s  %s",
+                       (int)w.name, ls_cut(in->name, w.name, name_cut), (int)w.dtype,
+                       fmt_dtype(in->dtype, dt), (int)w.shape, ls_cut(shape, w.shape, shape_cut),
+                       (int)w.size, size, (int)w.owner, fmt_user(&users, in->owner_uid), in->mode,
+                       (int)w.opens, in->opens, FMT_TIME_LOCAL_WIDTH, created, ring);
         }
 }
 
@@ -169,7 +277,7 @@ cmd_ls(const struct cli_ctx *ctx)
                 }
                 (void)fputs("]\n", stdout);
         } else {
-                ls_table(stdout, c, infos, count);
+                ls_table(stdout, c, infos, count, ls_term_width(ctx));
         }
         status = cli_flush(ctx, CLI_EXIT_OK);
 out:

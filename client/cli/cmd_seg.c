@@ -30,7 +30,7 @@ cmd_rm(const struct cli_ctx *ctx)
 int
 cmd_create(const struct cli_ctx *ctx)
 {
-        uint64_t shape[TSHM_MAX_NDIM];
+        uint64_t shape[TSHM_MAX_NDIM], nbytes;
         const char *name = ctx->argv[0];
         tshm_client *c = NULL;
         tshm_seg *seg = NULL;
@@ -46,6 +46,12 @@ cmd_create(const struct cli_ctx *ctx)
         if (tshm_shape_parse(ctx->argv[2], &ndim, shape) < 0) {
                 return cli_usage(ctx, "bad shape '%s' (write it as 3x4, 3,4, or scalar)",
                                  ctx->argv[2]);
+        }
+        /* Checked here too, so the message shows the shape, not the name. */
+        if (tshm_shape_nbytes(dtype, ndim, shape, &nbytes) < 0) {
+                return cli_usage(ctx,
+                                 "bad shape '%s': too large for %s (more bytes than fit in memory)",
+                                 ctx->argv[2], tshm_dtype_name(dtype));
         }
         if ((status = cli_connect(ctx, &c)) != 0) {
                 return status;

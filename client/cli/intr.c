@@ -47,10 +47,12 @@ intr_caught(void)
         return intr_sig;
 }
 
-void
-intr_end(void)
+/* Restore the handlers; then, if @act, take a caught signal's default
+ * action. */
+static void
+intr_restore(bool act)
 {
-        int sig = intr_sig;
+        int sig;
         size_t i;
 
         for (i = 0; i < NSIGNALS; i++) {
@@ -59,8 +61,23 @@ intr_end(void)
                         intr_set[i] = false;
                 }
         }
-        if (sig != 0) {
+        /* Read after the handlers are back: a signal caught up to then is
+         * seen here, one after it gets the old handler. */
+        sig = intr_sig;
+        if (act && sig != 0) {
                 (void)signal(sig, SIG_DFL);
                 (void)raise(sig);
         }
+}
+
+void
+intr_end(void)
+{
+        intr_restore(true);
+}
+
+void
+intr_end_quietly(void)
+{
+        intr_restore(false);
 }

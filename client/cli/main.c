@@ -23,14 +23,17 @@
 #define CLI_STDOUT_BUF (1u << 16)
 
 static const struct cli_cmd commands[] = {
-    {"ls", "[--json]", "list segments",
-     "Columns: NAME DTYPE SHAPE SIZE OWNER MODE OPENS CREATED STREAM.\n"
+    {"ls", "[--json] [-w]", "list segments",
+     "Columns: NAME DTYPE SHAPE SIZE OWNER MODE OPENS CREATED STREAM, oldest first.\n"
      "SHAPE and SIZE of a stream are one frame's; STREAM shows its slots, policy,\n"
      "subscribers and frames published (\"-\" for an array).\n"
      "With --json, print one JSON array of objects with the keys name, dtype,\n"
      "shape, nbytes, size, owner, group, mode, opens, created, created_ns, and\n"
-     "for a stream \"stream\": {slots, policy, subscribers, frames}.\n",
-     CLI_OPT_JSON, 0, 0, cmd_ls},
+     "for a stream \"stream\": {slots, policy, subscribers, frames}.\n"
+     "On a terminal, rows are fitted to its width ($COLUMNS, else the terminal's):\n"
+     "long names and shapes are cut, ending in \"...\", then the row. -w, --wide,\n"
+     "or output to a pipe or file, shows them whole.\n",
+     CLI_OPT_JSON | CLI_OPT_WIDE, 0, 0, cmd_ls},
     {"info", "NAME [--json]", "describe one segment",
      "Print \"key: value\" lines, or with --json one JSON object with the keys\n"
      "of 'tshm ls --json'.\n",
@@ -165,17 +168,24 @@ static int
 parse_command(struct cli_ctx *ctx, int argc, char **argv)
 {
         static const struct option opts[] = {
-            {"json", no_argument, NULL, 'j'},        {"mode", required_argument, NULL, 'm'},
-            {"group", required_argument, NULL, 'g'}, {"remove", no_argument, NULL, 'r'},
-            {"slots", required_argument, NULL, 'S'}, {"policy", required_argument, NULL, 'P'},
-            {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+            {"json", no_argument, NULL, 'j'},
+            {"mode", required_argument, NULL, 'm'},
+            {"group", required_argument, NULL, 'g'},
+            {"remove", no_argument, NULL, 'r'},
+            {"slots", required_argument, NULL, 'S'},
+            {"policy", required_argument, NULL, 'P'},
+            {"wide", no_argument, NULL, 'w'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
         };
         const struct cli_cmd *cmd = ctx->cmd;
-        int ch, n;
+        bool have_policy = false;
+        int ch, n, li;
 
         optind = 0; /* glibc: start over on a new vector */
         opterr = 0;
-        while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        /* li: the long option matched, -1 for a short one. */
+        for (li = -1; (ch = getopt_long(argc, argv, ":hw", opts, &li)) != -1; li = -1) {
                 if (ch == 'h') {
                         command_help(cmd);
                         return -1;
@@ -186,6 +196,8 @@ parse_command(struct cli_ctx *ctx, int argc, char **argv)
                                 return cli_usage(ctx, "bad mode '%s': octal, at most 0777", optarg);
                         }
                         ctx->have_mode = true;
+                } else if (ch == 'w' && (cmd->opts & CLI_OPT_WIDE) != 0) {
+                        ctx->wide = true;
                 } else if (ch == 'r' && (cmd->opts & CLI_OPT_REMOVE) != 0) {
                         ctx->remove = true;
                 } else if (ch == 'g' && (cmd->opts & CLI_OPT_GROUP) != 0) {
@@ -208,15 +220,29 @@ parse_command(struct cli_ctx *ctx, int argc, char **argv)
                         } else if (strcmp(optarg, "overwrite") == 0) {
                                 ctx->policy = TSHM_STREAM_OVERWRITE;
                         } else {
-                                return cli_usage(ctx, "bad policy '%s': block or overwrite", optarg);
+                                return cli_usage(ctx, "bad policy '%s': block or overwrite",
+                                                 optarg);
                         }
+                        have_policy = true;
                 } else if (ch == ':') {
                         return cli_usage(ctx, "option '%s' needs an argument", argv[optind - 1]);
+                } else if (ch != '?') {
+                        /* Another command's option; its argument, if it
+                         * took one, is argv[optind - 1]: name the option. */
+                        if (li >= 0) {
+                                return cli_usage(ctx, "unknown option '--%s'", opts[li].name);
+                        }
+                        return cli_usage(ctx, "unknown option '-%c'", ch);
                 } else if (optopt != 0) {
                         return cli_usage(ctx, "unknown option '-%c'", optopt);
                 } else {
                         return cli_usage(ctx, "unknown option '%s'", argv[optind - 1]);
                 }
+        }
+        if (have_policy && ctx->slots == 0) {
+                /* A policy is a stream's: without --slots it would be
+                 * dropped and an array made. */
+                return cli_usage(ctx, "--policy is for a stream: give --slots N too");
         }
         ctx->argc = argc - optind;
         ctx->argv = argv + optind;

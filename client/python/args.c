@@ -4,6 +4,7 @@
  * libtshm would refuse raises tshm.InvalidError (a ValueError) here, so the
  * daemon never sees it; a value of the wrong type raises TypeError.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -105,13 +106,52 @@ tshmpy_args_shape(PyObject *obj, size_t *ret_ndim, uint64_t *ret_shape)
 int
 tshmpy_args_mode(int mode, unsigned *ret_mode)
 {
-        if (mode < 0 || mode > 0777) {
-                (void)tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
-                                     "mode %#o has bits outside 0o777", mode);
-                return -1;
+        char oct[16];
+        int v;
+
+        if (mode >= 0 && mode <= 0777) {
+                *ret_mode = (unsigned)mode;
+                return 0;
         }
-        *ret_mode = (unsigned)mode;
-        return 0;
+        /* PyUnicode_FromFormat has no %o. */
+        (void)snprintf(oct, sizeof(oct), "%o", (unsigned)mode);
+        /* 600 for 0o600: an octal mode's digits written as a decimal. */
+        for (v = mode; v > 0 && v % 10 <= 7; v /= 10) {
+        }
+        if (mode < 0) {
+                (void)tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
+                                     "mode %d is not a permission: give the bits in octal, at "
+                                     "most 0o777 (0o600: read-write for the owner)",
+                                     mode);
+        } else if (mode <= 777 && v == 0) {
+                (void)tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
+                                     "mode %d is not an octal permission (it is 0o%s, beyond "
+                                     "0o777); did you mean 0o%d?",
+                                     mode, oct, mode);
+        } else {
+                (void)tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
+                                     "mode %d (0o%s) has bits outside 0o777: give the permission "
+                                     "bits in octal, such as 0o640",
+                                     mode, oct);
+        }
+        return -1;
+}
+
+PyObject *
+tshmpy_args_shape_error(tshm_dtype dtype, size_t ndim, const uint64_t *shape)
+{
+        char buf[TSHM_MAX_NDIM * 22 + 8];
+        size_t i, len = 0;
+
+        buf[len++] = '(';
+        for (i = 0; i < ndim && i < TSHM_MAX_NDIM; i++) {
+                len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%llu", i > 0 ? ", " : "",
+                                        (unsigned long long)shape[i]);
+        }
+        (void)snprintf(buf + len, sizeof(buf) - len, "%s)", ndim == 1 ? "," : "");
+        return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EBADSHAPE, "%s: shape %s of %s",
+                              tshm_strerror(TSHM_EBADSHAPE), buf,
+                              tshm_dtype_name(dtype) != NULL ? tshm_dtype_name(dtype) : "?");
 }
 
 int

@@ -234,8 +234,13 @@ tshmpy_client_create(tshmpy_client *self, const char *name, tshm_dtype dtype, si
         }
         Py_BEGIN_ALLOW_THREADS rv =
             tshm_create(self->c, name, dtype, ndim, shape, mode, TSHM_CREATE_DEFAULT, &seg);
-        Py_END_ALLOW_THREADS if (rv < 0)
+        Py_END_ALLOW_THREADS if (rv == TSHM_EBADSHAPE)
         {
+                /* libtshm's detail is the name; the shape is what is wrong. */
+                tshmpy_client_unlock(self);
+                return tshmpy_args_shape_error(dtype, ndim, shape);
+        }
+        if (rv < 0) {
                 return tshmpy_client_fail(self, rv);
         }
         tshmpy_client_unlock(self);

@@ -52,8 +52,13 @@ tshmpy_client_stream_create(tshmpy_client *self, PyObject *args, PyObject *kwds)
         Py_BEGIN_ALLOW_THREADS rv =
             tshm_stream_create(self->c, name, dtype, ndim, shape, (uint32_t)slots, policy, mode,
                                ephemeral ? TSHM_CREATE_EPHEMERAL : TSHM_CREATE_DEFAULT, &seg);
-        Py_END_ALLOW_THREADS if (rv < 0)
+        Py_END_ALLOW_THREADS if (rv == TSHM_EBADSHAPE)
         {
+                /* libtshm's detail is the name; the shape is what is wrong. */
+                tshmpy_client_unlock(self);
+                return tshmpy_args_shape_error(dtype, ndim, shape);
+        }
+        if (rv < 0) {
                 return tshmpy_client_fail(self, rv);
         }
         tshmpy_client_unlock(self);
@@ -101,8 +106,20 @@ tshmpy_client_sub_open(tshmpy_client *self, PyObject *args, PyObject *kwds)
                 return NULL;
         }
         Py_BEGIN_ALLOW_THREADS rv = tshm_sub_open(self->c, name, &sub);
-        Py_END_ALLOW_THREADS if (rv < 0)
+        Py_END_ALLOW_THREADS if (rv == TSHM_EINVAL)
         {
+                /* libtshm says only "invalid argument" for an array. */
+                tshm_info info;
+
+                if (tshm_stat(self->c, name, &info) == 0 && info.kind != TSHM_KIND_STREAM) {
+                        tshmpy_client_unlock(self);
+                        return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
+                                              "'%s' is an array, not a stream: open(name) maps "
+                                              "it, and seg.wait() waits for its next version",
+                                              name);
+                }
+        }
+        if (rv < 0) {
                 return tshmpy_client_fail(self, rv);
         }
         tshmpy_client_unlock(self);

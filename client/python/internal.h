@@ -174,6 +174,9 @@ const char *tshmpy_args_name(PyObject *name);
 int tshmpy_args_shape(PyObject *obj, size_t *ret_ndim, uint64_t *ret_shape);
 /* Permission bits: 0 to 0o777. */
 int tshmpy_args_mode(int mode, unsigned *ret_mode);
+/* Raise InvalidError for a shape libtshm refused (TSHM_EBADSHAPE), showing
+ * the shape and dtype. Returns NULL. */
+PyObject *tshmpy_args_shape_error(tshm_dtype dtype, size_t ndim, const uint64_t *shape);
 /* 'block' or 'overwrite'. */
 int tshmpy_args_policy(PyObject *obj, tshm_stream_policy *ret_policy);
 

@@ -42,12 +42,15 @@ expect() {
         fi
 }
 
-"$TSHMD" --foreground --shm-prefix "$prefix" --state-dir "$work/state" 2>"$work/tshmd.log" &
-daemon=$!
-for _ in $(seq 200); do
-        "$TSHM" stats >/dev/null 2>&1 && break
-        sleep 0.02
-done
+start_daemon() {
+        "$TSHMD" --foreground --shm-prefix "$prefix" --state-dir "$work/state" 2>>"$work/tshmd.log" &
+        daemon=$!
+        for _ in $(seq 200); do
+                "$TSHM" stats >/dev/null 2>&1 && break
+                sleep 0.02
+        done
+}
+start_daemon
 
 # --- create, ls, info, rm ---
 expect 0 "$TSHM" create img float32 3x4 --mode 0640
@@ -78,20 +81,46 @@ expect 0 "$TSHM" stats --json
 "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["segments"]==4 and d["clients"]>=1, d' \
         "$work/out" && ok || bad "stats --json"
 
+# --- ls lists oldest first, also after a restart that adopts the segments ---
+# (a restarted tshmd finds them in /dev/shm's directory order, newest first)
+ls_names() { "$TSHM" ls | awk 'NR > 1 { printf "%s ", $1 }'; }
+[ "$(ls_names)" = "img vec zero empty " ] && ok || bad "ls order before a restart: $(ls_names)"
+kill "$daemon"
+wait "$daemon" || bad "tshmd exited $? on SIGTERM before the restart"
+start_daemon
+[ "$(ls_names)" = "img vec zero empty " ] && ok || bad "ls order after a restart: $(ls_names)"
+"$TSHM" ls --json | "$PY" -c 'import json, sys; n = [r["name"] for r in json.load(sys.stdin)]; assert n == ["img", "vec", "zero", "empty"], n' &&
+        ok || bad "ls --json order after a restart"
+
 # --- errors: one line on stderr, exit 1 for a failed operation, 2 for usage ---
 expect 1 "$TSHM" create img float32 3
 [ "$(wc -l <"$work/err")" -eq 1 ] && grep -q "exists" "$work/err" && ok || bad "duplicate create message: $(cat "$work/err")"
 expect 1 "$TSHM" info nosuch
 grep -q "nosuch" "$work/err" && ok || bad "info nosuch does not name it: $(cat "$work/err")"
-expect 1 "$TSHM" create .bad float32 3
-grep -q "A-Za-z0-9" "$work/err" && ok || bad "bad name message does not name the rule: $(cat "$work/err")"
+# A bad name is a usage error (2), like a bad dtype or shape.
+expect 2 "$TSHM" create .bad float32 3
+head -n 1 "$work/err" | grep -q "A-Za-z0-9.*'.bad'" && ok || bad "bad name message does not name the rule: $(cat "$work/err")"
+expect 2 "$TSHM" info .bad
+# --policy makes sense only for a stream: without --slots it is refused, not dropped.
+expect 2 "$TSHM" create pol int32 2 --policy overwrite
+head -n 1 "$work/err" | grep -q -- "--policy.*--slots" && ok || bad "--policy without --slots: $(cat "$work/err")"
+expect 1 "$TSHM" info pol
 expect 2 "$TSHM" create x float32
 expect 2 "$TSHM" frobnicate
+# Another command's option is named as given, not by its argument.
+expect 2 "$TSHM" ls --mode 0644
+head -n 1 "$work/err" | grep -q "tshm: ls: unknown option '--mode'" && ok || bad "ls --mode: $(cat "$work/err")"
+expect 2 "$TSHM" rm -w img
+head -n 1 "$work/err" | grep -q "tshm: rm: unknown option '-w'" && ok || bad "rm -w: $(cat "$work/err")"
 # A dtype or shape that does not parse is a usage error, named on the first line.
 expect 2 "$TSHM" create x float128 3
 head -n 1 "$work/err" | grep -q "tshm: create: unknown dtype 'float128'" && ok || bad "float128: $(cat "$work/err")"
 expect 2 "$TSHM" create x float32 3xx4
 head -n 1 "$work/err" | grep -q "3xx4" && ok || bad "3xx4: $(cat "$work/err")"
+# A shape too large is shown, not the name (libtshm's detail would be the name).
+expect 2 "$TSHM" create big float32 1099511627776x1099511627776
+head -n 1 "$work/err" | grep -q "bad shape '1099511627776x1099511627776': too large for float32" && ok ||
+        bad "a shape too large: $(cat "$work/err")"
 expect 1 "$TSHM" --socket "$work/none.sock" ls
 grep -q "tshmd" "$work/err" && ok || bad "no-daemon message does not say how to start tshmd: $(cat "$work/err")"
 expect 0 "$TSHM" --help
@@ -157,7 +186,9 @@ expect 0 "$TSHM" rm grouped closed
 
 # --- gc: a dry run reports, --remove removes ---
 expect 0 "$TSHM" gc
-[ ! -s "$work/out" ] && ok || bad "gc found something in a clean daemon: $(cat "$work/out")"
+[ "$(cat "$work/out")" = "nothing to collect: no stale objects" ] && ok || bad "gc in a clean daemon: '$(cat "$work/out")'"
+expect 0 "$TSHM" gc --json
+[ "$(cat "$work/out")" = "[]" ] && ok || bad "gc --json in a clean daemon: '$(cat "$work/out")'"
 "$PY" -c "import _posixshmem as p, os; fd = p.shm_open('/$prefix.junk', os.O_CREAT | os.O_RDWR, 0o600); os.write(fd, b'junk'); os.close(fd)" &&
         ok || bad "making a junk object"
 expect 0 "$TSHM" gc --json
@@ -176,10 +207,30 @@ expect 0 "$PUBLISH" small 3 100
 sleep 0.3
 kill -TERM "$watcher"
 wait "$watcher"
+rc=$?
+[ "$rc" -eq 0 ] && ok || bad "watch exited $rc on SIGTERM, wanted 0"
 printf '2\t[1 1 1]\n4\t[2 2 2]\n6\t[3 3 3]\n' >"$work/watch.want"
 cut -f1,3 "$work/watch" | cmp -s - "$work/watch.want" && ok ||
         bad "watch printed: $(cat "$work/watch" "$work/watch.err")"
 grep -qE '^2	[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z	' "$work/watch" && ok || bad "watch's time column: $(cat "$work/watch")"
+# Ctrl-C ends watch with status 0 (a background job ignores SIGINT unless
+# told otherwise). Under fast writes, each line's values are the version its
+# number says (publish writes the value N as version 2N).
+expect 0 "$TSHM" create fast int32 4
+env --default-signal=INT "$TSHM" watch fast >"$work/watch" 2>"$work/watch.err" &
+watcher=$!
+sleep 0.3
+expect 0 "$PUBLISH" fast 20000 0
+sleep 0.2
+kill -INT "$watcher"
+wait "$watcher"
+rc=$?
+[ "$rc" -eq 0 ] && ok || bad "watch exited $rc on SIGINT, wanted 0: $(cat "$work/watch.err")"
+awk -F'\t' '{ v = $3; gsub(/[][]/, "", v); split(v, a, " "); n++
+        if ($1 != 2 * a[1] || a[1] != a[4]) { bad++; if (bad < 4) print "line " NR ": " $0 } }
+        END { if (n < 10 || bad > 0) { print n " lines, " bad " inconsistent"; exit 1 } }' \
+        "$work/watch" >"$work/watch.bad" && ok || bad "watch's values are not its versions': $(cat "$work/watch.bad")"
+expect 0 "$TSHM" rm fast
 expect 0 "$TSHM" create frames int32 2x2 --slots 4 --policy overwrite
 expect 2 "$TSHM" create bad int32 2 --slots 1
 expect 2 "$TSHM" create bad int32 2 --slots 4 --policy sometimes
@@ -189,7 +240,7 @@ sleep 0.3
 expect 0 "$PUBLISH" frames 5 20
 sleep 0.3
 kill -TERM "$watcher"
-wait "$watcher"
+wait "$watcher" && ok || bad "watch of a stream exited $? on SIGTERM"
 [ "$(cut -f1 "$work/watch" | tr '\n' ' ')" = "1 2 3 4 5 " ] && ok || bad "watch of a stream: $(cat "$work/watch")"
 expect 0 "$TSHM" ls
 grep -E '^frames .*4 slots overwrite, 0 subscribers, 5 frames$' "$work/out" >/dev/null && ok ||
@@ -208,6 +259,27 @@ expect 0 "$TSHM" rm small frames
 wait "$watcher"
 rc=$?
 [ "$rc" -eq 1 ] && grep -q "unlinked" "$work/watch.err" && ok || bad "watch of an unlinked segment: exit $rc, $(cat "$work/watch.err")"
+
+# --- ls on a terminal fits its width; piped, --wide and --json stay whole ---
+long=$(printf 'long%.0s' $(seq 50))        # 200 characters, the longest name
+expect 0 "$TSHM" create "$long" uint8 1x1x1x1x1x1x1x1x1x1x1x1x1x1x1x1x1x1x1x1x1x1x1x1x1x1x1x1x1x1x1x2
+expect 0 "$TSHM" create short uint8 3
+expect 0 "$TSHM" ls
+grep -Eq "^$long +uint8 +1x1x1x[1x]*x2 " "$work/out" && ok || bad "piped ls cut the long name or shape: $(cat "$work/out")"
+on_tty() { COLUMNS=$1 script -qec "$2" /dev/null </dev/null | tr -d '\r'; }
+# The long name and shape give up room, then (at 80 columns, as ps does)
+# the row is cut at the terminal's edge.
+on_tty 80 "'$TSHM' ls" >"$work/out"
+awk 'length($0) > 80 { exit 1 }' "$work/out" && grep -Eq '^longlonglong[a-z]*\.\.\. +uint8 ' "$work/out" &&
+        grep -q '^short ' "$work/out" && ok || bad "ls on an 80-column terminal: $(cat "$work/out")"
+on_tty 300 "'$TSHM' ls" >"$work/out"
+awk 'length($0) > 300 { exit 1 }' "$work/out" && grep -Eq '^long[a-z]*\.\.\. +uint8 +1x1x1x[1x]*x2 .* -$' "$work/out" &&
+        ok || bad "ls on a 300-column terminal: $(cat "$work/out")"
+on_tty 80 "'$TSHM' ls -w" >"$work/out"
+grep -Eq "^$long +uint8 +1x1x1x[1x]*x2 " "$work/out" && ok || bad "ls -w on a terminal: $(cat "$work/out")"
+on_tty 80 "'$TSHM' ls --json" >"$work/out"
+grep -q "\"name\": \"$long\"" "$work/out" && ok || bad "ls --json on a terminal: $(cat "$work/out")"
+expect 0 "$TSHM" rm "$long" short
 
 # --- the C examples: the consumer sees every round the producer publishes ---
 if [ -n "$PRODUCER" ]; then
