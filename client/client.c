@@ -101,9 +101,9 @@ client_roundtrip(tshm_client *c, struct tshm__req *req, struct tshm__reply *repl
         if (rv < 0 || reply->id != req->id || (reply->status == 0 && reply->has_fd != (fd >= 0))) {
                 tshm__client_errmsg(c, "malformed reply to %s", tshm__op_name(req->op));
                 if (rv == 0) {
-                        free(reply->infos);
+                        tshm__free(reply->infos);
                         reply->infos = NULL;
-                        free(reply->gc);
+                        tshm__free(reply->gc);
                         reply->gc = NULL;
                         rv = TSHM_EPROTO;
                 }
@@ -121,7 +121,7 @@ out:
         if (fd >= 0) {
                 (void)close(fd);
         }
-        free(payload);
+        tshm__free(payload);
         msgpack_sbuffer_destroy(&sbuf);
         return rv;
 }
@@ -214,14 +214,14 @@ tshm_connect(const char *socket_path, tshm_client **ret_client)
         if (ret_client == NULL) {
                 return TSHM_EINVAL;
         }
-        c = calloc(1, sizeof(*c));
+        c = tshm__calloc(1, sizeof(*c));
         if (c == NULL) {
                 return TSHM_ENOMEM;
         }
         c->fd = -1;
         c->timeout_ms = client_timeout_ms();
         if (pthread_mutex_init(&c->lock, NULL) != 0) {
-                free(c);
+                tshm__free(c);
                 return TSHM_ENOMEM;
         }
         if ((rv = tshm__conn_resolve_path(socket_path, c->path, sizeof(c->path))) < 0 ||
@@ -253,7 +253,7 @@ tshm_disconnect(tshm_client *c)
         client_break(c);
         (void)pthread_mutex_unlock(&c->lock);
         (void)pthread_mutex_destroy(&c->lock);
-        free(c);
+        tshm__free(c);
 }
 
 const char *
@@ -521,7 +521,7 @@ list_append(tshm_info **all, size_t *n, size_t *cap, const struct tshm__reply *r
 {
         if (*n + reply->ninfos > *cap) {
                 size_t ncap = *cap * 2 > *n + reply->ninfos ? *cap * 2 : *n + reply->ninfos;
-                tshm_info *na = realloc(*all, ncap * sizeof(**all));
+                tshm_info *na = tshm__realloc(*all, ncap * sizeof(**all));
                 if (na == NULL) {
                         return TSHM_ENOMEM;
                 }
@@ -553,7 +553,7 @@ tshm_list(tshm_client *c, tshm_info **ret_infos, size_t *ret_count)
                         goto fail;
                 }
                 rv = list_append(&all, &n, &cap, &reply);
-                free(reply.infos);
+                tshm__free(reply.infos);
                 if (rv < 0) {
                         goto fail;
                 }
@@ -565,7 +565,7 @@ tshm_list(tshm_client *c, tshm_info **ret_infos, size_t *ret_count)
         return 0;
 fail:
         (void)pthread_mutex_unlock(&c->lock);
-        free(all);
+        tshm__free(all);
         return rv;
 }
 
@@ -591,13 +591,13 @@ tshm_gc(tshm_client *c, int remove, tshm_gc_entry **ret_entries, size_t *ret_cou
 void
 tshm_gc_free(tshm_gc_entry *entries)
 {
-        free(entries);
+        tshm__free(entries);
 }
 
 void
 tshm_list_free(tshm_info *infos)
 {
-        free(infos);
+        tshm__free(infos);
 }
 
 int

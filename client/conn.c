@@ -253,7 +253,7 @@ tshm__conn_recv(int fd, uint32_t max, int64_t deadline_ms, uint8_t **ret_payload
                 rv = TSHM_EPROTO;
                 goto fail;
         }
-        payload = malloc(len > 0 ? len : 1);
+        payload = tshm__malloc(len > 0 ? len : 1);
         if (payload == NULL) {
                 rv = TSHM_ENOMEM;
                 goto fail;
@@ -273,7 +273,7 @@ tshm__conn_recv(int fd, uint32_t max, int64_t deadline_ms, uint8_t **ret_payload
         *ret_fd = got_fd;
         return 0;
 fail:
-        free(payload);
+        tshm__free(payload);
         if (got_fd >= 0) {
                 (void)close(got_fd);
         }

@@ -12,6 +12,7 @@
 
 #include "tshm.h"
 
+#include "alloc.h"
 #include "proto.h"
 #include "sync.h"
 

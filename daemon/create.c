@@ -114,7 +114,7 @@ create_done(uv_work_t *w, int status)
         tshmd_reply_init(&rep, cw->id);
         rv = create_finish(cw, &rep);
         tshmd_session_complete(cw->ses, rv, &rep);
-        free(cw);
+        tshm__free(cw);
 }
 
 /* Check a create against the request's flags, the names, the session's
@@ -172,7 +172,7 @@ tshmd_create(struct tshmd_server *srv, struct tshmd_session *ses, const struct t
         spec.owner_uid = ses->peer.uid;
         spec.owner_gid = ses->peer.gid;
         spec.created_ns = tshm__real_ns();
-        cw = calloc(1, sizeof(*cw));
+        cw = tshm__calloc(1, sizeof(*cw));
         if (cw == NULL) {
                 rv = TSHM_ENOMEM;
                 goto fail;
@@ -191,7 +191,7 @@ tshmd_create(struct tshmd_server *srv, struct tshmd_session *ses, const struct t
         if (size <= CREATE_INLINE_MAX) {
                 create_run(&cw->work);
                 rv = create_finish(cw, rep);
-                free(cw);
+                tshm__free(cw);
                 return rv;
         }
         if ((rv = uv_queue_work(srv->loop, &cw->work, create_run, create_done)) < 0) {
@@ -202,6 +202,6 @@ tshmd_create(struct tshmd_server *srv, struct tshmd_session *ses, const struct t
         ses->pending++;
         return TSHMD_PENDING;
 fail:
-        free(cw);
+        tshm__free(cw);
         return tshmd_reply_fail(rep, rv, "%s", tshm_strerror(rv));
 }

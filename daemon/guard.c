@@ -123,7 +123,7 @@ tshmd_guard_keep(struct tshmd_server *srv, struct tshmd_seg *seg, const char *ob
         if (!srv->guarding || seg->kept != NULL) {
                 return;
         }
-        if ((k = calloc(1, sizeof(*k))) == NULL) {
+        if ((k = tshm__calloc(1, sizeof(*k))) == NULL) {
                 rv = TSHM_ENOMEM;
                 goto fail;
         }
@@ -166,7 +166,7 @@ fail:
                 if (k->fd >= 0) {
                         (void)close(k->fd);
                 }
-                free(k);
+                tshm__free(k);
         }
 }
 
@@ -185,7 +185,7 @@ tshmd_guard_forget(struct tshmd_seg *seg)
                 (void)inotify_rm_watch(k->srv->guard_fd, k->wd);
         }
         (void)close(k->fd);
-        free(k);
+        tshm__free(k);
         seg->kept = NULL;
 }
 

@@ -14,11 +14,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "alloc.h"
+
 /* uthash exits on OOM unless told otherwise; tshmd must not. After an add,
  * tshmd_hash_oom says whether it failed (single-threaded, so a global). */
 extern int tshmd_hash_oom;
 #define HASH_NONFATAL_OOM 1
 #define uthash_nonfatal_oom(obj) (tshmd_hash_oom = 1)
+/* Its tables allocate through tshm's allocator too, so the OOM walk covers
+ * them (alloc.h). */
+#define uthash_malloc(sz) tshm__malloc(sz)
+#define uthash_free(ptr, sz) tshm__free(ptr)
 /* Every table hashes with SipHash-2-4 under a key drawn at start
  * (registry.c): names and ids are chosen by clients, and with a public hash
  * (uthash's Jenkins or FNV) they could pick keys that all land in one bucket

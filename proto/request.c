@@ -158,7 +158,7 @@ tshm__req_encode(const struct tshm__req *req, msgpack_sbuffer *out)
                 optional &= ~(unsigned)K_ROSTER;
         }
         n = (uint32_t)__builtin_popcount(required | optional);
-        msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+        msgpack_packer_init(&pk, out, tshm__mp_sbuffer_write);
         rv = tshm__mp_frame_begin(out) | msgpack_pack_map(&pk, n);
         rv |= tshm__mp_pack_kv_u64(&pk, "op", req->op) | tshm__mp_pack_kv_u64(&pk, "id", req->id);
         if ((required | optional) & K_VERSION) {
