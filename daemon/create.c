@@ -87,20 +87,37 @@ create_finish(struct create_work *cw, struct tshmd_reply *rep)
         tshmd_log(LOG_INFO, "created '%s' %s, %llu bytes, mode %04o, for pid %d uid %u", seg->name,
                   tshm_dtype_name((tshm_dtype)seg->dtype), (unsigned long long)seg->nbytes,
                   seg->mode, (int)ses->peer.pid, (unsigned)ses->peer.uid);
-        if (ses->gone || (ephemeral && tshmd_session_track_ephemeral(ses, seg) < 0)) {
+        if (ses->gone) {
                 (void)close(cw->fd);
                 if (ephemeral) {
                         (void)tshmd_seg_remove(srv, seg);
                 }
-                return TSHM_ENOMEM; /* the only reply a live session can get here */
+                return TSHM_ECONNRESET; /* nobody gets this reply */
+        }
+        if (ephemeral && (rv = tshmd_session_track_ephemeral(ses, seg)) < 0) {
+                goto undo;
         }
         if ((rv = tshmd_session_handle_new(srv, ses, seg, true, &handle)) < 0) {
-                (void)close(cw->fd);
-                return rv;
+                goto untrack;
+        }
+        if ((rv = tshm__reply_seg(&rep->enc, rep->id, handle, seg->size, (tshm_dtype)seg->dtype,
+                                  seg->ndim, seg->shape, seg->slots, seg->policy)) < 0) {
+                goto close_handle;
         }
         rep->fd = cw->fd;
-        return tshm__reply_seg(&rep->enc, rep->id, handle, seg->size, (tshm_dtype)seg->dtype,
-                               seg->ndim, seg->shape, seg->slots, seg->policy);
+        return 0;
+        /* The client is told the create failed: then it did not happen, and
+         * the name is free again. */
+close_handle:
+        tshmd_session_handle_close(srv, ses, tshmd_session_handle_find(ses, handle));
+untrack:
+        if (ephemeral) {
+                tshmd_session_untrack_ephemeral(ses, seg);
+        }
+undo:
+        (void)close(cw->fd);
+        (void)tshmd_seg_remove(srv, seg);
+        return rv;
 }
 
 static void

@@ -127,6 +127,20 @@ tshmd_session_track_ephemeral(struct tshmd_session *ses, const struct tshmd_seg 
         return 0;
 }
 
+void
+tshmd_session_untrack_ephemeral(struct tshmd_session *ses, const struct tshmd_seg *seg)
+{
+        struct tshmd_ephemeral **pe, *e;
+
+        for (pe = &ses->ephemerals; (e = *pe) != NULL; pe = &e->next) {
+                if (e->serial == seg->serial) {
+                        *pe = e->next;
+                        tshm__free(e);
+                        return;
+                }
+        }
+}
+
 /* The segments this session made ephemeral go with it, if each is still
  * the same segment (the serial tells: the name may have been reused). */
 static void

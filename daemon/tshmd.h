@@ -501,6 +501,8 @@ void tshmd_session_handle_close(struct tshmd_server *srv, struct tshmd_session *
                                 struct tshmd_handle *h);
 /* Remember an ephemeral segment, to remove when the session ends. */
 int tshmd_session_track_ephemeral(struct tshmd_session *ses, const struct tshmd_seg *seg);
+/* Forget it again (a create that failed after it was tracked). */
+void tshmd_session_untrack_ephemeral(struct tshmd_session *ses, const struct tshmd_seg *seg);
 /* An off-loop operation ended with @rv and @rep: hand them to whoever
  * made the session (which owns @rep's contents from then on). */
 void tshmd_session_complete(struct tshmd_session *ses, int rv, struct tshmd_reply *rep);
