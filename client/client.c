@@ -59,6 +59,7 @@ client_break(tshm_client *c)
 static int
 client_roundtrip(tshm_client *c, struct tshm__req *req, struct tshm__reply *reply, int *ret_fd)
 {
+        uint8_t buf[TSHM__CONN_BUF];
         msgpack_sbuffer sbuf;
         uint8_t *payload = NULL;
         size_t len;
@@ -78,7 +79,8 @@ client_roundtrip(tshm_client *c, struct tshm__req *req, struct tshm__reply *repl
         if (rv == 0 || rv == TSHM_ECONNRESET) {
                 int sent = rv;
 
-                rv = tshm__conn_recv(c->fd, TSHM_PROTO_MAX_REPLY, deadline, &payload, &len, &fd);
+                rv = tshm__conn_recv(c->fd, TSHM_PROTO_MAX_REPLY, deadline, buf, &payload, &len,
+                                     &fd);
                 if (rv < 0 && sent < 0) {
                         rv = sent;
                 }
@@ -86,10 +88,24 @@ client_roundtrip(tshm_client *c, struct tshm__req *req, struct tshm__reply *repl
         if (rv < 0) {
                 tshm__client_errmsg(c, "%s request to %s: %s", tshm__op_name(req->op), c->path,
                                     tshm_strerror(rv));
-                client_break(c);
+                /* Nothing was sent, or the reply was read and dropped: the
+                 * connection is still in step. */
+                if (rv != TSHM_ENOMEM) {
+                        client_break(c);
+                }
                 goto out;
         }
         rv = tshm__reply_decode(payload, len, req->op, reply);
+        if (rv == TSHM_ENOMEM) {
+                /* In step, but a reply that brought a descriptor made
+                 * something in the daemon (a handle) this client cannot
+                 * name now: only closing the connection gives it back. */
+                tshm__client_errmsg(c, "%s reply: %s", tshm__op_name(req->op), tshm_strerror(rv));
+                if (fd >= 0) {
+                        client_break(c);
+                }
+                goto out;
+        }
         if (rv == 0 && reply->status < 0 && reply->id == 0) {
                 /* Not an answer to this request but to the connection: the
                  * daemon refused it or is closing it. */
@@ -121,7 +137,9 @@ out:
         if (fd >= 0) {
                 (void)close(fd);
         }
-        tshm__free(payload);
+        if (payload != buf + 4) {
+                tshm__free(payload);
+        }
         msgpack_sbuffer_destroy(&sbuf);
         return rv;
 }
@@ -366,7 +384,19 @@ tshm__client_create(tshm_client *c, struct tshm__req *req, const char *name, siz
         if ((rv = tshm__client_call(c, req, &reply, &fd)) < 0) {
                 goto out;
         }
-        rv = tshm__client_attach(c, &reply, fd, true, name, ret_seg);
+        if ((rv = tshm__client_attach(c, &reply, fd, true, name, ret_seg)) < 0) {
+                /* The caller is told the create failed: then it did not
+                 * happen (the handle is closed already), and the name is free
+                 * for the caller to try again. */
+                struct tshm__req unlink_req = {.op = TSHM_OP_UNLINK};
+                struct tshm__reply unlink_reply;
+                char errmsg[sizeof(c->errmsg)];
+
+                memcpy(errmsg, c->errmsg, sizeof(errmsg));
+                memcpy(unlink_req.name, req->name, sizeof(unlink_req.name));
+                (void)tshm__client_call(c, &unlink_req, &unlink_reply, NULL);
+                memcpy(c->errmsg, errmsg, sizeof(errmsg));
+        }
 out:
         (void)pthread_mutex_unlock(&c->lock);
         return rv;
