@@ -59,6 +59,7 @@ client_break(tshm_client *c)
 static int
 client_roundtrip(tshm_client *c, struct tshm__req *req, struct tshm__reply *reply, int *ret_fd)
 {
+        uint8_t buf[TSHM__CONN_BUF];
         msgpack_sbuffer sbuf;
         uint8_t *payload = NULL;
         size_t len;
@@ -78,7 +79,8 @@ client_roundtrip(tshm_client *c, struct tshm__req *req, struct tshm__reply *repl
         if (rv == 0 || rv == TSHM_ECONNRESET) {
                 int sent = rv;
 
-                rv = tshm__conn_recv(c->fd, TSHM_PROTO_MAX_REPLY, deadline, &payload, &len, &fd);
+                rv = tshm__conn_recv(c->fd, TSHM_PROTO_MAX_REPLY, deadline, buf, &payload, &len,
+                                     &fd);
                 if (rv < 0 && sent < 0) {
                         rv = sent;
                 }
@@ -86,10 +88,24 @@ client_roundtrip(tshm_client *c, struct tshm__req *req, struct tshm__reply *repl
         if (rv < 0) {
                 tshm__client_errmsg(c, "%s request to %s: %s", tshm__op_name(req->op), c->path,
                                     tshm_strerror(rv));
-                client_break(c);
+                /* Nothing was sent, or the reply was read and dropped: the
+                 * connection is still in step. */
+                if (rv != TSHM_ENOMEM) {
+                        client_break(c);
+                }
                 goto out;
         }
         rv = tshm__reply_decode(payload, len, req->op, reply);
+        if (rv == TSHM_ENOMEM) {
+                /* In step, but a reply that brought a descriptor made
+                 * something in the daemon (a handle) this client cannot
+                 * name now: only closing the connection gives it back. */
+                tshm__client_errmsg(c, "%s reply: %s", tshm__op_name(req->op), tshm_strerror(rv));
+                if (fd >= 0) {
+                        client_break(c);
+                }
+                goto out;
+        }
         if (rv == 0 && reply->status < 0 && reply->id == 0) {
                 /* Not an answer to this request but to the connection: the
                  * daemon refused it or is closing it. */
@@ -101,9 +117,9 @@ client_roundtrip(tshm_client *c, struct tshm__req *req, struct tshm__reply *repl
         if (rv < 0 || reply->id != req->id || (reply->status == 0 && reply->has_fd != (fd >= 0))) {
                 tshm__client_errmsg(c, "malformed reply to %s", tshm__op_name(req->op));
                 if (rv == 0) {
-                        free(reply->infos);
+                        tshm__free(reply->infos);
                         reply->infos = NULL;
-                        free(reply->gc);
+                        tshm__free(reply->gc);
                         reply->gc = NULL;
                         rv = TSHM_EPROTO;
                 }
@@ -121,7 +137,9 @@ out:
         if (fd >= 0) {
                 (void)close(fd);
         }
-        free(payload);
+        if (payload != buf + 4) {
+                tshm__free(payload);
+        }
         msgpack_sbuffer_destroy(&sbuf);
         return rv;
 }
@@ -214,7 +232,7 @@ tshm_connect(const char *socket_path, tshm_client **ret_client)
         if (ret_client == NULL) {
                 return TSHM_EINVAL;
         }
-        c = calloc(1, sizeof(*c));
+        c = tshm__calloc(1, sizeof(*c));
         if (c == NULL) {
                 return TSHM_ENOMEM;
         }
@@ -222,7 +240,7 @@ tshm_connect(const char *socket_path, tshm_client **ret_client)
         c->refs = 1; /* the caller's, dropped by tshm_disconnect() */
         c->timeout_ms = client_timeout_ms();
         if (pthread_mutex_init(&c->lock, NULL) != 0) {
-                free(c);
+                tshm__free(c);
                 return TSHM_ENOMEM;
         }
         if ((rv = tshm__conn_resolve_path(socket_path, c->path, sizeof(c->path))) < 0 ||
@@ -249,7 +267,7 @@ client_unref_unlock(tshm_client *c)
         (void)pthread_mutex_unlock(&c->lock);
         if (last) {
                 (void)pthread_mutex_destroy(&c->lock);
-                free(c);
+                tshm__free(c);
         }
 }
 
@@ -379,7 +397,19 @@ tshm__client_create(tshm_client *c, struct tshm__req *req, const char *name, siz
         if ((rv = tshm__client_call(c, req, &reply, &fd)) < 0) {
                 goto out;
         }
-        rv = tshm__client_attach(c, &reply, fd, true, name, ret_seg);
+        if ((rv = tshm__client_attach(c, &reply, fd, true, name, ret_seg)) < 0) {
+                /* The caller is told the create failed: then it did not
+                 * happen (the handle is closed already), and the name is free
+                 * for the caller to try again. */
+                struct tshm__req unlink_req = {.op = TSHM_OP_UNLINK};
+                struct tshm__reply unlink_reply;
+                char errmsg[sizeof(c->errmsg)];
+
+                memcpy(errmsg, c->errmsg, sizeof(errmsg));
+                memcpy(unlink_req.name, req->name, sizeof(unlink_req.name));
+                (void)tshm__client_call(c, &unlink_req, &unlink_reply, NULL);
+                memcpy(c->errmsg, errmsg, sizeof(errmsg));
+        }
 out:
         (void)pthread_mutex_unlock(&c->lock);
         return rv;
@@ -536,7 +566,7 @@ list_append(tshm_info **all, size_t *n, size_t *cap, const struct tshm__reply *r
 {
         if (*n + reply->ninfos > *cap) {
                 size_t ncap = *cap * 2 > *n + reply->ninfos ? *cap * 2 : *n + reply->ninfos;
-                tshm_info *na = realloc(*all, ncap * sizeof(**all));
+                tshm_info *na = tshm__realloc(*all, ncap * sizeof(**all));
                 if (na == NULL) {
                         return TSHM_ENOMEM;
                 }
@@ -568,7 +598,7 @@ tshm_list(tshm_client *c, tshm_info **ret_infos, size_t *ret_count)
                         goto fail;
                 }
                 rv = list_append(&all, &n, &cap, &reply);
-                free(reply.infos);
+                tshm__free(reply.infos);
                 if (rv < 0) {
                         goto fail;
                 }
@@ -580,7 +610,7 @@ tshm_list(tshm_client *c, tshm_info **ret_infos, size_t *ret_count)
         return 0;
 fail:
         (void)pthread_mutex_unlock(&c->lock);
-        free(all);
+        tshm__free(all);
         return rv;
 }
 
@@ -606,13 +636,13 @@ tshm_gc(tshm_client *c, int remove, tshm_gc_entry **ret_entries, size_t *ret_cou
 void
 tshm_gc_free(tshm_gc_entry *entries)
 {
-        free(entries);
+        tshm__free(entries);
 }
 
 void
 tshm_list_free(tshm_info *infos)
 {
-        free(infos);
+        tshm__free(infos);
 }
 
 int

@@ -223,22 +223,34 @@ conn_read_some(int fd, uint8_t *buf, size_t len, int64_t deadline_ms, bool wait_
         }
 }
 
-/* Replies are read into this much stack first: most fit, so a reply costs
- * one poll and one recvmsg. */
-#define CONN_FIRST_READ 4096
+/* Read and drop the @left bytes of a frame there was no memory for. */
+static int
+conn_drain(int fd, uint8_t *buf, size_t buflen, size_t left, int64_t deadline_ms, int *fdslot)
+{
+        while (left > 0) {
+                ssize_t n = conn_read_some(fd, buf, left < buflen ? left : buflen, deadline_ms,
+                                           false, fdslot);
+                if (n < 0) {
+                        return (int)n;
+                }
+                left -= (size_t)n;
+        }
+        return TSHM_ENOMEM;
+}
 
 int
-tshm__conn_recv(int fd, uint32_t max, int64_t deadline_ms, uint8_t **ret_payload, size_t *ret_len,
-                int *ret_fd)
+tshm__conn_recv(int fd, uint32_t max, int64_t deadline_ms, uint8_t buf[TSHM__CONN_BUF],
+                uint8_t **ret_payload, size_t *ret_len, int *ret_fd)
 {
-        uint8_t first[CONN_FIRST_READ], *payload = NULL;
+        uint8_t *payload = NULL;
         size_t have = 0, got;
         uint32_t len;
         ssize_t n;
         int got_fd = -1, rv;
 
+        /* Most replies fit in @buf: one poll and one recvmsg, no allocation. */
         while (have < 4) {
-                n = conn_read_some(fd, first + have, sizeof(first) - have, deadline_ms, have == 0,
+                n = conn_read_some(fd, buf + have, TSHM__CONN_BUF - have, deadline_ms, have == 0,
                                    &got_fd);
                 if (n < 0) {
                         rv = (int)n;
@@ -246,20 +258,22 @@ tshm__conn_recv(int fd, uint32_t max, int64_t deadline_ms, uint8_t **ret_payload
                 }
                 have += (size_t)n;
         }
-        len = tshm__get_be32(first);
+        len = tshm__get_be32(buf);
         /* The daemon sends one reply per request: more bytes than this
          * frame cannot be anything but a protocol violation. */
         if (len > max || have - 4 > len) {
                 rv = TSHM_EPROTO;
                 goto fail;
         }
-        payload = malloc(len > 0 ? len : 1);
-        if (payload == NULL) {
-                rv = TSHM_ENOMEM;
+        got = have - 4;
+        if (len <= TSHM__CONN_BUF - 4) {
+                payload = buf + 4;
+        } else if ((payload = tshm__malloc(len)) != NULL) {
+                memcpy(payload, buf + 4, got);
+        } else {
+                rv = conn_drain(fd, buf, TSHM__CONN_BUF, len - got, deadline_ms, &got_fd);
                 goto fail;
         }
-        got = have - 4;
-        memcpy(payload, first + 4, got);
         while (got < len) {
                 n = conn_read_some(fd, payload + got, len - got, deadline_ms, false, &got_fd);
                 if (n < 0) {
@@ -273,7 +287,9 @@ tshm__conn_recv(int fd, uint32_t max, int64_t deadline_ms, uint8_t **ret_payload
         *ret_fd = got_fd;
         return 0;
 fail:
-        free(payload);
+        if (payload != buf + 4) {
+                tshm__free(payload);
+        }
         if (got_fd >= 0) {
                 (void)close(got_fd);
         }

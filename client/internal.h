@@ -12,6 +12,7 @@
 
 #include "tshm.h"
 
+#include "alloc.h"
 #include "proto.h"
 #include "sync.h"
 
@@ -113,10 +114,15 @@ int tshm__conn_send(int fd, const void *buf, size_t len, int64_t deadline_ms);
  * before each request, so that a restarted daemon is found before a request
  * is lost to the old connection). */
 bool tshm__conn_dead(int fd);
-/* Read one frame: *ret_payload is malloc'ed (free it), and a descriptor
- * that arrived with it is in *ret_fd (else -1). */
-int tshm__conn_recv(int fd, uint32_t max, int64_t deadline_ms, uint8_t **ret_payload,
-                    size_t *ret_len, int *ret_fd);
+/* Read one frame: *ret_payload is in @buf when the frame fits there (the
+ * replies to create, open and attach all do, so that nothing can fail for
+ * memory between the daemon's doing them and the client's knowing), else
+ * allocated (free it with tshm__free); a descriptor that arrived with it is
+ * in *ret_fd (else -1). TSHM_ENOMEM means the frame was read and dropped
+ * (and its descriptor closed): the connection is still in step. */
+#define TSHM__CONN_BUF 4096
+int tshm__conn_recv(int fd, uint32_t max, int64_t deadline_ms, uint8_t buf[TSHM__CONN_BUF],
+                    uint8_t **ret_payload, size_t *ret_len, int *ret_fd);
 int64_t tshm__now_ms(void);
 
 /* seg.c: map a descriptor of the segment @spec describes (name, dtype,

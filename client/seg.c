@@ -59,7 +59,7 @@ tshm__seg_map(int fd, uint64_t size, bool writable, const struct tshm__seg_spec 
                 map = MAP_FAILED;
                 goto out;
         }
-        seg = calloc(1, sizeof(*seg));
+        seg = tshm__calloc(1, sizeof(*seg));
         if (seg == NULL) {
                 rv = TSHM_ENOMEM;
                 goto out;
@@ -109,7 +109,7 @@ tshm__seg_free(tshm_seg *seg)
                 tshm__sigbus_unregister(seg->map);
                 (void)munmap(seg->map, seg->map_size);
         }
-        free(seg);
+        tshm__free(seg);
 }
 
 void *

@@ -298,7 +298,7 @@ tshm__sigbus_register(void *start, size_t len)
         }
         if (slot == NULL) {
                 if (n == SIGBUS_CHUNKS ||
-                    (chunk = calloc(SIGBUS_CHUNK_SLOTS, sizeof(*chunk))) == NULL) {
+                    (chunk = tshm__calloc(SIGBUS_CHUNK_SLOTS, sizeof(*chunk))) == NULL) {
                         rv = TSHM_ENOMEM;
                         goto out;
                 }

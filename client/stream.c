@@ -372,7 +372,7 @@ tshm_sub_open(tshm_client *c, const char *name, tshm_sub **ret_sub)
         if (c == NULL || ret_sub == NULL) {
                 return TSHM_EINVAL;
         }
-        if ((sub = calloc(1, sizeof(*sub))) == NULL) {
+        if ((sub = tshm__calloc(1, sizeof(*sub))) == NULL) {
                 return TSHM_ENOMEM;
         }
         (void)pthread_mutex_lock(&c->lock);
@@ -397,7 +397,7 @@ out:
         (void)pthread_mutex_unlock(&c->lock);
         /* tshm_close takes the lock itself; it also frees the table. */
         (void)tshm_close(seg);
-        free(sub);
+        tshm__free(sub);
         return rv;
 }
 
@@ -550,7 +550,7 @@ tshm_sub_close(tshm_sub *sub)
         }
         /* Closing the handle ends the subscription in the daemon. */
         rv = tshm_close(sub->seg);
-        free(sub);
+        tshm__free(sub);
         return rv;
 }
 

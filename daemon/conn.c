@@ -174,7 +174,7 @@ conn_stash_free(struct tshmd_conn *c)
 {
         if (c->stash != NULL) {
                 tshmd_queue_uncharge(c, c->stash);
-                free(c->stash);
+                tshm__free(c->stash);
                 c->stash = NULL;
         }
         c->stash_len = c->stash_off = 0;
@@ -227,7 +227,7 @@ conn_read(struct tshmd_conn *c)
         }
         off = conn_handle(c, buf, (size_t)n);
         if (off < (size_t)n && !c->closing && !c->close_on_drain) {
-                c->stash = malloc((size_t)n - off);
+                c->stash = tshm__malloc((size_t)n - off);
                 if (c->stash == NULL) {
                         tshmd_log(LOG_ERR, "client %llu (pid %d): out of memory, closing",
                                   (unsigned long long)c->serial, (int)c->ses.peer.pid);
@@ -303,8 +303,8 @@ static void
 conn_free(struct tshmd_conn *c)
 {
         tshm__frame_reader_done(&c->rd);
-        free(c->ses.peer.groups);
-        free(c);
+        tshm__free(c->ses.peer.groups);
+        tshm__free(c);
 }
 
 static void
@@ -389,9 +389,9 @@ conn_peer_groups(int fd, struct tshmd_peer *peer)
         int tries;
 
         for (tries = 0; tries < 3; tries++) {
-                gid_t *ng = realloc(groups, len > 0 ? len : sizeof(gid_t));
+                gid_t *ng = tshm__realloc(groups, len > 0 ? len : sizeof(gid_t));
                 if (ng == NULL) {
-                        free(groups);
+                        tshm__free(groups);
                         return TSHM_ENOMEM;
                 }
                 groups = ng;
@@ -405,7 +405,7 @@ conn_peer_groups(int fd, struct tshmd_peer *peer)
                 }
                 /* len now holds the size needed. */
         }
-        free(groups);
+        tshm__free(groups);
         return -errno;
 }
 
@@ -451,15 +451,15 @@ tshmd_conn_accept(struct tshmd_server *srv, int fd)
                 (void)close(fd);
                 return;
         }
-        c = calloc(1, sizeof(*c));
+        c = tshm__calloc(1, sizeof(*c));
         if (c == NULL || tshmd_queue_join(srv, c, cred.uid) < 0 ||
             uv_poll_init(srv->loop, &c->poll, fd) < 0) {
                 tshmd_log(LOG_ERR, "cannot set up a client connection, dropping it");
                 if (c != NULL && c->uidq != NULL && --c->uidq->conns == 0) {
                         HASH_DEL(srv->uidqs, c->uidq);
-                        free(c->uidq);
+                        tshm__free(c->uidq);
                 }
-                free(c);
+                tshm__free(c);
                 (void)close(fd);
                 return;
         }

@@ -87,20 +87,37 @@ create_finish(struct create_work *cw, struct tshmd_reply *rep)
         tshmd_log(LOG_INFO, "created '%s' %s, %llu bytes, mode %04o, for pid %d uid %u", seg->name,
                   tshm__dtype_name((tshm_dtype)seg->dtype), (unsigned long long)seg->nbytes,
                   seg->mode, (int)ses->peer.pid, (unsigned)ses->peer.uid);
-        if (ses->gone || (ephemeral && tshmd_session_track_ephemeral(ses, seg) < 0)) {
+        if (ses->gone) {
                 (void)close(cw->fd);
                 if (ephemeral) {
                         (void)tshmd_seg_remove(srv, seg);
                 }
-                return TSHM_ENOMEM; /* the only reply a live session can get here */
+                return TSHM_ECONNRESET; /* nobody gets this reply */
+        }
+        if (ephemeral && (rv = tshmd_session_track_ephemeral(ses, seg)) < 0) {
+                goto undo;
         }
         if ((rv = tshmd_session_handle_new(srv, ses, seg, true, &handle)) < 0) {
-                (void)close(cw->fd);
-                return rv;
+                goto untrack;
+        }
+        if ((rv = tshm__reply_seg(&rep->enc, rep->id, handle, seg->size, (tshm_dtype)seg->dtype,
+                                  seg->ndim, seg->shape, seg->slots, seg->policy)) < 0) {
+                goto close_handle;
         }
         rep->fd = cw->fd;
-        return tshm__reply_seg(&rep->enc, rep->id, handle, seg->size, (tshm_dtype)seg->dtype,
-                               seg->ndim, seg->shape, seg->slots, seg->policy);
+        return 0;
+        /* The client is told the create failed: then it did not happen, and
+         * the name is free again. */
+close_handle:
+        tshmd_session_handle_close(srv, ses, tshmd_session_handle_find(ses, handle));
+untrack:
+        if (ephemeral) {
+                tshmd_session_untrack_ephemeral(ses, seg);
+        }
+undo:
+        (void)close(cw->fd);
+        (void)tshmd_seg_remove(srv, seg);
+        return rv;
 }
 
 static void
@@ -114,7 +131,7 @@ create_done(uv_work_t *w, int status)
         tshmd_reply_init(&rep, cw->id);
         rv = create_finish(cw, &rep);
         tshmd_session_complete(cw->ses, rv, &rep);
-        free(cw);
+        tshm__free(cw);
 }
 
 /* Check a create against the request's flags, the names, the session's
@@ -172,7 +189,7 @@ tshmd_create(struct tshmd_server *srv, struct tshmd_session *ses, const struct t
         spec.owner_uid = ses->peer.uid;
         spec.owner_gid = ses->peer.gid;
         spec.created_ns = tshm__real_ns();
-        cw = calloc(1, sizeof(*cw));
+        cw = tshm__calloc(1, sizeof(*cw));
         if (cw == NULL) {
                 rv = TSHM_ENOMEM;
                 goto fail;
@@ -191,7 +208,7 @@ tshmd_create(struct tshmd_server *srv, struct tshmd_session *ses, const struct t
         if (size <= CREATE_INLINE_MAX) {
                 create_run(&cw->work);
                 rv = create_finish(cw, rep);
-                free(cw);
+                tshm__free(cw);
                 return rv;
         }
         if ((rv = uv_queue_work(srv->loop, &cw->work, create_run, create_done)) < 0) {
@@ -202,6 +219,6 @@ tshmd_create(struct tshmd_server *srv, struct tshmd_session *ses, const struct t
         ses->pending++;
         return TSHMD_PENDING;
 fail:
-        free(cw);
+        tshm__free(cw);
         return tshmd_reply_fail(rep, rv, "%s", tshm__strerror(rv));
 }

@@ -111,7 +111,7 @@ tshmd_gc_scan(struct tshmd_server *srv, bool remove, struct tshm__reply_enc *e, 
         DIR *dir;
         int rv;
 
-        items = calloc(TSHM_PROTO_LIST_PAGE, sizeof(*items));
+        items = tshm__calloc(TSHM_PROTO_LIST_PAGE, sizeof(*items));
         dir = opendir("/dev/shm");
         if (items == NULL || dir == NULL) {
                 rv = items == NULL ? TSHM_ENOMEM : -errno;
@@ -151,6 +151,6 @@ out:
         if (dir != NULL) {
                 (void)closedir(dir);
         }
-        free(items);
+        tshm__free(items);
         return rv;
 }

@@ -137,7 +137,7 @@ guard_restore_done(uv_work_t *w, int status)
                 }
         }
         (void)close(r->fd);
-        free(r);
+        tshm__free(r);
 }
 
 static int
@@ -172,7 +172,7 @@ guard_restore(struct tshmd_server *srv, const struct tshmd_seg *seg, int fd)
                         return;
                 }
         }
-        if ((r = calloc(1, sizeof(*r) + n)) == NULL) {
+        if ((r = tshm__calloc(1, sizeof(*r) + n)) == NULL) {
                 tshmd_log(LOG_ERR, "segment '%s' was resized by a client; cannot restore it: %s",
                           seg->name, strerror(ENOMEM));
                 return;
@@ -180,7 +180,7 @@ guard_restore(struct tshmd_server *srv, const struct tshmd_seg *seg, int fd)
         if ((r->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
                 tshmd_log(LOG_ERR, "segment '%s' was resized by a client; cannot restore it: %s",
                           seg->name, strerror(errno));
-                free(r);
+                tshm__free(r);
                 return;
         }
         r->work.data = r;
@@ -192,7 +192,7 @@ guard_restore(struct tshmd_server *srv, const struct tshmd_seg *seg, int fd)
         memcpy(r->name, seg->name, n);
         if (guard_restore_queue(r) < 0) {
                 (void)close(r->fd);
-                free(r);
+                tshm__free(r);
                 return;
         }
         r->next = srv->restoring;
@@ -245,7 +245,7 @@ tshmd_guard_keep(struct tshmd_server *srv, struct tshmd_seg *seg, const char *ob
         if (!srv->guarding || seg->kept != NULL) {
                 return;
         }
-        if ((k = calloc(1, sizeof(*k))) == NULL) {
+        if ((k = tshm__calloc(1, sizeof(*k))) == NULL) {
                 rv = TSHM_ENOMEM;
                 goto fail;
         }
@@ -288,7 +288,7 @@ fail:
                 if (k->fd >= 0) {
                         (void)close(k->fd);
                 }
-                free(k);
+                tshm__free(k);
         }
 }
 
@@ -307,7 +307,7 @@ tshmd_guard_forget(struct tshmd_seg *seg)
                 (void)inotify_rm_watch(k->srv->guard_fd, k->wd);
         }
         (void)close(k->fd);
-        free(k);
+        tshm__free(k);
         seg->kept = NULL;
 }
 

@@ -130,11 +130,15 @@ main(int argc, char **argv)
 {
         struct tshmd_config cfg;
         struct tshmd_server srv;
-        uv_loop_t *loop = uv_default_loop();
+        uv_loop_t *loop;
         int ready_fd = -1, rv;
         char one = 1, status[200];
         bool activated;
 
+        /* libuv allocates through tshm's allocator too (alloc.h); it must be
+         * told before it allocates anything, so before any loop exists. */
+        (void)uv_replace_allocator(tshm__malloc, tshm__realloc, tshm__calloc, tshm__free);
+        loop = uv_default_loop();
         tshmd_config_defaults(&cfg);
         rv = tshmd_config_parse_args(&cfg, argc, argv);
         if (rv != 0) {

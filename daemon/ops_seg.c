@@ -57,9 +57,15 @@ tshmd_ops_open(struct tshmd_server *srv, struct tshmd_session *ses, const struct
                 (void)close(fd);
                 return tshmd_reply_fail(rep, rv, "%s", tshm__strerror(rv));
         }
+        if ((rv = tshm__reply_seg(&rep->enc, req->id, handle, seg->size, (tshm_dtype)seg->dtype,
+                                  seg->ndim, seg->shape, seg->slots, seg->policy)) < 0) {
+                /* No reply, no handle: the client never learns its id. */
+                tshmd_session_handle_close(srv, ses, tshmd_session_handle_find(ses, handle));
+                (void)close(fd);
+                return rv;
+        }
         rep->fd = fd;
-        return tshm__reply_seg(&rep->enc, req->id, handle, seg->size, (tshm_dtype)seg->dtype,
-                               seg->ndim, seg->shape, seg->slots, seg->policy);
+        return 0;
 }
 
 int

@@ -67,7 +67,15 @@ tshmd_ops_attach(struct tshmd_server *srv, struct tshmd_session *ses, const stru
                 tshmd_stream_leave(h);
                 return tshmd_reply_fail(rep, rv, "%s", tshm__strerror(rv));
         }
+        if ((rv = tshm__reply_fd(&rep->enc, req->id, index,
+                                 req->roster ? TSHM_ROS_SIZE : TSHM_CUR_SIZE)) < 0) {
+                /* No reply, no subscription: the client never learns its entry. */
+                if (req->subscribe) {
+                        tshmd_stream_leave(h);
+                }
+                (void)close(fd);
+                return rv;
+        }
         rep->fd = fd;
-        return tshm__reply_fd(&rep->enc, req->id, index,
-                              req->roster ? TSHM_ROS_SIZE : TSHM_CUR_SIZE);
+        return 0;
 }

@@ -67,8 +67,8 @@ queue_out_free(struct tshmd_conn *c, struct tshmd_out *o)
                 (void)close(o->fd);
         }
         queue_sub(c, queue_cost(o->buf) + queue_cost(o));
-        free(o->buf);
-        free(o);
+        tshm__free(o->buf);
+        tshm__free(o);
 }
 
 int
@@ -76,16 +76,16 @@ tshmd_queue_push(struct tshmd_conn *c, uint8_t *buf, size_t len, int fd)
 {
         struct tshmd_out *o;
 
-        o = malloc(sizeof(*o));
+        o = tshm__malloc(sizeof(*o));
         if (o == NULL) {
-                free(buf);
+                tshm__free(buf);
                 if (fd >= 0) {
                         (void)close(fd);
                 }
                 return TSHM_ENOMEM;
         }
         if (malloc_usable_size(buf) > len + QUEUE_SLACK_MAX) {
-                uint8_t *nb = realloc(buf, len);
+                uint8_t *nb = tshm__realloc(buf, len);
                 if (nb != NULL) { /* else the bigger buffer serves as well */
                         buf = nb;
                 }
@@ -156,14 +156,14 @@ tshmd_queue_join(struct tshmd_server *srv, struct tshmd_conn *c, uid_t uid)
 
         HASH_FIND(hh, srv->uidqs, &key, sizeof(key), q);
         if (q == NULL) {
-                if ((q = calloc(1, sizeof(*q))) == NULL) {
+                if ((q = tshm__calloc(1, sizeof(*q))) == NULL) {
                         return TSHM_ENOMEM;
                 }
                 q->uid = key;
                 tshmd_hash_oom = 0;
                 HASH_ADD(hh, srv->uidqs, uid, sizeof(q->uid), q);
                 if (tshmd_hash_oom) {
-                        free(q);
+                        tshm__free(q);
                         return TSHM_ENOMEM;
                 }
         }
@@ -180,7 +180,7 @@ tshmd_queue_drop(struct tshmd_conn *c)
         }
         if (c->uidq != NULL && --c->uidq->conns == 0) {
                 HASH_DEL(c->srv->uidqs, c->uidq);
-                free(c->uidq);
+                tshm__free(c->uidq);
         }
         c->uidq = NULL;
         /* glibc keeps freed memory for reuse; a queue that grew large (or

@@ -95,12 +95,12 @@ tshmd_registry_done(struct tshmd_registry *reg)
         {
                 HASH_DEL(reg->by_name, seg);
                 registry_run_hooks(reg, seg);
-                free(seg);
+                tshm__free(seg);
         }
         HASH_ITER(hh, reg->usage, u, utmp)
         {
                 HASH_DEL(reg->usage, u);
-                free(u);
+                tshm__free(u);
         }
         memset(reg, 0, sizeof(*reg));
 }
@@ -132,14 +132,14 @@ registry_charge(struct tshmd_registry *reg, uint32_t uid, int sign, uint64_t byt
         struct tshmd_usage *u = registry_usage_find(reg, uid);
 
         if (u == NULL) {
-                if (sign < 0 || (u = calloc(1, sizeof(*u))) == NULL) {
+                if (sign < 0 || (u = tshm__calloc(1, sizeof(*u))) == NULL) {
                         return sign < 0 ? 0 : TSHM_ENOMEM;
                 }
                 u->uid = uid;
                 tshmd_hash_oom = 0;
                 HASH_ADD(hh, reg->usage, uid, sizeof(u->uid), u);
                 if (tshmd_hash_oom) {
-                        free(u);
+                        tshm__free(u);
                         return TSHM_ENOMEM;
                 }
         }
@@ -152,7 +152,7 @@ registry_charge(struct tshmd_registry *reg, uint32_t uid, int sign, uint64_t byt
         }
         if (u->bytes == 0 && u->segments == 0) {
                 HASH_DEL(reg->usage, u);
-                free(u);
+                tshm__free(u);
         }
         return 0;
 }
@@ -236,7 +236,7 @@ tshmd_registry_add(struct tshmd_registry *reg, const struct tshm__hdr *hdr, uint
 
         /* The shape and the name live in the same allocation, behind the
          * struct: about 200 bytes a segment, so 100k segments fit in 32 MiB. */
-        seg = malloc(sizeof(*seg) + hdr->ndim * sizeof(uint64_t) + namelen + 1);
+        seg = tshm__malloc(sizeof(*seg) + hdr->ndim * sizeof(uint64_t) + namelen + 1);
         if (seg == NULL) {
                 return TSHM_ENOMEM;
         }
@@ -266,14 +266,14 @@ tshmd_registry_add(struct tshmd_registry *reg, const struct tshm__hdr *hdr, uint
         seg->cur_fd = -1;
         seg->ros_fd = -1;
         if (registry_charge(reg, seg->owner_uid, 1, size, 1) < 0) {
-                free(seg);
+                tshm__free(seg);
                 return TSHM_ENOMEM;
         }
         tshmd_hash_oom = 0;
         HASH_ADD_KEYPTR(hh, reg->by_name, seg->name, namelen, seg);
         if (tshmd_hash_oom) {
                 (void)registry_charge(reg, seg->owner_uid, -1, size, 1);
-                free(seg);
+                tshm__free(seg);
                 return TSHM_ENOMEM;
         }
         reg->next_serial++;
@@ -315,7 +315,7 @@ registry_free(struct tshmd_registry *reg, struct tshmd_seg *seg)
         reg->bytes -= seg->size;
         (void)registry_charge(reg, seg->owner_uid, -1, seg->size, 0);
         registry_run_hooks(reg, seg);
-        free(seg);
+        tshm__free(seg);
 }
 
 void

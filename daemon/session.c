@@ -71,7 +71,7 @@ int
 tshmd_session_handle_new(struct tshmd_server *srv, struct tshmd_session *ses, struct tshmd_seg *seg,
                          bool writable, uint64_t *ret_id)
 {
-        struct tshmd_handle *h = calloc(1, sizeof(*h));
+        struct tshmd_handle *h = tshm__calloc(1, sizeof(*h));
 
         if (h == NULL) {
                 return TSHM_ENOMEM;
@@ -82,7 +82,7 @@ tshmd_session_handle_new(struct tshmd_server *srv, struct tshmd_session *ses, st
         tshmd_hash_oom = 0;
         HASH_ADD(hh, ses->handles, id, sizeof(h->id), h);
         if (tshmd_hash_oom) {
-                free(h);
+                tshm__free(h);
                 return TSHM_ENOMEM;
         }
         ses->nhandles++;
@@ -108,14 +108,14 @@ tshmd_session_handle_close(struct tshmd_server *srv, struct tshmd_session *ses,
         ses->nhandles--;
         tshmd_stream_leave(h);
         tshmd_registry_unref(&srv->reg, h->seg);
-        free(h);
+        tshm__free(h);
 }
 
 int
 tshmd_session_track_ephemeral(struct tshmd_session *ses, const struct tshmd_seg *seg)
 {
         size_t n = strlen(seg->name) + 1;
-        struct tshmd_ephemeral *e = malloc(sizeof(*e) + n);
+        struct tshmd_ephemeral *e = tshm__malloc(sizeof(*e) + n);
 
         if (e == NULL) {
                 return TSHM_ENOMEM;
@@ -125,6 +125,20 @@ tshmd_session_track_ephemeral(struct tshmd_session *ses, const struct tshmd_seg 
         e->next = ses->ephemerals;
         ses->ephemerals = e;
         return 0;
+}
+
+void
+tshmd_session_untrack_ephemeral(struct tshmd_session *ses, const struct tshmd_seg *seg)
+{
+        struct tshmd_ephemeral **pe, *e;
+
+        for (pe = &ses->ephemerals; (e = *pe) != NULL; pe = &e->next) {
+                if (e->serial == seg->serial) {
+                        *pe = e->next;
+                        tshm__free(e);
+                        return;
+                }
+        }
 }
 
 /* The segments this session made ephemeral go with it, if each is still
@@ -142,7 +156,7 @@ session_drop_ephemerals(struct tshmd_server *srv, struct tshmd_session *ses)
                                   seg->name, (int)ses->peer.pid);
                         (void)tshmd_seg_remove(srv, seg);
                 }
-                free(e);
+                tshm__free(e);
         }
 }
 

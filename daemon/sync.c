@@ -123,7 +123,7 @@ sync_watch_closed(uv_handle_t *h)
         if (w->pidfd >= 0) {
                 (void)close(w->pidfd);
         }
-        free(w);
+        tshm__free(w);
 }
 
 static void
@@ -204,7 +204,7 @@ tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_peer *peer,
                 return;
         }
         n = strlen(seg->name) + 1;
-        if ((w = calloc(1, sizeof(*w) + n)) == NULL) {
+        if ((w = tshm__calloc(1, sizeof(*w) + n)) == NULL) {
                 if (pidfd >= 0) {
                         (void)close(pidfd);
                 }
@@ -221,7 +221,7 @@ tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_peer *peer,
                 if (pidfd >= 0) {
                         (void)close(pidfd);
                 }
-                free(w);
+                tshm__free(w);
                 return;
         }
         w->u.handle.data = w;

@@ -14,11 +14,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "alloc.h"
+
 /* uthash exits on OOM unless told otherwise; tshmd must not. After an add,
  * tshmd_hash_oom says whether it failed (single-threaded, so a global). */
 extern int tshmd_hash_oom;
 #define HASH_NONFATAL_OOM 1
 #define uthash_nonfatal_oom(obj) (tshmd_hash_oom = 1)
+/* Its tables allocate through tshm's allocator too, so the OOM walk covers
+ * them (alloc.h). */
+#define uthash_malloc(sz) tshm__malloc(sz)
+#define uthash_free(ptr, sz) tshm__free(ptr)
 /* Every table hashes with SipHash-2-4 under a key drawn at start
  * (registry.c): names and ids are chosen by clients, and with a public hash
  * (uthash's Jenkins or FNV) they could pick keys that all land in one bucket
@@ -501,6 +507,8 @@ void tshmd_session_handle_close(struct tshmd_server *srv, struct tshmd_session *
                                 struct tshmd_handle *h);
 /* Remember an ephemeral segment, to remove when the session ends. */
 int tshmd_session_track_ephemeral(struct tshmd_session *ses, const struct tshmd_seg *seg);
+/* Forget it again (a create that failed after it was tracked). */
+void tshmd_session_untrack_ephemeral(struct tshmd_session *ses, const struct tshmd_seg *seg);
 /* An off-loop operation ended with @rv and @rep: hand them to whoever
  * made the session (which owns @rep's contents from then on). */
 void tshmd_session_complete(struct tshmd_session *ses, int rv, struct tshmd_reply *rep);

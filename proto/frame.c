@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "proto.h"
 
 void
@@ -34,7 +35,7 @@ tshm__frame_reader_init(struct tshm__frame_reader *r, uint32_t max_frame)
 void
 tshm__frame_reader_done(struct tshm__frame_reader *r)
 {
-        free(r->buf);
+        tshm__free(r->buf);
         memset(r, 0, sizeof(*r));
 }
 
@@ -65,7 +66,7 @@ tshm__frame_feed(struct tshm__frame_reader *r, const void *data, size_t len)
                         return TSHM_ETOOBIG;
                 }
                 if (want > r->cap) {
-                        uint8_t *nb = realloc(r->buf, want);
+                        uint8_t *nb = tshm__realloc(r->buf, want);
                         if (nb == NULL) {
                                 return TSHM_ENOMEM;
                         }
@@ -111,7 +112,7 @@ tshm__frame_consume(struct tshm__frame_reader *r)
         r->buffered = 0;
         /* Keep small buffers for the next frame; give big ones back. */
         if (r->cap > 64u * 1024u) {
-                free(r->buf);
+                tshm__free(r->buf);
                 r->buf = NULL;
                 r->cap = 0;
         }

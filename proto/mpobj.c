@@ -40,6 +40,37 @@ tshm__mp_pack_shape(msgpack_packer *pk, uint32_t ndim, const uint64_t *shape)
         return rv;
 }
 
+/* msgpack_sbuffer_write() with tshm's allocator (alloc.h), so that what
+ * the encoders allocate is in the OOM walk: the same growth (8 KiB, then
+ * doubling), the same buffer, which msgpack_sbuffer_destroy() can free. */
+int
+tshm__mp_sbuffer_write(void *data, const char *buf, size_t len)
+{
+        msgpack_sbuffer *sbuf = data;
+
+        if (sbuf->alloc - sbuf->size < len) {
+                size_t nsize = sbuf->alloc != 0 ? sbuf->alloc * 2 : MSGPACK_SBUFFER_INIT_SIZE;
+                void *p;
+
+                while (nsize < sbuf->size + len) {
+                        size_t tmp = nsize * 2;
+                        if (tmp <= nsize) {
+                                nsize = sbuf->size + len;
+                                break;
+                        }
+                        nsize = tmp;
+                }
+                if ((p = tshm__realloc(sbuf->data, nsize)) == NULL) {
+                        return -1;
+                }
+                sbuf->data = p;
+                sbuf->alloc = nsize;
+        }
+        memcpy(sbuf->data + sbuf->size, buf, len);
+        sbuf->size += len;
+        return 0;
+}
+
 /* Reserve the 4-byte length prefix. Encoders write one frame into an empty
  * buffer: the prefix is at offset 0. */
 int
@@ -50,7 +81,7 @@ tshm__mp_frame_begin(msgpack_sbuffer *sbuf)
         if (sbuf->size != 0) {
                 return -1;
         }
-        return msgpack_sbuffer_write(sbuf, zero, sizeof(zero));
+        return tshm__mp_sbuffer_write(sbuf, zero, sizeof(zero));
 }
 
 int

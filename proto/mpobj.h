@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alloc.h"
 #include "proto.h"
 
 /* Packing: each returns 0, or non-zero when the buffer could not grow. */
@@ -20,6 +21,8 @@ int tshm__mp_pack_shape(msgpack_packer *pk, uint32_t ndim, const uint64_t *shape
 
 /* Framing: reserve the length prefix in an empty buffer, then fill it in.
  * tshm__mp_frame_end returns TSHM_ETOOBIG past @max. */
+/* The packer's write callback for a msgpack_sbuffer (alloc.h). */
+int tshm__mp_sbuffer_write(void *data, const char *buf, size_t len);
 int tshm__mp_frame_begin(msgpack_sbuffer *sbuf);
 int tshm__mp_frame_end(msgpack_sbuffer *sbuf, uint32_t max);
 

@@ -14,7 +14,7 @@ void
 tshm__reply_enc_init(struct tshm__reply_enc *e)
 {
         msgpack_sbuffer_init(&e->sbuf);
-        msgpack_packer_init(&e->pk, &e->sbuf, msgpack_sbuffer_write);
+        msgpack_packer_init(&e->pk, &e->sbuf, tshm__mp_sbuffer_write);
 }
 
 void
@@ -262,14 +262,14 @@ decode_list(const msgpack_object *res, struct tshm__reply *reply)
         }
         n = entries->via.array.size;
         if (n > 0) {
-                reply->infos = calloc(n, sizeof(*reply->infos));
+                reply->infos = tshm__calloc(n, sizeof(*reply->infos));
                 if (reply->infos == NULL) {
                         return TSHM_ENOMEM;
                 }
         }
         for (i = 0; i < n; i++) {
                 if (!decode_info(&entries->via.array.ptr[i], &reply->infos[i])) {
-                        free(reply->infos);
+                        tshm__free(reply->infos);
                         reply->infos = NULL;
                         return TSHM_EPROTO;
                 }
@@ -306,12 +306,12 @@ decode_gc(const msgpack_object *res, struct tshm__reply *reply)
                 return TSHM_EPROTO;
         }
         n = entries->via.array.size;
-        if (n > 0 && (reply->gc = calloc(n, sizeof(*reply->gc))) == NULL) {
+        if (n > 0 && (reply->gc = tshm__calloc(n, sizeof(*reply->gc))) == NULL) {
                 return TSHM_ENOMEM;
         }
         for (i = 0; i < n; i++) {
                 if (!decode_gc_entry(&entries->via.array.ptr[i], &reply->gc[i])) {
-                        free(reply->gc);
+                        tshm__free(reply->gc);
                         reply->gc = NULL;
                         return TSHM_EPROTO;
                 }
@@ -454,8 +454,9 @@ tshm__reply_decode(const uint8_t *buf, size_t len, uint32_t op, struct tshm__rep
                 return TSHM_EPROTO;
         }
         msgpack_unpacked_init(&u);
-        if (msgpack_unpack_next(&u, (const char *)buf, len, &off) != MSGPACK_UNPACK_SUCCESS) {
-                rv = TSHM_EPROTO;
+        if ((rv = msgpack_unpack_next(&u, (const char *)buf, len, &off)) !=
+            MSGPACK_UNPACK_SUCCESS) {
+                rv = rv == MSGPACK_UNPACK_NOMEM_ERROR ? TSHM_ENOMEM : TSHM_EPROTO;
                 goto out;
         }
         rv = reply_decode_map(&u.data, op, reply);

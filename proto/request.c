@@ -243,7 +243,7 @@ tshm__req_encode(const struct tshm__req *req, msgpack_sbuffer *out)
         for (k = 0; k < NFIELDS; k++) {
                 n += field_sent(req, &req_fields[k], opbit);
         }
-        msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+        msgpack_packer_init(&pk, out, tshm__mp_sbuffer_write);
         rv = tshm__mp_frame_begin(out) | msgpack_pack_map(&pk, n);
         for (k = 0; k < NFIELDS; k++) {
                 if (field_sent(req, &req_fields[k], opbit)) {
