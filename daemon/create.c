@@ -177,7 +177,7 @@ tshmd_create(struct tshmd_server *srv, struct tshmd_session *ses, const struct t
                                       .slots = req->op == TSHM_OP_STREAM_CREATE ? req->slots : 0,
                                       .policy = req->policy};
         struct create_work *cw = NULL;
-        uint64_t size;
+        uint64_t size = 0; /* set by create_admit(); gcc -O2 cannot tell */
         int rv;
 
         memcpy(spec.shape, req->shape, sizeof(spec.shape));
