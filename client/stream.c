@@ -39,7 +39,7 @@
 #include "sync.h"
 
 /* How often a producer waiting for a slot looks for dead subscribers. */
-#define STREAM_GONE_CHECK_NS (50 * 1000 * 1000)
+#define STREAM_GONE_CHECK_NS ((uint64_t)50 * 1000 * 1000)
 
 struct tshm_sub {
         tshm_seg *seg;
