@@ -167,9 +167,11 @@ int tshm__req_decode(const uint8_t *buf, size_t len, struct tshm__req *req, char
                      size_t errlen);
 
 /*
- * Reply encoding. tshm__reply_begin() starts a frame whose map holds id,
- * status and, for errors, error; result encoders add "result". Finish with
- * tshm__reply_end(), which writes the length prefix.
+ * Reply encoding: each tshm__reply_<op>() encodes one whole frame into
+ * e->sbuf, a map of id, status and either "error" or "result", behind its
+ * length prefix. Returns 0, TSHM_ENOMEM, or TSHM_ETOOBIG when the frame would
+ * pass TSHM_PROTO_MAX_REPLY. A list reply is the exception: begin, add each
+ * entry, end.
  */
 struct tshm__reply_enc {
         msgpack_sbuffer sbuf;
