@@ -161,7 +161,8 @@ int tshm__req_encode(const struct tshm__req *req, msgpack_sbuffer *out);
 
 /* Decode one request payload (without the length prefix). Returns 0, or
  * TSHM_EPROTO with a reason in @err (@errlen bytes, NUL-terminated); for
- * argument errors (bad name, dtype, shape) the matching TSHM_E* code. On
+ * argument errors (bad name, dtype, shape) the matching TSHM_E* code; and
+ * TSHM_ENOMEM (also with @err) when msgpack-c cannot allocate its zone. On
  * error req->op and req->id are set when they could be read (else 0). */
 int tshm__req_decode(const uint8_t *buf, size_t len, struct tshm__req *req, char *err,
                      size_t errlen);
