@@ -371,6 +371,37 @@ tshm__client_attach(tshm_client *c, const struct tshm__reply *reply, int fd, boo
         return 0;
 }
 
+/* The detail of a create refused for its dtype or shape (@rv from
+ * tshm_shape_nbytes()): what was asked, never the name, which is fine.
+ * E.g. "shape 1099511627776x1099511627776 of float32: more bytes than
+ * fit in memory". */
+static void
+client_shape_errmsg(tshm_client *c, int rv, tshm_dtype dtype, size_t ndim, const uint64_t *shape)
+{
+        /* Each extent takes at most 20 digits and an "x": the first
+         * TSHM_MAX_NDIM of them always fit. */
+        char dims[TSHM_MAX_NDIM * 21 + 8];
+        const char *dname = tshm_dtype_name(dtype);
+        size_t i, len = 0;
+
+        if (rv == TSHM_EBADDTYPE || dname == NULL) {
+                tshm__client_errmsg(c, "dtype %d is none of tshm_dtype's", (int)dtype);
+                return;
+        }
+        if (ndim > TSHM_MAX_NDIM || (ndim > 0 && shape == NULL)) {
+                tshm__client_errmsg(c, "%zu dimensions of %s: at most %d", ndim, dname,
+                                    TSHM_MAX_NDIM);
+                return;
+        }
+        dims[0] = '\0';
+        for (i = 0; i < ndim; i++) {
+                len += (size_t)snprintf(dims + len, sizeof(dims) - len, "%s%llu", i > 0 ? "x" : "",
+                                        (unsigned long long)shape[i]);
+        }
+        tshm__client_errmsg(c, "shape %s of %s: more bytes than fit in memory",
+                            ndim > 0 ? dims : "scalar", dname);
+}
+
 int
 tshm__client_create(tshm_client *c, struct tshm__req *req, const char *name, size_t ndim,
                     const uint64_t *shape, unsigned mode, unsigned flags, tshm_seg **ret_seg)
@@ -387,7 +418,7 @@ tshm__client_create(tshm_client *c, struct tshm__req *req, const char *name, siz
                 goto out;
         }
         if ((rv = tshm_shape_nbytes(req->dtype, ndim, shape, &nbytes)) < 0) {
-                tshm__client_errmsg(c, "'%s'", name);
+                client_shape_errmsg(c, rv, req->dtype, ndim, shape);
                 goto out;
         }
         if (mode > 0777u || (flags & ~TSHM_CREATE_EPHEMERAL) != 0) {
