@@ -5,7 +5,7 @@
  * libtshm and of proto/'s encoders goes through these, so that a test can
  * make the Nth allocation from now fail and check that each caller turns it
  * into a clean TSHM_ENOMEM with nothing leaked and nothing half done
- * (tests/unit/test_oom.c, tests/integration/test_oom.c).
+ * (tests/unit/test_oom.c, tests/integration/test_client_oom.c).
  *
  * The hook is compiled into the shipped code on purpose: the code a test
  * walks is the code users run, not a build of it with another allocator.

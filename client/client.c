@@ -52,6 +52,28 @@ client_break(tshm_client *c)
         }
 }
 
+/* Send the encoded request @sbuf and read one reply frame, both within the
+ * client's timeout; @buf, *ret_payload, *ret_len and *ret_fd as
+ * tshm__conn_recv() has them. */
+static int
+client_exchange(tshm_client *c, const msgpack_sbuffer *sbuf, uint8_t *buf, uint8_t **ret_payload,
+                size_t *ret_len, int *ret_fd)
+{
+        int64_t deadline = tshm__now_ms() + c->timeout_ms;
+        int rv, sent;
+
+        sent = tshm__conn_send(c->fd, sbuf->data, sbuf->size, deadline);
+        /* A daemon that refuses a connection (--max-clients) says why in
+         * one frame and closes: the send may fail, the reason is still there
+         * to read. */
+        if (sent != 0 && sent != TSHM_ECONNRESET) {
+                return sent;
+        }
+        rv = tshm__conn_recv(c->fd, TSHM_PROTO_MAX_REPLY, deadline, buf, ret_payload, ret_len,
+                             ret_fd);
+        return rv < 0 && sent < 0 ? sent : rv;
+}
+
 /* One round trip on the connection as it stands, with c->lock held. On
  * success returns reply->status (0 or the daemon's error, its detail in
  * c->errmsg); a descriptor that came with the reply is in *ret_fd when
@@ -63,7 +85,6 @@ client_roundtrip(tshm_client *c, struct tshm__req *req, struct tshm__reply *repl
         msgpack_sbuffer sbuf;
         uint8_t *payload = NULL;
         size_t len;
-        int64_t deadline;
         int fd = -1, rv;
 
         req->id = ++c->next_id;
@@ -71,21 +92,7 @@ client_roundtrip(tshm_client *c, struct tshm__req *req, struct tshm__reply *repl
         if ((rv = tshm__req_encode(req, &sbuf)) < 0) {
                 goto out;
         }
-        deadline = tshm__now_ms() + c->timeout_ms;
-        rv = tshm__conn_send(c->fd, sbuf.data, sbuf.size, deadline);
-        /* A daemon that refuses a connection (--max-clients) says why in
-         * one frame and closes: the send may fail, the reason is still there
-         * to read. */
-        if (rv == 0 || rv == TSHM_ECONNRESET) {
-                int sent = rv;
-
-                rv = tshm__conn_recv(c->fd, TSHM_PROTO_MAX_REPLY, deadline, buf, &payload, &len,
-                                     &fd);
-                if (rv < 0 && sent < 0) {
-                        rv = sent;
-                }
-        }
-        if (rv < 0) {
+        if ((rv = client_exchange(c, &sbuf, buf, &payload, &len, &fd)) < 0) {
                 tshm__client_errmsg(c, "%s request to %s: %s", tshm__op_name(req->op), c->path,
                                     tshm_strerror(rv));
                 /* Nothing was sent, or the reply was read and dropped: the
@@ -364,6 +371,37 @@ tshm__client_attach(tshm_client *c, const struct tshm__reply *reply, int fd, boo
         return 0;
 }
 
+/* The detail of a create refused for its dtype or shape (@rv from
+ * tshm_shape_nbytes()): what was asked, never the name, which is fine.
+ * E.g. "shape 1099511627776x1099511627776 of float32: more bytes than
+ * fit in memory". */
+static void
+client_shape_errmsg(tshm_client *c, int rv, tshm_dtype dtype, size_t ndim, const uint64_t *shape)
+{
+        /* Each extent takes at most 20 digits and an "x": the first
+         * TSHM_MAX_NDIM of them always fit. */
+        char dims[TSHM_MAX_NDIM * 21 + 8];
+        const char *dname = tshm_dtype_name(dtype);
+        size_t i, len = 0;
+
+        if (rv == TSHM_EBADDTYPE || dname == NULL) {
+                tshm__client_errmsg(c, "dtype %d is none of tshm_dtype's", (int)dtype);
+                return;
+        }
+        if (ndim > TSHM_MAX_NDIM || (ndim > 0 && shape == NULL)) {
+                tshm__client_errmsg(c, "%zu dimensions of %s: at most %d", ndim, dname,
+                                    TSHM_MAX_NDIM);
+                return;
+        }
+        dims[0] = '\0';
+        for (i = 0; i < ndim; i++) {
+                len += (size_t)snprintf(dims + len, sizeof(dims) - len, "%s%llu", i > 0 ? "x" : "",
+                                        (unsigned long long)shape[i]);
+        }
+        tshm__client_errmsg(c, "shape %s of %s: more bytes than fit in memory",
+                            ndim > 0 ? dims : "scalar", dname);
+}
+
 int
 tshm__client_create(tshm_client *c, struct tshm__req *req, const char *name, size_t ndim,
                     const uint64_t *shape, unsigned mode, unsigned flags, tshm_seg **ret_seg)
@@ -380,7 +418,7 @@ tshm__client_create(tshm_client *c, struct tshm__req *req, const char *name, siz
                 goto out;
         }
         if ((rv = tshm_shape_nbytes(req->dtype, ndim, shape, &nbytes)) < 0) {
-                tshm__client_errmsg(c, "'%s'", name);
+                client_shape_errmsg(c, rv, req->dtype, ndim, shape);
                 goto out;
         }
         if (mode > 0777u || (flags & ~TSHM_CREATE_EPHEMERAL) != 0) {

@@ -60,7 +60,7 @@ struct tshm_seg {
         bool writing;       /* between tshm_write_begin() and its end */
         uint32_t write_tid; /* the thread that holds the writer lock */
         /* What waits for the lock through this handle saw of its holder
-         * (proto/sync.h); persists across calls. */
+         * (segsync/sync.h); persists across calls. */
         struct tshm__sync_seen lock_seen;
         uint64_t write_seq; /* the odd seq of the write in progress */
         /* A stream (stream.c); slots is 0 for an array. */

@@ -13,6 +13,33 @@
 #include "header.h"
 #include "sync.h"
 
+/* Copy into @seg (mapped, seg->map set) the name and the geometry of
+ * @hdr, the header tshm__hdr_init() computed from the daemon's word. */
+static void
+seg_set_geometry(tshm_seg *seg, const struct tshm__hdr *hdr)
+{
+        uint32_t i;
+
+        seg->data = (uint8_t *)seg->map + hdr->data_offset;
+        memcpy(seg->name, hdr->name, sizeof(seg->name) - 1);
+        seg->dtype = (tshm_dtype)hdr->dtype;
+        seg->ndim = hdr->ndim;
+        seg->nbytes = hdr->data_size;
+        if ((hdr->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_STREAM) {
+                /* What the caller sees is one frame; the ring is behind it. */
+                seg->nbytes = hdr->frame_bytes;
+                seg->slots = hdr->slots;
+                seg->policy = hdr->policy;
+                seg->stride = hdr->slot_stride;
+                /* ctl_offset is 4096: page-aligned in the map. */
+                seg->ctl = (struct tshm__slot *)(void *)((uint8_t *)seg->map + hdr->ctl_offset);
+        }
+        for (i = 0; i < hdr->ndim; i++) {
+                seg->shape[i] = hdr->shape[i];
+                seg->strides[i] = hdr->strides[i];
+        }
+}
+
 int
 tshm__seg_map(int fd, uint64_t size, bool writable, const struct tshm__seg_spec *spec,
               tshm_seg **ret_seg)
@@ -22,7 +49,6 @@ tshm__seg_map(int fd, uint64_t size, bool writable, const struct tshm__seg_spec 
         tshm_seg *seg = NULL;
         void *map = MAP_FAILED;
         uint64_t want_size;
-        uint32_t i;
         int rv;
 
         /* The geometry is the daemon's word (its registry), computed here as
@@ -66,26 +92,9 @@ tshm__seg_map(int fd, uint64_t size, bool writable, const struct tshm__seg_spec 
         }
         seg->map = map;
         seg->map_size = (size_t)size;
-        seg->data = (uint8_t *)map + hdr.data_offset;
         seg->writable = writable;
         seg->spin_ns = tshm__sync_default_spin();
-        memcpy(seg->name, hdr.name, sizeof(seg->name) - 1);
-        seg->dtype = (tshm_dtype)hdr.dtype;
-        seg->ndim = hdr.ndim;
-        seg->nbytes = hdr.data_size;
-        if ((hdr.flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_STREAM) {
-                /* What the caller sees is one frame; the ring is behind it. */
-                seg->nbytes = hdr.frame_bytes;
-                seg->slots = hdr.slots;
-                seg->policy = hdr.policy;
-                seg->stride = hdr.slot_stride;
-                /* ctl_offset is 4096: page-aligned in the map. */
-                seg->ctl = (struct tshm__slot *)(void *)((uint8_t *)map + hdr.ctl_offset);
-        }
-        for (i = 0; i < hdr.ndim; i++) {
-                seg->shape[i] = hdr.shape[i];
-                seg->strides[i] = hdr.strides[i];
-        }
+        seg_set_geometry(seg, &hdr);
         map = MAP_FAILED;
         *ret_seg = seg;
         rv = 0;

@@ -3,7 +3,7 @@
  * and publishes slots, subscribers that take and release frames in order.
  *
  * Frame k (1, 2, ...) lives in slot (k - 1) % slots. The producer holds the
- * segment's writer lock (proto/sync.c) from loan to publish, so producers
+ * segment's writer lock (segsync/sync.c) from loan to publish, so producers
  * are serialised and one killed mid-frame is broken out like a writer. Its
  * slot-table entry (struct tshm__slot) says what a slot holds: 2k once frame
  * k is published there, 2k - 1 while it is being written. Publishing sets
@@ -39,7 +39,7 @@
 #include "sync.h"
 
 /* How often a producer waiting for a slot looks for dead subscribers. */
-#define STREAM_GONE_CHECK_NS (50 * 1000 * 1000)
+#define STREAM_GONE_CHECK_NS ((uint64_t)50 * 1000 * 1000)
 
 struct tshm_sub {
         tshm_seg *seg;

@@ -1,6 +1,6 @@
 /*
  * sync.c - publish and wait on a mapped segment: the public side of the
- * seqlock whose protocol proto/sync.c describes.
+ * seqlock whose protocol segsync/sync.c describes.
  */
 #include <unistd.h>
 

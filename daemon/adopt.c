@@ -96,7 +96,7 @@ tshmd_adopt_check(const struct tshmd_adopt_obj *obj, const char *prefix, uint32_
         if (tshm__hdr_validate(&hdr, obj->size) < 0) {
                 return TSHMD_ADOPT_BAD_HEADER;
         }
-        /* validate() found a NUL in the name. */
+        /* tshm__hdr_validate() found a NUL in the name. */
         if (strcmp(obj->entry + plen + 1, hdr.name) != 0) {
                 return TSHMD_ADOPT_WRONG_NAME;
         }

@@ -429,6 +429,18 @@ conn_refuse(int fd, uint32_t max_clients)
         tshm__reply_enc_done(&e);
 }
 
+/* Put @c at the head of the server's list of connections. */
+static void
+conn_link(struct tshmd_server *srv, struct tshmd_conn *c)
+{
+        c->next = srv->conns;
+        if (srv->conns != NULL) {
+                srv->conns->prev = c;
+        }
+        srv->conns = c;
+        srv->nconns++;
+}
+
 void
 tshmd_conn_accept(struct tshmd_server *srv, int fd)
 {
@@ -452,12 +464,14 @@ tshmd_conn_accept(struct tshmd_server *srv, int fd)
                 return;
         }
         c = tshm__calloc(1, sizeof(*c));
+        if (c != NULL) {
+                c->srv = srv;
+        }
         if (c == NULL || tshmd_queue_join(srv, c, cred.uid) < 0 ||
             uv_poll_init(srv->loop, &c->poll, fd) < 0) {
                 tshmd_log(LOG_ERR, "cannot set up a client connection, dropping it");
-                if (c != NULL && c->uidq != NULL && --c->uidq->conns == 0) {
-                        HASH_DEL(srv->uidqs, c->uidq);
-                        tshm__free(c->uidq);
+                if (c != NULL) {
+                        tshmd_queue_leave(c);
                 }
                 tshm__free(c);
                 (void)close(fd);
@@ -465,7 +479,6 @@ tshmd_conn_accept(struct tshmd_server *srv, int fd)
         }
         c->poll.data = c;
         c->fd = fd;
-        c->srv = srv;
         c->serial = ++srv->next_conn;
         peer.pid = cred.pid;
         peer.uid = cred.uid;
@@ -477,12 +490,7 @@ tshmd_conn_accept(struct tshmd_server *srv, int fd)
         }
         tshmd_session_init(&c->ses, &peer, conn_complete);
         tshm__frame_reader_init(&c->rd, TSHM_PROTO_MAX_REQUEST);
-        c->next = srv->conns;
-        if (srv->conns != NULL) {
-                srv->conns->prev = c;
-        }
-        srv->conns = c;
-        srv->nconns++;
+        conn_link(srv, c);
         conn_update(c);
         tshmd_log(LOG_DEBUG, "client %llu connected: pid %d uid %u gid %u",
                   (unsigned long long)c->serial, (int)peer.pid, (unsigned)peer.uid,

@@ -61,7 +61,7 @@ create_run(uv_work_t *w)
 
 /* Segments up to this size are made on the loop: reserving a few pages
  * takes microseconds, less than the thread pool's two context switches. */
-#define CREATE_INLINE_MAX (1024u * 1024u)
+#define CREATE_INLINE_MAX ((uint64_t)1024 * 1024)
 
 /* Register the outcome of a create and decide its reply. When the session
  * went away meanwhile (ses->gone) the reply is dropped by whoever the

@@ -235,6 +235,17 @@ guard_check_all(struct tshmd_server *srv)
         }
 }
 
+/* Add @k to the server's table; TSHM_ENOMEM if the table cannot grow. */
+/* NOLINTBEGIN(readability-function-size): HASH_ADD expands to ~200 statements. */
+static int
+guard_kept_add(struct tshmd_server *srv, struct tshmd_kept *k)
+{
+        tshmd_hash_oom = 0;
+        HASH_ADD_INT(srv->kept, wd, k);
+        return tshmd_hash_oom ? TSHM_ENOMEM : 0;
+}
+/* NOLINTEND(readability-function-size) */
+
 void
 tshmd_guard_keep(struct tshmd_server *srv, struct tshmd_seg *seg, const char *objname)
 {
@@ -268,10 +279,7 @@ tshmd_guard_keep(struct tshmd_server *srv, struct tshmd_seg *seg, const char *ob
                         goto fail;
                 }
         }
-        tshmd_hash_oom = 0;
-        HASH_ADD_INT(srv->kept, wd, k);
-        if (tshmd_hash_oom) {
-                rv = TSHM_ENOMEM;
+        if ((rv = guard_kept_add(srv, k)) < 0) {
                 goto fail;
         }
         seg->kept = k;

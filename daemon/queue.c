@@ -148,6 +148,17 @@ tshmd_queue_may_handle(struct tshmd_conn *c)
         return false;
 }
 
+/* Add @q to the server's table; TSHM_ENOMEM if the table cannot grow. */
+/* NOLINTBEGIN(readability-function-size): HASH_ADD expands to ~200 statements. */
+static int
+queue_uidq_add(struct tshmd_server *srv, struct tshmd_uidq *q)
+{
+        tshmd_hash_oom = 0;
+        HASH_ADD(hh, srv->uidqs, uid, sizeof(q->uid), q);
+        return tshmd_hash_oom ? TSHM_ENOMEM : 0;
+}
+/* NOLINTEND(readability-function-size) */
+
 int
 tshmd_queue_join(struct tshmd_server *srv, struct tshmd_conn *c, uid_t uid)
 {
@@ -160,9 +171,7 @@ tshmd_queue_join(struct tshmd_server *srv, struct tshmd_conn *c, uid_t uid)
                         return TSHM_ENOMEM;
                 }
                 q->uid = key;
-                tshmd_hash_oom = 0;
-                HASH_ADD(hh, srv->uidqs, uid, sizeof(q->uid), q);
-                if (tshmd_hash_oom) {
+                if (queue_uidq_add(srv, q) < 0) {
                         tshm__free(q);
                         return TSHM_ENOMEM;
                 }
@@ -173,16 +182,22 @@ tshmd_queue_join(struct tshmd_server *srv, struct tshmd_conn *c, uid_t uid)
 }
 
 void
-tshmd_queue_drop(struct tshmd_conn *c)
+tshmd_queue_leave(struct tshmd_conn *c)
 {
-        while (c->out_head != NULL) {
-                tshmd_queue_pop(c);
-        }
         if (c->uidq != NULL && --c->uidq->conns == 0) {
                 HASH_DEL(c->srv->uidqs, c->uidq);
                 tshm__free(c->uidq);
         }
         c->uidq = NULL;
+}
+
+void
+tshmd_queue_drop(struct tshmd_conn *c)
+{
+        while (c->out_head != NULL) {
+                tshmd_queue_pop(c);
+        }
+        tshmd_queue_leave(c);
         /* glibc keeps freed memory for reuse; a queue that grew large (or
          * the last client leaving) is a good moment to return it. */
         if (c->queued_peak >= TSHMD_QUEUE_LOW || c->srv->nconns == 0) {

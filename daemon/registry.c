@@ -84,6 +84,14 @@ registry_run_hooks(struct tshmd_registry *reg, struct tshmd_seg *seg)
         }
 }
 
+/* Take @u out of the usage table and free it. */
+static void
+registry_usage_del(struct tshmd_registry *reg, struct tshmd_usage *u)
+{
+        HASH_DEL(reg->usage, u);
+        tshm__free(u);
+}
+
 void
 tshmd_registry_done(struct tshmd_registry *reg)
 {
@@ -99,8 +107,7 @@ tshmd_registry_done(struct tshmd_registry *reg)
         }
         HASH_ITER(hh, reg->usage, u, utmp)
         {
-                HASH_DEL(reg->usage, u);
-                tshm__free(u);
+                registry_usage_del(reg, u);
         }
         memset(reg, 0, sizeof(*reg));
 }
@@ -123,6 +130,17 @@ registry_usage_find(const struct tshmd_registry *reg, uint32_t uid)
         return u;
 }
 
+/* Add @u to the usage table; TSHM_ENOMEM if the table cannot grow. */
+/* NOLINTBEGIN(readability-function-size): HASH_ADD expands to ~200 statements. */
+static int
+registry_usage_add(struct tshmd_registry *reg, struct tshmd_usage *u)
+{
+        tshmd_hash_oom = 0;
+        HASH_ADD(hh, reg->usage, uid, sizeof(u->uid), u);
+        return tshmd_hash_oom ? TSHM_ENOMEM : 0;
+}
+/* NOLINTEND(readability-function-size) */
+
 /* Charge (@sign 1) or release (-1) @bytes and @segments to @uid. Charging
  * may allocate; releasing never fails. */
 static int
@@ -136,9 +154,7 @@ registry_charge(struct tshmd_registry *reg, uint32_t uid, int sign, uint64_t byt
                         return sign < 0 ? 0 : TSHM_ENOMEM;
                 }
                 u->uid = uid;
-                tshmd_hash_oom = 0;
-                HASH_ADD(hh, reg->usage, uid, sizeof(u->uid), u);
-                if (tshmd_hash_oom) {
+                if (registry_usage_add(reg, u) < 0) {
                         tshm__free(u);
                         return TSHM_ENOMEM;
                 }
@@ -151,8 +167,7 @@ registry_charge(struct tshmd_registry *reg, uint32_t uid, int sign, uint64_t byt
                 u->segments -= segments;
         }
         if (u->bytes == 0 && u->segments == 0) {
-                HASH_DEL(reg->usage, u);
-                tshm__free(u);
+                registry_usage_del(reg, u);
         }
         return 0;
 }
@@ -227,6 +242,18 @@ tshmd_registry_set_owner(struct tshmd_registry *reg, struct tshmd_seg *seg, uint
         return 0;
 }
 
+/* Add @seg under its name (@namelen bytes); TSHM_ENOMEM if the table
+ * cannot grow. */
+/* NOLINTBEGIN(readability-function-size): HASH_ADD expands to ~200 statements. */
+static int
+registry_name_add(struct tshmd_registry *reg, struct tshmd_seg *seg, size_t namelen)
+{
+        tshmd_hash_oom = 0;
+        HASH_ADD_KEYPTR(hh, reg->by_name, seg->name, namelen, seg);
+        return tshmd_hash_oom ? TSHM_ENOMEM : 0;
+}
+/* NOLINTEND(readability-function-size) */
+
 int
 tshmd_registry_add(struct tshmd_registry *reg, const struct tshm__hdr *hdr, uint64_t size,
                    enum tshmd_seg_state state, struct tshmd_seg **ret_seg)
@@ -269,9 +296,7 @@ tshmd_registry_add(struct tshmd_registry *reg, const struct tshm__hdr *hdr, uint
                 tshm__free(seg);
                 return TSHM_ENOMEM;
         }
-        tshmd_hash_oom = 0;
-        HASH_ADD_KEYPTR(hh, reg->by_name, seg->name, namelen, seg);
-        if (tshmd_hash_oom) {
+        if (registry_name_add(reg, seg, namelen) < 0) {
                 (void)registry_charge(reg, seg->owner_uid, -1, size, 1);
                 tshm__free(seg);
                 return TSHM_ENOMEM;
@@ -294,6 +319,7 @@ registry_cmp_created(const struct tshmd_seg *a, const struct tshmd_seg *b)
         return strcmp(a->name, b->name);
 }
 
+/* NOLINTBEGIN(readability-function-size): HASH_SRT expands to ~80 statements. */
 void
 tshmd_registry_sort_created(struct tshmd_registry *reg)
 {
@@ -308,6 +334,7 @@ tshmd_registry_sort_created(struct tshmd_registry *reg)
         }
         reg->next_serial = serial;
 }
+/* NOLINTEND(readability-function-size) */
 
 static void
 registry_free(struct tshmd_registry *reg, struct tshmd_seg *seg)

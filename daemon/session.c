@@ -67,6 +67,17 @@ tshmd_session_init(struct tshmd_session *ses, const struct tshmd_peer *peer,
         ses->next_handle = 1;
 }
 
+/* Add @h to the session's table; TSHM_ENOMEM if the table cannot grow. */
+/* NOLINTBEGIN(readability-function-size): HASH_ADD expands to ~200 statements. */
+static int
+session_handle_add(struct tshmd_session *ses, struct tshmd_handle *h)
+{
+        tshmd_hash_oom = 0;
+        HASH_ADD(hh, ses->handles, id, sizeof(h->id), h);
+        return tshmd_hash_oom ? TSHM_ENOMEM : 0;
+}
+/* NOLINTEND(readability-function-size) */
+
 int
 tshmd_session_handle_new(struct tshmd_server *srv, struct tshmd_session *ses, struct tshmd_seg *seg,
                          bool writable, uint64_t *ret_id)
@@ -79,9 +90,7 @@ tshmd_session_handle_new(struct tshmd_server *srv, struct tshmd_session *ses, st
         h->id = ses->next_handle++;
         h->seg = seg;
         h->writable = writable;
-        tshmd_hash_oom = 0;
-        HASH_ADD(hh, ses->handles, id, sizeof(h->id), h);
-        if (tshmd_hash_oom) {
+        if (session_handle_add(ses, h) < 0) {
                 tshm__free(h);
                 return TSHM_ENOMEM;
         }

@@ -563,6 +563,9 @@ int tshmd_create(struct tshmd_server *srv, struct tshmd_session *ses, const stru
  * connection, per uid and in all (TSHMD_QUEUE_*). */
 /* Count @c's queue with the others of @uid. */
 int tshmd_queue_join(struct tshmd_server *srv, struct tshmd_conn *c, uid_t uid);
+/* Leave the uid's count (freeing it with its last connection); NULL-safe
+ * for a @c that never joined. @c->srv must be set. */
+void tshmd_queue_leave(struct tshmd_conn *c);
 /* Queue a finished frame (@buf is taken over) and an optional fd (taken
  * over too, closed on failure). */
 int tshmd_queue_push(struct tshmd_conn *c, uint8_t *buf, size_t len, int fd);

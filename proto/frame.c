@@ -111,7 +111,7 @@ tshm__frame_consume(struct tshm__frame_reader *r)
 {
         r->buffered = 0;
         /* Keep small buffers for the next frame; give big ones back. */
-        if (r->cap > 64u * 1024u) {
+        if (r->cap > (size_t)64 * 1024) {
                 tshm__free(r->buf);
                 r->buf = NULL;
                 r->cap = 0;

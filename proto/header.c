@@ -8,7 +8,7 @@
 #include "header.h"
 #include "spec.h"
 
-#define PAGE_SIZE_ 4096u
+#define PAGE_SIZE_ ((uint64_t)4096)
 
 int
 tshm__hdr_object_size(uint64_t nbytes, uint64_t *ret_size)

@@ -161,15 +161,18 @@ int tshm__req_encode(const struct tshm__req *req, msgpack_sbuffer *out);
 
 /* Decode one request payload (without the length prefix). Returns 0, or
  * TSHM_EPROTO with a reason in @err (@errlen bytes, NUL-terminated); for
- * argument errors (bad name, dtype, shape) the matching TSHM_E* code. On
+ * argument errors (bad name, dtype, shape) the matching TSHM_E* code; and
+ * TSHM_ENOMEM (also with @err) when msgpack-c cannot allocate its zone. On
  * error req->op and req->id are set when they could be read (else 0). */
 int tshm__req_decode(const uint8_t *buf, size_t len, struct tshm__req *req, char *err,
                      size_t errlen);
 
 /*
- * Reply encoding. tshm__reply_begin() starts a frame whose map holds id,
- * status and, for errors, error; result encoders add "result". Finish with
- * tshm__reply_end(), which writes the length prefix.
+ * Reply encoding: each tshm__reply_<op>() encodes one whole frame into
+ * e->sbuf, a map of id, status and either "error" or "result", behind its
+ * length prefix. Returns 0, TSHM_ENOMEM, or TSHM_ETOOBIG when the frame would
+ * pass TSHM_PROTO_MAX_REPLY. A list reply is the exception: begin, add each
+ * entry, end.
  */
 struct tshm__reply_enc {
         msgpack_sbuffer sbuf;

@@ -436,9 +436,19 @@ tshm__req_decode(const uint8_t *buf, size_t len, struct tshm__req *req, char *er
                 return TSHM_EPROTO;
         }
         msgpack_unpacked_init(&u);
-        if (msgpack_unpack_next(&u, (const char *)buf, len, &off) != MSGPACK_UNPACK_SUCCESS) {
-                snprintf(err, errlen, "msgpack decoding failed");
-                rv = TSHM_EPROTO;
+        if ((rv = msgpack_unpack_next(&u, (const char *)buf, len, &off)) !=
+            MSGPACK_UNPACK_SUCCESS) {
+                /* The unpacker's zone comes from malloc(): out of memory is
+                 * the daemon's trouble, not a protocol violation by the
+                 * client (mp_check() bounds the depth below msgpack-c's
+                 * own limit, which it reports as NOMEM too). */
+                if (rv == MSGPACK_UNPACK_NOMEM_ERROR) {
+                        snprintf(err, errlen, "out of memory decoding the request");
+                        rv = TSHM_ENOMEM;
+                } else {
+                        snprintf(err, errlen, "msgpack decoding failed");
+                        rv = TSHM_EPROTO;
+                }
                 goto out;
         }
         rv = req_decode_map(&u.data, req, err, errlen);

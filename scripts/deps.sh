@@ -5,6 +5,8 @@ set -euo pipefail
 
 PACKAGES=(
         build-essential cmake pkg-config clang valgrind
+        # scripts/lint.sh (clang-format 14 and clang-tidy 14 on Debian 12).
+        clang-format clang-tidy
         libuv1-dev libmsgpack-dev check uthash-dev
         python3 python3-numpy python3-dev python3-pytest python3-torch libdlpack-dev
         # The service tests (systemd-analyze, systemd-socket-activate), the man

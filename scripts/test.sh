@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install, build and run every test: a gcc Debug build with -Werror, and a
+# Install, build and run every test: a gcc Debug build with -Werror, then
+# clang-format and clang-tidy over the sources (scripts/lint.sh), and a
 # clang build under AddressSanitizer and UndefinedBehaviorSanitizer; then
 # each libFuzzer target for 60 s (scripts/fuzz.sh); then install into a
 # staging prefix and build an outside project against it; then build the
@@ -14,6 +15,11 @@ out=${TSHM_TEST_DIR:-$top/_build-test}
 
 echo "== gcc, Debug, -Werror"
 "$top/scripts/build.sh" "$out/gcc" -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Debug
+
+echo "== clang-format and clang-tidy (any finding fails)"
+"$top/scripts/lint.sh" "$out/gcc"
+
+echo "== ctest (gcc build)"
 (cd "$out/gcc" && ctest --output-on-failure -j2)
 
 echo "== the daemon under valgrind memcheck (integration tests; any error fails)"

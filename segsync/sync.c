@@ -46,7 +46,7 @@
 
 /* While a lock holder is alive, a writer waiting for it sleeps in slices of
  * this long between checks that the holder still exists. */
-#define SYNC_HOLDER_CHECK_NS (10 * 1000 * 1000)
+#define SYNC_HOLDER_CHECK_NS ((uint64_t)10 * 1000 * 1000)
 
 static uint64_t sync_default_spin_ns;
 static pthread_once_t sync_spin_once = PTHREAD_ONCE_INIT;
@@ -68,7 +68,7 @@ sync_spin_init(void)
         }
         /* Spinning is only a gain when the waiter has a core to itself. */
         if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) >= 4) {
-                sync_default_spin_ns = 50 * 1000;
+                sync_default_spin_ns = (uint64_t)50 * 1000;
         } else {
                 sync_default_spin_ns = 0;
         }

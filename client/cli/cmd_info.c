@@ -177,7 +177,7 @@ ls_cut(const char *s, size_t width, char *buf)
         size_t len = strlen(s), el = strlen(LS_ELLIPSIS);
 
         if (len <= width || width <= el) {
-                return len <= width ? s : LS_ELLIPSIS + (el - width);
+                return len <= width ? s : &LS_ELLIPSIS[el - width];
         }
         memcpy(buf, s, width - el);
         memcpy(buf + width - el, LS_ELLIPSIS, el + 1);

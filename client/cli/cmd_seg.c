@@ -47,7 +47,8 @@ cmd_create(const struct cli_ctx *ctx)
                 return cli_usage(ctx, "bad shape '%s' (write it as 3x4, 3,4, or scalar)",
                                  ctx->argv[2]);
         }
-        /* Checked here too, so the message shows the shape, not the name. */
+        /* Checked before connecting, so that a shape too large is a usage
+         * error (exit 2) in the words of the command line. */
         if (tshm_shape_nbytes(dtype, ndim, shape, &nbytes) < 0) {
                 return cli_usage(ctx,
                                  "bad shape '%s': too large for %s (more bytes than fit in memory)",

@@ -162,6 +162,56 @@ parse_mode(const char *s, unsigned *ret_mode)
         return true;
 }
 
+/* --slots: decimal, 2 to TSHM_STREAM_MAX_SLOTS. */
+static bool
+parse_slots(const char *s, uint32_t *ret_slots)
+{
+        char *end;
+        unsigned long v = strtoul(s, &end, 10);
+
+        if (*s < '0' || *s > '9' || *end != '\0' || v < 2 || v > TSHM_STREAM_MAX_SLOTS) {
+                return false;
+        }
+        *ret_slots = (uint32_t)v;
+        return true;
+}
+
+/* --policy: block or overwrite. */
+static bool
+parse_policy(const char *s, tshm_stream_policy *ret_policy)
+{
+        if (strcmp(s, "block") == 0) {
+                *ret_policy = TSHM_STREAM_BLOCK;
+        } else if (strcmp(s, "overwrite") == 0) {
+                *ret_policy = TSHM_STREAM_OVERWRITE;
+        } else {
+                return false;
+        }
+        return true;
+}
+
+/* Report what getopt_long() returned (@ch) for an option this command does
+ * not take: a missing argument (':'), another command's option (@longname
+ * when it was a long one), or no option at all ('?'). Returns
+ * CLI_EXIT_USAGE. */
+static int
+option_refuse(struct cli_ctx *ctx, int ch, const char *longname, char **argv)
+{
+        if (ch == ':') {
+                return cli_usage(ctx, "option '%s' needs an argument", argv[optind - 1]);
+        } else if (ch != '?') {
+                /* Another command's option; its argument, if it took one,
+                 * is argv[optind - 1]: name the option. */
+                if (longname != NULL) {
+                        return cli_usage(ctx, "unknown option '--%s'", longname);
+                }
+                return cli_usage(ctx, "unknown option '-%c'", ch);
+        } else if (optopt != 0) {
+                return cli_usage(ctx, "unknown option '-%c'", optopt);
+        }
+        return cli_usage(ctx, "unknown option '%s'", argv[optind - 1]);
+}
+
 /* Parse a command's options and count its arguments. Returns 0 to run it,
  * -1 when --help was answered, or CLI_EXIT_USAGE after reporting. */
 static int
@@ -206,37 +256,18 @@ parse_command(struct cli_ctx *ctx, int argc, char **argv)
                         }
                         ctx->have_group = true;
                 } else if (ch == 'S' && (cmd->opts & CLI_OPT_STREAM) != 0) {
-                        char *end;
-                        unsigned long v = strtoul(optarg, &end, 10);
-                        if (*optarg < '0' || *optarg > '9' || *end != '\0' || v < 2 ||
-                            v > TSHM_STREAM_MAX_SLOTS) {
+                        if (!parse_slots(optarg, &ctx->slots)) {
                                 return cli_usage(ctx, "bad slots '%s': 2 to %u", optarg,
                                                  TSHM_STREAM_MAX_SLOTS);
                         }
-                        ctx->slots = (uint32_t)v;
                 } else if (ch == 'P' && (cmd->opts & CLI_OPT_STREAM) != 0) {
-                        if (strcmp(optarg, "block") == 0) {
-                                ctx->policy = TSHM_STREAM_BLOCK;
-                        } else if (strcmp(optarg, "overwrite") == 0) {
-                                ctx->policy = TSHM_STREAM_OVERWRITE;
-                        } else {
+                        if (!parse_policy(optarg, &ctx->policy)) {
                                 return cli_usage(ctx, "bad policy '%s': block or overwrite",
                                                  optarg);
                         }
                         have_policy = true;
-                } else if (ch == ':') {
-                        return cli_usage(ctx, "option '%s' needs an argument", argv[optind - 1]);
-                } else if (ch != '?') {
-                        /* Another command's option; its argument, if it
-                         * took one, is argv[optind - 1]: name the option. */
-                        if (li >= 0) {
-                                return cli_usage(ctx, "unknown option '--%s'", opts[li].name);
-                        }
-                        return cli_usage(ctx, "unknown option '-%c'", ch);
-                } else if (optopt != 0) {
-                        return cli_usage(ctx, "unknown option '-%c'", optopt);
                 } else {
-                        return cli_usage(ctx, "unknown option '%s'", argv[optind - 1]);
+                        return option_refuse(ctx, ch, li >= 0 ? opts[li].name : NULL, argv);
                 }
         }
         if (have_policy && ctx->slots == 0) {

@@ -236,7 +236,8 @@ tshmpy_client_create(tshmpy_client *self, const char *name, tshm_dtype dtype, si
             tshm_create(self->c, name, dtype, ndim, shape, mode, TSHM_CREATE_DEFAULT, &seg);
         Py_END_ALLOW_THREADS if (rv == TSHM_EBADSHAPE)
         {
-                /* libtshm's detail is the name; the shape is what is wrong. */
+                /* libtshm's detail writes the shape as C does (3x4); show
+                 * it as the tuple the caller passed. */
                 tshmpy_client_unlock(self);
                 return tshmpy_args_shape_error(dtype, ndim, shape);
         }

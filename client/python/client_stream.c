@@ -54,7 +54,8 @@ tshmpy_client_stream_create(tshmpy_client *self, PyObject *args, PyObject *kwds)
                                ephemeral ? TSHM_CREATE_EPHEMERAL : TSHM_CREATE_DEFAULT, &seg);
         Py_END_ALLOW_THREADS if (rv == TSHM_EBADSHAPE)
         {
-                /* libtshm's detail is the name; the shape is what is wrong. */
+                /* libtshm's detail writes the shape as C does (3x4); show
+                 * it as the tuple the caller passed. */
                 tshmpy_client_unlock(self);
                 return tshmpy_args_shape_error(dtype, ndim, shape);
         }

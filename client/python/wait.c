@@ -16,7 +16,7 @@
 
 #include "internal.h"
 
-#define WAIT_SLICE_NS (100 * 1000 * 1000ull)
+#define WAIT_SLICE_NS (100ull * 1000 * 1000)
 
 uint64_t
 tshmpy_mono_ns(void)

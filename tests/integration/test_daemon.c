@@ -423,11 +423,23 @@ START_TEST(test_daemon_errors_are_specific)
                          TSHM_EBADNAME);
         ck_assert_int_eq(tshm_create(c, "a/b", TSHM_DTYPE_UINT8, 0, NULL, 0, 0, &s), TSHM_EBADNAME);
         ck_assert_int_eq(tshm_create(c, "x", (tshm_dtype)99, 0, NULL, 0, 0, &s), TSHM_EBADDTYPE);
+        ck_assert_str_eq(tshm_errmsg(c), "dtype 99 is none of tshm_dtype's");
         ck_assert_int_eq(tshm_create(c, "x", TSHM_DTYPE_UINT8, 33, shape_3x4, 0, 0, &s),
                          TSHM_EBADSHAPE);
+        ck_assert_str_eq(tshm_errmsg(c), "33 dimensions of uint8: at most 32");
+        /* The detail is the shape that is wrong, not the name. */
         ck_assert_int_eq(tshm_create(c, "x", TSHM_DTYPE_FLOAT64, 2,
                                      (uint64_t[]){1ull << 40, 1ull << 40}, 0, 0, &s),
                          TSHM_EBADSHAPE);
+        ck_assert_str_eq(tshm_errmsg(c),
+                         "shape 1099511627776x1099511627776 of float64: more bytes than fit in "
+                         "memory");
+        ck_assert_int_eq(tshm_stream_create(c, "x", TSHM_DTYPE_INT16, 3,
+                                            (uint64_t[]){0, 1ull << 62, 4}, 4, TSHM_STREAM_BLOCK, 0,
+                                            0, &s),
+                         TSHM_EBADSHAPE);
+        ck_assert_str_eq(tshm_errmsg(c),
+                         "shape 0x4611686018427387904x4 of int16: more bytes than fit in memory");
         ck_assert_int_eq(tshm_create(c, "x", TSHM_DTYPE_UINT8, 0, NULL, 01000, 0, &s), TSHM_EINVAL);
         ck_assert_int_eq(tshm_open(c, "missing", 0, &s), TSHM_ENOENT);
         ck_assert_ptr_nonnull(strstr(tshm_errmsg(c), "'missing'"));
