@@ -364,15 +364,56 @@ config_line(struct tshmd_config *cfg, char *line, bool reload, char *err, size_t
         return 0;
 }
 
+/* Put the reloadable setting @k of @cfg back to its value in @def. */
+static void
+config_reset(struct tshmd_config *cfg, const struct tshmd_config *def, enum config_key k)
+{
+        switch (k) {
+        case C_LOG_LEVEL:
+                cfg->log_level = def->log_level;
+                break;
+        case C_MAX_BYTES:
+                cfg->max_bytes = def->max_bytes;
+                break;
+        case C_MAX_SEGMENTS:
+                cfg->max_segments = def->max_segments;
+                break;
+        case C_MAX_BYTES_PER_UID:
+                cfg->max_bytes_per_uid = def->max_bytes_per_uid;
+                break;
+        case C_MAX_SEGMENTS_PER_UID:
+                cfg->max_segments_per_uid = def->max_segments_per_uid;
+                break;
+        case C_MAX_CLIENTS:
+                cfg->max_clients = def->max_clients;
+                break;
+        case C_MAX_OPENS:
+                cfg->max_opens = def->max_opens;
+                break;
+        default:
+                break;
+        }
+}
+
 int
 tshmd_config_load(struct tshmd_config *cfg, const char *path, bool reload, char *err, size_t errlen)
 {
-        struct tshmd_config next = *cfg;
+        struct tshmd_config next = *cfg, def;
         char line[512], msg[400];
         unsigned lineno = 0;
         FILE *f;
         int rv = 0;
+        int k;
 
+        /* The file is read onto the defaults and the flags, not onto what
+         * the last read left: a line taken out of the file gives its
+         * setting back to the flag or the default on the next SIGHUP. */
+        tshmd_config_defaults(&def);
+        for (k = 0; k < C_COUNT; k++) {
+                if (keys[k].reloadable && (cfg->cmdline_keys & (1u << k)) == 0) {
+                        config_reset(&next, &def, (enum config_key)k);
+                }
+        }
         f = fopen(path, "re");
         if (f == NULL) {
                 snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));

@@ -103,6 +103,7 @@ START_TEST(test_cmdline_flags_win_over_the_file_and_on_reload)
         /* The flag stands before --config: the file must not undo it. */
         const char *extra[] = {"--max-segments", "3", "--config", path, NULL};
         tshm_client *c;
+        tshm_seg *a, *b;
 
         snprintf(path, sizeof(path), "/tmp/tshm-test-cmdline-%d.conf", (int)getpid());
         write_file(path, "max-segments = 1\nmax-opens = 2\n");
@@ -124,6 +125,22 @@ START_TEST(test_cmdline_flags_win_over_the_file_and_on_reload)
         c = fixture_connect(&f);
         ck_assert_int_eq(create_n(c, 3), 0);
         unlink_n(c, 3);
+        tshm_disconnect(c);
+
+        /* A line taken out of the file gives the setting back to its
+         * default on the next SIGHUP; it does not keep the last file's. */
+        write_file(path, "max-segments = 1\n");
+        ck_assert_int_eq(kill(f.pid, SIGHUP), 0);
+        ck_assert_msg(log_wait(&f, "SIGHUP: reloaded", 2), "no second reload logged");
+        ck_assert_msg(log_wait(&f, "max-opens 65536", 1),
+                      "a setting taken out of the file kept the file's old value");
+        c = fixture_connect(&f);
+        /* Two handles open at once: max-opens is not 1 any more. */
+        ck_assert_int_eq(tshm_create(c, "s0", TSHM_DTYPE_UINT8, 0, NULL, 0, 0, &a), 0);
+        ck_assert_int_eq(tshm_create(c, "s1", TSHM_DTYPE_UINT8, 0, NULL, 0, 0, &b), 0);
+        tshm_close(a);
+        tshm_close(b);
+        unlink_n(c, 2);
         tshm_disconnect(c);
         fixture_teardown(&f);
         unlink(path);
