@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include <check.h>
+
+#include "check_main.h"
 #include <msgpack.h>
 
 #include "tshm.h"
@@ -644,22 +646,11 @@ int
 main(void)
 {
         Suite *s = suite_create("limits");
-        TCase *tc = tcase_create("limits");
-        SRunner *sr;
-        int failed;
 
-        tcase_set_timeout(tc, 120);
-        tcase_add_test(tc, test_limits_slow_readers);
-        tcase_add_test(tc, test_limits_slow_readers_small_replies);
-        tcase_add_test(tc, test_limits_slow_readers_one_uid);
-        tcase_add_test(tc, test_limits_slow_readers_global);
-        tcase_add_test(tc, test_limits_private_metadata);
-        tcase_add_test(tc, test_limits_max_clients);
-        tcase_add_test(tc, test_limits_header_repairs_log_bounded);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        tshm_test_case(s, "limits", 120,
+                       TSHM_TESTS(test_limits_slow_readers, test_limits_slow_readers_small_replies,
+                                  test_limits_slow_readers_one_uid, test_limits_slow_readers_global,
+                                  test_limits_private_metadata, test_limits_max_clients,
+                                  test_limits_header_repairs_log_bounded));
+        return tshm_test_run(s);
 }

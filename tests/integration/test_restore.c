@@ -19,6 +19,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshm.h"
 
 #include "fixture.h"
@@ -258,20 +260,10 @@ int
 main(void)
 {
         Suite *s = suite_create("restore");
-        TCase *tc = tcase_create("restore");
-        SRunner *sr;
-        int failed;
 
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, test_restore_named);
-        tcase_add_test(tc, test_restore_races_unlink_and_free);
-        tcase_add_test(tc, test_restore_unlinked_kept);
-        tcase_add_test(tc, test_restore_cut_in_a_loop);
-        tcase_add_test(tc, test_restore_stop_while_pending);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        tshm_test_case(s, "restore", 60,
+                       TSHM_TESTS(test_restore_named, test_restore_races_unlink_and_free,
+                                  test_restore_unlinked_kept, test_restore_cut_in_a_loop,
+                                  test_restore_stop_while_pending));
+        return tshm_test_run(s);
 }

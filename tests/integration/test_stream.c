@@ -16,6 +16,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshm.h"
 
 #include "fixture.h"
@@ -411,23 +413,14 @@ int
 main(void)
 {
         Suite *s = suite_create("stream");
-        TCase *tc = tcase_create("stream");
-        SRunner *sr;
-        int failed;
+        TCase *tc;
 
-        tcase_set_timeout(tc, 120);
+        tc = tshm_test_case(
+            s, "stream", 120,
+            TSHM_TESTS(test_block_delivers_every_frame_in_order, test_overwrite_missed_adds_up,
+                       test_dead_subscriber_releases_producer,
+                       test_subscriber_dies_while_daemon_down, test_producer_killed_mid_frame,
+                       test_stream_bad_arguments, test_stream_stat_kind_and_flags));
         tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_add_test(tc, test_block_delivers_every_frame_in_order);
-        tcase_add_test(tc, test_overwrite_missed_adds_up);
-        tcase_add_test(tc, test_dead_subscriber_releases_producer);
-        tcase_add_test(tc, test_subscriber_dies_while_daemon_down);
-        tcase_add_test(tc, test_producer_killed_mid_frame);
-        tcase_add_test(tc, test_stream_bad_arguments);
-        tcase_add_test(tc, test_stream_stat_kind_and_flags);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return tshm_test_run(s);
 }

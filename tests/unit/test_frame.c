@@ -2,6 +2,8 @@
  * test_frame.c - the length-prefixed frame reader (proto/frame.c).
  */
 #include <check.h>
+
+#include "check_main.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,37 +284,16 @@ START_TEST(test_frame_consume_then_reuse)
 }
 END_TEST
 
-#define ADD_CASE(s, fn)                                                                            \
-        do {                                                                                       \
-                TCase *tc_ = tcase_create(#fn);                                                    \
-                tcase_add_test(tc_, fn);                                                           \
-                suite_add_tcase((s), tc_);                                                         \
-        } while (0)
-
-static Suite *
-frame_suite(void)
-{
-        Suite *s = suite_create("frame");
-
-        ADD_CASE(s, test_frame_be32);
-        ADD_CASE(s, test_frame_one_byte_at_a_time);
-        ADD_CASE(s, test_frame_several_in_one_feed);
-        ADD_CASE(s, test_frame_partial_header_and_body);
-        ADD_CASE(s, test_frame_rejects_oversized_length);
-        ADD_CASE(s, test_frame_accepts_max_length);
-        ADD_CASE(s, test_frame_zero_length);
-        ADD_CASE(s, test_frame_consume_then_reuse);
-        return s;
-}
-
 int
 main(void)
 {
-        SRunner *sr = srunner_create(frame_suite());
-        int failed;
+        Suite *s = suite_create("frame");
 
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        tshm_test_each(
+            s, 0, NULL, NULL,
+            TSHM_TESTS(test_frame_be32, test_frame_one_byte_at_a_time,
+                       test_frame_several_in_one_feed, test_frame_partial_header_and_body,
+                       test_frame_rejects_oversized_length, test_frame_accepts_max_length,
+                       test_frame_zero_length, test_frame_consume_then_reuse));
+        return tshm_test_run(s);
 }

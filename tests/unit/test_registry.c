@@ -6,6 +6,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshmd.h"
 
 static struct tshm__hdr
@@ -208,31 +210,13 @@ int
 main(void)
 {
         Suite *s = suite_create("registry");
-        TCase *tc;
-        SRunner *sr;
-        int failed;
 
-        tc = tcase_create("find_and_order");
-        tcase_add_test(tc, test_registry_find_and_order);
-        suite_add_tcase(s, tc);
-        tc = tcase_create("unlinked_charged");
-        tcase_add_test(tc, test_registry_unlinked_stays_charged_while_open);
-        suite_add_tcase(s, tc);
-        tc = tcase_create("admit");
-        tcase_add_test(tc, test_registry_admit_checks_budgets);
-        suite_add_tcase(s, tc);
-        tc = tcase_create("per_uid");
-        tcase_add_test(tc, test_registry_per_uid_budgets);
-        suite_add_tcase(s, tc);
-        tc = tcase_create("info");
-        tcase_add_test(tc, test_registry_info_copies_everything);
-        suite_add_tcase(s, tc);
-        tc = tcase_create("hash");
-        tcase_add_test(tc, test_registry_hash_is_keyed);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        tshm_test_case(s, "find_and_order", 0, TSHM_TESTS(test_registry_find_and_order));
+        tshm_test_case(s, "unlinked_charged", 0,
+                       TSHM_TESTS(test_registry_unlinked_stays_charged_while_open));
+        tshm_test_case(s, "admit", 0, TSHM_TESTS(test_registry_admit_checks_budgets));
+        tshm_test_case(s, "per_uid", 0, TSHM_TESTS(test_registry_per_uid_budgets));
+        tshm_test_case(s, "info", 0, TSHM_TESTS(test_registry_info_copies_everything));
+        tshm_test_case(s, "hash", 0, TSHM_TESTS(test_registry_hash_is_keyed));
+        return tshm_test_run(s);
 }
