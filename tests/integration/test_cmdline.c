@@ -56,7 +56,7 @@ log_count(const struct tshmd_fixture *f, const char *text)
 static bool
 log_wait(const struct tshmd_fixture *f, const char *text, int n)
 {
-        struct timespec ts = {0, 10 * 1000 * 1000};
+        struct timespec ts = {0, 10 * 1000L * 1000};
         int i;
 
         for (i = 0; i < 500; i++) {
@@ -206,7 +206,7 @@ START_TEST(test_cmdline_no_runtime_dir_says_what_to_do)
         out[got] = '\0';
         (void)close(p[0]);
         for (i = 0; i < 100 && waitpid(pid, &status, WNOHANG) != pid; i++) {
-                nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+                nanosleep(&(struct timespec){0, 100 * 1000L * 1000}, NULL);
         }
         if (i == 100) {
                 (void)kill(pid, SIGKILL);

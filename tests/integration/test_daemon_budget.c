@@ -92,7 +92,7 @@ write_file(const char *path, const char *text)
 static bool
 log_has(const struct tshmd_fixture *f, const char *text)
 {
-        struct timespec ts = {0, 10 * 1000 * 1000};
+        struct timespec ts = {0, 10 * 1000L * 1000};
         char line[1024];
         bool found = false;
         int i;
@@ -117,7 +117,7 @@ log_has(const struct tshmd_fixture *f, const char *text)
 static bool
 probe_until(tshm_client *c, int want)
 {
-        struct timespec ts = {0, 10 * 1000 * 1000};
+        struct timespec ts = {0, 10 * 1000L * 1000};
         tshm_seg *s;
         int i, rv = 0;
 

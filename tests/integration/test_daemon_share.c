@@ -235,7 +235,7 @@ START_TEST(test_daemon_unlink_while_mapped)
         ck_assert_int_eq(((int64_t *)tshm_seg_data(fresh))[0], 0);
         /* The unlinked one still counts against the budget until closed. */
         ck_assert_int_eq(tshm_daemon_stat(c, &st), 0);
-        ck_assert_uint_eq(st.bytes, 2 * 8192);
+        ck_assert_uint_eq(st.bytes, 2ull * 8192);
         ck_assert_int_eq(tshm_close(old), 0);
         ck_assert_int_eq(tshm_daemon_stat(c, &st), 0);
         ck_assert_uint_eq(st.bytes, 8192);

@@ -62,7 +62,7 @@ kill_wait(pid_t pid)
 static bool
 wait_exists(tshm_client *c, const char *name, bool want)
 {
-        struct timespec ts = {0, 10 * 1000 * 1000};
+        struct timespec ts = {0, 10 * 1000L * 1000};
         tshm_info info;
         int i;
 

@@ -289,11 +289,11 @@ slow_readers(int nattackers, int nuids, bool small, long bound_mib)
                 ck_assert_int_eq(reap(pids[i]), 0);
         }
         close(ready[0]);
-        for (i = 0; i < 100 && (now = rss_kib(f.pid)) - start >= 4 * 1024 && RSS_MEANINGFUL();
+        for (i = 0; i < 100 && (now = rss_kib(f.pid)) - start >= 4L * 1024 && RSS_MEANINGFUL();
              i++) {
                 sleep_ms(50);
         }
-        ck_assert_msg(!RSS_MEANINGFUL() || now - start < 8 * 1024,
+        ck_assert_msg(!RSS_MEANINGFUL() || now - start < 8L * 1024,
                       "tshmd kept %ld KiB after the slow readers left (started at %ld, peak %ld)",
                       now, start, peak);
         fprintf(stderr, "slow readers (%d conns, %d uids%s): rss %ld KiB -> peak %ld -> %ld\n",

@@ -221,7 +221,7 @@ START_TEST(test_disconnected_writer_keeps_lock)
                 w = open_seg("disc", TSHM_OPEN_RDWR); /* connects, opens, disconnects */
                 ck_assert_int_eq(tshm_write_begin(w, 1000), 0);
                 usleep(2000); /* tshmd sees the connection close meanwhile */
-                ck_assert_int_eq(tshm_write_end(w), 2 * (i + 1));
+                ck_assert_int_eq(tshm_write_end(w), 2L * (i + 1));
                 tshm_close(w);
         }
         tshm_close(s);
@@ -318,7 +318,7 @@ START_TEST(test_writers_are_serialised)
                 ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
                 ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         }
-        ck_assert_int_eq(((int64_t *)tshm_seg_data(s))[0], procs * rounds);
+        ck_assert_int_eq(((int64_t *)tshm_seg_data(s))[0], (int64_t)procs * rounds);
         ck_assert_uint_eq(tshm_seg_seq(s), 2u * (uint64_t)(procs * rounds));
         /* A held lock makes another writer time out, not hang. */
         ck_assert_int_eq(tshm_write_begin(s, 0), 0);

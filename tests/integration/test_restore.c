@@ -53,7 +53,7 @@ object_size(int fd)
 static bool
 wait_size(int fd, uint64_t size)
 {
-        struct timespec ts = {0, 5 * 1000 * 1000};
+        struct timespec ts = {0, 5 * 1000L * 1000};
         int i;
 
         for (i = 0; i < 2000; i++) {
@@ -69,7 +69,7 @@ wait_size(int fd, uint64_t size)
 static bool
 log_has(const struct tshmd_fixture *f, const char *text)
 {
-        struct timespec ts = {0, 5 * 1000 * 1000};
+        struct timespec ts = {0, 5 * 1000L * 1000};
         char line[1024];
         bool found = false;
         int i;
@@ -197,7 +197,7 @@ END_TEST
 START_TEST(test_restore_cut_in_a_loop)
 {
         struct tshmd_fixture f;
-        struct timespec ts = {0, 200 * 1000};
+        struct timespec ts = {0, 200 * 1000L};
         tshm_daemon_info stats;
         uint64_t size;
         tshm_client *c;

@@ -171,7 +171,7 @@ START_TEST(test_block_delivers_every_frame_in_order)
         char ok;
 
         ck_assert_int_eq(tshm_seg_is_stream(s), 1);
-        ck_assert_uint_eq(tshm_seg_nbytes(s), FRAME_N * 4);
+        ck_assert_uint_eq(tshm_seg_nbytes(s), (size_t)FRAME_N * 4);
         ck_assert_int_eq(pipe(go), 0);
         ck_assert_int_eq(pipe(back), 0);
         for (i = 0; i < 3; i++) {
@@ -315,7 +315,7 @@ START_TEST(test_producer_killed_mid_frame)
                     tshm_stream_loan(ps, 1000, &d) < 0) {
                         _exit(1);
                 }
-                memset(d, 0xff, FRAME_N * 4);
+                memset(d, 0xff, (size_t)FRAME_N * 4);
                 (void)!write(pfd[1], "k", 1);
                 pause();
                 _exit(0);

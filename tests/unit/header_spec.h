@@ -12,7 +12,7 @@
 
 #include "header.h"
 
-#define PAGE 4096u
+#define PAGE ((uint64_t)4096)
 
 static inline void
 spec_init(struct tshm__seg_spec *spec, tshm_dtype dtype, uint32_t ndim, const uint64_t *shape)

@@ -96,7 +96,7 @@ req_round_trip(const struct tshm__req *in)
         msgpack_sbuffer_init(&sb);
         ck_assert_int_eq(tshm__req_encode(in, &sb), 0);
         p = frame_payload(&sb, &len);
-        ck_assert_uint_le(len, TSHM_PROTO_MAX_REQUEST);
+        ck_assert_uint_le(len, (uint64_t)TSHM_PROTO_MAX_REQUEST);
         memset(&out, 0xa5, sizeof(out));
         rv = tshm__req_decode(p, len, &out, err, sizeof(err));
         ck_assert_msg(rv == 0, "%s: decode returned %d: %s", tshm__op_name(in->op), rv, err);

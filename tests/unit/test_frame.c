@@ -248,7 +248,7 @@ END_TEST
 START_TEST(test_frame_consume_then_reuse)
 {
         struct tshm__frame_reader r;
-        const size_t big = 100u * 1024u;
+        const size_t big = (size_t)100 * 1024;
         uint8_t *stream = malloc(4 + big);
         uint8_t small[4 + 3] = {0, 0, 0, 3, 'a', 'b', 'c'};
         size_t i;
@@ -271,7 +271,7 @@ START_TEST(test_frame_consume_then_reuse)
         ck_assert_int_eq(tshm__frame_feed(&r, stream, 4 + big), (int)(4 + big));
         ck_assert_uint_ge(r.cap, 4 + big);
         expect_frame(&r, stream + 4, big);
-        ck_assert_uint_le(r.cap, 64u * 1024u);
+        ck_assert_uint_le(r.cap, (size_t)64 * 1024);
 
         /* And the reader still works afterwards. */
         ck_assert_int_eq(tshm__frame_feed(&r, small, 5), 5);

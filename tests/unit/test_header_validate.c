@@ -105,7 +105,7 @@ START_TEST(test_header_rejects_data_size)
         /* Less than the shape needs. */
         hdr.data_size = 4 * 6 * 4 - 1;
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
-        hdr.data_size = 4 * 6 * 4;
+        hdr.data_size = 4ull * 6 * 4;
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), 0);
         /* The data must also lie inside the mapping. */
         ck_assert_int_eq(tshm__hdr_validate(&hdr, PAGE + 95), TSHM_EBADHDR);
@@ -296,7 +296,7 @@ good_stream(struct tshm__hdr *hdr)
         ck_assert_int_eq(tshm__hdr_spec_size(&spec, &size), 0);
         ck_assert_uint_eq(hdr->frame_bytes, 96);
         ck_assert_uint_eq(hdr->slot_stride, 128);
-        ck_assert_uint_eq(hdr->data_size, 4 * 128);
+        ck_assert_uint_eq(hdr->data_size, 4ull * 128);
         ck_assert_uint_eq(hdr->ctl_offset, PAGE);
         ck_assert_uint_eq(hdr->data_offset, 2 * PAGE);
         ck_assert_int_eq(tshm__hdr_validate(hdr, size), 0);
@@ -333,7 +333,7 @@ START_TEST(test_header_rejects_stream_fields)
         hdr.data_offset = PAGE; /* slots over the slot table */
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
         map = good_stream(&hdr);
-        hdr.data_size = 5 * 128;
+        hdr.data_size = 5ull * 128;
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
         map = good_stream(&hdr);
         hdr.slots = 5; /* more slots than the ring holds */
@@ -378,14 +378,13 @@ main(void)
 {
         Suite *s = suite_create("header_validate");
 
-        tshm_test_each(s, 0, NULL, NULL,
-                       TSHM_TESTS(test_header_rejects_magic_layout_size,
-                                  test_header_rejects_small_map, test_header_rejects_data_size,
-                                  test_header_rejects_dtype_itemsize,
-                                  test_header_rejects_ndim_and_unused_dims,
-                                  test_header_rejects_strides_outside,
-                                  test_header_rejects_negative_strides,
-                                  test_header_rejects_stream_fields, test_header_rejects_name,
-                                  test_header_rejects_mode, test_header_rejects_overflowing_shape));
+        tshm_test_each(
+            s, 0, NULL, NULL,
+            TSHM_TESTS(test_header_rejects_magic_layout_size, test_header_rejects_small_map,
+                       test_header_rejects_data_size, test_header_rejects_dtype_itemsize,
+                       test_header_rejects_ndim_and_unused_dims,
+                       test_header_rejects_strides_outside, test_header_rejects_negative_strides,
+                       test_header_rejects_stream_fields, test_header_rejects_name,
+                       test_header_rejects_mode, test_header_rejects_overflowing_shape));
         return tshm_test_run(s);
 }

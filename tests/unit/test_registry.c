@@ -80,9 +80,9 @@ START_TEST(test_registry_unlinked_stays_charged_while_open)
         ck_assert_uint_eq(reg.bytes, 8192);
         /* The name is free for a new segment meanwhile. */
         add(&reg, "held", 1);
-        ck_assert_uint_eq(reg.bytes, 2 * 8192);
+        ck_assert_uint_eq(reg.bytes, 2ull * 8192);
         tshmd_registry_unref(&reg, s);
-        ck_assert_uint_eq(reg.bytes, 2 * 8192);
+        ck_assert_uint_eq(reg.bytes, 2ull * 8192);
         tshmd_registry_unref(&reg, s); /* frees it */
         ck_assert_uint_eq(reg.bytes, 8192);
         ck_assert_uint_eq(reg.opens, 0);
@@ -92,13 +92,13 @@ END_TEST
 
 START_TEST(test_registry_admit_checks_budgets)
 {
-        struct tshmd_config cfg = {.max_bytes = 3 * 8192, .max_segments = 3};
+        struct tshmd_config cfg = {.max_bytes = 3ull * 8192, .max_segments = 3};
         struct tshmd_registry reg;
         char err[256];
 
         tshmd_registry_init(&reg);
-        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 0, 3 * 8192, err, sizeof(err)), 0);
-        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 0, 3 * 8192 + 1, err, sizeof(err)),
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 0, 3ull * 8192, err, sizeof(err)), 0);
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 0, 3ull * 8192 + 1, err, sizeof(err)),
                          TSHM_ENOSPC);
         ck_assert_ptr_nonnull(strstr(err, "--max-bytes=24576, 0 in use, 24577 asked"));
         add(&reg, "x", 100);
@@ -120,7 +120,7 @@ END_TEST
 
 START_TEST(test_registry_per_uid_budgets)
 {
-        struct tshmd_config cfg = {.max_bytes_per_uid = 2 * 8192, .max_segments_per_uid = 2};
+        struct tshmd_config cfg = {.max_bytes_per_uid = 2ull * 8192, .max_segments_per_uid = 2};
         struct tshmd_registry reg;
         struct tshm__hdr hdr;
         struct tshmd_seg *seg;
