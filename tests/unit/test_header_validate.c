@@ -353,7 +353,7 @@ START_TEST(test_header_rejects_stream_fields)
         ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
         /* The ring must fit in the mapping. */
         map = good_stream(&hdr);
-        ck_assert_int_eq(tshm__hdr_validate(&hdr, 2 * PAGE + 4 * 128 - 1), TSHM_EBADHDR);
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, 2 * PAGE + 4ull * 128 - 1), TSHM_EBADHDR);
         /* An array that claims slots, and a stream kind without them. */
         map = good_header(&hdr);
         hdr.slots = 4;
