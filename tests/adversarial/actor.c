@@ -1,6 +1,6 @@
 /*
  * actor.c - tshm-adv-actor: the raw moves of a hostile local user, and a C
- * victim, for the adversarial suite (test_adversarial.py drives it, each
+ * victim, for the adversarial suite (test_adv_*.py drive it, each
  * actor under its own uid).
  *
  * libtshm closes a segment's descriptor once it has mapped it and never

@@ -4,6 +4,25 @@ helpers that run each actor as its own uid with bounded time.
 
 ctest passes TSHMD, TSHM_CLI, TSHM_ADV_ACTOR and PYTHONPATH (the built
 module); TSHM_ADV_SANITIZER=1 in the ASan+UBSan build.
+
+Hostile local users (issue 10): each attack class, reproduced by an
+unprivileged hostile user against a private tshmd, with its outcome asserted.
+
+Actors, each a user of its own (made with useradd by conftest.py; the suite
+runs as root, as CI does, and is skipped otherwise):
+  tshmadv-daemon   runs tshmd (as the packaged service runs as 'tshm')
+  tshmadv-owner    creates the segments, mode 0664 and group tshmadv
+  tshmadv-hostile  a member of tshmadv: a writer of the owner's segments,
+                   and any local user (files in /dev/shm, the socket)
+  tshmadv-reader   not a member: reads only
+The hostile moves Python cannot make are done by tshm-adv-actor (actor.c).
+
+What every test asserts, beside its own outcome: tshmd is alive and serving
+others (a fresh client as another uid creates, writes, opens and stats); each
+victim exits normally, with correct data or a clear typed error
+(tshm.Error subclasses; TSHM_E* codes in C), within a bounded time.
+The tests are split by what the attacker goes after: test_adv_memory.py
+(classes 1-3), test_adv_locks.py (4-6), test_adv_daemon.py (7-10).
 """
 
 import glob
@@ -403,3 +422,24 @@ def assert_serving(daemon, actor):
     res = py(actor, daemon, SERVE_CHECK, timeout=20)
     assert "served" in res.stdout
     daemon.assert_alive()
+
+
+# ---- shared by the test_adv_*.py files ----
+
+LEASE_S = 10.0  # TSHM_WRITE_LEASE_MS
+CPU_BOUND = 0.5  # s of CPU a victim may use in a 1 s timeout
+MIB = 1024
+
+
+def make(users, daemon, code):
+    """Run setup @code as the owner (segments get group tshmadv)."""
+    return py(users["owner"], daemon, code)
+
+
+def array_4f8(users, daemon, name, values=(1.0, 2.0, 3.0, 4.0), mode=0o664):
+    make(users, daemon, f"""
+        c = tshm.connect()
+        seg = c.create({name!r}, 4, 'float64', mode={mode:#o})
+        with seg.write():
+            seg.numpy()[:] = {list(values)!r}
+    """)

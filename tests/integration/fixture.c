@@ -308,7 +308,7 @@ fixture_count_objects(const struct tshmd_fixture *f)
 bool
 fixture_wait_opens(tshm_client *c, const char *name, uint32_t opens)
 {
-        struct timespec ts = {0, 10 * 1000 * 1000};
+        struct timespec ts = {0, 10 * 1000L * 1000};
         tshm_info info;
         int i;
 

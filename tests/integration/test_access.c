@@ -13,6 +13,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshm.h"
 
 #include "fixture.h"
@@ -311,18 +313,9 @@ int
 main(void)
 {
         Suite *s = suite_create("access");
-        TCase *tc = tcase_create("matrix");
-        SRunner *sr;
-        int failed;
 
-        tcase_set_timeout(tc, 120);
-        tcase_add_test(tc, test_access_matrix);
-        tcase_add_test(tc, test_access_owner_changes_and_reopen);
-        tcase_add_test(tc, test_access_socket_gate);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        tshm_test_case(s, "matrix", 120,
+                       TSHM_TESTS(test_access_matrix, test_access_owner_changes_and_reopen,
+                                  test_access_socket_gate));
+        return tshm_test_run(s);
 }

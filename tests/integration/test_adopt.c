@@ -22,6 +22,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshm.h"
 
 #include "fixture.h"
@@ -421,24 +423,16 @@ int
 main(void)
 {
         Suite *s = suite_create("adopt");
-        TCase *tc = tcase_create("adopt");
-        SRunner *sr;
-        int failed;
 
         if (geteuid() != 0) {
                 printf("SKIP: test_adopt plays an attacker uid and needs root\n");
                 return 77;
         }
-        tcase_set_timeout(tc, 120);
-        tcase_add_test(tc, test_adopt_refuses_planted_objects);
-        tcase_add_test(tc, test_adopt_ignores_a_key_planted_in_dev_shm);
-        tcase_add_test(tc, test_adopt_survives_an_empty_planted_key);
-        tcase_add_test(tc, test_adopt_state_dir_is_checked);
-        tcase_add_test(tc, test_adopt_second_daemon_refused);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        tshm_test_case(s, "adopt", 120,
+                       TSHM_TESTS(test_adopt_refuses_planted_objects,
+                                  test_adopt_ignores_a_key_planted_in_dev_shm,
+                                  test_adopt_survives_an_empty_planted_key,
+                                  test_adopt_state_dir_is_checked,
+                                  test_adopt_second_daemon_refused));
+        return tshm_test_run(s);
 }

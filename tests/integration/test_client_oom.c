@@ -15,6 +15,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "fixture.h"
 #include "internal.h"
 
@@ -274,38 +276,13 @@ START_TEST(test_oom_subscribe)
 }
 END_TEST
 
-static Suite *
-oom_suite(void)
-{
-        Suite *s = suite_create("oom");
-        TCase *tc;
-
-#define ADD(fn)                                                                                    \
-        do {                                                                                       \
-                tc = tcase_create(#fn);                                                            \
-                tcase_add_checked_fixture(tc, setup, teardown);                                    \
-                tcase_set_timeout(tc, 120);                                                        \
-                tcase_add_test(tc, fn);                                                            \
-                suite_add_tcase(s, tc);                                                            \
-        } while (0)
-        ADD(test_oom_connect);
-        ADD(test_oom_create);
-        ADD(test_oom_open);
-        ADD(test_oom_list);
-        ADD(test_oom_stream_create);
-        ADD(test_oom_subscribe);
-#undef ADD
-        return s;
-}
-
 int
 main(void)
 {
-        SRunner *sr = srunner_create(oom_suite());
-        int failed;
+        Suite *s = suite_create("oom");
 
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        tshm_test_each(s, 120, setup, teardown,
+                       TSHM_TESTS(test_oom_connect, test_oom_create, test_oom_open, test_oom_list,
+                                  test_oom_stream_create, test_oom_subscribe));
+        return tshm_test_run(s);
 }

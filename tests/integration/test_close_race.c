@@ -10,6 +10,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshm.h"
 
 #include "fixture.h"
@@ -114,17 +116,9 @@ int
 main(void)
 {
         Suite *s = suite_create("close_race");
-        TCase *tc = tcase_create("close_race");
-        SRunner *sr;
-        int failed;
+        TCase *tc;
 
-        tcase_set_timeout(tc, 240);
+        tc = tshm_test_case(s, "close_race", 240, TSHM_TESTS(test_close_races_disconnect));
         tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_add_test(tc, test_close_races_disconnect);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return tshm_test_run(s);
 }

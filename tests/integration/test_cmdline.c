@@ -19,6 +19,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshm.h"
 
 #include "fixture.h"
@@ -54,7 +56,7 @@ log_count(const struct tshmd_fixture *f, const char *text)
 static bool
 log_wait(const struct tshmd_fixture *f, const char *text, int n)
 {
-        struct timespec ts = {0, 10 * 1000 * 1000};
+        struct timespec ts = {0, 10 * 1000L * 1000};
         int i;
 
         for (i = 0; i < 500; i++) {
@@ -221,7 +223,7 @@ START_TEST(test_cmdline_no_runtime_dir_says_what_to_do)
         out[got] = '\0';
         (void)close(p[0]);
         for (i = 0; i < 100 && waitpid(pid, &status, WNOHANG) != pid; i++) {
-                nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+                nanosleep(&(struct timespec){0, 100 * 1000L * 1000}, NULL);
         }
         if (i == 100) {
                 (void)kill(pid, SIGKILL);
@@ -241,18 +243,10 @@ int
 main(void)
 {
         Suite *s = suite_create("cmdline");
-        TCase *tc = tcase_create("cmdline");
-        SRunner *sr;
-        int failed;
 
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, test_cmdline_flags_win_over_the_file_and_on_reload);
-        tcase_add_test(tc, test_cmdline_bad_values_name_the_allowed_ones);
-        tcase_add_test(tc, test_cmdline_no_runtime_dir_says_what_to_do);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        tshm_test_case(s, "cmdline", 60,
+                       TSHM_TESTS(test_cmdline_flags_win_over_the_file_and_on_reload,
+                                  test_cmdline_bad_values_name_the_allowed_ones,
+                                  test_cmdline_no_runtime_dir_says_what_to_do));
+        return tshm_test_run(s);
 }

@@ -28,6 +28,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshm.h"
 
 #include "fixture.h"
@@ -543,36 +545,21 @@ START_TEST(test_roster_is_sealed)
 }
 END_TEST
 
-static Suite *
-forged_suite(void)
-{
-        Suite *s = suite_create("forged");
-        TCase *tc = tcase_create("forged");
-
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, test_seq_out_of_range_is_torn);
-        tcase_add_test(tc, test_odd_seq_without_lock_is_published_torn);
-        tcase_add_test(tc, test_stream_seq_out_of_range_is_torn);
-        tcase_add_test(tc, test_forged_lock_is_broken_within_the_lease);
-        tcase_add_test(tc, test_forged_lock_is_broken_after_restart);
-        tcase_add_test(tc, test_expired_lease_is_broken_at_once);
-        tcase_add_test(tc, test_moved_cursor_does_not_move_the_subscriber);
-        tcase_add_test(tc, test_ended_subscription_does_not_take_a_reused_entry);
-        tcase_add_test(tc, test_subscriber_table_scribbles_hold_nothing);
-        tcase_add_test(tc, test_roster_is_sealed);
-        suite_add_tcase(s, tc);
-        return s;
-}
-
 int
 main(void)
 {
-        SRunner *sr = srunner_create(forged_suite());
-        int failed;
+        Suite *s = suite_create("forged");
+        TCase *tc;
 
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        tc = tshm_test_case(
+            s, "forged", 60,
+            TSHM_TESTS(
+                test_seq_out_of_range_is_torn, test_odd_seq_without_lock_is_published_torn,
+                test_stream_seq_out_of_range_is_torn, test_forged_lock_is_broken_within_the_lease,
+                test_forged_lock_is_broken_after_restart, test_expired_lease_is_broken_at_once,
+                test_moved_cursor_does_not_move_the_subscriber,
+                test_ended_subscription_does_not_take_a_reused_entry,
+                test_subscriber_table_scribbles_hold_nothing, test_roster_is_sealed));
+        tcase_add_checked_fixture(tc, setup, teardown);
+        return tshm_test_run(s);
 }

@@ -14,6 +14,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshm.h"
 
 #include "fixture.h"
@@ -60,7 +62,7 @@ kill_wait(pid_t pid)
 static bool
 wait_exists(tshm_client *c, const char *name, bool want)
 {
-        struct timespec ts = {0, 10 * 1000 * 1000};
+        struct timespec ts = {0, 10 * 1000L * 1000};
         tshm_info info;
         int i;
 
@@ -229,19 +231,11 @@ int
 main(void)
 {
         Suite *s = suite_create("gc");
-        TCase *tc = tcase_create("gc");
-        SRunner *sr;
-        int failed;
 
-        tcase_set_timeout(tc, 120);
-        tcase_add_test(tc, test_gc_ephemeral_goes_with_its_creator);
-        tcase_add_test(tc, test_gc_ephemeral_collected_at_restart);
-        tcase_add_test(tc, test_gc_reports_then_removes_stale_objects);
-        tcase_add_test(tc, test_gc_unfinished_create_does_not_block_the_name);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        tshm_test_case(s, "gc", 120,
+                       TSHM_TESTS(test_gc_ephemeral_goes_with_its_creator,
+                                  test_gc_ephemeral_collected_at_restart,
+                                  test_gc_reports_then_removes_stale_objects,
+                                  test_gc_unfinished_create_does_not_block_the_name));
+        return tshm_test_run(s);
 }

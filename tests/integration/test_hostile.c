@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <check.h>
+
+#include "check_main.h"
 #include <msgpack.h>
 
 #include "tshm.h"
@@ -449,21 +451,11 @@ int
 main(void)
 {
         Suite *s = suite_create("hostile");
-        TCase *tc = tcase_create("table");
-        SRunner *sr;
-        int failed;
 
-        tcase_set_timeout(tc, 120);
-        tcase_add_test(tc, test_hostile_input_is_refused);
-        tcase_add_test(tc, test_hostile_protocol_versions);
-        tcase_add_test(tc, test_hostile_half_frame_then_hangup);
-        tcase_add_test(tc, test_hostile_descriptor_exhaustion);
-        tcase_add_test(tc, test_hostile_resize_is_undone);
-        tcase_add_test(tc, test_hostile_header_tampering);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        tshm_test_case(s, "table", 120,
+                       TSHM_TESTS(test_hostile_input_is_refused, test_hostile_protocol_versions,
+                                  test_hostile_half_frame_then_hangup,
+                                  test_hostile_descriptor_exhaustion, test_hostile_resize_is_undone,
+                                  test_hostile_header_tampering));
+        return tshm_test_run(s);
 }

@@ -17,6 +17,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshm.h"
 
 #include "fixture.h"
@@ -219,7 +221,7 @@ START_TEST(test_disconnected_writer_keeps_lock)
                 w = open_seg("disc", TSHM_OPEN_RDWR); /* connects, opens, disconnects */
                 ck_assert_int_eq(tshm_write_begin(w, 1000), 0);
                 usleep(2000); /* tshmd sees the connection close meanwhile */
-                ck_assert_int_eq(tshm_write_end(w), 2 * (i + 1));
+                ck_assert_int_eq(tshm_write_end(w), 2L * (i + 1));
                 tshm_close(w);
         }
         tshm_close(s);
@@ -316,7 +318,7 @@ START_TEST(test_writers_are_serialised)
                 ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
                 ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         }
-        ck_assert_int_eq(((int64_t *)tshm_seg_data(s))[0], procs * rounds);
+        ck_assert_int_eq(((int64_t *)tshm_seg_data(s))[0], (int64_t)procs * rounds);
         ck_assert_uint_eq(tshm_seg_seq(s), 2u * (uint64_t)(procs * rounds));
         /* A held lock makes another writer time out, not hang. */
         ck_assert_int_eq(tshm_write_begin(s, 0), 0);
@@ -425,23 +427,14 @@ int
 main(void)
 {
         Suite *s = suite_create("publish");
-        TCase *tc = tcase_create("publish");
-        SRunner *sr;
-        int failed;
+        TCase *tc;
 
-        tcase_set_timeout(tc, 240);
+        tc = tshm_test_case(s, "publish", 240,
+                            TSHM_TESTS(test_publish_numbers_and_wait, test_writer_killed_mid_update,
+                                       test_clean_stop_keeps_writer_lock,
+                                       test_disconnected_writer_keeps_lock,
+                                       test_unlink_wakes_waiters, test_writers_are_serialised,
+                                       test_torn_read_stress));
         tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_add_test(tc, test_publish_numbers_and_wait);
-        tcase_add_test(tc, test_writer_killed_mid_update);
-        tcase_add_test(tc, test_clean_stop_keeps_writer_lock);
-        tcase_add_test(tc, test_disconnected_writer_keeps_lock);
-        tcase_add_test(tc, test_unlink_wakes_waiters);
-        tcase_add_test(tc, test_writers_are_serialised);
-        tcase_add_test(tc, test_torn_read_stress);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return tshm_test_run(s);
 }

@@ -19,6 +19,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshm.h"
 
 #include "fixture.h"
@@ -51,7 +53,7 @@ object_size(int fd)
 static bool
 wait_size(int fd, uint64_t size)
 {
-        struct timespec ts = {0, 5 * 1000 * 1000};
+        struct timespec ts = {0, 5 * 1000L * 1000};
         int i;
 
         for (i = 0; i < 2000; i++) {
@@ -67,7 +69,7 @@ wait_size(int fd, uint64_t size)
 static bool
 log_has(const struct tshmd_fixture *f, const char *text)
 {
-        struct timespec ts = {0, 5 * 1000 * 1000};
+        struct timespec ts = {0, 5 * 1000L * 1000};
         char line[1024];
         bool found = false;
         int i;
@@ -195,7 +197,7 @@ END_TEST
 START_TEST(test_restore_cut_in_a_loop)
 {
         struct tshmd_fixture f;
-        struct timespec ts = {0, 200 * 1000};
+        struct timespec ts = {0, 200 * 1000L};
         tshm_daemon_info stats;
         uint64_t size;
         tshm_client *c;
@@ -258,20 +260,10 @@ int
 main(void)
 {
         Suite *s = suite_create("restore");
-        TCase *tc = tcase_create("restore");
-        SRunner *sr;
-        int failed;
 
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, test_restore_named);
-        tcase_add_test(tc, test_restore_races_unlink_and_free);
-        tcase_add_test(tc, test_restore_unlinked_kept);
-        tcase_add_test(tc, test_restore_cut_in_a_loop);
-        tcase_add_test(tc, test_restore_stop_while_pending);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        tshm_test_case(s, "restore", 60,
+                       TSHM_TESTS(test_restore_named, test_restore_races_unlink_and_free,
+                                  test_restore_unlinked_kept, test_restore_cut_in_a_loop,
+                                  test_restore_stop_while_pending));
+        return tshm_test_run(s);
 }

@@ -16,6 +16,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshm.h"
 
 #include "fixture.h"
@@ -169,7 +171,7 @@ START_TEST(test_block_delivers_every_frame_in_order)
         char ok;
 
         ck_assert_int_eq(tshm_seg_is_stream(s), 1);
-        ck_assert_uint_eq(tshm_seg_nbytes(s), FRAME_N * 4);
+        ck_assert_uint_eq(tshm_seg_nbytes(s), (size_t)FRAME_N * 4);
         ck_assert_int_eq(pipe(go), 0);
         ck_assert_int_eq(pipe(back), 0);
         for (i = 0; i < 3; i++) {
@@ -313,7 +315,7 @@ START_TEST(test_producer_killed_mid_frame)
                     tshm_stream_loan(ps, 1000, &d) < 0) {
                         _exit(1);
                 }
-                memset(d, 0xff, FRAME_N * 4);
+                memset(d, 0xff, (size_t)FRAME_N * 4);
                 (void)!write(pfd[1], "k", 1);
                 pause();
                 _exit(0);
@@ -411,23 +413,14 @@ int
 main(void)
 {
         Suite *s = suite_create("stream");
-        TCase *tc = tcase_create("stream");
-        SRunner *sr;
-        int failed;
+        TCase *tc;
 
-        tcase_set_timeout(tc, 120);
+        tc = tshm_test_case(
+            s, "stream", 120,
+            TSHM_TESTS(test_block_delivers_every_frame_in_order, test_overwrite_missed_adds_up,
+                       test_dead_subscriber_releases_producer,
+                       test_subscriber_dies_while_daemon_down, test_producer_killed_mid_frame,
+                       test_stream_bad_arguments, test_stream_stat_kind_and_flags));
         tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_add_test(tc, test_block_delivers_every_frame_in_order);
-        tcase_add_test(tc, test_overwrite_missed_adds_up);
-        tcase_add_test(tc, test_dead_subscriber_releases_producer);
-        tcase_add_test(tc, test_subscriber_dies_while_daemon_down);
-        tcase_add_test(tc, test_producer_killed_mid_frame);
-        tcase_add_test(tc, test_stream_bad_arguments);
-        tcase_add_test(tc, test_stream_stat_kind_and_flags);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return tshm_test_run(s);
 }

@@ -26,6 +26,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshm.h"
 
 #include "fixture.h"
@@ -561,18 +563,10 @@ int
 main(void)
 {
         Suite *s = suite_create("fault_daemon");
-        TCase *tc = tcase_create("kill9");
-        SRunner *sr;
-        int failed;
+        TCase *tc;
 
         stress_sentinel_init();
-        tcase_set_timeout(tc, 280);
+        tc = tshm_test_case(s, "kill9", 280, TSHM_TESTS(test_fault_daemon_kill9_under_load));
         tcase_add_unchecked_fixture(tc, NULL, stress_sentinel_cleanup);
-        tcase_add_test(tc, test_fault_daemon_kill9_under_load);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return tshm_test_run(s);
 }

@@ -37,6 +37,8 @@
 #include <unistd.h>
 
 #include <check.h>
+
+#include "check_main.h"
 #include <msgpack.h>
 
 #include "tshm.h"
@@ -475,24 +477,15 @@ int
 main(void)
 {
         Suite *s = suite_create("fault_resize");
-        TCase *tc = tcase_create("truncate");
-        SRunner *sr;
-        int failed;
+        TCase *tc;
 
         stress_sentinel_init();
-        tcase_set_timeout(tc, 280);
+        tc =
+            tshm_test_case(s, "truncate", 280, TSHM_TESTS(test_fault_resize_truncate_under_reader));
         tcase_add_unchecked_fixture(tc, NULL, stress_sentinel_cleanup);
-        tcase_add_test(tc, test_fault_resize_truncate_under_reader);
-        suite_add_tcase(s, tc);
-        tc = tcase_create("chain");
-        tcase_set_timeout(tc, 60);
+        tc = tshm_test_case(s, "chain", 60,
+                            TSHM_TESTS(test_fault_resize_gives_up_when_never_restored,
+                                       test_fault_resize_chains_other_faults));
         tcase_add_unchecked_fixture(tc, NULL, stress_sentinel_cleanup);
-        tcase_add_test(tc, test_fault_resize_gives_up_when_never_restored);
-        tcase_add_test(tc, test_fault_resize_chains_other_faults);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return tshm_test_run(s);
 }

@@ -13,6 +13,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshm.h"
 
 #if UINTPTR_MAX == UINT64_MAX
@@ -114,15 +116,7 @@ int
 main(void)
 {
         Suite *s = suite_create("abi");
-        TCase *tc = tcase_create("layout");
-        SRunner *sr;
-        int failed;
 
-        tcase_add_test(tc, test_abi_layout);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        tshm_test_case(s, "layout", 0, TSHM_TESTS(test_abi_layout));
+        return tshm_test_run(s);
 }

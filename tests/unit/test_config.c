@@ -9,6 +9,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshmd.h"
 
 START_TEST(test_config_default_prefix_by_uid)
@@ -86,18 +88,10 @@ int
 main(void)
 {
         Suite *s = suite_create("config");
-        TCase *tc = tcase_create("prefix");
-        SRunner *sr;
-        int failed;
 
-        tcase_add_test(tc, test_config_default_prefix_by_uid);
-        tcase_add_test(tc, test_config_defaults_use_the_euid);
-        tcase_add_test(tc, test_config_default_state_dir);
-        tcase_add_test(tc, test_config_state_dir_flag);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        tshm_test_case(s, "prefix", 0,
+                       TSHM_TESTS(test_config_default_prefix_by_uid,
+                                  test_config_defaults_use_the_euid, test_config_default_state_dir,
+                                  test_config_state_dir_flag));
+        return tshm_test_run(s);
 }

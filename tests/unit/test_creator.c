@@ -5,6 +5,8 @@
  * enough, since pids are reused: the process's start time must match too.
  */
 #include <check.h>
+
+#include "check_main.h"
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -54,16 +56,9 @@ int
 main(void)
 {
         Suite *s = suite_create("creator");
-        TCase *tc = tcase_create("creator");
-        SRunner *sr;
-        int failed;
 
-        tcase_add_test(tc, test_creator_alive_needs_pid_and_start);
-        tcase_add_test(tc, test_creator_gone_after_exit);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        tshm_test_case(
+            s, "creator", 0,
+            TSHM_TESTS(test_creator_alive_needs_pid_and_start, test_creator_gone_after_exit));
+        return tshm_test_run(s);
 }

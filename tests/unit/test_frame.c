@@ -2,6 +2,8 @@
  * test_frame.c - the length-prefixed frame reader (proto/frame.c).
  */
 #include <check.h>
+
+#include "check_main.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,7 +248,7 @@ END_TEST
 START_TEST(test_frame_consume_then_reuse)
 {
         struct tshm__frame_reader r;
-        const size_t big = 100u * 1024u;
+        const size_t big = (size_t)100 * 1024;
         uint8_t *stream = malloc(4 + big);
         uint8_t small[4 + 3] = {0, 0, 0, 3, 'a', 'b', 'c'};
         size_t i;
@@ -269,7 +271,7 @@ START_TEST(test_frame_consume_then_reuse)
         ck_assert_int_eq(tshm__frame_feed(&r, stream, 4 + big), (int)(4 + big));
         ck_assert_uint_ge(r.cap, 4 + big);
         expect_frame(&r, stream + 4, big);
-        ck_assert_uint_le(r.cap, 64u * 1024u);
+        ck_assert_uint_le(r.cap, (size_t)64 * 1024);
 
         /* And the reader still works afterwards. */
         ck_assert_int_eq(tshm__frame_feed(&r, small, 5), 5);
@@ -282,37 +284,16 @@ START_TEST(test_frame_consume_then_reuse)
 }
 END_TEST
 
-#define ADD_CASE(s, fn)                                                                            \
-        do {                                                                                       \
-                TCase *tc_ = tcase_create(#fn);                                                    \
-                tcase_add_test(tc_, fn);                                                           \
-                suite_add_tcase((s), tc_);                                                         \
-        } while (0)
-
-static Suite *
-frame_suite(void)
-{
-        Suite *s = suite_create("frame");
-
-        ADD_CASE(s, test_frame_be32);
-        ADD_CASE(s, test_frame_one_byte_at_a_time);
-        ADD_CASE(s, test_frame_several_in_one_feed);
-        ADD_CASE(s, test_frame_partial_header_and_body);
-        ADD_CASE(s, test_frame_rejects_oversized_length);
-        ADD_CASE(s, test_frame_accepts_max_length);
-        ADD_CASE(s, test_frame_zero_length);
-        ADD_CASE(s, test_frame_consume_then_reuse);
-        return s;
-}
-
 int
 main(void)
 {
-        SRunner *sr = srunner_create(frame_suite());
-        int failed;
+        Suite *s = suite_create("frame");
 
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        tshm_test_each(
+            s, 0, NULL, NULL,
+            TSHM_TESTS(test_frame_be32, test_frame_one_byte_at_a_time,
+                       test_frame_several_in_one_feed, test_frame_partial_header_and_body,
+                       test_frame_rejects_oversized_length, test_frame_accepts_max_length,
+                       test_frame_zero_length, test_frame_consume_then_reuse));
+        return tshm_test_run(s);
 }

@@ -13,6 +13,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshmd.h"
 
 /* Under AddressSanitizer a SIGBUS that is not ours goes to ASan's handler
@@ -166,18 +168,10 @@ int
 main(void)
 {
         Suite *s = suite_create("hdrmap");
-        TCase *tc = tcase_create("hdrmap");
-        SRunner *sr;
-        int failed;
 
-        tcase_add_test(tc, test_hdrmap_runs_and_returns);
-        tcase_add_test(tc, test_hdrmap_cut_during_access_is_an_error);
-        tcase_add_test(tc, test_hdrmap_short_object_is_refused);
-        tcase_add_test(tc, test_hdrmap_other_sigbus_stays_fatal);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        tshm_test_case(
+            s, "hdrmap", 0,
+            TSHM_TESTS(test_hdrmap_runs_and_returns, test_hdrmap_cut_during_access_is_an_error,
+                       test_hdrmap_short_object_is_refused, test_hdrmap_other_sigbus_stays_fatal));
+        return tshm_test_run(s);
 }

@@ -3,6 +3,8 @@
  * (proto/mpcheck.c).
  */
 #include <check.h>
+
+#include "check_main.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,45 +304,17 @@ START_TEST(test_mpcheck_trailing_and_empty)
 }
 END_TEST
 
-#define ADD_CASE(s, fn)                                                                            \
-        do {                                                                                       \
-                TCase *tc_ = tcase_create(#fn);                                                    \
-                tcase_add_test(tc_, fn);                                                           \
-                suite_add_tcase((s), tc_);                                                         \
-        } while (0)
-
-#define ADD_LOOP_CASE(s, fn, n)                                                                    \
-        do {                                                                                       \
-                TCase *tc_ = tcase_create(#fn);                                                    \
-                tcase_add_loop_test(tc_, fn, 0, (int)(n));                                         \
-                suite_add_tcase((s), tc_);                                                         \
-        } while (0)
-
-static Suite *
-mpcheck_suite(void)
-{
-        Suite *s = suite_create("mpcheck");
-
-        ADD_LOOP_CASE(s, test_mpcheck_every_format_accepted, NFORMATS);
-        ADD_LOOP_CASE(s, test_mpcheck_prefix_and_suffix_refused, NFORMATS);
-        ADD_CASE(s, test_mpcheck_valid_maps);
-        ADD_CASE(s, test_mpcheck_huge_declared_counts);
-        ADD_CASE(s, test_mpcheck_element_limit);
-        ADD_CASE(s, test_mpcheck_depth_limit);
-        ADD_CASE(s, test_mpcheck_truncated_str_bin_ext);
-        ADD_CASE(s, test_mpcheck_never_used_byte);
-        ADD_CASE(s, test_mpcheck_trailing_and_empty);
-        return s;
-}
-
 int
 main(void)
 {
-        SRunner *sr = srunner_create(mpcheck_suite());
-        int failed;
+        Suite *s = suite_create("mpcheck");
 
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        tshm_test_loop(s, 0, test_mpcheck_every_format_accepted, 0, (int)NFORMATS);
+        tshm_test_loop(s, 0, test_mpcheck_prefix_and_suffix_refused, 0, (int)NFORMATS);
+        tshm_test_each(s, 0, NULL, NULL,
+                       TSHM_TESTS(test_mpcheck_valid_maps, test_mpcheck_huge_declared_counts,
+                                  test_mpcheck_element_limit, test_mpcheck_depth_limit,
+                                  test_mpcheck_truncated_str_bin_ext, test_mpcheck_never_used_byte,
+                                  test_mpcheck_trailing_and_empty));
+        return tshm_test_run(s);
 }

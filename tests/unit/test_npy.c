@@ -2,6 +2,8 @@
  * test_npy.c - the .npy header reader and writer (client/cli/npy.c).
  */
 #include <check.h>
+
+#include "check_main.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,36 +233,20 @@ START_TEST(test_npy_refuses_to_format_bfloat16)
 }
 END_TEST
 
-static Suite *
-npy_suite(void)
+int
+main(void)
 {
         Suite *s = suite_create("npy");
         TCase *tc;
 
-        tc = tcase_create("parse");
-        tcase_add_test(tc, test_npy_parses_numpy_header);
-        tcase_add_test(tc, test_npy_parses_shapes_and_spellings);
-        tcase_add_test(tc, test_npy_parses_version_2_and_3);
+        tc = tshm_test_case(
+            s, "parse", 0,
+            TSHM_TESTS(test_npy_parses_numpy_header, test_npy_parses_shapes_and_spellings,
+                       test_npy_parses_version_2_and_3, test_npy_refuses_bad_preamble));
         tcase_add_loop_test(tc, test_npy_refuses_bad_header, 0,
                             (int)(sizeof(bad_dicts) / sizeof(bad_dicts[0])));
-        tcase_add_test(tc, test_npy_refuses_bad_preamble);
-        suite_add_tcase(s, tc);
-        tc = tcase_create("format");
-        tcase_add_test(tc, test_npy_formats_like_numpy);
-        tcase_add_test(tc, test_npy_formats_every_rank);
-        tcase_add_test(tc, test_npy_refuses_to_format_bfloat16);
-        suite_add_tcase(s, tc);
-        return s;
-}
-
-int
-main(void)
-{
-        SRunner *sr = srunner_create(npy_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        tshm_test_case(s, "format", 0,
+                       TSHM_TESTS(test_npy_formats_like_numpy, test_npy_formats_every_rank,
+                                  test_npy_refuses_to_format_bfloat16));
+        return tshm_test_run(s);
 }

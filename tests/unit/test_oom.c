@@ -17,6 +17,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshmd.h"
 
 #define OWNER 1000u
@@ -433,44 +435,19 @@ START_TEST(test_oom_stream_attach)
 }
 END_TEST
 
-static Suite *
-oom_suite(void)
-{
-        Suite *s = suite_create("oom");
-        TCase *tc;
-
-#define ADD(fn)                                                                                    \
-        do {                                                                                       \
-                tc = tcase_create(#fn);                                                            \
-                tcase_add_checked_fixture(tc, setup, teardown);                                    \
-                tcase_set_timeout(tc, 60);                                                         \
-                tcase_add_test(tc, fn);                                                            \
-                suite_add_tcase(s, tc);                                                            \
-        } while (0)
-        ADD(test_oom_create);
-        ADD(test_oom_create_ephemeral);
-        ADD(test_oom_stream_create);
-        ADD(test_oom_create_pending);
-        ADD(test_oom_open);
-        ADD(test_oom_list);
-        ADD(test_oom_stream_attach);
-#undef ADD
-        return s;
-}
-
 int
 main(void)
 {
-        SRunner *sr;
-        int failed;
+        Suite *s;
 
         /* As tshmd's main() does: libuv's allocations are in the walk. */
         if (uv_replace_allocator(tshm__malloc, tshm__realloc, tshm__calloc, tshm__free) != 0) {
                 return EXIT_FAILURE;
         }
-        sr = srunner_create(oom_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        s = suite_create("oom");
+        tshm_test_each(s, 60, setup, teardown,
+                       TSHM_TESTS(test_oom_create, test_oom_create_ephemeral,
+                                  test_oom_stream_create, test_oom_create_pending, test_oom_open,
+                                  test_oom_list, test_oom_stream_attach));
+        return tshm_test_run(s);
 }

@@ -13,6 +13,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshmd.h"
 
 #define OWNER 1000u
@@ -572,43 +574,17 @@ START_TEST(test_ops_dispatch_hello_first)
 }
 END_TEST
 
-static Suite *
-ops_suite(void)
-{
-        Suite *s = suite_create("ops");
-        TCase *tc;
-
-#define ADD(fn)                                                                                    \
-        do {                                                                                       \
-                tc = tcase_create(#fn);                                                            \
-                tcase_add_checked_fixture(tc, setup, teardown);                                    \
-                tcase_add_test(tc, fn);                                                            \
-                suite_add_tcase(s, tc);                                                            \
-        } while (0)
-        ADD(test_ops_create_small);
-        ADD(test_ops_create_budget_refused);
-        ADD(test_ops_create_pending);
-        ADD(test_ops_create_pending_client_gone);
-        ADD(test_ops_open_refusals);
-        ADD(test_ops_open_handle_limit);
-        ADD(test_ops_close);
-        ADD(test_ops_unlink);
-        ADD(test_ops_chmod_chown);
-        ADD(test_ops_stat_list_visibility);
-        ADD(test_ops_stream_attach);
-        ADD(test_ops_dispatch_hello_first);
-#undef ADD
-        return s;
-}
-
 int
 main(void)
 {
-        SRunner *sr = srunner_create(ops_suite());
-        int failed;
+        Suite *s = suite_create("ops");
 
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        tshm_test_each(s, 0, setup, teardown,
+                       TSHM_TESTS(test_ops_create_small, test_ops_create_budget_refused,
+                                  test_ops_create_pending, test_ops_create_pending_client_gone,
+                                  test_ops_open_refusals, test_ops_open_handle_limit,
+                                  test_ops_close, test_ops_unlink, test_ops_chmod_chown,
+                                  test_ops_stat_list_visibility, test_ops_stream_attach,
+                                  test_ops_dispatch_hello_first));
+        return tshm_test_run(s);
 }

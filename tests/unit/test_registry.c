@@ -6,6 +6,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshmd.h"
 
 static struct tshm__hdr
@@ -78,9 +80,9 @@ START_TEST(test_registry_unlinked_stays_charged_while_open)
         ck_assert_uint_eq(reg.bytes, 8192);
         /* The name is free for a new segment meanwhile. */
         add(&reg, "held", 1);
-        ck_assert_uint_eq(reg.bytes, 2 * 8192);
+        ck_assert_uint_eq(reg.bytes, 2ull * 8192);
         tshmd_registry_unref(&reg, s);
-        ck_assert_uint_eq(reg.bytes, 2 * 8192);
+        ck_assert_uint_eq(reg.bytes, 2ull * 8192);
         tshmd_registry_unref(&reg, s); /* frees it */
         ck_assert_uint_eq(reg.bytes, 8192);
         ck_assert_uint_eq(reg.opens, 0);
@@ -90,13 +92,13 @@ END_TEST
 
 START_TEST(test_registry_admit_checks_budgets)
 {
-        struct tshmd_config cfg = {.max_bytes = 3 * 8192, .max_segments = 3};
+        struct tshmd_config cfg = {.max_bytes = 3ull * 8192, .max_segments = 3};
         struct tshmd_registry reg;
         char err[256];
 
         tshmd_registry_init(&reg);
-        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 0, 3 * 8192, err, sizeof(err)), 0);
-        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 0, 3 * 8192 + 1, err, sizeof(err)),
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 0, 3ull * 8192, err, sizeof(err)), 0);
+        ck_assert_int_eq(tshmd_registry_admit(&reg, &cfg, 0, 3ull * 8192 + 1, err, sizeof(err)),
                          TSHM_ENOSPC);
         ck_assert_ptr_nonnull(strstr(err, "--max-bytes=24576, 0 in use, 24577 asked"));
         add(&reg, "x", 100);
@@ -118,7 +120,7 @@ END_TEST
 
 START_TEST(test_registry_per_uid_budgets)
 {
-        struct tshmd_config cfg = {.max_bytes_per_uid = 2 * 8192, .max_segments_per_uid = 2};
+        struct tshmd_config cfg = {.max_bytes_per_uid = 2ull * 8192, .max_segments_per_uid = 2};
         struct tshmd_registry reg;
         struct tshm__hdr hdr;
         struct tshmd_seg *seg;
@@ -208,31 +210,13 @@ int
 main(void)
 {
         Suite *s = suite_create("registry");
-        TCase *tc;
-        SRunner *sr;
-        int failed;
 
-        tc = tcase_create("find_and_order");
-        tcase_add_test(tc, test_registry_find_and_order);
-        suite_add_tcase(s, tc);
-        tc = tcase_create("unlinked_charged");
-        tcase_add_test(tc, test_registry_unlinked_stays_charged_while_open);
-        suite_add_tcase(s, tc);
-        tc = tcase_create("admit");
-        tcase_add_test(tc, test_registry_admit_checks_budgets);
-        suite_add_tcase(s, tc);
-        tc = tcase_create("per_uid");
-        tcase_add_test(tc, test_registry_per_uid_budgets);
-        suite_add_tcase(s, tc);
-        tc = tcase_create("info");
-        tcase_add_test(tc, test_registry_info_copies_everything);
-        suite_add_tcase(s, tc);
-        tc = tcase_create("hash");
-        tcase_add_test(tc, test_registry_hash_is_keyed);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        tshm_test_case(s, "find_and_order", 0, TSHM_TESTS(test_registry_find_and_order));
+        tshm_test_case(s, "unlinked_charged", 0,
+                       TSHM_TESTS(test_registry_unlinked_stays_charged_while_open));
+        tshm_test_case(s, "admit", 0, TSHM_TESTS(test_registry_admit_checks_budgets));
+        tshm_test_case(s, "per_uid", 0, TSHM_TESTS(test_registry_per_uid_budgets));
+        tshm_test_case(s, "info", 0, TSHM_TESTS(test_registry_info_copies_everything));
+        tshm_test_case(s, "hash", 0, TSHM_TESTS(test_registry_hash_is_keyed));
+        return tshm_test_run(s);
 }

@@ -6,6 +6,8 @@
  * bytes of the ops with the most keys are pinned.
  */
 #include <check.h>
+
+#include "check_main.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -461,26 +463,12 @@ int
 main(void)
 {
         Suite *s = suite_create("request");
-        TCase *tc;
-        SRunner *sr;
-        int failed;
 
-#define ADD_CASE(fn)                                                                               \
-        tc = tcase_create(#fn);                                                                    \
-        tcase_add_test(tc, fn);                                                                    \
-        suite_add_tcase(s, tc)
-        ADD_CASE(test_request_every_key_accepted);
-        ADD_CASE(test_request_missing_required_key);
-        ADD_CASE(test_request_optional_key_may_be_absent);
-        ADD_CASE(test_request_duplicate_key);
-        ADD_CASE(test_request_wrong_type);
-        ADD_CASE(test_request_key_not_taken);
-        ADD_CASE(test_request_round_trip_every_op);
-        ADD_CASE(test_request_wire_bytes);
-#undef ADD_CASE
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        tshm_test_each(
+            s, 0, NULL, NULL,
+            TSHM_TESTS(test_request_every_key_accepted, test_request_missing_required_key,
+                       test_request_optional_key_may_be_absent, test_request_duplicate_key,
+                       test_request_wrong_type, test_request_key_not_taken,
+                       test_request_round_trip_every_op, test_request_wire_bytes));
+        return tshm_test_run(s);
 }

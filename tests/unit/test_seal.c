@@ -6,6 +6,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "tshmd.h"
 
 START_TEST(test_seal_siphash_reference_vectors)
@@ -76,16 +78,9 @@ int
 main(void)
 {
         Suite *s = suite_create("seal");
-        TCase *tc = tcase_create("seal");
-        SRunner *sr;
-        int failed;
 
-        tcase_add_test(tc, test_seal_siphash_reference_vectors);
-        tcase_add_test(tc, test_seal_covers_owned_fields_only);
-        suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        tshm_test_case(
+            s, "seal", 0,
+            TSHM_TESTS(test_seal_siphash_reference_vectors, test_seal_covers_owned_fields_only));
+        return tshm_test_run(s);
 }

@@ -3,6 +3,8 @@
  * (proto/error.c).
  */
 #include <check.h>
+
+#include "check_main.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -417,42 +419,18 @@ START_TEST(test_spec_version)
 }
 END_TEST
 
-#define ADD_CASE(s, fn)                                                                            \
-        do {                                                                                       \
-                TCase *tc_ = tcase_create(#fn);                                                    \
-                tcase_add_test(tc_, fn);                                                           \
-                suite_add_tcase((s), tc_);                                                         \
-        } while (0)
-
-static Suite *
-spec_suite(void)
-{
-        Suite *s = suite_create("spec");
-
-        ADD_CASE(s, test_spec_name_check_accepts);
-        ADD_CASE(s, test_spec_name_check_refuses);
-        ADD_CASE(s, test_spec_dtype_tables);
-        ADD_CASE(s, test_spec_dtype_parse_names);
-        ADD_CASE(s, test_spec_dtype_parse_typestrs);
-        ADD_CASE(s, test_spec_dtype_parse_refuses);
-        ADD_CASE(s, test_spec_shape_parse_accepts);
-        ADD_CASE(s, test_spec_shape_parse_refuses);
-        ADD_CASE(s, test_spec_shape_nbytes);
-        ADD_CASE(s, test_spec_shape_nbytes_refuses);
-        ADD_CASE(s, test_spec_error_table);
-        ADD_CASE(s, test_spec_error_unknown);
-        ADD_CASE(s, test_spec_version);
-        return s;
-}
-
 int
 main(void)
 {
-        SRunner *sr = srunner_create(spec_suite());
-        int failed;
+        Suite *s = suite_create("spec");
 
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        tshm_test_each(s, 0, NULL, NULL,
+                       TSHM_TESTS(test_spec_name_check_accepts, test_spec_name_check_refuses,
+                                  test_spec_dtype_tables, test_spec_dtype_parse_names,
+                                  test_spec_dtype_parse_typestrs, test_spec_dtype_parse_refuses,
+                                  test_spec_shape_parse_accepts, test_spec_shape_parse_refuses,
+                                  test_spec_shape_nbytes, test_spec_shape_nbytes_refuses,
+                                  test_spec_error_table, test_spec_error_unknown,
+                                  test_spec_version));
+        return tshm_test_run(s);
 }
