@@ -208,24 +208,46 @@ ls_row(FILE *out, size_t width, const char *fmt, ...)
         (void)fprintf(out, "%s\n", line);
 }
 
+/* The STREAM cell of @in into @buf: "4 slots block, 2 subscribers, 5
+ * frames", or "-" for an array. */
+static void
+ls_ring(tshm_client *c, const tshm_info *in, char *buf, size_t len)
+{
+        tshm_stream_info si;
+
+        if (stream_of(c, in, &si)) {
+                (void)snprintf(buf, len,
+                               "%" PRIu32 " slots %s, %" PRIu32 " subscribers, %" PRIu64 " frames",
+                               si.slots, stream_policy_name(si.policy), si.subscribers, si.frames);
+        } else {
+                (void)snprintf(buf, len, "-");
+        }
+}
+
+#define LS_RING_BUF 96
+
 static void
 ls_table(FILE *out, tshm_client *c, const tshm_info *infos, size_t count, size_t width)
 {
-        tshm_stream_info si;
-        char ring[96];
         struct fmt_name_cache users;
         struct ls_widths w;
         char shape[FMT_SHAPE_BUF], size[FMT_SIZE_BUF], created[FMT_TIME_BUF], dt[32];
         char name_cut[TSHM_NAME_MAX + 1], shape_cut[FMT_SHAPE_BUF];
-        size_t i;
+        char(*rings)[LS_RING_BUF] = calloc(count > 0 ? count : 1, LS_RING_BUF);
+        size_t i, ring = strlen("STREAM");
 
         memset(&users, 0, sizeof(users));
         ls_measure(infos, count, &users, &w);
+        for (i = 0; i < count && rings != NULL; i++) {
+                ls_ring(c, &infos[i], rings[i], LS_RING_BUF);
+                ring = zmax(ring, strlen(rings[i]));
+        }
         if (width > 0) {
                 /* Everything but NAME and SHAPE: the other columns, MODE
-                 * (4), the eight two-blank gaps (16) and the shortest
-                 * STREAM ("-"). */
-                ls_fit(&w, w.dtype + w.size + w.owner + w.opens + FMT_TIME_LOCAL_WIDTH + 4 + 1 + 16,
+                 * (4), the eight two-blank gaps (16) and the widest STREAM
+                 * cell, so that a stream's ring is not the first thing cut. */
+                ls_fit(&w,
+                       w.dtype + w.size + w.owner + w.opens + FMT_TIME_LOCAL_WIDTH + 4 + ring + 16,
                        width);
         }
         ls_row(out, width, "%-*s  %-*s  %-*s  %*s  %-*s  MODE  %*s  %-*s  STREAM", (int)w.name,
@@ -233,24 +255,22 @@ ls_table(FILE *out, tshm_client *c, const tshm_info *infos, size_t count, size_t
                (int)w.owner, "OWNER", (int)w.opens, "OPENS", FMT_TIME_LOCAL_WIDTH, "CREATED");
         for (i = 0; i < count; i++) {
                 const tshm_info *in = &infos[i];
+                char one[LS_RING_BUF];
 
                 fmt_shape(in->ndim, in->shape, shape);
                 fmt_size(in->nbytes, size);
                 fmt_time_local(in->created_ns, created);
-                if (stream_of(c, in, &si)) {
-                        (void)snprintf(
-                            ring, sizeof(ring),
-                            "%" PRIu32 " slots %s, %" PRIu32 " subscribers, %" PRIu64 " frames",
-                            si.slots, stream_policy_name(si.policy), si.subscribers, si.frames);
-                } else {
-                        (void)snprintf(ring, sizeof(ring), "-");
+                if (rings == NULL) {
+                        ls_ring(c, in, one, sizeof(one));
                 }
                 ls_row(out, width, "%-*s  %-*s  %-*s  %*s  %-*s  %04o  %*" PRIu32 "  %-*s  %s",
                        (int)w.name, ls_cut(in->name, w.name, name_cut), (int)w.dtype,
                        fmt_dtype(in->dtype, dt), (int)w.shape, ls_cut(shape, w.shape, shape_cut),
                        (int)w.size, size, (int)w.owner, fmt_user(&users, in->owner_uid), in->mode,
-                       (int)w.opens, in->opens, FMT_TIME_LOCAL_WIDTH, created, ring);
+                       (int)w.opens, in->opens, FMT_TIME_LOCAL_WIDTH, created,
+                       rings != NULL ? rings[i] : one);
         }
+        free(rings);
 }
 
 int
