@@ -2,9 +2,9 @@
  * ops.c - the op table: which handler answers each op of PROTOCOL.md, and
  * whether it needs the handshake first. A handler checks the caller's
  * rights with the credentials the kernel gave at accept (ses->peer), never
- * with anything in the message, decides, and fills a reply; it never sends
- * (conn.c does). The handlers live by concept: ops_seg.c, ops_perm.c,
- * ops_info.c, ops_stream.c and create.c.
+ * with anything in the message, decides, and fills a typed reply; it never
+ * encodes or sends (conn.c does). The handlers live by concept: ops_seg.c,
+ * ops_perm.c, ops_info.c, ops_stream.c and create.c.
  */
 #include <stddef.h>
 #include <syslog.h>

@@ -615,7 +615,8 @@ void tshmd_reply_undo(struct tshmd_reply *rep);
  * connection layer's sending path (conn.c) and tests call it. */
 int tshmd_reply_encode(struct tshmd_reply *rep, int rv, struct tshmd_frame *out);
 
-/* ops.c: the op table. A handler decides and fills @rep; it never sends. */
+/* ops.c: the op table. A handler decides and fills @rep; it never encodes
+ * or sends. */
 typedef int (*tshmd_handler_fn)(struct tshmd_server *srv, struct tshmd_session *ses,
                                 const struct tshm__req *req, struct tshmd_reply *rep);
 /* Decode the request in @payload and run its handler; returns what the
