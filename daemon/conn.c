@@ -1,8 +1,8 @@
 /*
  * conn.c - one client connection: read frames, run the op table on each
  * (ops.c), and send what the handler decided: the one place that encodes a
- * reply (reply.c) and queues it (queue.c) with the descriptor that rides on
- * it. When the client goes, its session ends (session.c).
+ * reply (tshmd_reply_encode, reply.c) and queues it (queue.c) with the
+ * descriptor that rides on it. When the client goes, its session ends (session.c).
  *
  * Connections are driven by a uv_poll_t on the raw socket rather than a
  * uv_pipe_t, because replies carry descriptors with SCM_RIGHTS, which
@@ -38,32 +38,34 @@ conn_close_on_drain(struct tshmd_conn *c)
         c->ses.gone = true;
 }
 
-/* Queue the frame that answers a handler's @rv and @rep, and take what
- * @rep holds. A reply that cannot be queued becomes an out-of-memory error
- * (which may not fit either: then the client learns nothing, as it would
- * from a lost frame, and its next request is served). */
+/* Encode and queue the frame that answers a handler's @rv and @rep, and
+ * dispose of @rep. A success that cannot be encoded or queued is undone
+ * (rep->undo) and becomes an error (which may not fit either: then the
+ * client learns nothing, as it would from a lost frame, and its next
+ * request is served). */
 static void
 conn_send(struct tshmd_conn *c, int rv, struct tshmd_reply *rep)
 {
-        uint8_t *buf;
-        size_t len;
-        int fd;
+        struct tshmd_frame f;
 
         if (rep->close) {
                 conn_close_on_drain(c);
         }
-        if (tshmd_reply_frame(rep, rv, &buf, &len, &fd) < 0 ||
-            tshmd_queue_push(c, buf, len, fd) < 0) {
-                if (rv < 0) {
-                        goto out;
-                }
-                rep->msg[0] = '\0';
-                if (tshmd_reply_frame(rep, TSHM_ENOMEM, &buf, &len, &fd) == 0) {
-                        (void)tshmd_queue_push(c, buf, len, fd);
-                }
+        if (tshmd_reply_encode(rep, rv, &f) < 0) {
+                goto out; /* not even an error frame: nothing to send */
+        }
+        if (tshmd_queue_push(c, f.buf, f.len, f.fd) == 0 || f.status != 0) {
+                goto out; /* queued, or an error frame lost */
+        }
+        /* A success encoded but not queued (its descriptor went with it):
+         * take it back and say so. */
+        tshmd_reply_undo(rep);
+        rep->msg[0] = '\0';
+        if (tshmd_reply_encode(rep, TSHM_ENOMEM, &f) == 0) {
+                (void)tshmd_queue_push(c, f.buf, f.len, f.fd);
         }
 out:
-        tshmd_reply_done(rep);
+        tshmd_reply_dispose(rep);
 }
 
 /* Send what the socket takes. Returns false when the connection failed. */
@@ -122,7 +124,7 @@ conn_dispatch(struct tshmd_conn *c, const uint8_t *payload, size_t len)
         tshmd_reply_init(&rep, 0);
         rv = tshmd_ops_dispatch(c->srv, &c->ses, payload, len, &rep);
         if (rv == TSHMD_PENDING) {
-                tshmd_reply_done(&rep);
+                tshmd_reply_dispose(&rep);
                 return;
         }
         conn_send(c, rv, &rep);
@@ -328,7 +330,7 @@ conn_complete(struct tshmd_session *ses, int rv, struct tshmd_reply *rep)
         struct tshmd_conn *c = conn_of(ses);
 
         if (ses->gone) {
-                tshmd_reply_done(rep);
+                tshmd_reply_dispose(rep);
         } else {
                 conn_send(c, rv, rep);
         }

@@ -63,6 +63,19 @@ create_run(uv_work_t *w)
  * takes microseconds, less than the thread pool's two context switches. */
 #define CREATE_INLINE_MAX ((uint64_t)1024 * 1024)
 
+/* A create whose reply cannot be sent did not happen: its handle, its
+ * ephemeral entry and the segment go (the descriptor goes with the
+ * reply). */
+static void
+create_undo(const struct tshmd_undo *u)
+{
+        tshmd_session_handle_close(u->srv, u->ses, tshmd_session_handle_find(u->ses, u->handle));
+        if ((u->seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0) {
+                tshmd_session_untrack_ephemeral(u->ses, u->seg);
+        }
+        (void)tshmd_seg_remove(u->srv, u->seg);
+}
+
 /* Register the outcome of a create and decide its reply. When the session
  * went away meanwhile (ses->gone) the reply is dropped by whoever the
  * session belongs to: a persistent segment stays, like a file; an
@@ -100,16 +113,12 @@ create_finish(struct create_work *cw, struct tshmd_reply *rep)
         if ((rv = tshmd_session_handle_new(srv, ses, seg, true, &handle)) < 0) {
                 goto untrack;
         }
-        if ((rv = tshm__reply_seg(&rep->enc, rep->id, handle, seg->size, (tshm_dtype)seg->dtype,
-                                  seg->ndim, seg->shape, seg->slots, seg->policy)) < 0) {
-                goto close_handle;
-        }
-        rep->fd = cw->fd;
+        tshmd_seg_reply(seg, handle, cw->fd, rep);
+        rep->undo = (struct tshmd_undo){
+            .fn = create_undo, .srv = srv, .ses = ses, .seg = seg, .handle = handle};
         return 0;
         /* The client is told the create failed: then it did not happen, and
          * the name is free again. */
-close_handle:
-        tshmd_session_handle_close(srv, ses, tshmd_session_handle_find(ses, handle));
 untrack:
         if (ephemeral) {
                 tshmd_session_untrack_ephemeral(ses, seg);

@@ -98,16 +98,13 @@ gc_reason(struct tshmd_server *srv, int dfd, const char *entry, char *why, size_
 }
 
 int
-tshmd_gc_scan(struct tshmd_server *srv, bool remove, struct tshm__reply_enc *e, uint64_t id)
+tshmd_gc_scan(struct tshmd_server *srv, bool remove, struct tshmd_gc_entry **ret_items,
+              uint32_t *ret_count)
 {
         size_t plen = strlen(srv->cfg->shm_prefix);
-        struct tshm_gc_item {
-                char object[300];
-                char reason[100];
-                bool removed;
-        } *items = NULL;
+        struct tshmd_gc_entry *items = NULL;
         struct dirent *de;
-        uint32_t n = 0, i;
+        uint32_t n = 0;
         DIR *dir;
         int rv;
 
@@ -140,13 +137,10 @@ tshmd_gc_scan(struct tshmd_server *srv, bool remove, struct tshm__reply_enc *e, 
                 }
                 n++;
         }
-        rv = tshm__reply_gc_begin(e, id, n);
-        for (i = 0; rv == 0 && i < n; i++) {
-                rv = tshm__reply_gc_add(e, items[i].object, items[i].reason, items[i].removed);
-        }
-        if (rv == 0) {
-                rv = tshm__reply_gc_end(e);
-        }
+        rv = 0;
+        *ret_items = items;
+        *ret_count = n;
+        items = NULL; /* the caller's now */
 out:
         if (dir != NULL) {
                 (void)closedir(dir);

@@ -2,9 +2,9 @@
  * ops.c - the op table: which handler answers each op of PROTOCOL.md, and
  * whether it needs the handshake first. A handler checks the caller's
  * rights with the credentials the kernel gave at accept (ses->peer), never
- * with anything in the message, decides, and fills a reply; it never sends
- * (conn.c does). The handlers live by concept: ops_seg.c, ops_perm.c,
- * ops_info.c, ops_stream.c and create.c.
+ * with anything in the message, decides, and fills a typed reply; it never
+ * encodes or sends (conn.c does). The handlers live by concept: ops_seg.c,
+ * ops_perm.c, ops_info.c, ops_stream.c and create.c.
  */
 #include <stddef.h>
 #include <syslog.h>
@@ -20,13 +20,19 @@ struct ops_entry {
 };
 
 static const struct ops_entry ops_table[] = {
-    {TSHM_OP_HELLO, tshmd_ops_hello, false},      {TSHM_OP_CREATE, tshmd_create, true},
-    {TSHM_OP_STREAM_CREATE, tshmd_create, true},  {TSHM_OP_ATTACH, tshmd_ops_attach, true},
-    {TSHM_OP_OPEN, tshmd_ops_open, true},         {TSHM_OP_CLOSE, tshmd_ops_close, true},
-    {TSHM_OP_UNLINK, tshmd_ops_unlink, true},     {TSHM_OP_CHMOD, tshmd_ops_chown, true},
-    {TSHM_OP_CHOWN, tshmd_ops_chown, true},       {TSHM_OP_GC, tshmd_ops_gc, true},
-    {TSHM_OP_STAT, tshmd_ops_stat, true},         {TSHM_OP_LIST, tshmd_ops_list, true},
-    {TSHM_OP_DAEMON_STAT, tshmd_ops_stats, true},
+    {TSHM_OP_HELLO, tshmd_ops_hello, false},
+    {TSHM_OP_CREATE, tshmd_create, true},
+    {TSHM_OP_STREAM_CREATE, tshmd_create, true},
+    {TSHM_OP_ATTACH, tshmd_ops_attach, true},
+    {TSHM_OP_OPEN, tshmd_ops_open, true},
+    {TSHM_OP_CLOSE, tshmd_ops_close, true},
+    {TSHM_OP_UNLINK, tshmd_ops_unlink, true},
+    {TSHM_OP_CHMOD, tshmd_ops_chmod, true},
+    {TSHM_OP_CHOWN, tshmd_ops_chown, true},
+    {TSHM_OP_GC, tshmd_ops_gc, true},
+    {TSHM_OP_STAT, tshmd_ops_stat, true},
+    {TSHM_OP_LIST, tshmd_ops_list, true},
+    {TSHM_OP_DAEMON_STAT, tshmd_ops_daemon_stat, true},
 };
 
 static const struct ops_entry *
@@ -56,7 +62,9 @@ tshmd_ops_hello(struct tshmd_server *srv, struct tshmd_session *ses, const struc
         ses->hello = true;
         /* Version 1 clients get the same replies: the geometry version 2
          * added is keys they ignore. The answer is the version asked. */
-        return tshm__reply_hello(&rep->enc, req->id, req->version);
+        rep->kind = TSHMD_REPLY_HELLO;
+        rep->u.hello.version = req->version;
+        return 0;
 }
 
 int

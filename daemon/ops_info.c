@@ -1,5 +1,5 @@
 /*
- * ops_info.c - the handlers that only look: stat, list and stats, and gc,
+ * ops_info.c - the handlers that only look: stat, list and daemon_stat, and gc,
  * which looks at what the registry does not know.
  */
 #include <unistd.h>
@@ -13,7 +13,6 @@ tshmd_ops_stat(struct tshmd_server *srv, struct tshmd_session *ses, const struct
                struct tshmd_reply *rep)
 {
         struct tshmd_seg *seg;
-        tshm_info info;
 
         if ((seg = tshmd_seg_lookup(srv, req->name, rep)) == NULL) {
                 return TSHM_ENOENT;
@@ -21,14 +20,13 @@ tshmd_ops_stat(struct tshmd_server *srv, struct tshmd_session *ses, const struct
         if (!tshmd_peer_may_see(&ses->peer, seg)) {
                 return tshmd_reply_fail(rep, TSHM_EACCES, "'%s': read access denied", seg->name);
         }
-        tshmd_registry_info(seg, &info);
-        if (info.kind == TSHM_KIND_STREAM) {
-                tshm_stream_info st;
-
-                tshmd_stream_info(srv, seg, &st);
-                return tshm__reply_stat_stream(&rep->enc, req->id, &info, &st);
+        rep->kind = TSHMD_REPLY_STAT;
+        tshmd_registry_info(seg, &rep->u.stat.info);
+        if (rep->u.stat.info.kind == TSHM_KIND_STREAM) {
+                rep->u.stat.has_stream = true;
+                tshmd_stream_info(srv, seg, &rep->u.stat.stream);
         }
-        return tshm__reply_stat(&rep->enc, req->id, &info);
+        return 0;
 }
 
 /* Whether @seg belongs in a listing for @peer. */
@@ -45,12 +43,11 @@ tshmd_ops_list(struct tshmd_server *srv, struct tshmd_session *ses, const struct
         uint32_t limit = req->limit == 0 || req->limit > TSHM_PROTO_LIST_PAGE ? TSHM_PROTO_LIST_PAGE
                                                                               : req->limit;
         struct tshmd_seg *seg, *first = NULL;
-        uint32_t count = 0;
+        uint32_t count = 0, i = 0;
         uint64_t next = 0;
-        tshm_info info;
-        int rv;
+        tshm_info *infos = NULL;
 
-        /* Two passes over the page: count, then encode. Segments are in
+        /* Two passes over the page: count, then copy. Segments are in
          * creation order, so the serial of the last one sent resumes the
          * listing even if segments come and go in between. Segments the
          * caller may not read are left out. */
@@ -70,24 +67,24 @@ tshmd_ops_list(struct tshmd_server *srv, struct tshmd_session *ses, const struct
         if (seg == NULL) {
                 next = 0; /* nothing after this page */
         }
-        rv = tshm__reply_list_begin(&rep->enc, req->id, count);
-        for (seg = first; rv == 0 && count > 0 && seg != NULL; seg = seg->hh.next) {
-                if (!ops_info_listed(&ses->peer, seg)) {
-                        continue;
+        if (count > 0 && (infos = tshm__calloc(count, sizeof(*infos))) == NULL) {
+                return TSHM_ENOMEM;
+        }
+        for (seg = first; i < count && seg != NULL; seg = seg->hh.next) {
+                if (ops_info_listed(&ses->peer, seg)) {
+                        tshmd_registry_info(seg, &infos[i++]);
                 }
-                tshmd_registry_info(seg, &info);
-                rv = tshm__reply_list_add(&rep->enc, &info);
-                count--;
         }
-        if (rv == 0) {
-                rv = tshm__reply_list_end(&rep->enc, next);
-        }
-        return rv;
+        rep->kind = TSHMD_REPLY_LIST;
+        rep->u.list.infos = infos;
+        rep->u.list.count = count;
+        rep->u.list.next = next;
+        return 0;
 }
 
 int
-tshmd_ops_stats(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
-                struct tshmd_reply *rep)
+tshmd_ops_daemon_stat(struct tshmd_server *srv, struct tshmd_session *ses,
+                      const struct tshm__req *req, struct tshmd_reply *rep)
 {
         tshm_daemon_info st = {
             .segments = srv->reg.segments,
@@ -103,7 +100,10 @@ tshmd_ops_stats(struct tshmd_server *srv, struct tshmd_session *ses, const struc
         };
 
         (void)ses;
-        return tshm__reply_daemon_stat(&rep->enc, req->id, &st);
+        (void)req;
+        rep->kind = TSHMD_REPLY_DAEMON;
+        rep->u.daemon = st;
+        return 0;
 }
 
 int
@@ -116,5 +116,6 @@ tshmd_ops_gc(struct tshmd_server *srv, struct tshmd_session *ses, const struct t
                 return tshmd_reply_fail(rep, TSHM_EACCES, "only root or uid %u may collect garbage",
                                         (unsigned)geteuid());
         }
-        return tshmd_gc_scan(srv, req->remove, &rep->enc, req->id);
+        rep->kind = TSHMD_REPLY_GC;
+        return tshmd_gc_scan(srv, req->remove, &rep->u.gc.items, &rep->u.gc.count);
 }

@@ -58,8 +58,10 @@ ops_perm_write(struct tshmd_server *srv, const struct tshmd_seg *seg, uint32_t m
         return tshmd_shm_write_header(objname, &hdr);
 }
 
-int
-tshmd_ops_chown(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
+/* chmod and chown: the same checks and the same header write; @req's op
+ * says which fields change. */
+static int
+ops_perm_change(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
                 struct tshmd_reply *rep)
 {
         const struct tshmd_peer *peer = &ses->peer;
@@ -93,5 +95,20 @@ tshmd_ops_chown(struct tshmd_server *srv, struct tshmd_session *ses, const struc
         }
         seg->mode = mode;
         seg->owner_gid = gid;
-        return tshm__reply_empty(&rep->enc, req->id);
+        rep->kind = TSHMD_REPLY_EMPTY;
+        return 0;
+}
+
+int
+tshmd_ops_chmod(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
+                struct tshmd_reply *rep)
+{
+        return ops_perm_change(srv, ses, req, rep);
+}
+
+int
+tshmd_ops_chown(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
+                struct tshmd_reply *rep)
+{
+        return ops_perm_change(srv, ses, req, rep);
 }

@@ -25,6 +25,13 @@ ops_seg_open_denied(const struct tshmd_session *ses, const struct tshmd_seg *seg
         return tshmd_reply_fail(rep, TSHM_EACCES, "'%s': %s access denied", seg->name, what);
 }
 
+/* No reply, no handle: the client never learns its id. */
+static void
+ops_seg_undo_open(const struct tshmd_undo *u)
+{
+        tshmd_session_handle_close(u->srv, u->ses, tshmd_session_handle_find(u->ses, u->handle));
+}
+
 int
 tshmd_ops_open(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
                struct tshmd_reply *rep)
@@ -57,14 +64,9 @@ tshmd_ops_open(struct tshmd_server *srv, struct tshmd_session *ses, const struct
                 (void)close(fd);
                 return tshmd_reply_fail(rep, rv, "%s", tshm__strerror(rv));
         }
-        if ((rv = tshm__reply_seg(&rep->enc, req->id, handle, seg->size, (tshm_dtype)seg->dtype,
-                                  seg->ndim, seg->shape, seg->slots, seg->policy)) < 0) {
-                /* No reply, no handle: the client never learns its id. */
-                tshmd_session_handle_close(srv, ses, tshmd_session_handle_find(ses, handle));
-                (void)close(fd);
-                return rv;
-        }
-        rep->fd = fd;
+        tshmd_seg_reply(seg, handle, fd, rep);
+        rep->undo =
+            (struct tshmd_undo){.fn = ops_seg_undo_open, .srv = srv, .ses = ses, .handle = handle};
         return 0;
 }
 
@@ -79,7 +81,8 @@ tshmd_ops_close(struct tshmd_server *srv, struct tshmd_session *ses, const struc
                                         (unsigned long long)req->handle);
         }
         tshmd_session_handle_close(srv, ses, h);
-        return tshm__reply_empty(&rep->enc, req->id);
+        rep->kind = TSHMD_REPLY_EMPTY;
+        return 0;
 }
 
 int
@@ -110,5 +113,6 @@ tshmd_ops_unlink(struct tshmd_server *srv, struct tshmd_session *ses, const stru
                 return tshmd_reply_fail(rep, rv, "cannot remove the object of '%s': %s", seg->name,
                                         tshm__strerror(rv));
         }
-        return tshm__reply_empty(&rep->enc, req->id);
+        rep->kind = TSHMD_REPLY_EMPTY;
+        return 0;
 }

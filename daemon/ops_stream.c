@@ -29,6 +29,17 @@ ops_stream_subscribe(struct tshmd_server *srv, struct tshmd_session *ses, struct
         return 0;
 }
 
+/* No reply, no subscription: the client never learns its entry. */
+static void
+ops_stream_undo_subscribe(const struct tshmd_undo *u)
+{
+        struct tshmd_handle *h = tshmd_session_handle_find(u->ses, u->handle);
+
+        if (h != NULL) {
+                tshmd_stream_leave(h);
+        }
+}
+
 int
 tshmd_ops_attach(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
                  struct tshmd_reply *rep)
@@ -67,15 +78,13 @@ tshmd_ops_attach(struct tshmd_server *srv, struct tshmd_session *ses, const stru
                 tshmd_stream_leave(h);
                 return tshmd_reply_fail(rep, rv, "%s", tshm__strerror(rv));
         }
-        if ((rv = tshm__reply_fd(&rep->enc, req->id, index,
-                                 req->roster ? TSHM_ROS_SIZE : TSHM_CUR_SIZE)) < 0) {
-                /* No reply, no subscription: the client never learns its entry. */
-                if (req->subscribe) {
-                        tshmd_stream_leave(h);
-                }
-                (void)close(fd);
-                return rv;
-        }
+        rep->kind = TSHMD_REPLY_ATTACH;
+        rep->u.attach.entry = index;
+        rep->u.attach.size = req->roster ? TSHM_ROS_SIZE : TSHM_CUR_SIZE;
         rep->fd = fd;
+        if (req->subscribe) {
+                rep->undo = (struct tshmd_undo){
+                    .fn = ops_stream_undo_subscribe, .srv = srv, .ses = ses, .handle = h->id};
+        }
         return 0;
 }

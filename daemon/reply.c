@@ -1,12 +1,14 @@
 /*
  * reply.c - what an op handler decided, and the one place it becomes a
- * frame. Handlers fill a struct tshmd_reply and return a code; conn.c alone
- * turns that into bytes on the socket (tshmd_reply_frame), so a handler can
- * be run and judged without a connection (tests/unit/test_ops.c).
+ * frame. Handlers fill a struct tshmd_reply (a kind and plain data) and
+ * return a code; conn.c alone turns that into bytes on the socket
+ * (tshmd_reply_encode), so a handler can be run and judged without a
+ * connection (tests/unit/test_ops.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "tshmd.h"
@@ -14,22 +16,27 @@
 void
 tshmd_reply_init(struct tshmd_reply *rep, uint64_t id)
 {
+        memset(rep, 0, sizeof(*rep));
         rep->id = id;
-        tshm__reply_enc_init(&rep->enc);
+        rep->kind = TSHMD_REPLY_EMPTY;
         rep->fd = -1;
-        rep->close = false;
-        rep->msg[0] = '\0';
 }
 
 void
-tshmd_reply_done(struct tshmd_reply *rep)
+tshmd_reply_dispose(struct tshmd_reply *rep)
 {
         if (rep->fd >= 0) {
                 (void)close(rep->fd);
                 rep->fd = -1;
         }
-        tshm__reply_enc_done(&rep->enc);
-        tshm__reply_enc_init(&rep->enc);
+        if (rep->kind == TSHMD_REPLY_LIST) {
+                tshm__free(rep->u.list.infos);
+        } else if (rep->kind == TSHMD_REPLY_GC) {
+                tshm__free(rep->u.gc.items);
+        }
+        memset(&rep->u, 0, sizeof(rep->u));
+        memset(&rep->undo, 0, sizeof(rep->undo));
+        rep->kind = TSHMD_REPLY_EMPTY;
 }
 
 int
@@ -43,37 +50,125 @@ tshmd_reply_fail(struct tshmd_reply *rep, int status, const char *fmt, ...)
         return status;
 }
 
-int
-tshmd_reply_frame(struct tshmd_reply *rep, int rv, uint8_t **ret_buf, size_t *ret_len, int *ret_fd)
+void
+tshmd_reply_undo(struct tshmd_reply *rep)
+{
+        tshmd_undo_fn fn = rep->undo.fn;
+
+        rep->undo.fn = NULL;
+        if (fn != NULL) {
+                fn(&rep->undo);
+        }
+}
+
+/* The entries of a list reply, between its begin and end. */
+static int
+reply_encode_list(const struct tshmd_reply *rep, struct tshm__reply_enc *e)
+{
+        uint32_t i;
+        int rv;
+
+        rv = tshm__reply_list_begin(e, rep->id, rep->u.list.count);
+        for (i = 0; rv == 0 && i < rep->u.list.count; i++) {
+                rv = tshm__reply_list_add(e, &rep->u.list.infos[i]);
+        }
+        return rv == 0 ? tshm__reply_list_end(e, rep->u.list.next) : rv;
+}
+
+static int
+reply_encode_gc(const struct tshmd_reply *rep, struct tshm__reply_enc *e)
+{
+        const struct tshmd_gc_entry *it = rep->u.gc.items;
+        uint32_t i;
+        int rv;
+
+        rv = tshm__reply_gc_begin(e, rep->id, rep->u.gc.count);
+        for (i = 0; rv == 0 && i < rep->u.gc.count; i++) {
+                rv = tshm__reply_gc_add(e, it[i].object, it[i].reason, it[i].removed);
+        }
+        return rv == 0 ? tshm__reply_gc_end(e) : rv;
+}
+
+/* Encode the success reply @rep describes, by its kind. */
+static int
+reply_encode_success(const struct tshmd_reply *rep, struct tshm__reply_enc *e)
+{
+        const uint64_t id = rep->id;
+
+        switch (rep->kind) {
+        case TSHMD_REPLY_EMPTY:
+                return tshm__reply_empty(e, id);
+        case TSHMD_REPLY_HELLO:
+                return tshm__reply_hello(e, id, rep->u.hello.version);
+        case TSHMD_REPLY_SEG:
+                return tshm__reply_seg(e, id, rep->u.seg.handle, rep->u.seg.size, rep->u.seg.dtype,
+                                       rep->u.seg.ndim, rep->u.seg.shape, rep->u.seg.slots,
+                                       rep->u.seg.policy);
+        case TSHMD_REPLY_ATTACH:
+                return tshm__reply_fd(e, id, rep->u.attach.entry, rep->u.attach.size);
+        case TSHMD_REPLY_STAT:
+                if (rep->u.stat.has_stream) {
+                        return tshm__reply_stat_stream(e, id, &rep->u.stat.info,
+                                                       &rep->u.stat.stream);
+                }
+                return tshm__reply_stat(e, id, &rep->u.stat.info);
+        case TSHMD_REPLY_LIST:
+                return reply_encode_list(rep, e);
+        case TSHMD_REPLY_DAEMON:
+                return tshm__reply_daemon_stat(e, id, &rep->u.daemon);
+        case TSHMD_REPLY_GC:
+                return reply_encode_gc(rep, e);
+        }
+        return TSHM_EINVAL; /* not a kind: a handler's bug */
+}
+
+/* Encode with @status (0: the success reply) into @out; 0 or the
+ * encoder's error. */
+static int
+reply_encode_frame(const struct tshmd_reply *rep, int status, struct tshmd_frame *out)
 {
         struct tshm__reply_enc e;
-        int fd = -1;
+        int rv;
 
-        /* A handler that failed after it encoded (or took a descriptor)
-         * answers with the error alone: what it encoded and the descriptor
-         * are dropped, as a reply that could not be queued would be. */
-        if (rv == 0) {
-                *ret_len = rep->enc.sbuf.size;
-                *ret_buf = (uint8_t *)msgpack_sbuffer_release(&rep->enc.sbuf);
-                fd = rep->fd;
-                rep->fd = -1;
-                if (*ret_buf == NULL) {
-                        if (fd >= 0) {
-                                (void)close(fd);
-                        }
-                        return TSHM_ENOMEM;
-                }
-                *ret_fd = fd;
-                return 0;
-        }
         tshm__reply_enc_init(&e);
-        if (tshm__reply_error(&e, rep->id, rv, rep->msg[0] != '\0' ? rep->msg : NULL) < 0) {
-                tshm__reply_enc_done(&e);
+        if (status == 0) {
+                rv = reply_encode_success(rep, &e);
+        } else {
+                rv = tshm__reply_error(&e, rep->id, status, rep->msg[0] != '\0' ? rep->msg : NULL);
+        }
+        if (rv == 0) {
+                out->len = e.sbuf.size;
+                out->buf = (uint8_t *)msgpack_sbuffer_release(&e.sbuf);
+                rv = out->buf != NULL ? 0 : TSHM_ENOMEM;
+        }
+        tshm__reply_enc_done(&e);
+        return rv;
+}
+
+int
+tshmd_reply_encode(struct tshmd_reply *rep, int rv, struct tshmd_frame *out)
+{
+        int erv;
+
+        out->buf = NULL;
+        out->len = 0;
+        out->fd = -1;
+        out->status = rv;
+        if (rv == 0) {
+                if ((erv = reply_encode_frame(rep, 0, out)) == 0) {
+                        out->fd = rep->fd;
+                        rep->fd = -1;
+                        return 0;
+                }
+                /* The client is told the op failed: then it did not
+                 * happen. The descriptor stays with @rep (disposed). */
+                tshmd_reply_undo(rep);
+                rep->msg[0] = '\0';
+                out->status = rv = erv;
+        }
+        if (reply_encode_frame(rep, rv, out) < 0) {
+                out->buf = NULL;
                 return TSHM_ENOMEM;
         }
-        *ret_len = e.sbuf.size;
-        *ret_buf = (uint8_t *)msgpack_sbuffer_release(&e.sbuf);
-        *ret_fd = -1;
-        tshm__reply_enc_done(&e);
-        return *ret_buf != NULL ? 0 : TSHM_ENOMEM;
+        return 0;
 }

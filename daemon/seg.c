@@ -23,6 +23,24 @@ tshmd_seg_lookup(struct tshmd_server *srv, const char *name, struct tshmd_reply 
 }
 
 void
+tshmd_seg_reply(const struct tshmd_seg *seg, uint64_t handle, int fd, struct tshmd_reply *rep)
+{
+        uint32_t i;
+
+        rep->kind = TSHMD_REPLY_SEG;
+        rep->u.seg.handle = handle;
+        rep->u.seg.size = seg->size;
+        rep->u.seg.dtype = (tshm_dtype)seg->dtype;
+        rep->u.seg.ndim = seg->ndim;
+        for (i = 0; i < seg->ndim && i < TSHM_MAX_NDIM; i++) {
+                rep->u.seg.shape[i] = seg->shape[i];
+        }
+        rep->u.seg.slots = seg->slots;
+        rep->u.seg.policy = seg->policy;
+        rep->fd = fd;
+}
+
+void
 tshmd_seg_objname(const struct tshmd_server *srv, const struct tshmd_seg *seg, char *out,
                   size_t outlen)
 {

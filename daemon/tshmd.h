@@ -200,20 +200,95 @@ struct tshmd_session {
         uint64_t next_handle;
 };
 
+/* One object gc found (gc.c), as the gc reply lists it. */
+struct tshmd_gc_entry {
+        char object[300]; /* "/<prefix>.<name>": a /dev/shm entry and its slash */
+        char reason[100];
+        bool removed;
+};
+
+/* What a success reply says, by op (the fields of its encoder in proto.h). */
+enum tshmd_reply_kind {
+        TSHMD_REPLY_EMPTY,  /* close, unlink, chmod, chown */
+        TSHMD_REPLY_HELLO,  /* u.hello */
+        TSHMD_REPLY_SEG,    /* create, stream_create, open: u.seg, with the fd */
+        TSHMD_REPLY_ATTACH, /* attach: u.attach, with the fd */
+        TSHMD_REPLY_STAT,   /* u.stat */
+        TSHMD_REPLY_LIST,   /* u.list */
+        TSHMD_REPLY_DAEMON, /* daemon_stat: u.daemon */
+        TSHMD_REPLY_GC,     /* u.gc */
+};
+
+/* How a handler takes back what it committed (a handle opened, a segment
+ * made, a subscription taken) when its success reply cannot be encoded or
+ * queued: the client is then told TSHM_ENOMEM, so the op must not have
+ * happened. Plain data, so that the connection layer runs it without
+ * knowing the handler. */
+struct tshmd_undo;
+typedef void (*tshmd_undo_fn)(const struct tshmd_undo *u);
+struct tshmd_undo {
+        tshmd_undo_fn fn; /* NULL: nothing to undo */
+        struct tshmd_server *srv;
+        struct tshmd_session *ses;
+        struct tshmd_seg *seg; /* the segment the op made, or NULL */
+        uint64_t handle;       /* the handle the op opened or used */
+};
+
 /* What a handler decided (reply.c). A handler returns 0 with a success
- * reply encoded in @enc (and a descriptor to pass in @fd), a negative
- * TSHM_E* with its detail in @msg ("" for none), or TSHMD_PENDING when the
- * reply comes later through tshmd_session_complete(). The connection layer
- * alone turns it into a frame and sends it. @enc must not move once
- * initialized (its packer points into it). */
+ * reply described by @kind and @u (and a descriptor to pass in @fd), a
+ * negative TSHM_E* with its detail in @msg ("" for none), or TSHMD_PENDING
+ * when the reply comes later through tshmd_session_complete(). It never
+ * encodes: the connection layer alone turns the reply into a frame
+ * (tshmd_reply_encode) and sends it. The reply owns @fd and the arrays of
+ * u.list and u.gc (tshmd_reply_dispose() frees them). */
 #define TSHMD_PENDING 1
 #define TSHMD_ERRMSG_MAX 320
 struct tshmd_reply {
-        uint64_t id;                /* the request's id */
-        struct tshm__reply_enc enc; /* a success reply */
+        uint64_t id; /* the request's id */
+        enum tshmd_reply_kind kind;
+        union {
+                struct {
+                        uint32_t version;
+                } hello;
+                struct {
+                        uint64_t handle, size;
+                        tshm_dtype dtype;
+                        uint32_t ndim;
+                        uint64_t shape[TSHM_MAX_NDIM];
+                        uint32_t slots, policy; /* slots 0: an array */
+                } seg;
+                struct {
+                        uint64_t entry; /* the subscriber entry, or UINT32_MAX */
+                        uint64_t size;  /* bytes to map of the fd */
+                } attach;
+                struct {
+                        tshm_info info;
+                        bool has_stream;
+                        tshm_stream_info stream;
+                } stat;
+                struct {
+                        tshm_info *infos; /* tshm__malloc'd, owned */
+                        uint32_t count;
+                        uint64_t next; /* the cursor to resume from; 0: complete */
+                } list;
+                tshm_daemon_info daemon;
+                struct {
+                        struct tshmd_gc_entry *items; /* tshm__malloc'd, owned */
+                        uint32_t count;
+                } gc;
+        } u;
         int fd;                     /* rides on a success reply; the reply owns it; -1: none */
         bool close;                 /* close the connection once this reply is sent */
+        struct tshmd_undo undo;     /* run if a success reply cannot be sent */
         char msg[TSHMD_ERRMSG_MAX]; /* an error's detail */
+};
+
+/* A frame ready to queue (tshmd_reply_encode). */
+struct tshmd_frame {
+        uint8_t *buf; /* the whole frame, length prefix included; tshm__free() */
+        size_t len;
+        int fd;     /* to pass with it, or -1 */
+        int status; /* what the frame says: 0, or the error it carries */
 };
 
 struct tshmd_conn {
@@ -398,15 +473,22 @@ void tshmd_guard_forget(struct tshmd_seg *seg);
 /* A process's start time in clock ticks since boot, or 0 if it is gone. */
 uint64_t tshmd_gc_start_time(pid_t pid);
 bool tshmd_gc_creator_alive(uint32_t pid, uint64_t start);
-/* Scan /dev/shm under the prefix for stale objects, remove them if asked,
- * and encode the gc reply. */
-int tshmd_gc_scan(struct tshmd_server *srv, bool remove, struct tshm__reply_enc *e, uint64_t id);
+/* Scan /dev/shm under the prefix for stale objects (at most
+ * TSHM_PROTO_LIST_PAGE) and remove them if asked; what was found in
+ * *ret_items (tshm__malloc'd, the caller frees it; NULL when none) and
+ * *ret_count. */
+int tshmd_gc_scan(struct tshmd_server *srv, bool remove, struct tshmd_gc_entry **ret_items,
+                  uint32_t *ret_count);
 
 /* seg.c: what is done to a segment beyond the registry's books. */
 /* The named segment @name, ready to open, or NULL with TSHM_ENOENT set in
  * @rep (the caller returns TSHM_ENOENT). */
 struct tshmd_seg *tshmd_seg_lookup(struct tshmd_server *srv, const char *name,
                                    struct tshmd_reply *rep);
+/* Fill @rep with the success reply of a create or an open of @seg: the
+ * handle @handle, the registry's geometry, and @fd (which @rep owns from
+ * now on). */
+void tshmd_seg_reply(const struct tshmd_seg *seg, uint64_t handle, int fd, struct tshmd_reply *rep);
 /* The shm object's name of @seg under the server's prefix. */
 void tshmd_seg_objname(const struct tshmd_server *srv, const struct tshmd_seg *seg, char *out,
                        size_t outlen);
@@ -514,18 +596,27 @@ void tshmd_session_untrack_ephemeral(struct tshmd_session *ses, const struct tsh
 void tshmd_session_complete(struct tshmd_session *ses, int rv, struct tshmd_reply *rep);
 
 /* reply.c */
+/* An empty reply to request @id: kind TSHMD_REPLY_EMPTY, no fd, no undo. */
 void tshmd_reply_init(struct tshmd_reply *rep, uint64_t id);
-void tshmd_reply_done(struct tshmd_reply *rep);
+/* Free what @rep owns (its fd, its list or gc array) and forget its undo;
+ * @rep is then empty again, with the same id. */
+void tshmd_reply_dispose(struct tshmd_reply *rep);
 /* Set the error detail and return @status, for `return tshmd_reply_fail()`. */
 int tshmd_reply_fail(struct tshmd_reply *rep, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* The frame that answers a handler's @rv: the success reply in @rep->enc
- * (with @rep->fd), or an error reply with @rep->msg. Takes the buffer and
- * the descriptor out of @rep. Returns 0 or TSHM_ENOMEM (nothing to send). */
-int tshmd_reply_frame(struct tshmd_reply *rep, int rv, uint8_t **ret_buf, size_t *ret_len,
-                      int *ret_fd);
+/* Run @rep's undo, once (nothing if it has none). */
+void tshmd_reply_undo(struct tshmd_reply *rep);
+/* Encode the frame that answers a handler's @rv: the success reply @rep
+ * describes (with its fd, taken out of @rep), or an error reply with
+ * @rep->msg. A success that cannot be encoded is undone (tshmd_reply_undo)
+ * and answered with the encoder's error instead (TSHM_ENOMEM; out->status
+ * says which). Returns 0 with the frame in @out, or TSHM_ENOMEM when not
+ * even an error frame could be encoded (out->buf NULL). Only the
+ * connection layer's sending path (conn.c) and tests call it. */
+int tshmd_reply_encode(struct tshmd_reply *rep, int rv, struct tshmd_frame *out);
 
-/* ops.c: the op table. A handler decides and fills @rep; it never sends. */
+/* ops.c: the op table. A handler decides and fills @rep; it never encodes
+ * or sends. */
 typedef int (*tshmd_handler_fn)(struct tshmd_server *srv, struct tshmd_session *ses,
                                 const struct tshm__req *req, struct tshmd_reply *rep);
 /* Decode the request in @payload and run its handler; returns what the
@@ -533,7 +624,7 @@ typedef int (*tshmd_handler_fn)(struct tshmd_server *srv, struct tshmd_session *
 int tshmd_ops_dispatch(struct tshmd_server *srv, struct tshmd_session *ses, const uint8_t *payload,
                        size_t len, struct tshmd_reply *rep);
 /* The handlers, by concept. ops.c: hello. ops_seg.c: open, close, unlink.
- * ops_perm.c: chmod and chown. ops_info.c: stat, list, stats, gc.
+ * ops_perm.c: chmod and chown. ops_info.c: stat, list, daemon_stat, gc.
  * ops_stream.c: attach. create.c: create and stream_create (pending when
  * the object is made in the thread pool). */
 int tshmd_ops_hello(struct tshmd_server *srv, struct tshmd_session *ses,
@@ -544,14 +635,16 @@ int tshmd_ops_close(struct tshmd_server *srv, struct tshmd_session *ses,
                     const struct tshm__req *req, struct tshmd_reply *rep);
 int tshmd_ops_unlink(struct tshmd_server *srv, struct tshmd_session *ses,
                      const struct tshm__req *req, struct tshmd_reply *rep);
+int tshmd_ops_chmod(struct tshmd_server *srv, struct tshmd_session *ses,
+                    const struct tshm__req *req, struct tshmd_reply *rep);
 int tshmd_ops_chown(struct tshmd_server *srv, struct tshmd_session *ses,
                     const struct tshm__req *req, struct tshmd_reply *rep);
 int tshmd_ops_stat(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
                    struct tshmd_reply *rep);
 int tshmd_ops_list(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
                    struct tshmd_reply *rep);
-int tshmd_ops_stats(struct tshmd_server *srv, struct tshmd_session *ses,
-                    const struct tshm__req *req, struct tshmd_reply *rep);
+int tshmd_ops_daemon_stat(struct tshmd_server *srv, struct tshmd_session *ses,
+                          const struct tshm__req *req, struct tshmd_reply *rep);
 int tshmd_ops_gc(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
                  struct tshmd_reply *rep);
 int tshmd_ops_attach(struct tshmd_server *srv, struct tshmd_session *ses,

@@ -35,42 +35,42 @@ static struct {
         uint64_t handle;
 } done;
 
-/* Frame the reply as conn.c does and decode it as libtshm does; the
- * handle of a success in *ret_handle. */
-static void
-decode(struct tshmd_reply *rep, int rv, uint32_t op, uint64_t *ret_handle)
+/* Encode the reply as conn.c does, still under the walk (a success that
+ * cannot be encoded is undone and answered TSHM_ENOMEM), then disarm and
+ * decode it as libtshm does; the handle of a success in *ret_handle.
+ * Returns the status the frame carries. */
+static int
+send_reply(struct tshmd_reply *rep, int rv, uint32_t op, uint64_t *ret_handle)
 {
+        struct tshmd_frame f;
         struct tshm__reply r;
-        uint8_t *buf;
-        size_t len;
-        int fd;
 
-        ck_assert_int_eq(tshmd_reply_frame(rep, rv, &buf, &len, &fd), 0);
-        ck_assert_int_eq(tshm__reply_decode(buf + 4, len - 4, op, &r), 0);
-        ck_assert_int_eq(r.status, rv < 0 ? rv : 0);
-        if (rv == 0 && (op == TSHM_OP_CREATE || op == TSHM_OP_STREAM_CREATE || op == TSHM_OP_OPEN ||
-                        op == TSHM_OP_ATTACH)) {
-                ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(tshmd_reply_encode(rep, rv, &f), 0);
+        tshm__alloc_fail_at(0); /* the walk covers the op, not the test's decoding */
+        tshmd_reply_dispose(rep);
+        ck_assert_int_eq(tshm__reply_decode(f.buf + 4, f.len - 4, op, &r), 0);
+        ck_assert_int_eq(r.status, f.status);
+        if (f.status == 0 && (op == TSHM_OP_CREATE || op == TSHM_OP_STREAM_CREATE ||
+                              op == TSHM_OP_OPEN || op == TSHM_OP_ATTACH)) {
+                ck_assert_int_ge(f.fd, 0);
         }
         if (ret_handle != NULL) {
                 *ret_handle = r.handle;
         }
         tshm__free(r.infos);
-        tshm__free(buf);
-        if (fd >= 0) {
-                (void)close(fd);
+        tshm__free(f.buf);
+        if (f.fd >= 0) {
+                (void)close(f.fd);
         }
-        tshmd_reply_done(rep);
+        return f.status;
 }
 
 static void
 on_complete(struct tshmd_session *ses, int rv, struct tshmd_reply *rep)
 {
         (void)ses;
-        tshm__alloc_fail_at(0); /* the walk covers the op, not the test's framing */
         done.calls++;
-        done.rv = rv;
-        decode(rep, rv, TSHM_OP_CREATE, &done.handle);
+        done.rv = send_reply(rep, rv, TSHM_OP_CREATE, &done.handle);
 }
 
 static void
@@ -223,7 +223,7 @@ walk(walk_op_fn op, void *arg, walk_op_fn prep, const char *stream, const char *
         }
 }
 
-/* Run @fn as conn.c would, framing its reply outside the walk. */
+/* Run @fn and encode its reply as conn.c would, both under the walk. */
 static int
 run(tshmd_handler_fn fn, struct tshmd_session *ses, const struct tshm__req *req,
     uint64_t *ret_handle)
@@ -236,7 +236,7 @@ run(tshmd_handler_fn fn, struct tshmd_session *ses, const struct tshm__req *req,
         if (rv == TSHMD_PENDING) {
                 /* Still armed: the completion is part of the op
                  * (on_complete disarms). */
-                tshmd_reply_done(&rep);
+                tshmd_reply_dispose(&rep);
                 done.calls = 0;
                 ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
                 ck_assert_int_eq(done.calls, 1);
@@ -245,9 +245,7 @@ run(tshmd_handler_fn fn, struct tshmd_session *ses, const struct tshm__req *req,
                 }
                 return done.rv;
         }
-        tshm__alloc_fail_at(0);
-        decode(&rep, rv, req->op, ret_handle);
-        return rv;
+        return send_reply(&rep, rv, req->op, ret_handle);
 }
 
 static struct tshm__req
@@ -355,21 +353,19 @@ op_list(struct tshmd_session *ses, void *arg)
         *pages = 0;
         do {
                 struct tshmd_reply rep;
+                struct tshmd_frame f;
                 struct tshm__reply r;
-                uint8_t *buf;
-                size_t len;
-                int fd;
 
                 tshmd_reply_init(&rep, req.id);
                 rv = tshmd_ops_list(&srv, ses, &req, &rep);
-                if (rv < 0) {
-                        tshmd_reply_done(&rep);
-                        return rv;
+                ck_assert_int_eq(tshmd_reply_encode(&rep, rv, &f), 0);
+                tshmd_reply_dispose(&rep);
+                if (f.status < 0) {
+                        tshm__free(f.buf);
+                        return f.status;
                 }
-                ck_assert_int_eq(tshmd_reply_frame(&rep, rv, &buf, &len, &fd), 0);
-                tshmd_reply_done(&rep);
-                rv = tshm__reply_decode(buf + 4, len - 4, TSHM_OP_LIST, &r);
-                tshm__free(buf);
+                rv = tshm__reply_decode(f.buf + 4, f.len - 4, TSHM_OP_LIST, &r);
+                tshm__free(f.buf);
                 if (rv < 0) {
                         return rv;
                 }

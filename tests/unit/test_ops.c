@@ -1,8 +1,10 @@
 /*
  * test_ops.c - the daemon's op handlers, run with no socket: a server with
- * a registry and a loop, sessions with forged credentials, and each reply
- * framed as conn.c frames it and decoded as a client decodes it.
+ * a registry and a loop, sessions with forged credentials. Most replies are
+ * encoded as conn.c encodes them and decoded as a client decodes them, so
+ * the wire stays checked; some tests judge the typed reply a handler fills.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,27 +91,41 @@ teardown(void)
         }
 }
 
-/* Frame @rep as conn.c does and decode the frame as libtshm does. */
+/* Encode @rep as conn.c does and decode the frame as libtshm does. */
 static void
 decode(struct tshmd_reply *rep, int rv, uint32_t op, struct tshm__reply *out, int *ret_fd)
 {
-        uint8_t *buf;
-        size_t len;
-        int fd;
+        struct tshmd_frame f;
 
-        ck_assert_int_eq(tshmd_reply_frame(rep, rv, &buf, &len, &fd), 0);
-        ck_assert_uint_eq(tshm__get_be32(buf), len - 4);
+        ck_assert_int_eq(tshmd_reply_encode(rep, rv, &f), 0);
+        ck_assert_int_eq(f.status, rv < 0 ? rv : 0);
+        ck_assert_uint_eq(tshm__get_be32(f.buf), f.len - 4);
         memset(out, 0, sizeof(*out));
-        ck_assert_int_eq(tshm__reply_decode(buf + 4, len - 4, op, out), 0);
+        ck_assert_int_eq(tshm__reply_decode(f.buf + 4, f.len - 4, op, out), 0);
         ck_assert_uint_eq(out->id, rep->id);
         ck_assert_int_eq(out->status, rv < 0 ? rv : 0);
-        free(buf);
+        tshm__free(f.buf);
         if (ret_fd != NULL) {
-                *ret_fd = fd;
-        } else if (fd >= 0) {
-                (void)close(fd);
+                *ret_fd = f.fd;
+        } else if (f.fd >= 0) {
+                (void)close(f.fd);
         }
-        tshmd_reply_done(rep);
+        tshmd_reply_dispose(rep);
+}
+
+/* Run @fn for @ses and keep its typed reply in @rep (the caller disposes
+ * of it). Returns what the handler returned. */
+static int
+handle(tshmd_handler_fn fn, struct tshmd_session *ses, const struct tshm__req *req,
+       struct tshmd_reply *rep)
+{
+        int rv;
+
+        tshmd_reply_init(rep, req->id);
+        rv = fn(&srv, ses, req, rep);
+        ck_assert_int_ne(rv, TSHMD_PENDING);
+        ck_assert_uint_eq(rep->id, req->id);
+        return rv;
 }
 
 /* Run @fn for @ses; the decoded reply in @out, its descriptor in *ret_fd
@@ -232,7 +248,7 @@ START_TEST(test_ops_create_pending)
         tshmd_session_init(&ses, &owner, on_complete);
         tshmd_reply_init(&rep, req.id);
         ck_assert_int_eq(tshmd_create(&srv, &ses, &req, &rep), TSHMD_PENDING);
-        tshmd_reply_done(&rep);
+        tshmd_reply_dispose(&rep);
         ck_assert_uint_eq(ses.pending, 1);
         seg = tshmd_registry_find(&srv.reg, "big");
         ck_assert_ptr_nonnull(seg);
@@ -269,7 +285,7 @@ START_TEST(test_ops_create_pending_client_gone)
         tshmd_reply_init(&rep, 1);
         ck_assert_int_eq(tshmd_create(&srv, &ses, &eph, &rep), TSHMD_PENDING);
         ck_assert_int_eq(tshmd_create(&srv, &ses, &keep, &rep), TSHMD_PENDING);
-        tshmd_reply_done(&rep);
+        tshmd_reply_dispose(&rep);
         tshmd_session_end(&srv, &ses);
         ck_assert(ses.gone);
         ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
@@ -406,7 +422,7 @@ START_TEST(test_ops_chmod_chown)
         (void)make(&own, "a", 0600);
         seg = tshmd_registry_find(&srv.reg, "a");
         chm.mode = 0644;
-        ck_assert_int_eq(run(tshmd_ops_chown, &oth, &chm, &r, NULL), TSHM_EACCES);
+        ck_assert_int_eq(run(tshmd_ops_chmod, &oth, &chm, &r, NULL), TSHM_EACCES);
         ck_assert_str_eq(r.error, "only the owner may change 'a'");
         ck_assert_uint_eq(seg->mode, 0600);
         cho.owner = OTHER;
@@ -417,7 +433,7 @@ START_TEST(test_ops_chmod_chown)
         ck_assert_int_eq(run(tshmd_ops_chown, &own, &cho, &r, NULL), TSHM_EACCES);
         ck_assert_str_eq(r.error, "uid 1000 is not in group 4242");
         ck_assert_uint_eq(seg->owner_gid, OWNER);
-        ck_assert_int_eq(run(tshmd_ops_chown, &own, &chm, &r, NULL), 0);
+        ck_assert_int_eq(run(tshmd_ops_chmod, &own, &chm, &r, NULL), 0);
         ck_assert_uint_eq(seg->mode, 0644);
         /* Root gives it away: the budget charges move with it. */
         cho.owner = OTHER;
@@ -431,7 +447,7 @@ START_TEST(test_ops_chmod_chown)
         tshmd_registry_usage(&srv.reg, OWNER, &bytes, &segs);
         ck_assert_uint_eq(segs, 0);
         /* The old owner is now a stranger to it. */
-        ck_assert_int_eq(run(tshmd_ops_chown, &own, &chm, &r, NULL), TSHM_EACCES);
+        ck_assert_int_eq(run(tshmd_ops_chmod, &own, &chm, &r, NULL), TSHM_EACCES);
         ck_assert_str_eq(r.error, "only the owner (uid 2000) may change 'a'");
         tshmd_session_end(&srv, &own);
         tshmd_session_end(&srv, &oth);
@@ -527,6 +543,190 @@ START_TEST(test_ops_stream_attach)
 }
 END_TEST
 
+/* The typed replies handlers fill, and their undo: what conn.c runs when a
+ * success cannot be sent takes the op back. */
+START_TEST(test_ops_typed_replies)
+{
+        struct tshmd_session ses;
+        struct tshm__req mk = req_create("e", 4096, 0600);
+        struct tshm__req opn = req_named(TSHM_OP_OPEN, "e");
+        struct tshm__req sreq = req_named(TSHM_OP_STAT, "e");
+        struct tshm__req list = {.op = TSHM_OP_LIST, .id = 5};
+        struct tshm__req cls = {.op = TSHM_OP_CLOSE, .id = 3};
+        struct tshmd_reply rep;
+        struct tshmd_seg *seg;
+
+        tshmd_session_init(&ses, &owner, on_complete);
+        mk.flags = TSHM_CREATE_EPHEMERAL;
+        mk.ndim = 2;
+        mk.shape[0] = 64;
+        mk.shape[1] = 64;
+        ck_assert_int_eq(handle(tshmd_create, &ses, &mk, &rep), 0);
+        ck_assert_int_eq(rep.kind, TSHMD_REPLY_SEG);
+        ck_assert_uint_eq(rep.u.seg.handle, 1);
+        ck_assert_int_eq(rep.u.seg.dtype, TSHM_DTYPE_UINT8);
+        ck_assert_uint_eq(rep.u.seg.ndim, 2);
+        ck_assert_uint_eq(rep.u.seg.shape[0], 64);
+        ck_assert_uint_eq(rep.u.seg.shape[1], 64);
+        ck_assert_uint_eq(rep.u.seg.slots, 0);
+        ck_assert_int_ge(rep.fd, 0);
+        seg = tshmd_registry_find(&srv.reg, "e");
+        ck_assert_ptr_nonnull(seg);
+        ck_assert_uint_eq(rep.u.seg.size, seg->size);
+        ck_assert_ptr_nonnull(ses.ephemerals);
+        /* Not sent: the create did not happen. */
+        tshmd_reply_undo(&rep);
+        tshmd_reply_undo(&rep); /* once only */
+        tshmd_reply_dispose(&rep);
+        ck_assert_int_eq(rep.fd, -1);
+        ck_assert_ptr_null(tshmd_registry_find(&srv.reg, "e"));
+        ck_assert_ptr_null(ses.ephemerals);
+        ck_assert_uint_eq(ses.nhandles, 0);
+        ck_assert_uint_eq(srv.reg.bytes, 0);
+        ck_assert_uint_eq(srv.reg.segments, 0);
+        /* Made again, then opened: an open not sent closes its handle. */
+        mk.flags = 0;
+        ck_assert_int_eq(handle(tshmd_create, &ses, &mk, &rep), 0);
+        tshmd_reply_dispose(&rep); /* sent: no undo */
+        ck_assert_int_eq(handle(tshmd_ops_open, &ses, &opn, &rep), 0);
+        ck_assert_int_eq(rep.kind, TSHMD_REPLY_SEG);
+        ck_assert_uint_eq(rep.u.seg.handle, 3); /* ids are not reused */
+        ck_assert_uint_eq(ses.nhandles, 2);
+        tshmd_reply_undo(&rep);
+        tshmd_reply_dispose(&rep);
+        ck_assert_uint_eq(ses.nhandles, 1);
+        ck_assert_ptr_null(tshmd_session_handle_find(&ses, 3));
+        ck_assert_uint_eq(tshmd_registry_find(&srv.reg, "e")->opens, 1);
+        ck_assert_int_eq(handle(tshmd_ops_stat, &ses, &sreq, &rep), 0);
+        ck_assert_int_eq(rep.kind, TSHMD_REPLY_STAT);
+        ck_assert_str_eq(rep.u.stat.info.name, "e");
+        ck_assert_uint_eq(rep.u.stat.info.opens, 1);
+        ck_assert(!rep.u.stat.has_stream);
+        tshmd_reply_dispose(&rep);
+        ck_assert_int_eq(handle(tshmd_ops_list, &ses, &list, &rep), 0);
+        ck_assert_int_eq(rep.kind, TSHMD_REPLY_LIST);
+        ck_assert_uint_eq(rep.u.list.count, 1);
+        ck_assert_str_eq(rep.u.list.infos[0].name, "e");
+        ck_assert_uint_eq(rep.u.list.next, 0);
+        tshmd_reply_dispose(&rep); /* frees the array (ASan checks) */
+        cls.handle = 2;
+        ck_assert_int_eq(handle(tshmd_ops_close, &ses, &cls, &rep), 0);
+        ck_assert_int_eq(rep.kind, TSHMD_REPLY_EMPTY);
+        ck_assert_ptr_null(rep.undo.fn);
+        tshmd_reply_dispose(&rep);
+        tshmd_session_end(&srv, &ses);
+}
+END_TEST
+
+START_TEST(test_ops_daemon_stat)
+{
+        struct tshmd_session ses;
+        struct tshm__req req = {.op = TSHM_OP_DAEMON_STAT, .id = 11};
+        struct tshmd_reply rep;
+        struct tshm__reply r;
+
+        cfg.max_bytes = 1u << 30;
+        srv.nconns = 3;
+        srv.requests = 42;
+        tshmd_session_init(&ses, &owner, on_complete);
+        (void)make(&ses, "a", 0600);
+        (void)make(&ses, "b", 0600);
+        ck_assert_int_eq(handle(tshmd_ops_daemon_stat, &ses, &req, &rep), 0);
+        ck_assert_int_eq(rep.kind, TSHMD_REPLY_DAEMON);
+        ck_assert_uint_eq(rep.u.daemon.segments, 2);
+        ck_assert_uint_eq(rep.u.daemon.bytes, srv.reg.bytes);
+        ck_assert_uint_gt(rep.u.daemon.bytes, 0);
+        ck_assert_uint_eq(rep.u.daemon.max_bytes, 1u << 30);
+        ck_assert_uint_eq(rep.u.daemon.clients, 3);
+        ck_assert_uint_eq(rep.u.daemon.opens, 2);
+        ck_assert_uint_eq(rep.u.daemon.requests, 42);
+        ck_assert_uint_eq(rep.u.daemon.pid, (uint32_t)getpid());
+        ck_assert_uint_eq(rep.u.daemon.proto, TSHM_PROTO_VERSION);
+        tshmd_reply_dispose(&rep);
+        /* On the wire as well. */
+        ck_assert_int_eq(run(tshmd_ops_daemon_stat, &ses, &req, &r, NULL), 0);
+        ck_assert_uint_eq(r.daemon.segments, 2);
+        ck_assert_uint_eq(r.daemon.opens, 2);
+        ck_assert_uint_eq(r.daemon.pid, (uint32_t)getpid());
+        ck_assert_uint_eq(r.daemon.proto, TSHM_PROTO_VERSION);
+        tshmd_session_end(&srv, &ses);
+}
+END_TEST
+
+/* An object under the prefix that the registry does not know. */
+static void
+plant(const char *name)
+{
+        char objname[128];
+        int fd;
+
+        ck_assert_int_eq(tshmd_shm_objname(cfg.shm_prefix, name, objname, sizeof(objname)), 0);
+        fd = shm_open(objname, O_RDWR | O_CREAT | O_EXCL, 0600);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(ftruncate(fd, 4096), 0);
+        (void)close(fd);
+}
+
+static bool
+object_exists(const char *name)
+{
+        char objname[128];
+        int fd;
+
+        ck_assert_int_eq(tshmd_shm_objname(cfg.shm_prefix, name, objname, sizeof(objname)), 0);
+        fd = shm_open(objname, O_RDONLY, 0);
+        if (fd >= 0) {
+                (void)close(fd);
+        }
+        return fd >= 0;
+}
+
+/* gc lists what the registry does not know, removes it when asked, and is
+ * root's (or the daemon's user's) alone. */
+START_TEST(test_ops_gc)
+{
+        struct tshmd_session own, adm;
+        struct tshm__req req = {.op = TSHM_OP_GC, .id = 12};
+        struct tshmd_reply rep;
+        struct tshm__reply r;
+        char want[128];
+
+        tshmd_session_init(&own, &owner, on_complete);
+        tshmd_session_init(&adm, &root, on_complete);
+        (void)make(&own, "a", 0600); /* registered: not stale */
+        plant("junk");
+        (void)snprintf(want, sizeof(want), "/%s.junk", cfg.shm_prefix);
+        if (geteuid() != OWNER) {
+                ck_assert_int_eq(run(tshmd_ops_gc, &own, &req, &r, NULL), TSHM_EACCES);
+                ck_assert_ptr_nonnull(strstr(r.error, "only root or uid"));
+        }
+        ck_assert_int_eq(handle(tshmd_ops_gc, &adm, &req, &rep), 0);
+        ck_assert_int_eq(rep.kind, TSHMD_REPLY_GC);
+        ck_assert_uint_eq(rep.u.gc.count, 1);
+        ck_assert_str_eq(rep.u.gc.items[0].object, want);
+        ck_assert_ptr_nonnull(strstr(rep.u.gc.items[0].reason, "not registered"));
+        ck_assert(!rep.u.gc.items[0].removed);
+        tshmd_reply_dispose(&rep);
+        ck_assert(object_exists("junk"));
+        /* Removed when asked, and said so on the wire. */
+        req.remove = true;
+        ck_assert_int_eq(run(tshmd_ops_gc, &adm, &req, &r, NULL), 0);
+        ck_assert_uint_eq(r.ngc, 1);
+        ck_assert_str_eq(r.gc[0].object, want);
+        ck_assert_int_eq(r.gc[0].removed, 1);
+        free(r.gc);
+        ck_assert(!object_exists("junk"));
+        ck_assert(object_exists("a"));
+        ck_assert_ptr_nonnull(tshmd_registry_find(&srv.reg, "a"));
+        /* Nothing left to find. */
+        ck_assert_int_eq(handle(tshmd_ops_gc, &adm, &req, &rep), 0);
+        ck_assert_uint_eq(rep.u.gc.count, 0);
+        tshmd_reply_dispose(&rep);
+        tshmd_session_end(&srv, &own);
+        tshmd_session_end(&srv, &adm);
+}
+END_TEST
+
 /* Dispatch through the table: only hello before hello, and a version it
  * cannot speak closes the connection. */
 static int
@@ -559,17 +759,19 @@ START_TEST(test_ops_dispatch_hello_first)
         ck_assert_str_eq(r.error, "the first request must be hello");
         ck_assert_int_eq(dispatch(&ses, &hello, &rep), TSHM_EVERSION);
         ck_assert(rep.close);
-        tshmd_reply_done(&rep);
+        tshmd_reply_dispose(&rep);
         ck_assert(!ses.hello);
         hello.version = TSHM_PROTO_VERSION;
         ck_assert_int_eq(dispatch(&ses, &hello, &rep), 0);
         ck_assert(!rep.close);
+        ck_assert_int_eq(rep.kind, TSHMD_REPLY_HELLO);
+        ck_assert_uint_eq(rep.u.hello.version, TSHM_PROTO_VERSION);
         decode(&rep, 0, TSHM_OP_HELLO, &r, NULL);
         ck_assert_uint_eq(r.version, TSHM_PROTO_VERSION);
         ck_assert(ses.hello);
         ck_assert_int_eq(dispatch(&ses, &sreq, &rep), TSHM_ENOENT);
         ck_assert(!rep.close);
-        tshmd_reply_done(&rep);
+        tshmd_reply_dispose(&rep);
         ck_assert_uint_eq(srv.requests, 4);
 }
 END_TEST
@@ -585,6 +787,7 @@ main(void)
                                   test_ops_open_refusals, test_ops_open_handle_limit,
                                   test_ops_close, test_ops_unlink, test_ops_chmod_chown,
                                   test_ops_stat_list_visibility, test_ops_stream_attach,
+                                  test_ops_typed_replies, test_ops_daemon_stat, test_ops_gc,
                                   test_ops_dispatch_hello_first));
         return tshm_test_run(s);
 }
