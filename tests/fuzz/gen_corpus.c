@@ -574,8 +574,13 @@ adopt_seed(const char *name, uint8_t flags, const struct adopt_facts *o, const c
            const struct tshm__hdr *h, size_t hlen)
 {
         uint8_t buf[22 + 255 + sizeof(*h)];
-        size_t elen = strlen(entry);
+        /* The entry goes in as a length byte and its bytes, no NUL. */
+        size_t elen = strnlen(entry, 256);
 
+        if (elen > 255) {
+                fprintf(stderr, "gen_corpus: adopt seed %s: entry name over 255 bytes\n", name);
+                exit(1);
+        }
         /* tshm hosts are little-endian (header.h). */
         buf[0] = flags;
         memcpy(buf + 1, &o->mode, 4);
