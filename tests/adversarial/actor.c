@@ -473,7 +473,15 @@ pipeline_connect(const msgpack_sbuffer *hello)
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", arg_socket);
+        /* A path too long for sun_path would connect to another one. */
+        if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", arg_socket) >=
+            sizeof(sa.sun_path)) {
+                fprintf(stderr, "actor: socket path too long: %s\n", arg_socket);
+                if (fd >= 0) {
+                        (void)close(fd);
+                }
+                return -1;
+        }
         if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
             send(fd, hello->data, hello->size, MSG_NOSIGNAL) != (ssize_t)hello->size) {
                 perror("actor: pipeline connect");
