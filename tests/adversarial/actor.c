@@ -25,7 +25,8 @@
  *                       mono+MS: CLOCK_MONOTONIC now plus MS, in ns.
  *   churn SECONDS       class 1: on segments of its own, truncate to 0
  *                       beside stream stat, unlink and closing writable
- *                       handles, for SECONDS. Exit 3 if the daemon is gone.
+ *                       handles, for SECONDS. Exit 3 if the daemon is gone,
+ *                       4 if a cut (ftruncate) failed.
  *   fill-subtable NAME  class 5: subscribe read-only, mark every entry of
  *                       the subscriber table active (cursor 0), and exit
  *                       without unsubscribing.
@@ -345,6 +346,18 @@ churn_daemon_gone(tshm_client *c)
         return rv == TSHM_ECONNRESET || rv == TSHM_ENODAEMON;
 }
 
+/* Cut @fd, a writable descriptor of one of our segments, to nothing; false,
+ * said on stdout, where ftruncate failed. */
+static bool
+churn_cut(int fd)
+{
+        if (ftruncate(fd, 0) < 0) {
+                printf("err ftruncate: %s\n", strerror(errno));
+                return false;
+        }
+        return true;
+}
+
 /* Class 1: every path where tshmd reads or writes a header a client can
  * truncate: stat of a stream, unlink, close of a writable handle. */
 static int
@@ -363,32 +376,40 @@ cmd_churn(int argc, char **argv)
         snprintf(aname, sizeof(aname), "advchurn-a-%d", (int)getpid());
         while (mono_ns() < end) {
                 tshm_seg *st = NULL, *arr = NULL;
+                bool cut = true;
 
                 /* A stream of ours, cut to nothing beside stream stat. */
                 if (tshm_stream_create(c, sname, TSHM_DTYPE_UINT8, 1, shape, 4, TSHM_STREAM_BLOCK,
                                        0600, 0, &st) == 0 &&
                     raw_open(c, sname, true, &h, &fd) == 0) {
-                        (void)ftruncate(fd, 0);
+                        cut = churn_cut(fd) && cut;
                         errors += tshm_stream_stat(c, sname, &si) < 0;
-                        (void)ftruncate(fd, 0);
+                        cut = churn_cut(fd) && cut;
                         errors += tshm_stream_stat(c, sname, &si) < 0;
                         /* ... then closing a writable handle of a cut object. */
-                        (void)ftruncate(fd, 0);
+                        cut = churn_cut(fd) && cut;
                         (void)raw_close(c, h);
                         (void)close(fd);
                 }
                 /* An array cut to nothing, then unlinked. */
                 if (tshm_create(c, aname, TSHM_DTYPE_UINT8, 1, shape, 0600, 0, &arr) == 0 &&
                     raw_open(c, aname, true, &h, &fd) == 0) {
-                        (void)ftruncate(fd, 0);
+                        cut = churn_cut(fd) && cut;
                         errors += tshm_unlink(c, aname) < 0;
-                        (void)ftruncate(fd, 0);
+                        cut = churn_cut(fd) && cut;
                         (void)raw_close(c, h);
                         (void)close(fd);
                 }
                 (void)tshm_close(arr);
                 (void)tshm_unlink(c, sname);
                 (void)tshm_close(st);
+                if (!cut) {
+                        /* What was to be cut was not: the round tested
+                         * nothing, and neither would the next. */
+                        (void)tshm_unlink(c, aname);
+                        tshm_disconnect(c);
+                        return 4;
+                }
                 rounds++;
                 if (churn_daemon_gone(c)) {
                         printf("daemon gone after %lu rounds\n", rounds);
@@ -452,7 +473,15 @@ pipeline_connect(const msgpack_sbuffer *hello)
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", arg_socket);
+        /* A path too long for sun_path would connect to another one. */
+        if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", arg_socket) >=
+            sizeof(sa.sun_path)) {
+                fprintf(stderr, "actor: socket path too long: %s\n", arg_socket);
+                if (fd >= 0) {
+                        (void)close(fd);
+                }
+                return -1;
+        }
         if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
             send(fd, hello->data, hello->size, MSG_NOSIGNAL) != (ssize_t)hello->size) {
                 perror("actor: pipeline connect");

@@ -37,9 +37,11 @@ main(int argc, char **argv)
         ms = atol(argv[3]);
         pause.tv_sec = ms / 1000;
         pause.tv_nsec = (ms % 1000) * 1000000L;
-        if ((rv = tshm_connect(NULL, &c)) < 0 || (rv = tshm_open(c, argv[1], TSHM_OPEN_RDWR, &s)) < 0 ||
+        if ((rv = tshm_connect(NULL, &c)) < 0 ||
+            (rv = tshm_open(c, argv[1], TSHM_OPEN_RDWR, &s)) < 0 ||
             tshm_seg_dtype(s) != TSHM_DTYPE_INT32) {
-                fprintf(stderr, "publish: %s: %s\n", argv[1], rv < 0 ? tshm_strerror(rv) : "not int32");
+                fprintf(stderr, "publish: %s: %s\n", argv[1],
+                        rv < 0 ? tshm_strerror(rv) : "not int32");
                 return 1;
         }
         for (n = 1; n <= count; n++) {

@@ -79,15 +79,11 @@ hdr_walk(const struct tshm__hdr *h, const uint8_t *map, uint64_t area)
         FUZZ_CHECK(bits == 0);
 }
 
-/* What an accepted header promises, about a mapping of @map_size bytes. */
+/* Identity: magic, layout, known flags, a valid name, dtype and item size,
+ * ndim <= 32 with zeros past it. */
 static void
-hdr_check(const struct tshm__hdr *h, uint64_t map_size)
+hdr_check_identity(const struct tshm__hdr *h, uint64_t map_size)
 {
-        bool stream = (h->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_STREAM;
-        uint64_t area = stream ? h->frame_bytes : h->data_size; /* what one view spans */
-        i128 lo = 0, hi = 0, nonzero = 1;
-        uint8_t *map = NULL;
-        bool empty = false;
         uint32_t i;
 
         FUZZ_CHECK(map_size >= PAGE);
@@ -103,17 +99,22 @@ hdr_check(const struct tshm__hdr *h, uint64_t map_size)
         for (i = h->ndim; i < TSHM_MAX_NDIM; i++) {
                 FUZZ_CHECK(h->shape[i] == 0 && h->strides[i] == 0);
         }
-        /* The data area: page-aligned, after the header page, in the map. */
+}
+
+/* Layout: the data area page-aligned, after the header page, in the map;
+ * C-contiguous strides; a stream's ring geometry, or none for an array. */
+static void
+hdr_check_layout(const struct tshm__hdr *h, uint64_t map_size)
+{
+        i128 stride = h->itemsize;
+        uint32_t i;
+
         FUZZ_CHECK(h->data_offset >= PAGE && h->data_offset % PAGE == 0);
         FUZZ_CHECK((i128)h->data_offset + h->data_size <= (i128)map_size);
         /* C-contiguous strides, whatever the extents. */
-        {
-                i128 stride = h->itemsize;
-
-                for (i = h->ndim; i-- > 0;) {
-                        FUZZ_CHECK(h->strides[i] == stride);
-                        stride *= h->shape[i] != 0 ? h->shape[i] : 1;
-                }
+        for (i = h->ndim; i-- > 0;) {
+                FUZZ_CHECK(h->strides[i] == stride);
+                stride *= h->shape[i] != 0 ? h->shape[i] : 1;
         }
         if ((h->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_STREAM) {
                 /* Slots that hold a frame each, inside the ring; the slot
@@ -131,9 +132,20 @@ hdr_check(const struct tshm__hdr *h, uint64_t map_size)
                 FUZZ_CHECK(h->slots == 0 && h->slot_stride == 0 && h->frame_bytes == 0 &&
                            h->policy == 0 && h->ctl_offset == 0);
         }
-        /* The product of the non-zero extents times the item size fits in
-         * int64 (so do element counts and strides), and the data area holds
-         * the shape's bytes. */
+}
+
+/* Extents: the product of the non-zero extents times the item size fits in
+ * int64 (so do element counts and strides), and the data area (@area: what
+ * one view spans) holds the shape's bytes; every element, first byte to
+ * last, lies inside it. */
+static void
+hdr_check_extents(const struct tshm__hdr *h, uint64_t map_size, uint64_t area)
+{
+        i128 lo = 0, hi = 0, nonzero = 1;
+        uint8_t *map = NULL;
+        bool empty = false;
+        uint32_t i;
+
         for (i = 0; i < h->ndim; i++) {
                 if (h->shape[i] == 0) {
                         empty = true;
@@ -170,6 +182,18 @@ hdr_check(const struct tshm__hdr *h, uint64_t map_size)
                 hdr_walk(h, map, area);
                 free(map);
         }
+}
+
+/* What an accepted header promises, about a mapping of @map_size bytes. */
+static void
+hdr_check(const struct tshm__hdr *h, uint64_t map_size)
+{
+        bool stream = (h->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_STREAM;
+        uint64_t area = stream ? h->frame_bytes : h->data_size; /* what one view spans */
+
+        hdr_check_identity(h, map_size);
+        hdr_check_layout(h, map_size);
+        hdr_check_extents(h, map_size, area);
 }
 
 /* The same for a stream of @slots frames of @spec's shape: it validates

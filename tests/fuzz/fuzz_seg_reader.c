@@ -149,23 +149,23 @@ reader_close(struct reader *r)
         tshm__seg_free(r->seg);
 }
 
-/* One operation: @kind, a 16-bit @where and a 64-bit @value. */
+/* Kinds 0-2 and 8: another process stores @value into shared memory at a
+ * place @where picks. Offsets are computed in size_t: they index the
+ * mapping. */
 static void
-reader_op(struct reader *r, uint8_t kind, uint16_t where, uint64_t value)
+reader_scribble(struct reader *r, uint8_t kind, uint16_t where, uint64_t value)
 {
         tshm_seg *s = r->seg;
         bool stream = r->spec.slots != 0;
-        int64_t got;
-        void *data;
-        int rv;
 
-        switch (kind % 10) {
+        switch (kind) {
         case 0: /* a writer stores anything into the header */
-                memcpy(r->map + (where % (TSHM_HDR_SIZE / 8)) * 8, &value, 8);
+                memcpy(r->map + (size_t)(where % (TSHM_HDR_SIZE / 8)) * 8, &value, 8);
                 break;
         case 1: /* ... or into a stream's slot table (an array's data) */
                 if (stream) {
-                        memcpy(r->map + r->hdr.ctl_offset + (where % (r->spec.slots * 8u)) * 8u,
+                        memcpy(r->map + r->hdr.ctl_offset +
+                                   (size_t)(where % (r->spec.slots * 8u)) * 8u,
                                &value, 8);
                 } else if (r->nbytes >= 8) {
                         memcpy(r->map + r->hdr.data_offset + where % (r->nbytes - 7), &value, 8);
@@ -173,70 +173,11 @@ reader_op(struct reader *r, uint8_t kind, uint16_t where, uint64_t value)
                 break;
         case 2: /* any holder of the subscriber table stores anything in it */
                 if (stream) {
-                        memcpy((uint8_t *)s->cur + (where % (TSHM_CUR_SIZE / 8)) * 8, &value, 8);
+                        memcpy((uint8_t *)s->cur + (size_t)(where % (TSHM_CUR_SIZE / 8)) * 8,
+                               &value, 8);
                 }
                 break;
-        case 3:
-                check_seq(tshm_wait(s, value, 0), value, false);
-                break;
-        case 4:
-                got = tshm_read_begin(s, 0);
-                if (stream) {
-                        FUZZ_CHECK(got == TSHM_EINVAL);
-                        break;
-                }
-                check_seq(got, 0, true);
-                if (got == 0 || got > 0) {
-                        memcpy(r->buf, tshm_seg_data(s), (size_t)tshm_seg_nbytes(s));
-                        rv = tshm_read_retry(s, (uint64_t)got);
-                        FUZZ_CHECK(rv == 0 || rv == 1 || rv == TSHM_ETORN);
-                }
-                break;
-        case 5:
-                rv = tshm_write_begin(s, 0);
-                if (stream) {
-                        FUZZ_CHECK(rv == TSHM_EINVAL);
-                        break;
-                }
-                FUZZ_CHECK(rv == 0 || rv == TSHM_ETIMEDOUT || rv == TSHM_ENOENT ||
-                           rv == TSHM_ETORN);
-                if (rv == 0) {
-                        memset(tshm_seg_data(s), (int)value, (size_t)r->nbytes);
-                        got = (value & 1u) ? tshm_write_abort(s) : tshm_write_end(s);
-                        FUZZ_CHECK(got == TSHM_ETORN || (got > 0 && (got & 1) == 0));
-                }
-                break;
-        case 6:
-                if (stream) {
-                        tshm_frame fr;
-
-                        rv = tshm_sub_take(r->sub, 0, &fr);
-                        FUZZ_CHECK(rv == 0 || rv == TSHM_ETIMEDOUT || rv == TSHM_ENOENT ||
-                                   rv == TSHM_ETORN || rv == TSHM_ECONNRESET);
-                        if (rv == 0) {
-                                FUZZ_CHECK(in_map(r, fr.data, r->nbytes));
-                                FUZZ_CHECK(fr.seq >= 1 && fr.seq <= TSHM_SEQ_MAX / 2u);
-                                memcpy(r->buf, fr.data, (size_t)r->nbytes);
-                                rv = tshm_sub_release(r->sub);
-                                FUZZ_CHECK(rv == 0 || rv == TSHM_ETORN);
-                        }
-                }
-                break;
-        case 7:
-                if (stream) {
-                        rv = tshm_stream_loan(s, 0, &data);
-                        FUZZ_CHECK(rv == 0 || rv == TSHM_ETIMEDOUT || rv == TSHM_ENOENT ||
-                                   rv == TSHM_ETORN);
-                        if (rv == 0) {
-                                FUZZ_CHECK(in_map(r, data, r->nbytes));
-                                memset(data, (int)value, (size_t)r->nbytes);
-                                got =
-                                    (value & 1u) ? tshm_stream_discard(s) : tshm_stream_publish(s);
-                                FUZZ_CHECK(got >= 0 || got == TSHM_ETORN);
-                        }
-                }
-                break;
-        case 8: /* the daemon frees or moves our entry */
+        default: /* 8: the daemon frees or moves our entry */
                 if (stream) {
                         struct tshm__ros *ros = (struct tshm__ros *)(void *)s->ros;
 
@@ -246,6 +187,126 @@ reader_op(struct reader *r, uint8_t kind, uint16_t where, uint64_t value)
                                 ros->subs[0].serial = (uint32_t)value;
                         }
                 }
+                break;
+        }
+}
+
+/* Kind 4: a reader copies an array between tshm_read_begin and
+ * tshm_read_retry; a stream refuses. */
+static void
+reader_read(struct reader *r)
+{
+        tshm_seg *s = r->seg;
+        int64_t got;
+        int rv;
+
+        got = tshm_read_begin(s, 0);
+        if (r->spec.slots != 0) {
+                FUZZ_CHECK(got == TSHM_EINVAL);
+                return;
+        }
+        check_seq(got, 0, true);
+        if (got == 0 || got > 0) {
+                memcpy(r->buf, tshm_seg_data(s), (size_t)tshm_seg_nbytes(s));
+                rv = tshm_read_retry(s, (uint64_t)got);
+                FUZZ_CHECK(rv == 0 || rv == 1 || rv == TSHM_ETORN);
+        }
+}
+
+/* Kind 5: a writer fills an array with @value's low byte and ends (or, with
+ * @value odd, aborts) the write; a stream refuses. */
+static void
+reader_write(struct reader *r, uint64_t value)
+{
+        tshm_seg *s = r->seg;
+        int64_t got;
+        int rv;
+
+        rv = tshm_write_begin(s, 0);
+        if (r->spec.slots != 0) {
+                FUZZ_CHECK(rv == TSHM_EINVAL);
+                return;
+        }
+        FUZZ_CHECK(rv == 0 || rv == TSHM_ETIMEDOUT || rv == TSHM_ENOENT || rv == TSHM_ETORN);
+        if (rv == 0) {
+                memset(tshm_seg_data(s), (int)value, (size_t)r->nbytes);
+                got = (value & 1u) ? tshm_write_abort(s) : tshm_write_end(s);
+                FUZZ_CHECK(got == TSHM_ETORN || (got > 0 && (got & 1) == 0));
+        }
+}
+
+/* Kind 6: a stream's subscriber takes a frame, copies it, releases it. */
+static void
+reader_take(struct reader *r)
+{
+        tshm_frame fr;
+        int rv;
+
+        if (r->spec.slots == 0) {
+                return;
+        }
+        rv = tshm_sub_take(r->sub, 0, &fr);
+        FUZZ_CHECK(rv == 0 || rv == TSHM_ETIMEDOUT || rv == TSHM_ENOENT || rv == TSHM_ETORN ||
+                   rv == TSHM_ECONNRESET);
+        if (rv == 0) {
+                FUZZ_CHECK(in_map(r, fr.data, r->nbytes));
+                FUZZ_CHECK(fr.seq >= 1 && fr.seq <= TSHM_SEQ_MAX / 2u);
+                memcpy(r->buf, fr.data, (size_t)r->nbytes);
+                rv = tshm_sub_release(r->sub);
+                FUZZ_CHECK(rv == 0 || rv == TSHM_ETORN);
+        }
+}
+
+/* Kind 7: a stream's producer loans a slot, fills it with @value's low
+ * byte and publishes (or, with @value odd, discards) it. */
+static void
+reader_loan(struct reader *r, uint64_t value)
+{
+        tshm_seg *s = r->seg;
+        int64_t got;
+        void *data;
+        int rv;
+
+        if (r->spec.slots == 0) {
+                return;
+        }
+        rv = tshm_stream_loan(s, 0, &data);
+        FUZZ_CHECK(rv == 0 || rv == TSHM_ETIMEDOUT || rv == TSHM_ENOENT || rv == TSHM_ETORN);
+        if (rv == 0) {
+                FUZZ_CHECK(in_map(r, data, r->nbytes));
+                memset(data, (int)value, (size_t)r->nbytes);
+                got = (value & 1u) ? tshm_stream_discard(s) : tshm_stream_publish(s);
+                FUZZ_CHECK(got >= 0 || got == TSHM_ETORN);
+        }
+}
+
+/* One operation: @kind, a 16-bit @where and a 64-bit @value. */
+static void
+reader_op(struct reader *r, uint8_t kind, uint16_t where, uint64_t value)
+{
+        tshm_seg *s = r->seg;
+
+        switch (kind % 10) {
+        case 0:
+        case 1:
+        case 2:
+        case 8:
+                reader_scribble(r, kind % 10, where, value);
+                break;
+        case 3:
+                check_seq(tshm_wait(s, value, 0), value, false);
+                break;
+        case 4:
+                reader_read(r);
+                break;
+        case 5:
+                reader_write(r, value);
+                break;
+        case 6:
+                reader_take(r);
+                break;
+        case 7:
+                reader_loan(r, value);
                 break;
         default:
                 (void)tshm_seg_seq(s);

@@ -79,6 +79,19 @@ snap_take(struct snap *s)
         s->fds = count_fds(); /* last: the calls above open none that stay */
 }
 
+/* A failed call left descriptors, daemon counts and the connection as
+ * they were. */
+static void
+snap_assert_same(const struct snap *before, const struct snap *after)
+{
+        ck_assert_int_eq(after->fds, before->fds);
+        ck_assert_uint_eq(after->segments, before->segments);
+        ck_assert_uint_eq(after->opens, before->opens);
+        ck_assert_uint_eq(after->subscribers, before->subscribers);
+        ck_assert_int_eq(after->cfd, before->cfd);
+        ck_assert_uint_eq(after->epoch, before->epoch);
+}
+
 typedef int (*call_fn)(void **ret_obj);
 typedef void (*undo_fn)(void *obj);
 
@@ -111,12 +124,7 @@ walk(call_fn call, undo_fn undo, const char *gone)
                         ck_assert_msg(hit && rv == TSHM_ENOMEM, "run %llu: %s",
                                       (unsigned long long)n, tshm_strerror(rv));
                         snap_take(&after);
-                        ck_assert_int_eq(after.fds, before.fds);
-                        ck_assert_uint_eq(after.segments, before.segments);
-                        ck_assert_uint_eq(after.opens, before.opens);
-                        ck_assert_uint_eq(after.subscribers, before.subscribers);
-                        ck_assert_int_eq(after.cfd, before.cfd);
-                        ck_assert_uint_eq(after.epoch, before.epoch);
+                        snap_assert_same(&before, &after);
                         if (gone != NULL) {
                                 tshm_info info;
                                 ck_assert_int_eq(tshm_stat(obs, gone, &info), TSHM_ENOENT);

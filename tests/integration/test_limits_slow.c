@@ -223,6 +223,63 @@ victim(const struct tshmd_fixture *f, const void *arg)
         return rounds > 0 ? 0 : 5;
 }
 
+/* The segments the attackers list (and the victim counts): NPUB small arrays. */
+static void
+slow_publish(const struct tshmd_fixture *f)
+{
+        tshm_client *c = fixture_connect(f);
+        tshm_seg *s;
+        char name[32];
+        int i;
+
+        for (i = 0; i < NPUB; i++) {
+                snprintf(name, sizeof(name), "pub%d", i);
+                ck_assert_int_eq(
+                    tshm_create(c, name, TSHM_DTYPE_FLOAT32, 2, (uint64_t[]){3, 4}, 0644, 0, &s),
+                    0);
+                tshm_close(s);
+        }
+        tshm_disconnect(c);
+}
+
+/* Sample the daemon's RSS while @n attackers flood, until each has said on
+ * @ready_fd that it stopped sending, and once more after; returns the peak,
+ * at least @peak. */
+static long
+slow_sample_peak(pid_t daemon, int ready_fd, int n, long peak)
+{
+        long now;
+        int got = 0;
+        char byte;
+
+        while (got < n) {
+                struct pollfd p = {.fd = ready_fd, .events = POLLIN};
+                now = rss_kib(daemon);
+                peak = now > peak ? now : peak;
+                if (poll(&p, 1, 100) == 1) {
+                        ck_assert_int_eq(read(ready_fd, &byte, 1), 1);
+                        got++;
+                }
+        }
+        now = rss_kib(daemon);
+        return now > peak ? now : peak;
+}
+
+/* The daemon's RSS once it has given back what the queues held (up to 5 s
+ * for it to fall under @start + 4 MiB). */
+static long
+slow_settled_rss(pid_t daemon, long start)
+{
+        long now;
+        int i;
+
+        for (i = 0; i < 100 && (now = rss_kib(daemon)) - start >= 4L * 1024 && RSS_MEANINGFUL();
+             i++) {
+                sleep_ms(50);
+        }
+        return now;
+}
+
 /* @nattackers connections, spread over @nuids uids, flood for 3 s (@small:
  * with requests whose replies are small). tshmd's resident set must grow by
  * less than @bound_mib meanwhile, another user is served throughout, and
@@ -232,28 +289,16 @@ slow_readers(int nattackers, int nuids, bool small, long bound_mib)
 {
         struct tshmd_fixture f;
         struct attack a = {.flood_ms = 3000, .small = small};
-        long victim_ms = 3500, start, peak = 0, now;
+        long victim_ms = 3500, start, peak, now;
         pid_t pids[32], vpid;
-        int ready[2], release[2], i, got = 0;
-        tshm_client *c;
-        tshm_seg *s;
-        char name[32];
-        char byte;
+        int ready[2], release[2], i;
 
         if (geteuid() != 0) {
                 return;
         }
         ck_assert_int_le(nattackers, 32);
         fixture_start(&f, NULL);
-        c = fixture_connect(&f);
-        for (i = 0; i < NPUB; i++) {
-                snprintf(name, sizeof(name), "pub%d", i);
-                ck_assert_int_eq(
-                    tshm_create(c, name, TSHM_DTYPE_FLOAT32, 2, (uint64_t[]){3, 4}, 0644, 0, &s),
-                    0);
-                tshm_close(s);
-        }
-        tshm_disconnect(c);
+        slow_publish(&f);
         start = rss_kib(f.pid);
         ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
         ck_assert_int_eq(pipe2(release, O_CLOEXEC), 0);
@@ -268,17 +313,7 @@ slow_readers(int nattackers, int nuids, bool small, long bound_mib)
         close(ready[1]);
         close(release[0]);
         /* Sample while they flood, and once they have stopped sending. */
-        while (got < nattackers) {
-                struct pollfd p = {.fd = ready[0], .events = POLLIN};
-                now = rss_kib(f.pid);
-                peak = now > peak ? now : peak;
-                if (poll(&p, 1, 100) == 1) {
-                        ck_assert_int_eq(read(ready[0], &byte, 1), 1);
-                        got++;
-                }
-        }
-        now = rss_kib(f.pid);
-        peak = now > peak ? now : peak;
+        peak = slow_sample_peak(f.pid, ready[0], nattackers, 0);
         ck_assert_int_eq(reap(vpid), 0);
         ck_assert_msg(!RSS_MEANINGFUL() || peak - start < bound_mib * 1024,
                       "tshmd grew from %ld KiB to %ld KiB under %d slow readers", start, peak,
@@ -289,10 +324,7 @@ slow_readers(int nattackers, int nuids, bool small, long bound_mib)
                 ck_assert_int_eq(reap(pids[i]), 0);
         }
         close(ready[0]);
-        for (i = 0; i < 100 && (now = rss_kib(f.pid)) - start >= 4L * 1024 && RSS_MEANINGFUL();
-             i++) {
-                sleep_ms(50);
-        }
+        now = slow_settled_rss(f.pid, start);
         ck_assert_msg(!RSS_MEANINGFUL() || now - start < 8L * 1024,
                       "tshmd kept %ld KiB after the slow readers left (started at %ld, peak %ld)",
                       now, start, peak);

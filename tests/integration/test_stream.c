@@ -88,6 +88,57 @@ produce(tshm_seg *s, uint64_t first, uint64_t count, int timeout_ms)
         produce_paced(s, first, count, timeout_ms, 0);
 }
 
+/* What a subscriber child has taken so far. */
+struct sub_tally {
+        uint64_t got, missed;
+        uint64_t expect; /* the next frame's number; 0 before the first */
+};
+
+/* Take one frame, check it, release it and count it in @t: 0, or the
+ * child's exit status for what went wrong (2 take failed, 3 out of order,
+ * 4 torn frame released as whole, 5 release failed, 6 no timestamp). */
+static int
+subscriber_take(tshm_sub *sub, unsigned slow_us, struct sub_tally *t)
+{
+        tshm_frame fr;
+        const int32_t *a;
+        bool whole = true;
+        int rv = tshm_sub_take(sub, 10000, &fr);
+
+        if (rv < 0) {
+                fprintf(stderr, "take: %s\n", tshm_strerror(rv));
+                return 2;
+        }
+        a = fr.data;
+        if (t->expect != 0 && fr.seq != t->expect + fr.missed) {
+                fprintf(stderr, "frame %llu after %llu (missed %llu)\n", (unsigned long long)fr.seq,
+                        (unsigned long long)t->expect - 1, (unsigned long long)fr.missed);
+                return 3;
+        }
+        if (slow_us != 0) {
+                usleep(slow_us);
+        }
+        for (int k = 0; k < FRAME_N; k++) {
+                whole = whole && a[k] == (int32_t)fr.seq;
+        }
+        rv = tshm_sub_release(sub);
+        /* A frame that release calls whole must have been. */
+        if (rv == 0 && !whole) {
+                return 4;
+        }
+        if (rv == TSHM_ETORN) {
+                /* Overwritten while held: counts as missed. */
+                t->missed++;
+        } else if (rv < 0) {
+                return 5;
+        } else {
+                t->got++;
+        }
+        t->missed += fr.missed;
+        t->expect = fr.seq + 1;
+        return fr.timestamp_ns == 0 ? 6 : 0;
+}
+
 /* A subscriber child: take @count frames; each must be whole and numbered
  * one more than the last (+ missed). Reports frames and missed on @wfd.
  * With @slow_us it sleeps holding each frame. */
@@ -98,10 +149,12 @@ subscriber(const char *name, uint64_t count, unsigned slow_us, int rfd, int wfd)
 
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
-                uint64_t got = 0, missed = 0, expect = 0, out[2];
+                struct sub_tally t = {0};
+                uint64_t out[2];
                 tshm_client *c;
                 tshm_sub *sub;
                 char go;
+                int rv;
 
                 if (tshm_connect(f.socket, &c) < 0 || tshm_sub_open(c, name, &sub) < 0) {
                         _exit(1);
@@ -110,49 +163,13 @@ subscriber(const char *name, uint64_t count, unsigned slow_us, int rfd, int wfd)
                 if (read(rfd, &go, 1) != 1) {
                         _exit(1);
                 }
-                while (got + missed < count) {
-                        tshm_frame fr;
-                        const int32_t *a;
-                        int rv = tshm_sub_take(sub, 10000, &fr);
-                        if (rv < 0) {
-                                fprintf(stderr, "take: %s\n", tshm_strerror(rv));
-                                _exit(2);
-                        }
-                        a = fr.data;
-                        if (expect != 0 && fr.seq != expect + fr.missed) {
-                                fprintf(stderr, "frame %llu after %llu (missed %llu)\n",
-                                        (unsigned long long)fr.seq, (unsigned long long)expect - 1,
-                                        (unsigned long long)fr.missed);
-                                _exit(3);
-                        }
-                        if (slow_us != 0) {
-                                usleep(slow_us);
-                        }
-                        bool whole = true;
-                        for (int k = 0; k < FRAME_N; k++) {
-                                whole = whole && a[k] == (int32_t)fr.seq;
-                        }
-                        rv = tshm_sub_release(sub);
-                        /* A frame that release calls whole must have been. */
-                        if (rv == 0 && !whole) {
-                                _exit(4);
-                        }
-                        if (rv == TSHM_ETORN) {
-                                /* Overwritten while held: counts as missed. */
-                                missed++;
-                        } else if (rv < 0) {
-                                _exit(5);
-                        } else {
-                                got++;
-                        }
-                        missed += fr.missed;
-                        expect = fr.seq + 1;
-                        if (fr.timestamp_ns == 0) {
-                                _exit(6);
+                while (t.got + t.missed < count) {
+                        if ((rv = subscriber_take(sub, slow_us, &t)) != 0) {
+                                _exit(rv);
                         }
                 }
-                out[0] = got;
-                out[1] = missed;
+                out[0] = t.got;
+                out[1] = t.missed;
                 (void)!write(wfd, out, sizeof(out));
                 tshm_sub_close(sub);
                 tshm_disconnect(c);

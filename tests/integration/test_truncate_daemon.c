@@ -281,25 +281,36 @@ hostile_cutter(const struct tshmd_fixture *f, struct board *b)
         return truncate_loop(b, fds, NSEGS, SMALL_OBJECT, ATTACK_MS);
 }
 
+/* Write @n bytes of @v at @off of @fd; whether all went. */
+static bool
+hostile_put(int fd, size_t off, const void *v, size_t n)
+{
+        return pwrite(fd, v, n, (off_t)off) == (ssize_t)n;
+}
+
 /* Take the writer lock of every segment open in @fds as a writer that dies
  * mid-write leaves it: its tid and pid, an odd seq. With pwrite, since the
- * cutter may have the page away. */
-static void
+ * cutter may have the page away (a write past the cut extends the object,
+ * so none may fail). Closes the descriptors; false if a write failed. */
+static bool
 hostile_lock_all(const int *fds)
 {
         uint32_t me = (uint32_t)getpid();
         uint64_t odd = 1;
+        bool ok = true;
         int i;
 
         for (i = 0; i < NSEGS; i++) {
                 if (fds[i] < 0) {
                         continue;
                 }
-                (void)pwrite(fds[i], &odd, sizeof(odd), offsetof(struct tshm__hdr, seq));
-                (void)pwrite(fds[i], &me, sizeof(me), offsetof(struct tshm__hdr, lock_pid));
-                (void)pwrite(fds[i], &me, sizeof(me), offsetof(struct tshm__hdr, lock));
+                ok = ok && hostile_put(fds[i], offsetof(struct tshm__hdr, seq), &odd, sizeof(odd));
+                ok = ok &&
+                     hostile_put(fds[i], offsetof(struct tshm__hdr, lock_pid), &me, sizeof(me));
+                ok = ok && hostile_put(fds[i], offsetof(struct tshm__hdr, lock), &me, sizeof(me));
                 (void)close(fds[i]);
         }
+        return ok;
 }
 
 /* One writer: HOLDER_ROUNDS times, opens every segment writable on a new
@@ -316,7 +327,10 @@ hostile_holder(const struct tshmd_fixture *f, struct board *b)
                 if ((sock = hostile_open_all(f, fds)) < 0) {
                         return 10;
                 }
-                hostile_lock_all(fds);
+                if (!hostile_lock_all(fds)) {
+                        (void)close(sock);
+                        return 12; /* a lock was not taken: nothing to break */
+                }
                 (void)close(sock);
         }
         return 0;

@@ -176,8 +176,9 @@ raw_connect(const char *path)
         if (fd < 0) {
                 return -1;
         }
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        /* A path too long for sun_path would connect to another one. */
+        if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path) >= sizeof(sa.sun_path) ||
+            connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
                 (void)close(fd);
                 return -1;
         }

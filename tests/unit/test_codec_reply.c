@@ -49,8 +49,9 @@ fill_info(tshm_info *in, uint32_t k)
         in->kind = (k >> 1) & 1u ? TSHM_KIND_STREAM : TSHM_KIND_ARRAY;
 }
 
+/* The segment's identity: name, dtype and shape. */
 static void
-assert_info_eq(const tshm_info *a, const tshm_info *b)
+assert_info_what_eq(const tshm_info *a, const tshm_info *b)
 {
         uint32_t i;
 
@@ -61,6 +62,13 @@ assert_info_eq(const tshm_info *a, const tshm_info *b)
                 ck_assert_uint_eq(a->shape[i], b->shape[i]);
         }
         ck_assert_uint_eq(a->nbytes, b->nbytes);
+        ck_assert_uint_eq(a->kind, b->kind);
+}
+
+/* Its object and ownership: size, owner, mode, opens, creation, flags. */
+static void
+assert_info_object_eq(const tshm_info *a, const tshm_info *b)
+{
         ck_assert_uint_eq(a->size, b->size);
         ck_assert_uint_eq(a->owner_uid, b->owner_uid);
         ck_assert_uint_eq(a->owner_gid, b->owner_gid);
@@ -68,7 +76,13 @@ assert_info_eq(const tshm_info *a, const tshm_info *b)
         ck_assert_uint_eq(a->opens, b->opens);
         ck_assert_uint_eq(a->created_ns, b->created_ns);
         ck_assert_uint_eq(a->flags, b->flags);
-        ck_assert_uint_eq(a->kind, b->kind);
+}
+
+static void
+assert_info_eq(const tshm_info *a, const tshm_info *b)
+{
+        assert_info_what_eq(a, b);
+        assert_info_object_eq(a, b);
 }
 
 START_TEST(test_codec_reply_error)
@@ -213,6 +227,24 @@ START_TEST(test_codec_reply_stat)
 }
 END_TEST
 
+/* A list reply of @count infos (fill_info 0, 1, ...) and @next, encoded
+ * into @e. */
+static void
+list_encode(struct tshm__reply_enc *e, uint32_t count, uint64_t next)
+{
+        tshm_info in;
+        uint32_t k;
+
+        tshm__reply_enc_init(e);
+        ck_assert_int_eq(tshm__reply_list_begin(e, 7, count), 0);
+        for (k = 0; k < count; k++) {
+                fill_info(&in, k);
+                ck_assert_int_eq(tshm__reply_list_add(e, &in), 0);
+        }
+        ck_assert_int_eq(tshm__reply_list_end(e, next), 0);
+        ck_assert_uint_le(tshm__reply_enc_size(e), 4u + TSHM_PROTO_MAX_REPLY);
+}
+
 static void
 list_round_trip(uint32_t count, uint64_t next)
 {
@@ -221,14 +253,7 @@ list_round_trip(uint32_t count, uint64_t next)
         tshm_info in;
         uint32_t k;
 
-        tshm__reply_enc_init(&e);
-        ck_assert_int_eq(tshm__reply_list_begin(&e, 7, count), 0);
-        for (k = 0; k < count; k++) {
-                fill_info(&in, k);
-                ck_assert_int_eq(tshm__reply_list_add(&e, &in), 0);
-        }
-        ck_assert_int_eq(tshm__reply_list_end(&e, next), 0);
-        ck_assert_uint_le(tshm__reply_enc_size(&e), 4u + TSHM_PROTO_MAX_REPLY);
+        list_encode(&e, count, next);
         ck_assert_int_eq(enc_decode(&e, TSHM_OP_LIST, &r), 0);
         ck_assert_uint_eq(r.id, 7);
         ck_assert_int_eq(r.status, 0);

@@ -60,15 +60,22 @@ fill_req(struct tshm__req *req, uint32_t op)
         }
 }
 
+/* What every request carries, and hello's and the by-name ops' fields. */
 static void
-assert_req_eq(const struct tshm__req *a, const struct tshm__req *b)
+assert_req_head_eq(const struct tshm__req *a, const struct tshm__req *b)
 {
-        uint32_t i;
-
         ck_assert_uint_eq(a->op, b->op);
         ck_assert_uint_eq(a->id, b->id);
         ck_assert_uint_eq(a->version, b->version);
         ck_assert_str_eq(a->name, b->name);
+}
+
+/* Create's spec: dtype, shape, mode and flags. */
+static void
+assert_req_spec_eq(const struct tshm__req *a, const struct tshm__req *b)
+{
+        uint32_t i;
+
         ck_assert_int_eq(a->dtype, b->dtype);
         ck_assert_uint_eq(a->ndim, b->ndim);
         for (i = 0; i < TSHM_MAX_NDIM; i++) {
@@ -76,10 +83,24 @@ assert_req_eq(const struct tshm__req *a, const struct tshm__req *b)
         }
         ck_assert_uint_eq(a->mode, b->mode);
         ck_assert_uint_eq(a->flags, b->flags);
+}
+
+/* Open's, close's and list's fields. */
+static void
+assert_req_handle_eq(const struct tshm__req *a, const struct tshm__req *b)
+{
         ck_assert_int_eq(a->writable, b->writable);
         ck_assert_uint_eq(a->handle, b->handle);
         ck_assert_uint_eq(a->cursor, b->cursor);
         ck_assert_uint_eq(a->limit, b->limit);
+}
+
+static void
+assert_req_eq(const struct tshm__req *a, const struct tshm__req *b)
+{
+        assert_req_head_eq(a, b);
+        assert_req_spec_eq(a, b);
+        assert_req_handle_eq(a, b);
 }
 
 /* Encode @in, decode it, and compare. */

@@ -12,46 +12,68 @@
 #include "header.h"
 #include "header_spec.h"
 
+/* The format: magic, layout, header size, flags and where the data is. */
 static void
-init_and_check(struct tshm__hdr *hdr, const struct tshm__seg_spec *spec)
+check_format(const struct tshm__hdr *hdr)
 {
-        uint64_t nbytes, stride;
-        size_t itemsize = tshm_dtype_itemsize(spec->dtype);
-        uint32_t i;
-
-        ck_assert_int_eq(tshm_shape_nbytes(spec->dtype, spec->ndim, spec->shape, &nbytes), 0);
-        memset(hdr, 0xee, sizeof(*hdr));
-        ck_assert_int_eq(tshm__hdr_init(hdr, spec), 0);
         ck_assert_mem_eq(hdr->magic, "TSHMSEG\0", 8);
         ck_assert_uint_eq(hdr->layout, TSHM_HDR_LAYOUT);
         ck_assert_uint_eq(hdr->header_size, sizeof(struct tshm__hdr));
         ck_assert_uint_eq(hdr->flags, 0);
         ck_assert_uint_eq(hdr->data_offset, PAGE);
+}
+
+/* The array: @nbytes of data, the spec's dtype and rank, version 0. */
+static void
+check_array(const struct tshm__hdr *hdr, const struct tshm__seg_spec *spec, uint64_t nbytes)
+{
         ck_assert_uint_eq(hdr->data_size, nbytes);
         ck_assert_uint_eq(hdr->dtype, (uint32_t)spec->dtype);
-        ck_assert_uint_eq(hdr->itemsize, itemsize);
+        ck_assert_uint_eq(hdr->itemsize, tshm_dtype_itemsize(spec->dtype));
         ck_assert_uint_eq(hdr->ndim, spec->ndim);
+        ck_assert_uint_eq(hdr->seq, 0);
+}
+
+/* Ownership and the name, zero-padded. */
+static void
+check_owner(const struct tshm__hdr *hdr, const struct tshm__seg_spec *spec)
+{
+        uint32_t i;
+
         ck_assert_uint_eq(hdr->mode, spec->mode & 0777u);
         ck_assert_uint_eq(hdr->owner_uid, spec->owner_uid);
         ck_assert_uint_eq(hdr->owner_gid, spec->owner_gid);
         ck_assert_uint_eq(hdr->created_ns, spec->created_ns);
-        ck_assert_uint_eq(hdr->seq, 0);
         ck_assert_str_eq(hdr->name, spec->name);
-        /* Everything past the name and the used dimensions is zero. */
+        /* Everything past the name is zero. */
         for (i = (uint32_t)strlen(spec->name); i < sizeof(hdr->name); i++) {
                 ck_assert_int_eq(hdr->name[i], 0);
         }
-        /* The whole synchronisation line starts at zero: version 0, no
-         * writer, nothing torn. */
+}
+
+/* The whole synchronisation line starts at zero: version 0, no writer,
+ * nothing torn; so does the kind's reserved area. */
+static void
+check_zeroed(const struct tshm__hdr *hdr)
+{
+        uint32_t i;
+
         for (i = 64; i < 128; i++) {
                 ck_assert_uint_eq(((const uint8_t *)hdr)[i], 0);
         }
         for (i = 0; i < sizeof(hdr->kind_reserved); i++) {
                 ck_assert_uint_eq(hdr->kind_reserved[i], 0);
         }
-        /* C-contiguous strides: the last dimension varies fastest, and a 0
-         * extent counts as 1 (as NumPy does). */
-        stride = itemsize;
+}
+
+/* C-contiguous strides: the last dimension varies fastest, and a 0 extent
+ * counts as 1 (as NumPy does); past the used dimensions, zeros. */
+static void
+check_strides(const struct tshm__hdr *hdr, const struct tshm__seg_spec *spec)
+{
+        uint64_t stride = tshm_dtype_itemsize(spec->dtype);
+        uint32_t i;
+
         for (i = spec->ndim; i-- > 0;) {
                 ck_assert_uint_eq(hdr->shape[i], spec->shape[i]);
                 ck_assert_int_eq(hdr->strides[i], (int64_t)stride);
@@ -61,6 +83,21 @@ init_and_check(struct tshm__hdr *hdr, const struct tshm__seg_spec *spec)
                 ck_assert_uint_eq(hdr->shape[i], 0);
                 ck_assert_int_eq(hdr->strides[i], 0);
         }
+}
+
+static void
+init_and_check(struct tshm__hdr *hdr, const struct tshm__seg_spec *spec)
+{
+        uint64_t nbytes;
+
+        ck_assert_int_eq(tshm_shape_nbytes(spec->dtype, spec->ndim, spec->shape, &nbytes), 0);
+        memset(hdr, 0xee, sizeof(*hdr));
+        ck_assert_int_eq(tshm__hdr_init(hdr, spec), 0);
+        check_format(hdr);
+        check_array(hdr, spec, nbytes);
+        check_owner(hdr, spec);
+        check_zeroed(hdr);
+        check_strides(hdr, spec);
         ck_assert_int_eq(tshm__hdr_validate(hdr, map_size_of(hdr)), 0);
 }
 
