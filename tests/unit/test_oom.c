@@ -169,6 +169,38 @@ check_no_object(const char *name)
 /* One run of an op under the walk: 0 or what it failed with. */
 typedef int (*walk_op_fn)(struct tshmd_session *ses, void *arg);
 
+/* One step of walk(): an op that met no failure must have worked; one that
+ * failed must say ENOMEM and have left @ses, the registry and /dev/shm as
+ * they were. */
+static void
+walk_judge(struct tshmd_session *ses, int rv, bool hit, const char *stream, const char *created,
+           const struct snap *before)
+{
+        if (!hit) {
+                /* The op made fewer than n allocations: it works. */
+                ck_assert_int_eq(rv, 0);
+        } else if (rv != 0) {
+                ck_assert_int_eq(rv, TSHM_ENOMEM);
+                snap_check(ses, stream, before);
+                if (created != NULL) {
+                        ck_assert_ptr_null(tshmd_registry_find(&srv.reg, created));
+                        check_no_object(created);
+                }
+        }
+}
+
+/* Remove what a successful step created, so that the next step starts from
+ * the same state. */
+static void
+walk_forget(int rv, const char *created)
+{
+        struct tshmd_seg *seg;
+
+        if (rv == 0 && created != NULL && (seg = tshmd_registry_find(&srv.reg, created)) != NULL) {
+                ck_assert_int_eq(tshmd_seg_remove(&srv, seg), 0);
+        }
+}
+
 /* Walk @op: fail allocation 1, 2, ... of it until it makes fewer; returns
  * how many runs hit a failure. @stream (or NULL) is a stream whose
  * subscriber count is part of the state; @created (or NULL) the name a
@@ -198,25 +230,10 @@ walk(walk_op_fn op, void *arg, walk_op_fn prep, const char *stream, const char *
                 rv = op(&ses, arg);
                 tshm__alloc_fail_at(0);
                 hit = tshm__alloc_failures() != failures;
-                if (!hit) {
-                        /* The op made fewer than n allocations: it works. */
-                        ck_assert_int_eq(rv, 0);
-                } else if (rv != 0) {
-                        ck_assert_int_eq(rv, TSHM_ENOMEM);
-                        snap_check(&ses, stream, &before);
-                        if (created != NULL) {
-                                ck_assert_ptr_null(tshmd_registry_find(&srv.reg, created));
-                                check_no_object(created);
-                        }
-                }
+                walk_judge(&ses, rv, hit, stream, created, &before);
                 hits += hit ? 1 : 0;
                 tshmd_session_end(&srv, &ses);
-                if (rv == 0 && created != NULL) {
-                        struct tshmd_seg *seg = tshmd_registry_find(&srv.reg, created);
-                        if (seg != NULL) {
-                                ck_assert_int_eq(tshmd_seg_remove(&srv, seg), 0);
-                        }
-                }
+                walk_forget(rv, created);
                 if (!hit) {
                         return hits;
                 }
