@@ -305,6 +305,13 @@ tshm_client_socket(const tshm_client *c)
         return c->path;
 }
 
+/* The populate flags of tshm_open() and tshm_create() share their values,
+ * so that tshm__seg_populate_auto() reads either. */
+_Static_assert(TSHM_OPEN_POPULATE == TSHM_CREATE_POPULATE &&
+                   TSHM_OPEN_NOPOPULATE == TSHM_CREATE_NOPOPULATE,
+               "populate flags of open and create");
+#define CLIENT_POPULATE_BOTH (TSHM_OPEN_POPULATE | TSHM_OPEN_NOPOPULATE)
+
 /* Copy a caller's name into a request, checking it first. */
 int
 tshm__client_name(tshm_client *c, struct tshm__req *req, const char *name)
@@ -421,7 +428,10 @@ tshm__client_create(tshm_client *c, struct tshm__req *req, const char *name, siz
                 client_shape_errmsg(c, rv, req->dtype, ndim, shape);
                 goto out;
         }
-        if (mode > 0777u || (flags & ~TSHM_CREATE_EPHEMERAL) != 0) {
+        if (mode > 0777u ||
+            (flags & ~(TSHM_CREATE_EPHEMERAL | TSHM_CREATE_POPULATE | TSHM_CREATE_NOPOPULATE)) !=
+                0 ||
+            (flags & CLIENT_POPULATE_BOTH) == CLIENT_POPULATE_BOTH) {
                 tshm__client_errmsg(c, "mode %o or flags %#x not valid", mode, flags);
                 rv = TSHM_EINVAL;
                 goto out;
@@ -431,7 +441,9 @@ tshm__client_create(tshm_client *c, struct tshm__req *req, const char *name, siz
                 memcpy(req->shape, shape, ndim * sizeof(shape[0]));
         }
         req->mode = mode != 0 ? mode : 0600u;
-        req->flags = flags;
+        /* Populating is this process's business: the daemon sees only the
+         * flags of the segment. */
+        req->flags = flags & TSHM_CREATE_EPHEMERAL;
         if ((rv = tshm__client_call(c, req, &reply, &fd)) < 0) {
                 goto out;
         }
@@ -450,6 +462,11 @@ tshm__client_create(tshm_client *c, struct tshm__req *req, const char *name, siz
         }
 out:
         (void)pthread_mutex_unlock(&c->lock);
+        /* Outside the lock: other threads' calls on @c need not wait for
+         * this one's page tables. */
+        if (rv == 0) {
+                tshm__seg_populate_auto(*ret_seg, flags);
+        }
         return rv;
 }
 
@@ -469,7 +486,9 @@ tshm_open(tshm_client *c, const char *name, unsigned flags, tshm_seg **ret_seg)
         struct tshm__reply reply;
         int fd = -1, rv;
 
-        if (c == NULL || ret_seg == NULL || (flags & ~TSHM_OPEN_RDWR) != 0) {
+        if (c == NULL || ret_seg == NULL ||
+            (flags & ~(TSHM_OPEN_RDWR | TSHM_OPEN_POPULATE | TSHM_OPEN_NOPOPULATE)) != 0 ||
+            (flags & CLIENT_POPULATE_BOTH) == CLIENT_POPULATE_BOTH) {
                 return TSHM_EINVAL;
         }
         (void)pthread_mutex_lock(&c->lock);
@@ -482,6 +501,9 @@ tshm_open(tshm_client *c, const char *name, unsigned flags, tshm_seg **ret_seg)
         rv = tshm__client_attach(c, &reply, fd, req.writable, name, ret_seg);
 out:
         (void)pthread_mutex_unlock(&c->lock);
+        if (rv == 0) {
+                tshm__seg_populate_auto(*ret_seg, flags);
+        }
         return rv;
 }
 

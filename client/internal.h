@@ -53,6 +53,7 @@ struct tshm_seg {
         tshm_dtype dtype;
         size_t ndim;
         uint64_t nbytes;
+        uint64_t span; /* data bytes tshm_seg_populate() may cover: nbytes, or a stream's ring */
         uint64_t shape[TSHM_MAX_NDIM];
         int64_t strides[TSHM_MAX_NDIM];
         /* Publish and wait (sync.c). */
@@ -134,6 +135,15 @@ struct tshm__seg_spec;
 int tshm__seg_map(int fd, uint64_t size, bool writable, const struct tshm__seg_spec *spec,
                   tshm_seg **ret_seg);
 void tshm__seg_free(tshm_seg *seg);
+/* Populate @seg's whole mapping if @flags (TSHM_OPEN_POPULATE/NOPOPULATE,
+ * which share their values with TSHM_CREATE_POPULATE/NOPOPULATE) ask for it,
+ * or, with neither, if the mapping is at most TSHM_POPULATE_AUTO_MAX bytes.
+ * Best effort: a failure leaves the pages to fault in. */
+void tshm__seg_populate_auto(tshm_seg *seg, unsigned flags);
+/* The fallback of tshm_seg_populate(): touch one byte of each page of
+ * [@start, @start + @len) (read, or an atomic add of zero when @write).
+ * Exported for tests only. */
+void tshm__seg_touch(void *start, size_t len, bool write);
 
 /* sigbus.c: survive a segment truncated under its mappers. Register a mapping
  * (installs the SIGBUS handler on the first call; thread-safe) before it is

@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@ seg_set_geometry(tshm_seg *seg, const struct tshm__hdr *hdr)
         seg->dtype = (tshm_dtype)hdr->dtype;
         seg->ndim = hdr->ndim;
         seg->nbytes = hdr->data_size;
+        seg->span = hdr->data_size;
         if ((hdr->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_STREAM) {
                 /* What the caller sees is one frame; the ring is behind it. */
                 seg->nbytes = hdr->frame_bytes;
@@ -119,6 +121,91 @@ tshm__seg_free(tshm_seg *seg)
                 (void)munmap(seg->map, seg->map_size);
         }
         tshm__free(seg);
+}
+
+/* Debian 12's headers have them; older ones may not (the values are the
+ * kernel's ABI). */
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+void
+tshm__seg_touch(void *start, size_t len, bool write)
+{
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        uint8_t *p = start, *end = (uint8_t *)start + len;
+
+        /* One byte a page; a write must change nothing, even under a
+         * concurrent writer: an atomic add of zero stores what it loaded. A
+         * fault here (the object was truncated) is absorbed by sigbus.c. */
+        for (; p < end; p += page) {
+                if (write) {
+                        (void)__atomic_fetch_add(p, 0, __ATOMIC_RELAXED);
+                } else {
+                        (void)*(volatile const uint8_t *)p;
+                }
+        }
+}
+
+/* Populate the pages that hold [@start, @start + @len), which lie in
+ * @seg's mapping. */
+static int
+seg_populate_pages(tshm_seg *seg, uint8_t *start, size_t len)
+{
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        uintptr_t lo = (uintptr_t)start & ~(page - 1);
+        uintptr_t hi = ((uintptr_t)start + len + page - 1) & ~(page - 1);
+        int advice = seg->writable ? MADV_POPULATE_WRITE : MADV_POPULATE_READ;
+
+        if (len == 0) {
+                return 0;
+        }
+        /* EINTR: a fatal signal is pending; whatever comes next is quick. */
+        while (madvise((void *)lo, hi - lo, advice) < 0) {
+                switch (errno) {
+                case EINTR:
+                        continue;
+                case EINVAL:
+                        /* Before Linux 5.14 (or a mapping madvise cannot
+                         * populate): touch each page instead. */
+                        tshm__seg_touch((void *)lo, hi - lo, seg->writable);
+                        return 0;
+                case ENOMEM:
+                case EFAULT:
+                        /* Out of memory, or a page the object does not
+                         * have (truncated under us): madvise reports it
+                         * where a touch would SIGBUS. */
+                        return TSHM_ENOMEM;
+                default:
+                        return -errno;
+                }
+        }
+        return 0;
+}
+
+int
+tshm_seg_populate(tshm_seg *seg, uint64_t offset, uint64_t length)
+{
+        if (seg == NULL || seg->map == NULL || offset > seg->span || length > seg->span - offset) {
+                return TSHM_EINVAL;
+        }
+        return seg_populate_pages(seg, (uint8_t *)seg->data + offset, (size_t)length);
+}
+
+void
+tshm__seg_populate_auto(tshm_seg *seg, unsigned flags)
+{
+        bool want = (flags & TSHM_OPEN_POPULATE) != 0 || ((flags & TSHM_OPEN_NOPOPULATE) == 0 &&
+                                                          seg->map_size <= TSHM_POPULATE_AUTO_MAX);
+
+        /* The header page is populated with the data: every call touches
+         * it. */
+        if (want) {
+                (void)seg_populate_pages(seg, seg->map, seg->map_size);
+        }
 }
 
 void *

@@ -215,6 +215,23 @@ TSHM_API const char *tshm_client_socket(const tshm_client *c);
  * creator process is gone. Mappings keep working until unmapped. */
 #define TSHM_CREATE_DEFAULT 0u
 #define TSHM_CREATE_EPHEMERAL 1u
+/* Map every page of the new segment now (TSHM_CREATE_POPULATE),
+ * or leave them to fault in on first touch (TSHM_CREATE_NOPOPULATE); with
+ * neither, a segment whose mapping is at most TSHM_POPULATE_AUTO_MAX bytes
+ * is populated and a larger one is not. At most one of the two. See
+ * tshm_seg_populate(). */
+#define TSHM_CREATE_POPULATE 2u
+#define TSHM_CREATE_NOPOPULATE 4u
+
+/* The largest mapping that tshm_create() and tshm_open()
+ * populate when their flags leave it to them (1 GiB). Up to this size a
+ * caller that maps a segment usually goes on to touch all of it, and
+ * populating it at once saves a page fault per 4 KiB page (about 1 ms per
+ * MiB on a VM); above it, a caller more often wants a slice (a shard of a
+ * larger tensor), and populating everything would cost the whole segment's
+ * page tables, resident memory and time for bytes it never reads: it says
+ * which bytes with tshm_seg_populate(). */
+#define TSHM_POPULATE_AUTO_MAX (1ull << 30)
 
 /* Create the segment @name holding a C-contiguous array of @dtype and
  * @shape (@ndim entries, 0 for a scalar), zero-filled, with permission bits
@@ -231,13 +248,23 @@ TSHM_API int tshm_create(tshm_client *c, const char *name, tshm_dtype dtype, siz
 /* Flags for tshm_open(). */
 #define TSHM_OPEN_RDONLY 0u
 #define TSHM_OPEN_RDWR 1u
+/* Populate the whole mapping at open, or not; with neither,
+ * as TSHM_CREATE_POPULATE describes (by size). At most one of the two. */
+#define TSHM_OPEN_POPULATE 2u
+#define TSHM_OPEN_NOPOPULATE 4u
 
 /* Open the existing segment @name and map it, read-only unless @flags has
  * TSHM_OPEN_RDWR. A read-only segment is mapped from an O_RDONLY descriptor:
- * the kernel refuses writes. Returns 0 and a handle in *ret_seg (release it
- * with tshm_close()), or TSHM_EBADNAME, TSHM_ENOENT, TSHM_EACCES,
- * TSHM_ELIMIT, TSHM_EBADHDR, TSHM_ENOMEM, or a connection error. Blocks for
- * one round trip. */
+ * the kernel refuses writes. The mapping is populated as TSHM_OPEN_POPULATE
+ * and TSHM_OPEN_NOPOPULATE say (by default: whole when it is at most
+ * TSHM_POPULATE_AUTO_MAX bytes); populating happens in the caller, after
+ * the daemon's reply and outside the client's lock, and is best effort: a
+ * populate that fails for memory leaves the pages to fault in as usual and
+ * the open succeeds (tshm_seg_populate() reports it). Returns 0 and a handle
+ * in *ret_seg (release it with tshm_close()), or TSHM_EINVAL (bad flags),
+ * TSHM_EBADNAME, TSHM_ENOENT, TSHM_EACCES, TSHM_ELIMIT, TSHM_EBADHDR,
+ * TSHM_ENOMEM, or a connection error. Blocks for one round trip, and for
+ * populating (about the time a read of every page would fault). */
 TSHM_API int tshm_open(tshm_client *c, const char *name, unsigned flags, tshm_seg **ret_seg);
 
 /* Unmap @seg, tell the daemon (when its client is still connected) and free
@@ -283,6 +310,22 @@ TSHM_API int tshm_seg_writable(const tshm_seg *seg);
 /* The header's sequence counter, read with acquire order: the version last
  * published (even), or odd while a write is in progress. */
 TSHM_API uint64_t tshm_seg_seq(const tshm_seg *seg);
+
+/* Populate the page tables of bytes [@offset, @offset +
+ * @length) of @seg's data (relative to tshm_seg_data(); for a stream, the
+ * ring that starts there), so that touching them later takes no page fault:
+ * for writing when @seg is writable, else for reading (MADV_POPULATE_WRITE /
+ * _READ, Linux 5.14+; on older kernels each page is touched once, a write
+ * being an atomic add of zero, so concurrent writers lose nothing). Whole
+ * pages around the range are populated. Nothing is copied and no data
+ * changes. Use it to say which slice of a large segment a consumer is about
+ * to read. Returns 0 (also for @length 0), or TSHM_EINVAL (the range goes
+ * beyond tshm_seg_nbytes(), or beyond the ring for a stream), TSHM_ENOMEM
+ * (the kernel could not populate for memory, or the object is shorter than
+ * its mapping: nothing was signalled, and the segment stays usable), or
+ * another negative errno. Takes no lock and talks to no one; safe from any
+ * thread while @seg is open. */
+TSHM_API int tshm_seg_populate(tshm_seg *seg, uint64_t offset, uint64_t length);
 
 /*
  * Publish and wait: the header's sequence counter is a seqlock. A writer

@@ -22,6 +22,7 @@
 #define CLI_OPT_REMOVE 0x8u
 #define CLI_OPT_STREAM 0x10u /* --slots N, --policy block|overwrite */
 #define CLI_OPT_WIDE 0x20u   /* -w, --wide */
+#define CLI_OPT_NOPOP 0x40u  /* --no-populate */
 
 struct cli_ctx;
 
@@ -49,6 +50,7 @@ struct cli_ctx {
         uint32_t group;            /* its gid */
         uint32_t slots;            /* --slots: make a stream of this many frames; 0: an array */
         tshm_stream_policy policy; /* --policy */
+        bool no_populate;          /* --no-populate: let the pages fault in as touched */
         int argc;                  /* the positional arguments */
         char **argv;
 };

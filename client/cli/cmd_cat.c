@@ -19,7 +19,9 @@ cmd_cat(const struct cli_ctx *ctx)
         if ((status = cli_connect(ctx, &c)) != 0) {
                 return status;
         }
-        if ((rv = tshm_open(c, name, TSHM_OPEN_RDONLY, &seg)) < 0) {
+        /* Nothing to populate: up to 1000 elements the data fits in a few
+         * pages, and above it only the edges are printed (as NumPy does). */
+        if ((rv = tshm_open(c, name, TSHM_OPEN_NOPOPULATE, &seg)) < 0) {
                 status = cli_fail_seg(ctx, c, rv, name);
                 goto out;
         }

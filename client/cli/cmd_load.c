@@ -198,8 +198,10 @@ load_into(const struct cli_ctx *ctx, tshm_client *c, FILE *f, const char *path,
         tshm_seg *seg = NULL;
         int rv, status;
 
-        if ((rv = tshm_create(c, name, hdr->dtype, hdr->ndim, hdr->shape,
-                              ctx->have_mode ? ctx->mode : 0, TSHM_CREATE_DEFAULT, &seg)) < 0) {
+        if ((rv = tshm_create(
+                 c, name, hdr->dtype, hdr->ndim, hdr->shape, ctx->have_mode ? ctx->mode : 0,
+                 /* Every byte is written: populate up front. */
+                 ctx->no_populate ? TSHM_CREATE_NOPOPULATE : TSHM_CREATE_POPULATE, &seg)) < 0) {
                 return cli_fail_seg(ctx, c, rv, name);
         }
         status = load_data(ctx, f, path, hdr, seg);

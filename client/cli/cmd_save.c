@@ -99,7 +99,9 @@ cmd_save(const struct cli_ctx *ctx)
         if ((status = cli_connect(ctx, &c)) != 0) {
                 goto out;
         }
-        if ((rv = tshm_open(c, name, TSHM_OPEN_RDONLY, &seg)) < 0) {
+        /* Every byte is read: populate up front, unless told not to. */
+        if ((rv = tshm_open(c, name, ctx->no_populate ? TSHM_OPEN_NOPOPULATE : TSHM_OPEN_POPULATE,
+                            &seg)) < 0) {
                 status = cli_fail_seg(ctx, c, rv, name);
                 goto out_client;
         }

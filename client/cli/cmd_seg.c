@@ -62,12 +62,14 @@ cmd_create(const struct cli_ctx *ctx)
          * its group: no one in the creator's own group gets them meanwhile.
          * (Mode 0 at create means the default, so 0 is set by chmod too.) */
         later = ctx->have_group || mode == 0;
+        /* This process writes nothing and exits: populating its mapping
+         * would be work for no one (a reader's own open populates its). */
         rv = ctx->slots != 0
                  ? tshm_stream_create(c, name, dtype, ndim, shape, ctx->slots, ctx->policy,
-                                      later ? (mode & 0700u) | 0400u : mode, TSHM_CREATE_DEFAULT,
+                                      later ? (mode & 0700u) | 0400u : mode, TSHM_CREATE_NOPOPULATE,
                                       &seg)
                  : tshm_create(c, name, dtype, ndim, shape, later ? (mode & 0700u) | 0400u : mode,
-                               TSHM_CREATE_DEFAULT, &seg);
+                               TSHM_CREATE_NOPOPULATE, &seg);
         if (rv < 0) {
                 status = cli_fail_seg(ctx, c, rv, name);
                 goto out;

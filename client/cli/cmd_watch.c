@@ -114,7 +114,9 @@ cmd_watch(const struct cli_ctx *ctx)
         if ((status = cli_connect(ctx, &c)) != 0) {
                 return status;
         }
-        if ((rv = tshm_open(c, name, TSHM_OPEN_RDONLY, &seg)) < 0) {
+        /* Only the header and at most 16 elements are read: a large
+         * segment's pages would be populated for nothing. */
+        if ((rv = tshm_open(c, name, TSHM_OPEN_NOPOPULATE, &seg)) < 0) {
                 status = cli_fail_seg(ctx, c, rv, name);
                 goto out;
         }

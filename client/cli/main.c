@@ -60,14 +60,18 @@ static const struct cli_cmd commands[] = {
      "Remove each NAME. Processes that have a segment open keep it until they\n"
      "close it.\n",
      0, 1, -1, cmd_rm},
-    {"load", "NAME FILE.npy [--mode OCTAL]", "create a segment from a .npy file",
+    {"load", "NAME FILE.npy [--mode OCTAL] [--no-populate]", "create a segment from a .npy file",
      "Read a NumPy .npy file (format 1.0, 2.0 or 3.0; little-endian; C or\n"
-     "Fortran order) into a new segment with its dtype and shape.\n",
-     CLI_OPT_MODE, 2, 2, cmd_load},
-    {"save", "NAME FILE.npy", "write a segment to a .npy file",
+     "Fortran order) into a new segment with its dtype and shape.\n"
+     "The new segment's pages are mapped in one go before it is filled, whatever\n"
+     "its size; --no-populate lets them fault in one by one instead.\n",
+     CLI_OPT_MODE | CLI_OPT_NOPOP, 2, 2, cmd_load},
+    {"save", "NAME FILE.npy [--no-populate]", "write a segment to a .npy file",
      "Write the segment as numpy.save() would (format 1.0, C order). bfloat16\n"
-     "segments cannot be saved: NumPy has no such dtype.\n",
-     0, 2, 2, cmd_save},
+     "segments cannot be saved: NumPy has no such dtype.\n"
+     "The segment's pages are mapped in one go before it is read, whatever its\n"
+     "size; --no-populate lets them fault in one by one instead.\n",
+     CLI_OPT_NOPOP, 2, 2, cmd_save},
     {"cat", "NAME", "print a segment's values",
      "Print the values as print() of a NumPy array shows them.\n", 0, 1, 1, cmd_cat},
     {"gc", "[--remove] [--json]", "find (and remove) stale objects",
@@ -218,15 +222,11 @@ static int
 parse_command(struct cli_ctx *ctx, int argc, char **argv)
 {
         static const struct option opts[] = {
-            {"json", no_argument, NULL, 'j'},
-            {"mode", required_argument, NULL, 'm'},
-            {"group", required_argument, NULL, 'g'},
-            {"remove", no_argument, NULL, 'r'},
-            {"slots", required_argument, NULL, 'S'},
-            {"policy", required_argument, NULL, 'P'},
-            {"wide", no_argument, NULL, 'w'},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
+            {"json", no_argument, NULL, 'j'},        {"mode", required_argument, NULL, 'm'},
+            {"group", required_argument, NULL, 'g'}, {"remove", no_argument, NULL, 'r'},
+            {"slots", required_argument, NULL, 'S'}, {"policy", required_argument, NULL, 'P'},
+            {"wide", no_argument, NULL, 'w'},        {"no-populate", no_argument, NULL, 'N'},
+            {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
         };
         const struct cli_cmd *cmd = ctx->cmd;
         bool have_policy = false;
@@ -246,6 +246,8 @@ parse_command(struct cli_ctx *ctx, int argc, char **argv)
                                 return cli_usage(ctx, "bad mode '%s': octal, at most 0777", optarg);
                         }
                         ctx->have_mode = true;
+                } else if (ch == 'N' && (cmd->opts & CLI_OPT_NOPOP) != 0) {
+                        ctx->no_populate = true;
                 } else if (ch == 'w' && (cmd->opts & CLI_OPT_WIDE) != 0) {
                         ctx->wide = true;
                 } else if (ch == 'r' && (cmd->opts & CLI_OPT_REMOVE) != 0) {

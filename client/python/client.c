@@ -185,8 +185,25 @@ tshmpy_client_begin_named(tshmpy_client *self, PyObject *args, PyObject *kwds, c
         return name;
 }
 
+int
+tshmpy_client_populate_arg(PyObject *populate, unsigned *ret_flags)
+{
+        int truth;
+
+        if (populate == NULL || populate == Py_None) {
+                *ret_flags = 0;
+                return 0;
+        }
+        if ((truth = PyObject_IsTrue(populate)) < 0) {
+                return -1;
+        }
+        *ret_flags = truth ? TSHM_OPEN_POPULATE : TSHM_OPEN_NOPOPULATE;
+        return 0;
+}
+
 tshm_seg *
-tshmpy_client_open_kind(tshmpy_client *self, PyObject *name_obj, bool writable, bool stream)
+tshmpy_client_open_kind(tshmpy_client *self, PyObject *name_obj, bool writable, bool stream,
+                        unsigned populate)
 {
         const char *name;
         tshm_seg *seg = NULL;
@@ -195,8 +212,8 @@ tshmpy_client_open_kind(tshmpy_client *self, PyObject *name_obj, bool writable, 
         if ((name = tshmpy_args_name(name_obj)) == NULL || tshmpy_client_begin(self) < 0) {
                 return NULL;
         }
-        Py_BEGIN_ALLOW_THREADS rv =
-            tshm_open(self->c, name, writable ? TSHM_OPEN_RDWR : TSHM_OPEN_RDONLY, &seg);
+        Py_BEGIN_ALLOW_THREADS rv = tshm_open(
+            self->c, name, (writable ? TSHM_OPEN_RDWR : TSHM_OPEN_RDONLY) | populate, &seg);
         Py_END_ALLOW_THREADS if (rv < 0)
         {
                 (void)tshmpy_client_fail(self, rv);
@@ -224,7 +241,7 @@ tshmpy_client_open_kind(tshmpy_client *self, PyObject *name_obj, bool writable, 
 
 PyObject *
 tshmpy_client_create(tshmpy_client *self, const char *name, tshm_dtype dtype, size_t ndim,
-                     const uint64_t *shape, unsigned mode)
+                     const uint64_t *shape, unsigned mode, unsigned flags)
 {
         tshm_seg *seg = NULL;
         int rv;
@@ -233,7 +250,7 @@ tshmpy_client_create(tshmpy_client *self, const char *name, tshm_dtype dtype, si
                 return NULL;
         }
         Py_BEGIN_ALLOW_THREADS rv =
-            tshm_create(self->c, name, dtype, ndim, shape, mode, TSHM_CREATE_DEFAULT, &seg);
+            tshm_create(self->c, name, dtype, ndim, shape, mode, flags, &seg);
         Py_END_ALLOW_THREADS if (rv == TSHM_EBADSHAPE)
         {
                 /* libtshm's detail writes the shape as C does (3x4); show
@@ -267,37 +284,40 @@ tshmpy_client_unlink_quiet(tshmpy_client *self, const char *name)
 static PyObject *
 client_create(tshmpy_client *self, PyObject *args, PyObject *kwds)
 {
-        static const char *const kwlist[] = {"name", "shape", "dtype", "mode", NULL};
-        PyObject *name_obj, *shape_obj, *dtype_obj = NULL;
+        static const char *const kwlist[] = {"name", "shape", "dtype", "mode", "populate", NULL};
+        PyObject *name_obj, *shape_obj, *dtype_obj = NULL, *populate = NULL;
         uint64_t shape[TSHM_MAX_NDIM];
         size_t ndim = 0;
         tshm_dtype dtype = TSHM_DTYPE_FLOAT32;
         const char *name;
-        unsigned mode;
+        unsigned mode, flags;
         int imode = 0600;
 
-        if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|Oi:create", TSHMPY_KW(kwlist), &name_obj,
-                                         &shape_obj, &dtype_obj, &imode) ||
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|OiO:create", TSHMPY_KW(kwlist), &name_obj,
+                                         &shape_obj, &dtype_obj, &imode, &populate) ||
+            tshmpy_client_populate_arg(populate, &flags) < 0 ||
             (name = tshmpy_args_name(name_obj)) == NULL ||
             tshmpy_args_shape(shape_obj, &ndim, shape) < 0 ||
             (dtype_obj != NULL && tshmpy_numpy_parse_dtype(dtype_obj, &dtype) < 0) ||
             tshmpy_args_mode(imode, &mode) < 0) {
                 return NULL;
         }
-        return tshmpy_client_create(self, name, dtype, ndim, shape, mode);
+        return tshmpy_client_create(self, name, dtype, ndim, shape, mode, flags);
 }
 
 static PyObject *
 client_open(tshmpy_client *self, PyObject *args, PyObject *kwds)
 {
-        static const char *const kwlist[] = {"name", "writable", NULL};
-        PyObject *name_obj;
+        static const char *const kwlist[] = {"name", "writable", "populate", NULL};
+        PyObject *name_obj, *populate = NULL;
         tshm_seg *seg;
+        unsigned flags;
         int writable = 0;
 
-        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|p:open", TSHMPY_KW(kwlist), &name_obj,
-                                         &writable) ||
-            (seg = tshmpy_client_open_kind(self, name_obj, writable, false)) == NULL) {
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|pO:open", TSHMPY_KW(kwlist), &name_obj,
+                                         &writable, &populate) ||
+            tshmpy_client_populate_arg(populate, &flags) < 0 ||
+            (seg = tshmpy_client_open_kind(self, name_obj, writable, false, flags)) == NULL) {
                 return NULL;
         }
         return tshmpy_segment_new(self, seg);
@@ -388,7 +408,7 @@ client_repr(tshmpy_client *self)
 }
 
 PyDoc_STRVAR(client_create_doc,
-             "create($self, /, name, shape, dtype='float32', mode=0o600)\n--\n\n"
+             "create($self, /, name, shape, dtype='float32', mode=0o600, populate=None)\n--\n\n"
              "Create the segment `name` holding a zero-filled, C-contiguous array, open it\n"
              "read-write and return its Segment.\n\n"
              "name: 1-200 characters of [A-Za-z0-9._-], not starting with '.'.\n"
@@ -397,17 +417,22 @@ PyDoc_STRVAR(client_create_doc,
              "dtype: a name ('float32', 'bool', 'bfloat16', ...), a numpy dtype or scalar\n"
              "type (np.float32), an array-interface string ('<f4'), or a torch dtype\n"
              "(torch.bfloat16). Little-endian or native only.\n"
-             "mode: permission bits like a file's, 0o600 by default.\n\n"
+             "mode: permission bits like a file's, 0o600 by default.\n"
+             "populate: map every page now (True), leave them to fault in on first touch\n"
+             "(False), or None: populate segments up to 1 GiB (tshm.POPULATE_AUTO_MAX).\n\n"
              "The daemon reserves every page now: a full /dev/shm or budget is NoSpaceError\n"
              "here, never a SIGBUS later. Raises InvalidError (ValueError) for a bad name,\n"
              "shape, dtype or mode, ExistsError (FileExistsError), NoSpaceError, LimitError,\n"
              "ConnectError, ClosedError. Releases the GIL while it waits for the daemon.");
 
 PyDoc_STRVAR(client_open_doc,
-             "open($self, /, name, writable=False)\n--\n\n"
+             "open($self, /, name, writable=False, populate=None)\n--\n\n"
              "Open the existing segment `name`, map it and return a Segment. Read-only\n"
              "unless `writable`: then the kernel refuses writes, numpy views have\n"
              "writeable=False, and .torch() and __dlpack__() raise ReadOnlyError.\n"
+             "populate: fault in the whole mapping now (True), not at all (False; use\n"
+             "Segment.populate() for the slice you read), or None: whole segments up to\n"
+             "1 GiB (tshm.POPULATE_AUTO_MAX). Best effort: an open never fails for it.\n"
              "Raises InvalidError (bad name), NotFoundError (FileNotFoundError),\n"
              "PermissionDeniedError (PermissionError), LimitError, ConnectError,\n"
              "ClosedError. Releases the GIL while it waits for the daemon.");

@@ -83,7 +83,7 @@ tshmpy_client_stream_open(tshmpy_client *self, PyObject *args, PyObject *kwds)
 
         if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|p:stream_open", TSHMPY_KW(kwlist),
                                          &name_obj, &writable) ||
-            (seg = tshmpy_client_open_kind(self, name_obj, writable, true)) == NULL) {
+            (seg = tshmpy_client_open_kind(self, name_obj, writable, true, 0)) == NULL) {
                 return NULL;
         }
         return tshmpy_stream_new(self, seg);

@@ -131,7 +131,11 @@ void tshmpy_client_lock(tshmpy_client *self);
 void tshmpy_client_unlock(tshmpy_client *self);
 /* Create a segment (arguments already checked) and wrap it. */
 PyObject *tshmpy_client_create(tshmpy_client *self, const char *name, tshm_dtype dtype, size_t ndim,
-                               const uint64_t *shape, unsigned mode);
+                               const uint64_t *shape, unsigned mode, unsigned flags);
+/* The populate flag (TSHM_OPEN_POPULATE / _NOPOPULATE, which share their
+ * values with TSHM_CREATE_*) for a `populate` argument: None (or absent)
+ * leaves it to the size, else its truth. 0, or -1 with an exception. */
+int tshmpy_client_populate_arg(PyObject *populate, unsigned *ret_flags);
 /* Unlink @name, raising nothing: returns 0 or a TSHM_E* code. */
 int tshmpy_client_unlink_quiet(tshmpy_client *self, const char *name);
 /* In a child of fork(), forget the parent's connection without a word to the
@@ -152,7 +156,7 @@ const char *tshmpy_client_begin_named(tshmpy_client *self, PyObject *args, PyObj
  * else an array: the other kind is closed again and raises InvalidError.
  * The segment, or NULL with an exception raised; the lock is not held. */
 tshm_seg *tshmpy_client_open_kind(tshmpy_client *self, PyObject *name_obj, bool writable,
-                                  bool stream);
+                                  bool stream, unsigned populate);
 
 /* client_stream.c: the Client calls that make a Stream or a Subscriber. */
 extern const char tshmpy_client_stream_create_doc[], tshmpy_client_stream_open_doc[],

@@ -117,10 +117,10 @@ static PyMethodDef module_methods[] = {
      "Releases the GIL while it waits. If the daemon restarts later, the client's\n"
      "next call connects again by itself (libtshm); mappings are never affected."},
     {"create", TSHMPY_METH(module_create), METH_VARARGS | METH_KEYWORDS,
-     "create(name, shape, dtype='float32', mode=0o600)\n--\n\n"
+     "create(name, shape, dtype='float32', mode=0o600, populate=None)\n--\n\n"
      "Client.create() on the default client (connected on first use): a Segment."},
     {"open", TSHMPY_METH(module_open), METH_VARARGS | METH_KEYWORDS,
-     "open(name, writable=False)\n--\n\n"
+     "open(name, writable=False, populate=None)\n--\n\n"
      "Client.open() on the default client (connected on first use): a Segment."},
     {"from_numpy", TSHMPY_METH(module_from_numpy), METH_VARARGS | METH_KEYWORDS,
      "from_numpy(name, array, mode=0o600)\n--\n\n"
@@ -238,7 +238,8 @@ PyInit_tshm(void)
             module_add_type(m, "Frame", &tshmpy_frame_type) < 0 || tshmpy_errors_init(m) < 0 ||
             PyModule_AddStringConstant(m, "__version__", tshm_version_string()) < 0 ||
             PyModule_AddIntConstant(m, "NAME_MAX", TSHM_NAME_MAX) < 0 ||
-            PyModule_AddIntConstant(m, "MAX_NDIM", TSHM_MAX_NDIM) < 0) {
+            PyModule_AddIntConstant(m, "MAX_NDIM", TSHM_MAX_NDIM) < 0 ||
+            PyModule_AddIntConstant(m, "POPULATE_AUTO_MAX", (long)TSHM_POPULATE_AUTO_MAX) < 0) {
                 Py_DECREF(m);
                 return NULL;
         }

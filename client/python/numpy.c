@@ -289,7 +289,9 @@ tshmpy_numpy_from_array(tshmpy_client *client, const char *name, PyObject *array
         for (i = 0; i < ndim; i++) {
                 shape[i] = (uint64_t)PyArray_DIM(arr, i);
         }
-        seg = tshmpy_client_create(client, name, dtype, (size_t)ndim, shape, mode);
+        /* Every byte is about to be written: populate whatever the size. */
+        seg = tshmpy_client_create(client, name, dtype, (size_t)ndim, shape, mode,
+                                   TSHM_CREATE_POPULATE);
         if (seg != NULL) {
                 seg = numpy_fill(client, name, seg, arr);
         }

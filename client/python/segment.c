@@ -473,7 +473,64 @@ PyDoc_STRVAR(segment_array_doc,
              "__array__($self, /, dtype=None, copy=None)\n--\n\n"
              "numpy.asarray(seg): the same view as .numpy() (converted when dtype differs).");
 
+/* seg.populate(start=0, stop=None) */
+
+static PyObject *
+segment_populate(tshmpy_segment *self, PyObject *args, PyObject *kwds)
+{
+        static const char *const kwlist[] = {"start", "stop", NULL};
+        PyObject *start_obj = NULL, *stop_obj = Py_None;
+        unsigned long long start = 0, stop = (unsigned long long)self->nbytes;
+        tshmpy_mapping *map;
+        int rv;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OO:populate", TSHMPY_KW(kwlist), &start_obj,
+                                         &stop_obj)) {
+                return NULL;
+        }
+        /* Byte offsets, not negative: PyLong_AsUnsignedLongLong raises
+         * OverflowError for a negative int and TypeError for a non-int. */
+        if (start_obj != NULL &&
+            (start = PyLong_AsUnsignedLongLong(start_obj)) == (unsigned long long)-1 &&
+            PyErr_Occurred()) {
+                return NULL;
+        }
+        if (stop_obj != Py_None &&
+            (stop = PyLong_AsUnsignedLongLong(stop_obj)) == (unsigned long long)-1 &&
+            PyErr_Occurred()) {
+                return NULL;
+        }
+        if (start > stop || stop > (unsigned long long)self->nbytes) {
+                return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
+                                      "populate(%llu, %llu): a byte range within the %llu bytes "
+                                      "of %R",
+                                      start, stop, (unsigned long long)self->nbytes, self->name);
+        }
+        if ((map = tshmpy_segment_mapping(self)) == NULL) {
+                return NULL;
+        }
+        /* The mapping is held across the call: close() on another thread
+         * cannot unmap it meanwhile. */
+        Py_INCREF(map);
+        Py_BEGIN_ALLOW_THREADS rv = tshm_seg_populate(map->seg, start, stop - start);
+        Py_END_ALLOW_THREADS Py_DECREF(map);
+        if (rv < 0) {
+                return tshmpy_err_code(rv, NULL);
+        }
+        Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(segment_populate_doc,
+             "populate($self, /, start=0, stop=None)\n--\n\n"
+             "Fault in the pages that hold bytes [start, stop) of the data (stop None: to\n"
+             "the end), for writing if the segment is writable, so that reading or filling\n"
+             "them takes no page fault. Copies nothing. For a consumer of a slice of a large\n"
+             "segment opened with populate=False. Raises InvalidError for a range beyond\n"
+             "nbytes, NoMemoryError if the kernel cannot populate (the segment stays usable),\n"
+             "ClosedError. Releases the GIL.");
+
 static PyMethodDef segment_methods[] = {
+    {"populate", TSHMPY_METH(segment_populate), METH_VARARGS | METH_KEYWORDS, segment_populate_doc},
     {"close", TSHMPY_METH(tshmpy_segment_close), METH_NOARGS,
      "close($self, /)\n--\n\n"
      "Drop this object's hold on the mapping. Views made from it (ndarrays, tensors,\n"

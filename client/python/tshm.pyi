@@ -44,6 +44,7 @@ import numpy.typing as npt
 __version__: str
 NAME_MAX: int  # 200: characters in a segment name
 MAX_NDIM: int  # 32: dimensions of an array
+POPULATE_AUTO_MAX: int  # 1 GiB: the largest segment open/create populate by default
 
 # A dtype: a name ('float32', 'bool', 'bfloat16', ...), an array-interface
 # string ('<f4'), a numpy dtype or scalar type, or a torch.dtype.
@@ -243,6 +244,11 @@ class Segment:
     def __buffer__(self, flags: int) -> memoryview:
         """Buffer protocol (memoryview(seg)): typed, with format and shape;
         read-only for a read-only segment; BufferError for bfloat16."""
+    def populate(self, start: int = 0, stop: int | None = None) -> None:
+        """Fault in the pages that hold data bytes [start, stop) (stop
+        None: to the end), for writing if writable; copies nothing.
+        InvalidError beyond nbytes, NoMemoryError if the kernel cannot (the
+        segment stays usable)."""
     def close(self) -> None:
         """Drop this object's hold on the mapping; views stay valid."""
     def __enter__(self) -> "Segment": ...
@@ -386,10 +392,19 @@ class Client:
     @property
     def closed(self) -> bool: ...
     def create(
-        self, name: str, shape: ShapeLike, dtype: DTypeLike = "float32", mode: int = 0o600
+        self,
+        name: str,
+        shape: ShapeLike,
+        dtype: DTypeLike = "float32",
+        mode: int = 0o600,
+        populate: bool | None = None,
     ) -> Segment:
-        """A new zero-filled segment, opened read-write."""
-    def open(self, name: str, writable: bool = False) -> Segment: ...
+        """A new zero-filled segment, opened read-write. populate: fault in
+        every page now (True), none (False), or None: segments up to
+        POPULATE_AUTO_MAX bytes."""
+    def open(self, name: str, writable: bool = False, populate: bool | None = None) -> Segment:
+        """Map an existing segment. populate as for create(); best effort,
+        an open never fails for it."""
     def from_numpy(self, name: str, array: npt.ArrayLike, mode: int = 0o600) -> Segment:
         """A new segment holding a copy of `array`."""
     def list(self) -> builtins.list[SegmentInfo]:
@@ -430,9 +445,13 @@ def connect(socket: str | os.PathLike[str] | None = None) -> Client:
 
 # The module-level functions use a default client, connected on first use.
 def create(
-    name: str, shape: ShapeLike, dtype: DTypeLike = "float32", mode: int = 0o600
+    name: str,
+    shape: ShapeLike,
+    dtype: DTypeLike = "float32",
+    mode: int = 0o600,
+    populate: bool | None = None,
 ) -> Segment: ...
-def open(name: str, writable: bool = False) -> Segment: ...
+def open(name: str, writable: bool = False, populate: bool | None = None) -> Segment: ...
 def from_numpy(name: str, array: npt.ArrayLike, mode: int = 0o600) -> Segment: ...
 def list() -> builtins.list[SegmentInfo]: ...
 def stat(name: str) -> SegmentInfo: ...

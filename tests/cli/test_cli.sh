@@ -148,6 +148,13 @@ for f in f32 i16 b c64 f16 u64 empty big; do
         expect 0 "$TSHM" save "np_$f" "$work/$f.out.npy"
         cmp -s "$work/$f.npy" "$work/$f.out.npy" && ok || bad "$f.npy did not round-trip byte for byte"
 done
+# --no-populate leaves the pages to fault in: the same bytes either way; a
+# command that does not populate refuses it.
+expect 0 "$TSHM" load np_nopop "$work/big.npy" --no-populate
+expect 0 "$TSHM" save np_nopop "$work/nopop.out.npy" --no-populate
+cmp -s "$work/big.npy" "$work/nopop.out.npy" && ok || bad "load/save --no-populate did not round-trip"
+expect 2 "$TSHM" cat np_nopop --no-populate
+expect 2 "$TSHM" create np_nopop2 uint8 4 --no-populate
 # A Fortran-order file is loaded in C order: saving it gives NumPy's C-order file.
 expect 0 "$TSHM" load np_fort "$work/fort.npy"
 expect 0 "$TSHM" save np_fort "$work/fort.out.npy"

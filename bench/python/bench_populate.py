@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""bench_populate.py - issue 12's data-path table: what a fresh tshm mapping
+costs against the same bytes in process, with populating off (before) and
+at its default (after), all in one run.
+
+    bench_populate.py [--build DIR] [--runs N] [--sizes MiB,...] [--markdown FILE]
+
+Starts its own tshmd from DIR (default build/), imports tshm from
+DIR/client/python. For each size (float32; default 64 and 512 MiB):
+- create + fill: Client.create() and .numpy().fill(1.0), with populate=False
+  and populate=None (the default: whole segments up to 1 GiB); the floor is
+  np.empty() + fill in this process (fresh anonymous memory each run).
+- open + read all: another process (one per variant, started before the
+  clock) opens the segment and reads every byte (ndarray.max()), each run
+  a fresh mapping; the floor is .max() of the same bytes hot in this
+  process's own array.
+Prints medians and p99 in ms and each median's ratio to its floor. Never a
+test: the numbers depend on the machine.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_python import Daemon, machine  # noqa: E402
+
+MiB = 1 << 20
+
+READER = r"""
+import sys, time
+import tshm
+sock, name, runs, pop = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+populate = {"off": False, "default": None}[pop]
+c = tshm.connect(sock)
+out = []
+for _ in range(runs + 1):  # the first is a warm-up
+    t0 = time.perf_counter_ns()
+    s = c.open(name, populate=populate)
+    s.numpy().max()
+    out.append(time.perf_counter_ns() - t0)
+    s.close()
+print(" ".join(str(x) for x in out[1:]))
+"""
+
+
+def stats_ms(ns):
+    s = sorted(ns)
+    n = len(s)
+    return s[n // 2] / 1e6, s[min(n - 1, (n * 99) // 100)] / 1e6
+
+
+def run_size(tshm, client, sock, mib, runs):
+    n = mib * MiB // 4
+    rows = {}
+    # Floors first and last would differ on a noisy host: interleave them.
+    fill_floor, fill = [], {"off": [], "default": []}
+    for _ in range(runs):
+        t0 = time.perf_counter_ns()
+        a = np.empty(n, dtype=np.float32)
+        a.fill(1.0)
+        fill_floor.append(time.perf_counter_ns() - t0)
+        del a
+        for pop, arg in (("off", False), ("default", None)):
+            name = f"bench_pop_{mib}_{pop}"
+            t0 = time.perf_counter_ns()
+            s = client.create(name, n, "float32", populate=arg)
+            s.numpy().fill(1.0)
+            fill[pop].append(time.perf_counter_ns() - t0)
+            s.close()
+            client.unlink(name)
+    rows["create + fill"] = (fill_floor, fill)
+
+    hot = np.empty(n, dtype=np.float32)
+    hot.fill(1.0)
+    hot.max()
+    read_floor = []
+    for _ in range(runs):
+        t0 = time.perf_counter_ns()
+        hot.max()
+        read_floor.append(time.perf_counter_ns() - t0)
+    del hot
+    name = f"bench_pop_{mib}_read"
+    s = client.create(name, n, "float32")
+    s.numpy().fill(1.0)
+    read = {}
+    for pop in ("off", "default"):
+        out = subprocess.run([sys.executable, "-c", READER, sock, name, str(runs), pop],
+                             check=True, capture_output=True, text=True,
+                             env=dict(os.environ)).stdout
+        read[pop] = [int(x) for x in out.split()]
+    s.close()
+    client.unlink(name)
+    rows["open (other process) + read all"] = (read_floor, read)
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--runs", type=int, default=9)
+    ap.add_argument("--sizes", default="64,512")
+    ap.add_argument("--markdown")
+    args = ap.parse_args()
+    build = os.path.abspath(args.build)
+    moddir = os.path.join(build, "client", "python")
+    sys.path.insert(0, moddir)
+    os.environ["PYTHONPATH"] = moddir + os.pathsep + os.environ.get("PYTHONPATH", "")
+    import tshm
+
+    d = Daemon(os.path.join(build, "daemon", "tshmd"))
+    lines = [f"Machine: {machine()}", f"{args.runs} runs each; times in ms (median / p99); "
+             "ratio: median over the floor's median, same run.", "",
+             "| size | what | floor (in process) | tshm, populate off (before) | ratio | "
+             "tshm, default (after) | ratio |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    try:
+        client = tshm.connect(d.socket)
+        for mib in (int(x) for x in args.sizes.split(",")):
+            for what, (floor, t) in run_size(tshm, client, d.socket, mib, args.runs).items():
+                fm, fp = stats_ms(floor)
+                om, op = stats_ms(t["off"])
+                dm, dp = stats_ms(t["default"])
+                lines.append(f"| {mib} MiB | {what} | {fm:.1f} / {fp:.1f} | {om:.1f} / {op:.1f} | "
+                             f"{om / fm:.2f}x | {dm:.1f} / {dp:.1f} | {dm / fm:.2f}x |")
+        client.close()
+    finally:
+        d.stop()
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
