@@ -97,6 +97,11 @@ int tshm__client_stat(tshm_client *c, const char *name, struct tshm__reply *ret_
 /* stream.c: after a stream was opened for writing, fetch and map its
  * subscriber table (with c->lock held). Returns 0 or an error. */
 int tshm__stream_attach_producer(tshm_client *c, tshm_seg *seg);
+/* The count a sleeper on @seg's wake word keeps (TSHM_HDR_FLAG_WAKE_COUNTED:
+ * the subscriber table's, mapped now if it was not), or NULL where
+ * publishers always wake; *@ret_poll: the stream counts but its table could
+ * not be mapped, so the caller must poll rather than sleep. */
+uint32_t *tshm__stream_sleepers(tshm_seg *seg, bool *ret_poll);
 /* Unmap a stream's subscriber table, if mapped. */
 void tshm__stream_unmap(tshm_seg *seg);
 /* Make @sub (tshm__sub_size() bytes) the subscription of entry @index of

@@ -184,6 +184,38 @@ tshm__stream_unmap(tshm_seg *seg)
         }
 }
 
+uint32_t *
+tshm__stream_sleepers(tshm_seg *seg, bool *ret_poll)
+{
+        const struct tshm__hdr *hdr = stream_hdr(seg);
+        tshm_client *c = seg->client;
+        uint32_t index;
+
+        *ret_poll = false;
+        if (seg->slots == 0 || !(hdr->flags & TSHM_HDR_FLAG_WAKE_COUNTED)) {
+                return NULL;
+        }
+        if (seg->cur != NULL) {
+                return &seg->cur->sleepers;
+        }
+        /* A read-only handle that is not a subscriber: map the table to count
+         * in (one request, on the first wait that sleeps). */
+        if (c != NULL) {
+                (void)pthread_mutex_lock(&c->lock);
+                if (seg->cur == NULL) {
+                        (void)stream_attach(c, seg, false, &index);
+                }
+                (void)pthread_mutex_unlock(&c->lock);
+        }
+        if (seg->cur == NULL) {
+                /* Publishers of this stream do not wake a sleeper that does
+                 * not count: the caller polls instead. */
+                *ret_poll = true;
+                return NULL;
+        }
+        return &seg->cur->sleepers;
+}
+
 int
 tshm_stream_create(tshm_client *c, const char *name, tshm_dtype dtype, size_t ndim,
                    const uint64_t *shape, uint32_t slots, tshm_stream_policy policy, unsigned mode,
@@ -338,7 +370,11 @@ tshm_stream_publish(tshm_seg *seg)
         __atomic_store_n(&hdr->publish_ns, slot->ts_ns, __ATOMIC_RELAXED);
         __atomic_store_n(&hdr->seq, 2u * frame, __ATOMIC_SEQ_CST);
         tshm__sync_unlock(hdr);
-        tshm__sync_bump(hdr);
+        /* With nobody asleep, no system call (segsync/sync.c). The producer
+         * always holds the table (tshm__stream_attach_producer). */
+        tshm__sync_publish_wake(hdr, (hdr->flags & TSHM_HDR_FLAG_WAKE_COUNTED) && seg->cur != NULL
+                                         ? &seg->cur->sleepers
+                                         : NULL);
         return (int64_t)frame;
 }
 
@@ -470,7 +506,9 @@ tshm_sub_take(tshm_sub *sub, int timeout_ms, tshm_frame *ret_frame)
                          * every subscription then). */
                         return TSHM_ECONNRESET;
                 }
-                s = tshm__sync_wait(hdr, 2u * (frame - 1u), deadline, seg->spin_ns, true);
+                s = tshm__sync_wait(hdr, 2u * (frame - 1u), deadline, seg->spin_ns, true,
+                                    (hdr->flags & TSHM_HDR_FLAG_WAKE_COUNTED) ? &seg->cur->sleepers
+                                                                              : NULL);
                 if (s < 0) {
                         return (int)s;
                 }
@@ -523,8 +561,15 @@ tshm_sub_release(tshm_sub *sub)
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         state = __atomic_load_n(&stream_slot(seg, frame)->state, __ATOMIC_RELAXED);
         sub->next = frame + 1u;
-        __atomic_store_n(&sub->me->cursor, sub->next, __ATOMIC_SEQ_CST);
-        stream_kick(seg->cur);
+        if (seg->policy == TSHM_STREAM_OVERWRITE) {
+                /* No producer waits for a release under overwrite: no fence,
+                 * and no look at the producer's line of the table. The
+                 * cursor is only read for stats then. */
+                __atomic_store_n(&sub->me->cursor, sub->next, __ATOMIC_RELEASE);
+        } else {
+                __atomic_store_n(&sub->me->cursor, sub->next, __ATOMIC_SEQ_CST);
+                stream_kick(seg->cur);
+        }
         return state == 2u * frame ? 0 : TSHM_ETORN;
 }
 

@@ -9,6 +9,9 @@
 #include "header.h"
 #include "sync.h"
 
+/* How often tshm_wait looks at a stream it cannot count itself in. */
+#define SYNC_POLL_NS ((uint64_t)1000 * 1000)
+
 int
 tshm_write_begin(tshm_seg *seg, int timeout_ms)
 {
@@ -101,8 +104,29 @@ tshm_write_abort(tshm_seg *seg)
 int64_t
 tshm_wait(tshm_seg *seg, uint64_t after_seq, int timeout_ms)
 {
-        return tshm__sync_wait(seg->map, after_seq, tshm__deadline_ns(timeout_ms), seg->spin_ns,
-                               true);
+        uint64_t deadline = tshm__deadline_ns(timeout_ms);
+        uint32_t *sleepers;
+        bool poll;
+        int64_t s;
+
+        sleepers = tshm__stream_sleepers(seg, &poll);
+        if (!poll) {
+                return tshm__sync_wait(seg->map, after_seq, deadline, seg->spin_ns, true, sleepers);
+        }
+        /* A stream whose publishers wake only counted sleepers, and no table
+         * to count in: look every SYNC_POLL_NS instead of sleeping for a
+         * wake-up that may not come. */
+        for (;;) {
+                uint64_t now = tshm__mono_ns(), until = deadline;
+
+                if (deadline > now && deadline - now > SYNC_POLL_NS) {
+                        until = now + SYNC_POLL_NS;
+                }
+                s = tshm__sync_wait(seg->map, after_seq, until, seg->spin_ns, true, NULL);
+                if (s != TSHM_ETIMEDOUT || until == deadline) {
+                        return s;
+                }
+        }
 }
 
 int64_t
@@ -124,7 +148,8 @@ tshm_read_begin(const tshm_seg *seg, int timeout_ms)
         }
         /* A write is in progress: wait for the version it publishes, even if
          * the segment was unlinked meanwhile (the writer still publishes). */
-        return tshm__sync_wait(hdr, s - 1, tshm__deadline_ns(timeout_ms), seg->spin_ns, false);
+        return tshm__sync_wait(hdr, s - 1, tshm__deadline_ns(timeout_ms), seg->spin_ns, false,
+                               NULL);
 }
 
 int

@@ -121,7 +121,7 @@ tshm__hdr_init(struct tshm__hdr *hdr, const struct tshm__seg_spec *spec)
                                        &hdr->data_size)) {
                         return TSHM_EINVAL;
                 }
-                hdr->flags = TSHM_KIND_STREAM;
+                hdr->flags = TSHM_KIND_STREAM | TSHM_HDR_FLAG_WAKE_COUNTED;
                 hdr->slots = spec->slots;
                 hdr->policy = spec->policy;
                 hdr->ctl_offset = TSHM_HDR_DATA_OFFSET;
@@ -154,6 +154,7 @@ tshm__hdr_validate(const struct tshm__hdr *hdr, uint64_t map_size)
         }
         kind = hdr->flags & TSHM_HDR_KIND_MASK;
         if (kind > TSHM_KIND_STREAM || (hdr->flags & ~TSHM_HDR_FLAGS_KNOWN) != 0 ||
+            (kind != TSHM_KIND_STREAM && (hdr->flags & TSHM_HDR_FLAG_WAKE_COUNTED)) ||
             hdr->mode > 0777u) {
                 return TSHM_EBADHDR;
         }

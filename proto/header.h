@@ -54,7 +54,18 @@
  * holder wakes it on release. Thread ids are below 2^22 (PID_MAX_LIMIT). */
 #define TSHM_LOCK_CONTENDED 0x80000000u
 #define TSHM_LOCK_TID_MASK 0x7fffffffu
-#define TSHM_HDR_FLAGS_KNOWN (TSHM_HDR_KIND_MASK | TSHM_HDR_FLAG_EPHEMERAL)
+/* A stream whose sleepers on @wake count themselves in its subscriber
+ * table's @sleepers, so that a publish wakes (a system call) only when that
+ * count is not 0 (segsync/sync.c has the protocol). tshm__hdr_init sets it
+ * on every stream. Libraries from before it refuse a header with a flag they
+ * do not know, so no sleeper that does not count can open such a stream: a
+ * publisher that skips the wake strands nobody. A stream without it (made by
+ * an older tshmd and adopted) is woken after every publish, as before. Only
+ * streams carry it: an array's readers may hold read-only mappings and have
+ * no writable word to count in. */
+#define TSHM_HDR_FLAG_WAKE_COUNTED (1u << 9)
+#define TSHM_HDR_FLAGS_KNOWN                                                                       \
+        (TSHM_HDR_KIND_MASK | TSHM_HDR_FLAG_EPHEMERAL | TSHM_HDR_FLAG_WAKE_COUNTED)
 
 struct tshm__hdr {
         char magic[8];        /*   0: "TSHMSEG\0" */
@@ -148,9 +159,9 @@ struct tshm__cur_sub {
 };
 struct tshm__cur {
         char magic[8];
-        uint32_t max_subs;     /* TSHM_STREAM_MAX_SUBS */
-        uint32_t reserved0;    /* 0 */
-        uint32_t release;      /* futex word: bumped when a slot may have been freed */
+        uint32_t max_subs; /* TSHM_STREAM_MAX_SUBS */
+        uint32_t sleepers; /* threads asleep on the header's @wake (TSHM_HDR_FLAG_WAKE_COUNTED) */
+        uint32_t release;  /* futex word: bumped when a slot may have been freed */
         uint32_t prod_waiting; /* a producer sleeps on @release: wake it */
         uint8_t reserved[40];
         struct tshm__cur_sub subs[TSHM_STREAM_MAX_SUBS];

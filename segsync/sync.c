@@ -18,10 +18,27 @@
  * waits for happens before the bump of @wake, so a wake-up is never lost:
  * FUTEX_WAIT returns at once if @wake moved in between.
  *
- * Waking costs the writer one system call per publish even when nobody
- * waits: readers may hold read-only mappings, so they cannot register
+ * Waking costs an array's writer one system call per publish even when
+ * nobody waits: readers may hold read-only mappings, so they cannot register
  * themselves in the header, and an unconditional FUTEX_WAKE on a word
- * nobody waits on costs well under a microsecond.
+ * nobody waits on costs well under a microsecond. A stream whose header
+ * says TSHM_HDR_FLAG_WAKE_COUNTED does better: every sleeper on @wake holds
+ * the stream's subscriber table read-write, counts itself in its @sleepers
+ * while it sleeps, and a publish wakes only when that count is not 0:
+ *   sleeper                                 publisher
+ *   sleepers += 1 (seq_cst)                 seq = 2k (seq_cst)
+ *   w = wake; s = seq (seq_cst)             wake += 1 (seq_cst)
+ *   s new: sleepers -= 1, return            n = sleepers (seq_cst)
+ *   FUTEX_WAIT(wake, w); sleepers -= 1      n != 0: FUTEX_WAKE(wake)
+ * No wake-up is lost: all six accesses are in one total order (seq_cst).
+ * If the publisher's load of @sleepers comes before the sleeper's
+ * increment, then its bump of @wake (and the store of seq before it) comes
+ * before the sleeper's loads, which see the new seq (no sleep) or at least
+ * the new @wake (FUTEX_WAIT returns at once, as it compares the word in the
+ * kernel). Otherwise the publisher reads a count of at least 1 and wakes,
+ * and a FUTEX_WAIT on the old value either sees the bump or is queued before
+ * the FUTEX_WAKE (the kernel compares and queues under one lock). A stale
+ * positive count (a sleeper killed in its sleep) only costs wakes.
  *
  * The lock holds the writer's thread id. A writer that dies holding it is
  * noticed by the next writer (kill(tid, 0) fails with ESRCH, or the thread
@@ -192,6 +209,16 @@ tshm__sync_bump(struct tshm__hdr *hdr)
         tshm__futex_wake(&hdr->wake);
 }
 
+void
+tshm__sync_publish_wake(struct tshm__hdr *hdr, const uint32_t *sleepers)
+{
+        (void)__atomic_add_fetch(&hdr->wake, 1, __ATOMIC_SEQ_CST);
+        /* The order against a sleeper's increment is argued at the top. */
+        if (sleepers == NULL || __atomic_load_n(sleepers, __ATOMIC_SEQ_CST) != 0) {
+                tshm__futex_wake(&hdr->wake);
+        }
+}
+
 static inline void
 sync_pause(void)
 {
@@ -351,9 +378,10 @@ tshm__sync_still_mine(const struct tshm__hdr *hdr, uint32_t tid)
         return (__atomic_load_n(&hdr->lock, __ATOMIC_SEQ_CST) & TSHM_LOCK_TID_MASK) == tid;
 }
 
-int64_t
-tshm__sync_wait(struct tshm__hdr *hdr, uint64_t after_seq, uint64_t deadline, uint64_t spin_ns,
-                bool stop_on_unlink)
+/* tshm__sync_wait; sets *@counted once it counted itself in @sleepers. */
+static int64_t
+sync_wait_counted(struct tshm__hdr *hdr, uint64_t after_seq, uint64_t deadline, uint64_t spin_ns,
+                  bool stop_on_unlink, uint32_t *sleepers, bool *counted)
 {
         uint64_t spin_until = 0;
         int rv;
@@ -393,8 +421,30 @@ tshm__sync_wait(struct tshm__hdr *hdr, uint64_t after_seq, uint64_t deadline, ui
                 if (deadline != UINT64_MAX && tshm__mono_ns() >= deadline) {
                         return TSHM_ETIMEDOUT;
                 }
+                if (sleepers != NULL && !*counted) {
+                        /* Count ourselves, then look again before sleeping
+                         * (the protocol at the top of this file). */
+                        (void)__atomic_add_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
+                        *counted = true;
+                        continue;
+                }
                 if ((rv = tshm__futex_wait(&hdr->wake, w, deadline, 0)) < 0) {
                         return rv;
                 }
         }
+}
+
+int64_t
+tshm__sync_wait(struct tshm__hdr *hdr, uint64_t after_seq, uint64_t deadline, uint64_t spin_ns,
+                bool stop_on_unlink, uint32_t *sleepers)
+{
+        bool counted = false;
+        int64_t rv;
+
+        rv = sync_wait_counted(hdr, after_seq, deadline, spin_ns, stop_on_unlink, sleepers,
+                               &counted);
+        if (counted) {
+                (void)__atomic_sub_fetch(sleepers, 1, __ATOMIC_SEQ_CST);
+        }
+        return rv;
 }

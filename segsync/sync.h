@@ -41,6 +41,10 @@ void tshm__futex_wake(uint32_t *word);
 /* Bump @hdr->wake and wake every waiter: after a publish, a lock break or a
  * change of @hdr->state. */
 void tshm__sync_bump(struct tshm__hdr *hdr);
+/* After a publish: bump @hdr->wake, and wake its sleepers only if
+ * @sleepers (a stream's count, TSHM_HDR_FLAG_WAKE_COUNTED) is not 0; with
+ * @sleepers NULL, always (tshm__sync_bump). */
+void tshm__sync_publish_wake(struct tshm__hdr *hdr, const uint32_t *sleepers);
 
 /* What a writer waiting for the lock has seen of its holder: the holder's
  * words and when it first saw them. A lease is only a claim the holder
@@ -84,12 +88,14 @@ tshm__seq_ok(uint64_t seq)
         return seq <= TSHM_SEQ_MAX;
 }
 
-/* Wait for an even seq > @after_seq; spin up to @spin_ns first. Returns the
+/* Wait for an even seq > @after_seq; spin up to @spin_ns first. Before it
+ * sleeps it counts itself in @sleepers (the stream's count, or NULL where
+ * publishers always wake) until it returns. Returns the
  * seq, TSHM_ETORN if the counter holds a value above TSHM_SEQ_MAX (a writer
  * corrupted it), TSHM_ETIMEDOUT at @deadline, TSHM_ENOENT once unlinked (with
  * @stop_on_unlink; a write in progress still publishes, so a reader waiting
  * for it passes false), or -errno. */
 int64_t tshm__sync_wait(struct tshm__hdr *hdr, uint64_t after_seq, uint64_t deadline,
-                        uint64_t spin_ns, bool stop_on_unlink);
+                        uint64_t spin_ns, bool stop_on_unlink, uint32_t *sleepers);
 
 #endif /* TSHM_SYNC_H */

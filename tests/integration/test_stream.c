@@ -5,6 +5,7 @@
  * exactly; a subscriber killed with -9 stops holding the producer back; a
  * producer killed mid-frame is replaced; timeouts; stat.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -426,6 +427,67 @@ START_TEST(test_stream_stat_kind_and_flags)
 }
 END_TEST
 
+/* A publish wakes only counted sleepers (issue 12): a subscriber and a
+ * plain tshm_wait on a read-only handle (which maps the table to count in)
+ * that sleep before each publish are woken every time, for many rounds; a
+ * lost wake-up would show as a timeout. */
+struct wake_arg {
+        tshm_seg *prod;
+        int rounds;
+};
+
+static void *
+wake_producer(void *p)
+{
+        struct wake_arg *a = p;
+        void *d;
+
+        for (int i = 0; i < a->rounds; i++) {
+                /* Mostly let the others fall asleep first; sometimes race. */
+                if (i % 4 != 0) {
+                        usleep(200);
+                }
+                if (tshm_stream_loan(a->prod, 5000, &d) < 0 || tshm_stream_publish(a->prod) < 0) {
+                        return (void *)1;
+                }
+        }
+        return NULL;
+}
+
+START_TEST(test_counted_wakeups_not_lost)
+{
+        tshm_client *c = fixture_connect(&f);
+        struct wake_arg a = {.rounds = 300};
+        tshm_seg *ro;
+        tshm_sub *sub;
+        pthread_t t;
+        void *res;
+
+        a.prod = make_stream(c, "wk", 4, TSHM_STREAM_OVERWRITE);
+        ck_assert_int_eq(tshm_sub_open(c, "wk", &sub), 0);
+        ck_assert_int_eq(tshm_open(c, "wk", TSHM_OPEN_RDONLY, &ro), 0);
+        tshm_seg_set_spin(ro, 0);
+        tshm_seg_set_spin(tshm_sub_seg(sub), 0);
+        ck_assert_int_eq(pthread_create(&t, NULL, wake_producer, &a), 0);
+        for (int i = 1; i <= a.rounds; i++) {
+                tshm_frame fr;
+                int64_t s = tshm_wait(ro, 2u * (uint64_t)(i - 1), 5000);
+
+                ck_assert_int_ge(s, 2 * i);
+                ck_assert_int_eq(tshm_sub_take(sub, 5000, &fr), 0);
+                ck_assert_uint_ge(fr.seq, (uint64_t)i);
+                ck_assert_int_eq(tshm_sub_release(sub), 0);
+                i = (int)fr.seq;
+        }
+        ck_assert_int_eq(pthread_join(t, &res), 0);
+        ck_assert_ptr_null(res);
+        ck_assert_int_eq(tshm_sub_close(sub), 0);
+        tshm_close(ro);
+        tshm_close(a.prod);
+        tshm_disconnect(c);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -437,7 +499,8 @@ main(void)
             TSHM_TESTS(test_block_delivers_every_frame_in_order, test_overwrite_missed_adds_up,
                        test_dead_subscriber_releases_producer,
                        test_subscriber_dies_while_daemon_down, test_producer_killed_mid_frame,
-                       test_stream_bad_arguments, test_stream_stat_kind_and_flags));
+                       test_stream_bad_arguments, test_stream_stat_kind_and_flags,
+                       test_counted_wakeups_not_lost));
         tcase_add_checked_fixture(tc, setup, teardown);
         return tshm_test_run(s);
 }

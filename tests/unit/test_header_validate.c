@@ -373,6 +373,29 @@ START_TEST(test_header_rejects_stream_fields)
 }
 END_TEST
 
+/* Every stream tshm makes says its sleepers count themselves (issue 12), in
+ * a bit the libraries from before it refuse, so none of them can sleep on it
+ * uncounted; a stream without the bit (an older tshmd's, adopted) is still
+ * valid; an array with it is not. */
+START_TEST(test_header_wake_counted_flag)
+{
+        const uint32_t old_known = TSHM_HDR_KIND_MASK | TSHM_HDR_FLAG_EPHEMERAL;
+        struct tshm__hdr hdr;
+        uint64_t map;
+
+        map = good_stream(&hdr);
+        ck_assert_uint_eq(hdr.flags, TSHM_KIND_STREAM | TSHM_HDR_FLAG_WAKE_COUNTED);
+        /* What a validator from before the flag checks: it refuses. */
+        ck_assert_uint_ne(hdr.flags & ~old_known, 0);
+        hdr.flags = TSHM_KIND_STREAM;
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), 0);
+        map = good_header(&hdr);
+        ck_assert_uint_eq(hdr.flags & TSHM_HDR_FLAG_WAKE_COUNTED, 0);
+        hdr.flags |= TSHM_HDR_FLAG_WAKE_COUNTED;
+        ck_assert_int_eq(tshm__hdr_validate(&hdr, map), TSHM_EBADHDR);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -385,6 +408,7 @@ main(void)
                        test_header_rejects_ndim_and_unused_dims,
                        test_header_rejects_strides_outside, test_header_rejects_negative_strides,
                        test_header_rejects_stream_fields, test_header_rejects_name,
-                       test_header_rejects_mode, test_header_rejects_overflowing_shape));
+                       test_header_rejects_mode, test_header_rejects_overflowing_shape,
+                       test_header_wake_counted_flag));
         return tshm_test_run(s);
 }
