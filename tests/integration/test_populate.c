@@ -32,10 +32,10 @@
 #include "fixture.h"
 #include "internal.h"
 
-#define MiB (1024u * 1024u)
+#define MiB ((uint64_t)1024 * 1024)
 /* Pages a touch may map beside the one touched (fault-around), and the
  * header page: the slack of an "only this slice" check. */
-#define SLACK (128u * 1024u)
+#define SLACK ((uint64_t)128 * 1024)
 
 static struct tshmd_fixture f;
 

@@ -473,7 +473,7 @@ START_TEST(test_counted_wakeups_not_lost)
                 tshm_frame fr;
                 int64_t s = tshm_wait(ro, 2u * (uint64_t)(i - 1), 5000);
 
-                ck_assert_int_ge(s, 2 * i);
+                ck_assert_int_ge(s, 2 * (int64_t)i);
                 ck_assert_int_eq(tshm_sub_take(sub, 5000, &fr), 0);
                 ck_assert_uint_ge(fr.seq, (uint64_t)i);
                 ck_assert_int_eq(tshm_sub_release(sub), 0);
