@@ -270,12 +270,12 @@ slow_sample_peak(pid_t daemon, int ready_fd, int n, long peak)
 static long
 slow_settled_rss(pid_t daemon, long start)
 {
-        long now;
+        long now = rss_kib(daemon);
         int i;
 
-        for (i = 0; i < 100 && (now = rss_kib(daemon)) - start >= 4L * 1024 && RSS_MEANINGFUL();
-             i++) {
+        for (i = 0; i < 100 && now - start >= 4L * 1024 && RSS_MEANINGFUL(); i++) {
                 sleep_ms(50);
+                now = rss_kib(daemon);
         }
         return now;
 }
