@@ -256,11 +256,11 @@ START_TEST(test_populate_failure_is_an_error)
 {
         tshm_client *c = fixture_connect(&f);
         char path[256];
-        tshm_seg *r;
+        tshm_seg *w, *r;
         struct stat st;
         int fd;
 
-        make(c, "cut", 4 * MiB, TSHM_CREATE_NOPOPULATE);
+        w = make(c, "cut", 4 * MiB, TSHM_CREATE_NOPOPULATE);
         ck_assert_int_eq(tshm_open(c, "cut", TSHM_OPEN_NOPOPULATE, &r), 0);
         snprintf(path, sizeof(path), "/dev/shm/%s.cut", f.prefix);
         fd = open(path, O_RDWR);
@@ -281,6 +281,7 @@ START_TEST(test_populate_failure_is_an_error)
         stop_daemon(SIGCONT, 'S');
         close(fd);
         tshm_close(r);
+        tshm_close(w);
         tshm_disconnect(c);
 }
 END_TEST
