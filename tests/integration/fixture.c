@@ -85,6 +85,17 @@ fixture_argv(const struct tshmd_fixture *f, const char *socket, const char *cons
         return argc;
 }
 
+/* In a child about to exec tshmd: close every descriptor but stdin, stdout
+ * and stderr. The test process holds check's message file (shared with the
+ * check runner, offset and all), client sockets and segments; a daemon that
+ * inherited them would keep them open for its lifetime, and anything it
+ * wrote to one would land in the test's own channels. */
+static void
+fixture_close_inherited(void)
+{
+        (void)close_range(3, ~0u, 0);
+}
+
 static void
 fixture_spawn(struct tshmd_fixture *f, const char *const *extra)
 {
@@ -104,6 +115,7 @@ fixture_spawn(struct tshmd_fixture *f, const char *const *extra)
                 if (logfd >= 0) {
                         (void)dup2(logfd, STDERR_FILENO);
                 }
+                fixture_close_inherited();
                 if (f->nofile > 0) {
                         struct rlimit rl = {f->nofile, f->nofile};
                         (void)setrlimit(RLIMIT_NOFILE, &rl);
@@ -186,6 +198,7 @@ fixture_start_fails(const struct tshmd_fixture *f, const char *socket, const cha
                 if (fd >= 0) {
                         (void)dup2(fd, STDERR_FILENO);
                 }
+                fixture_close_inherited();
                 (void)setenv("NOTIFY_SOCKET", notify, 1);
                 (void)unsetenv("JOURNAL_STREAM");
                 execvp(argv[0], (char *const *)argv);
