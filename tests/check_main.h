@@ -17,7 +17,10 @@
 #define TSHM_TESTS_CHECK_MAIN_H
 
 #include <check.h>
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 /* A NULL-terminated list of tests (the names START_TEST defines), for the
  * calls below. */
@@ -80,6 +83,23 @@ tshm_test_loop(Suite *s, double timeout, const TTest *test, int start, int end)
  * Runs every test of @s (check's default fork mode and output, CK_NORMAL),
  * frees it and returns main()'s exit status: EXIT_SUCCESS when no test failed.
  */
+/* fork() for a test: aborts the test when it fails. Use it instead of
+ * ck_assert on fork()'s result: an assertion that passes records its place
+ * in check's message file (it is not a no-op), and a child running it writes
+ * into the file the test and check's runner share, offset and all; a child
+ * killed in the middle, or one writing beside its parent, leaves the runner
+ * reading garbage ("Bad message type"). Children must not call check. */
+static inline pid_t
+tshm_test_fork(void)
+{
+        pid_t pid = fork();
+
+        if (pid < 0) {
+                ck_abort_msg("fork: %s", strerror(errno));
+        }
+        return pid;
+}
+
 static inline int
 tshm_test_run(Suite *s)
 {

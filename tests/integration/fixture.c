@@ -20,6 +20,8 @@
 
 #include <check.h>
 
+#include "check_main.h"
+
 #include "fixture.h"
 
 #ifndef TSHMD_PATH
@@ -108,8 +110,7 @@ fixture_spawn(struct tshmd_fixture *f, const char *const *extra)
         snprintf(notify, sizeof(notify), "%s/notify", f->dir);
         nfd = fixture_notify_socket(notify);
         (void)fixture_argv(f, f->socket, extra, argv, 40);
-        f->pid = fork();
-        ck_assert_int_ge(f->pid, 0);
+        f->pid = tshm_test_fork();
         if (f->pid == 0) {
                 logfd = open(f->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
                 if (logfd >= 0) {
@@ -191,8 +192,7 @@ fixture_start_fails(const struct tshmd_fixture *f, const char *socket, const cha
         (void)unlink(log);
         nfd = fixture_notify_socket(notify);
         (void)fixture_argv(f, socket != NULL ? socket : f->socket, extra, argv, 40);
-        pid = fork();
-        ck_assert_int_ge(pid, 0);
+        pid = tshm_test_fork();
         if (pid == 0) {
                 fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
                 if (fd >= 0) {

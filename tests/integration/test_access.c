@@ -122,9 +122,8 @@ run_as(const struct tshmd_fixture *f, enum actor a,
        int (*fn)(const struct tshmd_fixture *, enum actor))
 {
         int status = 0;
-        pid_t pid = fork();
+        pid_t pid = tshm_test_fork();
 
-        ck_assert_int_ge(pid, 0);
         if (pid == 0) {
                 _exit(fn(f, a));
         }

@@ -39,9 +39,8 @@ as_attacker(int (*fn)(const struct tshmd_fixture *, const void *), const struct 
             const void *arg)
 {
         int status;
-        pid_t pid = fork();
+        pid_t pid = tshm_test_fork();
 
-        ck_assert_int_ge(pid, 0);
         if (pid == 0) {
                 if (setgroups(0, NULL) < 0 || setgid(ATTACKER_UID) < 0 ||
                     setuid(ATTACKER_UID) < 0) {

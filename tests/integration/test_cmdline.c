@@ -196,8 +196,7 @@ START_TEST(test_cmdline_no_runtime_dir_says_what_to_do)
         ck_assert_int_eq(mkdir(state, 0700), 0);
         ck_assert_int_eq(chown(state, uid, (gid_t)-1), 0);
         ck_assert_int_eq(pipe(p), 0);
-        pid = fork();
-        ck_assert_int_ge(pid, 0);
+        pid = tshm_test_fork();
         if (pid == 0) {
                 (void)dup2(p[1], STDERR_FILENO);
                 if (geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0)) {

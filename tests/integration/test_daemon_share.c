@@ -41,9 +41,8 @@ static int
 in_child(const struct tshmd_fixture *f, int (*fn)(tshm_client *c, void *arg), void *arg)
 {
         int status = 0;
-        pid_t pid = fork();
+        pid_t pid = tshm_test_fork();
 
-        ck_assert_int_ge(pid, 0);
         if (pid == 0) {
                 tshm_client *c = NULL;
                 int rv = tshm_connect(f->socket, &c);

@@ -249,8 +249,7 @@ START_TEST(test_forged_lock_is_broken_within_the_lease)
         }
         /* All three at once: each waits out the same bound. */
         for (i = 0; i < 3; i++) {
-                pids[i] = fork();
-                ck_assert_int_ge(pids[i], 0);
+                pids[i] = tshm_test_fork();
                 if (pids[i] == 0) {
                         _exit(forged_lock_child(names[i], leases[i], i == 0));
                 }
@@ -310,8 +309,7 @@ START_TEST(test_forged_lock_is_broken_after_restart)
         tshm_disconnect(c);
         fixture_stop(&f);
         fixture_restart(&f, NULL);
-        pid = fork();
-        ck_assert_int_ge(pid, 0);
+        pid = tshm_test_fork();
         if (pid == 0) {
                 tshm_client *cc;
                 tshm_seg *ss;
@@ -407,8 +405,7 @@ START_TEST(test_subscriber_table_scribbles_hold_nothing)
         ck_assert_int_eq(tshm_stream_create(c, "froster", TSHM_DTYPE_INT32, 1, (uint64_t[]){16}, 4,
                                             TSHM_STREAM_BLOCK, 0644, 0, &p),
                          0);
-        pid = fork();
-        ck_assert_int_ge(pid, 0);
+        pid = tshm_test_fork();
         if (pid == 0) {
                 _exit(scribbler());
         }

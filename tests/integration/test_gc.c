@@ -30,8 +30,7 @@ creator(const struct tshmd_fixture *f, const char *name, unsigned flags)
         pid_t pid;
 
         ck_assert_int_eq(pipe(pfd), 0);
-        pid = fork();
-        ck_assert_int_ge(pid, 0);
+        pid = tshm_test_fork();
         if (pid == 0) {
                 tshm_client *c;
                 tshm_seg *s;

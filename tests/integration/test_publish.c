@@ -93,8 +93,7 @@ START_TEST(test_publish_numbers_and_wait)
         ck_assert(tshm_seg_publish_ns(r) > 0);
 
         /* A waiter in another process wakes on the next publish. */
-        pid = fork();
-        ck_assert_int_ge(pid, 0);
+        pid = tshm_test_fork();
         if (pid == 0) {
                 int64_t got = tshm_wait(r, 2, 10000);
                 _exit(got == 4 && ((int64_t *)tshm_seg_data(r))[0] == 8 ? 0 : 1);
@@ -139,8 +138,7 @@ dying_writer(const char *name)
         pid_t pid;
 
         ck_assert_int_eq(pipe(pfd), 0);
-        pid = fork();
-        ck_assert_int_ge(pid, 0);
+        pid = tshm_test_fork();
         if (pid == 0) {
                 tshm_client *c;
                 tshm_seg *s;
@@ -253,8 +251,7 @@ START_TEST(test_unlink_wakes_waiters)
         pid_t pid;
         int status;
 
-        pid = fork();
-        ck_assert_int_ge(pid, 0);
+        pid = tshm_test_fork();
         if (pid == 0) {
                 struct timespec t0, t1;
                 int64_t rv;
@@ -293,8 +290,7 @@ START_TEST(test_writers_are_serialised)
         int i, status;
 
         for (i = 0; i < procs; i++) {
-                pids[i] = fork();
-                ck_assert_int_ge(pids[i], 0);
+                pids[i] = tshm_test_fork();
                 if (pids[i] == 0) {
                         tshm_seg *w = open_seg("multi", TSHM_OPEN_RDWR);
                         volatile int64_t *a = tshm_seg_data(w);
@@ -397,8 +393,7 @@ START_TEST(test_torn_read_stress)
         int i, status;
 
         for (i = 0; i < 4; i++) {
-                pids[i] = fork();
-                ck_assert_int_ge(pids[i], 0);
+                pids[i] = tshm_test_fork();
                 if (pids[i] == 0) {
                         stress_consumer("stress", i % 2, frames);
                 }

@@ -146,9 +146,8 @@ subscriber_take(tshm_sub *sub, unsigned slow_us, struct sub_tally *t)
 static pid_t
 subscriber(const char *name, uint64_t count, unsigned slow_us, int rfd, int wfd)
 {
-        pid_t pid = fork();
+        pid_t pid = tshm_test_fork();
 
-        ck_assert_int_ge(pid, 0);
         if (pid == 0) {
                 struct sub_tally t = {0};
                 uint64_t out[2];
@@ -321,8 +320,7 @@ START_TEST(test_producer_killed_mid_frame)
         ck_assert_int_eq(tshm_sub_open(c, "prod", &sub), 0);
         ck_assert_int_eq(tshm_sub_take(sub, 50, &fr), TSHM_ETIMEDOUT);
         ck_assert_int_eq(pipe(pfd), 0);
-        pid = fork();
-        ck_assert_int_ge(pid, 0);
+        pid = tshm_test_fork();
         if (pid == 0) {
                 tshm_client *pc;
                 tshm_seg *ps;

@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include <check.h>
+
+#include "check_main.h"
 #include <msgpack.h>
 
 #include "tshm.h"
@@ -87,9 +89,8 @@ pid_t
 actor(uid_t uid, int (*fn)(const struct tshmd_fixture *, struct board *),
       const struct tshmd_fixture *f, struct board *b)
 {
-        pid_t pid = fork();
+        pid_t pid = tshm_test_fork();
 
-        ck_assert_int_ge(pid, 0);
         if (pid == 0) {
                 (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
                 if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0) {

@@ -197,8 +197,7 @@ START_TEST(test_fault_clients_kill9_at_random_points)
                 uint64_t delay_us = stress_rng_below(&r, 5001);
 
                 __atomic_store_n(victim_ops, 0, __ATOMIC_RELAXED);
-                pid = fork();
-                ck_assert_int_ge(pid, 0);
+                pid = tshm_test_fork();
                 if (pid == 0) {
                         stress_child_init(me);
                         victim_run(f.socket, child_seed);

@@ -512,8 +512,7 @@ START_TEST(test_fault_daemon_kill9_under_load)
         stress_sentinel_track(&f);
         for (i = 0; i < WRITERS + 1; i++) {
                 uint64_t child_seed = stress_rng_next(&r);
-                pids[i] = fork();
-                ck_assert_int_ge(pids[i], 0);
+                pids[i] = tshm_test_fork();
                 if (pids[i] == 0) {
                         stress_child_init(me);
                         if (i < WRITERS) {

@@ -246,8 +246,7 @@ reader_start(const struct tshmd_fixture *f, struct reader_state *rs)
         pid_t pid, me = getpid();
 
         __atomic_store_n(&rs->passes, 0, __ATOMIC_RELEASE);
-        pid = fork();
-        ck_assert_int_ge(pid, 0);
+        pid = tshm_test_fork();
         if (pid == 0) {
                 stress_child_init(me);
                 reader_run(f->socket, rs);
@@ -360,8 +359,7 @@ toucher_start(const struct tshmd_fixture *f, int ready, int go, bool own_handler
         char b;
         int fd;
 
-        pid = fork();
-        ck_assert_int_ge(pid, 0);
+        pid = tshm_test_fork();
         if (pid != 0) {
                 return pid;
         }

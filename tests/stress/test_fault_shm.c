@@ -95,9 +95,8 @@ run_writer(int (*fn)(void *), void *arg, const char *what)
 {
         char sbuf[96];
         int status;
-        pid_t pid = fork();
+        pid_t pid = tshm_test_fork();
 
-        ck_assert_int_ge(pid, 0);
         if (pid == 0) {
                 _exit(fn(arg));
         }

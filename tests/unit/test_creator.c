@@ -36,8 +36,7 @@ START_TEST(test_creator_gone_after_exit)
         int status;
         pid_t pid;
 
-        pid = fork();
-        ck_assert_int_ge(pid, 0);
+        pid = tshm_test_fork();
         if (pid == 0) {
                 pause();
                 _exit(0);
