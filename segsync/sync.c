@@ -38,7 +38,9 @@
  * kernel). Otherwise the publisher reads a count of at least 1 and wakes,
  * and a FUTEX_WAIT on the old value either sees the bump or is queued before
  * the FUTEX_WAKE (the kernel compares and queues under one lock). A stale
- * positive count (a sleeper killed in its sleep) only costs wakes.
+ * positive count (a sleeper killed in its sleep) only costs wakes. A count
+ * a hostile subscriber zeroes costs latency, never liveness: a counted
+ * sleeper wakes by itself every SYNC_COUNTED_SLICE_NS and looks again.
  *
  * The lock holds the writer's thread id. A writer that dies holding it is
  * noticed by the next writer (kill(tid, 0) fails with ESRCH, or the thread
@@ -378,6 +380,10 @@ tshm__sync_still_mine(const struct tshm__hdr *hdr, uint32_t tid)
         return (__atomic_load_n(&hdr->lock, __ATOMIC_SEQ_CST) & TSHM_LOCK_TID_MASK) == tid;
 }
 
+/* The longest a counted sleeper sleeps before it looks at the counter
+ * again (see sync_wait_counted). */
+#define SYNC_COUNTED_SLICE_NS (50u * 1000u * 1000u)
+
 /* tshm__sync_wait; sets *@counted once it counted itself in @sleepers. */
 static int64_t
 sync_wait_counted(struct tshm__hdr *hdr, uint64_t after_seq, uint64_t deadline, uint64_t spin_ns,
@@ -428,7 +434,13 @@ sync_wait_counted(struct tshm__hdr *hdr, uint64_t after_seq, uint64_t deadline, 
                         *counted = true;
                         continue;
                 }
-                if ((rv = tshm__futex_wait(&hdr->wake, w, deadline, 0)) < 0) {
+                /* The count is in the subscriber table, which every
+                 * subscriber maps read-write: one that zeroes it in a loop
+                 * would make publishers skip our wake-up for good. So a
+                 * counted sleep never trusts it longer than a slice; at
+                 * worst a wake-up comes a slice late. */
+                if ((rv = tshm__futex_wait(&hdr->wake, w, deadline,
+                                           sleepers != NULL ? SYNC_COUNTED_SLICE_NS : 0)) < 0) {
                         return rv;
                 }
         }

@@ -33,6 +33,13 @@
  *   fill-subtable NAME  class 5: subscribe read-only, mark every entry of
  *                       the subscriber table active (cursor 0), and exit
  *                       without unsubscribing.
+ *   zero-sleepers NAME SECONDS
+ *                       class 5: subscribe read-only and store 0 into the
+ *                       table's sleeper count, over and over, for SECONDS
+ *                       (publishers would skip every wake-up).
+ *   victim-frames NAME N
+ *                       take N frames of the stream NAME, each waiting
+ *                       with no timeout and no spin; print "took N".
  *   pipeline N SECONDS  class 8: N connections sending list requests
  *                       without reading a reply, for SECONDS; then hold them
  *                       until stdin closes.
@@ -133,10 +140,12 @@ static const struct {
     {"fd", 1, actor_cmd_fd},
     {"churn", 1, actor_cmd_churn},
     {"fill-subtable", 1, actor_cmd_fill_subtable},
+    {"zero-sleepers", 2, actor_cmd_zero_sleepers},
     {"pipeline", 2, actor_cmd_pipeline},
     {"plant", 5, actor_cmd_plant},
     {"victim-wait", 1, actor_cmd_victim_wait},
     {"victim-take", 1, actor_cmd_victim_take},
+    {"victim-frames", 2, actor_cmd_victim_frames},
 };
 
 int

@@ -35,6 +35,8 @@ int actor_raw_close(tshm_client *c, uint64_t handle);
 int actor_cmd_fd(const char *sock, int argc, char **argv);
 int actor_cmd_churn(const char *sock, int argc, char **argv);
 int actor_cmd_fill_subtable(const char *sock, int argc, char **argv);
+int actor_cmd_zero_sleepers(const char *sock, int argc, char **argv);
+int actor_cmd_victim_frames(const char *sock, int argc, char **argv);
 int actor_cmd_pipeline(const char *sock, int argc, char **argv);
 int actor_cmd_plant(const char *sock, int argc, char **argv);
 int actor_cmd_victim_wait(const char *sock, int argc, char **argv);

@@ -156,6 +156,32 @@ actor_cmd_fill_subtable(const char *sock, int argc, char **argv)
         _exit(0); /* no unsubscribe: the daemon only sees the connection go */
 }
 
+/* Keep the sleeper count of the stream @argv[0]'s subscriber table at 0 for
+ * @argv[1] seconds: a publisher that trusted it would never wake anyone. */
+int
+actor_cmd_zero_sleepers(const char *sock, int argc, char **argv)
+{
+        uint64_t until = actor_mono_ns() + strtoull(argv[1], NULL, 10) * 1000000000ull;
+        tshm_client *c;
+        tshm_sub *sub;
+        uint32_t *count;
+        int rv;
+
+        (void)argc;
+        (void)actor_connect(sock, &c);
+        if ((rv = tshm_sub_open(c, argv[0], &sub)) < 0) {
+                printf("err subscribe: %s\n", tshm_strerror(rv));
+                return 1;
+        }
+        count = &tshm_sub_seg(sub)->cur->sleepers;
+        printf("ok zeroing\n");
+        (void)fflush(stdout);
+        while (actor_mono_ns() < until) {
+                __atomic_store_n(count, 0, __ATOMIC_SEQ_CST);
+        }
+        _exit(0);
+}
+
 /* SipHash-2-4, as daemon/seal.c computes the seal: the attacker knows the
  * algorithm, and here chose the key. */
 static uint64_t

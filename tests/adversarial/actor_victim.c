@@ -6,6 +6,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "tshm.h"
 
@@ -67,6 +68,38 @@ actor_cmd_victim_take(const char *sock, int argc, char **argv)
         rv = tshm_sub_take(sub, 1000, &fr);
         printf("take %d %s seq %" PRIu64 " cpu %.3f\n", rv, rv < 0 ? tshm_err_name(rv) : "-",
                rv == 0 ? fr.seq : 0, actor_cpu_s() - t0);
+        (void)tshm_sub_close(sub);
+        tshm_disconnect(c);
+        return 0;
+}
+
+/* Take @argv[1] frames of the stream @argv[0], each waiting without a
+ * timeout, sleeping at once (no spin): a lost wake-up hangs it. */
+int
+actor_cmd_victim_frames(const char *sock, int argc, char **argv)
+{
+        unsigned long n = strtoul(argv[1], NULL, 10), i;
+        tshm_frame fr = {0};
+        tshm_client *c;
+        tshm_sub *sub;
+        int rv;
+
+        (void)argc;
+        (void)actor_connect(sock, &c);
+        if ((rv = tshm_sub_open(c, argv[0], &sub)) < 0) {
+                printf("subscribe %d %s\n", rv, tshm_err_name(rv));
+                return 0;
+        }
+        tshm_seg_set_spin(tshm_sub_seg(sub), 0);
+        printf("subscribed\n");
+        (void)fflush(stdout);
+        for (i = 0; i < n; i++) {
+                if ((rv = tshm_sub_take(sub, -1, &fr)) < 0 || (rv = tshm_sub_release(sub)) < 0) {
+                        printf("take %d %s\n", rv, tshm_err_name(rv));
+                        return 0;
+                }
+        }
+        printf("took %lu, last seq %" PRIu64 "\n", n, fr.seq);
         (void)tshm_sub_close(sub);
         tshm_disconnect(c);
         return 0;

@@ -9,14 +9,16 @@ Table of contents: test -> the class of issue 10 it proves
     test_c4_forged_lock_expires_across_restart
   class 5  who holds a subscriber entry is the daemon's record
     test_c5_forged_subscriber_table
+    test_c5_zeroed_sleeper_count
   class 6  the resize defence covers unlinked but mapped segments
     test_c6_truncate_after_unlink_under_a_reader
 """
 
+import subprocess
 import time
 
-from conftest import (Hostile, actor_run, assert_serving, finish, py, py_spawn, LEASE_S, make,
-                      array_4f8)
+from conftest import (ACTOR, Hostile, actor_run, assert_serving, client_env, finish, py,
+                      py_spawn, LEASE_S, make, array_4f8)
 
 
 # ---------------------------------------------------------------- class 4
@@ -81,6 +83,42 @@ def test_c4_forged_lock_expires_across_restart(users, daemon):
 
 
 # ---------------------------------------------------------------- class 5
+
+
+def test_c5_zeroed_sleeper_count(users, daemon):
+    """A read-only subscriber keeps the table's sleeper count at 0 while
+    others sleep: publishers then skip the wake-up, but a subscriber asleep
+    in tshm_sub_take() with no timeout still gets every frame (a counted
+    sleep looks again every 50 ms)."""
+    make(users, daemon, """
+        tshm.connect().stream_create('c5z', 4, 'int64', slots=4, policy='overwrite', mode=0o664)
+    """)
+    hostile = subprocess.Popen([ACTOR, daemon.socket, "zero-sleepers", "c5z", "20"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd="/", env=client_env(daemon), **users["hostile"].ids())
+    try:
+        first = hostile.stdout.readline()
+        assert first.startswith("ok zeroing"), first + hostile.stderr.read()
+        # The victim is C: it waits with no timeout (Python's waits are
+        # sliced), so a wake-up lost for good hangs it.
+        sub = subprocess.Popen([ACTOR, daemon.socket, "victim-frames", "c5z", "20"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd="/", env=client_env(daemon), **users["reader"].ids())
+        first = sub.stdout.readline()
+        assert first.startswith("subscribed"), first + sub.stderr.read()
+        py(users["owner"], daemon, """
+            st = tshm.connect().stream_open('c5z', writable=True)
+            for k in range(1, 21):
+                time.sleep(0.1)   # the reader is asleep by then
+                with st.loan(timeout=3) as a:
+                    a[:] = k
+        """, timeout=60)
+        out, err = finish(sub, "the subscriber", timeout=30)
+        assert "took 20" in out, out + err
+    finally:
+        hostile.kill()
+        hostile.wait()
+    assert_serving(daemon, users["reader"])
 
 
 def test_c5_forged_subscriber_table(users, daemon):
