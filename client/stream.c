@@ -191,12 +191,20 @@ tshm__stream_sleepers(tshm_seg *seg, bool *ret_poll)
         tshm_client *c = seg->client;
         uint32_t index;
 
+        /* A sleeper with the table always counts itself, whatever the
+         * header's flag says now: any writer of the stream can flip that
+         * flag, and a sleeper that trusted it could sleep uncounted while
+         * the publisher skips the wake-up. Counting where nobody reads the
+         * count costs two atomic adds a sleep. */
         *ret_poll = false;
-        if (seg->slots == 0 || !(hdr->flags & TSHM_HDR_FLAG_WAKE_COUNTED)) {
+        if (seg->slots == 0) {
                 return NULL;
         }
         if (seg->cur != NULL) {
                 return &seg->cur->sleepers;
+        }
+        if (!(__atomic_load_n(&hdr->flags, __ATOMIC_RELAXED) & TSHM_HDR_FLAG_WAKE_COUNTED)) {
+                return NULL; /* its publishers wake every time */
         }
         /* A read-only handle that is not a subscriber: map the table to count
          * in (one request, on the first wait that sleeps). */
@@ -506,9 +514,10 @@ tshm_sub_take(tshm_sub *sub, int timeout_ms, tshm_frame *ret_frame)
                          * every subscription then). */
                         return TSHM_ECONNRESET;
                 }
+                /* Counted whatever the header's flag says (see
+                 * tshm__stream_sleepers). */
                 s = tshm__sync_wait(hdr, 2u * (frame - 1u), deadline, seg->spin_ns, true,
-                                    (hdr->flags & TSHM_HDR_FLAG_WAKE_COUNTED) ? &seg->cur->sleepers
-                                                                              : NULL);
+                                    &seg->cur->sleepers);
                 if (s < 0) {
                         return (int)s;
                 }
