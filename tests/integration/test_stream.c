@@ -460,6 +460,7 @@ START_TEST(test_counted_wakeups_not_lost)
         tshm_sub *sub;
         pthread_t t;
         void *res;
+        int rc;
 
         a.prod = make_stream(c, "wk", 4, TSHM_STREAM_OVERWRITE);
         ck_assert_int_eq(tshm_sub_open(c, "wk", &sub), 0);
@@ -474,7 +475,11 @@ START_TEST(test_counted_wakeups_not_lost)
                 ck_assert_int_ge(s, 2 * (int64_t)i);
                 ck_assert_int_eq(tshm_sub_take(sub, 5000, &fr), 0);
                 ck_assert_uint_ge(fr.seq, (uint64_t)i);
-                ck_assert_int_eq(tshm_sub_release(sub), 0);
+                /* Overwrite policy: a producer that laps a slow reader (a
+                 * loaded CI machine) reuses the held slot, and release says
+                 * so. That is the documented outcome, not a lost wake-up. */
+                rc = tshm_sub_release(sub);
+                ck_assert(rc == 0 || rc == TSHM_ETORN);
                 i = (int)fr.seq;
         }
         ck_assert_int_eq(pthread_join(t, &res), 0);
