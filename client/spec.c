@@ -23,6 +23,19 @@ tshm_dtype_name(tshm_dtype dtype)
 }
 
 const char *
+tshm_backing_name(uint32_t backing)
+{
+        switch (backing) {
+        case TSHM_BACKING_TMPFS:
+                return "tmpfs";
+        case TSHM_BACKING_TMPFS_HUGE:
+                return "tmpfs-huge";
+        default:
+                return NULL;
+        }
+}
+
+const char *
 tshm_dtype_typestr(tshm_dtype dtype)
 {
         return tshm__dtype_typestr(dtype);

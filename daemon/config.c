@@ -44,6 +44,10 @@ config_usage(FILE *f)
                    "                       (default: $STATE_DIRECTORY, else /var/lib/tshm for\n"
                    "                       root and $XDG_STATE_HOME/tshm or ~/.local/state/tshm\n"
                    "                       otherwise); one daemon per DIR and prefix\n"
+                   "  --shm-dir DIR        make segments in DIR instead of /dev/shm: a tmpfs,\n"
+                   "                       e.g. one mounted with huge=within_size for 2 MiB\n"
+                   "                       pages; owned by root or tshmd's user, and sticky if\n"
+                   "                       others may write to it (default: /dev/shm)\n"
                    "  --config FILE        read settings from FILE, one 'name = value' a line\n"
                    "                       (the names above, without '--'); flags on the command\n"
                    "                       line win over it; SIGHUP reads it again and applies\n"
@@ -191,6 +195,7 @@ enum config_key {
         C_MAX_OPENS,
         C_SHM_PREFIX,
         C_STATE_DIR,
+        C_SHM_DIR,
         C_CONFIG,
         C_VERSION,
         C_HELP,
@@ -221,6 +226,7 @@ static const struct {
     [C_SHM_PREFIX] = {"shm-prefix", true, false,
                       "1 to 48 characters from a-z, A-Z, 0-9, '_' and '-'"},
     [C_STATE_DIR] = {"state-dir", true, false, "an absolute path of at most 511 bytes"},
+    [C_SHM_DIR] = {"shm-dir", true, false, "an absolute path of at most 511 bytes"},
     [C_CONFIG] = {"config", true, false, NULL},
     [C_VERSION] = {"version", false, false, NULL},
     [C_HELP] = {"help", false, false, NULL},
@@ -276,6 +282,12 @@ config_apply(struct tshmd_config *cfg, enum config_key k, const char *arg)
                         return false;
                 }
                 memcpy(cfg->state_dir, arg, strlen(arg) + 1);
+                return true;
+        case C_SHM_DIR:
+                if (arg[0] != '/' || strlen(arg) >= sizeof(cfg->shm_dir)) {
+                        return false;
+                }
+                memcpy(cfg->shm_dir, arg, strlen(arg) + 1);
                 return true;
         default:
                 return false;

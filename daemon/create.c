@@ -56,7 +56,9 @@ create_run(uv_work_t *w)
 {
         struct create_work *cw = w->data;
 
-        cw->fd = tshmd_shm_make(cw->objname, &cw->hdr, cw->seg->size, cw->err, sizeof(cw->err));
+        /* srv->shm is read-only once the loop runs: safe off the loop. */
+        cw->fd = tshmd_shm_make(&cw->srv->shm, cw->objname, &cw->hdr, cw->seg->size, cw->err,
+                                sizeof(cw->err));
 }
 
 /* Segments up to this size are made on the loop: reserving a few pages

@@ -56,7 +56,7 @@ tshmd_gc_creator_alive(uint32_t pid, uint64_t start)
         return pid != 0 && start != 0 && tshmd_gc_start_time((pid_t)pid) == start;
 }
 
-/* Why the object @entry (a /dev/shm name under the prefix) is stale, in
+/* Why the object @entry (a name under the prefix in the shm directory) is stale, in
  * @why, or false when it is not. @ret_ours says whether it may be removed:
  * only what is tshmd's, a regular file of its user. Another user's object
  * under the prefix (planted, or a daemon of another user given this prefix)
@@ -109,7 +109,7 @@ tshmd_gc_scan(struct tshmd_server *srv, bool remove, struct tshmd_gc_entry **ret
         int rv;
 
         items = tshm__calloc(TSHM_PROTO_LIST_PAGE, sizeof(*items));
-        dir = opendir("/dev/shm");
+        dir = tshmd_shmdir_list(&srv->shm);
         if (items == NULL || dir == NULL) {
                 rv = items == NULL ? TSHM_ENOMEM : -errno;
                 goto out;
@@ -125,8 +125,8 @@ tshmd_gc_scan(struct tshmd_server *srv, bool remove, struct tshmd_gc_entry **ret
                         continue;
                 }
                 snprintf(items[n].object, sizeof(items[n].object), "/%s", de->d_name);
-                /* Ours, so in the sticky /dev/shm nobody else can have put
-                 * another object under the name since the check. */
+                /* Ours, so in the sticky shm directory nobody else can have
+                 * put another object under the name since the check. */
                 if (remove && ours && unlinkat(dirfd(dir), de->d_name, 0) == 0) {
                         items[n].removed = true;
                         if (seg != NULL) {

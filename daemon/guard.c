@@ -40,8 +40,6 @@
 
 #include "tshmd.h"
 
-#define GUARD_DIR "/dev/shm"
-
 /* One unlinked segment whose object tshmd keeps and watches. */
 struct tshmd_kept {
         UT_hash_handle hh; /* in srv->kept, by wd */
@@ -101,6 +99,35 @@ guard_restore_run(uv_work_t *w)
 
 static int guard_restore_queue(struct tshmd_restore *r);
 
+/* A cut that reached into the header took it away with the data: put the
+ * sealed header back now, not at the next open, or a restart would find a
+ * headerless object and not adopt the segment. Only while the object under
+ * the segment's name is still the one restored (not an unlinked one whose
+ * name went to a new segment). */
+static void
+guard_restore_header(struct tshmd_server *srv, const struct tshmd_restore *r)
+{
+        char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
+        struct tshmd_seg *seg = tshmd_registry_find(&srv->reg, r->name);
+        struct tshm__hdr want;
+        struct stat st;
+
+        if (seg == NULL || seg->state != TSHMD_SEG_READY) {
+                return;
+        }
+        (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
+        if (fstatat(srv->shm.fd, objname + 1, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            st.st_dev != r->dev || st.st_ino != r->ino) {
+                return;
+        }
+        tshmd_seal_header_of(seg, srv->seal_key, &want);
+        if (!tshmd_shm_header_intact(r->fd, &want) &&
+            tshmd_shm_write_header(&srv->shm, objname, &want) < 0) {
+                tshmd_log(LOG_ERR, "segment '%s': cannot put its header back after the resize",
+                          seg->name);
+        }
+}
+
 static void
 guard_restore_done(uv_work_t *w, int status)
 {
@@ -116,6 +143,7 @@ guard_restore_done(uv_work_t *w, int status)
                           r->name, r->cut, (unsigned long long)r->size, r->step, strerror(r->err));
         } else {
                 srv->resizes_undone++;
+                guard_restore_header(srv, r);
                 tshmd_log(LOG_WARNING,
                           "segment '%s' was resized to %lld bytes by a client; restored to %llu "
                           "(bytes past the cut are lost)",
@@ -207,7 +235,7 @@ guard_check(struct tshmd_server *srv, struct tshmd_seg *seg)
         int fd;
 
         (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
-        fd = shm_open(objname, O_RDWR | O_CLOEXEC, 0);
+        fd = tshmd_shm_open_rw(&srv->shm, objname);
         if (fd < 0) {
                 return;
         }
@@ -249,7 +277,7 @@ guard_kept_add(struct tshmd_server *srv, struct tshmd_kept *k)
 void
 tshmd_guard_keep(struct tshmd_server *srv, struct tshmd_seg *seg, const char *objname)
 {
-        char path[sizeof(GUARD_DIR) + TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
+        char path[sizeof(srv->shm.path) + TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
         struct tshmd_kept *k;
         int rv;
 
@@ -263,8 +291,8 @@ tshmd_guard_keep(struct tshmd_server *srv, struct tshmd_seg *seg, const char *ob
         k->srv = srv;
         k->seg = seg;
         k->wd = -1;
-        if ((k->fd = shm_open(objname, O_RDWR | O_CLOEXEC, 0)) < 0) {
-                rv = -errno;
+        if ((k->fd = tshmd_shm_open_rw(&srv->shm, objname)) < 0) {
+                rv = k->fd;
                 goto fail;
         }
         /* The watch is on the inode, so it outlives the name. Through the
@@ -272,7 +300,7 @@ tshmd_guard_keep(struct tshmd_server *srv, struct tshmd_seg *seg, const char *ob
          * the name (not yet unlinked) where /proc is not mounted. */
         (void)snprintf(path, sizeof(path), "/proc/self/fd/%d", k->fd);
         if ((k->wd = inotify_add_watch(srv->guard_fd, path, IN_MODIFY)) < 0) {
-                (void)snprintf(path, sizeof(path), "%s%s", GUARD_DIR, objname);
+                (void)snprintf(path, sizeof(path), "%s%s", srv->shm.path, objname);
                 if ((k->wd = inotify_add_watch(srv->guard_fd, path, IN_MODIFY | IN_DONT_FOLLOW)) <
                     0) {
                         rv = -errno;
@@ -427,10 +455,10 @@ tshmd_guard_start(struct tshmd_server *srv)
                           strerror(errno));
                 return -errno;
         }
-        if (inotify_add_watch(srv->guard_fd, GUARD_DIR, IN_MODIFY) < 0) {
+        if (inotify_add_watch(srv->guard_fd, srv->shm.path, IN_MODIFY) < 0) {
                 rv = -errno;
                 tshmd_log(LOG_WARNING, "cannot watch %s: %s; resized segments will not be restored",
-                          GUARD_DIR, strerror(errno));
+                          srv->shm.path, strerror(errno));
                 goto fail;
         }
         if ((rv = uv_poll_init(srv->loop, &srv->guard_poll, srv->guard_fd)) < 0 ||

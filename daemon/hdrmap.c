@@ -138,13 +138,12 @@ tshmd_hdrmap_run_fd(int fd, tshmd_hdrmap_fn fn, void *arg)
 }
 
 int
-tshmd_hdrmap_run(const char *objname, tshmd_hdrmap_fn fn, void *arg)
+tshmd_hdrmap_run(const struct tshmd_shmdir *dir, const char *objname, tshmd_hdrmap_fn fn, void *arg)
 {
         int fd, rv;
 
-        fd = shm_open(objname, O_RDWR | O_CLOEXEC, 0);
-        if (fd < 0) {
-                return -errno;
+        if ((fd = tshmd_shm_open_rw(dir, objname)) < 0) {
+                return fd;
         }
         rv = tshmd_hdrmap_run_fd(fd, fn, arg);
         (void)close(fd);

@@ -181,6 +181,7 @@ main(int argc, char **argv)
         tshmd_log(LOG_NOTICE, "stopped; %llu segments kept", (unsigned long long)srv.reg.segments);
         tshmd_registry_done(&srv.reg);
         tshmd_state_close(&srv);
+        tshmd_shmdir_close(&srv.shm);
         (void)uv_loop_close(loop);
         return rv == 0 ? 0 : 1;
 }

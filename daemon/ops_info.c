@@ -21,7 +21,7 @@ tshmd_ops_stat(struct tshmd_server *srv, struct tshmd_session *ses, const struct
                 return tshmd_reply_fail(rep, TSHM_EACCES, "'%s': read access denied", seg->name);
         }
         rep->kind = TSHMD_REPLY_STAT;
-        tshmd_registry_info(seg, &rep->u.stat.info);
+        tshmd_seg_info(srv, seg, &rep->u.stat.info);
         if (rep->u.stat.info.kind == TSHM_KIND_STREAM) {
                 rep->u.stat.has_stream = true;
                 tshmd_stream_info(srv, seg, &rep->u.stat.stream);
@@ -72,7 +72,7 @@ tshmd_ops_list(struct tshmd_server *srv, struct tshmd_session *ses, const struct
         }
         for (seg = first; i < count && seg != NULL; seg = seg->hh.next) {
                 if (ops_info_listed(&ses->peer, seg)) {
-                        tshmd_registry_info(seg, &infos[i++]);
+                        tshmd_seg_info(srv, seg, &infos[i++]);
                 }
         }
         rep->kind = TSHMD_REPLY_LIST;
@@ -94,7 +94,7 @@ tshmd_ops_daemon_stat(struct tshmd_server *srv, struct tshmd_session *ses,
             .opens = srv->reg.opens,
             .requests = srv->requests,
             .uptime_ns = tshm__mono_ns() - srv->started_ns,
-            .shm_free = tshmd_shm_free_bytes(),
+            .shm_free = tshmd_shm_free_bytes(&srv->shm),
             .pid = (uint32_t)getpid(),
             .proto = TSHM_PROTO_VERSION,
         };

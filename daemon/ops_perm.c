@@ -55,7 +55,7 @@ ops_perm_write(struct tshmd_server *srv, const struct tshmd_seg *seg, uint32_t m
         next.owner_gid = gid;
         tshmd_seal_header_of(&next, srv->seal_key, &hdr);
         tshmd_seg_objname(srv, seg, objname, sizeof(objname));
-        return tshmd_shm_write_header(objname, &hdr);
+        return tshmd_shm_write_header(&srv->shm, objname, &hdr);
 }
 
 /* chmod and chown: the same checks and the same header write; @req's op

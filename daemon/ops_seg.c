@@ -52,7 +52,7 @@ tshmd_ops_open(struct tshmd_server *srv, struct tshmd_session *ses, const struct
                                         srv->cfg->max_opens);
         }
         tshmd_seg_objname(srv, seg, objname, sizeof(objname));
-        fd = tshmd_shm_open(objname, req->writable, seg->size);
+        fd = tshmd_shm_open(&srv->shm, objname, req->writable, seg->size);
         if (fd < 0) {
                 tshmd_log(LOG_ERR, "cannot open the object of '%s': %s", seg->name,
                           tshm__strerror(fd));

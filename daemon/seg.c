@@ -49,6 +49,13 @@ tshmd_seg_objname(const struct tshmd_server *srv, const struct tshmd_seg *seg, c
         (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, out, outlen);
 }
 
+void
+tshmd_seg_info(const struct tshmd_server *srv, const struct tshmd_seg *seg, tshm_info *info)
+{
+        tshmd_registry_info(seg, info);
+        tshmd_shmdir_describe(&srv->shm, seg->size, &info->backing, &info->page_size);
+}
+
 int
 tshmd_seg_remove(struct tshmd_server *srv, struct tshmd_seg *seg)
 {
@@ -58,12 +65,12 @@ tshmd_seg_remove(struct tshmd_server *srv, struct tshmd_seg *seg)
         tshmd_seg_objname(srv, seg, objname, sizeof(objname));
         /* Waiters learn that nothing more will be published. If the unlink
          * then fails the flag stays: the segment is being removed anyway. */
-        tshmd_sync_unlinked(objname);
+        tshmd_sync_unlinked(&srv->shm, objname);
         if (seg->opens > 0) {
                 /* Still mapped: its size stays guarded without the name. */
                 tshmd_guard_keep(srv, seg, objname);
         }
-        if ((rv = tshmd_shm_unlink(objname)) < 0 && rv != -ENOENT) {
+        if ((rv = tshmd_shm_unlink(&srv->shm, objname)) < 0 && rv != -ENOENT) {
                 tshmd_log(LOG_ERR, "cannot unlink %s: %s", objname, tshm__strerror(rv));
                 tshmd_guard_forget(seg);
                 return rv;
@@ -84,7 +91,7 @@ tshmd_seg_check_header(struct tshmd_server *srv, const struct tshmd_seg *seg, in
                 return;
         }
         tshmd_seg_objname(srv, seg, objname, sizeof(objname));
-        rv = tshmd_shm_write_header(objname, &want);
+        rv = tshmd_shm_write_header(&srv->shm, objname, &want);
         tshmd_log(LOG_WARNING, "the header of '%s' was changed by a client; %s", seg->name,
                   rv == 0 ? "repaired" : "cannot repair it");
 }

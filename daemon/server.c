@@ -272,9 +272,11 @@ server_signals(struct tshmd_server *srv)
 int
 tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, struct tshmd_config *cfg)
 {
+        char err[640];
         int rv;
 
         memset(srv, 0, sizeof(*srv));
+        srv->shm.fd = -1;
         srv->loop = loop;
         srv->cfg = cfg;
         srv->listen_fd = -1;
@@ -292,7 +294,15 @@ tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, struct tshmd_confi
         if ((rv = tshmd_state_open(srv)) < 0) {
                 return rv;
         }
-        tshmd_shm_adopt(&srv->reg, cfg->shm_prefix, srv->seal_key);
+        if ((rv = tshmd_shmdir_open(&srv->shm, cfg->shm_dir, err, sizeof(err))) < 0) {
+                tshmd_log(LOG_ERR, "%s", err);
+                return rv;
+        }
+        tshmd_log(srv->shm.backing == TSHM_BACKING_TMPFS_HUGE ? LOG_NOTICE : LOG_INFO,
+                  "segments live in %s (%s%s)", srv->shm.path,
+                  tshmd_shmdir_backing_name(srv->shm.backing),
+                  srv->shm.huge_within_size ? ", for objects of a huge page or more" : "");
+        tshmd_shm_adopt(&srv->shm, &srv->reg, cfg->shm_prefix, srv->seal_key);
         if (!server_inherit(srv)) {
                 if (cfg->socket_path[0] != '\0') {
                         memcpy(srv->socket_path, cfg->socket_path, sizeof(srv->socket_path));

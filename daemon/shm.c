@@ -2,11 +2,13 @@
  * shm.c - the POSIX shared-memory objects behind segments.
  *
  * Objects are named "/<prefix>.<name>"; prefixes cannot contain '.', so two
- * daemons with different prefixes never see each other's objects. They are
- * mode 0600 and owned by the daemon's user: clients get descriptors over the
- * socket and never open them by name. At start the daemon adopts the ones it
- * made before (adopt.c decides which; anyone can plant objects under the
- * prefix in /dev/shm).
+ * daemons with different prefixes never see each other's objects. They live
+ * in the shm directory (shmdir.c: /dev/shm or --shm-dir) and are opened
+ * relative to it, as shm_open() opens them in /dev/shm: never through a
+ * symbolic link. They are mode 0600 and owned by the daemon's user: clients
+ * get descriptors over the socket and never open them by name. At start the
+ * daemon adopts the ones it made before (adopt.c decides which; anyone can
+ * plant objects under the prefix in /dev/shm).
  */
 #include <dirent.h>
 #include <stddef.h>
@@ -22,7 +24,12 @@
 
 #include "tshmd.h"
 
-#define SHM_DIR "/dev/shm"
+/* What shm_open() does, in the shm directory: @objname is "/<entry>". */
+static int
+shm_openat(const struct tshmd_shmdir *dir, const char *objname, int flags, mode_t mode)
+{
+        return openat(dir->fd, objname + 1, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+}
 
 int
 tshmd_shm_objname(const char *prefix, const char *name, char *out, size_t outlen)
@@ -50,8 +57,8 @@ shm_tmpname(const char *objname, char *out, size_t outlen)
 
 /* Reserve @size bytes of @fd and write @hdr; a reason goes in @err. */
 static int
-shm_fill(int fd, const struct tshm__hdr *hdr, uint64_t size, const char *objname, char *err,
-         size_t errlen)
+shm_fill(const struct tshmd_shmdir *dir, int fd, const struct tshm__hdr *hdr, uint64_t size,
+         const char *objname, char *err, size_t errlen)
 {
         ssize_t n;
         int rv;
@@ -65,13 +72,12 @@ shm_fill(int fd, const struct tshm__hdr *hdr, uint64_t size, const char *objname
         if (rv != 0) {
                 struct statvfs vfs;
                 unsigned long long avail = 0;
-                if (statvfs(SHM_DIR, &vfs) == 0) {
+                if (fstatvfs(dir->fd, &vfs) == 0) {
                         avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
                 }
                 if (rv == ENOSPC) {
-                        snprintf(err, errlen,
-                                 "no space in /dev/shm: %llu bytes asked, %llu available",
-                                 (unsigned long long)size, avail);
+                        snprintf(err, errlen, "no space in %s: %llu bytes asked, %llu available",
+                                 dir->path, (unsigned long long)size, avail);
                 } else {
                         snprintf(err, errlen, "cannot reserve %llu bytes: %s",
                                  (unsigned long long)size, strerror(rv));
@@ -87,11 +93,10 @@ shm_fill(int fd, const struct tshm__hdr *hdr, uint64_t size, const char *objname
 }
 
 int
-tshmd_shm_make(const char *objname, const struct tshm__hdr *hdr, uint64_t size, char *err,
-               size_t errlen)
+tshmd_shm_make(const struct tshmd_shmdir *dir, const char *objname, const struct tshm__hdr *hdr,
+               uint64_t size, char *err, size_t errlen)
 {
-        char tmp[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 16], from[sizeof(tmp) + 16],
-            to[sizeof(tmp) + 16];
+        char tmp[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 16];
         int fd, rv;
 
         /* The object is made complete under a private name and only then
@@ -101,41 +106,39 @@ tshmd_shm_make(const char *objname, const struct tshm__hdr *hdr, uint64_t size, 
                 snprintf(err, errlen, "name too long");
                 return rv;
         }
-        fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        fd = shm_openat(dir, tmp, O_RDWR | O_CREAT | O_EXCL, 0600);
         if (fd < 0 && errno == EEXIST) {
                 /* A leftover of an earlier attempt (the name is ours). */
-                (void)shm_unlink(tmp);
-                fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                (void)unlinkat(dir->fd, tmp + 1, 0);
+                fd = shm_openat(dir, tmp, O_RDWR | O_CREAT | O_EXCL, 0600);
         }
         if (fd < 0) {
                 rv = -errno;
                 snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
                 return rv;
         }
-        if ((rv = shm_fill(fd, hdr, size, objname, err, errlen)) < 0) {
+        if ((rv = shm_fill(dir, fd, hdr, size, objname, err, errlen)) < 0) {
                 goto fail;
         }
-        snprintf(from, sizeof(from), SHM_DIR "%s", tmp);
-        snprintf(to, sizeof(to), SHM_DIR "%s", objname);
-        if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0) {
+        if (renameat2(dir->fd, tmp + 1, dir->fd, objname + 1, RENAME_NOREPLACE) < 0) {
                 rv = errno == EEXIST ? TSHM_EEXIST : -errno;
                 snprintf(err, errlen, "cannot create %s: %s", objname, strerror(errno));
                 goto fail;
         }
         return fd;
 fail:
-        (void)shm_unlink(tmp);
+        (void)unlinkat(dir->fd, tmp + 1, 0);
         (void)close(fd);
         return rv;
 }
 
 int
-tshmd_shm_open(const char *objname, bool writable, uint64_t size)
+tshmd_shm_open(const struct tshmd_shmdir *dir, const char *objname, bool writable, uint64_t size)
 {
         struct stat st;
         int fd;
 
-        fd = shm_open(objname, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
+        fd = shm_openat(dir, objname, writable ? O_RDWR : O_RDONLY, 0);
         if (fd < 0) {
                 return -errno;
         }
@@ -149,9 +152,17 @@ tshmd_shm_open(const char *objname, bool writable, uint64_t size)
 }
 
 int
-tshmd_shm_unlink(const char *objname)
+tshmd_shm_open_rw(const struct tshmd_shmdir *dir, const char *objname)
 {
-        return shm_unlink(objname) < 0 ? -errno : 0;
+        int fd = shm_openat(dir, objname, O_RDWR, 0);
+
+        return fd < 0 ? -errno : fd;
+}
+
+int
+tshmd_shm_unlink(const struct tshmd_shmdir *dir, const char *objname)
+{
+        return unlinkat(dir->fd, objname + 1, 0) < 0 ? -errno : 0;
 }
 
 /* The header ranges the daemon seals: all but the synchronisation line. */
@@ -178,14 +189,14 @@ tshmd_shm_header_intact(int fd, const struct tshm__hdr *want)
 }
 
 int
-tshmd_shm_write_header(const char *objname, const struct tshm__hdr *hdr)
+tshmd_shm_write_header(const struct tshmd_shmdir *dir, const char *objname,
+                       const struct tshm__hdr *hdr)
 {
         size_t i;
         int fd, rv = 0;
 
-        fd = shm_open(objname, O_RDWR | O_CLOEXEC, 0);
-        if (fd < 0) {
-                return -errno;
+        if ((fd = tshmd_shm_open_rw(dir, objname)) < 0) {
+                return fd;
         }
         /* Around the synchronisation line, which writers change. */
         for (i = 0; i < sizeof(shm_sealed) / sizeof(shm_sealed[0]) && rv == 0; i++) {
@@ -199,11 +210,11 @@ tshmd_shm_write_header(const char *objname, const struct tshm__hdr *hdr)
 }
 
 uint64_t
-tshmd_shm_free_bytes(void)
+tshmd_shm_free_bytes(const struct tshmd_shmdir *dir)
 {
         struct statvfs vfs;
 
-        if (statvfs(SHM_DIR, &vfs) < 0) {
+        if (fstatvfs(dir->fd, &vfs) < 0) {
                 return 0;
         }
         return (uint64_t)vfs.f_bavail * vfs.f_frsize;
@@ -213,8 +224,8 @@ tshmd_shm_free_bytes(void)
  * link or blocking on a FIFO; adopt.c decides whether it is ours; register
  * it if so. Anything else is left alone (and listed by gc). */
 static void
-shm_adopt_one(struct tshmd_registry *reg, int dfd, const char *prefix, const uint8_t key[16],
-              const char *entry)
+shm_adopt_one(const struct tshmd_shmdir *dir, struct tshmd_registry *reg, int dfd,
+              const char *prefix, const uint8_t key[16], const char *entry)
 {
         uint8_t buf[sizeof(struct tshm__hdr)];
         struct tshmd_adopt_obj obj = {.entry = entry, .hdr = buf};
@@ -230,7 +241,7 @@ shm_adopt_one(struct tshmd_registry *reg, int dfd, const char *prefix, const uin
          * come from fstat of what was opened, not from the name. */
         fd = openat(dfd, entry, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
         if (fd < 0) {
-                tshmd_log(LOG_WARNING, "cannot open /dev/shm/%s: %s, leaving it alone", entry,
+                tshmd_log(LOG_WARNING, "cannot open %s/%s: %s, leaving it alone", dir->path, entry,
                           errno == ELOOP ? "a symbolic link" : strerror(errno));
                 return;
         }
@@ -249,7 +260,7 @@ shm_adopt_one(struct tshmd_registry *reg, int dfd, const char *prefix, const uin
         obj.hdr_len = n > 0 ? (size_t)n : 0;
         v = tshmd_adopt_check(&obj, prefix, (uint32_t)geteuid(), key, &hdr);
         if (v != TSHMD_ADOPT_OK) {
-                tshmd_log(LOG_WARNING, "/dev/shm/%s: %s; not adopted, leaving it alone", entry,
+                tshmd_log(LOG_WARNING, "%s/%s: %s; not adopted, leaving it alone", dir->path, entry,
                           tshmd_adopt_reason(v));
                 return;
         }
@@ -259,8 +270,8 @@ shm_adopt_one(struct tshmd_registry *reg, int dfd, const char *prefix, const uin
         if ((hdr.flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 &&
             !tshmd_gc_creator_alive(hdr.creator_pid, hdr.creator_start)) {
                 /* Its creator is gone: it went with it, daemon or not. It is
-                 * ours, and in the sticky /dev/shm nobody else can have
-                 * replaced it since. */
+                 * ours, and in the sticky shm directory nobody else can
+                 * have replaced it since. */
                 if (unlinkat(dfd, entry, 0) == 0) {
                         tshmd_log(LOG_NOTICE,
                                   "collected ephemeral segment '%s': creator pid %u gone", hdr.name,
@@ -269,7 +280,8 @@ shm_adopt_one(struct tshmd_registry *reg, int dfd, const char *prefix, const uin
                 return;
         }
         if ((rv = tshmd_registry_add(reg, &hdr, obj.size, TSHMD_SEG_READY, &seg)) < 0) {
-                tshmd_log(LOG_ERR, "cannot register /dev/shm/%s: %s", entry, tshm__strerror(rv));
+                tshmd_log(LOG_ERR, "cannot register %s/%s: %s", dir->path, entry,
+                          tshm__strerror(rv));
                 return;
         }
         tshmd_log(LOG_DEBUG, "adopted segment '%s' (%s, %llu bytes)", hdr.name,
@@ -281,7 +293,7 @@ shm_adopt_one(struct tshmd_registry *reg, int dfd, const char *prefix, const uin
  * (the sticky /dev/shm keeps others from swapping ours between the check
  * and the unlink). */
 static void
-shm_drop_unfinished(int dfd, const char *entry, size_t plen)
+shm_drop_unfinished(const struct tshmd_shmdir *dir, int dfd, const char *entry, size_t plen)
 {
         struct stat st;
 
@@ -292,26 +304,27 @@ shm_drop_unfinished(int dfd, const char *entry, size_t plen)
                 return;
         }
         if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
-                tshmd_log(LOG_WARNING, "/dev/shm/%s is not tshmd's (uid %u), leaving it alone",
+                tshmd_log(LOG_WARNING, "%s/%s is not tshmd's (uid %u), leaving it alone", dir->path,
                           entry, (unsigned)st.st_uid);
                 return;
         }
         if (unlinkat(dfd, entry, 0) == 0) {
-                tshmd_log(LOG_NOTICE, "removed /dev/shm/%s: a create that did not finish", entry);
+                tshmd_log(LOG_NOTICE, "removed %s/%s: a create that did not finish", dir->path,
+                          entry);
         }
 }
 
 void
-tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix, const uint8_t key[16])
+tshmd_shm_adopt(const struct tshmd_shmdir *sd, struct tshmd_registry *reg, const char *prefix,
+                const uint8_t key[16])
 {
         size_t plen = strlen(prefix);
         struct dirent *de;
         unsigned count = 0;
         DIR *dir;
 
-        dir = opendir(SHM_DIR);
-        if (dir == NULL) {
-                tshmd_log(LOG_WARNING, "cannot read %s: %s, adopting nothing", SHM_DIR,
+        if ((dir = tshmd_shmdir_list(sd)) == NULL) {
+                tshmd_log(LOG_WARNING, "cannot read %s: %s, adopting nothing", sd->path,
                           strerror(errno));
                 return;
         }
@@ -323,10 +336,10 @@ tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix, const uint8_t ke
                  * creates a crash cut short ("..key" is an older tshmd's
                  * seal key, which state.c moves or ignores). */
                 if (de->d_name[plen + 1] == '.') {
-                        shm_drop_unfinished(dirfd(dir), de->d_name, plen);
+                        shm_drop_unfinished(sd, dirfd(dir), de->d_name, plen);
                         continue;
                 }
-                shm_adopt_one(reg, dirfd(dir), prefix, key, de->d_name);
+                shm_adopt_one(sd, reg, dirfd(dir), prefix, key, de->d_name);
                 count++;
         }
         (void)closedir(dir);

@@ -140,7 +140,7 @@ stream_frames(struct tshmd_server *srv, const struct tshmd_seg *seg)
                 return 0;
         }
         (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
-        if (tshmd_hdrmap_run(objname, stream_load_seq, &seq) < 0) {
+        if (tshmd_hdrmap_run(&srv->shm, objname, stream_load_seq, &seq) < 0) {
                 return 0;
         }
         return seq / 2u;

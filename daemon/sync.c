@@ -32,11 +32,11 @@ sync_mark_unlinked(struct tshm__hdr *hdr, void *arg)
 }
 
 void
-tshmd_sync_unlinked(const char *objname)
+tshmd_sync_unlinked(const struct tshmd_shmdir *dir, const char *objname)
 {
         /* A header that is gone or cut has no waiters to tell: they see
          * the object's size change instead. */
-        (void)tshmd_hdrmap_run(objname, sync_mark_unlinked, NULL);
+        (void)tshmd_hdrmap_run(dir, objname, sync_mark_unlinked, NULL);
 }
 
 /* A writer lock that a closed connection's process may hold: tshmd waits
@@ -98,7 +98,7 @@ sync_break(struct tshmd_server *srv, const struct tshmd_seg *seg, pid_t pid)
         int rv;
 
         (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
-        rv = tshmd_hdrmap_run(objname, sync_break_locked, &a);
+        rv = tshmd_hdrmap_run(&srv->shm, objname, sync_break_locked, &a);
         if (rv == 1) {
                 tshmd_log(LOG_NOTICE, "'%s': pid %d exited holding the writer lock; released%s",
                           seg->name, (int)pid,
@@ -194,7 +194,7 @@ tshmd_sync_release(struct tshmd_server *srv, const struct tshmd_peer *peer,
         }
         (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
         /* A header that is gone or cut holds no lock worth breaking. */
-        if (tshmd_hdrmap_run(objname, sync_held_by, &pid) != 1) {
+        if (tshmd_hdrmap_run(&srv->shm, objname, sync_held_by, &pid) != 1) {
                 return;
         }
         pidfd = (int)syscall(SYS_pidfd_open, peer->pid, 0);

@@ -9,6 +9,7 @@
 #ifndef TSHMD_H
 #define TSHMD_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,6 +58,7 @@ struct tshmd_config {
         gid_t socket_gid;              /* its group, or (gid_t)-1 to leave it */
         char shm_prefix[TSHMD_PREFIX_MAX + 1];
         char state_dir[512];   /* --state-dir; "": the default (state.c) */
+        char shm_dir[512];     /* --shm-dir; "": /dev/shm (shmdir.c) */
         uint32_t cmdline_keys; /* a bit per flag given: --config never overrides them */
 };
 
@@ -313,13 +315,25 @@ struct tshmd_conn {
         unsigned poll_events;
 };
 
+/* The directory that holds the segments' objects (shmdir.c). Set before
+ * the loop and the thread pool start, read-only after. */
+struct tshmd_shmdir {
+        int fd;                /* the directory, open */
+        char path[512];        /* as given, for messages and inotify */
+        uint32_t backing;      /* tshm_backing */
+        uint64_t base_page;    /* the base page size */
+        uint64_t huge_size;    /* its huge page size; 0 without huge pages */
+        bool huge_within_size; /* huge pages only where one fits in the object */
+};
+
 struct tshmd_server {
         uv_loop_t *loop;
         struct tshmd_config *cfg;
+        struct tshmd_shmdir shm; /* where objects live */
         struct tshmd_registry reg;
         uv_poll_t listen_poll;
         uv_timer_t accept_timer; /* resumes accepting after EMFILE */
-        uv_poll_t guard_poll;    /* inotify on /dev/shm (guard.c) */
+        uv_poll_t guard_poll;    /* inotify on the shm directory (guard.c) */
         int guard_fd;
         bool guarding;
         uint64_t resizes_undone; /* segments a client resized and we restored */
@@ -388,22 +402,43 @@ uint64_t tshmd_log_suppressed(void);
 /* notify.c: the service manager's datagram protocol (sd_notify). */
 int tshmd_notify(const char *state);
 
-/* shm.c: the POSIX shm objects. */
+/* shmdir.c: the directory of the objects. */
+/* Open @path ("" or NULL: /dev/shm), check that it is safe (owned by root or
+ * us; sticky if others may write) and on a tmpfs, and find its page size.
+ * Returns 0, or an error with the reason in @err. */
+int tshmd_shmdir_open(struct tshmd_shmdir *dir, const char *path, char *err, size_t errlen);
+void tshmd_shmdir_close(struct tshmd_shmdir *dir);
+/* The backing (tshm_backing) and page size of an object of @size bytes. */
+void tshmd_shmdir_describe(const struct tshmd_shmdir *dir, uint64_t size, uint32_t *ret_backing,
+                           uint64_t *ret_page_size);
+const char *tshmd_shmdir_backing_name(uint32_t backing);
+/* A fresh listing of the directory (closedir() it), or NULL and errno. */
+DIR *tshmd_shmdir_list(const struct tshmd_shmdir *dir);
+
+/* shm.c: the POSIX shm objects, "/<prefix>.<name>" in the shm directory. */
 int tshmd_shm_objname(const char *prefix, const char *name, char *out, size_t outlen);
 /* Make the object for @hdr: create, reserve @size bytes, write the header.
  * Blocking (runs off the loop). Returns an O_RDWR descriptor or an error,
  * with a reason in @err. */
-int tshmd_shm_make(const char *objname, const struct tshm__hdr *hdr, uint64_t size, char *err,
-                   size_t errlen);
-int tshmd_shm_open(const char *objname, bool writable, uint64_t size);
-int tshmd_shm_unlink(const char *objname);
+int tshmd_shm_make(const struct tshmd_shmdir *dir, const char *objname, const struct tshm__hdr *hdr,
+                   uint64_t size, char *err, size_t errlen);
+/* Open the object for a client: refused (TSHM_EBADHDR) unless it has @size
+ * bytes. */
+int tshmd_shm_open(const struct tshmd_shmdir *dir, const char *objname, bool writable,
+                   uint64_t size);
+/* Open the object read-write whatever its size (for repairs). */
+int tshmd_shm_open_rw(const struct tshmd_shmdir *dir, const char *objname);
+int tshmd_shm_unlink(const struct tshmd_shmdir *dir, const char *objname);
 /* Whether the sealed fields of the header behind @fd are those of @want. */
 bool tshmd_shm_header_intact(int fd, const struct tshm__hdr *want);
 /* Write the sealed fields of @hdr into the object (not the seq line). */
-int tshmd_shm_write_header(const char *objname, const struct tshm__hdr *hdr);
-uint64_t tshmd_shm_free_bytes(void);
-/* Find the objects under @prefix in /dev/shm and register the valid ones. */
-void tshmd_shm_adopt(struct tshmd_registry *reg, const char *prefix, const uint8_t key[16]);
+int tshmd_shm_write_header(const struct tshmd_shmdir *dir, const char *objname,
+                           const struct tshm__hdr *hdr);
+uint64_t tshmd_shm_free_bytes(const struct tshmd_shmdir *dir);
+/* Find the objects under @prefix in the directory and register the valid
+ * ones. */
+void tshmd_shm_adopt(const struct tshmd_shmdir *dir, struct tshmd_registry *reg, const char *prefix,
+                     const uint8_t key[16]);
 
 /* state.c: the daemon's own directory (--state-dir, 0700, ours), which
  * holds what must not be in /dev/shm: the seal key "<prefix>.key" and the
@@ -489,6 +524,9 @@ struct tshmd_seg *tshmd_seg_lookup(struct tshmd_server *srv, const char *name,
  * handle @handle, the registry's geometry, and @fd (which @rep owns from
  * now on). */
 void tshmd_seg_reply(const struct tshmd_seg *seg, uint64_t handle, int fd, struct tshmd_reply *rep);
+/* What stat and list say of @seg: the registry's facts, and the backing and
+ * page size of the directory it lives in. */
+void tshmd_seg_info(const struct tshmd_server *srv, const struct tshmd_seg *seg, tshm_info *info);
 /* The shm object's name of @seg under the server's prefix. */
 void tshmd_seg_objname(const struct tshmd_server *srv, const struct tshmd_seg *seg, char *out,
                        size_t outlen);
@@ -522,12 +560,13 @@ void tshmd_stream_free(struct tshmd_seg *seg);
  * loads, stores, atomics and futex wakes on the page (no malloc, no
  * logging): a fault abandons it midway. Not reentrant; loop thread only. */
 typedef int (*tshmd_hdrmap_fn)(struct tshm__hdr *hdr, void *arg);
-int tshmd_hdrmap_run(const char *objname, tshmd_hdrmap_fn fn, void *arg);
+int tshmd_hdrmap_run(const struct tshmd_shmdir *dir, const char *objname, tshmd_hdrmap_fn fn,
+                     void *arg);
 int tshmd_hdrmap_run_fd(int fd, tshmd_hdrmap_fn fn, void *arg);
 
 /* sync.c: the daemon's part in publish/wait. Mark @objname unlinked in its
  * header and wake its waiters (before the name goes). */
-void tshmd_sync_unlinked(const char *objname);
+void tshmd_sync_unlinked(const struct tshmd_shmdir *dir, const char *objname);
 /* @c is closing and had @seg open for writing: if its process holds the
  * writer lock, break it once that process has exited (tshmd_sync_stop()
  * drops the watches that are still waiting). */

@@ -541,6 +541,17 @@ typedef enum tshm_seg_kind {
         TSHM_KIND_STREAM = 1, /* a ring of frames (tshm_stream_create()) */
 } tshm_seg_kind;
 
+/* What memory holds a segment: tshm_info.backing. The daemon puts every
+ * segment in one directory, /dev/shm or its --shm-dir (tshmd(8)). Append-only. */
+typedef enum tshm_backing {
+        TSHM_BACKING_TMPFS = 0,      /* a tmpfs with base pages (/dev/shm on most hosts) */
+        TSHM_BACKING_TMPFS_HUGE = 1, /* a tmpfs mounted with huge=within_size or always */
+} tshm_backing;
+
+/* The name of @backing as `tshm info` and `tshm ls --json` spell it:
+ * "tmpfs" or "tmpfs-huge"; NULL when it is not a tshm_backing. */
+TSHM_API const char *tshm_backing_name(uint32_t backing);
+
 /* What the daemon knows of one segment. A plain struct: its layout is part of
  * the ABI (SOVERSION). */
 typedef struct tshm_info {
@@ -558,7 +569,10 @@ typedef struct tshm_info {
         uint64_t created_ns;  /* creation time, ns since the Unix epoch */
         uint32_t flags;       /* creation flags: TSHM_CREATE_EPHEMERAL or 0 */
         uint32_t kind;        /* tshm_seg_kind; a stream's tshm_stream_stat() says more */
-        uint64_t reserved[4]; /* zero; later fields take from here */
+        uint64_t page_size;   /* bytes of the pages behind it (0: a daemon that does not say) */
+        uint32_t backing;     /* tshm_backing */
+        uint32_t reserved1;   /* zero; padding a later 32-bit field may take */
+        uint64_t reserved[2]; /* zero; later fields take from here */
 } tshm_info;
 
 /* Describe the segment @name. Returns 0 and *ret_info, or TSHM_EBADNAME,

@@ -107,7 +107,7 @@ static int
 pack_info(msgpack_packer *pk, const tshm_info *in)
 {
         const char *dt = tshm__dtype_name(in->dtype);
-        int rv = msgpack_pack_map(pk, 11);
+        int rv = msgpack_pack_map(pk, 13);
 
         rv |= tshm__mp_pack_kv_str(pk, "name", in->name);
         rv |= tshm__mp_pack_kv_str(pk, "dtype", dt != NULL ? dt : "");
@@ -122,6 +122,8 @@ pack_info(msgpack_packer *pk, const tshm_info *in)
               tshm__mp_pack_kv_u64(
                   pk, "flags",
                   in->flags | (in->kind == TSHM_KIND_STREAM ? TSHM_PROTO_INFO_STREAM : 0u));
+        rv |= tshm__mp_pack_kv_u64(pk, "backing", in->backing) |
+              tshm__mp_pack_kv_u64(pk, "page", in->page_size);
         return rv;
 }
 
@@ -243,6 +245,12 @@ decode_info(const msgpack_object *m, tshm_info *in)
             !tshm__mp_get_u32(m, "mode", &in->mode) || !tshm__mp_get_u32(m, "opens", &in->opens) ||
             !tshm__mp_get_u64(m, "created", &in->created_ns) ||
             !tshm__mp_get_u32(m, "flags", &in->flags)) {
+                return false;
+        }
+        /* Optional: older daemons leave both out (read as 0). */
+        if ((tshm__mp_map_get(m, "backing") != NULL &&
+             !tshm__mp_get_u32(m, "backing", &in->backing)) ||
+            (tshm__mp_map_get(m, "page") != NULL && !tshm__mp_get_u64(m, "page", &in->page_size))) {
                 return false;
         }
         in->kind = (in->flags & TSHM_PROTO_INFO_STREAM) != 0 ? TSHM_KIND_STREAM : TSHM_KIND_ARRAY;

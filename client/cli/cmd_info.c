@@ -65,6 +65,10 @@ info_json(FILE *out, tshm_client *c, const tshm_info *info)
         json_obj_str(&o, "created", created);
         json_obj_u64(&o, "created_ns", info->created_ns);
         json_obj_str(&o, "kind", info->kind == TSHM_KIND_STREAM ? "stream" : "array");
+        json_obj_str(&o, "backing",
+                     tshm_backing_name(info->backing) != NULL ? tshm_backing_name(info->backing)
+                                                              : "unknown");
+        json_obj_u64(&o, "page_size", info->page_size);
         if (stream_of(c, info, &si)) {
                 json_obj_key(&o, "stream");
                 (void)fprintf(out,
@@ -333,6 +337,16 @@ info_lines(FILE *out, tshm_client *c, const tshm_info *in)
         (void)fprintf(out, "mode: %04o\n", in->mode);
         (void)fprintf(out, "opens: %" PRIu32 "\n", in->opens);
         (void)fprintf(out, "created: %s (%s)\n", local, iso);
+        if (in->page_size != 0) {
+                char page[FMT_SIZE_BUF];
+
+                fmt_size(in->page_size, page);
+                (void)fprintf(out, "backing: %s, %s pages\n",
+                              tshm_backing_name(in->backing) != NULL
+                                  ? tshm_backing_name(in->backing)
+                                  : "unknown",
+                              page);
+        }
         if (stream_of(c, in, &si)) {
                 (void)fprintf(out, "stream: %" PRIu32 " slots, policy %s\n", si.slots,
                               stream_policy_name(si.policy));

@@ -74,13 +74,15 @@ info_dict(const tshm_info *info, const tshm_stream_info *si)
         if (shape == NULL) {
                 return NULL;
         }
-        d = Py_BuildValue("{s:s,s:s,s:N,s:K,s:K,s:I,s:I,s:s,s:I,s:s,s:K,s:s}", "name", info->name,
-                          "dtype", dtype, "shape", shape, "nbytes",
-                          (unsigned long long)info->nbytes, "size", (unsigned long long)info->size,
-                          "owner", (unsigned)info->owner_uid, "group", (unsigned)info->owner_gid,
-                          "mode", mode, "opens", (unsigned)info->opens, "created", created,
-                          "created_ns", (unsigned long long)info->created_ns, "kind",
-                          info->kind == TSHM_KIND_STREAM ? "stream" : "array");
+        d = Py_BuildValue(
+            "{s:s,s:s,s:N,s:K,s:K,s:I,s:I,s:s,s:I,s:s,s:K,s:s,s:s,s:K}", "name", info->name,
+            "dtype", dtype, "shape", shape, "nbytes", (unsigned long long)info->nbytes, "size",
+            (unsigned long long)info->size, "owner", (unsigned)info->owner_uid, "group",
+            (unsigned)info->owner_gid, "mode", mode, "opens", (unsigned)info->opens, "created",
+            created, "created_ns", (unsigned long long)info->created_ns, "kind",
+            info->kind == TSHM_KIND_STREAM ? "stream" : "array", "backing",
+            tshm_backing_name(info->backing) != NULL ? tshm_backing_name(info->backing) : "unknown",
+            "page_size", (unsigned long long)info->page_size);
         if (d != NULL && si != NULL) {
                 PyObject *st = info_stream_dict(si);
 
@@ -98,7 +100,8 @@ const char tshmpy_info_list_doc[] =
               "oldest first, as dicts with the keys and values of\n"
               "'tshm ls --json': name, dtype (str), shape (list), nbytes, size, owner (uid),\n"
               "group (gid), mode (str, e.g. '0600'), opens (open handles, all clients),\n"
-              "created (ISO 8601 UTC str), created_ns (int) and kind ('array' or 'stream').");
+              "created (ISO 8601 UTC str), created_ns (int), kind ('array' or 'stream'),\n"
+              "backing ('tmpfs' or 'tmpfs-huge') and page_size (bytes of its pages).");
 
 PyObject *
 tshmpy_info_list(tshmpy_client *self, PyObject *unused)

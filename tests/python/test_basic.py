@@ -120,7 +120,8 @@ def test_list_and_stat_have_the_keys_of_tshm_ls_json(client, name):
     assert len(entries) == 1
     e = entries[0]
     assert set(e) == {"name", "dtype", "shape", "nbytes", "size", "owner", "group", "mode",
-                      "opens", "created", "created_ns", "kind"}
+                      "opens", "created", "created_ns", "kind", "backing", "page_size"}
+    assert e["backing"] == "tmpfs" and e["page_size"] == os.sysconf("SC_PAGESIZE")
     assert e["dtype"] == "int16" and e["shape"] == [2, 3] and e["nbytes"] == 12
     assert e["owner"] == os.getuid() and e["mode"] == "0644" and e["opens"] == 1
     assert e["size"] >= 12 and e["created"].endswith("Z") and e["created_ns"] > 0

@@ -49,6 +49,11 @@ setup(void)
         srv.loop = &loop;
         srv.cfg = &cfg;
         srv.guard_fd = srv.state_fd = srv.lock_fd = srv.listen_fd = -1;
+        {
+                char err[640];
+
+                ck_assert_msg(tshmd_shmdir_open(&srv.shm, "", err, sizeof(err)) == 0, "%s", err);
+        }
         tshmd_registry_init(&srv.reg);
         tshmd_registry_on_free(&srv.reg, tshmd_guard_forget);
         tshmd_stream_init(&srv.reg);
@@ -66,9 +71,10 @@ teardown(void)
                 char objname[128];
 
                 tshmd_seg_objname(&srv, seg, objname, sizeof(objname));
-                (void)tshmd_shm_unlink(objname);
+                (void)tshmd_shm_unlink(&srv.shm, objname);
         }
         tshmd_registry_done(&srv.reg);
+        tshmd_shmdir_close(&srv.shm);
         ck_assert_int_eq(uv_loop_close(&loop), 0);
         if (done.fd >= 0) {
                 (void)close(done.fd);

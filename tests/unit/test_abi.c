@@ -44,7 +44,10 @@
         PIN(tshm_info, created_ns, 504)                                                            \
         PIN(tshm_info, flags, 512)                                                                 \
         PIN(tshm_info, kind, 516)                                                                  \
-        PIN(tshm_info, reserved, 520)                                                              \
+        PIN(tshm_info, page_size, 520)                                                             \
+        PIN(tshm_info, backing, 528)                                                               \
+        PIN(tshm_info, reserved1, 532)                                                             \
+        PIN(tshm_info, reserved, 536)                                                              \
         SIZE(tshm_stream_info, 56)                                                                 \
         PIN(tshm_stream_info, slots, 0)                                                            \
         PIN(tshm_stream_info, policy, 4)                                                           \
@@ -79,17 +82,19 @@
 
 TSHM_ABI_LAYOUT(SIZE, PIN)
 
-/* Every growing struct ends with the same reserved tail. */
-#define TAIL(type)                                                                                 \
-        _Static_assert(sizeof(((type *)0)->reserved) == 4 * sizeof(uint64_t),                      \
-                       #type ": reserved tail is uint64_t[4]");                                    \
+/* Every growing struct ends with a reserved tail, uint64_t[4] at first;
+ * fields added later take from its front, so it only ever shrinks (here:
+ * what is left of it). */
+#define TAIL(type, n)                                                                              \
+        _Static_assert(sizeof(((type *)0)->reserved) == (n) * sizeof(uint64_t),                    \
+                       #type ": reserved tail is not uint64_t[" #n "]");                           \
         _Static_assert(offsetof(type, reserved) + sizeof(((type *)0)->reserved) == sizeof(type),   \
                        #type ": reserved is not the tail");
-TAIL(tshm_info)
-TAIL(tshm_stream_info)
-TAIL(tshm_daemon_info)
-TAIL(tshm_frame)
-TAIL(tshm_gc_entry)
+TAIL(tshm_info, 2) /* page_size and backing took 16 bytes */
+TAIL(tshm_stream_info, 4)
+TAIL(tshm_daemon_info, 4)
+TAIL(tshm_frame, 4)
+TAIL(tshm_gc_entry, 4)
 
 /* The header's kind byte stores tshm_seg_kind; the enum's values are layout. */
 _Static_assert(TSHM_KIND_ARRAY == 0 && TSHM_KIND_STREAM == 1, "tshm_seg_kind renumbered");
@@ -108,7 +113,7 @@ START_TEST(test_abi_layout)
                 return;
         }
         TSHM_ABI_LAYOUT(RT_SIZE, RT_PIN)
-        ck_assert_uint_eq(checked, 47);
+        ck_assert_uint_eq(checked, 50);
 }
 END_TEST
 

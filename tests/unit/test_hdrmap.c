@@ -101,12 +101,17 @@ END_TEST
 
 START_TEST(test_hdrmap_short_object_is_refused)
 {
+        struct tshmd_shmdir dir;
         int fd = obj_new(100);
+        char err[640];
 
         ck_assert_int_eq(tshmd_hdrmap_run_fd(fd, hdrmap_store, NULL), TSHM_EBADHDR);
         (void)close(fd);
-        ck_assert_int_eq(tshmd_hdrmap_run("/tshm-hdrmap-test-no-such-object", hdrmap_store, NULL),
-                         -ENOENT);
+        ck_assert_msg(tshmd_shmdir_open(&dir, "", err, sizeof(err)) == 0, "%s", err);
+        ck_assert_int_eq(
+            tshmd_hdrmap_run(&dir, "/tshm-hdrmap-test-no-such-object", hdrmap_store, NULL),
+            -ENOENT);
+        tshmd_shmdir_close(&dir);
 }
 END_TEST
 
