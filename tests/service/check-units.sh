@@ -56,7 +56,8 @@ verify() {
                 echo "ok: systemd-analyze verify $what units ($man_opt): no output"
         fi
 }
-(cd "$tmp/system" && verify system systemd-analyze verify "$man_opt" ./tshmd.socket ./tshmd.service)
+cp "$sysdir/run-tshm-huge.mount" "$tmp/system/"
+(cd "$tmp/system" && verify system systemd-analyze verify "$man_opt" ./tshmd.socket ./tshmd.service ./run-tshm-huge.mount)
 # A user manager needs a runtime directory (%t) even offline.
 (cd "$tmp/user" && XDG_RUNTIME_DIR=$tmp/run verify user \
         systemd-analyze --user verify "$man_opt" ./tshmd.socket ./tshmd.service)

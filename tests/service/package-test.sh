@@ -85,6 +85,9 @@ cleanup() {
                 fi
         done
         $SUDO rm -f /dev/shm/"$prefix".* /dev/shm/"$prefix"..* "$sock"
+        if [ -n "${huge_mounted-}" ]; then
+                $SUDO umount "$huge_mounted" || rc=1
+        fi
         [ -n "${notify_dir-}" ] && rm -rf "$notify_dir"
         exit $rc
 }
@@ -269,6 +272,47 @@ use_daemon no
 tshm rm pkgpy pkgcli || die "tshm rm"
 stop_daemon
 [ ! -e "$sock" ] || die "tshmd left the socket it bound"
+
+# The huge-page tmpfs that the installed run-tshm-huge.mount describes,
+# mounted with its own Where=, Type= and Options= (no systemd as PID 1 to
+# start the unit), and tshmd as the service's user with --shm-dir on it:
+# the unprivileged daemon accepts the root-owned sticky mount, its segments
+# are the service user's objects there, and they get huge pages.
+unit=/lib/systemd/system/run-tshm-huge.mount
+step "--shm-dir on the tmpfs of $unit"
+[ -f "$unit" ] || die "$unit not installed"
+where=$(sed -n 's/^Where=//p' "$unit")
+mtype=$(sed -n 's/^Type=//p' "$unit")
+mopts=$(sed -n 's/^Options=//p' "$unit")
+grep -qx "ReadWritePaths=-$where" /lib/systemd/system/tshmd.service ||
+        die "tshmd.service does not make $where writable"
+$SUDO mkdir -p "$where"
+$SUDO mount -t "$mtype" -o "$mopts" tshm-huge "$where" || die "mount $mtype -o $mopts"
+huge_mounted=$where
+start_notify
+$SUDO "${svc_env[@]}" NOTIFY_SOCKET="$notify" "${as_service[@]}" "${argv[@]}" --shm-dir "$where" \
+        2>>"$work/daemon.log" &
+daemon_pid=$!
+wait_for READY=1 "$work/notify.out" || die "no READY=1 with --shm-dir (log: $work/daemon.log)"
+(cd / && env -u PYTHONPATH /usr/bin/python3 - "$where" <<'PY') || die "--shm-dir round trip"
+import sys
+import tshm
+shm_dir = sys.argv[1]
+huge = "[deny]" not in open("/sys/kernel/mm/transparent_hugepage/shmem_enabled").read()
+with tshm.connect("/run/tshm/tshm.sock") as c:
+    s = c.create("pkghuge", (4, 1024, 1024), "uint8")
+    s.numpy()[...] = 7
+    info = c.stat("pkghuge")
+    assert info["backing"] == ("tmpfs-huge" if huge else "tmpfs"), info
+    assert info["page_size"] >= (2 << 20 if huge else 4096), info
+    assert (c.open("pkghuge").numpy() == 7).all()
+    s.close()
+    c.unlink("pkghuge")
+print("--shm-dir:", info["backing"], info["page_size"])
+PY
+stop_daemon
+$SUDO umount "$where"
+huge_mounted=
 echo "-- daemon log:"
 sed 's/^/   /' "$work/daemon.log"
 trap - EXIT

@@ -1,0 +1,161 @@
+"""Hostile local users (issue 10) against a --shm-dir (issue 12): the
+huge-page tmpfs that run-tshm-huge.mount makes is sticky and world-writable,
+as /dev/shm is, so every defence that relies on /dev/shm's sticky bit must
+hold there too.
+
+The actors, and what every test asserts beside its own outcome: conftest.py.
+
+  test_shmdir_hostile_neighbour
+    planted objects under the prefix (a symbolic link to the victim's file, a
+    FIFO, a file squatting a segment's name) are not adopted, followed or
+    served; the hostile uid cannot read, remove, rename or replace a
+    victim's segment object; the victim reads its data intact, through a
+    restart too
+  test_shmdir_full
+    the hostile uid fills the tmpfs: the victim's create fails with
+    NoSpaceError naming the directory, nothing is left behind, the victim's
+    existing data is intact, and tshmd keeps serving
+"""
+
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import Daemon, assert_serving, py
+
+MOUNT_OPTS = "mode=1777,nosuid,nodev,noexec,huge=within_size,size={size}"
+
+
+@pytest.fixture()
+def huge_dir():
+    """A tmpfs mounted as run-tshm-huge.mount mounts one (size 64 MiB)."""
+    d = tempfile.mkdtemp(prefix="tshm-adv-shmdir-")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", MOUNT_OPTS.format(size="64m"), "tshm-adv",
+                    d], check=True)
+    yield d
+    subprocess.run(["umount", d], check=True)
+    os.rmdir(d)
+
+
+def _as(actor, code):
+    """Run @code as @actor (no daemon): returns the CompletedProcess."""
+    return subprocess.run(["/usr/bin/python3", "-c", "import os, errno\n" + code],
+                          capture_output=True, text=True, timeout=20, cwd="/", **actor.ids())
+
+
+def test_shmdir_hostile_neighbour(users, huge_dir):
+    hostile, owner, reader = users["hostile"], users["owner"], users["reader"]
+    # A first run makes the daemon's seal key; then it stops, as for an
+    # upgrade, and the hostile uid plants while no daemon runs.
+    d = Daemon(users["daemon"], extra=["--shm-dir", huge_dir])
+    d.stop()
+    p = d.prefix
+    # Planted while no daemon runs: a link to a file of the victim's
+    # daemon user, a FIFO, and a plain file squatting a name.
+    res = _as(hostile, f"""
+os.symlink('/etc/passwd', '{huge_dir}/{p}.link')
+os.mkfifo('{huge_dir}/{p}.fifo', 0o666)
+open('{huge_dir}/{p}.squat', 'wb').write(b'x' * 8192)
+""")
+    assert res.returncode == 0, res.stderr
+    try:
+        assert d.start(wait_ready=False, ready_timeout=5) is not None, d.log()[-3000:]
+        py(owner, d, """
+            c = tshm.connect()
+            names = [i['name'] for i in c.list()]
+            assert not set(names) & {'link', 'fifo', 'squat'}, names
+            for n in ('link', 'fifo', 'squat'):
+                try:
+                    c.open(n)
+                    raise AssertionError('served: ' + n)
+                except tshm.NotFoundError:
+                    pass
+            # A name the hostile squats cannot be created over its file.
+            try:
+                c.create('squat', 4, 'uint8')
+                raise AssertionError('created over a planted file')
+            except tshm.ExistsError:
+                pass
+            s = c.create('v', (4, 1024, 1024), 'uint8', mode=0o644)
+            s.numpy()[...] = 42
+            info = c.stat('v')
+            assert info['backing'] in ('tmpfs', 'tmpfs-huge'), info
+        """)
+        # The victim's object, attacked by path in the shared directory.
+        obj = f"{huge_dir}/{p}.v"
+        res = _as(hostile, f"""
+def refused(fn, *a):
+    try:
+        fn(*a)
+    except OSError as e:
+        return e.errno in (errno.EACCES, errno.EPERM)
+    return False
+ok = [refused(open, '{obj}', 'rb'), refused(open, '{obj}', 'r+b'),
+      refused(os.unlink, '{obj}'),
+      refused(os.rename, '{obj}', '{huge_dir}/mine'),
+      refused(os.rename, '{huge_dir}/{p}.squat', '{obj}'),
+      refused(os.truncate, '{obj}', 0)]
+print(ok)
+assert all(ok), ok
+""")
+        assert res.returncode == 0, res.stdout + res.stderr
+        # The victim's data, then across a restart on the same directory.
+        check = """
+            c = tshm.connect()
+            a = c.open('v').numpy()
+            assert a.shape == (4, 1024, 1024) and (a == 42).all()
+            print('intact')
+        """
+        assert "intact" in py(reader, d, check).stdout
+        d.stop()
+        assert d.start(wait_ready=False, ready_timeout=5) is not None, d.log()[-3000:]
+        assert "intact" in py(reader, d, check).stdout
+        assert_serving(d, reader)
+        py(owner, d, "tshm.connect().unlink('v')")
+        assert not os.path.exists(obj)
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+def test_shmdir_full(users, huge_dir):
+    hostile, owner = users["hostile"], users["owner"]
+    d = Daemon(users["daemon"], extra=["--shm-dir", huge_dir])
+    try:
+        py(owner, d, """
+            c = tshm.connect()
+            c.create('keep', 1 << 20, 'uint8').numpy()[...] = 9
+        """)
+        # The hostile uid takes what is left of the tmpfs.
+        res = _as(hostile, f"""
+fd = os.open('{huge_dir}/hog', os.O_WRONLY | os.O_CREAT, 0o644)
+try:
+    while True:
+        os.write(fd, b'\\xff' * (1 << 16))
+except OSError as e:
+    assert e.errno == errno.ENOSPC, e
+print('full')
+""")
+        assert "full" in res.stdout, res.stdout + res.stderr
+        res = py(owner, d, f"""
+            c = tshm.connect()
+            try:
+                c.create('big', 16 << 20, 'uint8')
+                raise AssertionError('created in a full directory')
+            except tshm.NoSpaceError as e:
+                print('refused:', e)
+                assert {huge_dir!r} in str(e), str(e)
+            assert 'big' not in [i['name'] for i in c.list()]
+            assert (c.open('keep').numpy() == 9).all()
+        """)
+        assert "refused" in res.stdout
+        assert not [f for f in os.listdir(huge_dir) if f.startswith(d.prefix + ".big")
+                    or f.startswith(d.prefix + "..new")]
+        os.unlink(f"{huge_dir}/hog")
+        assert_serving(d, owner)
+        py(owner, d, "tshm.connect().unlink('keep')")
+        d.stop()
+    finally:
+        d.cleanup()
