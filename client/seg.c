@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -42,6 +44,27 @@ seg_set_geometry(tshm_seg *seg, const struct tshm__hdr *hdr)
         }
 }
 
+/* The size of the object that holds @want bytes behind @fd: @want, or on
+ * hugetlbfs (tshmd's --shm-dir there) @want rounded up to whole pages, as
+ * the daemon makes it there. Mapped and unmapped whole, too: hugetlbfs
+ * unmaps only whole pages. */
+static uint64_t
+seg_object_size(int fd, uint64_t want)
+{
+        struct statfs fs;
+        uint64_t page;
+
+        if (fstatfs(fd, &fs) < 0 || (unsigned long)fs.f_type != (unsigned long)HUGETLBFS_MAGIC ||
+            fs.f_bsize <= 0) {
+                return want;
+        }
+        page = (uint64_t)fs.f_bsize;
+        if (want % page == 0) {
+                return want;
+        }
+        return want > UINT64_MAX - page ? 0 : (want / page + 1) * page;
+}
+
 int
 tshm__seg_map(int fd, uint64_t size, bool writable, const struct tshm__seg_spec *spec,
               tshm_seg **ret_seg)
@@ -71,7 +94,8 @@ tshm__seg_map(int fd, uint64_t size, bool writable, const struct tshm__seg_spec 
         }
         /* The layout tshm__hdr_init() made is valid by construction; only
          * the object's size is to check against it. */
-        if ((uint64_t)st.st_size != size || size != want_size || size > SIZE_MAX) {
+        if ((uint64_t)st.st_size != size || size != seg_object_size(fd, want_size) ||
+            size > SIZE_MAX) {
                 rv = TSHM_EBADHDR;
                 goto out;
         }

@@ -30,6 +30,8 @@ tshm_backing_name(uint32_t backing)
                 return "tmpfs";
         case TSHM_BACKING_TMPFS_HUGE:
                 return "tmpfs-huge";
+        case TSHM_BACKING_HUGETLBFS:
+                return "hugetlbfs";
         default:
                 return NULL;
         }

@@ -100,7 +100,14 @@ tshmd_adopt_check(const struct tshmd_adopt_obj *obj, const char *prefix, uint32_
         if (strcmp(obj->entry + plen + 1, hdr.name) != 0) {
                 return TSHMD_ADOPT_WRONG_NAME;
         }
-        if (!adopt_expected_size(&hdr, &want) || want != obj->size) {
+        if (!adopt_expected_size(&hdr, &want)) {
+                return TSHMD_ADOPT_BAD_SIZE;
+        }
+        /* On hugetlbfs the object is that size rounded up to whole pages. */
+        if (obj->page != 0 && want % obj->page != 0) {
+                want = want > UINT64_MAX - obj->page ? 0 : (want / obj->page + 1) * obj->page;
+        }
+        if (want != obj->size) {
                 return TSHMD_ADOPT_BAD_SIZE;
         }
         if (!tshmd_seal_ok(key, &hdr)) {

@@ -168,6 +168,8 @@ create_admit(struct tshmd_server *srv, struct tshmd_session *ses, const struct t
         if ((rv = tshm__hdr_spec_size(spec, &size)) < 0) {
                 return tshmd_reply_fail(rep, rv, "%s", tshm__strerror(rv));
         }
+        /* What the object takes, and what the budget is charged. */
+        size = tshmd_shmdir_objsize(&srv->shm, size);
         if ((rv = tshmd_registry_admit(&srv->reg, srv->cfg, (uint32_t)ses->peer.uid, size, err,
                                        sizeof(err))) < 0) {
                 tshmd_log(LOG_NOTICE, "create '%s' for pid %d uid %u refused: %s", req->name,

@@ -30,8 +30,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "tshmd.h"
@@ -115,7 +117,9 @@ hdrmap_guarded(struct tshm__hdr *hdr, tshmd_hdrmap_fn fn, void *arg)
 int
 tshmd_hdrmap_run_fd(int fd, tshmd_hdrmap_fn fn, void *arg)
 {
+        size_t len = TSHM_HDR_DATA_OFFSET;
         struct tshm__hdr *hdr;
+        struct statfs fs;
         struct stat st;
         int rv;
 
@@ -128,12 +132,17 @@ tshmd_hdrmap_run_fd(int fd, tshmd_hdrmap_fn fn, void *arg)
         if (st.st_size < (off_t)TSHM_HDR_DATA_OFFSET) {
                 return TSHM_EBADHDR;
         }
-        hdr = mmap(NULL, TSHM_HDR_DATA_OFFSET, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        /* hugetlbfs maps whole huge pages, and unmaps only whole ones. */
+        if (fstatfs(fd, &fs) == 0 && (unsigned long)fs.f_type == (unsigned long)HUGETLBFS_MAGIC &&
+            fs.f_bsize > 0) {
+                len = (size_t)fs.f_bsize;
+        }
+        hdr = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (hdr == MAP_FAILED) {
                 return -errno;
         }
         rv = hdrmap_guarded(hdr, fn, arg);
-        (void)munmap(hdr, TSHM_HDR_DATA_OFFSET);
+        (void)munmap(hdr, len);
         return rv;
 }
 
@@ -142,7 +151,7 @@ tshmd_hdrmap_run(const struct tshmd_shmdir *dir, const char *objname, tshmd_hdrm
 {
         int fd, rv;
 
-        if ((fd = tshmd_shm_open_rw(dir, objname)) < 0) {
+        if ((fd = tshmd_shmdir_open_object(dir, objname, O_RDWR, 0)) < 0) {
                 return fd;
         }
         rv = tshmd_hdrmap_run_fd(fd, fn, arg);

@@ -24,11 +24,39 @@
 
 #include "tshmd.h"
 
-/* What shm_open() does, in the shm directory: @objname is "/<entry>". */
+/* What shm_open() does, in the shm directory: @objname is "/<entry>".
+ * Returns a descriptor, or -1 and errno. */
 static int
 shm_openat(const struct tshmd_shmdir *dir, const char *objname, int flags, mode_t mode)
 {
-        return openat(dir->fd, objname + 1, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+        int fd = tshmd_shmdir_open_object(dir, objname, flags, mode);
+
+        if (fd < 0) {
+                errno = -fd;
+                return -1;
+        }
+        return fd;
+}
+
+/* Write @len bytes at @off of the object @fd, which no client holds yet. A
+ * hugetlbfs object has no write(): through a mapping of its first page. */
+static int
+shm_write_new(const struct tshmd_shmdir *dir, int fd, const void *buf, size_t len, off_t off)
+{
+        void *map;
+
+        if (dir->backing != TSHM_BACKING_HUGETLBFS) {
+                ssize_t n = pwrite(fd, buf, len, off);
+
+                return n == (ssize_t)len ? 0 : n < 0 ? -errno : TSHM_EIO;
+        }
+        map = mmap(NULL, dir->huge_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED) {
+                return -errno;
+        }
+        memcpy((uint8_t *)map + off, buf, len);
+        (void)munmap(map, dir->huge_size);
+        return 0;
 }
 
 int
@@ -60,7 +88,6 @@ static int
 shm_fill(const struct tshmd_shmdir *dir, int fd, const struct tshm__hdr *hdr, uint64_t size,
          const char *objname, char *err, size_t errlen)
 {
-        ssize_t n;
         int rv;
 
         /* fchmod: the umask may have taken bits we rely on being exactly 0600. */
@@ -84,10 +111,10 @@ shm_fill(const struct tshmd_shmdir *dir, int fd, const struct tshm__hdr *hdr, ui
                 }
                 return rv == ENOSPC || rv == EFBIG ? TSHM_ENOSPC : -rv;
         }
-        n = pwrite(fd, hdr, sizeof(*hdr), 0);
-        if (n != (ssize_t)sizeof(*hdr)) {
-                snprintf(err, errlen, "cannot write the header of %s", objname);
-                return n < 0 ? -errno : TSHM_EIO;
+        if ((rv = shm_write_new(dir, fd, hdr, sizeof(*hdr), 0)) < 0) {
+                snprintf(err, errlen, "cannot write the header of %s: %s", objname,
+                         tshm__strerror(rv));
+                return rv;
         }
         return 0;
 }
@@ -154,9 +181,7 @@ tshmd_shm_open(const struct tshmd_shmdir *dir, const char *objname, bool writabl
 int
 tshmd_shm_open_rw(const struct tshmd_shmdir *dir, const char *objname)
 {
-        int fd = shm_openat(dir, objname, O_RDWR, 0);
-
-        return fd < 0 ? -errno : fd;
+        return tshmd_shmdir_open_object(dir, objname, O_RDWR, 0);
 }
 
 int
@@ -188,6 +213,23 @@ tshmd_shm_header_intact(int fd, const struct tshm__hdr *want)
         return true;
 }
 
+/* hdrmap's function: store the sealed ranges of @arg into @hdr. Loads and
+ * stores only (see hdrmap.c). */
+static int
+shm_store_sealed(struct tshm__hdr *hdr, void *arg)
+{
+        const uint8_t *src = arg;
+        size_t i, j;
+
+        for (i = 0; i < sizeof(shm_sealed) / sizeof(shm_sealed[0]); i++) {
+                for (j = 0; j < shm_sealed[i].len; j++) {
+                        ((volatile uint8_t *)hdr)[shm_sealed[i].off + j] =
+                            src[shm_sealed[i].off + j];
+                }
+        }
+        return 0;
+}
+
 int
 tshmd_shm_write_header(const struct tshmd_shmdir *dir, const char *objname,
                        const struct tshm__hdr *hdr)
@@ -197,6 +239,13 @@ tshmd_shm_write_header(const struct tshmd_shmdir *dir, const char *objname,
 
         if ((fd = tshmd_shm_open_rw(dir, objname)) < 0) {
                 return fd;
+        }
+        if (dir->backing == TSHM_BACKING_HUGETLBFS) {
+                /* No write() there: through a mapping, which a client may
+                 * cut from under it (hdrmap.c guards the access). */
+                rv = tshmd_hdrmap_run_fd(fd, shm_store_sealed, (void *)hdr);
+                (void)close(fd);
+                return rv;
         }
         /* Around the synchronisation line, which writers change. */
         for (i = 0; i < sizeof(shm_sealed) / sizeof(shm_sealed[0]) && rv == 0; i++) {
@@ -257,6 +306,7 @@ shm_adopt_one(const struct tshmd_shmdir *dir, struct tshmd_registry *reg, int df
         obj.mode = (uint32_t)st.st_mode;
         obj.uid = (uint32_t)st.st_uid;
         obj.size = (uint64_t)st.st_size;
+        obj.page = dir->backing == TSHM_BACKING_HUGETLBFS ? dir->huge_size : 0;
         obj.hdr_len = n > 0 ? (size_t)n : 0;
         v = tshmd_adopt_check(&obj, prefix, (uint32_t)geteuid(), key, &hdr);
         if (v != TSHMD_ADOPT_OK) {

@@ -2,7 +2,9 @@
  * shmdir.c - the directory that holds the segments' objects: /dev/shm, or
  * --shm-dir, typically a tmpfs mounted with huge=within_size so that large
  * segments get 2 MiB pages (/dev/shm gets them only when the host's
- * shmem_enabled says so, and on most hosts it says never).
+ * shmem_enabled says so, and on most hosts it says never), or a hugetlbfs
+ * mount of pages an admin reserved, where every object is a whole number of
+ * pages (tshmd_shmdir_objsize()) and written through a mapping.
  *
  * Every object is opened relative to one descriptor of the directory, taken
  * at start, so a later rename or remount of its path changes nothing.
@@ -120,19 +122,17 @@ shmdir_backing(struct tshmd_shmdir *dir, const struct stat *st, char *err, size_
                 return -errno;
         }
         if ((unsigned long)fs.f_type == (unsigned long)HUGETLBFS_MAGIC) {
-                /* hugetlbfs takes only sizes that are whole huge pages and
-                 * has no write(); both sides would need to round every size
-                 * and mapping, which they do not yet. */
-                snprintf(err, errlen,
-                         "%s is a hugetlbfs mount, which tshmd does not support yet; use a tmpfs "
-                         "mounted with huge=within_size",
-                         dir->path);
-                return TSHM_EINVAL;
+                /* Pages an admin reserved (vm.nr_hugepages), of the mount's
+                 * pagesize=: every object is a whole number of them. */
+                dir->backing = TSHM_BACKING_HUGETLBFS;
+                dir->huge_size = (uint64_t)fs.f_bsize;
+                dir->huge_within_size = false;
+                return 0;
         }
         if ((unsigned long)fs.f_type != (unsigned long)TMPFS_MAGIC) {
                 snprintf(err, errlen,
-                         "%s is not on a tmpfs (file system 0x%lx): segments there would be "
-                         "written back to a disk",
+                         "%s is not on a tmpfs or hugetlbfs (file system 0x%lx): segments there "
+                         "would be written back to a disk",
                          dir->path, (unsigned long)fs.f_type);
                 return TSHM_EINVAL;
         }
@@ -246,5 +246,35 @@ tshmd_shmdir_describe(const struct tshmd_shmdir *dir, uint64_t size, uint32_t *r
 const char *
 tshmd_shmdir_backing_name(uint32_t backing)
 {
-        return backing == TSHM_BACKING_TMPFS_HUGE ? "tmpfs with huge pages" : "tmpfs";
+        switch (backing) {
+        case TSHM_BACKING_TMPFS_HUGE:
+                return "tmpfs with huge pages";
+        case TSHM_BACKING_HUGETLBFS:
+                return "hugetlbfs";
+        default:
+                return "tmpfs";
+        }
+}
+
+uint64_t
+tshmd_shmdir_objsize(const struct tshmd_shmdir *dir, uint64_t size)
+{
+        uint64_t page = dir->huge_size;
+
+        /* hugetlbfs sizes an object in whole pages (ftruncate refuses any
+         * other size, and a fault in a partial last page is a SIGBUS). */
+        if (dir->backing != TSHM_BACKING_HUGETLBFS || page == 0 || size % page == 0) {
+                return size;
+        }
+        return size > UINT64_MAX - page ? UINT64_MAX : (size / page + 1) * page;
+}
+
+int
+tshmd_shmdir_open_object(const struct tshmd_shmdir *dir, const char *objname, int flags,
+                         mode_t mode)
+{
+        /* As shm_open() opens "/dev/shm/<objname>": never through a link. */
+        int fd = openat(dir->fd, objname + 1, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+
+        return fd < 0 ? -errno : fd;
 }

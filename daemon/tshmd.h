@@ -412,6 +412,13 @@ void tshmd_shmdir_close(struct tshmd_shmdir *dir);
 void tshmd_shmdir_describe(const struct tshmd_shmdir *dir, uint64_t size, uint32_t *ret_backing,
                            uint64_t *ret_page_size);
 const char *tshmd_shmdir_backing_name(uint32_t backing);
+/* The size of the object that holds @size bytes: @size, rounded up to whole
+ * pages on hugetlbfs. */
+uint64_t tshmd_shmdir_objsize(const struct tshmd_shmdir *dir, uint64_t size);
+/* Open the object @objname ("/<entry>") of the directory, never through a
+ * link. Returns a descriptor or -errno. */
+int tshmd_shmdir_open_object(const struct tshmd_shmdir *dir, const char *objname, int flags,
+                             mode_t mode);
 /* A fresh listing of the directory (closedir() it), or NULL and errno. */
 DIR *tshmd_shmdir_list(const struct tshmd_shmdir *dir);
 
@@ -458,10 +465,11 @@ void tshmd_state_close(struct tshmd_server *srv);
  * (no system calls): shm.c gathers the facts, tests/fuzz/fuzz_adopt.c
  * feeds it anything. */
 struct tshmd_adopt_obj {
-        const char *entry;  /* its name in /dev/shm, without the '/' */
+        const char *entry;  /* its name in the shm directory, without the '/' */
         uint32_t mode;      /* st_mode of an fstat through a descriptor */
         uint32_t uid;       /* st_uid */
         uint64_t size;      /* st_size */
+        uint64_t page;      /* hugetlbfs: sizes are whole pages of this many bytes; else 0 */
         const uint8_t *hdr; /* the first @hdr_len bytes of it */
         size_t hdr_len;
 };

@@ -546,10 +546,12 @@ typedef enum tshm_seg_kind {
 typedef enum tshm_backing {
         TSHM_BACKING_TMPFS = 0,      /* a tmpfs with base pages (/dev/shm on most hosts) */
         TSHM_BACKING_TMPFS_HUGE = 1, /* a tmpfs mounted with huge=within_size or always */
+        TSHM_BACKING_HUGETLBFS = 2,  /* hugetlbfs: pages an admin reserved; every object is
+                                        a whole number of them (tshm_info.size) */
 } tshm_backing;
 
 /* The name of @backing as `tshm info` and `tshm ls --json` spell it:
- * "tmpfs" or "tmpfs-huge"; NULL when it is not a tshm_backing. */
+ * "tmpfs", "tmpfs-huge" or "hugetlbfs"; NULL when it is not a tshm_backing. */
 TSHM_API const char *tshm_backing_name(uint32_t backing);
 
 /* What the daemon knows of one segment. A plain struct: its layout is part of

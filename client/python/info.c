@@ -101,7 +101,8 @@ const char tshmpy_info_list_doc[] =
               "'tshm ls --json': name, dtype (str), shape (list), nbytes, size, owner (uid),\n"
               "group (gid), mode (str, e.g. '0600'), opens (open handles, all clients),\n"
               "created (ISO 8601 UTC str), created_ns (int), kind ('array' or 'stream'),\n"
-              "backing ('tmpfs' or 'tmpfs-huge') and page_size (bytes of its pages).");
+              "backing ('tmpfs', 'tmpfs-huge' or 'hugetlbfs') and page_size (bytes of its\n"
+              "pages).");
 
 PyObject *
 tshmpy_info_list(tshmpy_client *self, PyObject *unused)

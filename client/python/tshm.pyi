@@ -76,7 +76,7 @@ class SegmentInfo(TypedDict):
     created: str  # ISO 8601 UTC, nanoseconds
     created_ns: int
     kind: Literal["array", "stream"]
-    backing: Literal["tmpfs", "tmpfs-huge", "unknown"]  # tshmd's /dev/shm or --shm-dir
+    backing: Literal["tmpfs", "tmpfs-huge", "hugetlbfs", "unknown"]  # /dev/shm or --shm-dir
     page_size: int  # bytes of its pages: 4096, or 2 MiB on a huge-page tmpfs; 0 unknown
     stream: NotRequired[StreamInfo]  # only for a stream
 

@@ -4,7 +4,9 @@
  * resize defence, gc, restart adoption, unlink) and never touch /dev/shm;
  * an unsafe or unsuitable directory keeps the daemon from starting, with
  * the reason; and on a tmpfs mounted with huge=within_size (root only: it
- * mounts one) a large segment is mapped with 2 MiB pages, which stat reports.
+ * mounts one) a large segment is mapped with 2 MiB pages, which stat reports;
+ * on hugetlbfs (root: it reserves pages) everything works with sizes in
+ * whole huge pages.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -305,6 +307,154 @@ START_TEST(test_shm_dir_huge_pages)
 }
 END_TEST
 
+/* Whether this process maps anything of @path (its /proc/self/maps). */
+static bool
+mapped(const char *path)
+{
+        char line[512];
+        bool found = false;
+        FILE *fp = fopen("/proc/self/maps", "r");
+
+        ck_assert_ptr_nonnull(fp);
+        while (!found && fgets(line, sizeof(line), fp) != NULL) {
+                found = strstr(line, path) != NULL;
+        }
+        fclose(fp);
+        return found;
+}
+
+static long
+read_long(const char *path)
+{
+        long v = -1;
+        FILE *fp = fopen(path, "r");
+
+        ck_assert_ptr_nonnull(fp);
+        ck_assert_int_eq(fscanf(fp, "%ld", &v), 1);
+        fclose(fp);
+        return v;
+}
+
+static void
+write_long(const char *path, long v)
+{
+        FILE *fp = fopen(path, "w");
+
+        ck_assert_ptr_nonnull(fp);
+        ck_assert_int_gt(fprintf(fp, "%ld\n", v), 0);
+        ck_assert_int_eq(fclose(fp), 0);
+}
+
+#define NR_HUGEPAGES "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+#define FREE_HUGEPAGES "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
+
+/* hugetlbfs, where an admin reserved 2 MiB pages: every object is a whole
+ * number of them (sizes round up), written through mappings (no write()),
+ * mapped and unmapped whole; arrays, streams, chmod's header write, the
+ * resize defence, adoption and a full pool all work. Root only (it
+ * reserves pages and mounts). */
+START_TEST(test_shm_dir_hugetlbfs)
+{
+        char dir[64], flag[80], obj[300];
+        const char *args[] = {flag, NULL};
+        struct tshmd_fixture f;
+        tshm_client *c;
+        tshm_seg *s, *r, *st;
+        tshm_sub *sub;
+        tshm_frame fr;
+        tshm_info info;
+        void *d;
+        long nr, want;
+        int fd, tries;
+
+        if (geteuid() != 0 || access(NR_HUGEPAGES, W_OK) != 0) {
+                fprintf(stderr, "test_shm_dir_hugetlbfs: not root or no 2 MiB pages; not run\n");
+                return;
+        }
+        nr = read_long(NR_HUGEPAGES);
+        write_long(NR_HUGEPAGES, nr + 8);
+        ck_assert_int_ge(read_long(FREE_HUGEPAGES), 8);
+        make_tmpfs_dir(dir, sizeof(dir));
+        ck_assert_msg(mount("tshm-test-htlb", dir, "hugetlbfs", MS_NOSUID | MS_NODEV,
+                            "mode=1777,pagesize=2M,size=16M") == 0,
+                      "mount: %s", strerror(errno));
+        snprintf(flag, sizeof(flag), "--shm-dir=%s", dir);
+        fixture_start(&f, args);
+        c = fixture_connect(&f);
+
+        /* 3 MiB of data and the header page: two 2 MiB pages. */
+        ck_assert_int_eq(
+            tshm_create(c, "a", TSHM_DTYPE_UINT8, 1, (uint64_t[]){3 * MiB}, 0644, 0, &s), 0);
+        fill_and_check(s, 3 * MiB, 17, true);
+        ck_assert_int_eq(tshm_stat(c, "a", &info), 0);
+        ck_assert_uint_eq(info.backing, TSHM_BACKING_HUGETLBFS);
+        ck_assert_str_eq(tshm_backing_name(info.backing), "hugetlbfs");
+        ck_assert_uint_eq(info.page_size, 2 * MiB);
+        ck_assert_uint_eq(info.size, 4 * MiB);
+        ck_assert_int_eq(object_size(dir, &f, "a"), (long long)(4 * MiB));
+        ck_assert_int_eq(tshm_open(c, "a", TSHM_OPEN_RDONLY, &r), 0);
+        fill_and_check(r, 3 * MiB, 17, false);
+        /* Closed means unmapped: hugetlbfs unmaps only whole pages. */
+        snprintf(obj, sizeof(obj), "%s/%s.a", dir, f.prefix);
+        ck_assert(mapped(obj));
+        tshm_close(r);
+        tshm_close(s);
+        ck_assert_msg(!mapped(obj), "a closed segment is still mapped");
+
+        /* A stream: a frame goes through. */
+        ck_assert_int_eq(tshm_stream_create(c, "st", TSHM_DTYPE_INT32, 1, (uint64_t[]){1024}, 4,
+                                            TSHM_STREAM_BLOCK, 0, 0, &st),
+                         0);
+        ck_assert_int_eq(tshm_sub_open(c, "st", &sub), 0);
+        ck_assert_int_eq(tshm_stream_loan(st, 1000, &d), 0);
+        ((int32_t *)d)[1023] = 77;
+        ck_assert_int_eq(tshm_stream_publish(st), 1);
+        ck_assert_int_eq(tshm_sub_take(sub, 1000, &fr), 0);
+        ck_assert_int_eq(((const int32_t *)fr.data)[1023], 77);
+        ck_assert_int_eq(tshm_sub_release(sub), 0);
+        ck_assert_int_eq(tshm_sub_close(sub), 0);
+        tshm_close(st);
+
+        /* chmod rewrites the header through a mapping; a cut is undone,
+         * header and all; both survive a restart. */
+        ck_assert_int_eq(tshm_chmod(c, "a", 0640), 0);
+        ck_assert_int_ge(fd = open(obj, O_RDWR), 0);
+        ck_assert_int_eq(ftruncate(fd, 0), 0);
+        (void)close(fd);
+        want = (long)(4 * MiB);
+        for (tries = 0; tries < 500 && object_size(dir, &f, "a") != want; tries++) {
+                usleep(10000);
+        }
+        ck_assert_int_eq(object_size(dir, &f, "a"), want);
+        tshm_disconnect(c);
+        fixture_stop(&f);
+        fixture_restart(&f, args);
+        c = fixture_connect(&f);
+        ck_assert_int_eq(tshm_stat(c, "a", &info), 0);
+        ck_assert_uint_eq(info.mode, 0640);
+        ck_assert_int_eq(tshm_open(c, "a", TSHM_OPEN_RDWR, &s), 0);
+        fill_and_check(s, 3 * MiB, 23, true);
+        tshm_close(s);
+
+        /* The pool (16 MiB mount, 8 pages) is smaller than this: a clean
+         * TSHM_ENOSPC, nothing left behind, the others intact. */
+        ck_assert_int_eq(
+            tshm_create(c, "huge", TSHM_DTYPE_UINT8, 1, (uint64_t[]){32 * MiB}, 0, 0, &s),
+            TSHM_ENOSPC);
+        ck_assert_int_eq(object_size(dir, &f, "huge"), -1);
+        ck_assert_int_eq(tshm_open(c, "a", TSHM_OPEN_RDONLY, &r), 0);
+        fill_and_check(r, 3 * MiB, 23, false);
+        tshm_close(r);
+        ck_assert_int_eq(tshm_unlink(c, "a"), 0);
+        ck_assert_int_eq(tshm_unlink(c, "st"), 0);
+        tshm_disconnect(c);
+        fixture_teardown(&f);
+        ck_assert_int_eq(umount(dir), 0);
+        remove_dir(dir);
+        write_long(NR_HUGEPAGES, nr);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -312,6 +462,6 @@ main(void)
 
         tshm_test_case(s, "shm_dir", 120,
                        TSHM_TESTS(test_shm_dir_works_like_dev_shm, test_shm_dir_unsafe_is_refused,
-                                  test_shm_dir_huge_pages));
+                                  test_shm_dir_huge_pages, test_shm_dir_hugetlbfs));
         return tshm_test_run(s);
 }
