@@ -7,7 +7,8 @@
  *   0      flags: bit 0 seal the header with the daemon's key first (so that
  *          the fuzzer reaches past the seal); bit 1 set the size to what the
  *          header implies; bit 2 name the entry "tshm.<header name>"; bit 3
- *          owner = the daemon's uid; bit 4 mode = a regular file, 0600
+ *          owner = the daemon's uid; bit 4 mode = a regular file, 0600; bit 5
+ *          a hugetlbfs directory of 2 MiB pages (with bit 1, the size rounds up)
  *   1..4   st_mode     5..8 st_uid     9..12 the daemon's euid
  *   13..20 st_size     21 length L of the entry name, then L bytes of it
  *   then   the header bytes (any length; fewer than a header is a short read)
@@ -93,7 +94,13 @@ accepted(const struct tshmd_adopt_obj *o, uint32_t euid, const struct tshm__hdr 
         FUZZ_CHECK(memcmp(h, o->hdr, sizeof(*h)) == 0);
         FUZZ_CHECK(tshm__hdr_validate(h, o->size) == 0);
         FUZZ_CHECK(strcmp(o->entry + 5, h->name) == 0);
-        FUZZ_CHECK(implied_size(h, &want) && want == o->size);
+        FUZZ_CHECK(implied_size(h, &want));
+        /* hugetlbfs: the object is the implied size in whole pages. */
+        if (o->page != 0) {
+                FUZZ_CHECK(o->size % o->page == 0 && o->size >= want && o->size - want < o->page);
+        } else {
+                FUZZ_CHECK(want == o->size);
+        }
         FUZZ_CHECK(o->size >= TSHM_HDR_DATA_OFFSET && o->size % 4096 == 0);
         FUZZ_CHECK(tshmd_seal_ok(fuzz_key, h));
 
@@ -170,8 +177,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 memcpy(hdrbuf, &h, sizeof(h));
         }
         memcpy(&h, hdrbuf, sizeof(h));
+        /* A hugetlbfs directory of 2 MiB pages. */
+        if ((flags & 32) != 0) {
+                o.page = 2u << 20;
+        }
         if ((flags & 2) != 0 && !implied_size(&h, &o.size)) {
                 o.size = 0;
+        }
+        if ((flags & 2) != 0 && o.page != 0 && o.size % o.page != 0) {
+                o.size = (o.size / o.page + 1) * o.page;
         }
         if ((flags & 4) != 0 && memchr(h.name, '\0', sizeof(h.name)) != NULL) {
                 snprintf(entry, sizeof(entry), "tshm.%s", h.name);

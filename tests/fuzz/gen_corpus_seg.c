@@ -166,7 +166,8 @@ gen_specs(void)
 
 /* ---- adopt: object facts, an entry name, then header bytes (fuzz_adopt.c) ---- */
 
-#define ADOPT_SEAL 1u /* the harness seals the header with the daemon's key */
+#define ADOPT_SEAL 1u       /* the harness seals the header with the daemon's key */
+#define ADOPT_HUGETLBFS 32u /* a hugetlbfs directory of 2 MiB pages */
 #define ADOPT_REG_0600 (S_IFREG | 0600u)
 
 struct adopt_facts {
@@ -266,7 +267,14 @@ gen_adopt(void)
         adopt_seed("short-header", ADOPT_SEAL, &ok, "tshm.frames", &h, sizeof(h) / 2);
         o = (struct adopt_facts){ADOPT_REG_0600, 0, 0, 0};
         adopt_seed("empty-file", 0, &o, "tshm.frames", &h, 0);
+        /* On hugetlbfs: the size in whole 2 MiB pages is the one adopted,
+         * the exact one is not. */
+        o = ok;
+        o.size = (ok.size + (2u << 20) - 1) / (2u << 20) * (2u << 20);
+        adopt_seed("hugetlbfs-ok", ADOPT_SEAL | ADOPT_HUGETLBFS, &o, "tshm.frames", &h, sizeof(h));
+        adopt_seed("hugetlbfs-exact-size", ADOPT_SEAL | ADOPT_HUGETLBFS, &ok, "tshm.frames", &h,
+                   sizeof(h));
         /* Every helper flag on, over facts that say otherwise. */
         o = (struct adopt_facts){S_IFIFO | 0777, 7, 0, 1};
-        adopt_seed("all-flags", 31, &o, "x", &h, sizeof(h));
+        adopt_seed("all-flags", 63, &o, "x", &h, sizeof(h));
 }
