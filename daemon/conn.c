@@ -20,6 +20,12 @@
 #include "tshmd.h"
 
 #define CONN_READ_CHUNK 65536
+#define CONN_IOV_MAX 64 /* replies per sendmsg */
+
+union conn_ctl {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+};
 
 static void conn_update(struct tshmd_conn *c);
 
@@ -68,30 +74,60 @@ out:
         tshmd_reply_dispose(rep);
 }
 
-/* Send what the socket takes. Returns false when the connection failed. */
+/* Put @fd on @mh as SCM_RIGHTS, in @ctl. */
+static void
+conn_attach_fd(struct msghdr *mh, union conn_ctl *ctl, int fd)
+{
+        struct cmsghdr *cm;
+
+        memset(ctl, 0, sizeof(*ctl));
+        mh->msg_control = ctl->buf;
+        mh->msg_controllen = sizeof(ctl->buf);
+        cm = CMSG_FIRSTHDR(mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+}
+
+/* The next run of queued replies for one sendmsg, in @iov: a reply that
+ * carries a descriptor only at its head, since the descriptor rides on the
+ * first byte of the sendmsg that carries it and the client takes it with
+ * that reply. Returns how many entries. */
+static size_t
+conn_gather(const struct tshmd_conn *c, struct iovec *iov)
+{
+        const struct tshmd_out *o;
+        size_t n = 0;
+
+        for (o = c->out_head; o != NULL && n < CONN_IOV_MAX; o = o->next) {
+                if (n > 0 && o->fd >= 0) {
+                        break;
+                }
+                iov[n].iov_base = o->buf + o->off;
+                iov[n].iov_len = o->len - o->off;
+                n++;
+        }
+        return n;
+}
+
+/* Send what the socket takes, several replies to a sendmsg (the replies of
+ * requests that came in one read leave in one write). Returns false when the
+ * connection failed. */
 static bool
 conn_flush(struct tshmd_conn *c)
 {
         while (c->out_head != NULL) {
                 struct tshmd_out *o = c->out_head;
-                union {
-                        char buf[CMSG_SPACE(sizeof(int))];
-                        struct cmsghdr align;
-                } ctl;
-                struct iovec iov = {.iov_base = o->buf + o->off, .iov_len = o->len - o->off};
-                struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+                struct iovec iov[CONN_IOV_MAX];
+                struct msghdr mh = {.msg_iov = iov};
+                union conn_ctl ctl;
+                size_t take;
                 ssize_t n;
 
+                mh.msg_iovlen = conn_gather(c, iov);
                 if (o->fd >= 0 && o->off == 0) {
-                        struct cmsghdr *cm;
-                        memset(&ctl, 0, sizeof(ctl));
-                        mh.msg_control = ctl.buf;
-                        mh.msg_controllen = sizeof(ctl.buf);
-                        cm = CMSG_FIRSTHDR(&mh);
-                        cm->cmsg_level = SOL_SOCKET;
-                        cm->cmsg_type = SCM_RIGHTS;
-                        cm->cmsg_len = CMSG_LEN(sizeof(int));
-                        memcpy(CMSG_DATA(cm), &o->fd, sizeof(int));
+                        conn_attach_fd(&mh, &ctl, o->fd);
                 }
                 n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0) {
@@ -101,13 +137,18 @@ conn_flush(struct tshmd_conn *c)
                         return errno == EAGAIN;
                 }
                 /* The descriptor went with the first byte; ours can go. */
-                if (o->fd >= 0) {
+                if (n > 0 && o->fd >= 0) {
                         (void)close(o->fd);
                         o->fd = -1;
                 }
-                o->off += (size_t)n;
-                if (o->off == o->len) {
-                        tshmd_queue_pop(c);
+                while (n > 0) {
+                        o = c->out_head;
+                        take = o->len - o->off < (size_t)n ? o->len - o->off : (size_t)n;
+                        o->off += take;
+                        n -= (ssize_t)take;
+                        if (o->off == o->len) {
+                                tshmd_queue_pop(c);
+                        }
                 }
         }
         return true;
