@@ -417,6 +417,71 @@ START_TEST(test_hostile_pipelined_replies_keep_their_descriptors)
 }
 END_TEST
 
+/* Replies that wait in the daemon's queue leave several to a write once the
+ * client reads; a descriptor still comes with its own reply's bytes. The
+ * client sends PIPE_BACKLOG stats first, more replies than the socket holds
+ * (a small frame costs the socket a whole buffer), then opens and stats
+ * interleaved, and reads nothing until all of them are handled. */
+#define PIPE_BACKLOG 1500
+#define PIPE_PAIRS 16
+
+START_TEST(test_hostile_backlogged_replies_keep_their_descriptors)
+{
+        static uint8_t batch[(PIPE_BACKLOG + 2 * PIPE_PAIRS) * 64];
+        struct tshmd_fixture f;
+        struct tshm__reply reply;
+        msgpack_sbuffer sb;
+        tshm_client *good;
+        size_t i, used = 0, total = PIPE_BACKLOG + 2 * PIPE_PAIRS;
+        struct stat st;
+        tshm_info info;
+        tshm_seg *s;
+        int sock, fd;
+
+        fixture_start(&f, NULL);
+        good = fixture_connect(&f);
+        ck_assert_int_eq(
+            tshm_create(good, "piped", TSHM_DTYPE_UINT8, 1, (uint64_t[]){4096}, 0, 0, &s), 0);
+        sock = raw_connect(&f);
+        raw_hello(sock);
+        for (i = 0; i < total; i++) {
+                bool open = i >= PIPE_BACKLOG && (i - PIPE_BACKLOG) % 2 == 0;
+                struct tshm__req req = {.op = open ? TSHM_OP_OPEN : TSHM_OP_STAT, .id = 10 + i};
+
+                snprintf(req.name, sizeof(req.name), "piped");
+                msgpack_sbuffer_init(&sb);
+                ck_assert_int_eq(tshm__req_encode(&req, &sb), 0);
+                ck_assert_uint_le(used + sb.size, sizeof(batch));
+                memcpy(batch + used, sb.data, sb.size);
+                used += sb.size;
+                msgpack_sbuffer_destroy(&sb);
+        }
+        ck_assert_uint_le(used, 65536); /* one read of the daemon's */
+        ck_assert_int_eq(send(sock, batch, used, MSG_NOSIGNAL), (ssize_t)used);
+        /* All of it was in the daemon's socket before this request: it has
+         * read and handled it by the time this reply comes. */
+        ck_assert_int_eq(tshm_stat(good, "piped", &info), 0);
+        for (i = 0; i < total; i++) {
+                bool open = i >= PIPE_BACKLOG && (i - PIPE_BACKLOG) % 2 == 0;
+
+                fd = raw_read_reply(sock, open ? TSHM_OP_OPEN : TSHM_OP_STAT, &reply);
+                ck_assert_uint_eq(reply.id, 10 + i);
+                ck_assert_int_eq(reply.status, 0);
+                if (open) {
+                        ck_assert_int_ge(fd, 0);
+                        ck_assert_int_eq(fstat(fd, &st), 0);
+                        close(fd);
+                } else {
+                        ck_assert_int_eq(fd, -1);
+                }
+        }
+        close(sock);
+        ck_assert_int_eq(tshm_close(s), 0);
+        tshm_disconnect(good);
+        fixture_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_hostile_resize_is_undone)
 {
         struct tshmd_fixture f;
@@ -542,6 +607,7 @@ main(void)
                                   test_hostile_half_frame_then_hangup,
                                   test_hostile_descriptor_exhaustion,
                                   test_hostile_pipelined_replies_keep_their_descriptors,
+                                  test_hostile_backlogged_replies_keep_their_descriptors,
                                   test_hostile_resize_is_undone, test_hostile_header_tampering));
         return tshm_test_run(s);
 }
