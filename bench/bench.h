@@ -43,6 +43,7 @@ struct bench_env {
         char notify[128]; /* our NOTIFY_SOCKET, in dir */
         char log[128];    /* the daemon's stderr, in dir */
         char clierr[128]; /* the CLI's stderr, in dir */
+        char echo[128];   /* the requests/s floor's socket, in dir */
         char prefix[32];  /* the daemon's --shm-prefix: bench<pid> */
         char state[128];  /* its --state-dir, in dir */
         pid_t daemon;     /* 0 when not running */
@@ -141,14 +142,40 @@ int bench_floor_fd_touch_step(struct bench_ctx *ctx, bool record);
 int bench_latency_run(struct bench_ctx *ctx, const struct bench_cfg *cfg);
 
 /* workers.c: client processes that start together. @fn runs in each child
- * after the start signal; it returns 0 or a TSHM_E* code and its count. */
+ * after the start signal; it returns 0 or a TSHM_E* code and its count. Each
+ * child connects to tshmd's @socket first, or, when it is NULL, passes @fn
+ * no client. */
 typedef int (*bench_work_fn)(tshm_client *c, unsigned idx, unsigned nworkers, void *arg,
                              uint64_t *ret_count);
 int bench_workers_run(const char *socket, unsigned nworkers, bench_work_fn fn, void *arg,
                       uint64_t *ret_total, double *ret_seconds);
 
-/* load.c: requests/s of tshm_stat from @nprocs processes. */
-int bench_load(const struct bench_env *env, unsigned nprocs, double seconds, double *ret_rps);
+/* echo.c: the requests/s floor, an epoll echo server over a Unix stream
+ * socket answering tshm_stat-sized requests with tshm_stat-sized replies. */
+#define BENCH_ECHO_REQUEST_BYTES 31 /* a tshm_stat request on the wire */
+#define BENCH_ECHO_REPLY_BYTES 132  /* its reply */
+struct bench_echo_arg {
+        const char *path;
+        uint64_t duration_ns;
+};
+int bench_echo_start(const struct bench_env *env, pid_t *ret_pid);
+void bench_echo_stop(const struct bench_env *env, pid_t pid);
+int bench_echo_work(tshm_client *c, unsigned idx, unsigned nworkers, void *arg,
+                    uint64_t *ret_count);
+
+/* load.c: requests/s of tshm_stat from 1 and 8 processes, alternated with
+ * the echo floor with as many processes, BENCH_LOAD_ROUNDS times each. */
+#define BENCH_LOAD_ROUNDS 3
+#define BENCH_LOAD_CLIENTS 2 /* 1 and 8 processes */
+struct bench_rps_row {
+        unsigned nprocs;
+        double tshm[BENCH_LOAD_ROUNDS], echo[BENCH_LOAD_ROUNDS]; /* requests/s per round */
+        double tshm_median, echo_median;
+};
+struct bench_rps {
+        struct bench_rps_row row[BENCH_LOAD_CLIENTS];
+};
+int bench_load_run(const struct bench_env *env, const struct bench_cfg *cfg, struct bench_rps *ret);
 
 /* scale.c: many segments at once. */
 struct bench_scale {
@@ -213,8 +240,20 @@ struct bench_stream_row {
         bool ran;
 };
 
+/* Publish, nobody waiting (stream.c): rows of bench_streams.pub; each
+ * sample is the mean of BENCH_PUB_BATCH ops. */
+#define BENCH_PUB_BATCH 4096
+enum {
+        PUB_FLOOR, /* a release store + release fence into shared memory */
+        PUB_NONE,  /* tshm_stream_loan + tshm_stream_publish, no subscriber */
+        PUB_IDLE,  /* the same, one subscriber that never takes (never sleeps) */
+        PUB_ROWS
+};
+
 struct bench_streams {
         struct bench_stream_row row[BENCH_STREAM_SIZES];
+        struct bench_summary pub[PUB_ROWS]; /* "µs" fields hold ns (samples are ns x 1000) */
+        bool pub_ran;
         char note[160]; /* why streams did not run, or "" */
 };
 int bench_streams_run(const struct bench_env *env, const struct bench_cfg *cfg, tshm_client *c,
@@ -224,7 +263,7 @@ int bench_streams_run(const struct bench_env *env, const struct bench_cfg *cfg, 
 struct bench_results {
         bool placed[PLACE_COUNT]; /* measured in that placement */
         struct bench_summary lat[PLACE_COUNT][LAT_COUNT];
-        double rps1, rps8;
+        struct bench_rps rps;
         struct bench_scale scale;
         struct bench_wake wake;
         struct bench_streams streams;

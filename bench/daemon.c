@@ -133,6 +133,7 @@ cleanup_run(void)
         (void)unlink(env->notify);
         (void)unlink(env->log);
         (void)unlink(env->clierr);
+        (void)unlink(env->echo);
         (void)unlink(env->state_files[0]);
         (void)unlink(env->state_files[1]);
         (void)rmdir(env->state);
@@ -174,6 +175,7 @@ bench_env_init(struct bench_env *env)
         snprintf(env->notify, sizeof(env->notify), "%s/notify", env->dir);
         snprintf(env->log, sizeof(env->log), "%s/tshmd.log", env->dir);
         snprintf(env->clierr, sizeof(env->clierr), "%s/cli.err", env->dir);
+        snprintf(env->echo, sizeof(env->echo), "%s/echo.sock", env->dir);
         snprintf(env->prefix, sizeof(env->prefix), "bench%d", (int)getpid());
         /* Paths made now: cleanup runs in a signal handler too. */
         snprintf(env->state, sizeof(env->state), "%s/state", env->dir);

@@ -226,8 +226,7 @@ main_throughput(tshm_client *c, const struct bench_cfg *cfg, struct bench_result
 {
         int rv;
 
-        if ((rv = bench_load(&arg_env, 1, cfg->load_seconds, &res->rps1)) < 0 ||
-            (rv = bench_load(&arg_env, 8, cfg->load_seconds, &res->rps8)) < 0) {
+        if ((rv = bench_load_run(&arg_env, cfg, &res->rps)) < 0) {
                 return rv;
         }
         /* Out of the way, so that the scale test counts only its own. */

@@ -19,6 +19,7 @@
 /* Targets from the issue; they are reported, never failures. */
 #define TARGET_OPEN_RATIO 1.5
 #define TARGET_RPS 100000.0
+#define TARGET_RPS_RATIO 0.7 /* 8 clients' requests/s / the echo floor's */
 #define TARGET_RSS_MIB 32.0
 #define TARGET_LS_S 1.0
 #define TARGET_SEGMENTS 100000
@@ -309,26 +310,69 @@ report_scale(struct table *t, size_t row, const struct bench_scale *s)
                   report_verdict(true, s->segments_after == 0 && s->objects_after == 0));
 }
 
+/* The lowest and highest of the rounds, as "min–max". */
+static const char *
+report_range(char *buf, size_t len, const double *v)
+{
+        double lo = v[0], hi = v[0];
+        char a[32], b[32];
+        size_t i;
+
+        for (i = 1; i < BENCH_LOAD_ROUNDS; i++) {
+                lo = v[i] < lo ? v[i] : lo;
+                hi = v[i] > hi ? v[i] : hi;
+        }
+        snprintf(buf, len, "%s–%s", report_count(a, sizeof(a), lo), report_count(b, sizeof(b), hi));
+        return buf;
+}
+
+/* Two rows per client count: the echo floor, then tshm against it. */
+static size_t
+report_rps(struct table *t, size_t row, const struct bench_rps_row *r)
+{
+        double ratio = r->echo_median > 0 ? r->tshm_median / r->echo_median : 0;
+        const char *s = r->nprocs == 1 ? "" : "es";
+        char a[32], b[64];
+
+        table_set(t, row, 0, "requests/s, echo floor (epoll, Unix socket), %u client process%s",
+                  r->nprocs, s);
+        table_set(t, row, 1, "%s /s (%s)", report_count(a, sizeof(a), r->echo_median),
+                  report_range(b, sizeof(b), r->echo));
+        table_set(t, row, 2, "-");
+        table_set(t, row++, 3, "-");
+        table_set(t, row, 0, "requests/s (tshm_stat), %u client process%s", r->nprocs, s);
+        table_set(t, row, 1, "%s /s (%s), %.2fx floor", report_count(a, sizeof(a), r->tshm_median),
+                  report_range(b, sizeof(b), r->tshm), ratio);
+        if (r->nprocs == 8) {
+                table_set(t, row, 2, "≥ %.1fx floor; ≥ %s /s", TARGET_RPS_RATIO,
+                          report_count(a, sizeof(a), TARGET_RPS));
+                table_set(t, row, 3, "%s / %s", report_verdict(true, ratio >= TARGET_RPS_RATIO),
+                          report_verdict(true, r->tshm_median >= TARGET_RPS));
+        } else {
+                table_set(t, row, 2, "-");
+                table_set(t, row, 3, "-");
+        }
+        return row + 1;
+}
+
 static void
 report_throughput(const struct bench_cfg *cfg, const struct bench_results *r)
 {
         struct table t = {.ncols = 4};
-        char a[32], b[32];
+        size_t row = 1, i;
 
         table_set(&t, 0, 0, "measurement");
         table_set(&t, 0, 1, "result");
         table_set(&t, 0, 2, "target");
         table_set(&t, 0, 3, "verdict");
-        table_set(&t, 1, 0, "requests/s (tshm_stat), 1 client process");
-        table_set(&t, 1, 1, "%s /s", report_count(a, sizeof(a), r->rps1));
-        table_set(&t, 1, 2, "-");
-        table_set(&t, 1, 3, "-");
-        table_set(&t, 2, 0, "requests/s (tshm_stat), 8 client processes");
-        table_set(&t, 2, 1, "%s /s", report_count(a, sizeof(a), r->rps8));
-        table_set(&t, 2, 2, "≥ %s /s", report_count(b, sizeof(b), TARGET_RPS));
-        table_set(&t, 2, 3, "%s", report_verdict(true, r->rps8 >= TARGET_RPS));
-        report_scale(&t, 3, &r->scale);
+        for (i = 0; i < BENCH_LOAD_CLIENTS; i++) {
+                row = report_rps(&t, row, &r->rps.row[i]);
+        }
+        report_scale(&t, row, &r->scale);
         table_print(&t, cfg->markdown);
+        printf("%srequests/s: median of %d runs of %.1f s each, alternating with the echo floor; "
+               "(lowest–highest run)\n\n",
+               cfg->markdown ? "- " : "", BENCH_LOAD_ROUNDS, cfg->load_seconds);
 }
 
 static const struct {
@@ -480,6 +524,46 @@ report_streams(const struct bench_cfg *cfg, const struct bench_streams *st)
         table_print(&t, cfg->markdown);
 }
 
+static void
+report_pub(const struct bench_cfg *cfg, const struct bench_streams *st)
+{
+        static const char *const label[PUB_ROWS] = {
+            [PUB_FLOOR] = "floor: release store + release fence, shared memory",
+            [PUB_NONE] = "tshm_stream_loan + tshm_stream_publish, no subscriber",
+            [PUB_IDLE] = "the same, one subscriber that never sleeps (overwrite)",
+        };
+        const struct bench_summary *f = &st->pub[PUB_FLOOR];
+        struct table t = {.ncols = 5};
+        size_t i;
+
+        printf("%sPublish, nobody waiting: ns per op, 64-byte frames, 8 slots%s\n\n",
+               cfg->markdown ? "#### " : "", cfg->markdown ? "" : ":");
+        if (!st->pub_ran) {
+                printf("not run\n\n");
+                return;
+        }
+        table_set(&t, 0, 0, "measurement");
+        table_set(&t, 0, 1, "p50 ns");
+        table_set(&t, 0, 2, "p99 ns");
+        table_set(&t, 0, 3, "p50 / floor");
+        table_set(&t, 0, 4, "samples (ops each)");
+        for (i = 0; i < PUB_ROWS; i++) {
+                const struct bench_summary *p = &st->pub[i];
+
+                /* bench_summarize's "µs" are ns here (stream.c). */
+                table_set(&t, i + 1, 0, "%s", label[i]);
+                table_set(&t, i + 1, 1, "%.2f", p->p50_us);
+                table_set(&t, i + 1, 2, "%.2f", p->p99_us);
+                if (i == PUB_FLOOR || f->p50_us <= 0) {
+                        table_set(&t, i + 1, 3, "-");
+                } else {
+                        table_set(&t, i + 1, 3, "%.1fx", p->p50_us / f->p50_us);
+                }
+                table_set(&t, i + 1, 4, "%zu (%d)", p->n, BENCH_PUB_BATCH);
+        }
+        table_print(&t, cfg->markdown);
+}
+
 void
 bench_report(const struct bench_cfg *cfg, const struct bench_results *r)
 {
@@ -506,5 +590,6 @@ bench_report(const struct bench_cfg *cfg, const struct bench_results *r)
         }
         if ((cfg->parts & BENCH_PART_STREAMS) != 0) {
                 report_streams(cfg, &r->streams);
+                report_pub(cfg, &r->streams);
         }
 }

@@ -405,6 +405,150 @@ out:
         return rv;
 }
 
+/* Publish, nobody waiting: ns per tshm_stream_loan + tshm_stream_publish
+ * of a 64-byte frame with no subscriber (block policy), and with one that
+ * is subscribed but never takes, so never sleeps (overwrite policy), against
+ * the floor of one release store and release fence into shared memory. Each
+ * sample is the mean of BENCH_PUB_BATCH ops, so the two clock reads around it
+ * cost under 0.5% of even the floor's; the three alternate sample by sample
+ * so the machine's noise falls on all of them. */
+#define PUB_NAME "bench-publish"
+#define PUB_FRAME 64
+
+struct pub_floor {
+        _Alignas(64) uint64_t seq;
+};
+
+static uint64_t
+pub_floor_batch(struct pub_floor *f, uint64_t base)
+{
+        uint64_t t0 = bench_now_ns(), i;
+
+        for (i = 0; i < BENCH_PUB_BATCH; i++) {
+                __atomic_store_n(&f->seq, base + i, __ATOMIC_RELEASE);
+                __atomic_thread_fence(__ATOMIC_RELEASE);
+        }
+        return bench_now_ns() - t0;
+}
+
+static int
+pub_tshm_batch(tshm_seg *seg, uint64_t *ret_ns)
+{
+        uint64_t t0 = bench_now_ns();
+        void *slot;
+        int64_t s;
+        int rv, i;
+
+        for (i = 0; i < BENCH_PUB_BATCH; i++) {
+                if ((rv = tshm_stream_loan(seg, STREAM_TIMEOUT_MS, &slot)) < 0) {
+                        return rv;
+                }
+                *(volatile uint8_t *)slot = (uint8_t)i;
+                if ((s = tshm_stream_publish(seg)) < 0) {
+                        return (int)s;
+                }
+        }
+        *ret_ns = bench_now_ns() - t0;
+        return 0;
+}
+
+static int
+pub_create(tshm_client *c, const char *name, tshm_stream_policy policy, tshm_seg **ret_seg)
+{
+        uint64_t shape[1] = {PUB_FRAME};
+        int rv;
+
+        rv = tshm_stream_create(c, name, TSHM_DTYPE_UINT8, 1, shape, 8, policy, 0600,
+                                TSHM_CREATE_DEFAULT, ret_seg);
+        if (rv < 0) {
+                fprintf(stderr, "tshm-bench: publish: stream_create: %s (%s)\n", tshm_strerror(rv),
+                        tshm_errmsg(c));
+        }
+        return rv;
+}
+
+/* Samples into s[0] (floor), s[1] (no subscriber), s[2] (idle subscriber). */
+static int
+pub_sample(struct pub_floor *f, tshm_seg *none, tshm_seg *idle, size_t n, struct bench_samples *s)
+{
+        uint64_t ns;
+        size_t k;
+        int rv;
+
+        for (k = 0; k < n; k++) {
+                bench_samples_add(&s[0],
+                                  pub_floor_batch(f, k * BENCH_PUB_BATCH) * 1000 / BENCH_PUB_BATCH);
+                if ((rv = pub_tshm_batch(none, &ns)) < 0) {
+                        return rv;
+                }
+                bench_samples_add(&s[1], ns * 1000 / BENCH_PUB_BATCH);
+                if ((rv = pub_tshm_batch(idle, &ns)) < 0) {
+                        return rv;
+                }
+                bench_samples_add(&s[2], ns * 1000 / BENCH_PUB_BATCH);
+        }
+        return 0;
+}
+
+/* Samples are in ns * 1000 so that bench_summarize's "µs" read as ns. */
+static int
+pub_run(const struct bench_env *env, const struct bench_cfg *cfg, tshm_client *c,
+        struct bench_streams *ret)
+{
+        size_t n = cfg->iterations / 20 > 100 ? cfg->iterations / 20 : 100, i;
+        struct bench_samples s[PUB_ROWS] = {0};
+        tshm_seg *none = NULL, *idle = NULL;
+        tshm_client *c2 = NULL;
+        tshm_sub *sub = NULL;
+        struct pub_floor *f;
+        int rv;
+
+        f = mmap(NULL, sizeof(*f), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (f == MAP_FAILED) {
+                return TSHM_ENOMEM;
+        }
+        fprintf(stderr, "tshm-bench: publish, nobody waiting, %zu x %d ops\n", n, BENCH_PUB_BATCH);
+        for (i = 0, rv = 0; i < PUB_ROWS && rv == 0; i++) {
+                rv = bench_samples_init(&s[i], n);
+        }
+        if (rv < 0 || (rv = pub_create(c, PUB_NAME, TSHM_STREAM_BLOCK, &none)) < 0 ||
+            (rv = pub_create(c, PUB_NAME "-sub", TSHM_STREAM_OVERWRITE, &idle)) < 0 ||
+            (rv = tshm_connect(env->socket, &c2)) < 0 ||
+            (rv = tshm_sub_open(c2, PUB_NAME "-sub", &sub)) < 0) {
+                goto out;
+        }
+        /* A first pass faults every slot in, unrecorded. */
+        if ((rv = pub_sample(f, none, idle, 1, s)) == 0) {
+                for (i = 0; i < PUB_ROWS; i++) {
+                        s[i].n = 0;
+                }
+                rv = pub_sample(f, none, idle, n, s);
+        }
+        for (i = 0; i < PUB_ROWS && rv == 0; i++) {
+                bench_summarize(&s[i], &ret->pub[i]);
+        }
+        ret->pub_ran = rv == 0;
+out:
+        if (rv < 0) {
+                fprintf(stderr, "tshm-bench: publish, nobody waiting: %s\n", tshm_strerror(rv));
+        }
+        (void)tshm_sub_close(sub);
+        tshm_disconnect(c2);
+        (void)tshm_close(none);
+        (void)tshm_close(idle);
+        if (none != NULL) {
+                (void)tshm_unlink(c, PUB_NAME);
+        }
+        if (idle != NULL) {
+                (void)tshm_unlink(c, PUB_NAME "-sub");
+        }
+        for (i = 0; i < PUB_ROWS; i++) {
+                bench_samples_done(&s[i]);
+        }
+        (void)munmap(f, sizeof(*f));
+        return rv;
+}
+
 int
 bench_streams_run(const struct bench_env *env, const struct bench_cfg *cfg, tshm_client *c,
                   struct bench_streams *ret)
@@ -450,6 +594,9 @@ bench_streams_run(const struct bench_env *env, const struct bench_cfg *cfg, tshm
                 if ((rv = stream_raw_run_one(cfg, &server, src, row)) == 0) {
                         rv = stream_run_one(env, cfg, c, &server, src, row);
                 }
+        }
+        if (rv == 0) {
+                rv = pub_run(env, cfg, c, ret);
         }
         if (bench_place_restore(env->daemon) < 0 && rv == 0) {
                 rv = -1;

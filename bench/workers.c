@@ -38,7 +38,8 @@ workers_child(const char *socket, unsigned idx, unsigned n, bench_work_fn fn, vo
         char b;
         int rv;
 
-        rv = tshm_connect(socket, &c);
+        /* No socket: @fn makes its own connection (the echo floor). */
+        rv = socket != NULL ? tshm_connect(socket, &c) : 0;
         workers_send(res, idx, rv, 0);
         if (rv < 0) {
                 _exit(1);
@@ -49,7 +50,7 @@ workers_child(const char *socket, unsigned idx, unsigned n, bench_work_fn fn, vo
         rv = fn(c, idx, n, arg, &count);
         if (rv < 0) {
                 fprintf(stderr, "tshm-bench: worker %u: %s (%s)\n", idx, tshm_strerror(rv),
-                        tshm_errmsg(c));
+                        c != NULL ? tshm_errmsg(c) : "-");
         }
         workers_send(res, idx, rv, count);
         tshm_disconnect(c);

@@ -1,8 +1,9 @@
 /*
  * conn.c - one client connection: read frames, run the op table on each
  * (ops.c), and send what the handler decided: the one place that encodes a
- * reply (tshmd_reply_encode, reply.c) and queues it (queue.c) with the
- * descriptor that rides on it. When the client goes, its session ends (session.c).
+ * reply (tshmd_reply_encode, reply.c) and sends it with the descriptor that
+ * rides on it, at once when nothing waits before it, else through the queue
+ * (queue.c). When the client goes, its session ends (session.c).
  *
  * Connections are driven by a uv_poll_t on the raw socket rather than a
  * uv_pipe_t, because replies carry descriptors with SCM_RIGHTS, which
@@ -20,6 +21,12 @@
 #include "tshmd.h"
 
 #define CONN_READ_CHUNK 65536
+#define CONN_IOV_MAX 64 /* replies per sendmsg */
+
+union conn_ctl {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+};
 
 static void conn_update(struct tshmd_conn *c);
 
@@ -38,15 +45,67 @@ conn_close_on_drain(struct tshmd_conn *c)
         c->ses.gone = true;
 }
 
-/* Encode and queue the frame that answers a handler's @rv and @rep, and
- * dispose of @rep. A success that cannot be encoded or queued is undone
- * (rep->undo) and becomes an error (which may not fit either: then the
- * client learns nothing, as it would from a lost frame, and its next
- * request is served). */
+/* Put @fd on @mh as SCM_RIGHTS, in @ctl. */
+static void
+conn_attach_fd(struct msghdr *mh, union conn_ctl *ctl, int fd)
+{
+        struct cmsghdr *cm;
+
+        memset(ctl, 0, sizeof(*ctl));
+        mh->msg_control = ctl->buf;
+        mh->msg_controllen = sizeof(ctl->buf);
+        cm = CMSG_FIRSTHDR(mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+}
+
+/* Send @f at once when nothing is queued before it (the usual case: one
+ * request in flight), so that it needs no queue entry. Returns how many
+ * bytes went; @f keeps what is left for the queue: the rest of its bytes,
+ * and its descriptor if none went. A failure sends nothing and leaves the
+ * error to the next flush, which closes the connection from the loop. */
+static size_t
+conn_send_now(struct tshmd_conn *c, struct tshmd_frame *f)
+{
+        struct iovec iov = {.iov_base = f->buf, .iov_len = f->len};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        union conn_ctl ctl;
+        ssize_t n;
+
+        if (c->out_head != NULL) {
+                return 0;
+        }
+        if (f->fd >= 0) {
+                conn_attach_fd(&mh, &ctl, f->fd);
+        }
+        n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n <= 0) {
+                return 0;
+        }
+        /* The descriptor went with the first byte; ours can go. */
+        if (f->fd >= 0) {
+                (void)close(f->fd);
+                f->fd = -1;
+        }
+        if ((size_t)n < f->len) {
+                memmove(f->buf, f->buf + n, f->len - (size_t)n);
+        }
+        f->len -= (size_t)n;
+        return (size_t)n;
+}
+
+/* Encode the frame that answers a handler's @rv and @rep, send it or queue
+ * it (queue.c) with the descriptor that rides on it, and dispose of @rep. A
+ * success that cannot be encoded or queued is undone (rep->undo) and
+ * becomes an error (which may not fit either: then the client learns
+ * nothing, as it would from a lost frame, and its next request is served). */
 static void
 conn_send(struct tshmd_conn *c, int rv, struct tshmd_reply *rep)
 {
         struct tshmd_frame f;
+        size_t sent;
 
         if (rep->close) {
                 conn_close_on_drain(c);
@@ -54,8 +113,22 @@ conn_send(struct tshmd_conn *c, int rv, struct tshmd_reply *rep)
         if (tshmd_reply_encode(rep, rv, &f) < 0) {
                 goto out; /* not even an error frame: nothing to send */
         }
-        if (tshmd_queue_push(c, f.buf, f.len, f.fd) == 0 || f.status != 0) {
-                goto out; /* queued, or an error frame lost */
+        sent = conn_send_now(c, &f);
+        if (f.len == 0) {
+                tshm__free(f.buf);
+                goto out; /* all sent */
+        }
+        if (tshmd_queue_push(c, f.buf, f.len, f.fd) == 0) {
+                goto out;
+        }
+        if (sent > 0) {
+                /* Part of the frame went and its rest is lost: nothing can
+                 * follow it on this stream. */
+                conn_close_on_drain(c);
+                goto out;
+        }
+        if (f.status != 0) {
+                goto out; /* an error frame lost */
         }
         /* A success encoded but not queued (its descriptor went with it):
          * take it back and say so. */
@@ -68,30 +141,44 @@ out:
         tshmd_reply_dispose(rep);
 }
 
-/* Send what the socket takes. Returns false when the connection failed. */
+/* The next run of queued replies for one sendmsg, in @iov: a reply that
+ * carries a descriptor only at its head, since the descriptor rides on the
+ * first byte of the sendmsg that carries it and the client takes it with
+ * that reply. Returns how many entries. */
+static size_t
+conn_gather(const struct tshmd_conn *c, struct iovec *iov)
+{
+        const struct tshmd_out *o;
+        size_t n = 0;
+
+        for (o = c->out_head; o != NULL && n < CONN_IOV_MAX; o = o->next) {
+                if (n > 0 && o->fd >= 0) {
+                        break;
+                }
+                iov[n].iov_base = o->buf + o->off;
+                iov[n].iov_len = o->len - o->off;
+                n++;
+        }
+        return n;
+}
+
+/* Send what the socket takes, several replies to a sendmsg (the replies of
+ * requests that came in one read leave in one write). Returns false when the
+ * connection failed. */
 static bool
 conn_flush(struct tshmd_conn *c)
 {
         while (c->out_head != NULL) {
                 struct tshmd_out *o = c->out_head;
-                union {
-                        char buf[CMSG_SPACE(sizeof(int))];
-                        struct cmsghdr align;
-                } ctl;
-                struct iovec iov = {.iov_base = o->buf + o->off, .iov_len = o->len - o->off};
-                struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+                struct iovec iov[CONN_IOV_MAX];
+                struct msghdr mh = {.msg_iov = iov};
+                union conn_ctl ctl;
+                size_t take;
                 ssize_t n;
 
+                mh.msg_iovlen = conn_gather(c, iov);
                 if (o->fd >= 0 && o->off == 0) {
-                        struct cmsghdr *cm;
-                        memset(&ctl, 0, sizeof(ctl));
-                        mh.msg_control = ctl.buf;
-                        mh.msg_controllen = sizeof(ctl.buf);
-                        cm = CMSG_FIRSTHDR(&mh);
-                        cm->cmsg_level = SOL_SOCKET;
-                        cm->cmsg_type = SCM_RIGHTS;
-                        cm->cmsg_len = CMSG_LEN(sizeof(int));
-                        memcpy(CMSG_DATA(cm), &o->fd, sizeof(int));
+                        conn_attach_fd(&mh, &ctl, o->fd);
                 }
                 n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0) {
@@ -101,13 +188,18 @@ conn_flush(struct tshmd_conn *c)
                         return errno == EAGAIN;
                 }
                 /* The descriptor went with the first byte; ours can go. */
-                if (o->fd >= 0) {
+                if (n > 0 && o->fd >= 0) {
                         (void)close(o->fd);
                         o->fd = -1;
                 }
-                o->off += (size_t)n;
-                if (o->off == o->len) {
-                        tshmd_queue_pop(c);
+                while (n > 0) {
+                        o = c->out_head;
+                        take = o->len - o->off < (size_t)n ? o->len - o->off : (size_t)n;
+                        o->off += take;
+                        n -= (ssize_t)take;
+                        if (o->off == o->len) {
+                                tshmd_queue_pop(c);
+                        }
                 }
         }
         return true;

@@ -13,9 +13,10 @@
 /* What malloc spends on an allocation besides its usable size (glibc's
  * chunk header). */
 #define QUEUE_MALLOC_OVERHEAD (2 * sizeof(size_t))
-/* A reply buffer with more slack than this is cut to its length: msgpack's
- * buffer starts at 8 KiB, and a queue of small replies would otherwise cost
- * 8 KiB each. */
+/* A reply buffer with more slack than this is cut to its length: the
+ * encoder's buffer grows by doubling (from 256 bytes, reply.c), so a long
+ * reply may leave up to half of it unused, and a queue of them would cost
+ * twice what it holds. */
 #define QUEUE_SLACK_MAX 256
 
 /* What the allocation @p costs. */

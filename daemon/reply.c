@@ -13,6 +13,8 @@
 
 #include "tshmd.h"
 
+#define REPLY_FIRST_BUF 256
+
 void
 tshmd_reply_init(struct tshmd_reply *rep, uint64_t id)
 {
@@ -131,6 +133,15 @@ reply_encode_frame(const struct tshmd_reply *rep, int status, struct tshmd_frame
         int rv;
 
         tshm__reply_enc_init(&e);
+        /* msgpack's buffer would start at 8 KiB, from outside glibc's
+         * per-thread cache, and queue.c would then cut it to the reply's
+         * length: a malloc and a realloc of 8 KiB per reply. Most replies
+         * (stat: 132 bytes with its length) fit in REPLY_FIRST_BUF; longer
+         * ones grow from it by doubling. Without it, the encoder allocates
+         * on its first write as before. */
+        if ((e.sbuf.data = tshm__malloc(REPLY_FIRST_BUF)) != NULL) {
+                e.sbuf.alloc = REPLY_FIRST_BUF;
+        }
         if (status == 0) {
                 rv = reply_encode_success(rep, &e);
         } else {

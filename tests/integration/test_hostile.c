@@ -332,6 +332,156 @@ raw_open_fd(int sock, const char *name)
         return fd;
 }
 
+/* Read exactly one reply frame, taking the descriptor that arrives with its
+ * first bytes (-1 if none), and decode it as a reply to @op. */
+static int
+raw_read_reply(int sock, uint32_t op, struct tshm__reply *ret)
+{
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } ctl;
+        uint8_t hdr[4], payload[1024];
+        struct iovec iov = {.iov_base = hdr, .iov_len = sizeof(hdr)};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        struct cmsghdr *cm;
+        uint32_t len;
+        int fd = -1;
+
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = sizeof(ctl.buf);
+        ck_assert_int_eq(recvmsg(sock, &mh, MSG_WAITALL), (ssize_t)sizeof(hdr));
+        if ((cm = CMSG_FIRSTHDR(&mh)) != NULL) {
+                ck_assert_int_eq(cm->cmsg_type, SCM_RIGHTS);
+                memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+        }
+        len = tshm__get_be32(hdr);
+        ck_assert_uint_le(len, sizeof(payload));
+        ck_assert_int_eq(recv(sock, payload, len, MSG_WAITALL), (ssize_t)len);
+        ck_assert_int_eq(tshm__reply_decode(payload, len, op, ret), 0);
+        return fd;
+}
+
+/* Requests sent in one write are answered in order, their replies leave
+ * several to a write, and each descriptor comes with the bytes of its own
+ * reply (an open), never with a stat's before it. */
+START_TEST(test_hostile_pipelined_replies_keep_their_descriptors)
+{
+        static const uint32_t ops[] = {TSHM_OP_STAT, TSHM_OP_OPEN, TSHM_OP_STAT,
+                                       TSHM_OP_OPEN, TSHM_OP_OPEN, TSHM_OP_STAT};
+        struct tshmd_fixture f;
+        struct tshm__reply reply;
+        uint8_t batch[1024];
+        msgpack_sbuffer sb;
+        tshm_client *good;
+        size_t i, used = 0;
+        struct stat st;
+        tshm_seg *s;
+        int sock, fd;
+
+        fixture_start(&f, NULL);
+        good = fixture_connect(&f);
+        ck_assert_int_eq(
+            tshm_create(good, "piped", TSHM_DTYPE_UINT8, 1, (uint64_t[]){4096}, 0, 0, &s), 0);
+        sock = raw_connect(&f);
+        raw_hello(sock);
+        for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+                struct tshm__req req = {.op = ops[i], .id = 10 + i};
+
+                snprintf(req.name, sizeof(req.name), "piped");
+                msgpack_sbuffer_init(&sb);
+                ck_assert_int_eq(tshm__req_encode(&req, &sb), 0);
+                ck_assert_uint_le(used + sb.size, sizeof(batch));
+                memcpy(batch + used, sb.data, sb.size);
+                used += sb.size;
+                msgpack_sbuffer_destroy(&sb);
+        }
+        ck_assert_int_eq(send(sock, batch, used, MSG_NOSIGNAL), (ssize_t)used);
+        for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+                fd = raw_read_reply(sock, ops[i], &reply);
+                ck_assert_uint_eq(reply.id, 10 + i);
+                ck_assert_int_eq(reply.status, 0);
+                if (ops[i] == TSHM_OP_OPEN) {
+                        ck_assert_int_ge(fd, 0);
+                        ck_assert_int_eq(fstat(fd, &st), 0);
+                        ck_assert_int_ge(st.st_size, 4096);
+                        close(fd);
+                } else {
+                        ck_assert_int_eq(fd, -1);
+                }
+        }
+        close(sock);
+        ck_assert_int_eq(tshm_close(s), 0);
+        tshm_disconnect(good);
+        fixture_teardown(&f);
+}
+END_TEST
+
+/* Replies that wait in the daemon's queue leave several to a write once the
+ * client reads; a descriptor still comes with its own reply's bytes. The
+ * client sends PIPE_BACKLOG stats first, more replies than the socket holds
+ * (a small frame costs the socket a whole buffer), then opens and stats
+ * interleaved, and reads nothing until all of them are handled. */
+#define PIPE_BACKLOG 1500
+#define PIPE_PAIRS 16
+
+START_TEST(test_hostile_backlogged_replies_keep_their_descriptors)
+{
+        static uint8_t batch[(PIPE_BACKLOG + 2 * PIPE_PAIRS) * 64];
+        struct tshmd_fixture f;
+        struct tshm__reply reply;
+        msgpack_sbuffer sb;
+        tshm_client *good;
+        size_t i, used = 0, total = PIPE_BACKLOG + 2 * PIPE_PAIRS;
+        struct stat st;
+        tshm_info info;
+        tshm_seg *s;
+        int sock, fd;
+
+        fixture_start(&f, NULL);
+        good = fixture_connect(&f);
+        ck_assert_int_eq(
+            tshm_create(good, "piped", TSHM_DTYPE_UINT8, 1, (uint64_t[]){4096}, 0, 0, &s), 0);
+        sock = raw_connect(&f);
+        raw_hello(sock);
+        for (i = 0; i < total; i++) {
+                bool open = i >= PIPE_BACKLOG && (i - PIPE_BACKLOG) % 2 == 0;
+                struct tshm__req req = {.op = open ? TSHM_OP_OPEN : TSHM_OP_STAT, .id = 10 + i};
+
+                snprintf(req.name, sizeof(req.name), "piped");
+                msgpack_sbuffer_init(&sb);
+                ck_assert_int_eq(tshm__req_encode(&req, &sb), 0);
+                ck_assert_uint_le(used + sb.size, sizeof(batch));
+                memcpy(batch + used, sb.data, sb.size);
+                used += sb.size;
+                msgpack_sbuffer_destroy(&sb);
+        }
+        ck_assert_uint_le(used, 65536); /* one read of the daemon's */
+        ck_assert_int_eq(send(sock, batch, used, MSG_NOSIGNAL), (ssize_t)used);
+        /* All of it was in the daemon's socket before this request: it has
+         * read and handled it by the time this reply comes. */
+        ck_assert_int_eq(tshm_stat(good, "piped", &info), 0);
+        for (i = 0; i < total; i++) {
+                bool open = i >= PIPE_BACKLOG && (i - PIPE_BACKLOG) % 2 == 0;
+
+                fd = raw_read_reply(sock, open ? TSHM_OP_OPEN : TSHM_OP_STAT, &reply);
+                ck_assert_uint_eq(reply.id, 10 + i);
+                ck_assert_int_eq(reply.status, 0);
+                if (open) {
+                        ck_assert_int_ge(fd, 0);
+                        ck_assert_int_eq(fstat(fd, &st), 0);
+                        close(fd);
+                } else {
+                        ck_assert_int_eq(fd, -1);
+                }
+        }
+        close(sock);
+        ck_assert_int_eq(tshm_close(s), 0);
+        tshm_disconnect(good);
+        fixture_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_hostile_resize_is_undone)
 {
         struct tshmd_fixture f;
@@ -455,7 +605,9 @@ main(void)
         tshm_test_case(s, "table", 120,
                        TSHM_TESTS(test_hostile_input_is_refused, test_hostile_protocol_versions,
                                   test_hostile_half_frame_then_hangup,
-                                  test_hostile_descriptor_exhaustion, test_hostile_resize_is_undone,
-                                  test_hostile_header_tampering));
+                                  test_hostile_descriptor_exhaustion,
+                                  test_hostile_pipelined_replies_keep_their_descriptors,
+                                  test_hostile_backlogged_replies_keep_their_descriptors,
+                                  test_hostile_resize_is_undone, test_hostile_header_tampering));
         return tshm_test_run(s);
 }
