@@ -3,9 +3,12 @@
 costs against the same bytes in process, with populating off (before) and
 at its default (after), all in one run.
 
-    bench_populate.py [--build DIR] [--runs N] [--sizes MiB,...] [--markdown FILE]
+    bench_populate.py [--build DIR] [--runs N] [--sizes MiB,...] [--shm-dir DIR | --huge]
+                      [--markdown FILE]
 
-Starts its own tshmd from DIR (default build/), imports tshm from
+Starts its own tshmd from DIR (default build/), with --shm-dir DIR if given,
+or with --huge on a tmpfs mounted with huge=within_size in a fresh temporary
+directory (needs root; unmounted at the end); imports tshm from
 DIR/client/python. For each size (float32; default 64 and 512 MiB):
 - create + fill: Client.create() and .numpy().fill(1.0), with populate=False
   and populate=None (the default: whole segments up to 1 GiB); the floor is
@@ -14,7 +17,9 @@ DIR/client/python. For each size (float32; default 64 and 512 MiB):
   clock) opens the segment and reads every byte (ndarray.max()), each run
   a fresh mapping; the floor is .max() of the same bytes hot in this
   process's own array.
-Prints medians and p99 in ms and each median's ratio to its floor. Never a
+Prints medians and p99 in ms, each median's ratio to its floor, and the page
+size each mapping got (/proc/PID/smaps of the floor's array, the created
+segment and the reader's mapping). Never a
 test: the numbers depend on the machine.
 """
 
@@ -27,13 +32,14 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_python import Daemon, machine  # noqa: E402
+from bench_python import Daemon, ShmDir, add_shm_dir_args, machine, page_size_of  # noqa: E402
 
 MiB = 1 << 20
 
 READER = r"""
 import sys, time
 import tshm
+from bench_python import page_size_of
 sock, name, runs, pop = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 populate = {"off": False, "default": None}[pop]
 c = tshm.connect(sock)
@@ -43,8 +49,10 @@ for _ in range(runs + 1):  # the first is a warm-up
     s = c.open(name, populate=populate)
     s.numpy().max()
     out.append(time.perf_counter_ns() - t0)
+    page = page_size_of(s.numpy().__array_interface__["data"][0])
     s.close()
 print(" ".join(str(x) for x in out[1:]))
+print(page)
 """
 
 
@@ -54,7 +62,7 @@ def stats_ms(ns):
     return s[n // 2] / 1e6, s[min(n - 1, (n * 99) // 100)] / 1e6
 
 
-def run_size(tshm, client, sock, mib, runs):
+def run_size(tshm, client, sock, mib, runs, pages):
     n = mib * MiB // 4
     rows = {}
     # Floors first and last would differ on a noisy host: interleave them.
@@ -64,6 +72,7 @@ def run_size(tshm, client, sock, mib, runs):
         a = np.empty(n, dtype=np.float32)
         a.fill(1.0)
         fill_floor.append(time.perf_counter_ns() - t0)
+        pages.setdefault("floor (np.empty)", set()).add(page_size_of(a.ctypes.data))
         del a
         for pop, arg in (("off", False), ("default", None)):
             name = f"bench_pop_{mib}_{pop}"
@@ -71,6 +80,8 @@ def run_size(tshm, client, sock, mib, runs):
             s = client.create(name, n, "float32", populate=arg)
             s.numpy().fill(1.0)
             fill[pop].append(time.perf_counter_ns() - t0)
+            pages.setdefault(f"created segment", set()).add(
+                page_size_of(s.numpy().ctypes.data))
             s.close()
             client.unlink(name)
     rows["create + fill"] = (fill_floor, fill)
@@ -91,8 +102,9 @@ def run_size(tshm, client, sock, mib, runs):
     for pop in ("off", "default"):
         out = subprocess.run([sys.executable, "-c", READER, sock, name, str(runs), pop],
                              check=True, capture_output=True, text=True,
-                             env=dict(os.environ)).stdout
-        read[pop] = [int(x) for x in out.split()]
+                             env=dict(os.environ)).stdout.splitlines()
+        read[pop] = [int(x) for x in out[0].split()]
+        pages.setdefault("reader's mapping", set()).add(out[1])
     s.close()
     client.unlink(name)
     rows["open (other process) + read all"] = (read_floor, read)
@@ -104,23 +116,32 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--runs", type=int, default=9)
     ap.add_argument("--sizes", default="64,512")
+    add_shm_dir_args(ap)
     ap.add_argument("--markdown")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     moddir = os.path.join(build, "client", "python")
     sys.path.insert(0, moddir)
-    os.environ["PYTHONPATH"] = moddir + os.pathsep + os.environ.get("PYTHONPATH", "")
+    os.environ["PYTHONPATH"] = (moddir + os.pathsep + os.path.dirname(os.path.abspath(__file__))
+                                + os.pathsep + os.environ.get("PYTHONPATH", ""))
     import tshm
 
-    d = Daemon(os.path.join(build, "daemon", "tshmd"))
-    lines = [f"Machine: {machine()}", f"{args.runs} runs each; times in ms (median / p99); "
-             "ratio: median over the floor's median, same run.", "",
+    shm = ShmDir(args.shm_dir, args.huge)
+    pages = {}
+    lines = [f"Machine: {machine()}", f"Segments in {shm.describe()}; {args.runs} runs each; "
+             "times in ms (median / p99); ratio: median over the floor's median, same run.", "",
              "| size | what | floor (in process) | tshm, populate off (before) | ratio | "
              "tshm, default (after) | ratio |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     try:
+        d = Daemon(os.path.join(build, "daemon", "tshmd"), shm_dir=shm.path)
+    except BaseException:
+        shm.close()
+        raise
+    try:
         client = tshm.connect(d.socket)
         for mib in (int(x) for x in args.sizes.split(",")):
-            for what, (floor, t) in run_size(tshm, client, d.socket, mib, args.runs).items():
+            for what, (floor, t) in run_size(tshm, client, d.socket, mib, args.runs,
+                                             pages).items():
                 fm, fp = stats_ms(floor)
                 om, op = stats_ms(t["off"])
                 dm, dp = stats_ms(t["default"])
@@ -129,6 +150,9 @@ def main():
         client.close()
     finally:
         d.stop()
+        shm.close()
+    lines += ["", "Page size of each mapping (smaps): " + "; ".join(
+        f"{k} {', '.join(sorted(v))}" for k, v in sorted(pages.items())) + "."]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.markdown:

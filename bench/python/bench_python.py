@@ -122,8 +122,8 @@ class ShmDir:
             for line in f:
                 fields = line.split()
                 mnt = fields[1].replace("\\040", " ")
-                if (real == mnt or real.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
-                    best, opts = mnt, fields[3]
+                if (real == mnt or real.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+                    best, opts = mnt, fields[3]  # the last mount on a path is on top
         huge = [o for o in opts.split(",") if o.startswith("huge=")] or ["huge=never"]
         return f"{path} ({huge[0]})"
 
