@@ -37,6 +37,7 @@ import argparse
 import datetime
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -68,7 +69,6 @@ class Daemon:
         notify_path = os.path.join(self.dir, "notify")
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(notify_path)
-        notify.settimeout(20)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NOTIFY_SOCKET": notify_path}
         argv = [tshmd, "--foreground", "--socket", self.socket, "--shm-prefix", self.prefix,
                 "--log-level", "warning", "--state-dir", os.path.join(self.dir, "state")]
@@ -77,12 +77,18 @@ class Daemon:
         self.proc = subprocess.Popen(argv, env=env,
                                      preexec_fn=(lambda: os.sched_setaffinity(0, cpus))
                                      if cpus else None)
+        notify.settimeout(0.2)
+        deadline = time.monotonic() + 20
         try:
-            while b"READY=1" not in notify.recv(4096):
-                pass
-        except socket.timeout:
-            self.proc.kill()
-            raise RuntimeError(f"tshmd ({' '.join(argv)}) did not report READY=1 in 20 s")
+            while True:
+                try:
+                    if b"READY=1" in notify.recv(4096):
+                        break
+                except socket.timeout:
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        self.proc.kill()
+                        raise RuntimeError(f"tshmd ({' '.join(argv)}) exited with "
+                                           f"{self.proc.wait()} before READY=1 (or took 20 s)")
         finally:
             notify.close()
 
@@ -92,6 +98,7 @@ class Daemon:
         for f in os.listdir(self.shm_dir):
             if f.startswith(self.prefix + "."):
                 os.unlink(os.path.join(self.shm_dir, f))
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class ShmDir:
