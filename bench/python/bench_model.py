@@ -87,7 +87,7 @@ def reader(idx, sock, inq, outq):
     answering ("done", idx, run, sums). It holds what it got until
     ("release",), answered with the page size its largest tensor was mapped
     with."""
-    import torch  # noqa: F401  (unpickles the state)
+    import torch  # noqa: F401  (the state unpickles into torch tensors)
 
     import tshm
 

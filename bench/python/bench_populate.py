@@ -80,7 +80,7 @@ def run_size(tshm, client, sock, mib, runs, pages):
             s = client.create(name, n, "float32", populate=arg)
             s.numpy().fill(1.0)
             fill[pop].append(time.perf_counter_ns() - t0)
-            pages.setdefault(f"created segment", set()).add(
+            pages.setdefault("created segment", set()).add(
                 page_size_of(s.numpy().ctypes.data))
             s.close()
             client.unlink(name)
