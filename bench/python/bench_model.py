@@ -18,7 +18,9 @@ back, and the producer has checked them against the state's":
 
 - tshm: for each tensor Client.from_numpy(name, tensor.numpy()) (create,
   populate, copy), then the list of names through each reader's Queue; a
-  reader opens each (read-only; populated at open) and sums it.
+  reader opens each (read-only; populated at open) and sums it. A second
+  row sends each name as soon as its tensor is published, so that the
+  readers read while the producer goes on.
 - torch: model.share_memory() (moves every parameter into /dev/shm, one copy),
   then model.state_dict() put on each reader's Queue (the file_descriptor
   sharing strategy, torch's default); a reader gets it and sums every tensor.
@@ -28,10 +30,11 @@ The readers keep what they got until the producer's next message, and the
 segments, shared storages and clones are dropped between runs, untimed. Each
 timed publish comes right after a floor run (which frees a state's worth of
 ordinary memory), in an order that rotates every run, so that none profits
-from memory the one before it freed. Both
-ways tell the readers through the same kind of Queue and answer through one
-shared Queue. Prints medians and p99 in ms, and the ratios. Never a test: the
-numbers depend on the machine.
+from memory the one before it freed. Both ways tell the readers through the
+same kind of Queue and answer through one shared Queue. Prints medians and
+p99 in ms, and the ratios (BENCH_MODEL_DEBUG=1: each reader also tells on
+stderr how long its last message took). Never a test: the numbers depend on
+the machine.
 """
 
 import argparse
