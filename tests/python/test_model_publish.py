@@ -87,12 +87,18 @@ def raw(t):
 
 
 def publish(client, prefix, state):
-    """One segment per tensor, created with the tensor's dtype and shape and
-    filled by torch; returns the producer's (writable) segments."""
+    """One segment per tensor, as bench_model.py publishes: from_numpy() of
+    the tensor's numpy view; bfloat16, which numpy lacks, created with the
+    torch dtype and filled through .torch(). Returns the producer's
+    (writable) segments."""
     segs = []
     for name, t in state.items():
-        seg = client.create(f"{prefix}{name}", tuple(t.shape), t.dtype)
-        seg.torch().copy_(t)
+        if t.dtype == torch.bfloat16:
+            seg = client.create(f"{prefix}{name}", tuple(t.shape), t.dtype)
+            seg.torch().copy_(t)
+        else:
+            seg = client.from_numpy(f"{prefix}{name}", t.numpy())
+        assert seg.writable
         segs.append(seg)
     return segs
 
