@@ -37,6 +37,7 @@ import argparse
 import datetime
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -57,30 +58,123 @@ def stats_us(samples_ns):
 
 
 class Daemon:
-    def __init__(self, tshmd, cpus=None):
+    """A tshmd of the benchmark's own. shm_dir: passed as --shm-dir (the
+    segments' directory; None: tshmd's default, /dev/shm)."""
+
+    def __init__(self, tshmd, cpus=None, shm_dir=None):
         self.dir = tempfile.mkdtemp(prefix="tshm-bench-")
         self.socket = os.path.join(self.dir, "s.sock")
         self.prefix = f"tshmbench{os.getpid()}"
+        self.shm_dir = shm_dir or "/dev/shm"
         notify_path = os.path.join(self.dir, "notify")
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(notify_path)
-        notify.settimeout(20)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NOTIFY_SOCKET": notify_path}
-        self.proc = subprocess.Popen([tshmd, "--foreground", "--socket", self.socket,
-                                      "--shm-prefix", self.prefix, "--log-level", "warning",
-                                      "--state-dir", os.path.join(self.dir, "state")],
-                                     env=env, preexec_fn=(lambda: os.sched_setaffinity(0, cpus))
+        argv = [tshmd, "--foreground", "--socket", self.socket, "--shm-prefix", self.prefix,
+                "--log-level", "warning", "--state-dir", os.path.join(self.dir, "state")]
+        if shm_dir:
+            argv += ["--shm-dir", shm_dir]
+        self.proc = subprocess.Popen(argv, env=env,
+                                     preexec_fn=(lambda: os.sched_setaffinity(0, cpus))
                                      if cpus else None)
-        while b"READY=1" not in notify.recv(4096):
-            pass
-        notify.close()
+        notify.settimeout(0.2)
+        deadline = time.monotonic() + 20
+        try:
+            while True:
+                try:
+                    if b"READY=1" in notify.recv(4096):
+                        break
+                except socket.timeout:
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        self.proc.kill()
+                        raise RuntimeError(f"tshmd ({' '.join(argv)}) exited with "
+                                           f"{self.proc.wait()} before READY=1 (or took 20 s)")
+        finally:
+            notify.close()
 
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=20)
-        for f in os.listdir("/dev/shm"):
+        for f in os.listdir(self.shm_dir):
             if f.startswith(self.prefix + "."):
-                os.unlink(os.path.join("/dev/shm", f))
+                os.unlink(os.path.join(self.shm_dir, f))
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ShmDir:
+    """Where the benchmark's tshmd puts its segments: --shm-dir DIR as given,
+    or with --huge a tmpfs mounted with huge=within_size in a fresh temporary
+    directory (mode 1777, needs root), unmounted by close(); else None
+    (tshmd's default, /dev/shm)."""
+
+    def __init__(self, shm_dir=None, huge=False, size="2G"):
+        self.path = shm_dir
+        self.mounted = False
+        if huge:
+            if shm_dir:
+                raise SystemExit("--huge and --shm-dir exclude each other")
+            self.path = tempfile.mkdtemp(prefix="tshm-bench-huge-")
+            subprocess.run(["mount", "-t", "tmpfs", "-o",
+                            f"huge=within_size,size={size},mode=1777", "tshm-bench", self.path],
+                           check=True)
+            self.mounted = True
+            os.chmod(self.path, 0o1777)
+
+    def describe(self):
+        """The directory and its tmpfs's huge= option, for the table."""
+        path = self.path or "/dev/shm"
+        real = os.path.realpath(path)
+        opts, best = "", ""
+        with open("/proc/mounts") as f:
+            for line in f:
+                fields = line.split()
+                mnt = fields[1].replace("\\040", " ")
+                if (real == mnt or real.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+                    best, opts = mnt, fields[3]  # the last mount on a path is on top
+        huge = [o for o in opts.split(",") if o.startswith("huge=")] or ["huge=never"]
+        return f"{path} ({huge[0]})"
+
+    def close(self):
+        if self.mounted:
+            subprocess.run(["umount", self.path], check=False)
+            os.rmdir(self.path)
+            self.mounted = False
+
+
+def add_shm_dir_args(ap):
+    ap.add_argument("--shm-dir", help="passed to tshmd: create the segments in this directory")
+    ap.add_argument("--huge", action="store_true",
+                    help="mount a huge=within_size tmpfs in a temporary directory (root), run "
+                    "tshmd with --shm-dir on it, unmount it at the end")
+
+
+def page_size_of(addr):
+    """How the mapping of this process that holds address addr is backed:
+    "2 MiB" when the kernel maps all of it (that is resident) with PMDs,
+    "4 KiB" when with none, "mixed (N% 2 MiB)" between; from /proc/self/smaps
+    (AnonHugePages, ShmemPmdMapped, FilePmdMapped against Rss)."""
+    inside, rss, pmd = False, 0, 0
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split(" ", 1)[0]
+            if "-" in head and ":" not in head:
+                if inside:
+                    break
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                inside = lo <= addr < hi
+            elif inside:
+                key = line.split(":", 1)[0]
+                if key == "Rss":
+                    rss = int(line.split()[1])
+                elif key in ("AnonHugePages", "ShmemPmdMapped", "FilePmdMapped"):
+                    pmd += int(line.split()[1])
+    if rss == 0:
+        return "?"
+    if pmd == 0:
+        return "4 KiB"
+    if pmd >= rss - 2048:  # a 4 KiB header page or tail beside the huge ones
+        return "2 MiB"
+    return f"mixed ({100 * pmd // rss}% 2 MiB)"
 
 
 def build_c_open(build):
