@@ -310,20 +310,52 @@ tshm__sync_unlock(struct tshm__hdr *hdr)
 {
         uint32_t old;
 
-        __atomic_store_n(&hdr->lease_until, 0, __ATOMIC_SEQ_CST);
-        __atomic_store_n(&hdr->lock_pid, 0, __ATOMIC_SEQ_CST);
+        /* Relaxed: the exchange below releases them, and the next holder's
+         * compare-and-swap acquires them before it writes its own. Breakers
+         * only compare what they see over time (tshm__sync_holder_breakable). */
+        __atomic_store_n(&hdr->lease_until, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&hdr->lock_pid, 0, __ATOMIC_RELAXED);
         old = __atomic_exchange_n(&hdr->lock, 0, __ATOMIC_SEQ_CST);
         if (old & TSHM_LOCK_CONTENDED) {
                 tshm__futex_wake(&hdr->lock);
         }
 }
 
+/* The lock is ours: say whose, and for how long. Release stores: a breaker
+ * that sees the lease sees the pid stored before it. */
+static void
+sync_locked(struct tshm__hdr *hdr)
+{
+        __atomic_store_n(&hdr->lock_pid, tshm__pid(), __ATOMIC_RELEASE);
+        __atomic_store_n(&hdr->lease_until,
+                         tshm__mono_ns() + (uint64_t)TSHM_WRITE_LEASE_MS * 1000000u,
+                         __ATOMIC_RELEASE);
+}
+
+bool
+tshm__sync_trylock(struct tshm__hdr *hdr, uint32_t tid)
+{
+        uint32_t cur = 0;
+
+        if (!__atomic_compare_exchange_n(&hdr->lock, &cur, tid, false, __ATOMIC_SEQ_CST,
+                                         __ATOMIC_RELAXED)) {
+                return false;
+        }
+        sync_locked(hdr);
+        return true;
+}
+
 int
 tshm__sync_lock(struct tshm__hdr *hdr, uint32_t tid, int timeout_ms, struct tshm__sync_seen *seen)
 {
-        uint64_t deadline = tshm__deadline_ns(timeout_ms);
+        uint64_t deadline;
         int rv;
 
+        /* A free lock costs no clock read for a deadline. */
+        if (tshm__sync_trylock(hdr, tid)) {
+                return 0;
+        }
+        deadline = tshm__deadline_ns(timeout_ms);
         for (;;) {
                 uint32_t cur = 0;
 
@@ -367,10 +399,7 @@ tshm__sync_lock(struct tshm__hdr *hdr, uint32_t tid, int timeout_ms, struct tshm
                         return rv;
                 }
         }
-        __atomic_store_n(&hdr->lock_pid, tshm__pid(), __ATOMIC_SEQ_CST);
-        __atomic_store_n(&hdr->lease_until,
-                         tshm__mono_ns() + (uint64_t)TSHM_WRITE_LEASE_MS * 1000000u,
-                         __ATOMIC_SEQ_CST);
+        sync_locked(hdr);
         return 0;
 }
 

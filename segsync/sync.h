@@ -65,6 +65,9 @@ struct tshm__sync_seen {
  * TSHM_ETIMEDOUT, TSHM_ENOENT (unlinked), or -errno. */
 int tshm__sync_lock(struct tshm__hdr *hdr, uint32_t tid, int timeout_ms,
                     struct tshm__sync_seen *seen);
+/* Take the writer lock for @tid if it is free, without waiting (or reading
+ * a clock for a deadline). Returns whether it did. */
+bool tshm__sync_trylock(struct tshm__hdr *hdr, uint32_t tid);
 /* Release it (the caller holds it), waking writers that wait for it. */
 void tshm__sync_unlock(struct tshm__hdr *hdr);
 /* Whether @tid still holds the lock (a breaker may have taken it). */
