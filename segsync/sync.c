@@ -26,16 +26,16 @@
  * the stream's subscriber table read-write, counts itself in its @sleepers
  * while it sleeps, and a publish wakes only when that count is not 0:
  *   sleeper                                 publisher
- *   sleepers += 1 (seq_cst)                 seq = 2k (seq_cst)
+ *   sleepers += 1 (seq_cst)                 seq = 2k (release)
  *   w = wake; s = seq (seq_cst)             wake += 1 (seq_cst)
  *   s new: sleepers -= 1, return            n = sleepers (seq_cst)
  *   FUTEX_WAIT(wake, w); sleepers -= 1      n != 0: FUTEX_WAKE(wake)
- * No wake-up is lost: all six accesses are in one total order (seq_cst).
+ * No wake-up is lost: the five seq_cst accesses are in one total order.
  * If the publisher's load of @sleepers comes before the sleeper's
- * increment, then its bump of @wake (and the store of seq before it) comes
- * before the sleeper's loads, which see the new seq (no sleep) or at least
- * the new @wake (FUTEX_WAIT returns at once, as it compares the word in the
- * kernel). Otherwise the publisher reads a count of at least 1 and wakes,
+ * increment, then its bump of @wake comes before the sleeper's load of
+ * @wake, which sees it: FUTEX_WAIT returns at once (it compares the word in
+ * the kernel), and as the bump is a release and that load an acquire, the
+ * store of seq before the bump is seen too when the sleeper looks again. Otherwise the publisher reads a count of at least 1 and wakes,
  * and a FUTEX_WAIT on the old value either sees the bump or is queued before
  * the FUTEX_WAKE (the kernel compares and queues under one lock). A stale
  * positive count (a sleeper killed in its sleep) only costs wakes. A count
