@@ -40,6 +40,14 @@
 
 /* How often a producer waiting for a slot looks for dead subscribers. */
 #define STREAM_GONE_CHECK_NS ((uint64_t)50 * 1000 * 1000)
+/* How long a take whose producer is in the middle of a frame, or a loan
+ * whose slot a subscriber still holds, spins before it sleeps, whatever the
+ * handle's spin time, on a host with 2 CPUs or more. A futex sleep and
+ * wake-up costs about this much and more on a VM (docs/performance.md: 10
+ * to 13 us one way on 2 vCPUs), and the waker pays a FUTEX_WAKE on top;
+ * a frame that close is cheaper to wait for awake. A stream whose frames
+ * come further apart than this sleeps as before, a spin later. */
+#define STREAM_HANDOFF_NS ((uint64_t)10 * 1000)
 
 struct tshm_sub {
         tshm_seg *seg;
@@ -303,9 +311,11 @@ stream_held(tshm_seg *seg)
  * loaned is one no subscriber can have (frame is not published yet): it
  * counts as that frame, so a forged one buys at most one pass over the
  * ring before the cursors are read again (one a hostile holder of the table
- * keeps rewriting has that power with or without the cache). */
+ * keeps rewriting has that power with or without the cache). Without
+ * @check_gone (a spin: no system call) a subscriber behind is not asked
+ * whether its process is gone. */
 static bool
-stream_slot_free(tshm_seg *seg, uint64_t frame)
+stream_slot_free(tshm_seg *seg, uint64_t frame, bool check_gone)
 {
         const struct tshm__cur *cur = seg->cur;
         uint64_t held, low = frame;
@@ -326,16 +336,66 @@ stream_slot_free(tshm_seg *seg, uint64_t frame)
                 }
                 c = __atomic_load_n(&cur->subs[i].cursor, __ATOMIC_SEQ_CST);
                 if (c <= frame - seg->slots) {
-                        if (!stream_sub_gone(
-                                __atomic_load_n(&seg->ros->subs[i].pid, __ATOMIC_ACQUIRE))) {
+                        if (!check_gone || !stream_sub_gone(__atomic_load_n(&seg->ros->subs[i].pid,
+                                                                            __ATOMIC_ACQUIRE))) {
                                 return false;
                         }
-                        continue; /* gone: holds nothing back, now or later */
+                        /* Gone: it holds nothing back, now or later (until
+                         * the roster changes, the daemon freeing it). */
+                        seg->ros_held &= ~(UINT64_C(1) << i);
+                        continue;
                 }
                 low = c < low ? c : low;
         }
         seg->free_below = low + seg->slots;
         return true;
+}
+
+static inline void
+stream_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        __asm__ __volatile__("yield");
+#endif
+}
+
+/* How long a wait on @seg spins before it sleeps: the handle's spin time,
+ * or STREAM_HANDOFF_NS if that is longer, the other end is @busy and there
+ * is a second CPU for it to be busy on. */
+static uint64_t
+stream_spin_ns(const tshm_seg *seg, bool busy)
+{
+        if (busy && seg->spin_ns < STREAM_HANDOFF_NS && tshm__sync_multi_cpu()) {
+                return STREAM_HANDOFF_NS;
+        }
+        return seg->spin_ns;
+}
+
+/* Before a loan sleeps for a slot: spin on the subscribers' cursors (a
+ * subscriber that holds the slot is taking frames, so is likely busy).
+ * Returns whether the slot is free. */
+static bool
+stream_spin_cursors(tshm_seg *seg, uint64_t frame, uint64_t deadline)
+{
+        uint64_t spin = stream_spin_ns(seg, true), now, until;
+
+        if (spin == 0) {
+                return false;
+        }
+        now = tshm__mono_ns();
+        until = now + spin < deadline ? now + spin : deadline;
+        while (now < until) {
+                for (int i = 0; i < 16; i++) {
+                        if (stream_slot_free(seg, frame, false)) {
+                                return true;
+                        }
+                        stream_pause();
+                }
+                now = tshm__mono_ns();
+        }
+        return false;
 }
 
 /* Block policy: wait until the slot of @frame is released by every live
@@ -349,11 +409,14 @@ stream_wait_slot(tshm_seg *seg, uint64_t frame, int timeout_ms, uint64_t deadlin
 
         /* Free already: no store to the table's first line, which every
          * subscriber reads at every release (stream_kick). */
-        if (stream_slot_free(seg, frame)) {
+        if (stream_slot_free(seg, frame, false)) {
                 return 0;
         }
         if (deadline == 0) {
                 deadline = tshm__deadline_ns(timeout_ms);
+        }
+        if (stream_spin_cursors(seg, frame, deadline)) {
+                return 0;
         }
         for (;;) {
                 uint32_t r;
@@ -362,7 +425,7 @@ stream_wait_slot(tshm_seg *seg, uint64_t frame, int timeout_ms, uint64_t deadlin
                  * look wakes us (both sides are seq_cst). */
                 __atomic_store_n(&cur->prod_waiting, 1, __ATOMIC_SEQ_CST);
                 r = __atomic_load_n(&cur->release, __ATOMIC_SEQ_CST);
-                if (stream_slot_free(seg, frame)) {
+                if (stream_slot_free(seg, frame, true)) {
                         /* Nobody needs to wake us now. (Producers are
                          * serialised by the lock; one that was broken out of
                          * it may sleep a slice longer.) */
@@ -567,36 +630,29 @@ stream_kick(struct tshm__cur *cur)
         }
 }
 
-static inline void
-stream_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#elif defined(__aarch64__)
-        __asm__ __volatile__("yield");
-#endif
-}
-
 /* Before a take sleeps: spin on the line of the slot that frame @frame will
  * be published in, which the producer writes twice a frame (at loan and
  * publish), rather than on the header's, which it writes all through one
  * (lock, lease, seq, wake). Spins while the slot still holds @state (what it
  * held before) or frame @frame being written, until *@until (set on the
- * take's first spin: the handle's spin time from then, at most @deadline),
+ * take's first spin: stream_spin_ns() from then, at most @deadline),
  * so that a slot that keeps changing (a writer may store anything there)
  * cannot keep a take spinning past it. Returns whether the slot changed. */
 static bool
 stream_spin(const tshm_seg *seg, const struct tshm__slot *slot, uint64_t frame, uint64_t state,
             uint64_t deadline, uint64_t *until)
 {
-        uint64_t now;
+        /* The producer is in the middle of a frame if it holds the lock
+         * (one look at the header's line, only when the take must wait). */
+        bool busy = __atomic_load_n(&stream_hdr(seg)->lock, __ATOMIC_RELAXED) != 0;
+        uint64_t spin = stream_spin_ns(seg, busy), now;
 
-        if (seg->spin_ns == 0) {
+        if (spin == 0) {
                 return false;
         }
         now = tshm__mono_ns();
         if (*until == 0) {
-                *until = now + seg->spin_ns < deadline ? now + seg->spin_ns : deadline;
+                *until = now + spin < deadline ? now + spin : deadline;
         }
         while (now < *until) {
                 for (int i = 0; i < 64; i++) {

@@ -35,12 +35,12 @@
  * increment, then its bump of @wake comes before the sleeper's load of
  * @wake, which sees it: FUTEX_WAIT returns at once (it compares the word in
  * the kernel), and as the bump is a release and that load an acquire, the
- * store of seq before the bump is seen too when the sleeper looks again. Otherwise the publisher reads a count of at least 1 and wakes,
- * and a FUTEX_WAIT on the old value either sees the bump or is queued before
- * the FUTEX_WAKE (the kernel compares and queues under one lock). A stale
- * positive count (a sleeper killed in its sleep) only costs wakes. A count
- * a hostile subscriber zeroes costs latency, never liveness: a counted
- * sleeper wakes by itself every SYNC_COUNTED_SLICE_NS and looks again.
+ * store of seq before the bump is seen too when the sleeper looks again. Otherwise the publisher
+ * reads a count of at least 1 and wakes, and a FUTEX_WAIT on the old value either sees the bump or
+ * is queued before the FUTEX_WAKE (the kernel compares and queues under one lock). A stale positive
+ * count (a sleeper killed in its sleep) only costs wakes. A count a hostile subscriber zeroes costs
+ * latency, never liveness: a counted sleeper wakes by itself every SYNC_COUNTED_SLICE_NS and looks
+ * again.
  *
  * The lock holds the writer's thread id. A writer that dies holding it is
  * noticed by the next writer (kill(tid, 0) fails with ESRCH, or the thread
@@ -142,6 +142,24 @@ tshm__sync_default_spin(void)
 {
         (void)pthread_once(&sync_spin_once, sync_spin_init);
         return sync_default_spin_ns;
+}
+
+/* Online CPUs, not this process's affinity: the other end of a wait is
+ * another process, on whichever CPU it may use. */
+static bool sync_multi_cpu;
+static pthread_once_t sync_cpus_once = PTHREAD_ONCE_INIT;
+
+static void
+sync_cpus_init(void)
+{
+        sync_multi_cpu = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+}
+
+bool
+tshm__sync_multi_cpu(void)
+{
+        (void)pthread_once(&sync_cpus_once, sync_cpus_init);
+        return sync_multi_cpu;
 }
 
 uint64_t

@@ -30,6 +30,9 @@ uint32_t tshm__pid(void);
 
 /* The default spin before a wait sleeps ($TSHM_SPIN_NS, else by CPU count). */
 uint64_t tshm__sync_default_spin(void);
+/* Whether the host has 2 CPUs or more online (read once): whether a waiter
+ * that spins can leave the other end a CPU. */
+bool tshm__sync_multi_cpu(void);
 
 /* Sleep on the shared futex @word while it holds @val, until @deadline_ns
  * (UINT64_MAX: none) or at most @slice_ns (0: no slice). Returns 0 when woken,
