@@ -72,6 +72,13 @@ struct tshm_seg {
         const struct tshm__ros *ros; /* the roster (a memfd, mapped read-only), or NULL */
         bool loaned;                 /* between tshm_stream_loan() and publish/discard */
         uint64_t loan_frame;         /* the frame being filled */
+        /* A block-policy producer's view of the roster while its gen holds:
+         * which entries are held, and the frames whose slot every one of
+         * them had released when it last looked (stream.c). */
+        bool ros_known;
+        uint32_t ros_gen;
+        uint64_t ros_held;   /* bit i: roster entry i is held */
+        uint64_t free_below; /* a frame below this has a free slot */
 };
 
 /* client.c: calls on a client, with c->lock held. A request and its reply

@@ -40,6 +40,14 @@
 
 /* How often a producer waiting for a slot looks for dead subscribers. */
 #define STREAM_GONE_CHECK_NS ((uint64_t)50 * 1000 * 1000)
+/* How long a take whose producer is in the middle of a frame, or a loan
+ * whose slot a subscriber still holds, spins before it sleeps, whatever the
+ * handle's spin time, on a host with 2 CPUs or more. A futex sleep and
+ * wake-up costs about this much and more on a VM (docs/performance.md: 10
+ * to 13 us one way on 2 vCPUs), and the waker pays a FUTEX_WAKE on top;
+ * a frame that close is cheaper to wait for awake. A stream whose frames
+ * come further apart than this sleeps as before, a spin later. */
+#define STREAM_HANDOFF_NS ((uint64_t)10 * 1000)
 
 struct tshm_sub {
         tshm_seg *seg;
@@ -182,6 +190,7 @@ tshm__stream_unmap(tshm_seg *seg)
                 (void)munmap((void *)seg->ros, TSHM_ROS_SIZE);
                 seg->ros = NULL;
         }
+        seg->ros_known = false;
 }
 
 uint32_t *
@@ -263,37 +272,152 @@ stream_sub_gone(uint32_t pid)
         return pid != UINT32_MAX && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
+_Static_assert(TSHM_STREAM_MAX_SUBS <= 64, "the held entries are a 64-bit mask");
+
+/* Which roster entries are held, as a mask, read again only when the
+ * roster's gen moved: the daemon, its only writer, bumps gen after every
+ * join and leave (daemon/stream.c), so a mask read after gen is at least as
+ * new as it. A join the mask misses is one whose subscriber starts after the
+ * frame being loaned, so it needs none of the slots in question. */
+static uint64_t
+stream_held(tshm_seg *seg)
+{
+        uint32_t gen = __atomic_load_n(&seg->ros->gen, __ATOMIC_ACQUIRE), i;
+        uint64_t held = 0;
+
+        if (seg->ros_known && gen == seg->ros_gen) {
+                return seg->ros_held;
+        }
+        for (i = 0; i < TSHM_STREAM_MAX_SUBS; i++) {
+                if (__atomic_load_n(&seg->ros->subs[i].pid, __ATOMIC_ACQUIRE) != 0) {
+                        held |= UINT64_C(1) << i;
+                }
+        }
+        seg->ros_known = true;
+        seg->ros_gen = gen;
+        seg->ros_held = held;
+        seg->free_below = 0; /* the cursors must be read again */
+        return held;
+}
+
 /* Whether every live subscriber has released frame @frame - slots. Who
- * subscribes is the roster's word (the daemon's); their cursors are theirs. */
+ * subscribes is the roster's word (the daemon's); their cursors are theirs.
+ *
+ * The cursors are the subscribers' cache lines, written at every release:
+ * reading them for every frame moves a line per subscriber from its CPU.
+ * An honest subscriber's cursor only grows, so once every held cursor was
+ * seen at c or more, frames below c + slots have a free slot, and the next
+ * look is due only then (seg->free_below). A cursor above the frame being
+ * loaned is one no subscriber can have (frame is not published yet): it
+ * counts as that frame, so a forged one buys at most one pass over the
+ * ring before the cursors are read again (one a hostile holder of the table
+ * keeps rewriting has that power with or without the cache). Without
+ * @check_gone (a spin: no system call) a subscriber behind is not asked
+ * whether its process is gone. */
 static bool
-stream_slot_free(const tshm_seg *seg, uint64_t frame)
+stream_slot_free(tshm_seg *seg, uint64_t frame, bool check_gone)
 {
         const struct tshm__cur *cur = seg->cur;
+        uint64_t held, low = frame;
         uint32_t i;
 
         if (frame <= seg->slots) {
                 return true;
         }
-        for (i = 0; i < TSHM_STREAM_MAX_SUBS; i++) {
-                uint32_t pid = __atomic_load_n(&seg->ros->subs[i].pid, __ATOMIC_SEQ_CST);
-
-                if (pid != 0 &&
-                    __atomic_load_n(&cur->subs[i].cursor, __ATOMIC_SEQ_CST) <= frame - seg->slots &&
-                    !stream_sub_gone(pid)) {
-                        return false;
-                }
+        held = stream_held(seg);
+        if (frame < seg->free_below) {
+                return true;
         }
+        for (i = 0; held != 0; i++, held >>= 1) {
+                uint64_t c;
+
+                if (!(held & 1u)) {
+                        continue;
+                }
+                c = __atomic_load_n(&cur->subs[i].cursor, __ATOMIC_SEQ_CST);
+                if (c <= frame - seg->slots) {
+                        if (!check_gone || !stream_sub_gone(__atomic_load_n(&seg->ros->subs[i].pid,
+                                                                            __ATOMIC_ACQUIRE))) {
+                                return false;
+                        }
+                        /* Gone: it holds nothing back, now or later (until
+                         * the roster changes, the daemon freeing it). */
+                        seg->ros_held &= ~(UINT64_C(1) << i);
+                        continue;
+                }
+                low = c < low ? c : low;
+        }
+        seg->free_below = low + seg->slots;
         return true;
 }
 
+static inline void
+stream_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        __asm__ __volatile__("yield");
+#endif
+}
+
+/* How long a wait on @seg spins before it sleeps: the handle's spin time,
+ * or STREAM_HANDOFF_NS if that is longer, the other end is @busy and there
+ * is a second CPU for it to be busy on. */
+static uint64_t
+stream_spin_ns(const tshm_seg *seg, bool busy)
+{
+        if (busy && seg->spin_ns < STREAM_HANDOFF_NS && tshm__sync_multi_cpu()) {
+                return STREAM_HANDOFF_NS;
+        }
+        return seg->spin_ns;
+}
+
+/* Before a loan sleeps for a slot: spin on the subscribers' cursors (a
+ * subscriber that holds the slot is taking frames, so is likely busy).
+ * Returns whether the slot is free. */
+static bool
+stream_spin_cursors(tshm_seg *seg, uint64_t frame, uint64_t deadline)
+{
+        uint64_t spin = stream_spin_ns(seg, true), now, until;
+
+        if (spin == 0) {
+                return false;
+        }
+        now = tshm__mono_ns();
+        until = now + spin < deadline ? now + spin : deadline;
+        while (now < until) {
+                for (int i = 0; i < 16; i++) {
+                        if (stream_slot_free(seg, frame, false)) {
+                                return true;
+                        }
+                        stream_pause();
+                }
+                now = tshm__mono_ns();
+        }
+        return false;
+}
+
 /* Block policy: wait until the slot of @frame is released by every live
- * subscriber. Returns 0, TSHM_ETIMEDOUT, TSHM_ENOENT or -errno. */
+ * subscriber, until @deadline (0: @timeout_ms from the moment it must wait).
+ * Returns 0, TSHM_ETIMEDOUT, TSHM_ENOENT or -errno. */
 static int
-stream_wait_slot(tshm_seg *seg, uint64_t frame, uint64_t deadline)
+stream_wait_slot(tshm_seg *seg, uint64_t frame, int timeout_ms, uint64_t deadline)
 {
         struct tshm__cur *cur = seg->cur;
         int rv;
 
+        /* Free already: no store to the table's first line, which every
+         * subscriber reads at every release (stream_kick). */
+        if (stream_slot_free(seg, frame, false)) {
+                return 0;
+        }
+        if (deadline == 0) {
+                deadline = tshm__deadline_ns(timeout_ms);
+        }
+        if (stream_spin_cursors(seg, frame, deadline)) {
+                return 0;
+        }
         for (;;) {
                 uint32_t r;
 
@@ -301,7 +425,11 @@ stream_wait_slot(tshm_seg *seg, uint64_t frame, uint64_t deadline)
                  * look wakes us (both sides are seq_cst). */
                 __atomic_store_n(&cur->prod_waiting, 1, __ATOMIC_SEQ_CST);
                 r = __atomic_load_n(&cur->release, __ATOMIC_SEQ_CST);
-                if (stream_slot_free(seg, frame)) {
+                if (stream_slot_free(seg, frame, true)) {
+                        /* Nobody needs to wake us now. (Producers are
+                         * serialised by the lock; one that was broken out of
+                         * it may sleep a slice longer.) */
+                        __atomic_store_n(&cur->prod_waiting, 0, __ATOMIC_RELAXED);
                         return 0;
                 }
                 if (__atomic_load_n(&stream_hdr(seg)->state, __ATOMIC_SEQ_CST) &
@@ -320,8 +448,8 @@ int
 tshm_stream_loan(tshm_seg *seg, int timeout_ms, void **ret_data)
 {
         struct tshm__hdr *hdr = stream_hdr(seg);
-        uint64_t deadline = tshm__deadline_ns(timeout_ms), frame;
         uint32_t tid = tshm__tid();
+        uint64_t deadline = 0, frame;
         struct tshm__slot *slot;
         int rv;
 
@@ -331,10 +459,15 @@ tshm_stream_loan(tshm_seg *seg, int timeout_ms, void **ret_data)
         if (seg->slots == 0 || seg->loaned || seg->writing || ret_data == NULL) {
                 return TSHM_EINVAL;
         }
-        if ((rv = tshm__sync_lock(hdr, tid, timeout_ms, &seg->lock_seen)) < 0) {
-                return rv;
+        /* The clock is read for a deadline only when something must wait:
+         * a free lock and a free slot need none. */
+        if (!tshm__sync_trylock(hdr, tid)) {
+                deadline = tshm__deadline_ns(timeout_ms);
+                if ((rv = tshm__sync_lock(hdr, tid, timeout_ms, &seg->lock_seen)) < 0) {
+                        return rv;
+                }
         }
-        frame = __atomic_load_n(&hdr->seq, __ATOMIC_SEQ_CST);
+        frame = __atomic_load_n(&hdr->seq, __ATOMIC_ACQUIRE);
         if (!tshm__seq_ok(frame) || frame >= TSHM_SEQ_MAX - 2u) {
                 /* A writer stored a counter no subscriber accepts. */
                 tshm__sync_unlock(hdr);
@@ -342,14 +475,15 @@ tshm_stream_loan(tshm_seg *seg, int timeout_ms, void **ret_data)
         }
         frame = frame / 2u + 1u;
         if (seg->policy == TSHM_STREAM_BLOCK && seg->cur != NULL &&
-            (rv = stream_wait_slot(seg, frame, deadline)) < 0) {
+            (rv = stream_wait_slot(seg, frame, timeout_ms, deadline)) < 0) {
                 tshm__sync_unlock(hdr);
                 return rv;
         }
         slot = stream_slot(seg, frame);
         /* Odd: being written. The fence orders it before the frame's bytes,
-         * as an overwrite-policy reader sees them. */
-        __atomic_store_n(&slot->state, 2u * frame - 1u, __ATOMIC_SEQ_CST);
+         * as an overwrite-policy reader sees them (a seqlock's write side:
+         * the store itself needs no stronger order). */
+        __atomic_store_n(&slot->state, 2u * frame - 1u, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_RELEASE);
         seg->loaned = true;
         seg->loan_frame = frame;
@@ -362,7 +496,7 @@ int64_t
 tshm_stream_publish(tshm_seg *seg)
 {
         struct tshm__hdr *hdr = stream_hdr(seg);
-        uint64_t frame = seg->loan_frame;
+        uint64_t frame = seg->loan_frame, now;
         struct tshm__slot *slot;
 
         if (!seg->loaned) {
@@ -373,10 +507,15 @@ tshm_stream_publish(tshm_seg *seg)
                 return TSHM_ETORN;
         }
         slot = stream_slot(seg, frame);
-        __atomic_store_n(&slot->ts_ns, tshm__real_ns(), __ATOMIC_RELAXED);
+        now = tshm__real_ns();
+        __atomic_store_n(&slot->ts_ns, now, __ATOMIC_RELAXED);
         __atomic_store_n(&slot->state, 2u * frame, __ATOMIC_RELEASE);
-        __atomic_store_n(&hdr->publish_ns, slot->ts_ns, __ATOMIC_RELAXED);
-        __atomic_store_n(&hdr->seq, 2u * frame, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&hdr->publish_ns, now, __ATOMIC_RELAXED);
+        /* Release: a subscriber that loads it (acquire) sees the slot's
+         * state and bytes. What orders it against the sleeper count is the
+         * bump of wake in tshm__sync_publish_wake (a seq_cst RMW), which a
+         * sleeper's FUTEX_WAIT compares (segsync/sync.c). */
+        __atomic_store_n(&hdr->seq, 2u * frame, __ATOMIC_RELEASE);
         tshm__sync_unlock(hdr);
         /* With nobody asleep, no system call (segsync/sync.c). The producer
          * always holds the table (tshm__stream_attach_producer). */
@@ -491,12 +630,50 @@ stream_kick(struct tshm__cur *cur)
         }
 }
 
+/* Before a take sleeps: spin on the line of the slot that frame @frame will
+ * be published in, which the producer writes twice a frame (at loan and
+ * publish), rather than on the header's, which it writes all through one
+ * (lock, lease, seq, wake). Spins while the slot still holds @state (what it
+ * held before) or frame @frame being written, until *@until (set on the
+ * take's first spin: stream_spin_ns() from then, at most @deadline),
+ * so that a slot that keeps changing (a writer may store anything there)
+ * cannot keep a take spinning past it. Returns whether the slot changed. */
+static bool
+stream_spin(const tshm_seg *seg, const struct tshm__slot *slot, uint64_t frame, uint64_t state,
+            uint64_t deadline, uint64_t *until)
+{
+        /* The producer is in the middle of a frame if it holds the lock
+         * (one look at the header's line, only when the take must wait). */
+        bool busy = __atomic_load_n(&stream_hdr(seg)->lock, __ATOMIC_RELAXED) != 0;
+        uint64_t spin = stream_spin_ns(seg, busy), now;
+
+        if (spin == 0) {
+                return false;
+        }
+        now = tshm__mono_ns();
+        if (*until == 0) {
+                *until = now + spin < deadline ? now + spin : deadline;
+        }
+        while (now < *until) {
+                for (int i = 0; i < 64; i++) {
+                        uint64_t st = __atomic_load_n(&slot->state, __ATOMIC_RELAXED);
+
+                        if (st != state && st != 2u * frame - 1u) {
+                                return true;
+                        }
+                        stream_pause();
+                }
+                now = tshm__mono_ns();
+        }
+        return false;
+}
+
 int
 tshm_sub_take(tshm_sub *sub, int timeout_ms, tshm_frame *ret_frame)
 {
         tshm_seg *seg = sub->seg;
         struct tshm__hdr *hdr = stream_hdr(seg);
-        uint64_t deadline = tshm__deadline_ns(timeout_ms), frame, missed = 0;
+        uint64_t deadline = 0, spin_until = 0, frame, missed = 0;
 
         if (sub->held || ret_frame == NULL) {
                 return TSHM_EINVAL;
@@ -514,10 +691,25 @@ tshm_sub_take(tshm_sub *sub, int timeout_ms, tshm_frame *ret_frame)
                          * every subscription then). */
                         return TSHM_ECONNRESET;
                 }
-                /* Counted whatever the header's flag says (see
-                 * tshm__stream_sleepers). */
-                s = tshm__sync_wait(hdr, 2u * (frame - 1u), deadline, seg->spin_ns, true,
-                                    &seg->cur->sleepers);
+                /* The frame is in its slot already (the common case when
+                 * the subscriber keeps up): the slot's line says so, and the
+                 * header's, which the producer writes all through a frame,
+                 * is not read at all. */
+                slot = stream_slot(seg, frame);
+                state = __atomic_load_n(&slot->state, __ATOMIC_ACQUIRE);
+                if (state == 2u * frame) {
+                        break;
+                }
+                if (deadline == 0) {
+                        /* Only a take that waits reads the clock. */
+                        deadline = tshm__deadline_ns(timeout_ms);
+                }
+                if (stream_spin(seg, slot, frame, state, deadline, &spin_until)) {
+                        continue; /* the slot changed: look again */
+                }
+                /* Wait for the counter, counted whatever the header's flag
+                 * says (see tshm__stream_sleepers). */
+                s = tshm__sync_wait(hdr, 2u * (frame - 1u), deadline, 0, true, &seg->cur->sleepers);
                 if (s < 0) {
                         return (int)s;
                 }
@@ -530,20 +722,20 @@ tshm_sub_take(tshm_sub *sub, int timeout_ms, tshm_frame *ret_frame)
                 }
                 slot = stream_slot(seg, frame);
                 state = __atomic_load_n(&slot->state, __ATOMIC_ACQUIRE);
-                if (state != 2u * frame) {
-                        /* The producer is rewriting this slot for a later
-                         * frame: this one is lost. */
-                        missed++;
-                        frame++;
-                        continue;
+                if (state == 2u * frame) {
+                        break;
                 }
-                memset(ret_frame, 0, sizeof(*ret_frame)); /* the reserved tail too */
-                ret_frame->data = stream_slot_data(seg, frame);
-                ret_frame->seq = frame;
-                ret_frame->timestamp_ns = __atomic_load_n(&slot->ts_ns, __ATOMIC_RELAXED);
-                ret_frame->missed = missed;
-                break;
+                /* The producer is rewriting this slot for a later frame:
+                 * this one is lost. */
+                missed++;
+                frame++;
         }
+        memset(ret_frame, 0, sizeof(*ret_frame)); /* the reserved tail too */
+        ret_frame->data = stream_slot_data(seg, frame);
+        ret_frame->seq = frame;
+        ret_frame->timestamp_ns =
+            __atomic_load_n(&stream_slot(seg, frame)->ts_ns, __ATOMIC_RELAXED);
+        ret_frame->missed = missed;
         sub->next = frame;
         if (missed != 0) {
                 sub->missed += missed;

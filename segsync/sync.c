@@ -26,21 +26,21 @@
  * the stream's subscriber table read-write, counts itself in its @sleepers
  * while it sleeps, and a publish wakes only when that count is not 0:
  *   sleeper                                 publisher
- *   sleepers += 1 (seq_cst)                 seq = 2k (seq_cst)
+ *   sleepers += 1 (seq_cst)                 seq = 2k (release)
  *   w = wake; s = seq (seq_cst)             wake += 1 (seq_cst)
  *   s new: sleepers -= 1, return            n = sleepers (seq_cst)
  *   FUTEX_WAIT(wake, w); sleepers -= 1      n != 0: FUTEX_WAKE(wake)
- * No wake-up is lost: all six accesses are in one total order (seq_cst).
+ * No wake-up is lost: the five seq_cst accesses are in one total order.
  * If the publisher's load of @sleepers comes before the sleeper's
- * increment, then its bump of @wake (and the store of seq before it) comes
- * before the sleeper's loads, which see the new seq (no sleep) or at least
- * the new @wake (FUTEX_WAIT returns at once, as it compares the word in the
- * kernel). Otherwise the publisher reads a count of at least 1 and wakes,
- * and a FUTEX_WAIT on the old value either sees the bump or is queued before
- * the FUTEX_WAKE (the kernel compares and queues under one lock). A stale
- * positive count (a sleeper killed in its sleep) only costs wakes. A count
- * a hostile subscriber zeroes costs latency, never liveness: a counted
- * sleeper wakes by itself every SYNC_COUNTED_SLICE_NS and looks again.
+ * increment, then its bump of @wake comes before the sleeper's load of
+ * @wake, which sees it: FUTEX_WAIT returns at once (it compares the word in
+ * the kernel), and as the bump is a release and that load an acquire, the
+ * store of seq before the bump is seen too when the sleeper looks again. Otherwise the publisher
+ * reads a count of at least 1 and wakes, and a FUTEX_WAIT on the old value either sees the bump or
+ * is queued before the FUTEX_WAKE (the kernel compares and queues under one lock). A stale positive
+ * count (a sleeper killed in its sleep) only costs wakes. A count a hostile subscriber zeroes costs
+ * latency, never liveness: a counted sleeper wakes by itself every SYNC_COUNTED_SLICE_NS and looks
+ * again.
  *
  * The lock holds the writer's thread id. A writer that dies holding it is
  * noticed by the next writer (kill(tid, 0) fails with ESRCH, or the thread
@@ -142,6 +142,24 @@ tshm__sync_default_spin(void)
 {
         (void)pthread_once(&sync_spin_once, sync_spin_init);
         return sync_default_spin_ns;
+}
+
+/* Online CPUs, not this process's affinity: the other end of a wait is
+ * another process, on whichever CPU it may use. */
+static bool sync_multi_cpu;
+static pthread_once_t sync_cpus_once = PTHREAD_ONCE_INIT;
+
+static void
+sync_cpus_init(void)
+{
+        sync_multi_cpu = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+}
+
+bool
+tshm__sync_multi_cpu(void)
+{
+        (void)pthread_once(&sync_cpus_once, sync_cpus_init);
+        return sync_multi_cpu;
 }
 
 uint64_t
@@ -310,20 +328,52 @@ tshm__sync_unlock(struct tshm__hdr *hdr)
 {
         uint32_t old;
 
-        __atomic_store_n(&hdr->lease_until, 0, __ATOMIC_SEQ_CST);
-        __atomic_store_n(&hdr->lock_pid, 0, __ATOMIC_SEQ_CST);
+        /* Relaxed: the exchange below releases them, and the next holder's
+         * compare-and-swap acquires them before it writes its own. Breakers
+         * only compare what they see over time (tshm__sync_holder_breakable). */
+        __atomic_store_n(&hdr->lease_until, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&hdr->lock_pid, 0, __ATOMIC_RELAXED);
         old = __atomic_exchange_n(&hdr->lock, 0, __ATOMIC_SEQ_CST);
         if (old & TSHM_LOCK_CONTENDED) {
                 tshm__futex_wake(&hdr->lock);
         }
 }
 
+/* The lock is ours: say whose, and for how long. Release stores: a breaker
+ * that sees the lease sees the pid stored before it. */
+static void
+sync_locked(struct tshm__hdr *hdr)
+{
+        __atomic_store_n(&hdr->lock_pid, tshm__pid(), __ATOMIC_RELEASE);
+        __atomic_store_n(&hdr->lease_until,
+                         tshm__mono_ns() + (uint64_t)TSHM_WRITE_LEASE_MS * 1000000u,
+                         __ATOMIC_RELEASE);
+}
+
+bool
+tshm__sync_trylock(struct tshm__hdr *hdr, uint32_t tid)
+{
+        uint32_t cur = 0;
+
+        if (!__atomic_compare_exchange_n(&hdr->lock, &cur, tid, false, __ATOMIC_SEQ_CST,
+                                         __ATOMIC_RELAXED)) {
+                return false;
+        }
+        sync_locked(hdr);
+        return true;
+}
+
 int
 tshm__sync_lock(struct tshm__hdr *hdr, uint32_t tid, int timeout_ms, struct tshm__sync_seen *seen)
 {
-        uint64_t deadline = tshm__deadline_ns(timeout_ms);
+        uint64_t deadline;
         int rv;
 
+        /* A free lock costs no clock read for a deadline. */
+        if (tshm__sync_trylock(hdr, tid)) {
+                return 0;
+        }
+        deadline = tshm__deadline_ns(timeout_ms);
         for (;;) {
                 uint32_t cur = 0;
 
@@ -367,10 +417,7 @@ tshm__sync_lock(struct tshm__hdr *hdr, uint32_t tid, int timeout_ms, struct tshm
                         return rv;
                 }
         }
-        __atomic_store_n(&hdr->lock_pid, tshm__pid(), __ATOMIC_SEQ_CST);
-        __atomic_store_n(&hdr->lease_until,
-                         tshm__mono_ns() + (uint64_t)TSHM_WRITE_LEASE_MS * 1000000u,
-                         __ATOMIC_SEQ_CST);
+        sync_locked(hdr);
         return 0;
 }
 

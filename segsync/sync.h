@@ -30,6 +30,9 @@ uint32_t tshm__pid(void);
 
 /* The default spin before a wait sleeps ($TSHM_SPIN_NS, else by CPU count). */
 uint64_t tshm__sync_default_spin(void);
+/* Whether the host has 2 CPUs or more online (read once): whether a waiter
+ * that spins can leave the other end a CPU. */
+bool tshm__sync_multi_cpu(void);
 
 /* Sleep on the shared futex @word while it holds @val, until @deadline_ns
  * (UINT64_MAX: none) or at most @slice_ns (0: no slice). Returns 0 when woken,
@@ -65,6 +68,9 @@ struct tshm__sync_seen {
  * TSHM_ETIMEDOUT, TSHM_ENOENT (unlinked), or -errno. */
 int tshm__sync_lock(struct tshm__hdr *hdr, uint32_t tid, int timeout_ms,
                     struct tshm__sync_seen *seen);
+/* Take the writer lock for @tid if it is free, without waiting (or reading
+ * a clock for a deadline). Returns whether it did. */
+bool tshm__sync_trylock(struct tshm__hdr *hdr, uint32_t tid);
 /* Release it (the caller holds it), waking writers that wait for it. */
 void tshm__sync_unlock(struct tshm__hdr *hdr);
 /* Whether @tid still holds the lock (a breaker may have taken it). */

@@ -274,6 +274,50 @@ START_TEST(test_dead_subscriber_releases_producer)
 }
 END_TEST
 
+/* A producer reads the roster again only when its gen moves, and the
+ * cursors once per pass over the ring: a subscriber that joins after the
+ * producer cached both must still hold it back. */
+START_TEST(test_late_subscriber_holds_producer_back)
+{
+        tshm_client *c = fixture_connect(&f);
+        tshm_seg *s = make_stream(c, "late", 4, TSHM_STREAM_BLOCK);
+        tshm_sub *early, *late;
+        tshm_frame fr;
+        uint64_t n;
+        void *p;
+
+        ck_assert_int_eq(tshm_sub_open(c, "late", &early), 0);
+        for (n = 1; n <= 20; n++) {
+                produce(s, n, 1, 1000);
+                ck_assert_int_eq(tshm_sub_take(early, 1000, &fr), 0);
+                ck_assert_uint_eq(fr.seq, n);
+                ck_assert_int_eq(tshm_sub_release(early), 0);
+        }
+        ck_assert_int_eq(tshm_sub_open(c, "late", &late), 0);
+        for (n = 21; n <= 24; n++) {
+                produce(s, n, 1, 1000);
+                ck_assert_int_eq(tshm_sub_take(early, 1000, &fr), 0);
+                ck_assert_int_eq(tshm_sub_release(early), 0);
+        }
+        /* Frame 25 would reuse frame 21's slot, which the late one holds. */
+        ck_assert_int_eq(tshm_stream_loan(s, 100, &p), TSHM_ETIMEDOUT);
+        ck_assert_int_eq(tshm_sub_take(late, 1000, &fr), 0);
+        ck_assert_uint_eq(fr.seq, 21);
+        ck_assert_int_eq(((const int32_t *)fr.data)[FRAME_N - 1], 21);
+        ck_assert_int_eq(tshm_sub_release(late), 0);
+        produce(s, 25, 1, 1000);
+        /* And frame 26 would reuse 22's, which it has not released. */
+        ck_assert_int_eq(tshm_stream_loan(s, 100, &p), TSHM_ETIMEDOUT);
+        /* Once it leaves, nothing holds the producer back. */
+        ck_assert_int_eq(tshm_sub_close(late), 0);
+        ck_assert_int_eq(tshm_stream_loan(s, 5000, &p), 0);
+        ck_assert_int_eq(tshm_stream_publish(s), 26);
+        ck_assert_int_eq(tshm_sub_close(early), 0);
+        tshm_close(s);
+        tshm_disconnect(c);
+}
+END_TEST
+
 /* No daemon frees the entry of a subscriber that dies while tshmd is down:
  * the producer passes over it once its process is gone (the roster's pid),
  * and a producer after the restart gets a new table. */
@@ -500,6 +544,7 @@ main(void)
             s, "stream", 120,
             TSHM_TESTS(test_block_delivers_every_frame_in_order, test_overwrite_missed_adds_up,
                        test_dead_subscriber_releases_producer,
+                       test_late_subscriber_holds_producer_back,
                        test_subscriber_dies_while_daemon_down, test_producer_killed_mid_frame,
                        test_stream_bad_arguments, test_stream_stat_kind_and_flags,
                        test_counted_wakeups_not_lost));
