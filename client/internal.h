@@ -58,6 +58,7 @@ struct tshm_seg {
         int64_t strides[TSHM_MAX_NDIM];
         /* Publish and wait (sync.c). */
         uint64_t spin_ns;   /* how long a wait spins before it sleeps */
+        bool spin_chosen;   /* by tshm_seg_set_spin() or $TSHM_SPIN_NS: kept exactly */
         bool writing;       /* between tshm_write_begin() and its end */
         uint32_t write_tid; /* the thread that holds the writer lock */
         /* What waits for the lock through this handle saw of its holder

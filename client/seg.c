@@ -120,6 +120,7 @@ tshm__seg_map(int fd, uint64_t size, bool writable, const struct tshm__seg_spec 
         seg->map_size = (size_t)size;
         seg->writable = writable;
         seg->spin_ns = tshm__sync_default_spin();
+        seg->spin_chosen = tshm__sync_spin_chosen();
         seg_set_geometry(seg, &hdr);
         map = MAP_FAILED;
         *ret_seg = seg;

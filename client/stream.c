@@ -362,12 +362,15 @@ stream_pause(void)
 }
 
 /* How long a wait on @seg spins before it sleeps: the handle's spin time,
- * or STREAM_HANDOFF_NS if that is longer, the other end is @busy and there
- * is a second CPU for it to be busy on. */
+ * or STREAM_HANDOFF_NS if that is longer, the other end is @busy, there is
+ * a second CPU for it to be busy on, and nobody chose the spin time (a
+ * chosen one, 0 included, is kept: a caller may have a reason not to burn
+ * a core). */
 static uint64_t
 stream_spin_ns(const tshm_seg *seg, bool busy)
 {
-        if (busy && seg->spin_ns < STREAM_HANDOFF_NS && tshm__sync_multi_cpu()) {
+        if (busy && !seg->spin_chosen && seg->spin_ns < STREAM_HANDOFF_NS &&
+            tshm__sync_multi_cpu()) {
                 return STREAM_HANDOFF_NS;
         }
         return seg->spin_ns;
@@ -581,6 +584,12 @@ out:
         /* tshm_close takes the lock itself; it also frees the table. */
         (void)tshm_close(seg);
         tshm__free(sub);
+        /* The ring populated as tshm_open() populates by default (outside
+         * the lock, as there), so that the first frames taken do not fault
+         * page by page. */
+        if (rv == 0) {
+                tshm__seg_populate_auto((*ret_sub)->seg, 0);
+        }
         return rv;
 }
 

@@ -175,6 +175,7 @@ void
 tshm_seg_set_spin(tshm_seg *seg, uint64_t spin_ns)
 {
         seg->spin_ns = spin_ns;
+        seg->spin_chosen = true;
 }
 
 uint64_t

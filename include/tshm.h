@@ -411,10 +411,11 @@ TSHM_API int tshm_read_retry(const tshm_seg *seg, uint64_t seq);
  * in ns (0: sleep at once). Spinning makes a wake-up about as fast as the
  * cache line moves, at the price of a busy core; the default is 0 on hosts
  * with fewer than 4 CPUs available to the process (a spin would steal the
- * writer's), else 50 us; $TSHM_SPIN_NS overrides it. On hosts with 2 CPUs
- * or more online, tshm_sub_take() whose producer is mid-frame and a
- * block-policy tshm_stream_loan() whose slot is still held spin at least
- * 10 us whatever this says (tshm_wait(3), "Spinning"). */
+ * writer's), else 50 us; $TSHM_SPIN_NS overrides it. With that default (no
+ * call here, no $TSHM_SPIN_NS) and 2 CPUs or more online, a tshm_sub_take()
+ * whose producer is mid-frame and a block-policy tshm_stream_loan() whose
+ * slot is still held spin at least 10 us (tshm_wait(3), "Spinning"); a spin
+ * time chosen here or in $TSHM_SPIN_NS, 0 included, is kept exactly. */
 TSHM_API void tshm_seg_set_spin(tshm_seg *seg, uint64_t spin_ns);
 /* The spin time of @seg, in ns. */
 TSHM_API uint64_t tshm_seg_spin(const tshm_seg *seg);

@@ -68,6 +68,7 @@
 #define SYNC_HOLDER_CHECK_NS ((uint64_t)10 * 1000 * 1000)
 
 static uint64_t sync_default_spin_ns;
+static bool sync_spin_chosen; /* by $TSHM_SPIN_NS, not by the CPU count */
 static pthread_once_t sync_spin_once = PTHREAD_ONCE_INIT;
 
 static void
@@ -82,6 +83,7 @@ sync_spin_init(void)
 
                 if (*end == '\0') {
                         sync_default_spin_ns = v;
+                        sync_spin_chosen = true;
                         return;
                 }
         }
@@ -142,6 +144,13 @@ tshm__sync_default_spin(void)
 {
         (void)pthread_once(&sync_spin_once, sync_spin_init);
         return sync_default_spin_ns;
+}
+
+bool
+tshm__sync_spin_chosen(void)
+{
+        (void)pthread_once(&sync_spin_once, sync_spin_init);
+        return sync_spin_chosen;
 }
 
 /* Online CPUs, not this process's affinity: the other end of a wait is

@@ -30,6 +30,9 @@ uint32_t tshm__pid(void);
 
 /* The default spin before a wait sleeps ($TSHM_SPIN_NS, else by CPU count). */
 uint64_t tshm__sync_default_spin(void);
+/* Whether $TSHM_SPIN_NS chose that default (a user's choice, which the
+ * stream hand-off spin respects), rather than the CPU count. */
+bool tshm__sync_spin_chosen(void);
 /* Whether the host has 2 CPUs or more online (read once): whether a waiter
  * that spins can leave the other end a CPU. */
 bool tshm__sync_multi_cpu(void);

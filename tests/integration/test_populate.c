@@ -219,6 +219,15 @@ START_TEST(test_populate_stream_ring)
         ck_assert_int_eq(tshm_seg_populate(s, 7 * MiB, MiB), 0);
         ck_assert_uint_ge(rss_of(tshm_seg_data(s)), MiB);
         ck_assert_int_eq(tshm_seg_populate(s, 0, 64 * MiB), TSHM_EINVAL);
+        /* A subscriber's mapping of the ring is populated whole, as an
+         * open's is by default. */
+        {
+                tshm_sub *sub;
+
+                ck_assert_int_eq(tshm_sub_open(c, "ring", &sub), 0);
+                ck_assert_uint_ge(rss_of(tshm_seg_data(tshm_sub_seg(sub))), 8 * MiB);
+                ck_assert_int_eq(tshm_sub_close(sub), 0);
+        }
         tshm_close(s);
         tshm_disconnect(c);
 }
