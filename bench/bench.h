@@ -27,6 +27,7 @@ struct bench_cfg {
         double stream_seconds; /* duration of each stream throughput measurement */
         unsigned parts;        /* BENCH_PART_* to run */
         bool markdown;
+        const char *shm_dir; /* tshmd's --shm-dir, and the raw pipeline's file; NULL: /dev/shm */
 };
 
 /* The parts of a run (--only). */
@@ -38,21 +39,24 @@ struct bench_cfg {
 
 /* What the run owns and must remove, even when it fails. */
 struct bench_env {
-        char dir[64];     /* mkdtemp directory */
-        char socket[128]; /* the daemon's socket, in dir */
-        char notify[128]; /* our NOTIFY_SOCKET, in dir */
-        char log[128];    /* the daemon's stderr, in dir */
-        char clierr[128]; /* the CLI's stderr, in dir */
-        char echo[128];   /* the requests/s floor's socket, in dir */
-        char prefix[32];  /* the daemon's --shm-prefix: bench<pid> */
-        char state[128];  /* its --state-dir, in dir */
-        pid_t daemon;     /* 0 when not running */
+        char dir[64];       /* mkdtemp directory */
+        char socket[128];   /* the daemon's socket, in dir */
+        char notify[128];   /* our NOTIFY_SOCKET, in dir */
+        char log[128];      /* the daemon's stderr, in dir */
+        char clierr[128];   /* the CLI's stderr, in dir */
+        char echo[128];     /* the requests/s floor's socket, in dir */
+        char prefix[32];    /* the daemon's --shm-prefix: bench<pid> */
+        char state[128];    /* its --state-dir, in dir */
+        char shm_dir[256];  /* where the segments are, with a trailing '/' */
+        bool shm_dir_given; /* --shm-dir: passed to tshmd */
+        pid_t daemon;       /* 0 when not running */
         /* What the daemon keeps in state: <prefix>.key and <prefix>.lock. */
         char state_files[2][192];
 };
 
 /* daemon.c: environment, cleanup, the daemon and child processes. */
-int bench_env_init(struct bench_env *env);
+/* @shm_dir: tshmd's --shm-dir, or NULL for /dev/shm. */
+int bench_env_init(struct bench_env *env, const char *shm_dir);
 int bench_daemon_start(struct bench_env *env, const char *tshmd_path);
 /* SIGTERM and reap; returns the wait status, or -1. */
 int bench_daemon_stop(struct bench_env *env);
@@ -237,6 +241,8 @@ struct bench_stream_row {
         double memcpy_gbps;      /* memcpy of one frame, same size, same run */
         double memcpy_ring_gbps; /* the same into @slots buffers in turn */
         double raw_gbps;         /* the same pipeline over plain shared memory, spinning */
+        uint64_t page_size;      /* of the stream's segment (tshm_stat), and its backing */
+        uint32_t backing;
         bool ran;
 };
 

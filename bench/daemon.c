@@ -20,7 +20,6 @@
 
 #include "bench.h"
 
-#define SHM_DIR "/dev/shm/"
 #define MAX_CHILDREN 64
 #define READY_TIMEOUT_MS 10000
 
@@ -42,18 +41,19 @@ path_cat(char *dst, size_t cap, const char *s)
         dst[n] = '\0';
 }
 
-/* Count the daemon's objects /dev/shm/<prefix>.<name>, and with @remove
+/* Count the daemon's objects <shm dir>/<prefix>.<name>, and with @remove
  * unlink them and the floors' objects (<prefix>.~...) too. getdents64 rather
  * than opendir: this runs in signal handlers. */
 static int
-shm_scan(const char *prefix, bool remove)
+shm_scan(const struct bench_env *env, bool remove)
 {
-        char buf[8192], path[320];
+        const char *prefix = env->prefix;
+        char buf[8192], path[320 + sizeof(env->shm_dir)];
         size_t plen = strlen(prefix), off;
         int fd, count = 0;
         ssize_t n;
 
-        fd = open(SHM_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        fd = open(env->shm_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) {
                 return 0;
         }
@@ -74,7 +74,7 @@ shm_scan(const char *prefix, bool remove)
                         }
                         if (remove) {
                                 path[0] = '\0';
-                                path_cat(path, sizeof(path), SHM_DIR);
+                                path_cat(path, sizeof(path), env->shm_dir);
                                 path_cat(path, sizeof(path), name);
                                 (void)unlink(path);
                         }
@@ -128,7 +128,7 @@ cleanup_run(void)
                 (void)daemon_kill_wait(env->daemon);
                 env->daemon = 0;
         }
-        (void)shm_scan(env->prefix, true);
+        (void)shm_scan(env, true);
         (void)unlink(env->socket);
         (void)unlink(env->notify);
         (void)unlink(env->log);
@@ -160,12 +160,14 @@ cleanup_on_signal(int sig)
 }
 
 int
-bench_env_init(struct bench_env *env)
+bench_env_init(struct bench_env *env, const char *shm_dir)
 {
         struct sigaction sa;
         size_t i;
 
         memset(env, 0, sizeof(*env));
+        env->shm_dir_given = shm_dir != NULL;
+        snprintf(env->shm_dir, sizeof(env->shm_dir), "%s/", shm_dir != NULL ? shm_dir : "/dev/shm");
         snprintf(env->dir, sizeof(env->dir), "/tmp/tshm-bench-XXXXXX");
         if (mkdtemp(env->dir) == NULL) {
                 fprintf(stderr, "tshm-bench: mkdtemp: %s\n", strerror(errno));
@@ -255,10 +257,16 @@ bench_reap(pid_t pid)
 static void
 daemon_exec(const struct bench_env *env, const char *path)
 {
-        const char *argv[] = {path,           "--foreground", "--socket",    env->socket,
-                              "--shm-prefix", env->prefix,    "--state-dir", env->state,
-                              "--log-level",  "warning",      NULL};
+        const char *argv[] = {
+            path,        "--foreground", "--socket", env->socket,   "--shm-prefix",
+            env->prefix, "--state-dir",  env->state, "--log-level", "warning",
+            NULL,        NULL,           NULL};
         int fd;
+
+        if (env->shm_dir_given) {
+                argv[10] = "--shm-dir";
+                argv[11] = env->shm_dir;
+        }
 
         fd = open(env->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd >= 0) {
@@ -414,5 +422,5 @@ bench_proc_kib(pid_t pid, const char *field)
 int
 bench_count_objects(const struct bench_env *env)
 {
-        return shm_scan(env->prefix, false);
+        return shm_scan(env, false);
 }

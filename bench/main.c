@@ -38,6 +38,8 @@ usage(FILE *f)
                 "                    latency), streams (default: all)\n"
                 "  --quick           fewer of everything: 5000 iterations, 0.5 s per\n"
                 "                    requests/s run, 10000 segments, 0.3 s per stream\n"
+                "  --shm-dir DIR     run tshmd with --shm-dir DIR (e.g. a tmpfs mounted with\n"
+                "                    huge=within_size), and the raw pipeline on a file there\n"
                 "  --markdown        print the tables as Markdown\n"
                 "  --help            print this help and exit\n",
                 TSHMD_PATH, TSHM_CLI_PATH[0] != '\0' ? TSHM_CLI_PATH : "none built");
@@ -105,6 +107,7 @@ parse_args(int argc, char **argv, struct bench_cfg *cfg)
             {"only", required_argument, NULL, 'o'},
             {"quick", no_argument, NULL, 'q'},
             {"markdown", no_argument, NULL, 'm'},
+            {"shm-dir", required_argument, NULL, 'D'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -135,6 +138,9 @@ parse_args(int argc, char **argv, struct bench_cfg *cfg)
                         break;
                 case 'q':
                         quick = true;
+                        break;
+                case 'D':
+                        cfg->shm_dir = optarg;
                         break;
                 case 'm':
                         cfg->markdown = true;
@@ -298,8 +304,8 @@ main_stop(void)
                         (unsigned)status);
         }
         if ((left = bench_count_objects(&arg_env)) > 0) {
-                fprintf(stderr, "tshm-bench: warning: %d objects left in /dev/shm under '%s.'\n",
-                        left, arg_env.prefix);
+                fprintf(stderr, "tshm-bench: warning: %d objects left in %s under '%s.'\n", left,
+                        arg_env.shm_dir, arg_env.prefix);
         }
         bench_daemon_show_log(&arg_env);
 }
@@ -324,7 +330,7 @@ main(int argc, char **argv)
         if ((rv = parse_args(argc, argv, &cfg)) != 0) {
                 return rv > 0 ? 0 : 1;
         }
-        if (bench_env_init(&arg_env) < 0 || bench_place_init() < 0 ||
+        if (bench_env_init(&arg_env, cfg.shm_dir) < 0 || bench_place_init() < 0 ||
             bench_daemon_start(&arg_env, cfg.tshmd_path) < 0) {
                 return 1;
         }

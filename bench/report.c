@@ -12,7 +12,7 @@
 
 #include "bench.h"
 
-#define TABLE_COLS 11
+#define TABLE_COLS 12
 #define TABLE_ROWS 16
 #define CELL 96
 
@@ -470,7 +470,7 @@ report_publish(const struct bench_cfg *cfg, const struct bench_wake *w)
 static void
 report_streams(const struct bench_cfg *cfg, const struct bench_streams *st)
 {
-        struct table t = {.ncols = 11};
+        struct table t = {.ncols = 12};
         char a[32];
         size_t i;
 
@@ -488,6 +488,7 @@ report_streams(const struct bench_cfg *cfg, const struct bench_streams *st)
         table_set(&t, 0, 8, "stream / raw");
         table_set(&t, 0, 9, "frames (s)");
         table_set(&t, 0, 10, "target");
+        table_set(&t, 0, 11, "tshm pages");
         for (i = 0; i < BENCH_STREAM_SIZES; i++) {
                 const struct bench_stream_row *r = &st->row[i];
                 double b = (double)r->frame_bytes;
@@ -514,6 +515,10 @@ report_streams(const struct bench_cfg *cfg, const struct bench_streams *st)
                 table_set(&t, i + 1, 7, "%.2f", r->raw_gbps);
                 table_set(&t, i + 1, 8, "%.2fx", r->raw_gbps > 0 ? gbps / r->raw_gbps : 0);
                 table_set(&t, i + 1, 9, "%llu (%.2f)", (unsigned long long)r->frames, r->seconds);
+                table_set(&t, i + 1, 11, "%s, %llu KiB",
+                          tshm_backing_name(r->backing) != NULL ? tshm_backing_name(r->backing)
+                                                                : "?",
+                          (unsigned long long)(r->page_size / 1024));
                 if (r->frame_bytes == TARGET_STREAM_BYTES) {
                         table_set(&t, i + 1, 10, "≥ %.1fx: %s", TARGET_STREAM_RATIO,
                                   report_verdict(true, ratio >= TARGET_STREAM_RATIO));

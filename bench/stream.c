@@ -294,9 +294,35 @@ stream_raw_produce(struct stream_raw *r, const void *src, size_t bytes, uint32_t
         }
 }
 
+/* The raw pipeline's shared memory: anonymous, or with --shm-dir a file
+ * there (unlinked at once), so that it has the pages tshm's segments get. */
+static struct stream_raw *
+stream_raw_map(const struct bench_env *env, size_t size)
+{
+        char path[sizeof(env->shm_dir) + 48];
+        void *r;
+        int fd;
+
+        if (!env->shm_dir_given) {
+                r = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+                return r == MAP_FAILED ? NULL : r;
+        }
+        snprintf(path, sizeof(path), "%s%s.~raw", env->shm_dir, env->prefix);
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                return NULL;
+        }
+        (void)unlink(path);
+        r = posix_fallocate(fd, 0, (off_t)size) == 0
+                ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+                : MAP_FAILED;
+        (void)close(fd);
+        return r == MAP_FAILED ? NULL : r;
+}
+
 static int
-stream_raw_run_one(const struct bench_cfg *cfg, const cpu_set_t *server, const void *src,
-                   struct bench_stream_row *row)
+stream_raw_run_one(const struct bench_env *env, const struct bench_cfg *cfg,
+                   const cpu_set_t *server, const void *src, struct bench_stream_row *row)
 {
         size_t size = sizeof(struct stream_raw) + row->frame_bytes * row->slots;
         uint64_t warm = (uint64_t)row->slots * STREAM_WARMUP_SLOTS;
@@ -305,8 +331,7 @@ stream_raw_run_one(const struct bench_cfg *cfg, const cpu_set_t *server, const v
         int res[2] = {-1, -1}, rv = 0;
         pid_t pid = 0;
 
-        r = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (r == MAP_FAILED) {
+        if ((r = stream_raw_map(env, size)) == NULL) {
                 return TSHM_ENOMEM;
         }
         if (pipe2(res, O_CLOEXEC) < 0 || (pid = bench_fork()) < 0) {
@@ -361,6 +386,14 @@ stream_run_one(const struct bench_env *env, const struct bench_cfg *cfg, tshm_cl
                 fprintf(stderr, "tshm-bench: stream_create: %s (%s)\n", tshm_strerror(rv),
                         tshm_errmsg(c));
                 return rv;
+        }
+        {
+                tshm_info info;
+
+                if (tshm_stat(c, STREAM_NAME, &info) == 0) {
+                        row->page_size = info.page_size;
+                        row->backing = info.backing;
+                }
         }
         if (pipe2(res, O_CLOEXEC) < 0 || (pid = bench_fork()) < 0) {
                 rv = -errno;
@@ -591,7 +624,7 @@ bench_streams_run(const struct bench_env *env, const struct bench_cfg *cfg, tshm
                 row->memcpy_gbps = stream_memcpy_gbps(dst, src, row->frame_bytes, 1, 0.5);
                 row->memcpy_ring_gbps =
                     stream_memcpy_gbps(dst, src, row->frame_bytes, row->slots, 0.5);
-                if ((rv = stream_raw_run_one(cfg, &server, src, row)) == 0) {
+                if ((rv = stream_raw_run_one(env, cfg, &server, src, row)) == 0) {
                         rv = stream_run_one(env, cfg, c, &server, src, row);
                 }
         }
