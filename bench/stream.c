@@ -504,7 +504,7 @@ pub_create(tshm_client *c, const char *name, tshm_stream_policy policy, tshm_seg
 static int
 pub_sample(struct pub_floor *f, tshm_seg *none, tshm_seg *idle, size_t n, struct bench_samples *s)
 {
-        uint64_t ns;
+        uint64_t ns = 0;
         size_t k;
         int rv;
 
