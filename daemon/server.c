@@ -269,10 +269,28 @@ server_signals(struct tshmd_server *srv)
         return 0;
 }
 
+/* Open the directory of the objects (/dev/shm or --shm-dir) and say what
+ * backs it: huge pages are worth a notice, the default is not. */
+static int
+server_shm_dir(struct tshmd_server *srv)
+{
+        char err[640];
+        int rv;
+
+        if ((rv = tshmd_shmdir_open(&srv->shm, srv->cfg->shm_dir, err, sizeof(err))) < 0) {
+                tshmd_log(LOG_ERR, "%s", err);
+                return rv;
+        }
+        tshmd_log(srv->shm.backing == TSHM_BACKING_TMPFS ? LOG_INFO : LOG_NOTICE,
+                  "segments live in %s (%s%s)", srv->shm.path,
+                  tshmd_shmdir_backing_name(srv->shm.backing),
+                  srv->shm.huge_within_size ? ", for objects of a huge page or more" : "");
+        return 0;
+}
+
 int
 tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, struct tshmd_config *cfg)
 {
-        char err[640];
         int rv;
 
         memset(srv, 0, sizeof(*srv));
@@ -294,14 +312,9 @@ tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, struct tshmd_confi
         if ((rv = tshmd_state_open(srv)) < 0) {
                 return rv;
         }
-        if ((rv = tshmd_shmdir_open(&srv->shm, cfg->shm_dir, err, sizeof(err))) < 0) {
-                tshmd_log(LOG_ERR, "%s", err);
+        if ((rv = server_shm_dir(srv)) < 0) {
                 return rv;
         }
-        tshmd_log(srv->shm.backing == TSHM_BACKING_TMPFS_HUGE ? LOG_NOTICE : LOG_INFO,
-                  "segments live in %s (%s%s)", srv->shm.path,
-                  tshmd_shmdir_backing_name(srv->shm.backing),
-                  srv->shm.huge_within_size ? ", for objects of a huge page or more" : "");
         tshmd_shm_adopt(&srv->shm, &srv->reg, cfg->shm_prefix, srv->seal_key);
         if (!server_inherit(srv)) {
                 if (cfg->socket_path[0] != '\0') {

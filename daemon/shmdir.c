@@ -28,7 +28,7 @@
 #include "tshmd.h"
 
 #define SHMDIR_DEFAULT "/dev/shm"
-#define SHMDIR_PMD_DEFAULT (2u * 1024u * 1024u)
+#define SHMDIR_PMD_DEFAULT ((uint64_t)2 * 1024 * 1024)
 
 /* The first line of a small /proc or /sys file, or false. */
 static bool

@@ -138,6 +138,33 @@ accepted(const struct tshmd_adopt_obj *o, uint32_t euid, const struct tshm__hdr 
         FUZZ_CHECK(check(&m, euid, fuzz_key) == TSHMD_ADOPT_OK);
 }
 
+/* The helper flags (byte 0 of the input) applied to the facts @o and the
+ * entry name, given the header @h. */
+static void
+apply_flags(uint8_t flags, const struct tshm__hdr *h, uint32_t euid, struct tshmd_adopt_obj *o,
+            char *entry, size_t entry_len)
+{
+        /* A hugetlbfs directory of 2 MiB pages. */
+        if ((flags & 32) != 0) {
+                o->page = 2u << 20;
+        }
+        if ((flags & 2) != 0 && !implied_size(h, &o->size)) {
+                o->size = 0;
+        }
+        if ((flags & 2) != 0 && o->page != 0 && o->size % o->page != 0) {
+                o->size = (o->size / o->page + 1) * o->page;
+        }
+        if ((flags & 4) != 0 && memchr(h->name, '\0', sizeof(h->name)) != NULL) {
+                snprintf(entry, entry_len, "tshm.%s", h->name);
+        }
+        if ((flags & 8) != 0) {
+                o->uid = euid;
+        }
+        if ((flags & 16) != 0) {
+                o->mode = S_IFREG | 0600;
+        }
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -177,25 +204,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 memcpy(hdrbuf, &h, sizeof(h));
         }
         memcpy(&h, hdrbuf, sizeof(h));
-        /* A hugetlbfs directory of 2 MiB pages. */
-        if ((flags & 32) != 0) {
-                o.page = 2u << 20;
-        }
-        if ((flags & 2) != 0 && !implied_size(&h, &o.size)) {
-                o.size = 0;
-        }
-        if ((flags & 2) != 0 && o.page != 0 && o.size % o.page != 0) {
-                o.size = (o.size / o.page + 1) * o.page;
-        }
-        if ((flags & 4) != 0 && memchr(h.name, '\0', sizeof(h.name)) != NULL) {
-                snprintf(entry, sizeof(entry), "tshm.%s", h.name);
-        }
-        if ((flags & 8) != 0) {
-                o.uid = euid;
-        }
-        if ((flags & 16) != 0) {
-                o.mode = S_IFREG | 0600;
-        }
+        apply_flags(flags, &h, euid, &o, entry, sizeof(entry));
         o.entry = entry;
         {
                 uint8_t *exact = malloc(hlen > 0 ? hlen : 1);
