@@ -180,6 +180,21 @@ tshm__mono_ns(void)
         return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* CLOCK_MONOTONIC as of the last tick: a read of the vDSO's data, where a
+ * precise read costs tens of ns on a virtual machine. Never ahead of
+ * tshm__mono_ns(), behind it by at most a tick. For the write lease (10 s),
+ * which every lock takes, a stream's every frame. */
+static uint64_t
+sync_mono_coarse_ns(void)
+{
+        struct timespec ts;
+
+        if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) < 0) {
+                return tshm__mono_ns();
+        }
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 uint64_t
 tshm__real_ns(void)
 {
@@ -355,7 +370,7 @@ sync_locked(struct tshm__hdr *hdr)
 {
         __atomic_store_n(&hdr->lock_pid, tshm__pid(), __ATOMIC_RELEASE);
         __atomic_store_n(&hdr->lease_until,
-                         tshm__mono_ns() + (uint64_t)TSHM_WRITE_LEASE_MS * 1000000u,
+                         sync_mono_coarse_ns() + (uint64_t)TSHM_WRITE_LEASE_MS * 1000000u,
                          __ATOMIC_RELEASE);
 }
 
