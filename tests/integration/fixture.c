@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -332,4 +333,29 @@ fixture_wait_opens(tshm_client *c, const char *name, uint32_t opens)
                 nanosleep(&ts, NULL);
         }
         return false;
+}
+
+/* The smaps field @key of the mapping that holds @addr, in bytes. */
+uint64_t
+fixture_smaps_bytes(const void *addr, const char *key)
+{
+        uintptr_t a = (uintptr_t)addr, lo, hi;
+        size_t klen = strlen(key);
+        char line[512];
+        bool in = false;
+        uint64_t kb = UINT64_MAX;
+        FILE *fp = fopen("/proc/self/smaps", "r");
+
+        ck_assert_ptr_nonnull(fp);
+        while (fgets(line, sizeof(line), fp) != NULL) {
+                if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " ", &lo, &hi) == 2) {
+                        in = a >= lo && a < hi;
+                } else if (in && strncmp(line, key, klen) == 0 && line[klen] == ':' &&
+                           sscanf(line + klen + 1, " %" SCNu64 " kB", &kb) == 1) {
+                        break;
+                }
+        }
+        fclose(fp);
+        ck_assert_msg(kb != UINT64_MAX, "no %s in the smaps entry of %p", key, addr);
+        return kb * 1024u;
 }

@@ -7,6 +7,7 @@
 #define TSHM_TEST_FIXTURE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "tshm.h"
@@ -45,6 +46,10 @@ void fixture_teardown(struct tshmd_fixture *f);
 tshm_client *fixture_connect(const struct tshmd_fixture *f);
 /* Count the segment objects under the fixture's prefix in /dev/shm. */
 int fixture_count_objects(const struct tshmd_fixture *f);
+/* The field @key ("Rss", "ShmemPmdMapped", ...) of this process's
+ * /proc/self/smaps entry for the mapping that holds @addr, in bytes; fails
+ * the test if there is none. */
+uint64_t fixture_smaps_bytes(const void *addr, const char *key);
 /* Wait up to 5 s for @name's open count to become @opens. */
 bool fixture_wait_opens(tshm_client *c, const char *name, uint32_t opens);
 

@@ -81,24 +81,7 @@ stop_daemon(int sig, char state)
 static uint64_t
 rss_of(const void *addr)
 {
-        uintptr_t a = (uintptr_t)addr, lo, hi;
-        char line[512];
-        bool in = false;
-        uint64_t kb = UINT64_MAX;
-        FILE *fp = fopen("/proc/self/smaps", "r");
-
-        ck_assert_ptr_nonnull(fp);
-        while (fgets(line, sizeof(line), fp) != NULL) {
-                /* Only a mapping's first line is "start-end ...". */
-                if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " ", &lo, &hi) == 2) {
-                        in = a >= lo && a < hi;
-                } else if (in && sscanf(line, "Rss: %" SCNu64 " kB", &kb) == 1) {
-                        break;
-                }
-        }
-        fclose(fp);
-        ck_assert_msg(kb != UINT64_MAX, "no smaps entry holds %p", addr);
-        return kb * 1024u;
+        return fixture_smaps_bytes(addr, "Rss");
 }
 
 static tshm_seg *

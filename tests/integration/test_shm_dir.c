@@ -198,31 +198,6 @@ START_TEST(test_shm_dir_unsafe_is_refused)
 }
 END_TEST
 
-/* The smaps field @key of the mapping that holds @addr, in bytes. */
-static uint64_t
-smaps_field(const void *addr, const char *key)
-{
-        uintptr_t a = (uintptr_t)addr, lo, hi;
-        size_t klen = strlen(key);
-        char line[512];
-        bool in = false;
-        uint64_t kb = UINT64_MAX;
-        FILE *fp = fopen("/proc/self/smaps", "r");
-
-        ck_assert_ptr_nonnull(fp);
-        while (fgets(line, sizeof(line), fp) != NULL) {
-                if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " ", &lo, &hi) == 2) {
-                        in = a >= lo && a < hi;
-                } else if (in && strncmp(line, key, klen) == 0 && line[klen] == ':' &&
-                           sscanf(line + klen + 1, " %" SCNu64 " kB", &kb) == 1) {
-                        break;
-                }
-        }
-        fclose(fp);
-        ck_assert_msg(kb != UINT64_MAX, "no %s in the smaps entry of %p", key, addr);
-        return kb * 1024u;
-}
-
 /* Whether the host lets a tmpfs mount have huge pages at all. */
 static bool
 host_denies_shmem_huge(void)
@@ -278,7 +253,7 @@ START_TEST(test_shm_dir_huge_pages)
                 ck_assert_uint_ge(big.page_size, 2 * MiB);
                 /* What the kernel actually did: the populated mapping of the
                  * creator holds huge pages. */
-                ck_assert_uint_ge(smaps_field(tshm_seg_data(s), "ShmemPmdMapped"), 2 * MiB);
+                ck_assert_uint_ge(fixture_smaps_bytes(tshm_seg_data(s), "ShmemPmdMapped"), 2 * MiB);
         } else {
                 ck_assert_uint_eq(big.backing, TSHM_BACKING_TMPFS);
                 ck_assert_uint_eq(big.page_size, (uint64_t)sysconf(_SC_PAGESIZE));
@@ -295,7 +270,7 @@ START_TEST(test_shm_dir_huge_pages)
         ck_assert_int_eq(tshm_open(c, "big", TSHM_OPEN_RDONLY, &r), 0);
         fill_and_check(r, 8 * MiB, 11, false);
         if (huge_host) {
-                ck_assert_uint_ge(smaps_field(tshm_seg_data(r), "ShmemPmdMapped"), 2 * MiB);
+                ck_assert_uint_ge(fixture_smaps_bytes(tshm_seg_data(r), "ShmemPmdMapped"), 2 * MiB);
         }
         tshm_close(r);
         ck_assert_int_eq(tshm_unlink(c, "big"), 0);
