@@ -15,6 +15,7 @@
 #include <check.h>
 
 #include "ops_fixture.h"
+#include "server_fixture.h"
 
 struct tshmd_config cfg;
 struct tshmd_server srv;
@@ -40,23 +41,8 @@ on_complete(struct tshmd_session *ses, int rv, struct tshmd_reply *rep)
 void
 setup(void)
 {
-        tshmd_log_init(LOG_CRIT, false);
-        tshmd_config_defaults(&cfg);
-        (void)snprintf(cfg.shm_prefix, sizeof(cfg.shm_prefix), "tshm-test-ops-%d", (int)getpid());
+        server_fixture_init(&srv, &cfg, &loop, "ops");
         cfg.max_opens = 8;
-        memset(&srv, 0, sizeof(srv));
-        ck_assert_int_eq(uv_loop_init(&loop), 0);
-        srv.loop = &loop;
-        srv.cfg = &cfg;
-        srv.guard_fd = srv.state_fd = srv.lock_fd = srv.listen_fd = -1;
-        {
-                char err[640];
-
-                ck_assert_msg(tshmd_shmdir_open(&srv.shm, "", err, sizeof(err)) == 0, "%s", err);
-        }
-        tshmd_registry_init(&srv.reg);
-        tshmd_registry_on_free(&srv.reg, tshmd_guard_forget);
-        tshmd_stream_init(&srv.reg);
         memset(&done, 0, sizeof(done));
         done.fd = -1;
 }
@@ -64,18 +50,7 @@ setup(void)
 void
 teardown(void)
 {
-        struct tshmd_seg *seg, *tmp;
-
-        HASH_ITER(hh, srv.reg.by_name, seg, tmp)
-        {
-                char objname[128];
-
-                tshmd_seg_objname(&srv, seg, objname, sizeof(objname));
-                (void)tshmd_shm_unlink(&srv.shm, objname);
-        }
-        tshmd_registry_done(&srv.reg);
-        tshmd_shmdir_close(&srv.shm);
-        ck_assert_int_eq(uv_loop_close(&loop), 0);
+        server_fixture_done(&srv, &loop);
         if (done.fd >= 0) {
                 (void)close(done.fd);
         }

@@ -19,6 +19,7 @@
 
 #include "check_main.h"
 
+#include "server_fixture.h"
 #include "tshmd.h"
 
 #define OWNER 1000u
@@ -76,40 +77,14 @@ on_complete(struct tshmd_session *ses, int rv, struct tshmd_reply *rep)
 static void
 setup(void)
 {
-        tshmd_log_init(LOG_CRIT, false);
-        tshmd_config_defaults(&cfg);
-        (void)snprintf(cfg.shm_prefix, sizeof(cfg.shm_prefix), "tshm-test-oom-%d", (int)getpid());
-        memset(&srv, 0, sizeof(srv));
-        ck_assert_int_eq(uv_loop_init(&loop), 0);
-        srv.loop = &loop;
-        srv.cfg = &cfg;
-        srv.guard_fd = srv.state_fd = srv.lock_fd = srv.listen_fd = -1;
-        {
-                char err[640];
-
-                ck_assert_msg(tshmd_shmdir_open(&srv.shm, "", err, sizeof(err)) == 0, "%s", err);
-        }
-        tshmd_registry_init(&srv.reg);
-        tshmd_registry_on_free(&srv.reg, tshmd_guard_forget);
-        tshmd_stream_init(&srv.reg);
+        server_fixture_init(&srv, &cfg, &loop, "oom");
         memset(&done, 0, sizeof(done));
 }
 
 static void
 teardown(void)
 {
-        struct tshmd_seg *seg, *tmp;
-
-        HASH_ITER(hh, srv.reg.by_name, seg, tmp)
-        {
-                char objname[128];
-
-                tshmd_seg_objname(&srv, seg, objname, sizeof(objname));
-                (void)tshmd_shm_unlink(&srv.shm, objname);
-        }
-        tshmd_registry_done(&srv.reg);
-        tshmd_shmdir_close(&srv.shm);
-        ck_assert_int_eq(uv_loop_close(&loop), 0);
+        server_fixture_done(&srv, &loop);
 }
 
 /* What a failed op must leave as it found. */
