@@ -52,17 +52,12 @@ static uint64_t
 seg_object_size(int fd, uint64_t want)
 {
         struct statfs fs;
-        uint64_t page;
 
         if (fstatfs(fd, &fs) < 0 || (unsigned long)fs.f_type != (unsigned long)HUGETLBFS_MAGIC ||
             fs.f_bsize <= 0) {
                 return want;
         }
-        page = (uint64_t)fs.f_bsize;
-        if (want % page == 0) {
-                return want;
-        }
-        return want > UINT64_MAX - page ? 0 : (want / page + 1) * page;
+        return tshm__hdr_round_pages(want, (uint64_t)fs.f_bsize);
 }
 
 int

@@ -104,10 +104,7 @@ tshmd_adopt_check(const struct tshmd_adopt_obj *obj, const char *prefix, uint32_
                 return TSHMD_ADOPT_BAD_SIZE;
         }
         /* On hugetlbfs the object is that size rounded up to whole pages. */
-        if (obj->page != 0 && want % obj->page != 0) {
-                want = want > UINT64_MAX - obj->page ? 0 : (want / obj->page + 1) * obj->page;
-        }
-        if (want != obj->size) {
+        if (tshm__hdr_round_pages(want, obj->page) != obj->size) {
                 return TSHMD_ADOPT_BAD_SIZE;
         }
         if (!tshmd_seal_ok(key, &hdr)) {

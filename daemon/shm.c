@@ -24,20 +24,6 @@
 
 #include "tshmd.h"
 
-/* What shm_open() does, in the shm directory: @objname is "/<entry>".
- * Returns a descriptor, or -1 and errno. */
-static int
-shm_openat(const struct tshmd_shmdir *dir, const char *objname, int flags, mode_t mode)
-{
-        int fd = tshmd_shmdir_open_object(dir, objname, flags, mode);
-
-        if (fd < 0) {
-                errno = -fd;
-                return -1;
-        }
-        return fd;
-}
-
 /* Write @len bytes at @off of the object @fd, which no client holds yet. A
  * hugetlbfs object has no write(): through a mapping of its first page. */
 static int
@@ -133,16 +119,15 @@ tshmd_shm_make(const struct tshmd_shmdir *dir, const char *objname, const struct
                 snprintf(err, errlen, "name too long");
                 return rv;
         }
-        fd = shm_openat(dir, tmp, O_RDWR | O_CREAT | O_EXCL, 0600);
-        if (fd < 0 && errno == EEXIST) {
+        fd = tshmd_shmdir_open_object(dir, tmp, O_RDWR | O_CREAT | O_EXCL, 0600);
+        if (fd == -EEXIST) {
                 /* A leftover of an earlier attempt (the name is ours). */
                 (void)unlinkat(dir->fd, tmp + 1, 0);
-                fd = shm_openat(dir, tmp, O_RDWR | O_CREAT | O_EXCL, 0600);
+                fd = tshmd_shmdir_open_object(dir, tmp, O_RDWR | O_CREAT | O_EXCL, 0600);
         }
         if (fd < 0) {
-                rv = -errno;
-                snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-                return rv;
+                snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(-fd));
+                return fd;
         }
         if ((rv = shm_fill(dir, fd, hdr, size, objname, err, errlen)) < 0) {
                 goto fail;
@@ -165,9 +150,9 @@ tshmd_shm_open(const struct tshmd_shmdir *dir, const char *objname, bool writabl
         struct stat st;
         int fd;
 
-        fd = shm_openat(dir, objname, writable ? O_RDWR : O_RDONLY, 0);
+        fd = tshmd_shmdir_open_object(dir, objname, writable ? O_RDWR : O_RDONLY, 0);
         if (fd < 0) {
-                return -errno;
+                return fd;
         }
         /* A writer that truncated the object would make every mapper fault
          * past the new end: refuse to hand it out. */

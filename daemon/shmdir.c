@@ -259,14 +259,11 @@ tshmd_shmdir_backing_name(uint32_t backing)
 uint64_t
 tshmd_shmdir_objsize(const struct tshmd_shmdir *dir, uint64_t size)
 {
-        uint64_t page = dir->huge_size;
-
         /* hugetlbfs sizes an object in whole pages (ftruncate refuses any
-         * other size, and a fault in a partial last page is a SIGBUS). */
-        if (dir->backing != TSHM_BACKING_HUGETLBFS || page == 0 || size % page == 0) {
-                return size;
-        }
-        return size > UINT64_MAX - page ? UINT64_MAX : (size / page + 1) * page;
+         * other size, and a fault in a partial last page is a SIGBUS).
+         * Overflow gives 0, which every budget and fallocate refuses. */
+        return dir->backing == TSHM_BACKING_HUGETLBFS ? tshm__hdr_round_pages(size, dir->huge_size)
+                                                      : size;
 }
 
 int

@@ -52,6 +52,15 @@ hdr_stream_layout(uint32_t slots, uint64_t frame_bytes, uint64_t *ret_data_offse
         return true;
 }
 
+uint64_t
+tshm__hdr_round_pages(uint64_t size, uint64_t page)
+{
+        if (page == 0 || size % page == 0) {
+                return size;
+        }
+        return size / page >= UINT64_MAX / page ? 0 : (size / page + 1) * page;
+}
+
 int
 tshm__hdr_spec_size(const struct tshm__seg_spec *spec, uint64_t *ret_size)
 {

@@ -213,6 +213,11 @@ struct tshm__seg_spec {
  * (bad slots or policy). */
 int tshm__hdr_spec_size(const struct tshm__seg_spec *spec, uint64_t *ret_size);
 
+/* @size rounded up to a whole number of @page bytes (0: unchanged): the
+ * size of an object on hugetlbfs, which sizes objects in whole pages.
+ * Returns 0 if that does not fit in 64 bits. */
+uint64_t tshm__hdr_round_pages(uint64_t size, uint64_t page);
+
 /* The size of the shm object that holds @nbytes of data: the header page
  * plus the data rounded up to whole pages. Returns 0 and *ret_size, or
  * TSHM_EBADSHAPE when it would overflow. */

@@ -151,8 +151,8 @@ apply_flags(uint8_t flags, const struct tshm__hdr *h, uint32_t euid, struct tshm
         if ((flags & 2) != 0 && !implied_size(h, &o->size)) {
                 o->size = 0;
         }
-        if ((flags & 2) != 0 && o->page != 0 && o->size % o->page != 0) {
-                o->size = (o->size / o->page + 1) * o->page;
+        if ((flags & 2) != 0) {
+                o->size = tshm__hdr_round_pages(o->size, o->page);
         }
         if ((flags & 4) != 0 && memchr(h->name, '\0', sizeof(h->name)) != NULL) {
                 snprintf(entry, entry_len, "tshm.%s", h->name);

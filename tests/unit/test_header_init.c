@@ -231,6 +231,23 @@ END_TEST
 /* A stream header: float32 4x6 frames (96 bytes, slots 128 bytes apart),
  * 4 slots, block policy. Returns its map size. */
 
+/* hugetlbfs objects: whole pages, nothing when that overflows. */
+START_TEST(test_header_round_pages)
+{
+        const uint64_t page = 2u << 20;
+
+        ck_assert_uint_eq(tshm__hdr_round_pages(4096, 0), 4096);
+        ck_assert_uint_eq(tshm__hdr_round_pages(4096, page), page);
+        ck_assert_uint_eq(tshm__hdr_round_pages(page, page), page);
+        ck_assert_uint_eq(tshm__hdr_round_pages(page + 1, page), 2 * page);
+        ck_assert_uint_eq(tshm__hdr_round_pages(3 * page - 1, page), 3 * page);
+        ck_assert_uint_eq(tshm__hdr_round_pages(UINT64_MAX / page * page, page),
+                          UINT64_MAX / page * page);
+        ck_assert_uint_eq(tshm__hdr_round_pages(UINT64_MAX / page * page + 1, page), 0);
+        ck_assert_uint_eq(tshm__hdr_round_pages(UINT64_MAX, page), 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -240,6 +257,6 @@ main(void)
                        TSHM_DTYPE_COMPLEX128 + 1);
         tshm_test_each(s, 0, NULL, NULL,
                        TSHM_TESTS(test_header_init_strides_numpy, test_header_init_rejects,
-                                  test_header_object_size));
+                                  test_header_object_size, test_header_round_pages));
         return tshm_test_run(s);
 }
