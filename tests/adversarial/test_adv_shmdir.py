@@ -15,6 +15,10 @@ The actors, and what every test asserts beside its own outcome: conftest.py.
     the hostile uid fills the tmpfs: the victim's create fails with
     NoSpaceError naming the directory, nothing is left behind, the victim's
     existing data is intact, and tshmd keeps serving
+  test_shmdir_hugetlbfs_cut_under_reader
+    on hugetlbfs (whole pages, no write()), a hostile writer truncates a
+    segment in a loop while a victim of another uid reads it: the victim
+    never dies of SIGBUS, tshmd puts the size back and keeps serving
 """
 
 import os
@@ -23,7 +27,7 @@ import tempfile
 
 import pytest
 
-from conftest import Daemon, assert_serving, py
+from conftest import Daemon, Hostile, assert_serving, py, py_spawn, finish
 
 MOUNT_OPTS = "mode=1777,nosuid,nodev,noexec,huge=within_size,size={size}"
 
@@ -156,6 +160,75 @@ print('full')
         os.unlink(f"{huge_dir}/hog")
         assert_serving(d, owner)
         py(owner, d, "tshm.connect().unlink('keep')")
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+NR_HUGEPAGES = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+
+
+@pytest.fixture()
+def hugetlbfs_dir():
+    """A hugetlbfs of 2 MiB pages (16 reserved for it), sticky like /dev/shm."""
+    with open(NR_HUGEPAGES) as f:
+        nr = int(f.read())
+    with open(NR_HUGEPAGES, "w") as f:
+        f.write(str(nr + 16))
+    d = tempfile.mkdtemp(prefix="tshm-adv-htlb-")
+    subprocess.run(["mount", "-t", "hugetlbfs", "-o", "mode=1777,pagesize=2M,size=32M",
+                    "tshm-adv-htlb", d], check=True)
+    yield d
+    subprocess.run(["umount", d], check=True)
+    os.rmdir(d)
+    with open(NR_HUGEPAGES, "w") as f:
+        f.write(str(nr))
+
+
+def test_shmdir_hugetlbfs_cut_under_reader(users, hugetlbfs_dir):
+    hostile, owner, reader = users["hostile"], users["owner"], users["reader"]
+    d = Daemon(users["daemon"], extra=["--shm-dir", hugetlbfs_dir])
+    try:
+        py(owner, d, """
+            c = tshm.connect()
+            s = c.create('cut', (3, 1024, 1024), 'uint8', mode=0o666)
+            s.numpy()[...] = 7
+            assert c.stat('cut')['backing'] == 'hugetlbfs'
+        """)
+        victim = py_spawn(reader, d, """
+            c = tshm.connect()
+            s = c.open('cut')
+            a = s.numpy()
+            print('ready', flush=True)
+            n, end = 0, time.monotonic() + 3
+            while time.monotonic() < end:
+                int(a[::4096].sum())   # touches every page, cut or not
+                n += 1
+            print('reads', n)
+        """)
+        assert victim.stdout.readline().strip() == "ready"
+        hostile = Hostile(hostile, d, "cut")
+        hostile.cmd("loop 3 0")
+        hostile.close()
+        out, _ = finish(victim, "the victim reader", timeout=30)
+        assert "reads" in out
+        # The size is put back: whole pages, the segment opens and maps.
+        res = py(owner, d, """
+            c = tshm.connect()
+            for _ in range(500):
+                if os.stat(%r).st_size == 4 << 20:
+                    break
+                time.sleep(0.01)
+            assert os.stat(%r).st_size == 4 << 20
+            s = c.open('cut', writable=True)
+            s.numpy()[...] = 9
+            assert (c.open('cut').numpy() == 9).all()
+            s.close()
+            c.unlink('cut')
+            print('restored')
+        """ % (f"{hugetlbfs_dir}/{d.prefix}.cut", f"{hugetlbfs_dir}/{d.prefix}.cut"))
+        assert "restored" in res.stdout
+        assert_serving(d, reader)
         d.stop()
     finally:
         d.cleanup()
