@@ -97,6 +97,17 @@ guard_restore_run(uv_work_t *w)
         }
 }
 
+/* Whether the object behind @st is whole: its size, and every page of it
+ * allocated. A writer can take pages back without changing the size
+ * (fallocate's PUNCH_HOLE); a reader then faults them in again, and where
+ * the backing has no page to give (a full tmpfs, hugetlbfs's reserved pool
+ * taken by someone else) that fault is a SIGBUS. */
+static bool
+guard_whole(const struct stat *st, uint64_t size)
+{
+        return (uint64_t)st->st_size == size && (uint64_t)st->st_blocks * 512u >= size;
+}
+
 static int guard_restore_queue(struct tshmd_restore *r);
 
 /* A cut that reached into the header took it away with the data: put the
@@ -150,8 +161,7 @@ guard_restore_done(uv_work_t *w, int status)
                           r->name, r->cut, (unsigned long long)r->size);
         }
         /* Cut again while we worked, and nobody is stopping: once more. */
-        if (r->again && srv->guarding && fstat(r->fd, &st) == 0 &&
-            (uint64_t)st.st_size != r->size) {
+        if (r->again && srv->guarding && fstat(r->fd, &st) == 0 && !guard_whole(&st, r->size)) {
                 r->again = false;
                 r->cut = (long long)st.st_size;
                 if (guard_restore_queue(r) == 0) {
@@ -191,7 +201,7 @@ guard_restore(struct tshmd_server *srv, const struct tshmd_seg *seg, int fd)
         size_t n = strlen(seg->name) + 1;
         struct stat st;
 
-        if (fstat(fd, &st) < 0 || (uint64_t)st.st_size == seg->size) {
+        if (fstat(fd, &st) < 0 || guard_whole(&st, seg->size)) {
                 return;
         }
         for (r = srv->restoring; r != NULL; r = r->next) {

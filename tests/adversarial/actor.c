@@ -18,6 +18,8 @@
  *                       descriptor; then obey lines on stdin, answering each
  *                       with one line "ok ..." (or "err ..."):
  *                         trunc SIZE            ftruncate(fd, SIZE)
+ *                         punch OFF LEN         free those pages, size kept
+ *                                               (fallocate PUNCH_HOLE)
  *                         loop SECONDS SIZE     ftruncate(fd, SIZE) in a loop
  *                         set FIELD=VALUE...    write header fields once
  *                         scribble SECONDS FIELD=VALUE...  ... in a loop

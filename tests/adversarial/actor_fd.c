@@ -130,7 +130,7 @@ fd_command(tshm_client *c, uint64_t handle, int fd, char *line)
         uint64_t v[16], count = 0;
         char cmd[32], path[4096];
         double secs;
-        long long size;
+        long long size, off;
         int n, rv = 0;
 
         if (sscanf(line, "%31s", cmd) != 1) {
@@ -139,6 +139,11 @@ fd_command(tshm_client *c, uint64_t handle, int fd, char *line)
         }
         if (strcmp(cmd, "trunc") == 0 && sscanf(line, "%*s %lld", &size) == 1) {
                 rv = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
+        } else if (strcmp(cmd, "punch") == 0 && sscanf(line, "%*s %lld %lld", &off, &size) == 2) {
+                rv = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                               (off_t)size) < 0
+                         ? -errno
+                         : 0;
         } else if (strcmp(cmd, "loop") == 0 && sscanf(line, "%*s %lf %lld", &secs, &size) == 2) {
                 uint64_t end = actor_mono_ns() + (uint64_t)(secs * 1e9);
 

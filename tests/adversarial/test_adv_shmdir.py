@@ -15,6 +15,11 @@ The actors, and what every test asserts beside its own outcome: conftest.py.
     the hostile uid fills the tmpfs: the victim's create fails with
     NoSpaceError naming the directory, nothing is left behind, the victim's
     existing data is intact, and tshmd keeps serving
+  test_shmdir_punched_holes_refilled
+    a hostile writer frees pages of a segment without changing its size
+    (fallocate PUNCH_HOLE), which on a full tmpfs or a taken hugetlbfs pool
+    would make readers fault: tshmd allocates them again, the victim's
+    reader is unharmed, tshmd keeps serving
   test_shmdir_hugetlbfs_cut_under_reader
     on hugetlbfs (whole pages, no write()), a hostile writer truncates a
     segment in a loop while a victim of another uid reads it: the victim
@@ -24,6 +29,7 @@ The actors, and what every test asserts beside its own outcome: conftest.py.
 import os
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -229,6 +235,38 @@ def test_shmdir_hugetlbfs_cut_under_reader(users, hugetlbfs_dir):
         """ % (f"{hugetlbfs_dir}/{d.prefix}.cut", f"{hugetlbfs_dir}/{d.prefix}.cut"))
         assert "restored" in res.stdout
         assert_serving(d, reader)
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+def test_shmdir_punched_holes_refilled(users, hugetlbfs_dir):
+    hostile, owner, reader = users["hostile"], users["owner"], users["reader"]
+    d = Daemon(users["daemon"], extra=["--shm-dir", hugetlbfs_dir])
+    obj = None
+    try:
+        py(owner, d, """
+            c = tshm.connect()
+            c.create('holes', (3, 1024, 1024), 'uint8', mode=0o666).numpy()[...] = 5
+        """)
+        obj = f"{hugetlbfs_dir}/{d.prefix}.holes"
+        whole = os.stat(obj).st_blocks * 512
+        assert whole >= os.stat(obj).st_size
+        hostile_fd = Hostile(hostile, d, "holes")
+        hostile_fd.cmd(f"punch 0 {4 << 20}")
+        hostile_fd.close()
+        for _ in range(500):
+            if os.stat(obj).st_blocks * 512 >= whole:
+                break
+            time.sleep(0.01)
+        assert os.stat(obj).st_blocks * 512 >= whole, "the punched pages were not allocated again"
+        res = py(reader, d, """
+            a = tshm.connect().open('holes').numpy()
+            print('read', int(a[::4096].sum()))
+        """)
+        assert "read" in res.stdout
+        assert_serving(d, reader)
+        py(owner, d, "tshm.connect().unlink('holes')")
         d.stop()
     finally:
         d.cleanup()
