@@ -122,6 +122,36 @@ dump_object(int fd, const char *path)
         return rv;
 }
 
+/* The verbs that change the object's size or pages: trunc, punch, loop.
+ * Returns false if @cmd is none of them (or malformed). */
+static bool
+fd_resize(int fd, const char *cmd, const char *line, int *rv, uint64_t *count)
+{
+        long long size, off;
+        double secs;
+
+        if (strcmp(cmd, "trunc") == 0 && sscanf(line, "%*s %lld", &size) == 1) {
+                *rv = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
+        } else if (strcmp(cmd, "punch") == 0 && sscanf(line, "%*s %lld %lld", &off, &size) == 2) {
+                *rv = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                                (off_t)size) < 0
+                          ? -errno
+                          : 0;
+        } else if (strcmp(cmd, "loop") == 0 && sscanf(line, "%*s %lf %lld", &secs, &size) == 2) {
+                uint64_t end = actor_mono_ns() + (uint64_t)(secs * 1e9);
+
+                while (actor_mono_ns() < end) {
+                        if (ftruncate(fd, (off_t)size) == 0) {
+                                (*count)++;
+                        }
+                        actor_nap_us(200);
+                }
+        } else {
+                return false;
+        }
+        return true;
+}
+
 /* One command line of 'fd'; returns false on "close". */
 static bool
 fd_command(tshm_client *c, uint64_t handle, int fd, char *line)
@@ -130,29 +160,14 @@ fd_command(tshm_client *c, uint64_t handle, int fd, char *line)
         uint64_t v[16], count = 0;
         char cmd[32], path[4096];
         double secs;
-        long long size, off;
         int n, rv = 0;
 
         if (sscanf(line, "%31s", cmd) != 1) {
                 printf("err empty\n");
                 return true;
         }
-        if (strcmp(cmd, "trunc") == 0 && sscanf(line, "%*s %lld", &size) == 1) {
-                rv = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
-        } else if (strcmp(cmd, "punch") == 0 && sscanf(line, "%*s %lld %lld", &off, &size) == 2) {
-                rv = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-                               (off_t)size) < 0
-                         ? -errno
-                         : 0;
-        } else if (strcmp(cmd, "loop") == 0 && sscanf(line, "%*s %lf %lld", &secs, &size) == 2) {
-                uint64_t end = actor_mono_ns() + (uint64_t)(secs * 1e9);
-
-                while (actor_mono_ns() < end) {
-                        if (ftruncate(fd, (off_t)size) == 0) {
-                                count++;
-                        }
-                        actor_nap_us(200);
-                }
+        if (fd_resize(fd, cmd, line, &rv, &count)) {
+                /* done */
         } else if (strcmp(cmd, "set") == 0 && (n = parse_assignments(line + 3, f, v, 16)) > 0) {
                 rv = write_fields(fd, f, v, n);
         } else if (strcmp(cmd, "scribble") == 0 && sscanf(line, "%*s %lf%n", &secs, &n) == 1) {
