@@ -269,7 +269,9 @@ tshm_seg_is_stream(const tshm_seg *seg)
 static bool
 stream_sub_gone(uint32_t pid)
 {
-        return pid != UINT32_MAX && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+        /* 0: the daemon freed the entry after our mask was read (kill(0, 0)
+         * would ask about our own process group, and say alive). */
+        return pid == 0 || (pid != UINT32_MAX && kill((pid_t)pid, 0) < 0 && errno == ESRCH);
 }
 
 _Static_assert(TSHM_STREAM_MAX_SUBS <= 64, "the held entries are a 64-bit mask");
@@ -351,16 +353,6 @@ stream_slot_free(tshm_seg *seg, uint64_t frame, bool check_gone)
         return true;
 }
 
-static inline void
-stream_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#elif defined(__aarch64__)
-        __asm__ __volatile__("yield");
-#endif
-}
-
 /* How long a wait on @seg spins before it sleeps: the handle's spin time,
  * or STREAM_HANDOFF_NS if that is longer, the other end is @busy, there is
  * a second CPU for it to be busy on, and nobody chose the spin time (a
@@ -394,7 +386,7 @@ stream_spin_cursors(tshm_seg *seg, uint64_t frame, uint64_t deadline)
                         if (stream_slot_free(seg, frame, false)) {
                                 return true;
                         }
-                        stream_pause();
+                        tshm__sync_pause();
                 }
                 now = tshm__mono_ns();
         }
@@ -670,7 +662,7 @@ stream_spin(const tshm_seg *seg, const struct tshm__slot *slot, uint64_t frame, 
                         if (st != state && st != 2u * frame - 1u) {
                                 return true;
                         }
-                        stream_pause();
+                        tshm__sync_pause();
                 }
                 now = tshm__mono_ns();
         }

@@ -26,21 +26,23 @@
  * the stream's subscriber table read-write, counts itself in its @sleepers
  * while it sleeps, and a publish wakes only when that count is not 0:
  *   sleeper                                 publisher
- *   sleepers += 1 (seq_cst)                 seq = 2k (release)
- *   w = wake; s = seq (seq_cst)             wake += 1 (seq_cst)
- *   s new: sleepers -= 1, return            n = sleepers (seq_cst)
- *   FUTEX_WAIT(wake, w); sleepers -= 1      n != 0: FUTEX_WAKE(wake)
- * No wake-up is lost: the five seq_cst accesses are in one total order.
- * If the publisher's load of @sleepers comes before the sleeper's
- * increment, then its bump of @wake comes before the sleeper's load of
- * @wake, which sees it: FUTEX_WAIT returns at once (it compares the word in
- * the kernel), and as the bump is a release and that load an acquire, the
- * store of seq before the bump is seen too when the sleeper looks again. Otherwise the publisher
- * reads a count of at least 1 and wakes, and a FUTEX_WAIT on the old value either sees the bump or
- * is queued before the FUTEX_WAKE (the kernel compares and queues under one lock). A stale positive
- * count (a sleeper killed in its sleep) only costs wakes. A count a hostile subscriber zeroes costs
- * latency, never liveness: a counted sleeper wakes by itself every SYNC_COUNTED_SLICE_NS and looks
- * again.
+ *   sleepers += 1 (seq_cst)                 seq = 2k (release in a stream
+ *   w = wake; s = seq (seq_cst)               publish, seq_cst elsewhere)
+ *   s new: sleepers -= 1, return            wake += 1 (seq_cst)
+ *   FUTEX_WAIT(wake, w); sleepers -= 1      n = sleepers (seq_cst)
+ *                                           n != 0: FUTEX_WAKE(wake)
+ * No wake-up is lost: the seq_cst accesses are in one total order. If the
+ * publisher's load of @sleepers comes before the sleeper's increment, then
+ * its bump of @wake comes before the sleeper's load of @wake, which sees
+ * it: FUTEX_WAIT returns at once (it compares the word in the kernel), and
+ * as the bump is a release and that load an acquire, the store of seq
+ * before the bump is seen too when the sleeper looks again. Otherwise the
+ * publisher reads a count of at least 1 and wakes, and a FUTEX_WAIT on the
+ * old value either sees the bump or is queued before the FUTEX_WAKE (the
+ * kernel compares and queues under one lock). A stale positive count (a
+ * sleeper killed in its sleep) only costs wakes. A count a hostile
+ * subscriber zeroes costs latency, never liveness: a counted sleeper wakes
+ * by itself every SYNC_COUNTED_SLICE_NS and looks again.
  *
  * The lock holds the writer's thread id. A writer that dies holding it is
  * noticed by the next writer (kill(tid, 0) fails with ESRCH, or the thread
@@ -171,13 +173,19 @@ tshm__sync_multi_cpu(void)
         return sync_multi_cpu;
 }
 
-uint64_t
-tshm__mono_ns(void)
+static uint64_t
+sync_clock_ns(clockid_t id)
 {
         struct timespec ts;
 
-        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+        (void)clock_gettime(id, &ts);
         return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t
+tshm__mono_ns(void)
+{
+        return sync_clock_ns(CLOCK_MONOTONIC);
 }
 
 /* CLOCK_MONOTONIC as of the last tick: a read of the vDSO's data, where a
@@ -187,21 +195,13 @@ tshm__mono_ns(void)
 static uint64_t
 sync_mono_coarse_ns(void)
 {
-        struct timespec ts;
-
-        if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) < 0) {
-                return tshm__mono_ns();
-        }
-        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        return sync_clock_ns(CLOCK_MONOTONIC_COARSE);
 }
 
 uint64_t
 tshm__real_ns(void)
 {
-        struct timespec ts;
-
-        (void)clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        return sync_clock_ns(CLOCK_REALTIME);
 }
 
 uint64_t
@@ -261,16 +261,6 @@ tshm__sync_publish_wake(struct tshm__hdr *hdr, const uint32_t *sleepers)
         if (sleepers == NULL || __atomic_load_n(sleepers, __ATOMIC_SEQ_CST) != 0) {
                 tshm__futex_wake(&hdr->wake);
         }
-}
-
-static inline void
-sync_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#elif defined(__aarch64__)
-        __asm__ __volatile__("yield");
-#endif
 }
 
 /* Whether the thread @tid (of any process) is gone: no such thread (EPERM
@@ -487,7 +477,7 @@ sync_wait_counted(struct tshm__hdr *hdr, uint64_t after_seq, uint64_t deadline, 
                                 /* Poll the word the publish changes, without
                                  * the system calls of the sleeping path. */
                                 for (int i = 0; i < 64; i++) {
-                                        sync_pause();
+                                        tshm__sync_pause();
                                         if (__atomic_load_n(&hdr->wake, __ATOMIC_RELAXED) != w) {
                                                 break;
                                         }

@@ -30,6 +30,16 @@ uint32_t tshm__pid(void);
 
 /* The default spin before a wait sleeps ($TSHM_SPIN_NS, else by CPU count). */
 uint64_t tshm__sync_default_spin(void);
+/* One pause of a spin-wait loop (the CPU's hint that this is one). */
+static inline void
+tshm__sync_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        __asm__ __volatile__("yield");
+#endif
+}
 /* Whether $TSHM_SPIN_NS chose that default (a user's choice, which the
  * stream hand-off spin respects), rather than the CPU count. */
 bool tshm__sync_spin_chosen(void);
