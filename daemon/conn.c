@@ -162,9 +162,10 @@ conn_gather(const struct tshmd_conn *c, struct iovec *iov)
         return n;
 }
 
-/* Send what the socket takes, several replies to a sendmsg (the replies of
- * requests that came in one read leave in one write). Returns false when the
- * connection failed. */
+/* Send what the queue holds as far as the socket takes it, several replies
+ * to a sendmsg. Replies queue only when the socket did not take one at once
+ * (conn_send_now): under backpressure, where gathering them saves calls.
+ * Returns false when the connection failed. */
 static bool
 conn_flush(struct tshmd_conn *c)
 {

@@ -457,6 +457,7 @@ guard_on_event(uv_poll_t *h, int status, int events)
 int
 tshmd_guard_start(struct tshmd_server *srv)
 {
+        char path[32];
         int rv;
 
         srv->guard_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -465,7 +466,12 @@ tshmd_guard_start(struct tshmd_server *srv)
                           strerror(errno));
                 return -errno;
         }
-        if (inotify_add_watch(srv->guard_fd, srv->shm.path, IN_MODIFY) < 0) {
+        /* The directory tshmd opened at start, through its descriptor (a
+         * later rename of the path, or a mount over it, must not move the
+         * watch), or through the path where /proc is not mounted. */
+        (void)snprintf(path, sizeof(path), "/proc/self/fd/%d", srv->shm.fd);
+        if (inotify_add_watch(srv->guard_fd, path, IN_MODIFY) < 0 &&
+            inotify_add_watch(srv->guard_fd, srv->shm.path, IN_MODIFY) < 0) {
                 rv = -errno;
                 tshmd_log(LOG_WARNING, "cannot watch %s: %s; resized segments will not be restored",
                           srv->shm.path, strerror(errno));

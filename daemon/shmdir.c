@@ -93,13 +93,16 @@ shmdir_tmpfs_huge(dev_t dev, char *out, size_t outlen)
         }
         while (fgets(line, sizeof(line), f) != NULL) {
                 const char *sep = strstr(line, " - ");
-                const char *h;
+                const char *super, *h;
 
                 /* "ID PARENT MAJ:MIN ROOT POINT OPTS ... - FSTYPE SOURCE SUPEROPTS" */
                 if (sep == NULL || strstr(line, want) == NULL || strstr(line, want) > sep) {
                         continue;
                 }
-                if ((h = strstr(sep, "huge=")) != NULL) {
+                /* The super block's options, after FSTYPE and SOURCE. */
+                super = strchr(sep + 3, ' ');
+                super = super != NULL ? strchr(super + 1, ' ') : NULL;
+                if (super != NULL && (h = strstr(super, "huge=")) != NULL) {
                         size_t n = strcspn(h + 5, ", \n");
 
                         snprintf(out, outlen, "%.*s", (int)n, h + 5);
