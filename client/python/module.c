@@ -192,7 +192,7 @@ PyDoc_STRVAR(
     "the GIL. Clients do not survive fork(): connect again in the child.");
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT,       .m_name = "tshm", .m_doc = module_doc, .m_size = -1,
+    PyModuleDef_HEAD_INIT,       .m_name = "tshm._tshm", .m_doc = module_doc, .m_size = -1,
     .m_methods = module_methods,
 };
 
@@ -210,10 +210,10 @@ module_add_type(PyObject *m, const char *name, PyTypeObject *type)
         return 0;
 }
 
-PyMODINIT_FUNC PyInit_tshm(void);
+PyMODINIT_FUNC PyInit__tshm(void);
 
 PyMODINIT_FUNC
-PyInit_tshm(void)
+PyInit__tshm(void)
 {
         PyObject *m;
 

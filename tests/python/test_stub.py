@@ -1,11 +1,11 @@
-"""The type stub (client/python/tshm.pyi) names exactly what the module has."""
+"""The type stub (client/python/tshm/__init__.pyi) names exactly what the module has."""
 
 import ast
 import os
 
 import tshm
 
-STUB = os.path.join(os.path.dirname(__file__), "..", "..", "client", "python", "tshm.pyi")
+STUB = os.path.join(os.path.dirname(__file__), "..", "..", "client", "python", "tshm", "__init__.pyi")
 HELPER_TYPES = {"DTypeLike", "ShapeLike", "SegmentInfo", "DaemonInfo", "StreamInfo"}
 
 

@@ -78,7 +78,7 @@ cleanup() {
         }
         for f in /usr/sbin/tshmd /usr/bin/tshm /usr/include/tshm.h /etc/default/tshmd \
                 /lib/systemd/system/tshmd.socket /etc/systemd/system/sockets.target.wants/tshmd.socket \
-                /usr/lib/python3/dist-packages/tshm.*.so /var/lib/tshm; do
+                /usr/lib/python3/dist-packages/tshm /var/lib/tshm; do
                 if [ -e "$f" ] || [ -L "$f" ]; then
                         echo "FAIL: package: $f is left after dpkg --purge" >&2
                         rc=1

@@ -1,4 +1,4 @@
-"""Type stubs for the tshm extension module (client/python).
+"""Type stubs for the tshm package (client/python/tshm; the calls are in tshm._tshm).
 
 Named N-d arrays in shared memory, seen as numpy arrays and torch tensors by
 every process at once, zero-copy. See help(tshm) for the overview.
