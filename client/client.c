@@ -13,6 +13,7 @@
 #include "internal.h"
 
 #include "header.h"
+#include "spec.h"
 
 void
 tshm__client_errmsg(tshm_client *c, const char *fmt, ...)
@@ -641,7 +642,7 @@ list_append(tshm_info **all, size_t *n, size_t *cap, const struct tshm__reply *r
 }
 
 int
-tshm_list(tshm_client *c, tshm_info **ret_infos, size_t *ret_count)
+tshm_list(tshm_client *c, const char *prefix, tshm_info **ret_infos, size_t *ret_count)
 {
         struct tshm__req req = {.op = TSHM_OP_LIST, .limit = TSHM_PROTO_LIST_PAGE};
         struct tshm__reply reply;
@@ -651,6 +652,15 @@ tshm_list(tshm_client *c, tshm_info **ret_infos, size_t *ret_count)
 
         if (c == NULL || ret_infos == NULL || ret_count == NULL) {
                 return TSHM_EINVAL;
+        }
+        if (prefix != NULL && prefix[0] != '\0') {
+                /* A prefix is the start of a valid name: no name can
+                 * start with anything else, so it is refused, not listed
+                 * as nothing. */
+                if (tshm__name_check(prefix) < 0) {
+                        return TSHM_EBADNAME;
+                }
+                memcpy(req.prefix, prefix, strlen(prefix) + 1);
         }
         (void)pthread_mutex_lock(&c->lock);
         do {

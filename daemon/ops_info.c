@@ -2,6 +2,7 @@
  * ops_info.c - the handlers that only look: stat, list and daemon_stat, and gc,
  * which looks at what the registry does not know.
  */
+#include <string.h>
 #include <unistd.h>
 
 #include "tshmd.h"
@@ -29,11 +30,14 @@ tshmd_ops_stat(struct tshmd_server *srv, struct tshmd_session *ses, const struct
         return 0;
 }
 
-/* Whether @seg belongs in a listing for @peer. */
+/* Whether @seg belongs in a listing for @peer of the names that start with
+ * @prefix (of @plen bytes; 0: every name). */
 static bool
-ops_info_listed(const struct tshmd_peer *peer, const struct tshmd_seg *seg)
+ops_info_listed(const struct tshmd_peer *peer, const struct tshmd_seg *seg, const char *prefix,
+                size_t plen)
 {
-        return seg->state == TSHMD_SEG_READY && tshmd_peer_may_see(peer, seg);
+        return seg->state == TSHMD_SEG_READY && strncmp(seg->name, prefix, plen) == 0 &&
+               tshmd_peer_may_see(peer, seg);
 }
 
 int
@@ -43,6 +47,7 @@ tshmd_ops_list(struct tshmd_server *srv, struct tshmd_session *ses, const struct
         uint32_t limit = req->limit == 0 || req->limit > TSHM_PROTO_LIST_PAGE ? TSHM_PROTO_LIST_PAGE
                                                                               : req->limit;
         struct tshmd_seg *seg, *first = NULL;
+        size_t plen = strlen(req->prefix);
         uint32_t count = 0, i = 0;
         uint64_t next = 0;
         tshm_info *infos = NULL;
@@ -52,7 +57,7 @@ tshmd_ops_list(struct tshmd_server *srv, struct tshmd_session *ses, const struct
          * listing even if segments come and go in between. Segments the
          * caller may not read are left out. */
         for (seg = srv->reg.by_name; seg != NULL; seg = seg->hh.next) {
-                if (seg->serial <= req->cursor || !ops_info_listed(&ses->peer, seg)) {
+                if (seg->serial <= req->cursor || !ops_info_listed(&ses->peer, seg, req->prefix, plen)) {
                         continue;
                 }
                 if (count == limit) {
@@ -71,7 +76,7 @@ tshmd_ops_list(struct tshmd_server *srv, struct tshmd_session *ses, const struct
                 return TSHM_ENOMEM;
         }
         for (seg = first; i < count && seg != NULL; seg = seg->hh.next) {
-                if (ops_info_listed(&ses->peer, seg)) {
+                if (ops_info_listed(&ses->peer, seg, req->prefix, plen)) {
                         tshmd_seg_info(srv, seg, &infos[i++]);
                 }
         }

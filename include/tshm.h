@@ -588,11 +588,15 @@ typedef struct tshm_info {
 TSHM_API int tshm_stat(tshm_client *c, const char *name, tshm_info *ret_info);
 
 /* List every segment the caller may read (root and owners see all of
- * theirs), oldest first. Returns 0, an array of *ret_count
- * entries in *ret_infos (free it with tshm_list_free(); NULL when there are
- * none), or TSHM_ENOMEM or a connection error. Fetches pages of up to 4096
- * entries, one round trip each. */
-TSHM_API int tshm_list(tshm_client *c, tshm_info **ret_infos, size_t *ret_count);
+ * theirs) whose name starts with @prefix (NULL or "": every one), oldest
+ * first; the daemon filters, so a prefix costs no more than what it
+ * matches. Returns 0, an array of *ret_count entries in *ret_infos (free it
+ * with tshm_list_free(); NULL when there are none), or TSHM_EBADNAME (a
+ * prefix no name could start with: a character names do not take, a
+ * leading '.', or longer than TSHM_NAME_MAX), TSHM_ENOMEM or a connection
+ * error. Fetches pages of up to 4096 entries, one round trip each. */
+TSHM_API int tshm_list(tshm_client *c, const char *prefix, tshm_info **ret_infos,
+                       size_t *ret_count);
 TSHM_API void tshm_list_free(tshm_info *infos);
 
 /* The daemon's counters. A plain struct: its layout is part of the ABI. */

@@ -79,6 +79,7 @@ struct tshm__req {
         uint64_t handle;               /* close */
         uint64_t cursor;               /* list: resume after this serial */
         uint32_t limit;                /* list: at most this many */
+        char prefix[TSHM_NAME_MAX + 1]; /* list: only names that start so ("": all) */
         uint32_t owner;                /* chown: new owner uid, or TSHM_ID_UNCHANGED */
         uint32_t group;                /* chown: new group gid, or TSHM_ID_UNCHANGED */
         uint32_t slots;                /* stream_create */

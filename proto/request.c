@@ -89,6 +89,7 @@ enum req_type {
         T_U64,   /* uint64_t; a positive integer */
         T_BOOL,  /* bool; true or false */
         T_NAME,  /* char[]; a string that passes tshm__name_check() */
+        T_PREFIX, /* char[]; "" or a string that passes tshm__name_check() */
         T_DTYPE, /* tshm_dtype; its name as a string */
         T_SHAPE, /* uint64_t[TSHM_MAX_NDIM] and ndim; an array of extents */
 };
@@ -165,6 +166,9 @@ static const struct req_field {
     F_("policy", T_U32, policy, O_STREAM_CREATE, 0, false, check_policy),
     F_("cursor", T_U64, cursor, 0, O_LIST, false, NULL),
     F_("limit", T_U32, limit, 0, O_LIST, false, NULL),
+    /* Sent only when not empty, so that a listing of everything stays what
+     * it was before the key existed (and works with older daemons). */
+    F_("prefix", T_PREFIX, prefix, 0, O_LIST, true, NULL),
     F_("owner", T_U32, owner, 0, O_CHOWN, false, NULL),
     F_("group", T_U32, group, 0, O_CHOWN, false, NULL),
 #undef F_
@@ -198,8 +202,13 @@ field_sent(const struct tshm__req *req, const struct req_field *f, unsigned opbi
         if (!(f->optional & opbit)) {
                 return false;
         }
-        /* only_if_set applies to T_BOOL fields only. */
-        return !f->only_if_set || *(const bool *)field_cptr(req, f);
+        /* only_if_set applies to T_BOOL (sent when true) and T_PREFIX
+         * (sent when not empty) fields only. */
+        if (!f->only_if_set) {
+                return true;
+        }
+        return f->type == T_PREFIX ? *(const char *)field_cptr(req, f) != '\0'
+                                   : *(const bool *)field_cptr(req, f);
 }
 
 static int
@@ -217,6 +226,7 @@ pack_field(msgpack_packer *pk, const struct tshm__req *req, const struct req_fie
                 return tshm__mp_pack_key(pk, f->key) |
                        (*(const bool *)p ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
         case T_NAME:
+        case T_PREFIX:
                 return tshm__mp_pack_kv_str(pk, f->key, (const char *)p);
         case T_DTYPE:
                 dt = tshm__dtype_name(*(const tshm_dtype *)p);
@@ -304,6 +314,15 @@ decode_value(const msgpack_object *v, const struct req_field *f, struct tshm__re
                         return TSHM_EPROTO;
                 }
                 if (!tshm__mp_obj_str(v, p, f->size) || tshm__name_check(p) < 0) {
+                        return TSHM_EBADNAME;
+                }
+                return 0;
+        case T_PREFIX:
+                if (v->type != MSGPACK_OBJECT_STR) {
+                        return TSHM_EPROTO;
+                }
+                if (!tshm__mp_obj_str(v, p, f->size) ||
+                    (*(const char *)p != '\0' && tshm__name_check(p) < 0)) {
                         return TSHM_EBADNAME;
                 }
                 return 0;

@@ -23,6 +23,8 @@
 #define CLI_OPT_STREAM 0x10u /* --slots N, --policy block|overwrite */
 #define CLI_OPT_WIDE 0x20u   /* -w, --wide */
 #define CLI_OPT_NOPOP 0x40u  /* --no-populate */
+#define CLI_OPT_PREFIX 0x80u /* --prefix PREFIX */
+#define CLI_OPT_EPHEM 0x100u /* --ephemeral */
 
 struct cli_ctx;
 
@@ -51,6 +53,8 @@ struct cli_ctx {
         uint32_t slots;            /* --slots: make a stream of this many frames; 0: an array */
         tshm_stream_policy policy; /* --policy */
         bool no_populate;          /* --no-populate: let the pages fault in as touched */
+        const char *prefix;        /* --prefix: only names that start so, or NULL */
+        bool ephemeral;            /* --ephemeral: removed when the command ends */
         int argc;                  /* the positional arguments */
         char **argv;
 };

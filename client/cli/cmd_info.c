@@ -288,7 +288,7 @@ cmd_ls(const struct cli_ctx *ctx)
         if ((status = cli_connect(ctx, &c)) != 0) {
                 return status;
         }
-        if ((rv = tshm_list(c, &infos, &count)) < 0) {
+        if ((rv = tshm_list(c, ctx->prefix, &infos, &count)) < 0) {
                 status = cli_fail_tshm(ctx, c, rv, NULL);
                 goto out;
         }

@@ -3,10 +3,12 @@
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "tshm.h"
 
 #include "cli.h"
+#include "intr.h"
 
 int
 cmd_rm(const struct cli_ctx *ctx)
@@ -27,6 +29,27 @@ cmd_rm(const struct cli_ctx *ctx)
         return status;
 }
 
+/* Keep an ephemeral segment alive: it lives as long as this connection.
+ * Its name on standard output says it is ready (a script reads that line
+ * before it goes on); then wait for SIGINT, SIGTERM or SIGHUP, which end
+ * the command with status 0 and the daemon removes the segment. */
+static int
+create_hold(const char *name)
+{
+        const struct timespec slice = {.tv_sec = 1, .tv_nsec = 0};
+
+        (void)printf("%s\n", name);
+        (void)fflush(stdout);
+        intr_begin();
+        /* A signal interrupts the sleep (the handler has no SA_RESTART);
+         * one that lands just before it is seen a slice later. */
+        while (intr_caught() == 0) {
+                (void)nanosleep(&slice, NULL);
+        }
+        intr_end_quietly();
+        return CLI_EXIT_OK;
+}
+
 int
 cmd_create(const struct cli_ctx *ctx)
 {
@@ -36,6 +59,7 @@ cmd_create(const struct cli_ctx *ctx)
         tshm_seg *seg = NULL;
         tshm_dtype dtype;
         unsigned mode;
+        unsigned flags;
         bool later;
         size_t ndim;
         int rv, status;
@@ -62,14 +86,14 @@ cmd_create(const struct cli_ctx *ctx)
          * its group: no one in the creator's own group gets them meanwhile.
          * (Mode 0 at create means the default, so 0 is set by chmod too.) */
         later = ctx->have_group || mode == 0;
-        /* This process writes nothing and exits: populating its mapping
-         * would be work for no one (a reader's own open populates its). */
+        /* This process writes nothing: populating its mapping would be
+         * work for no one (a reader's own open populates its). */
+        flags = TSHM_CREATE_NOPOPULATE | (ctx->ephemeral ? TSHM_CREATE_EPHEMERAL : 0u);
         rv = ctx->slots != 0
                  ? tshm_stream_create(c, name, dtype, ndim, shape, ctx->slots, ctx->policy,
-                                      later ? (mode & 0700u) | 0400u : mode, TSHM_CREATE_NOPOPULATE,
-                                      &seg)
+                                      later ? (mode & 0700u) | 0400u : mode, flags, &seg)
                  : tshm_create(c, name, dtype, ndim, shape, later ? (mode & 0700u) | 0400u : mode,
-                               TSHM_CREATE_NOPOPULATE, &seg);
+                               flags, &seg);
         if (rv < 0) {
                 status = cli_fail_seg(ctx, c, rv, name);
                 goto out;
@@ -82,6 +106,9 @@ cmd_create(const struct cli_ctx *ctx)
                 seg = NULL;
                 (void)tshm_unlink(c, name);
                 goto out;
+        }
+        if (ctx->ephemeral) {
+                status = create_hold(name);
         }
         rv = tshm_close(seg);
         seg = NULL;

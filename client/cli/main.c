@@ -23,8 +23,9 @@
 #define CLI_STDOUT_BUF (1u << 16)
 
 static const struct cli_cmd commands[] = {
-    {"ls", "[--json] [-w]", "list segments",
+    {"ls", "[--prefix PREFIX] [--json] [-w]", "list segments",
      "Columns: NAME DTYPE SHAPE SIZE OWNER MODE OPENS CREATED STREAM, oldest first.\n"
+     "--prefix lists only the names that start with PREFIX (the daemon filters).\n"
      "SHAPE and SIZE of a stream are one frame's; STREAM shows its slots, policy,\n"
      "subscribers and frames published (\"-\" for an array).\n"
      "With --json, print one JSON array of objects with the keys name, dtype,\n"
@@ -33,12 +34,13 @@ static const struct cli_cmd commands[] = {
      "On a terminal, rows are fitted to its width ($COLUMNS, else the terminal's):\n"
      "long names and shapes are cut, ending in \"...\", then the row. -w, --wide,\n"
      "or output to a pipe or file, shows them whole.\n",
-     CLI_OPT_JSON | CLI_OPT_WIDE, 0, 0, cmd_ls},
+     CLI_OPT_JSON | CLI_OPT_WIDE | CLI_OPT_PREFIX, 0, 0, cmd_ls},
     {"info", "NAME [--json]", "describe one segment",
      "Print \"key: value\" lines, or with --json one JSON object with the keys\n"
      "of 'tshm ls --json'.\n",
      CLI_OPT_JSON, 1, 1, cmd_info},
-    {"create", "NAME DTYPE SHAPE [--mode OCTAL] [--group GROUP] [--slots N [--policy P]]",
+    {"create",
+     "NAME DTYPE SHAPE [--mode OCTAL] [--group GROUP] [--slots N [--policy P]] [--ephemeral]",
      "create a zero-filled segment or stream",
      "DTYPE is a NumPy name (float32, int64, bool, complex64, bfloat16, ...) or\n"
      "type string ('<f4'). SHAPE is written 3x4 or 3,4; '' or 'scalar' is 0-d.\n"
@@ -47,8 +49,11 @@ static const struct cli_cmd commands[] = {
      "the group and other bits apply only once it has that group.\n"
      "--slots N makes a stream: a ring of N frames of DTYPE and SHAPE; --policy\n"
      "is block (the default: producers wait for the slowest subscriber) or\n"
-     "overwrite (they never wait; late subscribers skip frames).\n",
-     CLI_OPT_MODE | CLI_OPT_GROUP | CLI_OPT_STREAM, 3, 3, cmd_create},
+     "overwrite (they never wait; late subscribers skip frames).\n"
+     "--ephemeral: the segment lives as long as this command, which then stays\n"
+     "in the foreground until SIGINT, SIGTERM or SIGHUP (or until killed: the\n"
+     "daemon removes it when the connection closes) and exits 0.\n",
+     CLI_OPT_MODE | CLI_OPT_GROUP | CLI_OPT_STREAM | CLI_OPT_EPHEM, 3, 3, cmd_create},
     {"chmod", "MODE NAME...", "set segments' permission bits",
      "MODE is octal, at most 0777. Only the owner (or root) may.\n", 0, 2, -1, cmd_chmod},
     {"chown", "OWNER[:GROUP] NAME...", "set segments' owner and/or group",
@@ -226,6 +231,7 @@ parse_command(struct cli_ctx *ctx, int argc, char **argv)
             {"group", required_argument, NULL, 'g'}, {"remove", no_argument, NULL, 'r'},
             {"slots", required_argument, NULL, 'S'}, {"policy", required_argument, NULL, 'P'},
             {"wide", no_argument, NULL, 'w'},        {"no-populate", no_argument, NULL, 'N'},
+            {"prefix", required_argument, NULL, 'p'}, {"ephemeral", no_argument, NULL, 'e'},
             {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
         };
         const struct cli_cmd *cmd = ctx->cmd;
@@ -248,6 +254,14 @@ parse_command(struct cli_ctx *ctx, int argc, char **argv)
                         ctx->have_mode = true;
                 } else if (ch == 'N' && (cmd->opts & CLI_OPT_NOPOP) != 0) {
                         ctx->no_populate = true;
+                } else if (ch == 'p' && (cmd->opts & CLI_OPT_PREFIX) != 0) {
+                        if (optarg[0] != '\0' && tshm_name_check(optarg) < 0) {
+                                return cli_usage(ctx, "bad prefix '%s': no name starts so",
+                                                 optarg);
+                        }
+                        ctx->prefix = optarg;
+                } else if (ch == 'e' && (cmd->opts & CLI_OPT_EPHEM) != 0) {
+                        ctx->ephemeral = true;
                 } else if (ch == 'w' && (cmd->opts & CLI_OPT_WIDE) != 0) {
                         ctx->wide = true;
                 } else if (ch == 'r' && (cmd->opts & CLI_OPT_REMOVE) != 0) {

@@ -284,23 +284,28 @@ tshmpy_client_unlink_quiet(tshmpy_client *self, const char *name)
 static PyObject *
 client_create(tshmpy_client *self, PyObject *args, PyObject *kwds)
 {
-        static const char *const kwlist[] = {"name", "shape", "dtype", "mode", "populate", NULL};
+        static const char *const kwlist[] = {"name",     "shape",     "dtype", "mode",
+                                             "populate", "ephemeral", NULL};
         PyObject *name_obj, *shape_obj, *dtype_obj = NULL, *populate = NULL;
         uint64_t shape[TSHM_MAX_NDIM];
         size_t ndim = 0;
         tshm_dtype dtype = TSHM_DTYPE_FLOAT32;
         const char *name;
         unsigned mode, flags;
-        int imode = 0600;
+        int imode = 0600, ephemeral = 0;
 
-        if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|OiO:create", TSHMPY_KW(kwlist), &name_obj,
-                                         &shape_obj, &dtype_obj, &imode, &populate) ||
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|OiO$p:create", TSHMPY_KW(kwlist),
+                                         &name_obj, &shape_obj, &dtype_obj, &imode, &populate,
+                                         &ephemeral) ||
             tshmpy_client_populate_arg(populate, &flags) < 0 ||
             (name = tshmpy_args_name(name_obj)) == NULL ||
             tshmpy_args_shape(shape_obj, &ndim, shape) < 0 ||
             (dtype_obj != NULL && tshmpy_numpy_parse_dtype(dtype_obj, &dtype) < 0) ||
             tshmpy_args_mode(imode, &mode) < 0) {
                 return NULL;
+        }
+        if (ephemeral) {
+                flags |= TSHM_CREATE_EPHEMERAL;
         }
         return tshmpy_client_create(self, name, dtype, ndim, shape, mode, flags);
 }
@@ -408,7 +413,8 @@ client_repr(tshmpy_client *self)
 }
 
 PyDoc_STRVAR(client_create_doc,
-             "create($self, /, name, shape, dtype='float32', mode=0o600, populate=None)\n--\n\n"
+             "create($self, /, name, shape, dtype='float32', mode=0o600, populate=None, *,\n"
+             "       ephemeral=False)\n--\n\n"
              "Create the segment `name` holding a zero-filled, C-contiguous array, open it\n"
              "read-write and return its Segment.\n\n"
              "name: 1-200 characters of [A-Za-z0-9._-], not starting with '.'.\n"
@@ -419,7 +425,10 @@ PyDoc_STRVAR(client_create_doc,
              "(torch.bfloat16). Little-endian or native only.\n"
              "mode: permission bits like a file's, 0o600 by default.\n"
              "populate: map every page now (True), leave them to fault in on first touch\n"
-             "(False), or None: populate segments up to 1 GiB (tshm.POPULATE_AUTO_MAX).\n\n"
+             "(False), or None: populate segments up to 1 GiB (tshm.POPULATE_AUTO_MAX).\n"
+             "ephemeral: the daemon removes the segment when this client's connection\n"
+             "closes (Client.close(), the process ending, or killed with -9); views\n"
+             "already made stay valid. Default False: it stays until unlink().\n\n"
              "The daemon reserves every page now: a full /dev/shm or budget is NoSpaceError\n"
              "here, never a SIGBUS later. Raises InvalidError (ValueError) for a bad name,\n"
              "shape, dtype or mode, ExistsError (FileExistsError), NoSpaceError, LimitError,\n"
@@ -467,7 +476,7 @@ static PyMethodDef client_methods[] = {
     {"open", TSHMPY_METH(client_open), METH_VARARGS | METH_KEYWORDS, client_open_doc},
     {"from_numpy", TSHMPY_METH(client_from_numpy), METH_VARARGS | METH_KEYWORDS,
      client_from_numpy_doc},
-    {"list", TSHMPY_METH(tshmpy_info_list), METH_NOARGS, tshmpy_info_list_doc},
+    {"list", TSHMPY_METH(tshmpy_info_list), METH_VARARGS | METH_KEYWORDS, tshmpy_info_list_doc},
     {"stat", TSHMPY_METH(tshmpy_info_stat), METH_VARARGS | METH_KEYWORDS, tshmpy_info_stat_doc},
     {"unlink", TSHMPY_METH(client_unlink), METH_VARARGS | METH_KEYWORDS, client_unlink_doc},
     {"daemon_stat", TSHMPY_METH(tshmpy_info_daemon_stat), METH_NOARGS, tshmpy_info_daemon_stat_doc},

@@ -95,28 +95,50 @@ info_dict(const tshm_info *info, const tshm_stream_info *si)
 }
 
 const char tshmpy_info_list_doc[] =
-    PyDoc_STR("list($self, /)\n--\n\n"
-              "Every segment the caller may read (root and owners see all of theirs),\n"
+    PyDoc_STR("list($self, /, prefix=None)\n--\n\n"
+              "Every segment the caller may read (root and owners see all of theirs)\n"
+              "whose name starts with `prefix` (None or '': all; the daemon filters),\n"
               "oldest first, as dicts with the keys and values of\n"
               "'tshm ls --json': name, dtype (str), shape (list), nbytes, size, owner (uid),\n"
               "group (gid), mode (str, e.g. '0600'), opens (open handles, all clients),\n"
               "created (ISO 8601 UTC str), created_ns (int), kind ('array' or 'stream'),\n"
               "backing ('tmpfs', 'tmpfs-huge' or 'hugetlbfs') and page_size (bytes of its\n"
-              "pages).");
+              "pages). A prefix no name could start with raises InvalidError.");
 
 PyObject *
-tshmpy_info_list(tshmpy_client *self, PyObject *unused)
+tshmpy_info_list(tshmpy_client *self, PyObject *args, PyObject *kwds)
 {
+        static const char *const kwlist[] = {"prefix", NULL};
+        PyObject *prefix_obj = Py_None;
+        const char *prefix = NULL;
         tshm_info *infos = NULL;
         size_t count = 0, i;
         PyObject *list;
         int rv;
 
-        (void)unused;
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:list", TSHMPY_KW(kwlist), &prefix_obj)) {
+                return NULL;
+        }
+        if (prefix_obj != Py_None) {
+                if (!PyUnicode_Check(prefix_obj)) {
+                        return PyErr_Format(PyExc_TypeError, "list(): prefix must be a str, not %.100s",
+                                            Py_TYPE(prefix_obj)->tp_name);
+                }
+                if ((prefix = PyUnicode_AsUTF8(prefix_obj)) == NULL) {
+                        return NULL;
+                }
+                if (prefix[0] != '\0' && tshm_name_check(prefix) < 0) {
+                        return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EBADNAME,
+                                              "bad prefix %R: no segment name starts so (names are "
+                                              "1-200 characters of [A-Za-z0-9._-], not starting "
+                                              "with '.')",
+                                              prefix_obj);
+                }
+        }
         if (tshmpy_client_begin(self) < 0) {
                 return NULL;
         }
-        Py_BEGIN_ALLOW_THREADS rv = tshm_list(self->c, &infos, &count);
+        Py_BEGIN_ALLOW_THREADS rv = tshm_list(self->c, prefix, &infos, &count);
         Py_END_ALLOW_THREADS if (rv < 0)
         {
                 return tshmpy_client_fail(self, rv);

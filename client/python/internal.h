@@ -123,6 +123,10 @@ PyObject *tshmpy_publish_get_time(tshmpy_segment *self, void *closure);
 PyObject *tshmpy_publish_get_spin(tshmpy_segment *self, void *closure);
 int tshmpy_publish_set_spin(tshmpy_segment *self, PyObject *value, void *closure);
 
+/* read.c: seg.read(), a consistent in-place read (tshm.Read). */
+extern PyTypeObject tshmpy_read_type;
+PyObject *tshmpy_read_new(tshmpy_segment *self, PyObject *args, PyObject *kwds);
+
 /* client.c: tshm.Client, and the calls that make and remove arrays. */
 PyObject *tshmpy_client_connect(const char *socket);
 /* Take and drop self->lock; the first call may release the GIL while it
@@ -167,7 +171,7 @@ PyObject *tshmpy_client_sub_open(tshmpy_client *self, PyObject *args, PyObject *
 
 /* info.c: Client.list(), stat() and daemon_stat(). */
 extern const char tshmpy_info_list_doc[], tshmpy_info_stat_doc[], tshmpy_info_daemon_stat_doc[];
-PyObject *tshmpy_info_list(tshmpy_client *self, PyObject *unused);
+PyObject *tshmpy_info_list(tshmpy_client *self, PyObject *args, PyObject *kwds);
 PyObject *tshmpy_info_stat(tshmpy_client *self, PyObject *args, PyObject *kwds);
 PyObject *tshmpy_info_daemon_stat(tshmpy_client *self, PyObject *unused);
 

@@ -117,7 +117,8 @@ static PyMethodDef module_methods[] = {
      "Releases the GIL while it waits. If the daemon restarts later, the client's\n"
      "next call connects again by itself (libtshm); mappings are never affected."},
     {"create", TSHMPY_METH(module_create), METH_VARARGS | METH_KEYWORDS,
-     "create(name, shape, dtype='float32', mode=0o600, populate=None)\n--\n\n"
+     "create(name, shape, dtype='float32', mode=0o600, populate=None, *, ephemeral=False)\n"
+     "--\n\n"
      "Client.create() on the default client (connected on first use): a Segment."},
     {"open", TSHMPY_METH(module_open), METH_VARARGS | METH_KEYWORDS,
      "open(name, writable=False, populate=None)\n--\n\n"
@@ -126,7 +127,7 @@ static PyMethodDef module_methods[] = {
      "from_numpy(name, array, mode=0o600)\n--\n\n"
      "Client.from_numpy() on the default client (connected on first use)."},
     {"list", TSHMPY_METH(module_list), METH_VARARGS | METH_KEYWORDS,
-     "list()\n--\n\nClient.list() on the default client: a list of dicts."},
+     "list(prefix=None)\n--\n\nClient.list() on the default client: a list of dicts."},
     {"stat", TSHMPY_METH(module_stat), METH_VARARGS | METH_KEYWORDS,
      "stat(name)\n--\n\nClient.stat() on the default client: a dict."},
     {"unlink", TSHMPY_METH(module_unlink), METH_VARARGS | METH_KEYWORDS,
@@ -232,6 +233,7 @@ PyInit__tshm(void)
             module_add_type(m, "Segment", &tshmpy_segment_type) < 0 ||
             module_add_type(m, "_Mapping", &tshmpy_mapping_type) < 0 ||
             module_add_type(m, "Write", &tshmpy_write_type) < 0 ||
+            module_add_type(m, "Read", &tshmpy_read_type) < 0 ||
             module_add_type(m, "Stream", &tshmpy_stream_type) < 0 ||
             module_add_type(m, "Loan", &tshmpy_loan_type) < 0 ||
             module_add_type(m, "Subscriber", &tshmpy_subscriber_type) < 0 ||

@@ -372,16 +372,16 @@ publish_snap_fn(void *arg, int timeout_ms)
 PyObject *
 tshmpy_publish_snapshot(tshmpy_segment *self, PyObject *args, PyObject *kwds)
 {
-        static const char *const kwlist[] = {"timeout", "bfloat16_as_uint16", NULL};
+        static const char *const kwlist[] = {"timeout", "bfloat16_as_uint16", "return_seq", NULL};
         PyObject *timeout = NULL, *arr, *res = NULL;
         struct publish_snap_arg a;
         tshmpy_mapping *map;
         double timeout_s = 1.0;
-        int bf16_as_u16 = 0;
+        int bf16_as_u16 = 0, return_seq = 0;
         int64_t rv;
 
-        if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$p:snapshot", TSHMPY_KW(kwlist), &timeout,
-                                         &bf16_as_u16) ||
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$pp:snapshot", TSHMPY_KW(kwlist), &timeout,
+                                         &bf16_as_u16, &return_seq) ||
             (timeout != NULL && tshmpy_timeout_arg(timeout, &timeout_s) < 0) ||
             (map = publish_hold(self)) == NULL) {
                 return NULL;
@@ -396,7 +396,7 @@ tshmpy_publish_snapshot(tshmpy_segment *self, PyObject *args, PyObject *kwds)
         a.seq = -1;
         rv = tshmpy_wait_sliced(publish_snap_fn, &a, tshmpy_deadline(timeout_s));
         if (rv >= 0) {
-                res = Py_NewRef(arr);
+                res = return_seq ? Py_BuildValue("(OL)", arr, (long long)rv) : Py_NewRef(arr);
         } else if (rv == TSHMPY_RAISED) {
                 res = NULL;
         } else if (rv == TSHM_ETORN && a.seq < 0) {

@@ -460,14 +460,38 @@ PyDoc_STRVAR(segment_wait_doc,
              "interrupts it (KeyboardInterrupt).");
 
 PyDoc_STRVAR(segment_snapshot_doc,
-             "snapshot($self, /, timeout=1.0, *, bfloat16_as_uint16=False)\n--\n\n"
+             "snapshot($self, /, timeout=1.0, *, bfloat16_as_uint16=False, return_seq=False)\n"
+             "--\n\n"
              "A copy of the array (a new ndarray) that is one whole version: never torn by a\n"
              "writer that was writing meanwhile. It copies, checks that no write overlapped\n"
              "(the seqlock), and copies again when one did, for up to `timeout` seconds\n"
              "(None: forever); then raises TimeoutError, saying whether a writer did not\n"
              "finish or writers kept overwriting the copy. When the version itself is torn\n"
              "(a writer died or raised inside write()), raises TornError with .array (the\n"
-             "copy) and .seq (the version). Releases the GIL while it waits and copies.");
+             "copy) and .seq (the version). Releases the GIL while it waits and copies.\n"
+             "return_seq=True returns (array, seq): the copy and the version it holds\n"
+             "(the value seg.wait() returned for it), so a reader knows what it copied.");
+
+PyDoc_STRVAR(segment_read_doc,
+             "read($self, /, timeout=1.0, *, bfloat16_as_uint16=False)\n--\n\n"
+             "A consistent read in place, zero-copy: a context manager (tshm.Read) whose\n"
+             "__enter__ waits (up to `timeout` s; None: forever) while a write is in\n"
+             "progress and gives a read-only ndarray view of the segment, and whose\n"
+             "__exit__ checks the seqlock: when a write overlapped the block, what it read\n"
+             "may mix two versions and it raises TornError (.seq: the version it began\n"
+             "at); so it does for a version a writer left half-written. .seq is the\n"
+             "version read. A with block cannot run twice, so the caller retries:\n\n"
+             "    while True:\n"
+             "        try:\n"
+             "            with seg.read() as a:\n"
+             "                total = a.sum()\n"
+             "            break\n"
+             "        except tshm.TornError:\n"
+             "            continue        # a writer overlapped: read again\n\n"
+             "Keep the block short: a writer does not wait for it (it is the reader who\n"
+             "retries). The view stays valid memory after the block, but only what was\n"
+             "computed inside it is checked. snapshot() is the copying form, which retries\n"
+             "by itself. Raises TimeoutError when a writer does not finish in time.");
 
 PyDoc_STRVAR(segment_array_doc,
              "__array__($self, /, dtype=None, copy=None)\n--\n\n"
@@ -548,6 +572,7 @@ static PyMethodDef segment_methods[] = {
     {"wait", TSHMPY_METH(tshmpy_publish_wait), METH_VARARGS | METH_KEYWORDS, segment_wait_doc},
     {"snapshot", TSHMPY_METH(tshmpy_publish_snapshot), METH_VARARGS | METH_KEYWORDS,
      segment_snapshot_doc},
+    {"read", TSHMPY_METH(tshmpy_read_new), METH_VARARGS | METH_KEYWORDS, segment_read_doc},
     {"__enter__", tshmpy_segment_enter, METH_NOARGS, "Return the segment."},
     {"__exit__", TSHMPY_METH(tshmpy_segment_exit), METH_VARARGS, "Close the segment."},
     {NULL, NULL, 0, NULL},

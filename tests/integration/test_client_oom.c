@@ -210,7 +210,7 @@ static int
 call_list(void **ret_obj)
 {
         size_t n;
-        int rv = tshm_list(c, (tshm_info **)ret_obj, &n);
+        int rv = tshm_list(c, NULL, (tshm_info **)ret_obj, &n);
 
         ck_assert(rv < 0 || n == NLIST);
         return rv;

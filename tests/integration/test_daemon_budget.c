@@ -259,7 +259,7 @@ START_TEST(test_daemon_list_pages_and_stats)
                 ck_assert_int_eq(tshm_close(s), 0);
         }
         ck_assert_int_eq(tshm_unlink(c, "seg-00100"), 0);
-        ck_assert_int_eq(tshm_list(c, &all, &n), 0);
+        ck_assert_int_eq(tshm_list(c, NULL, &all, &n), 0);
         ck_assert_uint_eq(n, 4999);
         for (i = 0; i < n; i++) {
                 /* Oldest first, each exactly once. */
@@ -272,6 +272,29 @@ START_TEST(test_daemon_list_pages_and_stats)
                 ck_assert_uint_eq(all[i].mode, 0600);
         }
         tshm_list_free(all);
+        /* A prefix: filtered by the daemon, across pages ("seg-0" is every
+         * name), in order; "" and NULL are all. */
+        ck_assert_int_eq(tshm_list(c, "seg-0", &all, &n), 0);
+        ck_assert_uint_eq(n, 4999);
+        ck_assert_str_eq(all[0].name, "seg-00000");
+        ck_assert_str_eq(all[n - 1].name, "seg-04999");
+        tshm_list_free(all);
+        ck_assert_int_eq(tshm_list(c, "seg-04", &all, &n), 0);
+        ck_assert_uint_eq(n, 1000);
+        ck_assert_str_eq(all[0].name, "seg-04000");
+        tshm_list_free(all);
+        ck_assert_int_eq(tshm_list(c, "seg-0010", &all, &n), 0);
+        ck_assert_uint_eq(n, 9); /* seg-00100 is gone */
+        ck_assert_str_eq(all[0].name, "seg-00101");
+        tshm_list_free(all);
+        ck_assert_int_eq(tshm_list(c, "", &all, &n), 0);
+        ck_assert_uint_eq(n, 4999);
+        tshm_list_free(all);
+        ck_assert_int_eq(tshm_list(c, "nothing", &all, &n), 0);
+        ck_assert_uint_eq(n, 0);
+        ck_assert_ptr_null(all);
+        ck_assert_int_eq(tshm_list(c, ".seg", &all, &n), TSHM_EBADNAME);
+        ck_assert_int_eq(tshm_list(c, "seg 0", &all, &n), TSHM_EBADNAME);
         ck_assert_int_eq(tshm_daemon_stat(c, &st), 0);
         ck_assert_uint_eq(st.segments, 4999);
         ck_assert_uint_eq(st.clients, 1);

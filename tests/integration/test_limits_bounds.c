@@ -68,7 +68,7 @@ listed(tshm_client *c)
         size_t n, i;
         int bits = 0;
 
-        if (tshm_list(c, &infos, &n) < 0) {
+        if (tshm_list(c, NULL, &infos, &n) < 0) {
                 return -1;
         }
         for (i = 0; i < n; i++) {

@@ -205,7 +205,7 @@ victim(const struct tshmd_fixture *f, const void *arg)
         do {
                 tshm_client *fresh;
 
-                if (tshm_stat(c, "pub0", &info) < 0 || tshm_list(c, &infos, &n) < 0) {
+                if (tshm_stat(c, "pub0", &info) < 0 || tshm_list(c, NULL, &infos, &n) < 0) {
                         return 2;
                 }
                 tshm_list_free(infos);

@@ -35,7 +35,7 @@ def public(names):
 def test_stub_names_the_module():
     top, classes = stub_names()
     assert public(dir(tshm)) == public(top) - HELPER_TYPES
-    for cls in (tshm.Client, tshm.Segment, tshm.Write, tshm.Stream, tshm.Loan, tshm.Subscriber,
+    for cls in (tshm.Client, tshm.Segment, tshm.Write, tshm.Read, tshm.Stream, tshm.Loan, tshm.Subscriber,
                 tshm.Frame):
         have = {n for n in dir(cls) if not n.startswith("_")} | \
             {n for n in ("__enter__", "__exit__", "__array__", "__dlpack__",

@@ -246,7 +246,7 @@ stress_consistent(const struct tshmd_fixture *f, tshm_client *c, uint64_t client
                 stress_why(why, whylen, "stats: %s", tshm_strerror(rv));
                 return false;
         }
-        if ((rv = tshm_list(c, &infos, &n)) < 0) {
+        if ((rv = tshm_list(c, NULL, &infos, &n)) < 0) {
                 stress_why(why, whylen, "list: %s", tshm_strerror(rv));
                 return false;
         }

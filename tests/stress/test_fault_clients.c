@@ -160,7 +160,7 @@ victim_run(const char *socket, uint64_t seed)
                 default: {
                         tshm_info *all;
                         size_t n;
-                        if ((rv = tshm_list(c, &all, &n)) < 0) {
+                        if ((rv = tshm_list(c, NULL, &all, &n)) < 0) {
                                 victim_fail(c, "list", "", rv);
                         }
                         tshm_list_free(all);
@@ -229,7 +229,7 @@ START_TEST(test_fault_clients_kill9_at_random_points)
                (unsigned long long)st.segments, (unsigned long long)st.bytes,
                (unsigned long long)st.requests);
         /* Unlink everything: nothing may stay behind in /dev/shm. */
-        ck_assert_int_eq(tshm_list(c, &all, &n), 0);
+        ck_assert_int_eq(tshm_list(c, NULL, &all, &n), 0);
         for (i = 0; i < n; i++) {
                 ck_assert_int_eq(tshm_unlink(c, all[i].name), 0);
         }

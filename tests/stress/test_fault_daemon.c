@@ -383,7 +383,7 @@ check_after_restart(const struct tshmd_fixture *f, uint32_t cycle)
         unsigned w, j;
 
         /* Records first, listing second: every record predates the list. */
-        ck_assert_int_eq(tshm_list(nc, &all, &n), 0);
+        ck_assert_int_eq(tshm_list(nc, NULL, &all, &n), 0);
         for (w = 0; w < WRITERS; w++) {
                 struct writer_slot *ws = &board->w[w];
                 ck_assert_msg(ld64(&ws->bad_words) == 0,

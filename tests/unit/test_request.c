@@ -25,7 +25,7 @@ static const struct {
     {"dtype", KSTR_DTYPE}, {"shape", KSHAPE}, {"mode", KU32},       {"flags", KU32},
     {"writable", KBOOL},   {"remove", KBOOL}, {"subscribe", KBOOL}, {"roster", KBOOL},
     {"handle", KU64},      {"slots", KU32},   {"policy", KU32},     {"cursor", KU64},
-    {"limit", KU32},       {"owner", KU32},   {"group", KU32},
+    {"limit", KU32},       {"owner", KU32},   {"group", KU32},      {"prefix", KSTR_NAME},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -47,7 +47,7 @@ static const struct {
     {TSHM_OP_CHMOD, {"name", "mode"}, {NULL}},
     {TSHM_OP_CHOWN, {"name"}, {"owner", "group"}},
     {TSHM_OP_GC, {NULL}, {"remove"}},
-    {TSHM_OP_LIST, {NULL}, {"cursor", "limit"}},
+    {TSHM_OP_LIST, {NULL}, {"cursor", "limit", "prefix"}},
     {TSHM_OP_DAEMON_STAT, {NULL}, {NULL}},
 };
 
@@ -342,6 +342,7 @@ START_TEST(test_request_round_trip_every_op)
                 in.limit = 17;
                 in.owner = 1001;
                 in.group = 1002;
+                strcpy(in.prefix, "a-B.");
                 in.slots = TSHM_STREAM_MAX_SLOTS;
                 in.policy = TSHM_STREAM_OVERWRITE;
                 for (size_t k = 0; k < NKEYS; k++) {
@@ -380,12 +381,56 @@ START_TEST(test_request_round_trip_every_op)
                 if (op_allows(o, "name")) {
                         ck_assert_str_eq(out.name, in.name);
                 }
+                if (op_allows(o, "prefix")) {
+                        ck_assert_str_eq(out.prefix, in.prefix);
+                }
                 if (op_allows(o, "shape")) {
                         ck_assert_uint_eq(out.ndim, 2);
                         ck_assert_uint_eq(out.shape[0], in.shape[0]);
                         ck_assert_uint_eq(out.shape[1], in.shape[1]);
                 }
                 msgpack_sbuffer_destroy(&sb);
+        }
+}
+END_TEST
+
+/* A list's prefix is sent only when it is not empty (a listing of everything
+ * is the request older daemons take), decoded as "" when absent, may not be
+ * a string no name starts with, and an empty one on the wire means all. */
+START_TEST(test_request_list_prefix)
+{
+        static const char *const bad[] = {".x", "a b", "a/b", "\xc3\xa9"};
+        struct tshm__req in, out;
+        msgpack_sbuffer sb;
+        struct mb m;
+        char err[128];
+
+        memset(&in, 0, sizeof(in));
+        in.op = TSHM_OP_LIST;
+        msgpack_sbuffer_init(&sb);
+        ck_assert_int_eq(tshm__req_encode(&in, &sb), 0);
+        ck_assert_ptr_null(memmem(sb.data, sb.size, "prefix", 6));
+        ck_assert_int_eq(tshm__req_decode((const uint8_t *)sb.data + 4, sb.size - 4, &out, err,
+                                          sizeof(err)),
+                         0);
+        ck_assert_str_eq(out.prefix, "");
+        msgpack_sbuffer_destroy(&sb);
+        for (size_t i = 0; i <= sizeof(bad) / sizeof(bad[0]); i++) {
+                const char *p = i < sizeof(bad) / sizeof(bad[0]) ? bad[i] : "";
+
+                msgpack_sbuffer_init(&m.sb);
+                msgpack_packer_init(&m.pk, &m.sb, msgpack_sbuffer_write);
+                msgpack_pack_map(&m.pk, 3);
+                pack_str(&m.pk, "op");
+                msgpack_pack_uint32(&m.pk, TSHM_OP_LIST);
+                pack_str(&m.pk, "id");
+                msgpack_pack_uint32(&m.pk, 1);
+                pack_str(&m.pk, "prefix");
+                pack_str(&m.pk, p);
+                ck_assert_int_eq(tshm__req_decode((const uint8_t *)m.sb.data, m.sb.size, &out, err,
+                                                  sizeof(err)),
+                                 p[0] == '\0' ? 0 : TSHM_EBADNAME);
+                msgpack_sbuffer_destroy(&m.sb);
         }
 }
 END_TEST
@@ -469,6 +514,7 @@ main(void)
             TSHM_TESTS(test_request_every_key_accepted, test_request_missing_required_key,
                        test_request_optional_key_may_be_absent, test_request_duplicate_key,
                        test_request_wrong_type, test_request_key_not_taken,
-                       test_request_round_trip_every_op, test_request_wire_bytes));
+                       test_request_round_trip_every_op, test_request_list_prefix,
+                       test_request_wire_bytes));
         return tshm_test_run(s);
 }

@@ -36,7 +36,7 @@ Decisions the types cannot say:
 import builtins
 import os
 from types import TracebackType
-from typing import Any, Literal, NotRequired, Sequence, SupportsIndex, TypedDict, Union
+from typing import Any, Literal, NotRequired, Sequence, SupportsIndex, TypedDict, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -170,6 +170,23 @@ class Write:
         tb: TracebackType | None,
     ) -> Literal[False]: ...
 
+class Read:
+    """A consistent in-place read (Segment.read()). __enter__ waits while a
+    write is in progress and returns a read-only view; __exit__ raises
+    TornError when a write overlapped the block (read again) or the version
+    was left torn by a writer."""
+
+    @property
+    def seq(self) -> int | None:
+        """The version read, or None before the block is entered."""
+    def __enter__(self) -> npt.NDArray[Any]: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]: ...
+
 class Segment:
     """One opened segment; its views share memory with every process that
     opened it. Description attributes stay readable after close(); anything
@@ -220,12 +237,29 @@ class Segment:
         if there is one. timeout in seconds (None: forever, 0: just check).
         TimeoutError on timeout; NotFoundError ("segment 'NAME' was
         unlinked") when the segment is unlinked."""
+    @overload
     def snapshot(
-        self, timeout: float | None = 1.0, *, bfloat16_as_uint16: bool = False
+        self,
+        timeout: float | None = 1.0,
+        *,
+        bfloat16_as_uint16: bool = False,
+        return_seq: Literal[False] = False,
     ) -> npt.NDArray[Any]:
         """A copy that is one whole version (never torn by a concurrent write).
         TornError (.array, .seq) for a torn version; TimeoutError when no
         whole version could be copied within timeout."""
+    @overload
+    def snapshot(
+        self,
+        timeout: float | None = 1.0,
+        *,
+        bfloat16_as_uint16: bool = False,
+        return_seq: Literal[True],
+    ) -> tuple[npt.NDArray[Any], int]:
+        """(copy, the version it holds)."""
+    def read(self, timeout: float | None = 1.0, *, bfloat16_as_uint16: bool = False) -> Read:
+        """`with seg.read() as a:` a zero-copy consistent read; TornError at
+        exit when a write overlapped it (read again)."""
     @property
     def __array_interface__(self) -> dict[str, Any]: ...
     def numpy(self, *, bfloat16_as_uint16: bool = False) -> npt.NDArray[Any]:
@@ -400,18 +434,21 @@ class Client:
         dtype: DTypeLike = "float32",
         mode: int = 0o600,
         populate: bool | None = None,
+        *,
+        ephemeral: bool = False,
     ) -> Segment:
         """A new zero-filled segment, opened read-write. populate: fault in
         every page now (True), none (False), or None: segments up to
-        POPULATE_AUTO_MAX bytes."""
+        POPULATE_AUTO_MAX bytes. ephemeral: removed when this client's
+        connection closes."""
     def open(self, name: str, writable: bool = False, populate: bool | None = None) -> Segment:
         """Map an existing segment. populate as for create(); best effort,
         an open never fails for it."""
     def from_numpy(self, name: str, array: npt.ArrayLike, mode: int = 0o600) -> Segment:
         """A new segment holding a copy of `array`."""
-    def list(self) -> builtins.list[SegmentInfo]:
+    def list(self, prefix: str | None = None) -> builtins.list[SegmentInfo]:
         """Every segment the caller may read (root and owners see all of
-        theirs), oldest first."""
+        theirs) whose name starts with prefix, oldest first."""
     def stat(self, name: str) -> SegmentInfo:
         """One segment's metadata; PermissionDeniedError if the caller may
         not read it."""
@@ -452,10 +489,12 @@ def create(
     dtype: DTypeLike = "float32",
     mode: int = 0o600,
     populate: bool | None = None,
+    *,
+    ephemeral: bool = False,
 ) -> Segment: ...
 def open(name: str, writable: bool = False, populate: bool | None = None) -> Segment: ...
 def from_numpy(name: str, array: npt.ArrayLike, mode: int = 0o600) -> Segment: ...
-def list() -> builtins.list[SegmentInfo]: ...
+def list(prefix: str | None = None) -> builtins.list[SegmentInfo]: ...
 def stat(name: str) -> SegmentInfo: ...
 def unlink(name: str) -> None: ...
 def daemon_stat() -> DaemonInfo: ...
