@@ -170,7 +170,7 @@ scale_time_list(tshm_client *c, struct bench_scale *r)
 
         for (i = 0; i < SCALE_RUNS; i++) {
                 t0 = bench_now_ns();
-                if ((rv = tshm_list(c, &infos, &n)) < 0) {
+                if ((rv = tshm_list(c, NULL, &infos, &n)) < 0) {
                         fprintf(stderr, "tshm-bench: tshm_list: %s (%s)\n", tshm_strerror(rv),
                                 tshm_errmsg(c));
                         return rv;
