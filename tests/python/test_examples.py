@@ -40,3 +40,11 @@ def test_consumer_first(daemon, client, name):
     assert [f"sees round {k}," in out["consumer.py"] for k in range(1, 5)] == [True] * 4
     assert "saw 4 rounds" in out["consumer.py"]
     assert not [e for e in client.list() if e["name"].startswith(name)]
+
+
+def test_dataloader_example(daemon):
+    res = subprocess.run([sys.executable, os.path.join(EXAMPLES, "dataloader.py"), "40"],
+                         env=daemon.env(), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "torch.utils.data.DataLoader:" in res.stdout
+    assert "tshm.torch.DataLoader:" in res.stdout and "x)" in res.stdout
