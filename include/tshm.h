@@ -44,9 +44,9 @@
  *   race other use of the same tshm_seg; it may race tshm_disconnect() of
  *   its client and calls on other handles.
  * - tshm_sub: one thread at a time per subscription (tshm_sub_take(),
- *   tshm_sub_release(), tshm_sub_release_frame(), tshm_sub_close()); threads that take concurrently
- *   each open their own. tshm_sub_close() may race tshm_disconnect() of its
- *   client, as tshm_close() may.
+ *   tshm_sub_release(), tshm_sub_release_frame(), tshm_sub_close()); threads
+ *   that take concurrently each open their own. tshm_sub_close() may race
+ *   tshm_disconnect() of its client, as tshm_close() may.
  * - The dtype, name, shape, error and version helpers are pure and
  *   thread-safe.
  */
