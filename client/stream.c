@@ -549,7 +549,7 @@ tshm_stream_discard(tshm_seg *seg)
  * The daemon sets a joining entry's cursor to the newest frame published
  * (start - 1), not to start, and stores it before the entry is held
  * (daemon/stream.c): a producer that sees the entry in the roster sees a
- * cursor that holds that frame's slot. tshm__sub_init moves a
+ * cursor that holds that frame's slot. tshm_sub_open_opts moves a
  * TSHM_SUB_NEXT subscriber's cursor up to start at once; cursors only grow,
  * which the producers' cache of them relies on (stream_slot_free).
  *
@@ -569,10 +569,12 @@ tshm_stream_discard(tshm_seg *seg)
  * compare-and-swap order it before the producer's seq_cst loads of the
  * roster and cursors): it waits for our release. If seq says that frame
  * was published, a producer that missed us may be rewriting the slot: we
- * move the cursor up to the newest frame now (it only grows) and look
- * again. Once our cursor is seen, a producer stops one frame short of
- * that, so this ends at the second look unless the producer kept missing
- * the join. Returns 0 or TSHM_ETORN (a producer stored a bad seq). */
+ * move the cursor up to the newest frame now (it only grows; the frames
+ * skipped were published before we start, so they are not missed) and
+ * look again. A producer that sees our cursor stops at frame newest +
+ * slots - 1, so this ends at the second look unless the producer kept
+ * missing the join (test_stream_depth.c races it). Returns 0 or TSHM_ETORN
+ * (a producer stored a bad seq). */
 static int
 stream_sub_newest(tshm_sub *sub)
 {
