@@ -571,9 +571,10 @@ tshm_stream_discard(tshm_seg *seg)
  * was published, a producer that missed us may be rewriting the slot: we
  * move the cursor up to the newest frame now (it only grows; the frames
  * skipped were published before we start, so they are not missed) and
- * look again. A producer that sees our cursor stops at frame newest +
- * slots - 1, so this ends at the second look unless the producer kept
- * missing the join (test_stream_depth.c races it). Returns 0 or TSHM_ETORN
+ * look again. That ends at the first look that finds fewer than slots - 1
+ * frames published past the newest we chose: a producer would have to
+ * publish that many between our store of the cursor and our load of seq to
+ * keep us going (test_stream_depth.c races one). Returns 0 or TSHM_ETORN
  * (a producer stored a bad seq). */
 static int
 stream_sub_newest(tshm_sub *sub)
