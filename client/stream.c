@@ -11,18 +11,19 @@
  * same futex as tshm_wait().
  *
  * Each subscriber has an entry in the subscriber table (a memfd from the
- * daemon; daemon/stream.c) whose cursor is the next frame it will take:
- * every frame before it is released. The subscriber keeps that cursor in
- * its handle and only publishes it to the table (which any holder can
- * write); who holds an entry, and where it starts, is the roster's word (a
- * memfd only the daemon can write). Under the block policy the producer
- * loans frame k only when the cursor of every entry the roster says is held
- * is past k - slots (the frame
- * the slot held), else it sleeps on the table's @release word, which a
- * subscriber bumps after a release when a producer said it waits, and the
- * daemon bumps when a subscriber leaves. Under the overwrite policy the
- * producer never looks; a subscriber checks a slot's state before it hands
- * a frame out and again at release, and counts what it skipped.
+ * daemon; daemon/stream.c) whose cursor is the oldest frame it holds, or
+ * the next frame it will take when it holds none: every frame before it is
+ * released. A subscriber may hold up to its depth of frames (chosen at
+ * subscribe, at most slots - 1, so that a producer always has a slot to
+ * fill for the frame it waits for) and release them in any order; its
+ * cursor moves when the oldest is released, and never backwards. The subscriber keeps that cursor
+ * in its handle and only publishes it to the table (which any holder can write); who holds an
+ * entry, and where it starts, is the roster's word (a memfd only the daemon can write). Under the
+ * block policy the producer loans frame k only when the cursor of every entry the roster says is
+ * held is past k - slots (the frame the slot held), else it sleeps on the table's @release word,
+ * which a subscriber bumps after a release when a producer said it waits, and the daemon bumps when
+ * a subscriber leaves. Under the overwrite policy the producer never looks; a subscriber checks a
+ * slot's state before it hands a frame out and again at release, and counts what it skipped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,9 +56,14 @@ struct tshm_sub {
         uint32_t index;           /* its index */
         uint32_t serial;          /* our subscription's serial in the roster */
         uint64_t next;            /* the next frame we take: ours, not the table's */
-        bool held;                /* a frame is taken and not released */
-        uint64_t held_frame;
-        uint64_t missed; /* in all */
+        uint32_t depth;           /* the most frames we hold at once */
+        uint32_t nheld;           /* frames held now */
+        /* The frames held, oldest first: frames are taken in order, and a
+         * release closes its gap, so held[0] is the oldest (what the
+         * table's cursor says) and held[nheld - 1] the one taken last. */
+        uint64_t *held;
+        uint64_t held_one; /* held's storage at depth 1 */
+        uint64_t missed;   /* in all */
 };
 
 static struct tshm__hdr *
@@ -537,20 +543,103 @@ tshm_stream_discard(tshm_seg *seg)
         return 0;
 }
 
+/* Start @sub (just joined, at the roster's start) at the newest frame
+ * still in the ring, if one was published when it joined: TSHM_SUB_NEWEST.
+ *
+ * The daemon sets a joining entry's cursor to the newest frame published
+ * (start - 1), not to start, and stores it before the entry is held
+ * (daemon/stream.c): a producer that sees the entry in the roster sees a
+ * cursor that holds that frame's slot. tshm_sub_open_opts moves a
+ * TSHM_SUB_NEXT subscriber's cursor up to start at once; cursors only grow,
+ * which the producers' cache of them relies on (stream_slot_free).
+ *
+ * What is left is a producer that looked at the roster before the join,
+ * and so may loan that slot without a look at our cursor. Under the
+ * overwrite policy that is the policy's own race: the take checks the
+ * slot's state before it hands the frame out (moving on to the next frame
+ * still there, counted missed, as any take does) and the release checks it
+ * again (TSHM_ETORN). Under the block policy the frame must stay put while
+ * held, so we look at the header's seq after the join (the daemon's stores
+ * happen before its reply, and ours, to move the cursor, is seq_cst before
+ * the load): if it says frame newest + slots - 1 is not published yet,
+ * then no loan of the newest frame's slot (frame newest + slots) can have
+ * begun, and the one that comes later takes the writer lock after that
+ * publish and so looks at the roster and our cursor after our look at
+ * seq (the publish stores seq, the unlock and the lock's seq_cst
+ * compare-and-swap order it before the producer's seq_cst loads of the
+ * roster and cursors): it waits for our release. If seq says that frame
+ * was published, a producer that missed us may be rewriting the slot: we
+ * move the cursor up to the newest frame now (it only grows; the frames
+ * skipped were published before we start, so they are not missed) and
+ * look again. That ends at the first look that finds fewer than slots - 1
+ * frames published past the newest we chose: a producer would have to
+ * publish that many between our store of the cursor and our load of seq to
+ * keep us going (test_stream_depth.c races one). Returns 0 or TSHM_ETORN
+ * (a producer stored a bad seq). */
+static int
+stream_sub_newest(tshm_sub *sub)
+{
+        tshm_seg *seg = sub->seg;
+        uint64_t newest = sub->next - 1u, seq;
+
+        if (newest == 0) {
+                return 0; /* nothing was published: the first frame is the next */
+        }
+        if (seg->policy != TSHM_STREAM_BLOCK) {
+                sub->next = newest;
+                __atomic_store_n(&sub->me->cursor, newest, __ATOMIC_RELEASE);
+                return 0;
+        }
+        for (;;) {
+                seq = __atomic_load_n(&stream_hdr(seg)->seq, __ATOMIC_SEQ_CST);
+                if (!tshm__seq_ok(seq)) {
+                        return TSHM_ETORN;
+                }
+                if (seq / 2u + 2u <= newest + seg->slots) {
+                        break;
+                }
+                newest = seq / 2u;
+                __atomic_store_n(&sub->me->cursor, newest, __ATOMIC_SEQ_CST);
+        }
+        sub->next = newest;
+        return 0;
+}
+
 int
 tshm_sub_open(tshm_client *c, const char *name, tshm_sub **ret_sub)
 {
+        return tshm_sub_open_opts(c, name, NULL, ret_sub);
+}
+
+int
+tshm_sub_open_opts(tshm_client *c, const char *name, const tshm_sub_opts *opts, tshm_sub **ret_sub)
+{
         struct tshm__req req = {.op = TSHM_OP_OPEN, .writable = false};
+        tshm_sub_opts o = {.depth = 1, .start = TSHM_SUB_NEXT};
         struct tshm__reply reply;
         tshm_seg *seg = NULL;
         tshm_sub *sub = NULL;
+        uint64_t *held = NULL;
         uint32_t index;
         int fd = -1, rv;
 
         if (c == NULL || ret_sub == NULL) {
                 return TSHM_EINVAL;
         }
-        if ((sub = tshm__calloc(1, sizeof(*sub))) == NULL) {
+        if (opts != NULL) {
+                o = *opts;
+                if (o.reserved[0] != 0 || o.reserved[1] != 0 || o.reserved[2] != 0 ||
+                    (o.start != TSHM_SUB_NEXT && o.start != TSHM_SUB_NEWEST) ||
+                    o.depth >= TSHM_STREAM_MAX_SLOTS) {
+                        return TSHM_EINVAL;
+                }
+                if (o.depth == 0) {
+                        o.depth = 1;
+                }
+        }
+        if ((sub = tshm__calloc(1, sizeof(*sub))) == NULL ||
+            (o.depth > 1 && (held = tshm__calloc(o.depth, sizeof(*held))) == NULL)) {
+                tshm__free(sub);
                 return TSHM_ENOMEM;
         }
         (void)pthread_mutex_lock(&c->lock);
@@ -564,9 +653,32 @@ tshm_sub_open(tshm_client *c, const char *name, tshm_sub **ret_sub)
                 rv = TSHM_EINVAL;
                 goto out;
         }
+        /* Checked before we join: a subscriber that held every slot would
+         * leave a block-policy producer nothing to fill. */
+        if (o.depth > seg->slots - 1u) {
+                tshm__client_errmsg(c, "'%s' has %u slots: a subscriber may hold %u frames at most",
+                                    name, seg->slots, seg->slots - 1u);
+                rv = TSHM_EINVAL;
+                goto out;
+        }
         if ((rv = stream_attach(c, seg, true, &index)) < 0 ||
             (rv = tshm__sub_init(sub, seg, index)) < 0) {
                 goto out;
+        }
+        if (held != NULL) {
+                sub->held = held;
+                sub->depth = o.depth;
+                held = NULL;
+        }
+        if (o.start == TSHM_SUB_NEWEST) {
+                if ((rv = stream_sub_newest(sub)) < 0) {
+                        goto out;
+                }
+        } else {
+                /* The daemon's cursor holds the newest frame published at
+                 * the join (stream_sub_newest); we hold none before our
+                 * start. */
+                __atomic_store_n(&sub->me->cursor, sub->next, __ATOMIC_SEQ_CST);
         }
         *ret_sub = sub;
         sub = NULL;
@@ -575,7 +687,11 @@ out:
         (void)pthread_mutex_unlock(&c->lock);
         /* tshm_close takes the lock itself; it also frees the table. */
         (void)tshm_close(seg);
+        if (sub != NULL && sub->held != &sub->held_one) {
+                tshm__free(sub->held);
+        }
         tshm__free(sub);
+        tshm__free(held);
         /* The ring populated as tshm_open() populates by default (outside
          * the lock, as there), so that the first frames taken do not fault
          * page by page. */
@@ -599,6 +715,8 @@ tshm__sub_init(tshm_sub *sub, tshm_seg *seg, uint32_t index)
         sub->seg = seg;
         sub->me = &seg->cur->subs[index];
         sub->index = index;
+        sub->depth = 1;
+        sub->held = &sub->held_one;
         /* Where we start and which subscription is ours: the roster's word,
          * which only the daemon writes (the table's cursor is anyone's). */
         sub->serial = __atomic_load_n(&r->serial, __ATOMIC_SEQ_CST);
@@ -676,7 +794,7 @@ tshm_sub_take(tshm_sub *sub, int timeout_ms, tshm_frame *ret_frame)
         struct tshm__hdr *hdr = stream_hdr(seg);
         uint64_t deadline = 0, spin_until = 0, frame, missed = 0;
 
-        if (sub->held || ret_frame == NULL) {
+        if (sub->nheld >= sub->depth || ret_frame == NULL) {
                 return TSHM_EINVAL;
         }
         frame = sub->next;
@@ -737,42 +855,71 @@ tshm_sub_take(tshm_sub *sub, int timeout_ms, tshm_frame *ret_frame)
         ret_frame->timestamp_ns =
             __atomic_load_n(&stream_slot(seg, frame)->ts_ns, __ATOMIC_RELAXED);
         ret_frame->missed = missed;
-        sub->next = frame;
+        sub->next = frame + 1u;
         if (missed != 0) {
                 sub->missed += missed;
                 __atomic_store_n(&sub->me->missed, sub->missed, __ATOMIC_RELAXED);
-                /* Our cursor moves past what we skipped. */
-                __atomic_store_n(&sub->me->cursor, frame, __ATOMIC_SEQ_CST);
+                /* Our cursor moves past what we skipped, unless an older
+                 * frame still holds it. */
+                if (sub->nheld == 0) {
+                        __atomic_store_n(&sub->me->cursor, frame, __ATOMIC_SEQ_CST);
+                }
         }
-        sub->held = true;
-        sub->held_frame = frame;
+        sub->held[sub->nheld++] = frame;
         return 0;
+}
+
+int
+tshm_sub_release_frame(tshm_sub *sub, uint64_t seq)
+{
+        tshm_seg *seg = sub->seg;
+        uint64_t state, cursor;
+        uint32_t i;
+
+        for (i = sub->nheld; i > 0 && sub->held[i - 1u] != seq; i--) {
+        }
+        if (i == 0) {
+                return TSHM_EINVAL; /* not held */
+        }
+        i--;
+        sub->nheld--;
+        memmove(&sub->held[i], &sub->held[i + 1u], (sub->nheld - i) * sizeof(sub->held[0]));
+        /* Orders the caller's reads of the frame before the second look,
+         * and the look before the cursor lets a producer reuse the slot. */
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        state = __atomic_load_n(&stream_slot(seg, seq)->state, __ATOMIC_RELAXED);
+        /* The table's cursor is the oldest frame still held (the next to
+         * take when none is): only the release of the oldest moves it, and
+         * only that one can free the slot a producer waits for. */
+        if (i == 0) {
+                cursor = sub->nheld != 0 ? sub->held[0] : sub->next;
+                if (seg->policy == TSHM_STREAM_OVERWRITE) {
+                        /* No producer waits for a release under overwrite:
+                         * no fence, and no look at the producer's line of
+                         * the table. The cursor is only read for stats
+                         * then. */
+                        __atomic_store_n(&sub->me->cursor, cursor, __ATOMIC_RELEASE);
+                } else {
+                        __atomic_store_n(&sub->me->cursor, cursor, __ATOMIC_SEQ_CST);
+                        stream_kick(seg->cur);
+                }
+        }
+        return state == 2u * seq ? 0 : TSHM_ETORN;
 }
 
 int
 tshm_sub_release(tshm_sub *sub)
 {
-        tshm_seg *seg = sub->seg;
-        uint64_t frame = sub->held_frame, state;
-
-        if (!sub->held) {
+        if (sub->nheld == 0) {
                 return TSHM_EINVAL;
         }
-        sub->held = false;
-        /* Orders the caller's reads of the frame before the second look. */
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        state = __atomic_load_n(&stream_slot(seg, frame)->state, __ATOMIC_RELAXED);
-        sub->next = frame + 1u;
-        if (seg->policy == TSHM_STREAM_OVERWRITE) {
-                /* No producer waits for a release under overwrite: no fence,
-                 * and no look at the producer's line of the table. The
-                 * cursor is only read for stats then. */
-                __atomic_store_n(&sub->me->cursor, sub->next, __ATOMIC_RELEASE);
-        } else {
-                __atomic_store_n(&sub->me->cursor, sub->next, __ATOMIC_SEQ_CST);
-                stream_kick(seg->cur);
-        }
-        return state == 2u * frame ? 0 : TSHM_ETORN;
+        return tshm_sub_release_frame(sub, sub->held[sub->nheld - 1u]);
+}
+
+uint32_t
+tshm_sub_held(const tshm_sub *sub)
+{
+        return sub->nheld;
 }
 
 tshm_seg *
@@ -797,6 +944,9 @@ tshm_sub_close(tshm_sub *sub)
         }
         /* Closing the handle ends the subscription in the daemon. */
         rv = tshm_close(sub->seg);
+        if (sub->held != &sub->held_one) {
+                tshm__free(sub->held);
+        }
         tshm__free(sub);
         return rv;
 }

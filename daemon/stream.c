@@ -165,9 +165,14 @@ tshmd_stream_join(struct tshmd_server *srv, pid_t pid, struct tshmd_seg *seg)
                 /* The cursor is set before the entry is held, so a producer
                  * never sees a held entry with a stale cursor. A frame
                  * published between the read of the count and here is one
-                 * this subscriber does not get: it joined after it. */
+                 * this subscriber does not get: it joined after it. The
+                 * cursor holds the newest frame published (start - 1), which
+                 * a subscriber that starts there (TSHM_SUB_NEWEST) takes;
+                 * one that starts at start moves it up at once. A cursor
+                 * only grows (client/stream.c), so it starts at the lower. */
                 start = stream_frames(srv, seg) + 1;
-                __atomic_store_n(&seg->cur->subs[i].cursor, start, __ATOMIC_SEQ_CST);
+                __atomic_store_n(&seg->cur->subs[i].cursor, start > 1 ? start - 1 : 1,
+                                 __ATOMIC_SEQ_CST);
                 __atomic_store_n(&seg->cur->subs[i].missed, 0, __ATOMIC_SEQ_CST);
                 __atomic_store_n(&r->start, start, __ATOMIC_SEQ_CST);
                 __atomic_store_n(&r->serial, ++seg->sub_serial, __ATOMIC_SEQ_CST);

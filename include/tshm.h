@@ -25,7 +25,10 @@
  * uint64_t reserved[4], that libtshm fills with zeros; later fields take
  * their room from it, so the struct's size and every existing offset stay.
  * A 4-byte hole inside a struct is spelled out as uint32_t reserved0, zero
- * as well. tests/unit/test_abi.c pins every size and offset.
+ * as well. tshm_sub_opts, which the caller fills, ends with uint64_t
+ * reserved[3] that the caller zeroes (libtshm refuses other values, so a
+ * later option can take one). tests/unit/test_abi.c pins every size and
+ * offset.
  *
  * Threads, handle by handle:
  * - tshm_client: every call on one client is serialised by a mutex inside
@@ -44,9 +47,9 @@
  *   race other use of the same tshm_seg; it may race tshm_disconnect() of
  *   its client and calls on other handles.
  * - tshm_sub: one thread at a time per subscription (tshm_sub_take(),
- *   tshm_sub_release(), tshm_sub_close()); threads that take concurrently
- *   each open their own. tshm_sub_close() may race tshm_disconnect() of its
- *   client, as tshm_close() may.
+ *   tshm_sub_release(), tshm_sub_release_frame(), tshm_sub_close()); threads
+ *   that take concurrently each open their own. tshm_sub_close() may race
+ *   tshm_disconnect() of its client, as tshm_close() may.
  * - The dtype, name, shape, error and version helpers are pure and
  *   thread-safe.
  */
@@ -436,7 +439,8 @@ TSHM_API uint64_t tshm_seg_publish_ns(const tshm_seg *seg);
  * slot held; TSHM_STREAM_OVERWRITE never makes it wait, and a subscriber
  * that fell behind skips to the oldest frame still there and is told how
  * many it missed. Subscribers may join (they start at the next frame
- * published) and leave at any time; the daemon drops the cursor of one
+ * published, or the newest still in the ring) and leave at any time, and
+ * may hold several frames at once (tshm_sub_open_opts()); the daemon drops the cursor of one
  * whose connection closes, so a subscriber killed with -9 stops holding the
  * producer back. Producers are serialised by the segment's writer lock, from
  * loan to publish (see publish and wait above).
@@ -492,25 +496,75 @@ typedef struct tshm_frame {
         uint64_t reserved[4];  /* zero; later fields take from here */
 } tshm_frame;
 
-/* Subscribe to the stream @name (read permission needed). The subscriber's
+/* Subscribe to the stream @name (read permission needed), as
+ * tshm_sub_open_opts() with no options: one frame held at a time, and the
  * first frame is the next one published. Returns 0 and *ret_sub (release it
  * with tshm_sub_close()), or TSHM_EBADNAME, TSHM_ENOENT, TSHM_EACCES,
  * TSHM_EINVAL (not a stream), TSHM_ELIMIT (TSHM_STREAM_MAX_SUBS reached), or a
  * connection error. */
 TSHM_API int tshm_sub_open(tshm_client *c, const char *name, tshm_sub **ret_sub);
 
+/* Where a subscriber's first frame is. */
+typedef enum tshm_sub_start {
+        TSHM_SUB_NEXT = 0,   /* the next frame published after it joined */
+        TSHM_SUB_NEWEST = 1, /* the newest frame still in the ring, if one was
+                              * published when it joined (else the next) */
+} tshm_sub_start;
+
+/* Options of tshm_sub_open_opts(). A plain struct: its layout is part of the
+ * ABI; zero it, then set what you need (all zero: the defaults). */
+typedef struct tshm_sub_opts {
+        uint32_t depth;       /* frames held at once: 0 or 1 one, up to slots - 1 */
+        uint32_t start;       /* tshm_sub_start */
+        uint64_t reserved[3]; /* zero; later options take from here */
+} tshm_sub_opts;
+
+/* Subscribe to the stream @name with @opts (NULL: the defaults, so
+ * tshm_sub_open(c, n, r) is tshm_sub_open_opts(c, n, NULL, r)).
+ *
+ * Depth: the subscriber may hold up to @opts->depth frames at once, taken in
+ * order and released in any order (tshm_sub_release_frame()). Under
+ * TSHM_STREAM_BLOCK the producer never reuses the slot of a frame any live
+ * subscriber holds: it waits until the oldest frame held is released. Under
+ * TSHM_STREAM_OVERWRITE a held frame whose slot the producer reused gives
+ * TSHM_ETORN at its release. At most slots - 1 frames, so that a producer
+ * always has a slot for the frame a subscriber waits for.
+ *
+ * Start: with TSHM_SUB_NEWEST the first frame taken is the newest one
+ * published before the subscriber joined, if any was and it is still in
+ * the ring (under the block policy it stays there: a producer that raced
+ * the join moves it on to the newest frame then); under the overwrite
+ * policy, if the producer reuses its slot before the first take, the take
+ * moves on to the next frame still there, counted missed.
+ *
+ * Returns 0 and *ret_sub, or the errors of tshm_sub_open(), TSHM_EINVAL too
+ * for a depth above slots - 1, a start not in tshm_sub_start, or a nonzero
+ * reserved field. */
+TSHM_API int tshm_sub_open_opts(tshm_client *c, const char *name, const tshm_sub_opts *opts,
+                                tshm_sub **ret_sub);
+
 /* Take the next frame, waiting up to @timeout_ms (-1 forever). The frame
  * stays valid (the producer does not reuse its slot under the block policy)
- * until tshm_sub_release(). Returns 0 and *ret_frame, or TSHM_EINVAL (a frame
- * is held already), TSHM_ETIMEDOUT, TSHM_ENOENT (the stream was unlinked and
- * every frame was taken), TSHM_ECONNRESET (the daemon dropped this
- * subscription). */
+ * until it is released. Returns 0 and *ret_frame, or TSHM_EINVAL (the
+ * subscriber holds its depth of frames already: one, unless
+ * tshm_sub_open_opts() chose more), TSHM_ETIMEDOUT, TSHM_ENOENT (the stream
+ * was unlinked and every frame was taken), TSHM_ECONNRESET (the daemon
+ * dropped this subscription). */
 TSHM_API int tshm_sub_take(tshm_sub *sub, int timeout_ms, tshm_frame *ret_frame);
 
-/* Release the frame taken last. Returns 0, TSHM_EINVAL (none held), or
- * TSHM_ETORN: under the overwrite policy the producer reused the slot while
- * it was held, so what was read may be torn. */
+/* Release the frame taken last that is still held (with depth 1: the frame
+ * held). Returns 0, TSHM_EINVAL (none held), or TSHM_ETORN: under the
+ * overwrite policy the producer reused the slot while it was held, so what
+ * was read may be torn. */
 TSHM_API int tshm_sub_release(tshm_sub *sub);
+
+/* Release the held frame numbered @seq (tshm_frame.seq), whichever it is.
+ * Returns 0, TSHM_EINVAL (@sub holds no frame @seq), or TSHM_ETORN as
+ * tshm_sub_release(). */
+TSHM_API int tshm_sub_release_frame(tshm_sub *sub, uint64_t seq);
+
+/* The frames @sub holds now (taken and not released). */
+TSHM_API uint32_t tshm_sub_held(const tshm_sub *sub);
 
 /* The stream's mapping (dtype, shape, name, sequence counter). Owned by @sub. */
 TSHM_API tshm_seg *tshm_sub_seg(const tshm_sub *sub);

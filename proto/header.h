@@ -153,7 +153,8 @@ _Static_assert(sizeof(struct tshm__slot) == 64, "slot size");
 struct tshm__cur_sub {
         uint32_t reserved0; /* 0 (was the active flag: see the roster) */
         uint32_t reserved1; /* 0 */
-        uint64_t cursor;    /* the next frame it will take; frames before are released */
+        uint64_t cursor;    /* the oldest frame it holds, else the next it takes; all
+                             * frames before are released; never moves back */
         uint64_t missed;    /* frames it skipped (overwrite policy) */
         uint8_t reserved[40];
 };

@@ -90,39 +90,82 @@ tshmpy_client_stream_open(tshmpy_client *self, PyObject *args, PyObject *kwds)
 }
 
 const char tshmpy_client_sub_open_doc[] =
-    PyDoc_STR("sub_open($self, /, name)\n--\n\n"
+    PyDoc_STR("sub_open($self, /, name, *, depth=1, start='next')\n--\n\n"
               "Subscribe to the stream `name` (read permission needed) and return a\n"
-              "tshm.Subscriber; its first frame is the next one published. Raises\n"
-              "NotFoundError, PermissionDeniedError, InvalidError (an array, not a stream),\n"
-              "LimitError (64 subscribers already), ConnectError.");
+              "tshm.Subscriber. `depth`: how many frames it may hold at once (1 up to the\n"
+              "stream's slots - 1), taken in order and released in any order; under 'block'\n"
+              "the producer waits until the oldest frame held is released. `start`: 'next'\n"
+              "(the first frame is the next one published) or 'newest' (the newest frame\n"
+              "still in the ring, if one was published; else the next). Raises\n"
+              "NotFoundError, PermissionDeniedError, InvalidError (an array, not a stream;\n"
+              "a depth above slots - 1), LimitError (64 subscribers already), ConnectError.");
+
+/* The start= argument: 'next' or 'newest'. */
+static int
+client_sub_start_arg(PyObject *obj, uint32_t *ret_start)
+{
+        if (PyUnicode_Check(obj) && PyUnicode_CompareWithASCIIString(obj, "next") == 0) {
+                *ret_start = TSHM_SUB_NEXT;
+                return 0;
+        }
+        if (PyUnicode_Check(obj) && PyUnicode_CompareWithASCIIString(obj, "newest") == 0) {
+                *ret_start = TSHM_SUB_NEWEST;
+                return 0;
+        }
+        PyErr_Format(PyExc_ValueError, "start must be 'next' or 'newest', not %R", obj);
+        return -1;
+}
 
 PyObject *
 tshmpy_client_sub_open(tshmpy_client *self, PyObject *args, PyObject *kwds)
 {
+        static const char *const kwlist[] = {"name", "depth", "start", NULL};
+        tshm_sub_opts opts = {.depth = 1, .start = TSHM_SUB_NEXT};
+        PyObject *name_obj, *start = NULL;
+        long long depth = 1;
         const char *name;
         tshm_sub *sub = NULL;
+        tshm_stream_info si;
+        tshm_info info;
         int rv;
 
-        if ((name = tshmpy_client_begin_named(self, args, kwds, "O:sub_open")) == NULL) {
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$LO:sub_open", TSHMPY_KW(kwlist), &name_obj,
+                                         &depth, &start) ||
+            (start != NULL && client_sub_start_arg(start, &opts.start) < 0) ||
+            (name = tshmpy_args_name(name_obj)) == NULL) {
                 return NULL;
         }
-        Py_BEGIN_ALLOW_THREADS rv = tshm_sub_open(self->c, name, &sub);
-        Py_END_ALLOW_THREADS if (rv == TSHM_EINVAL)
+        if (depth < 1 || depth >= TSHM_STREAM_MAX_SLOTS) {
+                return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
+                                      "depth must be 1 up to the stream's slots - 1, not %lld",
+                                      depth);
+        }
+        opts.depth = (uint32_t)depth;
+        if (tshmpy_client_begin(self) < 0) {
+                return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS rv = tshm_sub_open_opts(self->c, name, &opts, &sub);
+        Py_END_ALLOW_THREADS if (rv == TSHM_EINVAL && tshm_stat(self->c, name, &info) == 0)
         {
-                /* libtshm says only "invalid argument" for an array. */
-                tshm_info info;
-
-                if (tshm_stat(self->c, name, &info) == 0 && info.kind != TSHM_KIND_STREAM) {
+                /* libtshm says only "invalid argument" for these. */
+                if (info.kind != TSHM_KIND_STREAM) {
                         tshmpy_client_unlock(self);
                         return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
                                               "'%s' is an array, not a stream: open(name) maps "
                                               "it, and seg.wait() waits for its next version",
                                               name);
                 }
+                if (tshm_stream_stat(self->c, name, &si) == 0) {
+                        tshmpy_client_unlock(self);
+                        return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
+                                              "depth %lld: a subscriber of '%s' may hold %u "
+                                              "frames at most (its slots - 1)",
+                                              depth, name, si.slots - 1u);
+                }
         }
         if (rv < 0) {
                 return tshmpy_client_fail(self, rv);
         }
         tshmpy_client_unlock(self);
-        return tshmpy_subscriber_new(self, sub);
+        return tshmpy_subscriber_new(self, sub, opts.depth);
 }

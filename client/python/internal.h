@@ -261,7 +261,7 @@ extern const char tshmpy_stream_wait_doc[];
         }
 
 /* subscriber.c: wrap a subscription (tshm.Subscriber, tshm.Frame). */
-PyObject *tshmpy_subscriber_new(tshmpy_client *client, tshm_sub *sub);
+PyObject *tshmpy_subscriber_new(tshmpy_client *client, tshm_sub *sub, uint32_t depth);
 
 /* numpy.c: everything that touches numpy's C API. */
 int tshmpy_numpy_init(void);

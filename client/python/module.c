@@ -106,7 +106,8 @@ static PyMethodDef module_methods[] = {
      "stream_open(name, writable=True)\n--\n\n"
      "Client.stream_open() on the default client: a Stream."},
     {"sub_open", TSHMPY_METH(module_sub_open), METH_VARARGS | METH_KEYWORDS,
-     "sub_open(name)\n--\n\nClient.sub_open() on the default client: a Subscriber."},
+     "sub_open(name, *, depth=1, start='next')\n--\n\n"
+     "Client.sub_open() on the default client: a Subscriber."},
     {"connect", TSHMPY_METH(module_connect), METH_VARARGS | METH_KEYWORDS,
      "connect(socket=None)\n--\n\n"
      "Connect to tshmd and return a Client. `socket` is a path (str or os.PathLike);\n"
@@ -193,8 +194,8 @@ PyDoc_STRVAR(
     "the GIL. Clients do not survive fork(): connect again in the child.");
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT,       .m_name = "tshm._tshm", .m_doc = module_doc, .m_size = -1,
-    .m_methods = module_methods,
+    PyModuleDef_HEAD_INIT, .m_name = "tshm._tshm",      .m_doc = module_doc,
+    .m_size = -1,          .m_methods = module_methods,
 };
 
 static int

@@ -15,8 +15,9 @@
  * after the publish or release the slot is the producer's again and the
  * view shows whatever it writes next (copy what you keep).
  *
- * mapping->writing marks a handle with a loan (or a taken frame) out: one
- * at a time per handle, checked under the GIL before libtshm is entered.
+ * mapping->writing marks a handle with a loan out: one at a time per
+ * handle, checked under the GIL before libtshm is entered. A subscriber
+ * counts its frames in libtshm (tshm_sub_held(); subscriber.c).
  */
 #include <stdio.h>
 

@@ -19,36 +19,113 @@ typedef struct tshmpy_frame {
         bool held;
 } tshmpy_frame;
 
-/* tshm.Subscriber */
+/* tshm.Subscriber: a segment description with the subscription's depth. */
+typedef struct tshmpy_subscriber {
+        tshmpy_segment seg;
+        uint32_t depth; /* frames it may hold at once */
+} tshmpy_subscriber;
 
 PyObject *
-tshmpy_subscriber_new(tshmpy_client *client, tshm_sub *sub)
+tshmpy_subscriber_new(tshmpy_client *client, tshm_sub *sub, uint32_t depth)
 {
         tshmpy_mapping *map;
+        PyObject *self;
 
         if ((map = tshmpy_mapping_new_sub(client, sub)) == NULL) {
                 return NULL;
         }
-        return tshmpy_segment_wrap(&tshmpy_subscriber_type, map);
+        if ((self = tshmpy_segment_wrap(&tshmpy_subscriber_type, map)) != NULL) {
+                ((tshmpy_subscriber *)self)->depth = depth;
+        }
+        return self;
 }
 
-struct subscriber_take_arg {
-        tshm_sub *sub;
-        tshm_frame f;
+struct subscriber_wait_arg {
+        tshm_seg *seg;
+        uint64_t after;
 };
 
+/* One slice of waiting for a frame, the GIL released: for the stream's seq
+ * to pass what it was when the take found nothing (0: look again). */
 static int64_t
-subscriber_take_fn(void *arg, int timeout_ms)
+subscriber_wait_fn(void *arg, int timeout_ms)
 {
-        struct subscriber_take_arg *a = arg;
+        struct subscriber_wait_arg *a = arg;
+        int64_t rv = tshm_wait(a->seg, a->after, timeout_ms);
 
-        return tshm_sub_take(a->sub, timeout_ms, &a->f);
+        return rv == TSHM_ETIMEDOUT ? 0 : rv;
+}
+
+static PyObject *
+subscriber_full(tshmpy_subscriber *self)
+{
+        if (self->depth == 1) {
+                return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
+                                      "subscriber of %R holds a frame already (depth 1): release "
+                                      "it (leave its with block) before taking the next, or "
+                                      "subscribe with a greater depth",
+                                      self->seg.name);
+        }
+        return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
+                              "subscriber of %R holds %u frames already, its depth: release one "
+                              "before taking the next",
+                              self->seg.name, (unsigned)self->depth);
+}
+
+/* Take a frame into @ret_frame, waiting until @deadline. Every call on the
+ * tshm_sub happens with the GIL held (tshm_sub_take(), which only checks,
+ * here; tshm_sub_release_frame() in Frame), so that a frame may be released
+ * on one thread while another waits in take: what waits with the GIL
+ * released is tshm_wait() on the stream's seq, which reads only shared
+ * memory. A take that finds nothing reads seq, then looks again: a frame
+ * published in between ends the wait at once. Returns 0, TSHMPY_RAISED or
+ * an error code. */
+static int64_t
+subscriber_take_wait(tshmpy_subscriber *self, tshm_sub *sub, uint64_t deadline,
+                     tshm_frame *ret_frame)
+{
+        struct subscriber_wait_arg a = {.seg = tshm_sub_seg(sub), .after = UINT64_MAX};
+        int64_t rv;
+
+        for (;;) {
+                if (tshm_sub_held(sub) >= self->depth) {
+                        /* Another thread took the last one meanwhile. */
+                        (void)subscriber_full(self);
+                        return TSHMPY_RAISED;
+                }
+                rv = tshm_sub_take(sub, 0, ret_frame);
+                if (rv != TSHM_ETIMEDOUT) {
+                        return rv;
+                }
+                if (a.after == UINT64_MAX) {
+                        /* Only a take that must wait reads the header. */
+                        a.after = tshm_seg_seq(a.seg);
+                        continue;
+                }
+                if (deadline != UINT64_MAX && tshmpy_mono_ns() >= deadline) {
+                        return TSHM_ETIMEDOUT;
+                }
+                rv = tshmpy_wait_sliced(subscriber_wait_fn, &a, deadline);
+                if (rv == TSHMPY_RAISED) {
+                        return rv;
+                }
+                if (rv < 0 && rv != TSHM_ETIMEDOUT) {
+                        /* Unlinked (or a bad counter): the take says what
+                         * that means for this subscriber. */
+                        rv = tshm_sub_take(sub, 0, ret_frame);
+                        return rv == TSHM_ETIMEDOUT ? TSHM_ENOENT : rv;
+                }
+                a.after = rv > 0 ? (uint64_t)rv : tshm_seg_seq(a.seg);
+                if (PyErr_CheckSignals() < 0) {
+                        return TSHMPY_RAISED;
+                }
+        }
 }
 
 static PyObject *
 subscriber_take(tshmpy_segment *self, PyObject *args, PyObject *kwds)
 {
-        struct subscriber_take_arg a;
+        tshmpy_subscriber *sself = (tshmpy_subscriber *)self;
         tshmpy_mapping *map;
         tshmpy_frame *frame;
         double timeout_s;
@@ -57,11 +134,8 @@ subscriber_take(tshmpy_segment *self, PyObject *args, PyObject *kwds)
         if ((map = tshmpy_stream_wait_args(self, args, kwds, "|O:take", &timeout_s)) == NULL) {
                 return NULL;
         }
-        if (map->writing) {
-                return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
-                                      "subscriber of %R holds a frame already: release it "
-                                      "(leave its with block) before taking the next",
-                                      self->name);
+        if (tshm_sub_held(map->sub) >= sself->depth) {
+                return subscriber_full(sself);
         }
         frame = (tshmpy_frame *)tshmpy_frame_type.tp_alloc(&tshmpy_frame_type, 0);
         if (frame == NULL) {
@@ -69,18 +143,32 @@ subscriber_take(tshmpy_segment *self, PyObject *args, PyObject *kwds)
         }
         frame->sub = (tshmpy_segment *)Py_NewRef((PyObject *)self);
         frame->map = (tshmpy_mapping *)Py_NewRef((PyObject *)map);
-        map->writing = true;
-        memset(&a, 0, sizeof(a));
-        a.sub = map->sub;
-        rv = tshmpy_wait_sliced(subscriber_take_fn, &a, tshmpy_deadline(timeout_s));
+        rv = subscriber_take_wait(sself, map->sub, tshmpy_deadline(timeout_s), &frame->f);
         if (rv < 0) {
-                map->writing = false;
                 Py_DECREF(frame);
                 return tshmpy_stream_wait_error(self, rv, "no frame was published", timeout_s);
         }
-        frame->f = a.f;
         frame->held = true;
         return (PyObject *)frame;
+}
+
+static PyObject *
+subscriber_get_held(tshmpy_segment *self, void *closure)
+{
+        tshmpy_mapping *map = tshmpy_segment_mapping(self);
+
+        (void)closure;
+        if (map == NULL) {
+                return NULL;
+        }
+        return PyLong_FromUnsignedLong(tshm_sub_held(map->sub));
+}
+
+static PyObject *
+subscriber_get_depth(tshmpy_segment *self, void *closure)
+{
+        (void)closure;
+        return PyLong_FromUnsignedLong(((tshmpy_subscriber *)self)->depth);
 }
 
 static PyObject *
@@ -110,10 +198,12 @@ PyDoc_STRVAR(subscriber_take_doc,
              "    with sub.take(timeout=1.0) as a:  # a: read-only ndarray over the slot\n"
              "        use(a)\n\n"
              "Leaving the block releases the frame (under 'block' the producer may then\n"
-             "reuse its slot). Frame.seq, .timestamp and .missed describe it. One frame at a\n"
-             "time per subscriber. Raises NotFoundError when the stream was unlinked and\n"
-             "every frame was taken, ConnectError when the daemon dropped the subscription.\n"
-             "Releases the GIL while it waits; Ctrl-C interrupts it.");
+             "reuse its slot). Frame.seq, .timestamp and .missed describe it. A subscriber\n"
+             "holds up to its depth of frames at a time (sub_open(depth=); 1 by default):\n"
+             "a take beyond that raises InvalidError. Raises NotFoundError when the stream\n"
+             "was unlinked and every frame was taken, ConnectError when the daemon dropped\n"
+             "the subscription. Releases the GIL while it waits (another thread may\n"
+             "release frames meanwhile); Ctrl-C interrupts it.");
 
 static PyMethodDef subscriber_methods[] = {
     {"take", TSHMPY_METH(subscriber_take), METH_VARARGS | METH_KEYWORDS, subscriber_take_doc},
@@ -134,17 +224,22 @@ static PyGetSetDef subscriber_getset[] = {
      "Frames this subscriber skipped so far because the producer overwrote them\n"
      "('overwrite' policy); 0 under 'block'.",
      NULL},
+    {"held", (getter)subscriber_get_held, NULL,
+     "Frames this subscriber holds now (taken, not released).", NULL},
+    {"depth", (getter)subscriber_get_depth, NULL,
+     "Frames this subscriber may hold at once (sub_open(depth=)).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 PyTypeObject tshmpy_subscriber_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "tshm.Subscriber",
-    .tp_basicsize = sizeof(tshmpy_segment),
+    .tp_basicsize = sizeof(tshmpy_subscriber),
     .tp_dealloc = (destructor)tshmpy_segment_dealloc,
     .tp_repr = (reprfunc)subscriber_repr,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .tp_doc = "A subscription to a stream (Client.sub_open()): it takes every frame published\n"
-              "after it joined, in order, zero-copy.\n\n"
+              "after it joined (or from the newest, start='newest'), in order, zero-copy,\n"
+              "holding up to .depth of them at once (.held now).\n\n"
               "    with client.sub_open('cam') as sub:\n"
               "        while True:\n"
               "            with sub.take() as a:\n"
@@ -171,8 +266,7 @@ static int
 frame_finish(tshmpy_frame *self)
 {
         self->held = false;
-        self->map->writing = false;
-        return tshm_sub_release(self->map->sub);
+        return tshm_sub_release_frame(self->map->sub, self->f.seq);
 }
 
 static PyObject *
@@ -321,8 +415,9 @@ frame_dealloc(tshmpy_frame *self)
 static PyMethodDef frame_methods[] = {
     {"release", TSHMPY_METH(frame_release), METH_NOARGS,
      "release($self, /)\n--\n\n"
-     "Release the frame (idempotent). Raises TornError when, under the 'overwrite'\n"
-     "policy, the producer reused its slot while it was held."},
+     "Release this frame (idempotent), whichever of the frames held it is. Raises\n"
+     "TornError when, under the 'overwrite' policy, the producer reused its slot\n"
+     "while it was held."},
     {"numpy", TSHMPY_METH(frame_numpy), METH_VARARGS | METH_KEYWORDS,
      "numpy($self, /, *, bfloat16_as_uint16=False)\n--\n\n"
      "The frame as a new read-only ndarray view (as Segment.numpy(), for bfloat16)."},

@@ -78,7 +78,11 @@
         PIN(tshm_gc_entry, reason, 256)                                                            \
         PIN(tshm_gc_entry, removed, 384)                                                           \
         PIN(tshm_gc_entry, reserved0, 388)                                                         \
-        PIN(tshm_gc_entry, reserved, 392)
+        PIN(tshm_gc_entry, reserved, 392)                                                          \
+        SIZE(tshm_sub_opts, 32)                                                                    \
+        PIN(tshm_sub_opts, depth, 0)                                                               \
+        PIN(tshm_sub_opts, start, 4)                                                               \
+        PIN(tshm_sub_opts, reserved, 8)
 
 TSHM_ABI_LAYOUT(SIZE, PIN)
 
@@ -95,9 +99,12 @@ TAIL(tshm_stream_info, 4)
 TAIL(tshm_daemon_info, 4)
 TAIL(tshm_frame, 4)
 TAIL(tshm_gc_entry, 4)
+TAIL(tshm_sub_opts, 3) /* an input struct, born at 32 bytes */
 
 /* The header's kind byte stores tshm_seg_kind; the enum's values are layout. */
 _Static_assert(TSHM_KIND_ARRAY == 0 && TSHM_KIND_STREAM == 1, "tshm_seg_kind renumbered");
+/* tshm_sub_opts.start stores tshm_sub_start: its values are ABI. */
+_Static_assert(TSHM_SUB_NEXT == 0 && TSHM_SUB_NEWEST == 1, "tshm_sub_start renumbered");
 
 START_TEST(test_abi_layout)
 {
@@ -113,7 +120,7 @@ START_TEST(test_abi_layout)
                 return;
         }
         TSHM_ABI_LAYOUT(RT_SIZE, RT_PIN)
-        ck_assert_uint_eq(checked, 50);
+        ck_assert_uint_eq(checked, 54);
 }
 END_TEST
 

@@ -343,7 +343,8 @@ class Frame:
         """Frames skipped just before this one ('overwrite' policy)."""
     @property
     def held(self) -> bool: ...
-    def release(self) -> None: ...
+    def release(self) -> None:
+        """Release this frame, in any order among those held (idempotent)."""
     def numpy(self, *, bfloat16_as_uint16: bool = False) -> npt.NDArray[Any]: ...
     def torch(self) -> Any:
         """Raises ReadOnlyError (the slot is mapped read-only); copy instead."""
@@ -404,13 +405,21 @@ class Stream(_StreamBase):
 
 class Subscriber(_StreamBase):
     """A subscription to a stream (Client.sub_open); frames come in order
-    from the next one published after it joined."""
+    from the next one published after it joined (or from the newest still in
+    the ring, start='newest'), up to depth of them held at once."""
 
     @property
     def missed(self) -> int:
         """Frames skipped so far ('overwrite' policy)."""
+    @property
+    def held(self) -> int:
+        """Frames held now (taken, not released)."""
+    @property
+    def depth(self) -> int:
+        """Frames it may hold at once (sub_open(depth=))."""
     def take(self, timeout: float | None = None) -> Frame:
-        """Take the next frame now, waiting up to timeout (TimeoutError)."""
+        """Take the next frame now, waiting up to timeout (TimeoutError);
+        InvalidError when depth frames are held already."""
     def __enter__(self) -> "Subscriber": ...
     def __exit__(
         self,
@@ -466,7 +475,9 @@ class Client:
         ephemeral: bool = False,
     ) -> Stream: ...
     def stream_open(self, name: str, writable: bool = True) -> Stream: ...
-    def sub_open(self, name: str) -> Subscriber: ...
+    def sub_open(
+        self, name: str, *, depth: int = 1, start: Literal["next", "newest"] = "next"
+    ) -> Subscriber: ...
     def close(self) -> None:
         """Close the connection; segments and views stay usable."""
     def __enter__(self) -> "Client": ...
@@ -509,4 +520,6 @@ def stream_create(
     ephemeral: bool = False,
 ) -> Stream: ...
 def stream_open(name: str, writable: bool = True) -> Stream: ...
-def sub_open(name: str) -> Subscriber: ...
+def sub_open(
+    name: str, *, depth: int = 1, start: Literal["next", "newest"] = "next"
+) -> Subscriber: ...
