@@ -25,7 +25,9 @@
  * uint64_t reserved[4], that libtshm fills with zeros; later fields take
  * their room from it, so the struct's size and every existing offset stay.
  * A 4-byte hole inside a struct is spelled out as uint32_t reserved0, zero
- * as well. tests/unit/test_abi.c pins every size and offset.
+ * as well. tshm_waitable, which callers fill and pass in arrays, has a
+ * shorter tail, uint64_t reserved[2], that callers zero.
+ * tests/unit/test_abi.c pins every size and offset.
  *
  * Threads, handle by handle:
  * - tshm_client: every call on one client is serialised by a mutex inside

@@ -78,7 +78,14 @@
         PIN(tshm_gc_entry, reason, 256)                                                            \
         PIN(tshm_gc_entry, removed, 384)                                                           \
         PIN(tshm_gc_entry, reserved0, 388)                                                         \
-        PIN(tshm_gc_entry, reserved, 392)
+        PIN(tshm_gc_entry, reserved, 392)                                                          \
+        SIZE(tshm_waitable, 48)                                                                    \
+        PIN(tshm_waitable, seg, 0)                                                                 \
+        PIN(tshm_waitable, sub, 8)                                                                 \
+        PIN(tshm_waitable, after_seq, 16)                                                          \
+        PIN(tshm_waitable, ready, 24)                                                              \
+        PIN(tshm_waitable, reserved0, 28)                                                          \
+        PIN(tshm_waitable, reserved, 32)
 
 TSHM_ABI_LAYOUT(SIZE, PIN)
 
@@ -95,6 +102,7 @@ TAIL(tshm_stream_info, 4)
 TAIL(tshm_daemon_info, 4)
 TAIL(tshm_frame, 4)
 TAIL(tshm_gc_entry, 4)
+TAIL(tshm_waitable, 2) /* an array element: 48 bytes, a tail of 2 from the start */
 
 /* The header's kind byte stores tshm_seg_kind; the enum's values are layout. */
 _Static_assert(TSHM_KIND_ARRAY == 0 && TSHM_KIND_STREAM == 1, "tshm_seg_kind renumbered");
@@ -113,7 +121,7 @@ START_TEST(test_abi_layout)
                 return;
         }
         TSHM_ABI_LAYOUT(RT_SIZE, RT_PIN)
-        ck_assert_uint_eq(checked, 50);
+        ck_assert_uint_eq(checked, 57);
 }
 END_TEST
 
