@@ -558,7 +558,10 @@ typedef struct tshm_waitable {
  *   Ready is a hint under the overwrite policy: the producer may overwrite
  *   that frame before the take, which then waits for the next one; take with
  *   timeout 0 and wait again when it times out.
- * Make the call the item stands for to learn which of these it is.
+ * Make the call the item stands for to learn which of these it is. For a
+ * @seg item give tshm_wait() a timeout, not 0: a writer may have begun the
+ * next version since (the counter is odd), and tshm_wait() then waits for
+ * that write to end.
  *
  * Returns the number of ready items (>= 1, each with @ready 1 and the others
  * 0), TSHM_ETIMEDOUT (every @ready 0), or TSHM_EINVAL (@items NULL, @n 0 or
