@@ -245,7 +245,8 @@ const char tshmpy_waitany_doc[] =
               "  so ready on the next publish.\n"
               "Waits up to `timeout` seconds (None: forever; 0 only checks), then raises\n"
               "TimeoutError, as Segment.wait() does. At most 128 sources. Make the call a\n"
-              "source stands for (take(timeout=0), wait(after_seq, 0)) to get what it has.\n"
+              "source stands for (take(timeout=0); wait(after_seq, timeout=1): a write\n"
+              "begun since makes wait() wait for its end) to get what it has.\n"
               "A Subscriber holding a frame raises InvalidError. Sleeps on every source at\n"
               "once (futex_waitv); releases the GIL while it waits; Ctrl-C interrupts it.");
 

@@ -513,4 +513,6 @@ def wait_any(sources: Iterable[_Source], timeout: float | None = None) -> builti
     same objects, in the order given). TimeoutError on timeout; InvalidError
     for no sources, more than 128, or a Subscriber holding a frame. A ready
     source may be one whose call would raise (unlinked, subscription
-    dropped): make the call with timeout 0 to learn what it has."""
+    dropped): make the call to learn what it has (take(timeout=0); wait()
+    with a short timeout, as a write begun since makes it wait for the
+    write's end)."""
