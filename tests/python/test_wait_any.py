@@ -160,3 +160,18 @@ def test_bad_sources(client, sources):
     with pytest.raises(tshm.ClosedError):
         tshm.wait_any([segs[0], other], timeout=0)
     client.unlink("wa_closed")
+
+
+def test_ctrl_c_interrupts_wait_any(daemon, sources):
+    from conftest import python
+    res = python(f"""
+        import signal, threading
+        seg = tshm.open({SEGS[0]!r})
+        sub = tshm.sub_open({STREAMS[0]!r})
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            tshm.wait_any([seg, sub])
+        except KeyboardInterrupt:
+            print('interrupted')
+    """, daemon, timeout=60)
+    assert res.stdout.strip() == "interrupted"
