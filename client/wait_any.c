@@ -174,7 +174,7 @@ wait_any_load(struct wait_any_set *set, const tshm_waitable *items, size_t n)
 /* Sleep on every word of @set until one changes or is woken, or until
  * @until_ns (CLOCK_MONOTONIC, UINT64_MAX: none). Returns 0 for any of
  * these, a signal or a word that differed already; -ENOSYS where the kernel
- * lacks the call; else -errno. */
+ * lacks the call (-EPERM where a seccomp filter refuses it); else -errno. */
 static int
 wait_any_waitv(struct wait_any_set *set, uint64_t until_ns)
 {
@@ -228,8 +228,11 @@ wait_any_sleep(tshm_waitable *items, size_t n, uint64_t deadline, uint64_t slice
                 if (slice_ns != 0 && (deadline == UINT64_MAX || deadline - now > slice_ns)) {
                         until = now + slice_ns;
                 }
-                if ((rv = wait_any_waitv(&set, until)) == -ENOSYS) {
-                        /* An older kernel: from now on, the fallback. */
+                if ((rv = wait_any_waitv(&set, until)) == -ENOSYS || rv == -EPERM) {
+                        /* An older kernel, or a seccomp filter that does not
+                         * know the call (container runtimes' default
+                         * profiles answer EPERM for those): from now on, the
+                         * fallback. */
                         tshm__wait_any_force_fallback(true);
                 } else if (rv < 0) {
                         return rv;

@@ -574,7 +574,8 @@ typedef struct tshm_waitable {
  * sleeps on the wake-up words of all of them at once with futex_waitv(2)
  * (Linux 5.16), so that a publish on any of them wakes it as fast as it
  * wakes tshm_wait(); it does not spin first. Where the kernel lacks
- * futex_waitv (ENOSYS), or $TSHM_WAIT_ANY_FALLBACK is set to 1, it sleeps
+ * futex_waitv (ENOSYS, or EPERM from a seccomp filter that does not know
+ * it), or $TSHM_WAIT_ANY_FALLBACK is set to 1, it sleeps
  * with futex(2) on the first item's word alone and looks at all of them
  * every millisecond: the first item wakes it at once, the others within
  * about 1 ms. Signals and spurious wake-ups do not end the wait early, and

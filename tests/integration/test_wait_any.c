@@ -4,14 +4,20 @@
  * what it means for tshm_wait(), timeouts never end early, unlinked and
  * dropped sources count as ready, bad arguments are refused; each through
  * futex_waitv and through the fallback that sleeps on one word (forced with
- * the internal hook, so that both run on this kernel). Linked with the
- * static library for that hook.
+ * the internal hook, so that both run on this kernel, and found by itself
+ * where a seccomp filter makes futex_waitv fail as an old kernel or a
+ * container runtime does). Linked with the static library for that hook.
  */
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -388,6 +394,73 @@ START_TEST(test_wait_any_dropped_subscriber_is_ready)
 }
 END_TEST
 
+/* Make futex_waitv fail with @err in this process (a seccomp filter), as it
+ * does on a kernel without it (ENOSYS) or under a filter that does not know
+ * it (EPERM). Returns whether it could. */
+static bool
+deny_futex_waitv(int err)
+{
+        struct sock_filter filter[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_futex_waitv, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {.len = sizeof(filter) / sizeof(filter[0]), .filter = filter};
+
+        return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+               prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
+
+/* _i 0: ENOSYS, 1: EPERM. A child where futex_waitv fails so waits on the
+ * parent's sources (mapped before the fork) while the parent publishes on
+ * the last: it wakes for that one, through the fallback it switched to. */
+START_TEST(test_wait_any_falls_back_by_itself)
+{
+        struct sources src;
+        tshm_waitable items[NSEG + NSUB];
+        uint64_t after[NSEG] = {0, 0, 0};
+        int fds[2], status;
+        void *slot;
+        pid_t pid;
+        char c;
+
+        tshm__wait_any_force_fallback(false);
+        sources_make(&src);
+        items_fill(items, &src, after);
+        ck_assert_int_eq(pipe(fds), 0);
+        pid = tshm_test_fork();
+        if (pid == 0) {
+                int rv;
+
+                if (!deny_futex_waitv(_i == 0 ? ENOSYS : EPERM)) {
+                        _exit(2);
+                }
+                if (syscall(SYS_futex_waitv, NULL, 0, 0, NULL, 0) != -1 ||
+                    errno != (_i == 0 ? ENOSYS : EPERM)) {
+                        _exit(3);
+                }
+                (void)!write(fds[1], "w", 1);
+                rv = tshm_wait_any(items, NSEG + NSUB, 10000);
+                if (rv != 1 || items[NSEG + NSUB - 1].ready != 1 || items[0].ready != 0) {
+                        _exit(4);
+                }
+                _exit(tshm__wait_any_fallback() ? 0 : 5);
+        }
+        ck_assert_int_eq(read(fds[0], &c, 1), 1);
+        usleep(100 * 1000); /* let it sleep first */
+        ck_assert_int_eq(tshm_stream_loan(src.streams[NSUB - 1], 1000, &slot), 0);
+        ck_assert_int_eq(tshm_stream_publish(src.streams[NSUB - 1]), 1);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+        /* The parent's process still uses futex_waitv. */
+        ck_assert(!tshm__wait_any_fallback());
+        (void)close(fds[0]);
+        (void)close(fds[1]);
+        sources_free(&src);
+}
+END_TEST
+
 START_TEST(test_wait_any_einval)
 {
         struct sources src;
@@ -446,6 +519,8 @@ main(void)
                 tc = tshm_test_loop(s, 120, both[i], 0, 2);
                 tcase_add_checked_fixture(tc, setup, teardown);
         }
+        tc = tshm_test_loop(s, 120, test_wait_any_falls_back_by_itself, 0, 2);
+        tcase_add_checked_fixture(tc, setup, teardown);
         tc = tshm_test_case(s, "einval", 60, TSHM_TESTS(test_wait_any_einval));
         tcase_add_checked_fixture(tc, setup, teardown);
         return tshm_test_run(s);
