@@ -9,8 +9,9 @@
 
 #include "internal.h"
 
-/* libtshm's hook for tests (client/internal.h), linked in statically. */
+/* libtshm's hooks for tests (client/internal.h), linked in statically. */
 void tshm__wait_any_force_fallback(bool on);
+bool tshm__wait_any_fallback(void);
 
 /* What one call waits on: the items libtshm marks, and a reference to the
  * mapping of each source, so that a close() on another thread while the
@@ -222,13 +223,15 @@ PyObject *
 tshmpy_waitany_force_fallback(PyObject *module, PyObject *arg)
 {
         int on = PyObject_IsTrue(arg);
+        bool was;
 
         (void)module;
         if (on < 0) {
                 return NULL;
         }
+        was = tshm__wait_any_fallback();
         tshm__wait_any_force_fallback(on != 0);
-        Py_RETURN_NONE;
+        return PyBool_FromLong(was);
 }
 
 const char tshmpy_waitany_doc[] =

@@ -175,3 +175,24 @@ def test_ctrl_c_interrupts_wait_any(daemon, sources):
             print('interrupted')
     """, daemon, timeout=60)
     assert res.stdout.strip() == "interrupted"
+
+
+def test_fallback_chosen_by_environment(daemon, sources):
+    """$TSHM_WAIT_ANY_FALLBACK=1 makes libtshm use the fallback from the
+    start, and wait_any works through it."""
+    from conftest import python
+    code = f"""
+        import threading
+        seg = tshm.open({SEGS[2]!r})
+        w = tshm.open({SEGS[2]!r}, writable=True)
+        def publish():
+            with w.write():
+                pass
+        threading.Timer(0.2, publish).start()
+        print(tshm.wait_any([tshm.sub_open({STREAMS[1]!r}), seg], timeout=30) == [seg])
+        print(tshm._tshm._wait_any_fallback(False))
+    """
+    res = python(code, daemon, env=daemon.env(TSHM_WAIT_ANY_FALLBACK="1"))
+    assert res.stdout.split() == ["True", "True"]
+    res = python(code, daemon)
+    assert res.stdout.split() == ["True", "False"]
