@@ -15,14 +15,18 @@ import tshm
 import waitworkers
 
 
+from tshm import _aio
+
+
 def aio_threads():
     return [t for t in threading.enumerate() if t.name == "tshm-aio-wait"]
 
 
 def no_aio_threads_left(timeout=5.0):
-    """Every waiter thread exits within a slice of its await ending."""
+    """Every waiter thread is back in the pool within a slice of its await
+    ending (cancelled or not)."""
     deadline = time.monotonic() + timeout
-    while aio_threads():
+    while _aio.busy_threads():
         if time.monotonic() > deadline:
             return False
         time.sleep(0.01)
@@ -175,7 +179,7 @@ def test_cancel_returns_at_once_and_leaves_no_thread(client):
         tasks = [asyncio.create_task(seg.wait_async(0)) for _ in range(5)]
         tasks += [asyncio.create_task(sub.take_async())]
         await asyncio.sleep(0.2)
-        assert len(aio_threads()) == 6
+        assert len(_aio.busy_threads()) == 6
         t0 = time.monotonic()
         for t in tasks:
             t.cancel()
@@ -220,3 +224,32 @@ def test_hundred_concurrent_awaits_do_not_starve(client):
         h.close()
     for i in range(100):
         client.unlink(f"aio_h{i}")
+
+
+def test_idle_threads_exit(client, monkeypatch):
+    """After a burst of 20 concurrent awaits the pool's threads are reused,
+    then exit once idle for IDLE_S: none is left behind."""
+    monkeypatch.setattr(_aio, "IDLE_S", 0.3)
+    segs = [client.create(f"aio_i{i}", 1) for i in range(20)]
+
+    async def burst():
+        tasks = [asyncio.create_task(s.wait_async(0, timeout=0.2)) for s in segs]
+        res = await asyncio.gather(*tasks, return_exceptions=True)
+        assert all(isinstance(r, tshm.TimeoutError) for r in res)
+
+    deadline = time.monotonic() + 20
+    while aio_threads():  # the 5 s idle waits of earlier tests' threads
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    asyncio.run(burst())
+    peak = len(aio_threads())
+    assert 1 <= peak <= 20
+    asyncio.run(burst())  # the same threads again, no more
+    assert len(aio_threads()) <= 20
+    deadline = time.monotonic() + 10
+    while aio_threads():
+        assert time.monotonic() < deadline, aio_threads()
+        time.sleep(0.05)
+    for s in segs:
+        s.close()
+        client.unlink(s.name)

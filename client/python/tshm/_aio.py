@@ -12,23 +12,32 @@ How an await waits without blocking the event loop:
 - The frame is only ever taken on the loop thread, inside the coroutine, so
   a task cancelled while it awaits has taken nothing: the frame stays the
   subscriber's next. Cancellation ends the await at once; its thread sees
-  the stop flag within SLICE_S and exits (no thread outlives its await by
-  more than that).
-- One thread per waiting await, not the loop's default executor (a few
-  workers): 100 concurrent awaits each have their own, so none waits for
-  another's turn. An await that finds its source ready at once starts none.
+  the stop flag within SLICE_S and goes back to the pool.
+- A thread per waiting await, from a pool of this module's own (not the
+  loop's default executor, whose few workers would make the 7th await wait
+  for one of the first 6 to end): the pool grows to as many threads as
+  awaits wait at once, so 100 concurrent awaits each have one and none
+  waits for another's turn. A thread whose await ended goes back to the
+  pool and exits after IDLE_S without work, so nothing stays after a burst.
+  Starting a thread blocks its caller until the thread runs (up to
+  milliseconds on a loaded host), which the pool spares the loop in the
+  steady state. An await that finds its source ready at once needs none.
 """
 
 import asyncio
 import math
+import os
+import queue
 import threading
 import time
 
 from tshm import _tshm
 
 # How long a waiter thread sleeps in wait_any() before it looks at its stop
-# flag: the bound on how long it outlives a cancelled await.
+# flag: the bound on how long it stays busy after its await was cancelled.
 SLICE_S = 0.05
+# How long an idle waiter thread waits for another await before it exits.
+IDLE_S = 5.0
 
 
 def _deadline(timeout):
@@ -96,16 +105,72 @@ def _waiter(loop, fut, sources, deadline, stop):
         pass  # the loop was closed meanwhile: nobody awaits any more
 
 
+class _Worker(threading.Thread):
+    """A waiter thread of the pool: runs one job at a time from its queue,
+    then waits IDLE_S for another on the idle list, and exits without."""
+
+    def __init__(self):
+        super().__init__(name="tshm-aio-wait", daemon=True)
+        self.jobs = queue.SimpleQueue()
+
+    def run(self):
+        while True:
+            try:
+                job = self.jobs.get(timeout=IDLE_S)
+            except queue.Empty:
+                with _pool_lock:
+                    if self in _idle:
+                        # Nobody picked us meanwhile (_submit pops under the
+                        # same lock, then puts): leave.
+                        _idle.remove(self)
+                        return
+                continue  # picked just now: the job is on its way
+            try:
+                job()
+            except BaseException:  # _waiter hands its errors on; keep the thread
+                pass
+            with _pool_lock:
+                _idle.append(self)
+
+
+_pool_lock = threading.Lock()
+_idle = []  # idle _Workers, the last to finish last (the warmest first)
+
+
+def _forked():
+    """In a child of fork() only the forking thread exists: forget the
+    parent's workers (and a lock one of them may have held)."""
+    global _pool_lock
+    _pool_lock = threading.Lock()
+    _idle.clear()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def _submit(job):
+    with _pool_lock:
+        w = _idle.pop() if _idle else None
+    if w is None:
+        w = _Worker()
+        w.start()
+    w.jobs.put(job)
+
+
+def busy_threads():
+    """The pool's threads that are waiting for an await now (for tests)."""
+    with _pool_lock:
+        idle = set(_idle)
+    return [t for t in threading.enumerate() if isinstance(t, _Worker) and t not in idle]
+
+
 async def _ready(sources, deadline):
     """Return once one of `sources` is ready or `deadline` passed; raise what
     wait_any() raised (ClosedError, ...). Cancellable at once."""
     loop = asyncio.get_running_loop()
     fut = loop.create_future()
     stop = threading.Event()
-    th = threading.Thread(
-        target=_waiter, args=(loop, fut, sources, deadline, stop), name="tshm-aio-wait", daemon=True
-    )
-    th.start()
+    _submit(lambda: _waiter(loop, fut, sources, deadline, stop))
     try:
         await fut
     finally:
