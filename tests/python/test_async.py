@@ -253,3 +253,35 @@ def test_idle_threads_exit(client, monkeypatch):
     for s in segs:
         s.close()
         client.unlink(s.name)
+
+
+def test_pool_after_fork(client):
+    """A child of fork() has none of the parent's waiter threads: its awaits
+    start their own instead of queueing for threads that do not exist."""
+    import os
+    seg = client.create("aio_fork", 1)
+    with pytest.raises(tshm.TimeoutError):
+        asyncio.run(seg.wait_async(0, timeout=0.05))  # leaves an idle worker
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            asyncio.run(seg.wait_async(0, timeout=0.2))
+        except tshm.TimeoutError:
+            code = 0
+        except BaseException:
+            code = 2
+        os._exit(code)
+    deadline = time.monotonic() + 30
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise AssertionError("the child's await hung")
+        time.sleep(0.02)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    seg.close()
+    client.unlink("aio_fork")
