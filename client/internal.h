@@ -119,6 +119,20 @@ void tshm__stream_unmap(tshm_seg *seg);
  * the reader fuzz target. */
 int tshm__sub_init(tshm_sub *sub, tshm_seg *seg, uint32_t index);
 size_t tshm__sub_size(void);
+/* For tshm_wait_any(): 1 if tshm_sub_take(@sub, 0, ...) would not wait (a
+ * frame past @sub's cursor is published, or the take would fail: the entry
+ * freed, the stream unlinked, its counter corrupt), TSHM_EINVAL if @sub holds
+ * a frame, else 0 and in *@ret_after_seq the stream counter value past which
+ * it will be ready. Reads the tables only; the waiter sleeps on @sub's
+ * segment's wake word. */
+int tshm__sub_ready(const tshm_sub *sub, uint64_t *ret_after_seq);
+
+/* wait_any.c: make tshm_wait_any() use (@on) or stop using the fallback
+ * that sleeps on one word, whatever the kernel and $TSHM_WAIT_ANY_FALLBACK
+ * say; and whether it uses it now (also after it found no futex_waitv).
+ * For tests. */
+void tshm__wait_any_force_fallback(bool on);
+bool tshm__wait_any_fallback(void);
 
 /* conn.c: blocking socket I/O with a deadline. */
 int tshm__conn_resolve_path(const char *arg, char *out, size_t outlen);

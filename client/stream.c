@@ -738,6 +738,32 @@ tshm__sub_size(void)
         return sizeof(struct tshm_sub);
 }
 
+int
+tshm__sub_ready(const tshm_sub *sub, uint64_t *ret_after_seq)
+{
+        const tshm_seg *seg = sub->seg;
+        const struct tshm__hdr *hdr = stream_hdr(seg);
+        const struct tshm__ros_entry *r = &seg->ros->subs[sub->index];
+        uint64_t frame = sub->next, s;
+
+        if (sub->held) {
+                return TSHM_EINVAL;
+        }
+        /* The same looks as tshm_sub_take(), in its order, without waiting. */
+        if (__atomic_load_n(&r->pid, __ATOMIC_SEQ_CST) == 0 ||
+            __atomic_load_n(&r->serial, __ATOMIC_SEQ_CST) != sub->serial ||
+            __atomic_load_n(&stream_slot(seg, frame)->state, __ATOMIC_ACQUIRE) == 2u * frame) {
+                return 1;
+        }
+        s = __atomic_load_n(&hdr->seq, __ATOMIC_SEQ_CST);
+        if (!tshm__seq_ok(s) || (!(s & 1u) && s > 2u * (frame - 1u)) ||
+            (__atomic_load_n(&hdr->state, __ATOMIC_SEQ_CST) & TSHM_SYNC_UNLINKED)) {
+                return 1;
+        }
+        *ret_after_seq = 2u * (frame - 1u);
+        return 0;
+}
+
 /* Tell a producer that waits for a slot that one may be free. */
 static void
 stream_kick(struct tshm__cur *cur)

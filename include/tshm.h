@@ -27,8 +27,9 @@
  * A 4-byte hole inside a struct is spelled out as uint32_t reserved0, zero
  * as well. tshm_sub_opts, which the caller fills, ends with uint64_t
  * reserved[3] that the caller zeroes (libtshm refuses other values, so a
- * later option can take one). tests/unit/test_abi.c pins every size and
- * offset.
+ * later option can take one). tshm_waitable, which callers fill and pass in
+ * arrays, has a shorter tail, uint64_t reserved[2], that callers zero.
+ * tests/unit/test_abi.c pins every size and offset.
  *
  * Threads, handle by handle:
  * - tshm_client: every call on one client is serialised by a mutex inside
@@ -575,6 +576,70 @@ TSHM_API uint64_t tshm_sub_missed(const tshm_sub *sub);
 /* Leave the stream and free @sub. NULL is ignored. Returns 0 or a connection
  * error (the subscription is released all the same). */
 TSHM_API int tshm_sub_close(tshm_sub *sub);
+
+/*
+ * Waiting on several segments and subscribers at once.
+ */
+
+/* The most items one tshm_wait_any() call takes (the kernel's limit for
+ * futex_waitv(2)). */
+#define TSHM_WAIT_ANY_MAX 128
+
+/* One thing tshm_wait_any() waits for: set exactly one of @seg and @sub, and
+ * zero the reserved fields (a designated initializer does). A plain struct:
+ * its layout is part of the ABI (48 bytes). */
+typedef struct tshm_waitable {
+        tshm_seg *seg;        /* a segment or stream: ready when its sequence counter is past
+                                 @after_seq (as tshm_wait()) */
+        tshm_sub *sub;        /* or (seg NULL) a subscriber: ready when tshm_sub_take() would
+                                 not wait */
+        uint64_t after_seq;   /* for seg */
+        uint32_t ready;       /* out: 1 if ready, else 0 */
+        uint32_t reserved0;   /* zero */
+        uint64_t reserved[2]; /* zero */
+} tshm_waitable;
+
+/* Wait until at least one of the @n items is ready, up to @timeout_ms (-1
+ * forever; 0 only checks), and mark each item's @ready. An item is ready when
+ * the call it stands for would return without waiting:
+ * - @seg: tshm_wait(@seg, @after_seq, 0) would: a version newer than
+ *   @after_seq is published, or the segment was unlinked (TSHM_ENOENT), or
+ *   its counter is out of range (TSHM_ETORN);
+ * - @sub: tshm_sub_take(@sub, 0, ...) would: a frame past the ones it took
+ *   is published, or the stream was unlinked with every frame taken
+ *   (TSHM_ENOENT), or the daemon dropped the subscription (TSHM_ECONNRESET).
+ *   Ready is a hint under the overwrite policy: the producer may overwrite
+ *   that frame before the take, which then waits for the next one; take with
+ *   timeout 0 and wait again when it times out.
+ * Make the call the item stands for to learn which of these it is. For a
+ * @seg item give tshm_wait() a timeout, not 0: a writer may have begun the
+ * next version since (the counter is odd), and tshm_wait() then waits for
+ * that write to end.
+ *
+ * Returns the number of ready items (>= 1, each with @ready 1 and the others
+ * 0), TSHM_ETIMEDOUT (every @ready 0), or TSHM_EINVAL (@items NULL, @n 0 or
+ * above TSHM_WAIT_ANY_MAX, an item with both or neither of @seg and @sub or
+ * with a reserved field not zero, or a @sub that holds a frame: release it
+ * first; nothing is marked then), or a negative errno from the futex call,
+ * which it does not expect.
+ *
+ * It looks at every item first, and returns at once if one is ready; else it
+ * sleeps on the wake-up words of all of them at once with futex_waitv(2)
+ * (Linux 5.16), so that a publish on any of them wakes it as fast as it
+ * wakes tshm_wait(); it does not spin first. Where the kernel lacks
+ * futex_waitv (ENOSYS, or EPERM from a seccomp filter that does not know
+ * it), or $TSHM_WAIT_ANY_FALLBACK is set to 1, it sleeps
+ * with futex(2) on the first item's word alone and looks at all of them
+ * every millisecond: the first item wakes it at once, the others within
+ * about 1 ms. Signals and spurious wake-ups do not end the wait early, and
+ * it never returns TSHM_ETIMEDOUT before @timeout_ms has passed.
+ *
+ * The same segment or subscriber may appear in several items. A stream
+ * opened read-only without subscribing costs one request to the daemon on
+ * the first wait that sleeps, as tshm_wait() does. Thread safety: as
+ * tshm_wait() for @seg items; a @sub item counts as a use of the
+ * subscription (one thread at a time: no tshm_sub_take() on it meanwhile). */
+TSHM_API int tshm_wait_any(tshm_waitable *items, size_t n, int timeout_ms);
 
 /* What the daemon knows of a stream. A plain struct: its layout is part of
  * the ABI. */

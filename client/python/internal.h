@@ -263,6 +263,18 @@ extern const char tshmpy_stream_wait_doc[];
 /* subscriber.c: wrap a subscription (tshm.Subscriber, tshm.Frame). */
 PyObject *tshmpy_subscriber_new(tshmpy_client *client, tshm_sub *sub, uint32_t depth);
 
+/* waitany.c: tshm.wait_any(), and the asyncio methods, which call into
+ * tshm/_aio.py: Segment/Stream/Subscriber.wait_async() and
+ * Subscriber.take_async() return its coroutines. */
+extern const char tshmpy_waitany_doc[];
+PyObject *tshmpy_waitany(PyObject *module, PyObject *args, PyObject *kwds);
+PyObject *tshmpy_waitany_force_fallback(PyObject *module, PyObject *arg);
+PyObject *tshmpy_waitany_wait_async(PyObject *self, PyObject *args, PyObject *kwds);
+PyObject *tshmpy_waitany_take_async(PyObject *self, PyObject *args, PyObject *kwds);
+/* The doc of wait_async() on Segment, Stream and Subscriber, and of
+ * Subscriber.take_async(). */
+extern const char tshmpy_waitany_wait_async_doc[], tshmpy_waitany_take_async_doc[];
+
 /* numpy.c: everything that touches numpy's C API. */
 int tshmpy_numpy_init(void);
 /* The numpy dtype of @dtype (np.dtype('V2') for bfloat16). New reference. */

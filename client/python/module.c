@@ -98,6 +98,12 @@ MODULE_FORWARD(stream_open)
 MODULE_FORWARD(sub_open)
 
 static PyMethodDef module_methods[] = {
+    {"wait_any", TSHMPY_METH(tshmpy_waitany), METH_VARARGS | METH_KEYWORDS, tshmpy_waitany_doc},
+    {"_wait_any_fallback", tshmpy_waitany_force_fallback, METH_O,
+     "_wait_any_fallback(on)\n--\n\n"
+     "For tests: make wait_any() sleep on one word and poll (libtshm's fallback for\n"
+     "kernels without futex_waitv) when `on`, else use futex_waitv. Returns whether\n"
+     "it used the fallback before ($TSHM_WAIT_ANY_FALLBACK=1 at start)."},
     {"stream_create", TSHMPY_METH(module_stream_create), METH_VARARGS | METH_KEYWORDS,
      "stream_create(name, shape, dtype='float32', *, slots=4, policy='block', mode=0o600,\n"
      "              ephemeral=False)\n--\n\n"

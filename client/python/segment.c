@@ -570,6 +570,8 @@ static PyMethodDef segment_methods[] = {
     {"__array__", TSHMPY_METH(segment_array), METH_VARARGS | METH_KEYWORDS, segment_array_doc},
     {"write", TSHMPY_METH(tshmpy_publish_write), METH_VARARGS | METH_KEYWORDS, segment_write_doc},
     {"wait", TSHMPY_METH(tshmpy_publish_wait), METH_VARARGS | METH_KEYWORDS, segment_wait_doc},
+    {"wait_async", TSHMPY_METH(tshmpy_waitany_wait_async), METH_VARARGS | METH_KEYWORDS,
+     tshmpy_waitany_wait_async_doc},
     {"snapshot", TSHMPY_METH(tshmpy_publish_snapshot), METH_VARARGS | METH_KEYWORDS,
      segment_snapshot_doc},
     {"read", TSHMPY_METH(tshmpy_read_new), METH_VARARGS | METH_KEYWORDS, segment_read_doc},

@@ -194,6 +194,8 @@ static PyMethodDef stream_methods[] = {
     {"loan", TSHMPY_METH(stream_loan), METH_VARARGS | METH_KEYWORDS, stream_loan_doc},
     {"wait", TSHMPY_METH(tshmpy_publish_wait), METH_VARARGS | METH_KEYWORDS,
      tshmpy_stream_wait_doc},
+    {"wait_async", TSHMPY_METH(tshmpy_waitany_wait_async), METH_VARARGS | METH_KEYWORDS,
+     tshmpy_waitany_wait_async_doc},
     {"close", TSHMPY_METH(tshmpy_segment_close), METH_NOARGS,
      "close($self, /)\n--\n\n"
      "Drop this object's hold on the mapping (loans and views keep it). Idempotent."},

@@ -209,6 +209,10 @@ static PyMethodDef subscriber_methods[] = {
     {"take", TSHMPY_METH(subscriber_take), METH_VARARGS | METH_KEYWORDS, subscriber_take_doc},
     {"wait", TSHMPY_METH(tshmpy_publish_wait), METH_VARARGS | METH_KEYWORDS,
      tshmpy_stream_wait_doc},
+    {"wait_async", TSHMPY_METH(tshmpy_waitany_wait_async), METH_VARARGS | METH_KEYWORDS,
+     tshmpy_waitany_wait_async_doc},
+    {"take_async", TSHMPY_METH(tshmpy_waitany_take_async), METH_VARARGS | METH_KEYWORDS,
+     tshmpy_waitany_take_async_doc},
     {"close", TSHMPY_METH(tshmpy_segment_close), METH_NOARGS,
      "close($self, /)\n--\n\n"
      "Leave the stream: the subscription ends (a 'block' producer no longer waits for\n"

@@ -82,7 +82,14 @@
         SIZE(tshm_sub_opts, 32)                                                                    \
         PIN(tshm_sub_opts, depth, 0)                                                               \
         PIN(tshm_sub_opts, start, 4)                                                               \
-        PIN(tshm_sub_opts, reserved, 8)
+        PIN(tshm_sub_opts, reserved, 8)                                                            \
+        SIZE(tshm_waitable, 48)                                                                    \
+        PIN(tshm_waitable, seg, 0)                                                                 \
+        PIN(tshm_waitable, sub, 8)                                                                 \
+        PIN(tshm_waitable, after_seq, 16)                                                          \
+        PIN(tshm_waitable, ready, 24)                                                              \
+        PIN(tshm_waitable, reserved0, 28)                                                          \
+        PIN(tshm_waitable, reserved, 32)
 
 TSHM_ABI_LAYOUT(SIZE, PIN)
 
@@ -100,6 +107,7 @@ TAIL(tshm_daemon_info, 4)
 TAIL(tshm_frame, 4)
 TAIL(tshm_gc_entry, 4)
 TAIL(tshm_sub_opts, 3) /* an input struct, born at 32 bytes */
+TAIL(tshm_waitable, 2) /* an array element: 48 bytes, a tail of 2 from the start */
 
 /* The header's kind byte stores tshm_seg_kind; the enum's values are layout. */
 _Static_assert(TSHM_KIND_ARRAY == 0 && TSHM_KIND_STREAM == 1, "tshm_seg_kind renumbered");
@@ -120,7 +128,7 @@ START_TEST(test_abi_layout)
                 return;
         }
         TSHM_ABI_LAYOUT(RT_SIZE, RT_PIN)
-        ck_assert_uint_eq(checked, 54);
+        ck_assert_uint_eq(checked, 61);
 }
 END_TEST
 

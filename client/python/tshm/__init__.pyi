@@ -26,8 +26,13 @@ Decisions the types cannot say:
   Frame numbers (Loan.seq, Frame.seq) count 1, 2, ...; a stream's .seq is twice
   the frames published. Frame.torch() raises ReadOnlyError as for read-only
   segments; Loan.torch() gives a tensor over the slot.
-- Blocking waits (wait, write, snapshot, loan, take) release the GIL and wake
-  every 100 ms to check signals, so Ctrl-C interrupts them.
+- Blocking waits (wait, write, snapshot, loan, take, wait_any) release the GIL
+  and wake every 100 ms to check signals, so Ctrl-C interrupts them.
+- Many sources: wait_any() sleeps on several segments, streams and
+  subscribers at once. asyncio: `await x.wait_async(seq)` and
+  `await sub.take_async()` never block the event loop (a thread per waiting
+  await waits; the call itself runs on the loop with timeout 0), and a
+  cancelled take_async() has taken nothing.
 - Clients do not survive fork(): a child must connect again (the module-level
   functions do so themselves). After a daemon restart a client's next call
   connects again by itself (libtshm); mappings are never affected.
@@ -36,7 +41,19 @@ Decisions the types cannot say:
 import builtins
 import os
 from types import TracebackType
-from typing import Any, Literal, NotRequired, Sequence, SupportsIndex, TypedDict, Union, overload
+from typing import (
+    Any,
+    Coroutine,
+    Iterable,
+    Literal,
+    NotRequired,
+    Sequence,
+    SupportsIndex,
+    TypedDict,
+    TypeVar,
+    Union,
+    overload,
+)
 
 import numpy as np
 import numpy.typing as npt
@@ -237,6 +254,11 @@ class Segment:
         if there is one. timeout in seconds (None: forever, 0: just check).
         TimeoutError on timeout; NotFoundError ("segment 'NAME' was
         unlinked") when the segment is unlinked."""
+    def wait_async(
+        self, after_seq: int, timeout: float | None = None
+    ) -> Coroutine[Any, Any, int]:
+        """async wait(): `seq = await seg.wait_async(seq)` without blocking
+        the event loop; cancelling the awaiting task ends it at once."""
     @overload
     def snapshot(
         self,
@@ -385,6 +407,10 @@ class _StreamBase:
     @spin_us.setter
     def spin_us(self, value: float) -> None: ...
     def wait(self, after_seq: int, timeout: float | None = None) -> int: ...
+    def wait_async(
+        self, after_seq: int, timeout: float | None = None
+    ) -> Coroutine[Any, Any, int]:
+        """async wait(), as Segment.wait_async()."""
     def close(self) -> None: ...
 
 class Stream(_StreamBase):
@@ -420,6 +446,10 @@ class Subscriber(_StreamBase):
     def take(self, timeout: float | None = None) -> Frame:
         """Take the next frame now, waiting up to timeout (TimeoutError);
         InvalidError when depth frames are held already."""
+    def take_async(self, timeout: float | None = None) -> Coroutine[Any, Any, Frame]:
+        """async take(): `frame = await sub.take_async()` without blocking the
+        event loop. A task cancelled while it awaits has taken nothing: the
+        frame stays the next one take() returns."""
     def __enter__(self) -> "Subscriber": ...
     def __exit__(
         self,
@@ -523,3 +553,20 @@ def stream_open(name: str, writable: bool = True) -> Stream: ...
 def sub_open(
     name: str, *, depth: int = 1, start: Literal["next", "newest"] = "next"
 ) -> Subscriber: ...
+def sub_open(name: str) -> Subscriber: ...
+
+# What wait_any() waits on: a Subscriber (its next frame), a
+# (segment_or_stream, after_seq) tuple (a version newer than after_seq), or a
+# bare Segment/Stream (newer than its seq at the call).
+_Source = TypeVar(
+    "_Source", bound=Union[Subscriber, Segment, Stream, tuple[Segment | Stream | Subscriber, int]]
+)
+
+def wait_any(sources: Iterable[_Source], timeout: float | None = None) -> builtins.list[_Source]:
+    """Wait until at least one source is ready; return the ready ones (the
+    same objects, in the order given). TimeoutError on timeout; InvalidError
+    for no sources, more than 128, or a Subscriber holding a frame. A ready
+    source may be one whose call would raise (unlinked, subscription
+    dropped): make the call to learn what it has (take(timeout=0); wait()
+    with a short timeout, as a write begun since makes it wait for the
+    write's end)."""
