@@ -746,8 +746,8 @@ tshm__sub_ready(const tshm_sub *sub, uint64_t *ret_after_seq)
         const struct tshm__ros_entry *r = &seg->ros->subs[sub->index];
         uint64_t frame = sub->next, s;
 
-        if (sub->held) {
-                return TSHM_EINVAL;
+        if (sub->nheld >= sub->depth) {
+                return TSHM_EINVAL; /* a take would refuse: it holds its depth */
         }
         /* The same looks as tshm_sub_take(), in its order, without waiting. */
         if (__atomic_load_n(&r->pid, __ATOMIC_SEQ_CST) == 0 ||

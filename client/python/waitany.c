@@ -70,13 +70,6 @@ waitany_item(struct waitany_call *call, size_t i, PyObject *src)
         /* A bare Subscriber waits for its next frame; a Subscriber in a
          * tuple, like a Segment or Stream, for the stream's counter. */
         sub = !has_after && PyObject_TypeCheck(obj, &tshmpy_subscriber_type);
-        if (sub && map->writing) {
-                (void)tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
-                                     "subscriber of %R holds a frame: release it before "
-                                     "waiting for the next",
-                                     ((tshmpy_segment *)obj)->name);
-                return -1;
-        }
         memset(it, 0, sizeof(*it));
         if (sub) {
                 it->sub = map->sub;
@@ -163,10 +156,10 @@ tshmpy_waitany(PyObject *module, PyObject *args, PyObject *kwds)
                                      "wait_any: none of %zd sources was ready within %s s", n,
                                      secs);
         } else if (rv == TSHM_EINVAL) {
-                /* Another thread took a frame meanwhile. */
                 (void)tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
-                                     "wait_any: a subscriber holds a frame (taken on another "
-                                     "thread): release it before waiting for the next");
+                                     "wait_any: a subscriber holds its depth of frames "
+                                     "(sub_open(depth=...), 1 by default): release one before "
+                                     "waiting for the next");
         } else if (rv != TSHMPY_RAISED) {
                 (void)tshmpy_err_code((int)rv, NULL);
         }
@@ -250,7 +243,8 @@ const char tshmpy_waitany_doc[] =
               "TimeoutError, as Segment.wait() does. At most 128 sources. Make the call a\n"
               "source stands for (take(timeout=0); wait(after_seq, timeout=1): a write\n"
               "begun since makes wait() wait for its end) to get what it has.\n"
-              "A Subscriber holding a frame raises InvalidError. Sleeps on every source at\n"
+              "A Subscriber holding its depth of frames raises InvalidError. Sleeps on every\n"
+              "source at\n"
               "once (futex_waitv); releases the GIL while it waits; Ctrl-C interrupts it.");
 
 const char tshmpy_waitany_wait_async_doc[] =

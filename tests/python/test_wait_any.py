@@ -150,7 +150,7 @@ def test_bad_sources(client, sources):
     with streams[0].loan() as a:
         a[...] = 0
     frame = subs[0].take(timeout=1)
-    with pytest.raises(tshm.InvalidError, match="holds a frame"):
+    with pytest.raises(tshm.InvalidError, match="holds its depth of frames"):
         tshm.wait_any([subs[0]], timeout=0)
     frame.release()
     with pytest.raises(tshm.TimeoutError):
@@ -196,3 +196,26 @@ def test_fallback_chosen_by_environment(daemon, sources):
     assert res.stdout.split() == ["True", "True"]
     res = python(code, daemon)
     assert res.stdout.split() == ["True", "False"]
+
+
+def test_wait_any_on_a_subscriber_below_its_depth(client):
+    # A subscriber holding frames, but fewer than its depth, may wait for
+    # the next: wait_any says it is ready when one is there to take.
+    st = client.stream_create("wa_depth", 4, "int32", slots=4, ephemeral=True)
+    sub = client.sub_open("wa_depth", depth=2)
+    with st.loan() as a:
+        a[...] = 1
+    held = sub.take(timeout=1)
+    with pytest.raises(tshm.TimeoutError):
+        tshm.wait_any([sub], timeout=0.05)
+    with st.loan() as a:
+        a[...] = 2
+    assert tshm.wait_any([sub], timeout=1) == [sub]
+    second = sub.take(timeout=0)
+    assert second.seq == 2 and sub.held == 2
+    with pytest.raises(tshm.InvalidError, match="depth"):
+        tshm.wait_any([sub], timeout=0)
+    held.release()
+    second.release()
+    sub.close()
+    st.close()
