@@ -813,8 +813,8 @@ def report_b(r, cfg):
     nb = r["nbytes"]
     lines = [f"### B. Shared weights: publisher + {B_WORKERS} inference workers, "
              f"{len(SHAPES)} float32 tensors, {nb:,} bytes", "",
-             f"{cfg['b_runs']} runs (+{cfg['warmup']} warm-up), the two ways alternating, each after a "
-             "floor run; times in ms, median / p99; ready = every worker has built its "
+             f"{cfg['b_runs']} runs (+{cfg['warmup']} warm-up), the two ways alternating, "
+             "each after a floor run; times in ms, median / p99; ready = every worker has built its "
              "parameters and run one forward pass. PSS: the processes' Pss when all are "
              "ready, less the same before the run's model was made (the workers, the "
              "publisher; tshm also tshmd), median of the runs.", "",
