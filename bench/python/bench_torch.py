@@ -2,9 +2,11 @@
 """bench_torch.py - issue 13: the three PyTorch workloads, tshm beside what a
 PyTorch engineer uses today, in one run on one machine.
 
-    bench_torch.py [--build DIR] [--quick] [--only a,b,c] [--markdown FILE]
+    bench_torch.py [--build DIR] [--quick] [--only a,b,c] [--shm-dir DIR | --huge]
+                   [--markdown FILE]
 
-Starts its own tshmd from DIR (default build/; use a Release build), imports
+Starts its own tshmd from DIR (default build/; use a Release build; --shm-dir
+DIR or --huge as in bench_populate.py, for tshm's segments only), imports
 tshm from DIR/client/python, and starts every process with the "spawn"
 method (torch.multiprocessing; each worker is started, has imported what it
 needs and answered before any clock starts). --quick: fewer batches, runs
@@ -85,7 +87,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_model import SHAPES  # noqa: E402
-from bench_python import Daemon, machine  # noqa: E402
+from bench_python import Daemon, ShmDir, add_shm_dir_args, machine  # noqa: E402
 
 NOT_WRITABLE = "The given NumPy array is not writable"
 now = time.perf_counter_ns  # CLOCK_MONOTONIC: comparable across processes
@@ -814,8 +816,8 @@ def report_b(r, cfg):
     lines = [f"### B. Shared weights: publisher + {B_WORKERS} inference workers, "
              f"{len(SHAPES)} float32 tensors, {nb:,} bytes", "",
              f"{cfg['b_runs']} runs (+{cfg['warmup']} warm-up), the two ways alternating, "
-             "each after a floor run; times in ms, median / p99; ready = every worker has built its "
-             "parameters and run one forward pass. PSS: the processes' Pss when all are "
+             "each after a floor run; times in ms, median / p99; ready = every worker has "
+             "built its parameters and run one forward pass. PSS: the processes' Pss when all are "
              "ready, less the same before the run's model was made (the workers, the "
              "publisher; tshm also tshmd), median of the runs.", "",
              "| way | share (publisher) | all workers ready | ready vs floor | "
@@ -1156,7 +1158,7 @@ def report_c(res, cfg):
 
 CONFIGS = {
     "full": {"warmup": 1, "a_n": {"small": 2000, "large": 60}, "a_runs": 5, "b_runs": 5,
-             "c_rate": 200, "c_fixed_s": 2.0, "c_flat_s": 1.0},
+             "c_rate": 200, "c_fixed_s": 2.0, "c_flat_s": 2.0},
     "quick": {"warmup": 0, "a_n": {"small": 300, "large": 8}, "a_runs": 1, "b_runs": 1,
               "c_rate": 200, "c_fixed_s": 0.4, "c_flat_s": 0.2},
 }
@@ -1167,6 +1169,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--quick", action="store_true", help="a smoke run, under a minute")
     ap.add_argument("--only", default="a,b,c", help="which workloads: a, b, c, comma separated")
+    add_shm_dir_args(ap)
     ap.add_argument("--markdown", help="also write the tables to this file")
     args = ap.parse_args()
     only = set(args.only.split(","))
@@ -1183,11 +1186,13 @@ def main():
     torch.set_num_threads(1)
     quiet_readonly()
     mp = tmp.get_context("spawn")
+    shm = ShmDir(args.shm_dir, args.huge)
     lines = [f"Measured {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC on {machine()}; "
              f"build `{os.path.basename(build)}`; {'--quick' if args.quick else 'full run'}; "
-             "every process started with spawn, torch.set_num_threads(1) in each.", ""]
+             f"tshm segments in {shm.describe()}; every process started with spawn, "
+             "torch.set_num_threads(1) in each.", ""]
     verdicts = []
-    d = Daemon(os.path.join(build, "daemon", "tshmd"))
+    d = Daemon(os.path.join(build, "daemon", "tshmd"), shm_dir=shm.path)
     try:
         client = tshm.connect(d.socket)
         if "a" in only:
@@ -1208,6 +1213,7 @@ def main():
         client.close()
     finally:
         d.stop()
+        shm.close()
     tail = ["Targets (medians):"] + verdicts + ["",
                                                 f"Whole run: {time.monotonic() - T0:.0f} s."]
     print("\n".join(tail))
