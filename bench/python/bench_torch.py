@@ -1191,6 +1191,7 @@ def main():
              f"build `{os.path.basename(build)}`; {'--quick' if args.quick else 'full run'}; "
              f"tshm segments in {shm.describe()}; every process started with spawn, "
              "torch.set_num_threads(1) in each.", ""]
+    print(lines[0], flush=True)
     verdicts = []
     d = Daemon(os.path.join(build, "daemon", "tshmd"), shm_dir=shm.path)
     try:
