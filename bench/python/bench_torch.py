@@ -1056,7 +1056,7 @@ def c_session(method, size, mp, client, sock, tag, cfg):
             prod.publish(fno, 0, 0)
             k += 1
         fixed_n = fno
-        time.sleep(0.2)  # let them drain
+        time.sleep(cfg["c_pause"])  # let them drain
         # Phase 1: flat out.
         t1 = now()
         end = t1 + cfg["c_flat_s"] * 1e9
@@ -1065,7 +1065,7 @@ def c_session(method, size, mp, client, sock, tag, cfg):
             prod.publish(fno, 1, 0)
         t2 = now()
         flat_n = fno - fixed_n
-        time.sleep(0.2)
+        time.sleep(cfg["c_pause"])
         prod.publish(fno + 1, 1, 1)
         outs = []
         for _ in procs:
@@ -1158,9 +1158,9 @@ def report_c(res, cfg):
 
 CONFIGS = {
     "full": {"warmup": 1, "a_n": {"small": 2000, "large": 60}, "a_runs": 5, "b_runs": 5,
-             "c_rate": 200, "c_fixed_s": 2.0, "c_flat_s": 2.0},
-    "quick": {"warmup": 0, "a_n": {"small": 300, "large": 8}, "a_runs": 1, "b_runs": 1,
-              "c_rate": 200, "c_fixed_s": 0.4, "c_flat_s": 0.2},
+             "c_rate": 200, "c_fixed_s": 2.0, "c_flat_s": 2.0, "c_pause": 0.2},
+    "quick": {"warmup": 0, "a_n": {"small": 200, "large": 6}, "a_runs": 1, "b_runs": 1,
+              "c_rate": 200, "c_fixed_s": 0.3, "c_flat_s": 0.2, "c_pause": 0.05},
 }
 
 
