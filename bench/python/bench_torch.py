@@ -378,16 +378,29 @@ class DataLoaderWay(Way):
 # the best of the others (tshm = False), and, for large batches, with the
 # best pre-allocated pool (pool = True).
 #
-# TODO(tshm.torch): add the DataLoader batch pool here as a further tshm row,
-# e.g. a Way subclass with tshm = True, pool = True whose setup() builds the
-# loader over BatchDataset(shape, n) (or its own batch-filling worker
-# function) with 2 workers and 4 batches in flight per worker, and whose
-# run(h, n) yields the n batches as torch tensors, each valid until the next
-# is asked for (consume() sums it and reads the number stamped in element 0;
-# every number 0..n-1 must come once). If it runs its own workers (as
-# DataLoader does), subclass Way, as DataLoaderWay does; to run in this
-# benchmark's own worker pair, subclass GenericWay and give wsetup/wproduce.
-WAYS = [QueueWay(), DataLoaderWay(), ShmPoolWay(), TshmStreamWay()]
+class TshmLoaderWay(DataLoaderWay):
+    """tshm.torch.DataLoader: the same loader and dataset as DataLoaderWay;
+    each worker copies its batch into one of its reused tshm slots, which
+    reaches this process by reference."""
+
+    key = "tshm_loader"
+    label = "tshm.torch.DataLoader(num_workers=2, prefetch_factor=4)"
+    tshm = True
+    pool = True
+
+    def setup(self, h, shape, tag):
+        import tshm.torch
+
+        # Its spawned workers connect through the default client.
+        os.environ["TSHM_SOCKET"] = h.sock
+        self.dl = tshm.torch.DataLoader(
+            BatchDataset(shape, h.n), batch_size=None, num_workers=A_WORKERS,
+            prefetch_factor=A_SLOTS, persistent_workers=True, multiprocessing_context="spawn",
+            slots=A_SLOTS + 2)
+        next(iter(self.dl))
+
+
+WAYS = [QueueWay(), DataLoaderWay(), ShmPoolWay(), TshmStreamWay(), TshmLoaderWay()]
 GENERIC = {w.key: type(w) for w in WAYS if w.generic}
 
 

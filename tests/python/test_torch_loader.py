@@ -148,3 +148,18 @@ def test_a_worker_killed_with_9_leaves_nothing(client):
     assert y[:3].tolist() == [0, 1, 2] and torch.equal(x[:, 0], y.float())
     for pid in pids:
         assert client.list(prefix=f"tshm-batch.{pid}.") == []
+
+
+class WholeBatches(torch.utils.data.Dataset):
+    def __len__(self):
+        return 12
+
+    def __getitem__(self, i):
+        return {"x": torch.full((16, 8), float(i)), "n": i}
+
+
+def test_batch_size_none_copies_whole_batches_into_slots(client):
+    dl = tshm.torch.DataLoader(WholeBatches(), batch_size=None, num_workers=2)
+    for k, b in enumerate(dl):
+        assert b["n"] == k and b["x"].shape == (16, 8) and float(b["x"][3, 3]) == k
+        assert in_tshm(b["x"])

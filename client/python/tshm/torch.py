@@ -42,7 +42,7 @@ from multiprocessing.reduction import ForkingPickler
 import numpy as np
 import torch
 import torch.utils.data
-from torch.utils.data._utils.collate import default_collate
+from torch.utils.data._utils.collate import default_collate, default_convert
 
 import tshm
 
@@ -374,21 +374,24 @@ class Collate:
     the torch way (a copy into torch's shared memory) instead.
     Picklable: spawn and forkserver workers get it."""
 
-    def __init__(self, collate_fn=None, *, slots=6, wait=0.05):
+    def __init__(self, collate_fn=None, *, slots=6, wait=0.05, convert=False):
         self.collate_fn = collate_fn
         self.slots = int(slots)
         self.wait = float(wait)
+        # DataLoader(batch_size=None): each call gets one sample, which the
+        # dataset made a whole batch (torch then calls default_convert).
+        self.convert = convert
 
     def _fallback(self, batch):
-        return (self.collate_fn or default_collate)(batch)
+        return (self.collate_fn or (default_convert if self.convert else default_collate))(batch)
 
     def __call__(self, batch):
         if torch.utils.data.get_worker_info() is None:
             return self._fallback(batch)
         pool = _worker_pool(self.slots, self.wait)
-        if self.collate_fn is None:
+        if self.collate_fn is None and not self.convert:
             return pool.collate(batch, self._fallback)
-        return _copy_into(pool, self.collate_fn(batch))
+        return _copy_into(pool, self._fallback(batch))
 
 
 def _copy_into(pool, made):
@@ -425,9 +428,12 @@ def _unbatch(x):
 
 class DataLoader(torch.utils.data.DataLoader):
     """torch.utils.data.DataLoader whose workers hand batches over zero-copy
-    (see Collate). Takes the same arguments; collate_fn, when given, is
-    wrapped. With num_workers=0 it is a plain DataLoader."""
+    (see Collate). Takes the same arguments, and slots and wait of Collate;
+    collate_fn, when given, is wrapped. With batch_size=None (the dataset
+    makes whole batches) each batch is copied into a slot by its worker.
+    With num_workers=0 it is a plain DataLoader."""
 
     def __init__(self, dataset, *args, collate_fn=None, slots=6, wait=0.05, **kwargs):
-        super().__init__(dataset, *args, collate_fn=Collate(collate_fn, slots=slots, wait=wait),
-                         **kwargs)
+        collate = Collate(collate_fn, slots=slots, wait=wait)
+        super().__init__(dataset, *args, collate_fn=collate, **kwargs)
+        collate.convert = not self._auto_collation
