@@ -20,8 +20,9 @@ of the same segment; every other tensor goes to torch's reducer unchanged.
   Writes made in the sender's private pages do not travel (they are the
   sender's alone); the receiver sees the segment as it is.
 - The receiver keeps one open per (socket, name, access) while any tensor
-  rebuilt from it lives (a weak cache), so 1000 tensors over one segment cost
-  one open; each tensor keeps its mapping alive.
+  rebuilt from it lives (a weak reference to their shared storage), so 1000
+  tensors over one segment cost one open; the tensors keep the mapping alive,
+  and the last one gone closes it.
 - The segment is opened by name when the receiver unpickles: if it was
   unlinked meanwhile that raises NotFoundError, and a new segment that took
   the name would be the one seen (InvalidError when the view does not fit).
@@ -115,41 +116,56 @@ def _sub_open(socket: str, name: str):
     return _connect(socket).sub_open(name)
 
 
-# (pid, socket, name, writable) -> the uint8 tensor over the whole segment that
-# the rebuilt tensors view (they keep it, through ._base, while they live).
-_bases: "weakref.WeakValueDictionary[tuple, Any]" = weakref.WeakValueDictionary()
+# (pid, socket, name, writable) -> a weak reference to the storage of a uint8
+# tensor over the whole segment, which every tensor rebuilt from it shares (and
+# so keeps alive, with the mapping). A weak reference to the storage, as torch's
+# own shared_cache keeps: the Python tensor object may go while its storage
+# lives on in views.
+_bases: dict = {}
+
+
+def _storage(t):
+    return t.untyped_storage() if hasattr(t, "untyped_storage") else t.storage()
 
 
 def _base(socket: str, name: str, writable: bool):
+    import torch
+    from torch.multiprocessing.reductions import StorageWeakRef
+
     key = (os.getpid(), socket, name, writable)
     with _lock:
-        base = _bases.get(key)
-    if base is not None:
-        return base
+        ref = _bases.get(key)
+        st = torch.UntypedStorage._new_with_weak_ptr(ref.cdata) if ref is not None else None
+    if st is not None:
+        return torch.empty(0, dtype=torch.uint8).set_(st)
     seg = _open(socket, name, writable)
     try:
         base = seg._torch_bytes()
     finally:
         seg.close()  # the tensor holds the mapping
     with _lock:
-        return _bases.setdefault(key, base)
+        for k in [k for k, r in _bases.items() if r.expired()]:
+            del _bases[k]
+        _bases[key] = StorageWeakRef(_storage(base))
+    return base
 
 
 def _rebuild(kind: str, socket: str, name: str, writable: bool, offset: int, dtype, shape,
              stride, requires_grad: bool):
     import torch
 
-    base = _base(socket, name, writable)
     itemsize = torch.empty((), dtype=dtype).element_size()
     span = _span(shape, stride, itemsize)
+    if span == 0:  # nothing to view: no need to open the segment
+        t = torch.empty(shape, dtype=dtype)
+        return torch.nn.Parameter(t, requires_grad=requires_grad) if kind == "parameter" \
+            else t.requires_grad_(requires_grad)
+    base = _base(socket, name, writable)
     if offset + span > base.numel() or offset % itemsize != 0:
         raise _tshm.InvalidError(
             f"segment {name!r} ({base.numel()} bytes) no longer holds the tensor sent "
             f"({span} bytes at offset {offset}): was it unlinked and made again?")
-    if span == 0:
-        t = torch.empty(shape, dtype=dtype)
-    else:
-        t = base[offset:offset + span].view(dtype).as_strided(shape, stride)
+    t = base[offset:offset + span].view(dtype).as_strided(shape, stride)
     if kind == "parameter":
         return torch.nn.Parameter(t, requires_grad=requires_grad)
     if requires_grad:
