@@ -119,13 +119,21 @@ dlpack_segment_map(tshmpy_segment *self)
                 return self->map;
         }
         if (self->cow == NULL) {
-                self->cow = tshmpy_mapping_new_private(self->map, 0, self->nbytes);
-                if (self->cow == NULL) {
+                tshmpy_mapping *cow = tshmpy_mapping_new_private(self->map, 0, self->nbytes);
+
+                if (cow == NULL) {
                         return NULL;
                 }
-                if (tshmpy_mapping_index(self->cow) < 0) {
-                        Py_CLEAR(self->cow);
+                if (tshmpy_mapping_index(cow) < 0) {
+                        Py_DECREF(cow);
                         return NULL;
+                }
+                /* The GIL was released for the mmap: another thread may
+                 * have made one meanwhile, and its tensors use that. */
+                if (self->cow == NULL) {
+                        self->cow = cow;
+                } else {
+                        Py_DECREF(cow);
                 }
         }
         return self->cow;

@@ -88,24 +88,24 @@ tshmpy_mapping_new_private(tshmpy_mapping *parent, Py_ssize_t offset, Py_ssize_t
         if (self == NULL) {
                 return NULL;
         }
-        /* mmap of a large range may take a while; seg stays valid as long
-         * as parent, which we hold. */
+        /* Held before the GIL goes: a close() on another thread meanwhile
+         * must not unmap parent's seg under the mmap. */
+        self->parent = (tshmpy_mapping *)Py_NewRef((PyObject *)parent);
+        self->spin_us = -1.0;
+        self->pid = getpid();
         Py_BEGIN_ALLOW_THREADS rv = tshm__seg_map_private(parent->seg, (uint64_t)offset,
                                                           (uint64_t)len, &base, &maplen, &data);
         Py_END_ALLOW_THREADS if (rv < 0)
         {
-                Py_DECREF(self);
+                Py_DECREF(self); /* priv_base is NULL: nothing is unmapped */
                 (void)tshmpy_err_code(rv, "a private (copy-on-write) mapping for a tensor");
                 return NULL;
         }
-        self->parent = (tshmpy_mapping *)Py_NewRef((PyObject *)parent);
         self->priv_base = base;
         self->priv_len = maplen;
         self->data = data;
         self->nbytes = len;
         self->writable = true;
-        self->spin_us = -1.0;
-        self->pid = getpid();
         return self;
 }
 

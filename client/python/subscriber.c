@@ -275,9 +275,18 @@ frame_torch(tshmpy_frame *self, PyObject *unused)
         Py_ssize_t off = (Py_ssize_t)((const uint8_t *)self->f.data - (uint8_t *)self->map->data);
 
         (void)unused;
-        if (self->cow == NULL &&
-            (self->cow = tshmpy_mapping_new_private(self->map, off, self->sub->nbytes)) == NULL) {
-                return NULL;
+        if (self->cow == NULL) {
+                tshmpy_mapping *cow = tshmpy_mapping_new_private(self->map, off, self->sub->nbytes);
+
+                if (cow == NULL) {
+                        return NULL;
+                }
+                /* Another thread may have made one while the GIL was out. */
+                if (self->cow == NULL) {
+                        self->cow = cow;
+                } else {
+                        Py_DECREF(cow);
+                }
         }
         return tshmpy_dlpack_torch_view(self->sub, self->cow, self->cow->data);
 }
