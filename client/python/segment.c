@@ -481,7 +481,7 @@ PyDoc_STRVAR(segment_numpy_doc,
              "raises DtypeError (a TypeError) unless bfloat16_as_uint16=True, which gives a\n"
              "uint16 view of the raw bits. torch.from_numpy(seg.numpy()) shares the memory\n"
              "too, but on a read-only segment torch only warns, and writing through that\n"
-             "tensor crashes the process: prefer .torch(), which refuses.");
+             "tensor crashes the process: prefer .torch(), whose tensor is copy-on-write.");
 
 PyDoc_STRVAR(segment_torch_doc,
              "torch($self, /)\n--\n\n"

@@ -141,7 +141,8 @@ class ClosedError(Error, ValueError):
     """The Segment or Client was closed."""
 
 class ReadOnlyError(Error, ValueError):
-    """.torch() or __dlpack__() on a read-only segment."""
+    """Kept for compatibility; nothing raises it now (read-only segments give
+    copy-on-write tensors)."""
 
 class DtypeError(Error, TypeError):
     """The consumer has no type for the segment's dtype (numpy: bfloat16;
