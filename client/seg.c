@@ -141,7 +141,9 @@ out:
 #define MADV_POPULATE_READ 22
 #endif
 
-int
+/* Exported (not API) for the integration test of a truncate under a private
+ * mapping; the Python module links libtshm statically. */
+__attribute__((visibility("default"))) int
 tshm__seg_map_private(tshm_seg *seg, uint64_t offset, uint64_t len, void **ret_base,
                       size_t *ret_len, void **ret_data)
 {
@@ -195,7 +197,7 @@ tshm__seg_map_private(tshm_seg *seg, uint64_t offset, uint64_t len, void **ret_b
         return 0;
 }
 
-void
+__attribute__((visibility("default"))) void
 tshm__seg_unmap_private(void *base, size_t len)
 {
         if (base == NULL) {

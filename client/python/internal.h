@@ -53,6 +53,7 @@ typedef struct tshmpy_mapping {
         bool writable;
         bool writing;   /* a tshm.Write is in progress on seg (publish.c) */
         bool indexed;   /* in the address index (mapping.c), taken out in dealloc */
+        bool frame;     /* a private mapping of a frame's slot (subscriber.c) */
         double spin_us; /* as set through seg.spin_us; < 0: libtshm's default */
         pid_t pid;      /* the process that made it: a fork child's streams refuse */
         /* A private (copy-on-write) mapping of part of @parent, a read-only

@@ -207,10 +207,13 @@ tshmpy_mapping_locate(PyObject *module, PyObject *args)
         }
         /* A private mapping answers for its segment, read-only. */
         shared = m->parent != NULL ? m->parent : m;
-        return Py_BuildValue("(OsOKO)", (PyObject *)shared->client->socket,
+        return Py_BuildValue("(OsOKOs)", (PyObject *)shared->client->socket,
                              tshm_seg_name(shared->seg),
                              m->parent == NULL && m->writable ? Py_True : Py_False,
-                             (unsigned long long)(addr - mapping_index[at - 1].lo), (PyObject *)m);
+                             (unsigned long long)(addr - mapping_index[at - 1].lo), (PyObject *)m,
+                             m->frame            ? "frame"
+                             : m->parent != NULL ? "private"
+                                                 : "shared");
 }
 
 int
@@ -300,10 +303,12 @@ static PyMethodDef mapping_methods[] = {
     {"_locate", TSHMPY_METH(tshmpy_mapping_locate), METH_VARARGS | METH_STATIC,
      "_locate(address, nbytes, /)\n--\n\n"
      "Which array segment mapping of this process holds the bytes [address,\n"
-     "address + nbytes): (socket, name, writable, offset, mapping), writable being\n"
-     "True only where writes reach the segment (False for a read-only or private\n"
-     "mapping) and offset counted from the segment's first data byte; None when no\n"
-     "mapping holds them all. For tshm._reduce."},
+     "address + nbytes): (socket, name, writable, offset, mapping, kind), writable\n"
+     "being True only where writes reach the segment (False for a read-only or private\n"
+     "mapping), offset counted from the first data byte of the mapping (of the\n"
+     "segment; of the slot for a frame), kind 'shared', 'private' or 'frame' (a\n"
+     "frame's private mapping); None when no mapping holds them all. For\n"
+     "tshm._reduce."},
     {NULL, NULL, 0, NULL},
 };
 

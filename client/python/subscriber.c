@@ -281,6 +281,15 @@ frame_torch(tshmpy_frame *self, PyObject *unused)
                 if (cow == NULL) {
                         return NULL;
                 }
+                /* Indexed so that tshm._reduce knows its tensors: they cross
+                 * torch.multiprocessing as copies of the bytes, leaving the
+                 * sender's tensor as it is (torch's reducer would move it
+                 * into torch's shared memory). */
+                cow->frame = true;
+                if (tshmpy_mapping_index(cow) < 0) {
+                        Py_DECREF(cow);
+                        return NULL;
+                }
                 /* Another thread may have made one while the GIL was out. */
                 if (self->cow == NULL) {
                         self->cow = cow;

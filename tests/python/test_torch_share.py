@@ -241,3 +241,26 @@ def test_dataloader_workers_return_segment_views(daemon, client, name, method):
     assert a[5, 1] == 55
     seg.close()
     client.unlink(name)
+
+
+def test_frame_tensor_crosses_as_a_copy_and_stays_a_view(client, name):
+    from multiprocessing.reduction import ForkingPickler
+    import pickle
+
+    st = client.stream_create(name, (2, 3), "float32", slots=2)
+    sub = client.sub_open(name)
+    with st.loan(timeout=1) as a:
+        a[:] = 5
+    frame = sub.take(timeout=1)
+    t = frame.torch()
+    ptr = t.data_ptr()
+    assert tshm.tensor_origin(t) is None  # a slot is no segment to refer to
+    sub_t = pickle.loads(ForkingPickler.dumps(t[1]))
+    assert sub_t.tolist() == [5.0, 5.0, 5.0] and sub_t.data_ptr() != ptr + 12
+    # The sender's tensor still views the frame (torch's reducer would have
+    # moved it into torch's shared memory).
+    assert t.data_ptr() == ptr and (t == torch.from_numpy(frame.numpy())).all()
+    frame.release()
+    sub.close()
+    st.close()
+    client.unlink(name)

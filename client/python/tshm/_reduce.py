@@ -26,8 +26,12 @@ of the same segment; every other tensor goes to torch's reducer unchanged.
 - The segment is opened by name when the receiver unpickles: if it was
   unlinked meanwhile that raises NotFoundError, and a new segment that took
   the name would be the one seen (InvalidError when the view does not fit).
-- Tensors over streams (Loan.torch(), Frame.torch()) are not references (a
-  slot is reused by later frames): they cross as torch's copies.
+- Tensors over streams are not references (a slot is reused by later
+  frames). A Frame.torch() tensor crosses as a copy of its bytes, made at
+  pickling, and the sender's tensor stays a view of the frame; a
+  Loan.torch() tensor goes to torch's reducer, which copies it into torch's
+  shared memory (and, as for any foreign memory, moves the sender's tensor
+  there too).
 
 tensor_origin(t) is the lookup, public for helpers built on it (tshm.torch).
 """
@@ -69,6 +73,15 @@ def tensor_origin(tensor: Any) -> TensorOrigin | None:
     views none (or not only one: a tensor copied elsewhere, a stream frame).
     Negative strides do not occur in torch; sparse and non-CPU tensors give
     None."""
+    found = _locate(tensor)
+    if found is None or found[5] == "frame":
+        return None
+    socket, name, writable, offset, _mapping, _kind = found
+    return TensorOrigin(socket, name, writable, offset)
+
+
+def _locate(tensor):
+    """_Mapping._locate() for a strided CPU tensor, else None."""
     import torch
 
     if tensor.layout != torch.strided or tensor.device.type != "cpu":
@@ -76,12 +89,7 @@ def tensor_origin(tensor: Any) -> TensorOrigin | None:
     shape, stride = tuple(tensor.shape), tuple(tensor.stride())
     if any(s < 0 for s in stride):
         return None
-    found = _tshm._Mapping._locate(tensor.data_ptr(),
-                                   _span(shape, stride, tensor.element_size()))
-    if found is None:
-        return None
-    socket, name, writable, offset, _mapping = found
-    return TensorOrigin(socket, name, writable, offset)
+    return _tshm._Mapping._locate(tensor.data_ptr(), _span(shape, stride, tensor.element_size()))
 
 
 # Handles in this process, one Client per socket; a fork child starts afresh
@@ -196,12 +204,21 @@ def install() -> None:
 
 
 def _make_reducer(orig, kind: str):
+    import torch
+
     def reduce_tensor(t):
         # torch refuses a non-leaf tensor that requires grad; let it say so.
         if not (t.requires_grad and not t.is_leaf):
-            o = tensor_origin(t)
-            if o is not None:
-                return (_rebuild, (kind, o.socket, o.name, o.writable, o.offset, t.dtype,
+            found = _locate(t)
+            if found is not None and found[5] == "frame":
+                # A frame's slot is reused: send a copy, made here so that
+                # torch's reducer moves the copy into its shared memory, not
+                # the sender's tensor (which would stop viewing the frame).
+                t = torch.nn.Parameter(t.detach().clone(), t.requires_grad) \
+                    if kind == "parameter" else t.clone()
+            elif found is not None:
+                socket, name, writable, offset, _m, _k = found
+                return (_rebuild, (kind, socket, name, writable, offset, t.dtype,
                                    tuple(t.shape), tuple(t.stride()), t.requires_grad))
         if orig is None:  # no torch reducer: pickle's own way
             return t.__reduce_ex__(2)
