@@ -164,11 +164,12 @@ tshm__seg_map_private(tshm_seg *seg, uint64_t offset, uint64_t len, void **ret_b
         start = (uint64_t)((uint8_t *)seg->data - (uint8_t *)seg->map) + offset;
         lo = start & ~(page - 1);
         hi = (start + len + page - 1) & ~(page - 1);
+        /* An empty range still gets a valid pointer. Rounding up may pass
+         * the object's end by less than a page (never a whole page, except
+         * for an empty range, which is never read): mmap allows it, and the
+         * part of a page past the end reads as zeros. */
         if (hi == lo) {
-                hi = lo + page; /* an empty range still gets a valid pointer */
-        }
-        if (hi > seg->map_size) {
-                hi = seg->map_size;
+                hi = lo + page;
         }
         /* MAP_PRIVATE needs only read access to the descriptor, and no
          * write through it can reach the object: the kernel copies a page

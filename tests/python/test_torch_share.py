@@ -264,3 +264,14 @@ def test_frame_tensor_crosses_as_a_copy_and_stays_a_view(client, name):
     sub.close()
     st.close()
     client.unlink(name)
+
+
+@pytest.mark.parametrize("shape", [0, (3, 0), 1, 3])
+def test_small_and_empty_read_only_segments_give_tensors(client, name, shape):
+    w = client.create(name, shape, "int16")
+    w.numpy()[...] = 2
+    t = client.open(name).torch()
+    assert t.shape == tuple(w.shape) and (t == 2).all()
+    t.add_(1)
+    assert (w.numpy() == 2).all()
+    client.unlink(name)
