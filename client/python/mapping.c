@@ -141,7 +141,10 @@ tshmpy_mapping_index(tshmpy_mapping *self)
         uintptr_t lo = (uintptr_t)self->data;
         size_t at;
 
-        if (self->indexed) {
+        /* An empty mapping holds no byte to find, and its data pointer may
+         * be where the next mapping begins: leaving it out keeps every lo
+         * in the index distinct. */
+        if (self->indexed || self->nbytes == 0) {
                 return 0;
         }
         if (mapping_count == mapping_cap) {
@@ -171,8 +174,8 @@ mapping_unindex(tshmpy_mapping *self)
 {
         size_t at = mapping_upper((uintptr_t)self->data);
 
-        /* Two entries may share lo only if one of them is empty (nbytes 0):
-         * search down from the last entry at or below the address. */
+        /* Every lo is distinct (empty mappings stay out); search down from
+         * the last entry at or below the address all the same. */
         while (at > 0 && mapping_index[at - 1].lo == (uintptr_t)self->data) {
                 if (mapping_index[at - 1].map == self) {
                         memmove(&mapping_index[at - 1], &mapping_index[at],
