@@ -49,6 +49,11 @@ struct tshm_seg {
         size_t map_size;
         void *data;
         bool writable;
+        /* A read-only open keeps the daemon's descriptor (O_RDONLY) for
+         * tshm__seg_map_private(); -1 for a read-write one, which never needs
+         * it. One descriptor per read-only handle: re-asking the daemon for
+         * it later would cost a round trip and a second holder. */
+        int fd;
         char name[TSHM_NAME_MAX + 1];
         tshm_dtype dtype;
         size_t ndim;
@@ -162,6 +167,19 @@ struct tshm__seg_spec;
 int tshm__seg_map(int fd, uint64_t size, bool writable, const struct tshm__seg_spec *spec,
                   tshm_seg **ret_seg);
 void tshm__seg_free(tshm_seg *seg);
+/* A private, copy-on-write mapping (MAP_PRIVATE, PROT_READ | PROT_WRITE)
+ * of the data bytes [@offset, @offset + @len) of read-only @seg (offsets
+ * from tshm_seg_data(); for a stream, anywhere in its ring). Writes through
+ * it copy the page they touch into this process and reach nobody else; a
+ * page not written yet still shows the producer's writes. Registered with
+ * sigbus.c like every mapping libtshm makes. *@ret_data is the byte at
+ * @offset; *@ret_base and *@ret_len are what tshm__seg_unmap_private()
+ * takes. Returns 0, TSHM_EINVAL (@seg is writable, or the range is out of
+ * it), TSHM_ENOMEM or -errno. Used by the Python binding's read-only
+ * tensors. */
+int tshm__seg_map_private(tshm_seg *seg, uint64_t offset, uint64_t len, void **ret_base,
+                          size_t *ret_len, void **ret_data);
+void tshm__seg_unmap_private(void *base, size_t len);
 /* Populate @seg's whole mapping if @flags (TSHM_OPEN_POPULATE/NOPOPULATE,
  * which share their values with TSHM_CREATE_POPULATE/NOPOPULATE) ask for it,
  * or, with neither, if the mapping is at most TSHM_POPULATE_AUTO_MAX bytes.

@@ -114,6 +114,11 @@ tshm__seg_map(int fd, uint64_t size, bool writable, const struct tshm__seg_spec 
         seg->map = map;
         seg->map_size = (size_t)size;
         seg->writable = writable;
+        seg->fd = -1;
+        if (!writable) {
+                seg->fd = fd;
+                fd = -1;
+        }
         seg->spin_ns = tshm__sync_default_spin();
         seg->spin_chosen = tshm__sync_spin_chosen();
         seg_set_geometry(seg, &hdr);
@@ -125,8 +130,82 @@ out:
                 tshm__sigbus_unregister(map);
                 (void)munmap(map, (size_t)size);
         }
-        (void)close(fd);
+        if (fd >= 0) {
+                (void)close(fd);
+        }
         return rv;
+}
+
+/* Debian 12's headers have it; older ones may not (the kernel's ABI). */
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
+/* Exported (not API) for the integration test of a truncate under a private
+ * mapping; the Python module links libtshm statically. */
+__attribute__((visibility("default"))) int
+tshm__seg_map_private(tshm_seg *seg, uint64_t offset, uint64_t len, void **ret_base,
+                      size_t *ret_len, void **ret_data)
+{
+        struct statfs fs;
+        uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), start, lo, hi;
+        void *map;
+        int rv;
+
+        if (seg == NULL || seg->writable || seg->fd < 0 || offset > seg->span ||
+            len > seg->span - offset) {
+                return TSHM_EINVAL;
+        }
+        /* hugetlbfs maps only whole huge pages. */
+        if (fstatfs(seg->fd, &fs) == 0 &&
+            (unsigned long)fs.f_type == (unsigned long)HUGETLBFS_MAGIC && fs.f_bsize > 0) {
+                page = (uint64_t)fs.f_bsize;
+        }
+        start = (uint64_t)((uint8_t *)seg->data - (uint8_t *)seg->map) + offset;
+        lo = start & ~(page - 1);
+        hi = (start + len + page - 1) & ~(page - 1);
+        /* An empty range still gets a valid pointer. Rounding up may pass
+         * the object's end by less than a page (never a whole page, except
+         * for an empty range, which is never read): mmap allows it, and the
+         * part of a page past the end reads as zeros. */
+        if (hi == lo) {
+                hi = lo + page;
+        }
+        /* MAP_PRIVATE needs only read access to the descriptor, and no
+         * write through it can reach the object: the kernel copies a page
+         * on its first write (COW). Until then the page is the object's, so
+         * reads follow the producer. Not MAP_POPULATE: on a writable private
+         * mapping it would copy every page. */
+        map =
+            mmap(NULL, (size_t)(hi - lo), PROT_READ | PROT_WRITE, MAP_PRIVATE, seg->fd, (off_t)lo);
+        if (map == MAP_FAILED) {
+                return errno == ENOMEM ? TSHM_ENOMEM : -errno;
+        }
+        /* Faults on pages still backed by the object, which a hostile writer
+         * truncated, are absorbed as for the shared mapping. */
+        if ((rv = tshm__sigbus_register(map, (size_t)(hi - lo))) < 0) {
+                (void)munmap(map, (size_t)(hi - lo));
+                return rv;
+        }
+        /* Populate read-only when the shared mapping would be: this maps
+         * the object's pages without copying them. Best effort. */
+        if (hi - lo <= TSHM_POPULATE_AUTO_MAX) {
+                (void)madvise(map, (size_t)(hi - lo), MADV_POPULATE_READ);
+        }
+        *ret_base = map;
+        *ret_len = (size_t)(hi - lo);
+        *ret_data = (uint8_t *)map + (start - lo);
+        return 0;
+}
+
+__attribute__((visibility("default"))) void
+tshm__seg_unmap_private(void *base, size_t len)
+{
+        if (base == NULL) {
+                return;
+        }
+        tshm__sigbus_unregister(base);
+        (void)munmap(base, len);
 }
 
 void
@@ -140,14 +219,13 @@ tshm__seg_free(tshm_seg *seg)
                 tshm__sigbus_unregister(seg->map);
                 (void)munmap(seg->map, seg->map_size);
         }
+        if (seg->fd >= 0) {
+                (void)close(seg->fd);
+        }
         tshm__free(seg);
 }
 
-/* Debian 12's headers have them; older ones may not (the values are the
- * kernel's ABI). */
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22
-#endif
+/* As MADV_POPULATE_READ above. */
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif

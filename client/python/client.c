@@ -438,7 +438,8 @@ PyDoc_STRVAR(client_open_doc,
              "open($self, /, name, writable=False, populate=None)\n--\n\n"
              "Open the existing segment `name`, map it and return a Segment. Read-only\n"
              "unless `writable`: then the kernel refuses writes, numpy views have\n"
-             "writeable=False, and .torch() and __dlpack__() raise ReadOnlyError.\n"
+             "writeable=False, and .torch() and __dlpack__() view a private copy-on-write\n"
+             "mapping (in-place writes stay in this process).\n"
              "populate: fault in the whole mapping now (True), not at all (False; use\n"
              "Segment.populate() for the slice you read), or None: whole segments up to\n"
              "1 GiB (tshm.POPULATE_AUTO_MAX). Best effort: an open never fails for it.\n"
@@ -465,7 +466,23 @@ PyDoc_STRVAR(client_close_doc,
              "segments and views obtained through it stay mapped and usable until they are\n"
              "closed or garbage-collected. Later calls raise ClosedError. Idempotent.");
 
+/* A client pickles as its socket: the receiver connects (once per socket
+ * and process, tshm._reduce). A closed one refuses. */
+static PyObject *
+client_reduce(tshmpy_client *self, PyObject *unused)
+{
+        (void)unused;
+        if (self->c == NULL && self->pid == getpid()) {
+                return tshmpy_err_fmt(tshmpy_ClosedError, TSHM_EBADF, "client is closed");
+        }
+        return tshmpy_reduce_value("_connect", Py_BuildValue("(O)", self->socket));
+}
+
 static PyMethodDef client_methods[] = {
+    {"__reduce__", TSHMPY_METH(client_reduce), METH_NOARGS,
+     "__reduce__($self, /)\n--\n\n"
+     "Pickle by socket path: the receiving process gets a Client of its own for that\n"
+     "socket (one per socket and process). ClosedError once closed."},
     {"stream_create", TSHMPY_METH(tshmpy_client_stream_create), METH_VARARGS | METH_KEYWORDS,
      tshmpy_client_stream_create_doc},
     {"stream_open", TSHMPY_METH(tshmpy_client_stream_open), METH_VARARGS | METH_KEYWORDS,
@@ -498,8 +515,10 @@ PyDoc_STRVAR(client_doc,
              "segments stay mapped, but their handles died with the old connection.\n"
              "It may be shared by threads: calls are serialised, and each releases the GIL\n"
              "while it waits for the daemon. It does not survive fork(): a child must connect\n"
-             "again (using the parent's client there raises ConnectError). Use it as a context\n"
-             "manager to close it. Segments keep their client alive while they are open.");
+             "again (using the parent's client there raises ConnectError). Pickling sends its\n"
+             "socket path, and the receiver connects there (multiprocessing spawn or\n"
+             "forkserver). Use it as a context manager to close it. Segments keep their\n"
+             "client alive while they are open.");
 
 PyTypeObject tshmpy_client_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "tshm.Client",

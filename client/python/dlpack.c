@@ -9,13 +9,21 @@
  *
  * Decisions, for what DLPack 0.6 and torch 1.13 cannot express:
  * - read-only: DLPack 0.6 has no read-only flag and torch no read-only
- *   tensor, so a consumer could write to a PROT_READ mapping and crash the
- *   process. Both __dlpack__ and .torch() refuse read-only segments with
- *   ReadOnlyError; numpy views (read-only) remain the way to read them.
+ *   tensor, so a consumer may write (an in-place op) to whatever it gets. A
+ *   PROT_READ mapping would crash the process then, so a read-only segment
+ *   (and a frame, in subscriber.c) gives tensors and capsules over a private
+ *   copy-on-write mapping of its descriptor instead (mapping.c): a write
+ *   copies the page it touches into this process and reaches no one else;
+ *   a page not written keeps following the producer's writes. One such
+ *   mapping per read-only Segment handle, made on first use and shared by
+ *   its tensors.
  * - bool: no DLPack 0.6 type code; __dlpack__ raises DtypeError, .torch()
  *   goes through numpy (torch.from_numpy shares the memory).
  * - uint16/32/64: exported through DLPack (numpy reads them); .torch() raises
  *   DtypeError when torch has no such dtype (1.13 has none).
+ * - pickling: the first tensor tshm makes installs tshm._reduce's reducers
+ *   on torch's ForkingPickler, so that a tensor over a segment crosses a
+ *   torch.multiprocessing queue as a reference to the segment.
  */
 #include "internal.h"
 
@@ -98,28 +106,68 @@ dlpack_capsule_destructor(PyObject *capsule)
         PyErr_Restore(type, value, tb);
 }
 
-static PyObject *dlpack_capsule_view(tshmpy_segment *self, tshmpy_mapping *map, void *data);
+static PyObject *dlpack_capsule_view(tshmpy_segment *self, tshmpy_mapping *map, void *data,
+                                     bool bytes);
 
-static PyObject *
-dlpack_readonly_error(tshmpy_segment *self)
+/* The mapping a segment's tensors view: its own when writable, else its
+ * private copy-on-write mapping, made now if it was not. Borrowed; NULL
+ * with an exception raised. */
+static tshmpy_mapping *
+dlpack_segment_map(tshmpy_segment *self)
 {
-        return tshmpy_err_fmt(
-            tshmpy_ReadOnlyError, 0,
-            "segment %R is open read-only, and torch has no read-only tensors (nor DLPack 0.6 a "
-            "read-only flag): a write through one would crash the process. Open it with "
-            "writable=True, use .numpy() or numpy.asarray(seg) for a read-only array, or copy it "
-            "with torch.tensor(seg.numpy())",
-            self->name);
+        if (self->map->writable) {
+                return self->map;
+        }
+        if (self->cow == NULL) {
+                tshmpy_mapping *cow = tshmpy_mapping_new_private(self->map, 0, self->nbytes);
+
+                if (cow == NULL) {
+                        return NULL;
+                }
+                if (tshmpy_mapping_index(cow) < 0) {
+                        Py_DECREF(cow);
+                        return NULL;
+                }
+                /* The GIL was released for the mmap: another thread may
+                 * have made one meanwhile, and its tensors use that. */
+                if (self->cow == NULL) {
+                        self->cow = cow;
+                } else {
+                        Py_DECREF(cow);
+                }
+        }
+        return self->cow;
+}
+
+/* Install tshm._reduce when torch is loaded already: a capsule alone never
+ * imports torch (numpy.from_dlpack must not pay for it). */
+static int
+dlpack_install_if_torch(void)
+{
+        PyObject *modules = PyImport_GetModuleDict();
+
+        if (PyDict_GetItemString(modules, "torch") == NULL) {
+                return 0;
+        }
+        return tshmpy_reduce_install();
 }
 
 PyObject *
 tshmpy_dlpack_capsule(tshmpy_segment *self)
 {
-        return dlpack_capsule_view(self, self->map, self->map->data);
+        tshmpy_mapping *map = dlpack_segment_map(self);
+
+        if (map == NULL || dlpack_install_if_torch() < 0) {
+                return NULL;
+        }
+        return dlpack_capsule_view(self, map, map->data, false);
 }
 
+/* A capsule over @data in @map (which must be writable: see the top of
+ * this file), of @self's dtype and shape, or of @self->nbytes bytes when
+ * @bytes. */
 static PyObject *
-dlpack_capsule_view(tshmpy_segment *self, tshmpy_mapping *map, void *data)
+dlpack_capsule_view(tshmpy_segment *self, tshmpy_mapping *map, void *data, bool bytes)
 {
         struct dlpack_ctx *ctx;
         DLTensor *t;
@@ -127,9 +175,11 @@ dlpack_capsule_view(tshmpy_segment *self, tshmpy_mapping *map, void *data)
         int i;
 
         if (!map->writable) {
-                return dlpack_readonly_error(self);
+                /* Callers pass a private mapping for read-only data. */
+                PyErr_SetString(PyExc_SystemError, "tshm: a capsule over read-only memory");
+                return NULL;
         }
-        if (dlpack_types[self->dtype].bits == 0) {
+        if (!bytes && dlpack_types[self->dtype].bits == 0) {
                 return tshmpy_err_fmt(tshmpy_DtypeError, 0,
                                       "segment %R is bool, which DLPack 0.6 has no type code for: "
                                       "use numpy.asarray(seg) or seg.numpy(), or seg.torch() "
@@ -150,6 +200,12 @@ dlpack_capsule_view(tshmpy_segment *self, tshmpy_mapping *map, void *data)
         t->device.device_id = 0;
         t->ndim = self->ndim;
         t->dtype = dlpack_types[self->dtype];
+        if (bytes) {
+                ctx->shape[0] = (int64_t)self->nbytes;
+                ctx->strides[0] = 1;
+                t->ndim = 1;
+                t->dtype = dlpack_types[TSHM_DTYPE_UINT8];
+        }
         t->shape = ctx->shape;
         t->strides = ctx->strides;
         t->byte_offset = 0;
@@ -200,13 +256,45 @@ dlpack_torch_init(void)
                 Py_CLEAR(dlpack_torch_from_dlpack);
                 return -1;
         }
+        /* From the first tensor on, tensors over segments pickle as
+         * references (torch.multiprocessing registered its reducers when
+         * torch was imported, just above: ours wrap them). */
+        if (tshmpy_reduce_install() < 0) {
+                Py_CLEAR(dlpack_torch_from_numpy);
+                Py_CLEAR(dlpack_torch_from_dlpack);
+                return -1;
+        }
         return 0;
 }
 
 PyObject *
 tshmpy_dlpack_torch(tshmpy_segment *self)
 {
-        return tshmpy_dlpack_torch_view(self, self->map, self->map->data);
+        tshmpy_mapping *map = dlpack_segment_map(self);
+
+        if (map == NULL) {
+                return NULL;
+        }
+        return tshmpy_dlpack_torch_view(self, map, map->data);
+}
+
+PyObject *
+tshmpy_dlpack_torch_bytes(tshmpy_segment *self, PyObject *unused)
+{
+        tshmpy_mapping *map;
+        PyObject *src, *t;
+
+        (void)unused;
+        if (tshmpy_segment_mapping(self) == NULL || (map = dlpack_segment_map(self)) == NULL ||
+            dlpack_torch_init() < 0) {
+                return NULL;
+        }
+        if ((src = dlpack_capsule_view(self, map, map->data, true)) == NULL) {
+                return NULL;
+        }
+        t = PyObject_CallOneArg(dlpack_torch_from_dlpack, src);
+        Py_DECREF(src);
+        return t;
 }
 
 PyObject *
@@ -215,9 +303,6 @@ tshmpy_dlpack_torch_view(tshmpy_segment *self, tshmpy_mapping *map, void *data)
         PyObject *src, *t;
         int u;
 
-        if (!map->writable) {
-                return dlpack_readonly_error(self);
-        }
         if (dlpack_torch_init() < 0) {
                 return NULL;
         }
@@ -241,7 +326,7 @@ tshmpy_dlpack_torch_view(tshmpy_segment *self, tshmpy_mapping *map, void *data)
                                       ".numpy(), or a signed dtype of the same size",
                                       self->name, tshm_dtype_name(self->dtype));
         }
-        if ((src = dlpack_capsule_view(self, map, data)) == NULL) {
+        if ((src = dlpack_capsule_view(self, map, data, false)) == NULL) {
                 return NULL;
         }
         t = PyObject_CallOneArg(dlpack_torch_from_dlpack, src);

@@ -42,10 +42,9 @@ static const struct errors_def errors_defs[] = {
      "The Segment or Client was closed (seg.close(), client.close()). Views made before\n"
      "stay valid. Also a ValueError, like I/O on a closed file."},
     {&tshmpy_ReadOnlyError, "ReadOnlyError", &PyExc_ValueError,
-     "A writable view was asked of a read-only segment: torch has no read-only tensors\n"
-     "and DLPack 0.6 has no read-only flag, so .torch() and __dlpack__() refuse\n"
-     "segments opened with writable=False rather than hand out memory whose first write\n"
-     "would crash the process. Also a ValueError."},
+     "Kept for compatibility: no call raises it now. .torch() and __dlpack__() of a\n"
+     "read-only segment used to; they now give private copy-on-write views. Also a\n"
+     "ValueError."},
     {&tshmpy_DtypeError, "DtypeError", &PyExc_TypeError,
      "The consumer has no type for the segment's dtype: numpy has no bfloat16, DLPack 0.6\n"
      "has no bool, torch 1.13 has no uint16/uint32/uint64. Also a TypeError."},

@@ -45,18 +45,31 @@ typedef struct tshmpy_client {
 } tshmpy_client;
 
 typedef struct tshmpy_mapping {
-        PyObject_HEAD tshm_seg *seg; /* closed with tshm_close() in dealloc */
+        PyObject_HEAD tshm_seg *seg; /* closed with tshm_close() in dealloc; NULL if private */
         tshm_sub *sub;               /* a subscriber's: seg is its, ended with tshm_sub_close() */
-        tshmpy_client *client;       /* strong: serialises that tshm_close() */
+        tshmpy_client *client;       /* strong: serialises that tshm_close(); NULL if private */
         void *data;
         Py_ssize_t nbytes;
         bool writable;
         bool writing;   /* a tshm.Write is in progress on seg (publish.c) */
+        bool indexed;   /* in the address index (mapping.c), taken out in dealloc */
+        bool frame;     /* a private mapping of a frame's slot (subscriber.c) */
         double spin_us; /* as set through seg.spin_us; < 0: libtshm's default */
+        pid_t pid;      /* the process that made it: a fork child's streams refuse */
+        /* A private (copy-on-write) mapping of part of @parent, a read-only
+         * mapping (tshmpy_mapping_new_private): seg, sub and client are
+         * NULL, writable is true, and base/len are what to unmap. */
+        struct tshmpy_mapping *parent; /* strong */
+        void *priv_base;
+        size_t priv_len;
 } tshmpy_mapping;
 
 typedef struct tshmpy_segment {
         PyObject_HEAD tshmpy_mapping *map; /* NULL once closed and no memoryview is left */
+        /* A read-only array segment's private copy-on-write mapping, made on
+         * the first .torch() or __dlpack__ and shared by their tensors;
+         * dropped at close (the tensors keep it). */
+        tshmpy_mapping *cow;
         bool closed;
         Py_ssize_t exports; /* live Py_buffer exports (memoryviews) */
         PyObject *name;     /* str */
@@ -190,6 +203,28 @@ int tshmpy_args_policy(PyObject *obj, tshm_stream_policy *ret_policy);
 
 /* mapping.c */
 tshmpy_mapping *tshmpy_mapping_new(tshmpy_client *client, tshm_seg *seg);
+/* A private, copy-on-write mapping of the bytes [@offset, @offset + @len)
+ * of read-only @parent's data (a segment, or a frame's slot): writable, and
+ * its writes stay in this process. NULL with an exception raised. */
+tshmpy_mapping *tshmpy_mapping_new_private(tshmpy_mapping *parent, Py_ssize_t offset,
+                                           Py_ssize_t len);
+/* Enter @self in the index of mappings by address that _tshm._locate()
+ * searches (array segments only: a stream's slots are reused). 0, or -1
+ * with MemoryError raised. */
+int tshmpy_mapping_index(tshmpy_mapping *self);
+/* _Mapping._locate(address, nbytes): which indexed mapping holds the range. */
+PyObject *tshmpy_mapping_locate(PyObject *module, PyObject *args);
+/* For a Stream, Subscriber, Loan or Frame: 0 in the process that made
+ * @map, else -1 with ConnectError raised (a fork child must not move its
+ * parent's cursor or loan). @what names the object for the message. */
+int tshmpy_mapping_check_fork(tshmpy_mapping *map, const char *what, PyObject *name);
+/* Import tshm._reduce and call its install() once (after torch was
+ * imported), so that tensors over segments cross torch.multiprocessing
+ * queues as references. 0, or -1 with an exception raised. */
+int tshmpy_reduce_install(void);
+/* The pickle reductions of the handles: (tshm._reduce.<@fn>, @args);
+ * steals @args. NULL with an exception raised. */
+PyObject *tshmpy_reduce_value(const char *fn, PyObject *args);
 /* The mapping of a subscription, which it owns and ends (tshm_sub_close)
  * when the last reference goes; on failure @sub is ended at once. */
 tshmpy_mapping *tshmpy_mapping_new_sub(tshmpy_client *client, tshm_sub *sub);
@@ -215,6 +250,8 @@ PyObject *tshmpy_segment_get_nbytes(tshmpy_segment *self, void *closure);
 PyObject *tshmpy_segment_get_writable(tshmpy_segment *self, void *closure);
 PyObject *tshmpy_segment_get_closed(tshmpy_segment *self, void *closure);
 PyObject *tshmpy_segment_get_seq(tshmpy_segment *self, void *closure);
+/* __reduce__ of a Segment, Stream or Subscriber (see segment.c). */
+PyObject *tshmpy_segment_reduce(tshmpy_segment *self, PyObject *unused);
 /* The mapping of @self, or NULL with tshm.ClosedError raised. Borrowed. */
 tshmpy_mapping *tshmpy_segment_mapping(tshmpy_segment *self);
 
@@ -298,11 +335,21 @@ int tshmpy_numpy_parse_dtype(PyObject *obj, tshm_dtype *ret_dtype);
 PyObject *tshmpy_numpy_from_array(tshmpy_client *client, const char *name, PyObject *array,
                                   unsigned mode);
 
+/* client/seg.c (libtshm's internals, linked in statically): private
+ * copy-on-write mappings of a read-only segment's descriptor. */
+int tshm__seg_map_private(tshm_seg *seg, uint64_t offset, uint64_t len, void **ret_base,
+                          size_t *ret_len, void **ret_data);
+void tshm__seg_unmap_private(void *base, size_t len);
+
 /* dlpack.c */
 PyObject *tshmpy_dlpack_capsule(tshmpy_segment *self);
 PyObject *tshmpy_dlpack_torch(tshmpy_segment *self);
+/* Segment._torch_bytes(): a 1-d uint8 tensor over the whole segment
+ * (private when read-only), for tshm._reduce. */
+PyObject *tshmpy_dlpack_torch_bytes(tshmpy_segment *self, PyObject *unused);
 /* A tensor over @data (one frame of @self's dtype and shape) in @map, which
- * it keeps alive; ReadOnlyError when @map is read-only. */
+ * it keeps alive; @map must be writable (a private mapping when the
+ * segment is read-only). */
 PyObject *tshmpy_dlpack_torch_view(tshmpy_segment *self, tshmpy_mapping *map, void *data);
 
 #endif /* TSHMPY_INTERNAL_H */

@@ -11,7 +11,23 @@
  * segment is. numpy asks the final base of an array for a writable buffer
  * before it lets `a.flags.writeable = True` through, so a view of a
  * read-only segment can never be made writable (and then crash).
+ *
+ * A private mapping (tshmpy_mapping_new_private) is the copy-on-write view
+ * that tensors of a read-only segment or frame use: torch has no read-only
+ * tensor, so an in-place op must find writable memory, and MAP_PRIVATE makes
+ * every such write a copy of the page in this process alone.
+ *
+ * The index: array segments' mappings (shared and private) are kept in an
+ * array sorted by address, so that _Mapping._locate() can say which mapping,
+ * and which byte of it, a tensor's data pointer lies in (tshm._reduce sends
+ * such a tensor through torch.multiprocessing as a reference). Lookup is a
+ * binary search; insert and remove move the entries above (O(n), n the
+ * mappings open in this process, usually tens). Mappings never overlap, so
+ * at most one holds an address. The GIL guards it: every change happens in
+ * mapping creation or dealloc, with the GIL held.
  */
+#include <stdint.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -34,6 +50,7 @@ tshmpy_mapping_new(tshmpy_client *client, tshm_seg *seg)
         self->nbytes = (Py_ssize_t)tshm_seg_nbytes(seg);
         self->writable = tshm_seg_writable(seg) != 0;
         self->spin_us = -1.0;
+        self->pid = getpid();
         return self;
 }
 
@@ -55,7 +72,168 @@ tshmpy_mapping_new_sub(tshmpy_client *client, tshm_sub *sub)
         self->nbytes = (Py_ssize_t)tshm_seg_nbytes(self->seg);
         self->writable = false;
         self->spin_us = -1.0;
+        self->pid = getpid();
         return self;
+}
+
+tshmpy_mapping *
+tshmpy_mapping_new_private(tshmpy_mapping *parent, Py_ssize_t offset, Py_ssize_t len)
+{
+        tshmpy_mapping *self;
+        void *base, *data;
+        size_t maplen;
+        int rv;
+
+        self = (tshmpy_mapping *)tshmpy_mapping_type.tp_alloc(&tshmpy_mapping_type, 0);
+        if (self == NULL) {
+                return NULL;
+        }
+        /* Held before the GIL goes: a close() on another thread meanwhile
+         * must not unmap parent's seg under the mmap. */
+        self->parent = (tshmpy_mapping *)Py_NewRef((PyObject *)parent);
+        self->spin_us = -1.0;
+        self->pid = getpid();
+        Py_BEGIN_ALLOW_THREADS rv = tshm__seg_map_private(parent->seg, (uint64_t)offset,
+                                                          (uint64_t)len, &base, &maplen, &data);
+        Py_END_ALLOW_THREADS if (rv < 0)
+        {
+                Py_DECREF(self); /* priv_base is NULL: nothing is unmapped */
+                (void)tshmpy_err_code(rv, "a private (copy-on-write) mapping for a tensor");
+                return NULL;
+        }
+        self->priv_base = base;
+        self->priv_len = maplen;
+        self->data = data;
+        self->nbytes = len;
+        self->writable = true;
+        return self;
+}
+
+/* The index of mappings by address (see the top of this file). */
+struct mapping_entry {
+        uintptr_t lo, hi;    /* [lo, hi): the mapping's data bytes */
+        tshmpy_mapping *map; /* borrowed: it takes itself out in dealloc */
+};
+static struct mapping_entry *mapping_index;
+static size_t mapping_count, mapping_cap;
+
+/* The first entry whose lo is above @addr. */
+static size_t
+mapping_upper(uintptr_t addr)
+{
+        size_t lo = 0, hi = mapping_count;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (mapping_index[mid].lo <= addr) {
+                        lo = mid + 1;
+                } else {
+                        hi = mid;
+                }
+        }
+        return lo;
+}
+
+int
+tshmpy_mapping_index(tshmpy_mapping *self)
+{
+        uintptr_t lo = (uintptr_t)self->data;
+        size_t at;
+
+        /* An empty mapping holds no byte to find, and its data pointer may
+         * be where the next mapping begins: leaving it out keeps every lo
+         * in the index distinct. */
+        if (self->indexed || self->nbytes == 0) {
+                return 0;
+        }
+        if (mapping_count == mapping_cap) {
+                size_t cap = mapping_cap != 0 ? mapping_cap * 2 : 16;
+                struct mapping_entry *n = PyMem_RawRealloc(mapping_index, cap * sizeof(*n));
+
+                if (n == NULL) {
+                        PyErr_NoMemory();
+                        return -1;
+                }
+                mapping_index = n;
+                mapping_cap = cap;
+        }
+        at = mapping_upper(lo);
+        memmove(&mapping_index[at + 1], &mapping_index[at],
+                (mapping_count - at) * sizeof(mapping_index[0]));
+        mapping_index[at].lo = lo;
+        mapping_index[at].hi = lo + (uintptr_t)self->nbytes;
+        mapping_index[at].map = self;
+        mapping_count++;
+        self->indexed = true;
+        return 0;
+}
+
+static void
+mapping_unindex(tshmpy_mapping *self)
+{
+        size_t at = mapping_upper((uintptr_t)self->data);
+
+        /* Every lo is distinct (empty mappings stay out); search down from
+         * the last entry at or below the address all the same. */
+        while (at > 0 && mapping_index[at - 1].lo == (uintptr_t)self->data) {
+                if (mapping_index[at - 1].map == self) {
+                        memmove(&mapping_index[at - 1], &mapping_index[at],
+                                (mapping_count - at) * sizeof(mapping_index[0]));
+                        mapping_count--;
+                        break;
+                }
+                at--;
+        }
+        self->indexed = false;
+}
+
+PyObject *
+tshmpy_mapping_locate(PyObject *module, PyObject *args)
+{
+        unsigned long long addr, len;
+        tshmpy_mapping *m, *shared;
+        size_t at;
+
+        (void)module;
+        if (!PyArg_ParseTuple(args, "KK:_locate", &addr, &len)) {
+                return NULL;
+        }
+        at = mapping_upper((uintptr_t)addr);
+        if (at == 0) {
+                Py_RETURN_NONE;
+        }
+        m = mapping_index[at - 1].map;
+        if (addr < mapping_index[at - 1].lo || addr > mapping_index[at - 1].hi ||
+            len > mapping_index[at - 1].hi - addr) {
+                Py_RETURN_NONE;
+        }
+        /* A private mapping answers for its segment, read-only. */
+        shared = m->parent != NULL ? m->parent : m;
+        return Py_BuildValue("(OsOKOs)", (PyObject *)shared->client->socket,
+                             tshm_seg_name(shared->seg),
+                             m->parent == NULL && m->writable ? Py_True : Py_False,
+                             (unsigned long long)(addr - mapping_index[at - 1].lo), (PyObject *)m,
+                             m->frame            ? "frame"
+                             : m->parent != NULL ? "private"
+                                                 : "shared");
+}
+
+int
+tshmpy_mapping_check_fork(tshmpy_mapping *map, const char *what, PyObject *name)
+{
+        if (map->pid == getpid()) {
+                return 0;
+        }
+        /* Its cursor (a subscriber's) or loan (a producer's) lives in memory
+         * the parent shares: using it here would move the parent's. */
+        (void)tshmpy_err_fmt(tshmpy_ConnectError, TSHM_EBADF,
+                             "this %s of %R was opened by process %d and does not survive "
+                             "fork(), which would share its position with the parent: open it "
+                             "again in this process, or pass it to a child by pickling it "
+                             "(multiprocessing spawn or forkserver), which opens a new one",
+                             what, name, (int)map->pid);
+        return -1;
 }
 
 /* Unmap and release at the daemon, with the GIL released. libtshm orders
@@ -78,6 +256,13 @@ mapping_dealloc(tshmpy_mapping *self)
 {
         tshmpy_client *client = self->client;
 
+        if (self->indexed) {
+                mapping_unindex(self);
+        }
+        if (self->parent != NULL) {
+                tshm__seg_unmap_private(self->priv_base, self->priv_len);
+                Py_DECREF(self->parent);
+        }
         if (self->seg != NULL) {
                 /* A fork child must not talk on its parent's socket:
                  * detaching first makes tshm_close() only unmap. The lock
@@ -108,9 +293,27 @@ static PyBufferProcs mapping_as_buffer = {
 static PyObject *
 mapping_repr(tshmpy_mapping *self)
 {
-        return PyUnicode_FromFormat("<tshm._Mapping '%s' %zd bytes %s>", tshm_seg_name(self->seg),
-                                    self->nbytes, self->writable ? "rw" : "ro");
+        tshmpy_mapping *shared = self->parent != NULL ? self->parent : self;
+
+        return PyUnicode_FromFormat("<tshm._Mapping '%s' %zd bytes %s>", tshm_seg_name(shared->seg),
+                                    self->nbytes,
+                                    self->parent != NULL ? "private"
+                                    : self->writable     ? "rw"
+                                                         : "ro");
 }
+
+static PyMethodDef mapping_methods[] = {
+    {"_locate", TSHMPY_METH(tshmpy_mapping_locate), METH_VARARGS | METH_STATIC,
+     "_locate(address, nbytes, /)\n--\n\n"
+     "Which array segment mapping of this process holds the bytes [address,\n"
+     "address + nbytes): (socket, name, writable, offset, mapping, kind), writable\n"
+     "being True only where writes reach the segment (False for a read-only or private\n"
+     "mapping), offset counted from the first data byte of the mapping (of the\n"
+     "segment; of the slot for a frame), kind 'shared', 'private' or 'frame' (a\n"
+     "frame's private mapping); None when no mapping holds them all. For\n"
+     "tshm._reduce."},
+    {NULL, NULL, 0, NULL},
+};
 
 PyTypeObject tshmpy_mapping_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "tshm._Mapping",
@@ -118,9 +321,12 @@ PyTypeObject tshmpy_mapping_type = {
     .tp_dealloc = (destructor)mapping_dealloc,
     .tp_repr = (reprfunc)mapping_repr,
     .tp_as_buffer = &mapping_as_buffer,
+    .tp_methods = mapping_methods,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .tp_doc = "The mapping of one opened segment (private). It is the base object of every\n"
               "view (ndarray .base, DLPack capsule, tensor) and unmaps the segment when the\n"
               "last of them is gone. Exposes the raw bytes through the buffer protocol,\n"
-              "read-only when the segment was opened read-only.",
+              "read-only when the segment was opened read-only. A private one is a\n"
+              "copy-on-write mapping of a read-only segment or frame: writable, and its writes\n"
+              "stay in this process.",
 };

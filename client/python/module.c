@@ -197,7 +197,12 @@ PyDoc_STRVAR(
     "TimeoutError (the builtin TimeoutError) and TornError.\n"
     "\n"
     "Threads: a Client may be shared; every call that waits for the daemon releases\n"
-    "the GIL. Clients do not survive fork(): connect again in the child.");
+    "the GIL. Clients do not survive fork(): connect again in the child.\n"
+    "\n"
+    "Processes: Client, Segment, Stream and Subscriber pickle by socket, name and\n"
+    "access (spawn, forkserver, torch.multiprocessing, DataLoader workers); a tensor\n"
+    "over a segment crosses torch.multiprocessing queues as a reference to it. A\n"
+    "read-only segment's or a frame's .torch() is a private copy-on-write view.");
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, .m_name = "tshm._tshm",      .m_doc = module_doc,

@@ -25,6 +25,12 @@ tshmpy_segment_new(tshmpy_client *client, tshm_seg *seg)
         if ((map = tshmpy_mapping_new(client, seg)) == NULL) {
                 return NULL;
         }
+        /* An array's mapping is indexed by address, so that a tensor over
+         * it pickles as a reference (tshm._reduce); a stream's is not. */
+        if (tshmpy_mapping_index(map) < 0) {
+                Py_DECREF(map);
+                return NULL;
+        }
         return tshmpy_segment_wrap(&tshmpy_segment_type, map);
 }
 
@@ -82,6 +88,7 @@ tshmpy_segment_dealloc(tshmpy_segment *self)
 {
         /* No export is left: each memoryview holds a reference to us. */
         Py_XDECREF(self->map);
+        Py_XDECREF(self->cow);
         Py_XDECREF(self->name);
         Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -105,6 +112,7 @@ tshmpy_segment_close(tshmpy_segment *self, PyObject *unused)
 {
         (void)unused;
         self->closed = true;
+        Py_CLEAR(self->cow); /* its tensors hold it */
         /* Drop our reference unless a memoryview still uses it; the last
          * release does it then. Views hold their own references. */
         if (self->exports == 0) {
@@ -289,6 +297,74 @@ segment_dlpack(tshmpy_segment *self, PyObject *args, PyObject *kwds)
         return tshmpy_dlpack_capsule(self);
 }
 
+/* Pickling. A handle travels as what opens it again: the socket, the name
+ * and the access; the receiver opens its own (tshm._reduce, which keeps
+ * one Client per socket and process). Nothing of this process's mapping
+ * travels, so spawn, forkserver and other hosts' pickles work alike, as
+ * long as the receiver reaches the same daemon. */
+
+int
+tshmpy_reduce_install(void)
+{
+        static bool installed;
+        PyObject *mod, *r;
+
+        if (installed) {
+                return 0;
+        }
+        if ((mod = PyImport_ImportModule("tshm._reduce")) == NULL) {
+                return -1;
+        }
+        r = PyObject_CallMethod(mod, "install", NULL);
+        Py_DECREF(mod);
+        if (r == NULL) {
+                return -1;
+        }
+        Py_DECREF(r);
+        installed = true;
+        return 0;
+}
+
+PyObject *
+tshmpy_reduce_value(const char *fn, PyObject *args)
+{
+        PyObject *mod, *f;
+
+        if (args == NULL) {
+                return NULL;
+        }
+        if ((mod = PyImport_ImportModule("tshm._reduce")) == NULL) {
+                Py_DECREF(args);
+                return NULL;
+        }
+        f = PyObject_GetAttrString(mod, fn);
+        Py_DECREF(mod);
+        if (f == NULL) {
+                Py_DECREF(args);
+                return NULL;
+        }
+        return Py_BuildValue("(NN)", f, args);
+}
+
+PyObject *
+tshmpy_segment_reduce(tshmpy_segment *self, PyObject *unused)
+{
+        tshmpy_mapping *map = tshmpy_segment_mapping(self);
+        PyObject *socket;
+
+        (void)unused;
+        if (map == NULL) {
+                return NULL;
+        }
+        socket = map->client->socket;
+        if (Py_TYPE(self) == &tshmpy_subscriber_type) {
+                return tshmpy_reduce_value("_sub_open", Py_BuildValue("(OO)", socket, self->name));
+        }
+        return tshmpy_reduce_value(
+            Py_TYPE(self) == &tshmpy_stream_type ? "_stream_open" : "_open",
+            Py_BuildValue("(OOO)", socket, self->name, self->writable ? Py_True : Py_False));
+}
+
 static PyObject *
 segment_dlpack_device(tshmpy_segment *self, PyObject *unused)
 {
@@ -405,27 +481,31 @@ PyDoc_STRVAR(segment_numpy_doc,
              "raises DtypeError (a TypeError) unless bfloat16_as_uint16=True, which gives a\n"
              "uint16 view of the raw bits. torch.from_numpy(seg.numpy()) shares the memory\n"
              "too, but on a read-only segment torch only warns, and writing through that\n"
-             "tensor crashes the process: prefer .torch(), which refuses.");
+             "tensor crashes the process: prefer .torch(), whose tensor is copy-on-write.");
 
 PyDoc_STRVAR(segment_torch_doc,
              "torch($self, /)\n--\n\n"
              "A CPU tensor over the segment's memory, no copy (through DLPack; bool through\n"
              "numpy, as DLPack 0.6 has no bool). bfloat16 gives torch.bfloat16. The tensor\n"
-             "keeps the mapping alive after close(). Raises ReadOnlyError (a ValueError) for a\n"
-             "segment opened read-only: torch has no read-only tensors and the first write to\n"
-             "one would crash the process; open with writable=True, or copy with\n"
-             "torch.tensor(seg.numpy()). Raises DtypeError (a TypeError) for uint16, uint32\n"
-             "and uint64, which torch 1.13 lacks: use .numpy() or view the data as a signed\n"
-             "type. Imports torch on first use (ImportError if it is not installed).");
+             "keeps the mapping alive after close(). For a segment opened read-only (torch\n"
+             "has no read-only tensors) the tensor views a private copy-on-write mapping:\n"
+             "in-place ops work and stay in this process (the page written is copied), and\n"
+             "a page not written yet keeps showing the producer's writes; a page once\n"
+             "written no longer does. One such mapping per Segment handle, shared by its\n"
+             "tensors. Raises DtypeError (a TypeError) for uint16, uint32 and uint64, which\n"
+             "torch 1.13 lacks: use .numpy() or view the data as a signed type. Imports\n"
+             "torch on first use (ImportError if it is not installed); from then on a tensor\n"
+             "over a segment crosses torch.multiprocessing queues as a reference to it.");
 
 PyDoc_STRVAR(segment_dlpack_doc,
              "__dlpack__($self, /, *, stream=None)\n--\n\n"
              "A DLPack 0.6 capsule named 'dltensor' over the segment's memory, for\n"
              "torch.from_dlpack(seg) and numpy.from_dlpack(seg). It keeps the mapping alive\n"
-             "until the consumer's tensor is gone (or the unconsumed capsule is). Raises\n"
-             "ReadOnlyError for a read-only segment (DLPack 0.6 cannot mark memory read-only,\n"
-             "so a consumer could write and crash), and DtypeError for bool (no DLPack 0.6\n"
-             "type code: use numpy.asarray(seg) or .torch()). stream must be None.");
+             "until the consumer's tensor is gone (or the unconsumed capsule is). For a\n"
+             "read-only segment it views the same private copy-on-write mapping as .torch()\n"
+             "(DLPack 0.6 cannot mark memory read-only, so a consumer may write: the write\n"
+             "stays in this process). DtypeError for bool (no DLPack 0.6 type code: use\n"
+             "numpy.asarray(seg) or .torch()). stream must be None.");
 
 PyDoc_STRVAR(segment_write_doc,
              "write($self, /, timeout=None)\n--\n\n"
@@ -577,6 +657,14 @@ static PyMethodDef segment_methods[] = {
     {"read", TSHMPY_METH(tshmpy_read_new), METH_VARARGS | METH_KEYWORDS, segment_read_doc},
     {"__enter__", tshmpy_segment_enter, METH_NOARGS, "Return the segment."},
     {"__exit__", TSHMPY_METH(tshmpy_segment_exit), METH_VARARGS, "Close the segment."},
+    {"__reduce__", TSHMPY_METH(tshmpy_segment_reduce), METH_NOARGS,
+     "__reduce__($self, /)\n--\n\n"
+     "Pickle by socket, name and access: the receiving process opens the segment\n"
+     "again (through one Client per socket). ClosedError once closed."},
+    {"_torch_bytes", TSHMPY_METH(tshmpy_dlpack_torch_bytes), METH_NOARGS,
+     "_torch_bytes($self, /)\n--\n\n"
+     "A 1-d uint8 tensor over all the data bytes (private when read-only), for\n"
+     "tshm._reduce."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -21,6 +21,8 @@
  */
 #include <stdio.h>
 
+#include <unistd.h>
+
 #include "internal.h"
 
 typedef struct tshmpy_loan {
@@ -66,12 +68,19 @@ tshmpy_stream_wait_args(tshmpy_segment *self, PyObject *args, PyObject *kwds, co
 {
         static const char *const kwlist[] = {"timeout", NULL};
         PyObject *timeout = Py_None;
+        tshmpy_mapping *map;
 
         if (!PyArg_ParseTupleAndKeywords(args, kwds, format, TSHMPY_KW(kwlist), &timeout) ||
             tshmpy_timeout_arg(timeout, ret_timeout_s) < 0) {
                 return NULL;
         }
-        return tshmpy_segment_mapping(self);
+        if ((map = tshmpy_segment_mapping(self)) == NULL ||
+            tshmpy_mapping_check_fork(
+                map, Py_TYPE(self) == &tshmpy_subscriber_type ? "subscriber" : "stream",
+                self->name) < 0) {
+                return NULL;
+        }
+        return map;
 }
 
 PyObject *
@@ -199,6 +208,9 @@ static PyMethodDef stream_methods[] = {
     {"close", TSHMPY_METH(tshmpy_segment_close), METH_NOARGS,
      "close($self, /)\n--\n\n"
      "Drop this object's hold on the mapping (loans and views keep it). Idempotent."},
+    {"__reduce__", TSHMPY_METH(tshmpy_segment_reduce), METH_NOARGS,
+     "__reduce__($self, /)\n--\n\n"
+     "Pickle by socket, name and access: the receiver opens the stream again."},
     {"__enter__", tshmpy_segment_enter, METH_NOARGS, "Return the stream."},
     {"__exit__", TSHMPY_METH(tshmpy_segment_exit), METH_VARARGS, "Close the stream."},
     {NULL, NULL, 0, NULL},
@@ -249,6 +261,11 @@ loan_finish(tshmpy_loan *self, bool discard)
 
         self->out = false;
         self->map->writing = false;
+        /* A fork child's copy of a loan must not publish or discard the
+         * parent's: that state is shared. */
+        if (self->map->pid != getpid()) {
+                return 0;
+        }
         rv = discard ? tshm_stream_discard(self->map->seg) : tshm_stream_publish(self->map->seg);
         if (rv > 0) {
                 self->seq = rv;
@@ -263,6 +280,9 @@ loan_check_out(tshmpy_loan *self)
                 return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
                                       "this loan of stream %R was published or discarded already",
                                       self->stream->name);
+        }
+        if (tshmpy_mapping_check_fork(self->map, "loan of a stream", self->stream->name) < 0) {
+                return NULL;
         }
         return Py_None;
 }
@@ -401,7 +421,20 @@ loan_dealloc(tshmpy_loan *self)
         Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+static PyObject *
+loan_reduce(tshmpy_loan *self, PyObject *unused)
+{
+        (void)unused;
+        return tshmpy_err_fmt(PyExc_TypeError, 0,
+                              "cannot pickle a tshm.Loan of %R: it is this process's hold on a "
+                              "slot. Pickle the Stream (the receiver opens it again) and loan "
+                              "there",
+                              self->stream->name);
+}
+
 static PyMethodDef loan_methods[] = {
+    {"__reduce__", TSHMPY_METH(loan_reduce), METH_NOARGS,
+     "__reduce__($self, /)\n--\n\nRaises TypeError: a loan cannot be pickled."},
     {"publish", TSHMPY_METH(loan_publish), METH_NOARGS,
      "publish($self, /)\n--\n\n"
      "Publish the slot as the next frame and wake the subscribers; returns its frame\n"

@@ -8,6 +8,7 @@
  * of it.
  */
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -16,6 +17,9 @@ typedef struct tshmpy_frame {
         tshmpy_mapping *map;               /* strong: owns the subscription */
         tshm_frame f;
         PyObject *array; /* the slot as a read-only ndarray, made on first use */
+        /* The slot's private copy-on-write mapping for .torch(), made on
+         * first use (see frame_torch). */
+        tshmpy_mapping *cow;
         bool held;
 } tshmpy_frame;
 
@@ -217,6 +221,10 @@ static PyMethodDef subscriber_methods[] = {
      "close($self, /)\n--\n\n"
      "Leave the stream: the subscription ends (a 'block' producer no longer waits for\n"
      "it) once no Frame or view of a frame is left. Idempotent."},
+    {"__reduce__", TSHMPY_METH(tshmpy_segment_reduce), METH_NOARGS,
+     "__reduce__($self, /)\n--\n\n"
+     "Pickle by socket and name: the receiver gets a new subscription of its own,\n"
+     "whose first frame is the next one published after it joins."},
     {"__enter__", tshmpy_segment_enter, METH_NOARGS, "Return the subscriber."},
     {"__exit__", TSHMPY_METH(tshmpy_segment_exit), METH_VARARGS, "Close the subscriber."},
     {NULL, NULL, 0, NULL},
@@ -270,6 +278,11 @@ static int
 frame_finish(tshmpy_frame *self)
 {
         self->held = false;
+        /* A fork child's copy of a frame must not release the parent's:
+         * the cursor it would move is shared. */
+        if (self->map->pid != getpid()) {
+                return 0;
+        }
         return tshm_sub_release_frame(self->map->sub, self->f.seq);
 }
 
@@ -294,6 +307,9 @@ frame_release(tshmpy_frame *self, PyObject *unused)
         (void)unused;
         if (!self->held) {
                 Py_RETURN_NONE;
+        }
+        if (tshmpy_mapping_check_fork(self->map, "frame of a subscriber", self->sub->name) < 0) {
+                return NULL;
         }
         return frame_release_result(self, frame_finish(self));
 }
@@ -345,11 +361,52 @@ frame_numpy(tshmpy_frame *self, PyObject *args, PyObject *kwds)
         return tshmpy_stream_slot_numpy(self->sub, self->map, (void *)self->f.data, args, kwds);
 }
 
+/* The slot is mapped read-only, and torch has no read-only tensor: the
+ * tensor views a private copy-on-write mapping of just this slot, so an
+ * in-place op copies the page it writes and reaches no one else. Like the
+ * ndarray views, the tensor is the frame only while it is held: after
+ * release, pages not written keep following the slot, which the producer
+ * may fill with a later frame. */
 static PyObject *
 frame_torch(tshmpy_frame *self, PyObject *unused)
 {
+        Py_ssize_t off = (Py_ssize_t)((const uint8_t *)self->f.data - (uint8_t *)self->map->data);
+
         (void)unused;
-        return tshmpy_dlpack_torch_view(self->sub, self->map, (void *)self->f.data);
+        if (self->cow == NULL) {
+                tshmpy_mapping *cow = tshmpy_mapping_new_private(self->map, off, self->sub->nbytes);
+
+                if (cow == NULL) {
+                        return NULL;
+                }
+                /* Indexed so that tshm._reduce knows its tensors: they cross
+                 * torch.multiprocessing as copies of the bytes, leaving the
+                 * sender's tensor as it is (torch's reducer would move it
+                 * into torch's shared memory). */
+                cow->frame = true;
+                if (tshmpy_mapping_index(cow) < 0) {
+                        Py_DECREF(cow);
+                        return NULL;
+                }
+                /* Another thread may have made one while the GIL was out. */
+                if (self->cow == NULL) {
+                        self->cow = cow;
+                } else {
+                        Py_DECREF(cow);
+                }
+        }
+        return tshmpy_dlpack_torch_view(self->sub, self->cow, self->cow->data);
+}
+
+static PyObject *
+frame_reduce(tshmpy_frame *self, PyObject *unused)
+{
+        (void)unused;
+        return tshmpy_err_fmt(PyExc_TypeError, 0,
+                              "cannot pickle a tshm.Frame (frame %llu of %R): it is a hold on a "
+                              "slot of this process's subscription. Pickle the Subscriber (the "
+                              "receiver subscribes anew), or send a copy (torch.tensor(a))",
+                              (unsigned long long)self->f.seq, self->sub->name);
 }
 
 static PyObject *
@@ -411,6 +468,7 @@ frame_dealloc(tshmpy_frame *self)
                 (void)frame_finish(self);
         }
         Py_XDECREF(self->array);
+        Py_XDECREF(self->cow);
         Py_XDECREF(self->map);
         Py_XDECREF(self->sub);
         Py_TYPE(self)->tp_free((PyObject *)self);
@@ -427,9 +485,14 @@ static PyMethodDef frame_methods[] = {
      "The frame as a new read-only ndarray view (as Segment.numpy(), for bfloat16)."},
     {"torch", TSHMPY_METH(frame_torch), METH_NOARGS,
      "torch($self, /)\n--\n\n"
-     "A tensor over the frame would be writable memory that is mapped read-only: as\n"
-     "for read-only segments, this raises ReadOnlyError. Copy instead:\n"
-     "torch.tensor(a) inside the with block (or torch.from_numpy(a.copy()))."},
+     "A tensor over the frame's slot, no copy, through a private copy-on-write\n"
+     "mapping of that slot (torch has no read-only tensors): in-place ops work and\n"
+     "stay in this process; a page once written no longer follows the slot. Like\n"
+     "the ndarray views it is the frame only while held: after release the producer\n"
+     "may reuse the slot, and pages not written show that. Copy what you keep\n"
+     "(t.clone()). It crosses torch.multiprocessing queues as a copy."},
+    {"__reduce__", TSHMPY_METH(frame_reduce), METH_NOARGS,
+     "__reduce__($self, /)\n--\n\nRaises TypeError: a frame cannot be pickled."},
     {"__enter__", TSHMPY_METH(frame_enter), METH_NOARGS,
      "Return the frame as a read-only ndarray over its slot."},
     {"__exit__", TSHMPY_METH(frame_exit), METH_VARARGS,

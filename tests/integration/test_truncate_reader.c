@@ -6,7 +6,11 @@
  * /dev/shm by which tshmd restores a resized object. A reader that still maps
  * the segment must survive a writer that truncates the unlinked object. The
  * writer keeps its O_RDWR descriptor by speaking the protocol itself
- * (truncate_actors.h).
+ * (truncate_actors.h). The reader also reads and writes a private
+ * copy-on-write mapping of the segment (what the Python binding's tensors of
+ * read-only segments view): its unwritten pages are the object's, so they
+ * fault the same way and must be absorbed the same way, and its writes must
+ * never reach the object.
  *
  * Each actor is its own process under its own unprivileged uid. Needs root to
  * switch identities; skipped otherwise.
@@ -76,35 +80,55 @@ owner_victim(const struct tshmd_fixture *f, struct board *b)
         return 0;
 }
 
+#define PRIVATE_BYTE 9
+
 /* Touches every page until told to stop. What it reads is the owner's
  * byte, or zero where a cut lost the page (restored empty): never a fault,
- * never anything else. */
+ * never anything else. Through its private mapping it also writes
+ * PRIVATE_BYTE to every page, which the shared mapping must never show
+ * (a cut may drop the private copy: then it reads the object's byte). */
 static int
 reader_victim(const struct tshmd_fixture *f, struct board *b)
 {
         const volatile uint8_t *d;
+        volatile uint8_t *p;
+        void *pbase, *pdata;
+        size_t plen;
         tshm_client *c;
         tshm_seg *s;
         uint64_t i;
         int installed;
 
         if (!wait_word(&b->created, 1) || tshm_connect(f->socket, &c) < 0 ||
-            tshm_open(c, "victim", TSHM_OPEN_RDONLY, &s) < 0) {
+            tshm_open(c, "victim", TSHM_OPEN_RDONLY, &s) < 0 ||
+            tshm__seg_map_private(s, 0, VICTIM_BYTES, &pbase, &plen, &pdata) < 0) {
                 return 10;
         }
         d = tshm_seg_data(s);
+        p = pdata;
         post(&b->ready);
         while (__atomic_load_n(&b->stop, __ATOMIC_ACQUIRE) == 0) {
                 for (i = 0; i < VICTIM_BYTES; i += 4096) {
-                        if (d[i] != VICTIM_BYTE && d[i] != 0) {
+                        /* One read each: a cut may change a page between
+                         * two reads. */
+                        uint8_t dv = d[i], pv = p[i];
+
+                        if (dv != VICTIM_BYTE && dv != 0) {
                                 fprintf(stderr, "reader: byte %llu is %u\n", (unsigned long long)i,
-                                        d[i]);
+                                        dv);
                                 return 11;
                         }
+                        if (pv != VICTIM_BYTE && pv != 0 && pv != PRIVATE_BYTE) {
+                                fprintf(stderr, "reader: private byte %llu is %u\n",
+                                        (unsigned long long)i, pv);
+                                return 13;
+                        }
+                        p[i] = PRIVATE_BYTE;
                 }
                 __atomic_fetch_add(&b->passes, 1, __ATOMIC_RELEASE);
         }
         tshm__sigbus_stats(&b->absorbed, &b->episodes, &installed);
+        tshm__seg_unmap_private(pbase, plen);
         if (tshm_close(s) < 0) {
                 return 12;
         }

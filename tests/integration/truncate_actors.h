@@ -41,8 +41,11 @@ struct board {
         uint64_t episodes;  /* and the episodes they made */
 };
 
-/* Exported by libtshm for tests, not API (client/sigbus.c). */
+/* Exported by libtshm for tests, not API (client/sigbus.c, client/seg.c). */
 void tshm__sigbus_stats(uint64_t *ret_absorbed, uint64_t *ret_episodes, int *ret_installed);
+int tshm__seg_map_private(tshm_seg *seg, uint64_t offset, uint64_t len, void **ret_base,
+                          size_t *ret_len, void **ret_data);
+void tshm__seg_unmap_private(void *base, size_t len);
 
 /* Milliseconds on the monotonic clock. */
 uint64_t now_ms(void);

@@ -9,3 +9,4 @@ types.
 
 from tshm._tshm import *  # noqa: F401,F403  (the public API is the extension's)
 from tshm._tshm import _Mapping, __doc__, __version__  # noqa: F401
+from tshm._reduce import TensorOrigin, tensor_origin  # noqa: F401,E402

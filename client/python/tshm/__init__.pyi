@@ -8,8 +8,12 @@ Decisions the types cannot say:
   alive by itself: Segment.close(), Client.close() and unlink() never
   invalidate one; the memory is unmapped when the last view is gone.
 - Read-only segments (open(..., writable=False), the default) give read-only
-  numpy arrays and memoryviews; .torch() and __dlpack__() raise ReadOnlyError
-  because torch has no read-only tensors and DLPack 0.6 no read-only flag.
+  numpy arrays and memoryviews. torch has no read-only tensors (nor DLPack 0.6
+  a read-only flag), so .torch() and __dlpack__() of a read-only segment, and
+  Frame.torch(), view a private copy-on-write mapping instead: in-place ops
+  work and stay in this process (the kernel copies each page on its first
+  write); a page not written keeps showing the producer's writes, a page once
+  written no longer does. One such mapping per read-only Segment handle.
 - bfloat16: .torch() gives torch.bfloat16; .numpy() raises DtypeError unless
   bfloat16_as_uint16=True; .dtype is numpy.dtype('V2').
 - bool: no DLPack 0.6 code, so __dlpack__() raises DtypeError; numpy views and
@@ -24,8 +28,9 @@ Decisions the types cannot say:
   Frame, context managers whose __enter__ gives the slot as an ndarray (writable
   for a Loan, read-only for a Frame) and whose __exit__ publishes / releases.
   Frame numbers (Loan.seq, Frame.seq) count 1, 2, ...; a stream's .seq is twice
-  the frames published. Frame.torch() raises ReadOnlyError as for read-only
-  segments; Loan.torch() gives a tensor over the slot.
+  the frames published. Frame.torch() gives a private copy-on-write tensor of
+  the slot (as read-only segments do), the frame only while it is held;
+  Loan.torch() gives a tensor over the slot.
 - Blocking waits (wait, write, snapshot, loan, take, wait_any) release the GIL
   and wake every 100 ms to check signals, so Ctrl-C interrupts them.
 - Many sources: wait_any() sleeps on several segments, streams and
@@ -35,7 +40,23 @@ Decisions the types cannot say:
   cancelled take_async() has taken nothing.
 - Clients do not survive fork(): a child must connect again (the module-level
   functions do so themselves). After a daemon restart a client's next call
-  connects again by itself (libtshm); mappings are never affected.
+  connects again by itself (libtshm); mappings are never affected. Streams,
+  Subscribers, Loans and Frames inherited over fork raise ConnectError in the
+  child when used (take, loan, publish, release), never moving the parent's
+  cursor or loan; Segments and every view keep working there (memory).
+- Pickling: Client, Segment, Stream and Subscriber pickle by socket path, name
+  and access, and the receiver opens its own (one Client per socket and
+  process): multiprocessing spawn/forkserver, torch.multiprocessing and
+  DataLoader workers can be handed them. An unpickled Subscriber is a new
+  subscription, whose first frame is the next published. A closed handle
+  raises ClosedError; Frame and Loan raise TypeError.
+- torch.multiprocessing: once tshm made a tensor, a tensor viewing an array
+  segment crosses ForkingPickler (torch.multiprocessing queues, DataLoader
+  workers) as a reference to the segment, not a copy: writes are seen both
+  ways. A read-only or copy-on-write tensor crosses read-only (the receiver
+  gets its own private view; local private writes do not travel). The segment
+  is opened by name on unpickling. Tensors over stream slots cross as copies.
+  tensor_origin(t) says which segment, and where, a tensor views.
 """
 
 import builtins
@@ -46,6 +67,7 @@ from typing import (
     Coroutine,
     Iterable,
     Literal,
+    NamedTuple,
     NotRequired,
     Sequence,
     SupportsIndex,
@@ -137,7 +159,8 @@ class ClosedError(Error, ValueError):
     """The Segment or Client was closed."""
 
 class ReadOnlyError(Error, ValueError):
-    """.torch() or __dlpack__() on a read-only segment."""
+    """Kept for compatibility; nothing raises it now (read-only segments give
+    copy-on-write tensors)."""
 
 class DtypeError(Error, TypeError):
     """The consumer has no type for the segment's dtype (numpy: bfloat16;
@@ -289,12 +312,13 @@ class Segment:
         the mapping alive. bfloat16 raises DtypeError unless
         bfloat16_as_uint16=True (a uint16 view of the raw bits)."""
     def torch(self) -> Any:
-        """A torch.Tensor view (CPU). Raises ReadOnlyError for a read-only
-        segment, DtypeError for uint16/32/64 when torch lacks them,
-        ImportError without torch."""
+        """A torch.Tensor view (CPU); for a read-only segment, of a private
+        copy-on-write mapping (in-place writes stay in this process). Raises
+        DtypeError for uint16/32/64 when torch lacks them, ImportError without
+        torch."""
     def __dlpack__(self, *, stream: None = None) -> Any:
-        """A DLPack 0.6 'dltensor' capsule. Raises ReadOnlyError for a
-        read-only segment, DtypeError for bool."""
+        """A DLPack 0.6 'dltensor' capsule (private copy-on-write for a
+        read-only segment, as .torch()). Raises DtypeError for bool."""
     def __dlpack_device__(self) -> tuple[Literal[1], Literal[0]]: ...
     def __array__(
         self, dtype: DTypeLike | None = None, copy: bool | None = None
@@ -369,7 +393,9 @@ class Frame:
         """Release this frame, in any order among those held (idempotent)."""
     def numpy(self, *, bfloat16_as_uint16: bool = False) -> npt.NDArray[Any]: ...
     def torch(self) -> Any:
-        """Raises ReadOnlyError (the slot is mapped read-only); copy instead."""
+        """A tensor over a private copy-on-write mapping of the slot: in-place
+        writes stay in this process. The frame only while held (after release
+        unwritten pages follow the slot's reuse): clone() what you keep."""
     def __enter__(self) -> npt.NDArray[Any]: ...
     def __exit__(
         self,
@@ -517,6 +543,18 @@ class Client:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+class TensorOrigin(NamedTuple):
+    """Where a tensor's bytes live (tensor_origin())."""
+
+    socket: str
+    name: str
+    writable: bool  # writes through the tensor reach the segment
+    offset: int  # bytes from the segment's first data byte
+
+def tensor_origin(tensor: Any) -> TensorOrigin | None:
+    """The array segment (mapped in this process) that a CPU tensor views,
+    and the byte offset of its first element; None when it views none."""
 
 def connect(socket: str | os.PathLike[str] | None = None) -> Client:
     """Connect to tshmd: `socket`, else $TSHM_SOCKET, else
