@@ -357,9 +357,6 @@ tshmpy_segment_reduce(tshmpy_segment *self, PyObject *unused)
                 return NULL;
         }
         socket = map->client->socket;
-        if (Py_TYPE(self) == &tshmpy_subscriber_type) {
-                return tshmpy_reduce_value("_sub_open", Py_BuildValue("(OO)", socket, self->name));
-        }
         return tshmpy_reduce_value(
             Py_TYPE(self) == &tshmpy_stream_type ? "_stream_open" : "_open",
             Py_BuildValue("(OOO)", socket, self->name, self->writable ? Py_True : Py_False));

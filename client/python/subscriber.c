@@ -169,6 +169,20 @@ subscriber_get_held(tshmpy_segment *self, void *closure)
 }
 
 static PyObject *
+subscriber_reduce(tshmpy_segment *self, PyObject *unused)
+{
+        tshmpy_mapping *map = tshmpy_segment_mapping(self);
+
+        (void)unused;
+        if (map == NULL) {
+                return NULL;
+        }
+        return tshmpy_reduce_value("_sub_open",
+                                   Py_BuildValue("(OOI)", map->client->socket, self->name,
+                                                 (unsigned)((tshmpy_subscriber *)self)->depth));
+}
+
+static PyObject *
 subscriber_get_depth(tshmpy_segment *self, void *closure)
 {
         (void)closure;
@@ -221,10 +235,10 @@ static PyMethodDef subscriber_methods[] = {
      "close($self, /)\n--\n\n"
      "Leave the stream: the subscription ends (a 'block' producer no longer waits for\n"
      "it) once no Frame or view of a frame is left. Idempotent."},
-    {"__reduce__", TSHMPY_METH(tshmpy_segment_reduce), METH_NOARGS,
+    {"__reduce__", TSHMPY_METH(subscriber_reduce), METH_NOARGS,
      "__reduce__($self, /)\n--\n\n"
-     "Pickle by socket and name: the receiver gets a new subscription of its own,\n"
-     "whose first frame is the next one published after it joins."},
+     "Pickle by socket, name and depth: the receiver gets a new subscription of its\n"
+     "own, as deep, whose first frame is the next one published after it joins."},
     {"__enter__", tshmpy_segment_enter, METH_NOARGS, "Return the subscriber."},
     {"__exit__", TSHMPY_METH(tshmpy_segment_exit), METH_VARARGS, "Close the subscriber."},
     {NULL, NULL, 0, NULL},

@@ -120,8 +120,8 @@ def _stream_open(socket: str, name: str, writable: bool):
     return _connect(socket).stream_open(name, writable=writable)
 
 
-def _sub_open(socket: str, name: str):
-    return _connect(socket).sub_open(name)
+def _sub_open(socket: str, name: str, depth: int = 1):
+    return _connect(socket).sub_open(name, depth=depth)
 
 
 # (pid, socket, name, writable) -> a weak reference to the storage of a uint8

@@ -45,6 +45,7 @@ import torch.utils.data
 from torch.utils.data._utils.collate import default_collate, default_convert
 
 import tshm
+from tshm import _reduce
 
 __all__ = ["Collate", "DataLoader"]
 
@@ -266,9 +267,11 @@ def _worker_pool(slots, wait_s):
         if _pool is None or _pool_pid != os.getpid():
             _pool = _Pool(slots, wait_s)
             _pool_pid = os.getpid()
-            # After torch's own reductions (torch.multiprocessing registers
-            # them when torch is imported), and in front of them: a tensor
-            # over a slot crosses as a reference, any other the torch way.
+            # In front of tshm's reducers (which tshm installs with the
+            # first tensor it makes, over torch's own): a tensor over a slot
+            # crosses as a reference that gives the slot back when its batch
+            # is gone; any other tensor as tshm._reduce decides.
+            _reduce.install()
             current = ForkingPickler._extra_reducers.get(torch.Tensor)
             if current is not _reduce_tensor:
                 _torch_reduce = current
@@ -278,7 +281,6 @@ def _worker_pool(slots, wait_s):
 
 # ---- the training-process side ----
 
-_clients = {}
 _segments = collections.OrderedDict()  # (socket, name) -> Segment, most recent last
 _SEGMENTS_KEPT = 1024
 _refs = weakref.WeakValueDictionary()  # (socket, ctl, slot, gen) -> _SlotRef
@@ -289,10 +291,7 @@ def _open(socket, name, writable):
     key = (socket, name)
     seg = _segments.get(key)
     if seg is None:
-        c = _clients.get(socket)
-        if c is None or c.closed:
-            c = _clients[socket] = tshm.connect(socket)
-        seg = c.open(name, writable=writable)
+        seg = _reduce._connect(socket).open(name, writable=writable)
         _segments[key] = seg
         if len(_segments) > _SEGMENTS_KEPT:
             # Closing a handle never invalidates a view (tshm's lifetime
