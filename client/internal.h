@@ -180,6 +180,19 @@ void tshm__seg_free(tshm_seg *seg);
 int tshm__seg_map_private(tshm_seg *seg, uint64_t offset, uint64_t len, void **ret_base,
                           size_t *ret_len, void **ret_data);
 void tshm__seg_unmap_private(void *base, size_t len);
+/* Give the pages of [@addr, @addr + @len), part of a mapping
+ * tshm__seg_map_private() made, back to the object: the pages this process
+ * wrote (copied, so anonymous now) are dropped, and read the object's bytes
+ * again; pages never written are left mapped as they are. Finds them in
+ * /proc/self/pagemap (one read of 8 bytes a page), so that a range nobody
+ * wrote costs no page fault afterwards; where pagemap cannot be read, drops
+ * the whole range. Returns 0 or -errno. */
+int tshm__private_scrub(void *addr, size_t len);
+/* A stream's ring: its slots, and the bytes from one slot to the next
+ * (offsets from tshm_seg_data()); 0 slots for an array. 1 if its pages are
+ * hugetlbfs pages (which a private mapping takes from the huge page pool),
+ * else 0. */
+int tshm__seg_ring(const tshm_seg *seg, uint32_t *ret_slots, uint64_t *ret_stride);
 /* Populate @seg's whole mapping if @flags (TSHM_OPEN_POPULATE/NOPOPULATE,
  * which share their values with TSHM_CREATE_POPULATE/NOPOPULATE) ask for it,
  * or, with neither, if the mapping is at most TSHM_POPULATE_AUTO_MAX bytes.

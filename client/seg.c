@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -362,4 +363,85 @@ tshm_seg_seq(const tshm_seg *seg)
         /* Writers publish with release order (see the publish protocol);
          * acquire here makes the data they wrote before it visible. */
         return __atomic_load_n(&hdr->seq, __ATOMIC_ACQUIRE);
+}
+
+/* pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst). */
+#define PAGEMAP_PRESENT (1ull << 63)
+#define PAGEMAP_SWAPPED (1ull << 62)
+#define PAGEMAP_FILE (1ull << 61) /* file page or shared anonymous */
+
+/* Drop [@lo, @hi) pages of a private mapping, given in page numbers. */
+static int
+private_drop(uintptr_t lo, uintptr_t hi, uintptr_t page)
+{
+        if (hi > lo && madvise((void *)(lo * page), (hi - lo) * page, MADV_DONTNEED) < 0) {
+                return -errno;
+        }
+        return 0;
+}
+
+__attribute__((visibility("default"))) int
+tshm__private_scrub(void *addr, size_t len)
+{
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        uintptr_t first = (uintptr_t)addr / page;
+        uintptr_t end = ((uintptr_t)addr + len + page - 1) / page;
+        uintptr_t p = first, run = 0;
+        bool in_run = false;
+        uint64_t buf[512];
+        int fd, rv = 0;
+
+        if (len == 0) {
+                return 0;
+        }
+        /* Opened each time: /proc/self is the process that opens it, and a
+         * descriptor kept across fork() would read the parent's. */
+        if ((fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)) < 0) {
+                return private_drop(first, end, page);
+        }
+        while (p < end && rv == 0) {
+                size_t want = end - p < 512 ? end - p : 512;
+                ssize_t n = pread(fd, buf, want * sizeof(buf[0]), (off_t)(p * sizeof(buf[0])));
+                size_t i;
+
+                if (n <= 0 || (size_t)n % sizeof(buf[0]) != 0) {
+                        /* Cannot tell which were written: drop them all. */
+                        rv = private_drop(in_run ? run : p, end, page);
+                        in_run = false;
+                        p = end;
+                        break;
+                }
+                for (i = 0; i < (size_t)n / sizeof(buf[0]); i++, p++) {
+                        /* Written (copied): present or swapped, and not the
+                         * object's page. */
+                        bool mine = (buf[i] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED)) != 0 &&
+                                    (buf[i] & PAGEMAP_FILE) == 0;
+
+                        if (mine && !in_run) {
+                                run = p;
+                                in_run = true;
+                        } else if (!mine && in_run) {
+                                if ((rv = private_drop(run, p, page)) < 0) {
+                                        break;
+                                }
+                                in_run = false;
+                        }
+                }
+        }
+        if (rv == 0 && in_run) {
+                rv = private_drop(run, p, page);
+        }
+        (void)close(fd);
+        return rv;
+}
+
+__attribute__((visibility("default"))) int
+tshm__seg_ring(const tshm_seg *seg, uint32_t *ret_slots, uint64_t *ret_stride)
+{
+        struct statfs fs;
+
+        *ret_slots = seg->slots;
+        *ret_stride = seg->stride;
+        return seg->fd >= 0 && fstatfs(seg->fd, &fs) == 0 &&
+               (unsigned long)fs.f_type == (unsigned long)HUGETLBFS_MAGIC;
 }

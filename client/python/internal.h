@@ -62,6 +62,10 @@ typedef struct tshmpy_mapping {
         struct tshmpy_mapping *parent; /* strong */
         void *priv_base;
         size_t priv_len;
+        /* A subscriber's private mapping of its whole ring (subscriber.c):
+         * per slot, whether a tensor was handed out over it since it was
+         * last scrubbed (its pages may have been written). */
+        uint8_t *dirty;
 } tshmpy_mapping;
 
 typedef struct tshmpy_segment {
@@ -340,6 +344,8 @@ PyObject *tshmpy_numpy_from_array(tshmpy_client *client, const char *name, PyObj
 int tshm__seg_map_private(tshm_seg *seg, uint64_t offset, uint64_t len, void **ret_base,
                           size_t *ret_len, void **ret_data);
 void tshm__seg_unmap_private(void *base, size_t len);
+int tshm__private_scrub(void *addr, size_t len);
+int tshm__seg_ring(const tshm_seg *seg, uint32_t *ret_slots, uint64_t *ret_stride);
 
 /* dlpack.c */
 PyObject *tshmpy_dlpack_capsule(tshmpy_segment *self);

@@ -263,6 +263,7 @@ mapping_dealloc(tshmpy_mapping *self)
                 tshm__seg_unmap_private(self->priv_base, self->priv_len);
                 Py_DECREF(self->parent);
         }
+        PyMem_Free(self->dirty);
         if (self->seg != NULL) {
                 /* A fork child must not talk on its parent's socket:
                  * detaching first makes tshm_close() only unmap. The lock

@@ -20,6 +20,7 @@ typedef struct tshmpy_frame {
         /* The slot's private copy-on-write mapping for .torch(), made on
          * first use (see frame_torch). */
         tshmpy_mapping *cow;
+        void *cow_data; /* the frame's first byte in cow */
         bool held;
 } tshmpy_frame;
 
@@ -375,12 +376,62 @@ frame_numpy(tshmpy_frame *self, PyObject *args, PyObject *kwds)
         return tshmpy_stream_slot_numpy(self->sub, self->map, (void *)self->f.data, args, kwds);
 }
 
+/* The subscriber's private copy-on-write mapping of its whole ring, made on
+ * the first Frame.torch() and kept as the Subscriber's cow (dropped at
+ * close; the tensors keep it): a frame's tensor views its slot there, so a
+ * frame costs no mmap and no page fault (a mapping per frame cost about a
+ * page fault per 4 KiB of the frame, every frame). NULL with no error set
+ * where it cannot serve (hugetlbfs, whose private pages come from the huge
+ * page pool: a mapping per frame then). */
+static tshmpy_mapping *
+frame_ring(tshmpy_frame *self)
+{
+        tshmpy_segment *sub = self->sub;
+        tshmpy_mapping *ring;
+        uint64_t stride;
+        uint32_t slots;
+
+        if (sub->cow != NULL) {
+                return sub->cow;
+        }
+        if (tshm__seg_ring(self->map->seg, &slots, &stride) != 0 || slots == 0) {
+                return NULL;
+        }
+        ring = tshmpy_mapping_new_private(self->map, 0, (Py_ssize_t)(stride * slots));
+        if (ring == NULL) {
+                return NULL;
+        }
+        ring->frame = true;
+        if ((ring->dirty = PyMem_Calloc(slots, 1)) == NULL) {
+                Py_DECREF(ring);
+                return (tshmpy_mapping *)PyErr_NoMemory();
+        }
+        /* Indexed so that tshm._reduce knows its tensors: they cross
+         * torch.multiprocessing as copies of the bytes, leaving the
+         * sender's tensor as it is (torch's reducer would move it into
+         * torch's shared memory). */
+        if (tshmpy_mapping_index(ring) < 0) {
+                Py_DECREF(ring);
+                return NULL;
+        }
+        /* Another thread may have made one while the GIL was out. */
+        if (sub->cow == NULL && !sub->closed) {
+                sub->cow = ring;
+        } else {
+                Py_DECREF(ring);
+        }
+        return sub->cow;
+}
+
 /* The slot is mapped read-only, and torch has no read-only tensor: the
- * tensor views a private copy-on-write mapping of just this slot, so an
- * in-place op copies the page it writes and reaches no one else. Like the
- * ndarray views, the tensor is the frame only while it is held: after
- * release, pages not written keep following the slot, which the producer
- * may fill with a later frame. */
+ * tensor views a private copy-on-write mapping of the ring, so an in-place
+ * op copies the page it writes and reaches no one else. Before a slot's
+ * bytes are handed out again, the pages an earlier frame's tensor wrote
+ * there are dropped (tshm__private_scrub: only those, found in pagemap), so
+ * each frame's tensor starts as the frame. Like the ndarray views, the
+ * tensor is the frame only while it is held: after release, pages not
+ * written keep following the slot, which the producer may fill with a later
+ * frame, and the next tensor over the same slot drops its writes. */
 static PyObject *
 frame_torch(tshmpy_frame *self, PyObject *unused)
 {
@@ -388,28 +439,49 @@ frame_torch(tshmpy_frame *self, PyObject *unused)
 
         (void)unused;
         if (self->cow == NULL) {
-                tshmpy_mapping *cow = tshmpy_mapping_new_private(self->map, off, self->sub->nbytes);
+                tshmpy_mapping *ring = frame_ring(self), *cow;
 
-                if (cow == NULL) {
+                if (ring != NULL) {
+                        uint64_t stride;
+                        uint32_t slots, k;
+                        int rv = 0;
+
+                        (void)tshm__seg_ring(self->map->seg, &slots, &stride);
+                        k = (uint32_t)((uint64_t)off / stride);
+                        if (ring->dirty[k]) {
+                                Py_BEGIN_ALLOW_THREADS rv = tshm__private_scrub(
+                                    (uint8_t *)ring->data + off, (size_t)self->sub->nbytes);
+                                Py_END_ALLOW_THREADS
+                        }
+                        if (rv < 0) {
+                                return tshmpy_err_code(rv, "dropping an earlier frame's writes "
+                                                           "from the slot's private pages");
+                        }
+                        ring->dirty[k] = 1;
+                        self->cow = (tshmpy_mapping *)Py_NewRef((PyObject *)ring);
+                        self->cow_data = (uint8_t *)ring->data + off;
+                } else if (PyErr_Occurred()) {
                         return NULL;
-                }
-                /* Indexed so that tshm._reduce knows its tensors: they cross
-                 * torch.multiprocessing as copies of the bytes, leaving the
-                 * sender's tensor as it is (torch's reducer would move it
-                 * into torch's shared memory). */
-                cow->frame = true;
-                if (tshmpy_mapping_index(cow) < 0) {
-                        Py_DECREF(cow);
+                } else if ((cow = tshmpy_mapping_new_private(self->map, off, self->sub->nbytes)) ==
+                           NULL) {
                         return NULL;
-                }
-                /* Another thread may have made one while the GIL was out. */
-                if (self->cow == NULL) {
-                        self->cow = cow;
                 } else {
-                        Py_DECREF(cow);
+                        cow->frame = true;
+                        if (tshmpy_mapping_index(cow) < 0) {
+                                Py_DECREF(cow);
+                                return NULL;
+                        }
+                        /* Another thread may have made one while the GIL
+                         * was out. */
+                        if (self->cow == NULL) {
+                                self->cow = cow;
+                                self->cow_data = cow->data;
+                        } else {
+                                Py_DECREF(cow);
+                        }
                 }
         }
-        return tshmpy_dlpack_torch_view(self->sub, self->cow, self->cow->data);
+        return tshmpy_dlpack_torch_view(self->sub, self->cow, self->cow_data);
 }
 
 static PyObject *

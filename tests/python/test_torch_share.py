@@ -275,3 +275,30 @@ def test_small_and_empty_read_only_segments_give_tensors(client, name, shape):
     t.add_(1)
     assert (w.numpy() == 2).all()
     client.unlink(name)
+
+
+def test_a_slot_written_through_a_frame_tensor_comes_back_clean(client, name):
+    # One private mapping of the ring serves every frame's tensor; the pages
+    # a tensor wrote in a slot are dropped before that slot's next frame is
+    # handed out, and pages of other slots are left alone.
+    st = client.stream_create(name, (3, 1024), "int32", slots=3)
+    sub = client.sub_open(name)
+    for k in range(1, 10):
+        with st.loan() as a:
+            a[...] = k
+        f = sub.take(timeout=5)
+        t = f.torch()
+        assert f.seq == k and bool((t == k).all()), (k, t[:, 0])
+        if k % 2:
+            t[1].fill_(-1)        # one page of the slot's three
+            t[0, 0] = -2
+        assert int(t[1, 5]) == (-1 if k % 2 else k) and int(t[2, 5]) == k
+        f.release()
+    with st.loan() as a:
+        a[...] = 99
+    assert sub.take(timeout=5).numpy()[1, 0] == 99   # the shared view never saw -1
+    maps = [line for line in open("/proc/self/maps") if name in line and " rw-p " in line]
+    assert len(maps) == 1, maps  # one private mapping for all nine frames
+    sub.close()
+    st.close()
+    client.unlink(name)
