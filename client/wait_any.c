@@ -188,7 +188,7 @@ wait_any_waitv(struct wait_any_set *set, uint64_t until_ns)
         /* The timeout is absolute, on the clock named last. */
         if (syscall(SYS_futex_waitv, set->w, (unsigned)set->n, 0u, tsp, CLOCK_MONOTONIC) < 0 &&
             errno != EAGAIN && errno != EINTR && errno != ETIMEDOUT) {
-                return -errno;
+                return tshm__futex_fault(errno); /* EFAULT: a word's page was cut */
         }
         return 0;
 }

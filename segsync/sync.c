@@ -214,6 +214,23 @@ tshm__deadline_ns(int timeout_ms)
 }
 
 int
+tshm__futex_fault(int err)
+{
+        const struct timespec pause = {0, 1000000};
+
+        if (err != EFAULT) {
+                return -err;
+        }
+        /* The word's page is not in the object: a writer cut the object
+         * under us (tshmd's guard puts its size back within moments). Not
+         * an error of the caller's: a spurious wake-up, a millisecond late,
+         * so that the caller looks again (its loads are covered by the
+         * SIGBUS handler) and its deadline still holds. */
+        (void)nanosleep(&pause, NULL);
+        return 0;
+}
+
+int
 tshm__futex_wait(uint32_t *word, uint32_t val, uint64_t deadline_ns, uint64_t slice_ns)
 {
         struct timespec ts, *tsp = NULL;
@@ -235,7 +252,7 @@ tshm__futex_wait(uint32_t *word, uint32_t val, uint64_t deadline_ns, uint64_t sl
          * processes wake it. A read-only mapping is enough to wait. */
         if (syscall(SYS_futex, word, FUTEX_WAIT, val, tsp, NULL, 0) < 0 && errno != EAGAIN &&
             errno != EINTR && errno != ETIMEDOUT) {
-                return -errno;
+                return tshm__futex_fault(errno);
         }
         return 0;
 }

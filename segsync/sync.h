@@ -49,10 +49,15 @@ bool tshm__sync_multi_cpu(void);
 
 /* Sleep on the shared futex @word while it holds @val, until @deadline_ns
  * (UINT64_MAX: none) or at most @slice_ns (0: no slice). Returns 0 when woken,
- * interrupted, timed out within the slice, or the word differed;
- * TSHM_ETIMEDOUT when the deadline had passed already; else -errno. */
+ * interrupted, timed out within the slice, the word differed, or the word's
+ * page was cut away (EFAULT: see tshm__futex_fault); TSHM_ETIMEDOUT when the
+ * deadline had passed already; else -errno. */
 int tshm__futex_wait(uint32_t *word, uint32_t val, uint64_t deadline_ns, uint64_t slice_ns);
 void tshm__futex_wake(uint32_t *word);
+/* What a futex wait that failed with errno @err returns: 0 after 1 ms for
+ * EFAULT (a hostile writer truncated the object: a spurious wake-up, so the
+ * caller looks again), else -@err. */
+int tshm__futex_fault(int err);
 
 /* Bump @hdr->wake and wake every waiter: after a publish, a lock break or a
  * change of @hdr->state. */

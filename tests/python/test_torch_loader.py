@@ -4,6 +4,7 @@ tshm memory, by reference; a slot is reused only once every tensor of its batch 
 import collections
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -146,7 +147,10 @@ def test_a_worker_killed_with_9_leaves_nothing(client):
     # The batch already here is intact; the workers' slots are gone from the
     # daemon with their connections.
     assert y[:3].tolist() == [0, 1, 2] and torch.equal(x[:, 0], y.float())
+    deadline = time.monotonic() + 20  # the daemon reads each connection's end
     for pid in pids:
+        while client.list(prefix=f"tshm-batch.{pid}.") and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert client.list(prefix=f"tshm-batch.{pid}.") == []
 
 
