@@ -122,6 +122,23 @@ client_roundtrip(tshm_client *c, struct tshm__req *req, struct tshm__reply *repl
                 client_break(c);
                 goto out;
         }
+        if (rv == 0 && fd == TSHM__CONN_FD_DROPPED) {
+                /* The daemon made a handle whose descriptor this process
+                 * could not take: as for ENOMEM above, only closing the
+                 * connection gives it back. */
+                tshm__client_errmsg(c,
+                                    "%s reply: its descriptor was dropped, this process has "
+                                    "none left (RLIMIT_NOFILE): close segments or raise the "
+                                    "limit",
+                                    tshm__op_name(req->op));
+                tshm__free(reply->infos);
+                reply->infos = NULL;
+                tshm__free(reply->gc);
+                reply->gc = NULL;
+                rv = -EMFILE;
+                client_break(c);
+                goto out;
+        }
         if (rv < 0 || reply->id != req->id || (reply->status == 0 && reply->has_fd != (fd >= 0))) {
                 tshm__client_errmsg(c, "malformed reply to %s", tshm__op_name(req->op));
                 if (rv == 0) {

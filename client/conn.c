@@ -212,6 +212,11 @@ conn_read_some(int fd, uint8_t *buf, size_t len, int64_t deadline_ms, bool wait_
                 n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
                 if (n > 0) {
                         conn_take_fds(&mh, fdslot);
+                        /* The kernel dropped a descriptor the daemon sent:
+                         * this process has no slot left (RLIMIT_NOFILE). */
+                        if ((mh.msg_flags & MSG_CTRUNC) != 0 && *fdslot < 0) {
+                                *fdslot = TSHM__CONN_FD_DROPPED;
+                        }
                         return n;
                 }
                 if (n == 0) {

@@ -50,9 +50,10 @@ struct tshm_seg {
         void *data;
         bool writable;
         /* A read-only open keeps the daemon's descriptor (O_RDONLY) for
-         * tshm__seg_map_private(); -1 for a read-write one, which never needs
-         * it. One descriptor per read-only handle: re-asking the daemon for
-         * it later would cost a round trip and a second holder. */
+         * tshm__seg_map_private() when tshm__keep_ro_fd is set (the Python
+         * binding sets it); else -1, as for a read-write one, which never
+         * needs it. One descriptor per read-only handle: re-asking the
+         * daemon for it later would cost a round trip and a second holder. */
         int fd;
         char name[TSHM_NAME_MAX + 1];
         tshm_dtype dtype;
@@ -151,9 +152,12 @@ bool tshm__conn_dead(int fd);
  * replies to create, open and attach all do, so that nothing can fail for
  * memory between the daemon's doing them and the client's knowing), else
  * allocated (free it with tshm__free); a descriptor that arrived with it is
- * in *ret_fd (else -1). TSHM_ENOMEM means the frame was read and dropped
- * (and its descriptor closed): the connection is still in step. */
+ * in *ret_fd (else -1, or TSHM__CONN_FD_DROPPED when the kernel dropped one
+ * for want of a descriptor slot: MSG_CTRUNC). TSHM_ENOMEM means the frame
+ * was read and dropped (and its descriptor closed): the connection is still
+ * in step. */
 #define TSHM__CONN_BUF 4096
+#define TSHM__CONN_FD_DROPPED (-2)
 int tshm__conn_recv(int fd, uint32_t max, int64_t deadline_ms, uint8_t buf[TSHM__CONN_BUF],
                     uint8_t **ret_payload, size_t *ret_len, int *ret_fd);
 int64_t tshm__now_ms(void);
@@ -179,6 +183,9 @@ void tshm__seg_free(tshm_seg *seg);
  * tensors. */
 int tshm__seg_map_private(tshm_seg *seg, uint64_t offset, uint64_t len, void **ret_base,
                           size_t *ret_len, void **ret_data);
+/* Whether read-only opens keep their descriptor for tshm__seg_map_private()
+ * (false: TSHM_EINVAL there). Set once, before the first open. */
+extern bool tshm__keep_ro_fd;
 void tshm__seg_unmap_private(void *base, size_t len);
 /* Give the pages of [@addr, @addr + @len), part of a mapping
  * tshm__seg_map_private() made, back to the object: the pages this process

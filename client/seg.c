@@ -116,7 +116,7 @@ tshm__seg_map(int fd, uint64_t size, bool writable, const struct tshm__seg_spec 
         seg->map_size = (size_t)size;
         seg->writable = writable;
         seg->fd = -1;
-        if (!writable) {
+        if (!writable && tshm__keep_ro_fd) {
                 seg->fd = fd;
                 fd = -1;
         }
@@ -379,6 +379,10 @@ private_drop(uintptr_t lo, uintptr_t hi, uintptr_t page)
         }
         return 0;
 }
+
+/* Off for C programs: a read-only handle then holds no descriptor, as it
+ * did before the Python binding needed them. */
+__attribute__((visibility("default"))) bool tshm__keep_ro_fd;
 
 __attribute__((visibility("default"))) int
 tshm__private_scrub(void *addr, size_t len)

@@ -345,6 +345,7 @@ int tshm__seg_map_private(tshm_seg *seg, uint64_t offset, uint64_t len, void **r
                           size_t *ret_len, void **ret_data);
 void tshm__seg_unmap_private(void *base, size_t len);
 int tshm__private_scrub(void *addr, size_t len);
+extern bool tshm__keep_ro_fd;
 int tshm__seg_ring(const tshm_seg *seg, uint32_t *ret_slots, uint64_t *ret_stride);
 
 /* dlpack.c */

@@ -230,6 +230,11 @@ PyInit__tshm(void)
 {
         PyObject *m;
 
+        /* Read-only handles keep their descriptor: a read-only segment's
+         * tensors are a private copy-on-write mapping of it, made when the
+         * first is asked for. One descriptor per read-only Segment or
+         * Subscriber. */
+        tshm__keep_ro_fd = true;
         if (tshm_version() >> 16 != TSHM_VERSION_MAJOR) {
                 PyErr_Format(PyExc_ImportError, "tshm: built for libtshm %d.x, found %s",
                              TSHM_VERSION_MAJOR, tshm_version_string());

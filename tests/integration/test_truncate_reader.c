@@ -99,6 +99,7 @@ reader_victim(const struct tshmd_fixture *f, struct board *b)
         uint64_t i;
         int installed;
 
+        tshm__keep_ro_fd = true; /* as the Python binding sets it */
         if (!wait_word(&b->created, 1) || tshm_connect(f->socket, &c) < 0 ||
             tshm_open(c, "victim", TSHM_OPEN_RDONLY, &s) < 0 ||
             tshm__seg_map_private(s, 0, VICTIM_BYTES, &pbase, &plen, &pdata) < 0) {

@@ -46,6 +46,7 @@ void tshm__sigbus_stats(uint64_t *ret_absorbed, uint64_t *ret_episodes, int *ret
 int tshm__seg_map_private(tshm_seg *seg, uint64_t offset, uint64_t len, void **ret_base,
                           size_t *ret_len, void **ret_data);
 void tshm__seg_unmap_private(void *base, size_t len);
+extern bool tshm__keep_ro_fd; /* read-only opens keep the descriptor map_private needs */
 
 /* Milliseconds on the monotonic clock. */
 uint64_t now_ms(void);
