@@ -466,8 +466,9 @@ PyDoc_STRVAR(client_close_doc,
              "segments and views obtained through it stay mapped and usable until they are\n"
              "closed or garbage-collected. Later calls raise ClosedError. Idempotent.");
 
-/* A client pickles as its socket: the receiver connects (once per socket
- * and process, tshm._reduce). A closed one refuses. */
+/* A client pickles as its socket: the receiver connects a Client of its own
+ * (tshm._reduce._client: not the one its unpickled handles share, which a
+ * close() of this one must not end). A closed one refuses. */
 static PyObject *
 client_reduce(tshmpy_client *self, PyObject *unused)
 {
@@ -475,14 +476,14 @@ client_reduce(tshmpy_client *self, PyObject *unused)
         if (self->c == NULL && self->pid == getpid()) {
                 return tshmpy_err_fmt(tshmpy_ClosedError, TSHM_EBADF, "client is closed");
         }
-        return tshmpy_reduce_value("_connect", Py_BuildValue("(O)", self->socket));
+        return tshmpy_reduce_value("_client", Py_BuildValue("(O)", self->socket));
 }
 
 static PyMethodDef client_methods[] = {
     {"__reduce__", TSHMPY_METH(client_reduce), METH_NOARGS,
      "__reduce__($self, /)\n--\n\n"
-     "Pickle by socket path: the receiving process gets a Client of its own for that\n"
-     "socket (one per socket and process). ClosedError once closed."},
+     "Pickle by socket path: the receiving process gets a new Client of its own,\n"
+     "connected to that socket. ClosedError once closed."},
     {"stream_create", TSHMPY_METH(tshmpy_client_stream_create), METH_VARARGS | METH_KEYWORDS,
      tshmpy_client_stream_create_doc},
     {"stream_open", TSHMPY_METH(tshmpy_client_stream_open), METH_VARARGS | METH_KEYWORDS,

@@ -208,6 +208,12 @@ tshmpy_mapping_locate(PyObject *module, PyObject *args)
             len > mapping_index[at - 1].hi - addr) {
                 Py_RETURN_NONE;
         }
+        /* A stream's slot: no segment to name (see tshm._reduce). */
+        if (m->frame) {
+                return Py_BuildValue("(OsOKOs)", Py_None, "", Py_False,
+                                     (unsigned long long)(addr - mapping_index[at - 1].lo),
+                                     (PyObject *)m, "frame");
+        }
         /* A private mapping answers for its segment, read-only. */
         shared = m->parent != NULL ? m->parent : m;
         return Py_BuildValue("(OsOKOs)", (PyObject *)shared->client->socket,
@@ -259,10 +265,10 @@ mapping_dealloc(tshmpy_mapping *self)
         if (self->indexed) {
                 mapping_unindex(self);
         }
-        if (self->parent != NULL) {
+        if (self->priv_base != NULL) {
                 tshm__seg_unmap_private(self->priv_base, self->priv_len);
-                Py_DECREF(self->parent);
         }
+        Py_XDECREF(self->parent);
         PyMem_Free(self->dirty);
         if (self->seg != NULL) {
                 /* A fork child must not talk on its parent's socket:
@@ -296,11 +302,14 @@ mapping_repr(tshmpy_mapping *self)
 {
         tshmpy_mapping *shared = self->parent != NULL ? self->parent : self;
 
+        if (shared->seg == NULL) { /* a frame's, its subscriber let go of */
+                return PyUnicode_FromFormat("<tshm._Mapping %zd bytes private>", self->nbytes);
+        }
         return PyUnicode_FromFormat("<tshm._Mapping '%s' %zd bytes %s>", tshm_seg_name(shared->seg),
                                     self->nbytes,
-                                    self->parent != NULL ? "private"
-                                    : self->writable     ? "rw"
-                                                         : "ro");
+                                    self->priv_base != NULL ? "private"
+                                    : self->writable        ? "rw"
+                                                            : "ro");
 }
 
 static PyMethodDef mapping_methods[] = {

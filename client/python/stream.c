@@ -112,6 +112,13 @@ tshmpy_stream_new(tshmpy_client *client, tshm_seg *seg)
         if ((map = tshmpy_mapping_new(client, seg)) == NULL) {
                 return NULL;
         }
+        /* Indexed as slots, so that tshm._reduce refuses a Loan.torch()
+         * tensor: the slot is the next frame's once published. */
+        map->frame = true;
+        if (tshmpy_mapping_index(map) < 0) {
+                Py_DECREF(map);
+                return NULL;
+        }
         return tshmpy_segment_wrap(&tshmpy_stream_type, map);
 }
 

@@ -394,7 +394,13 @@ frame_ring(tshmpy_frame *self)
         if (sub->cow != NULL) {
                 return sub->cow;
         }
-        if (tshm__seg_ring(self->map->seg, &slots, &stride) != 0 || slots == 0) {
+        /* Copy-on-write works on whole pages: slots that share a page would
+         * share a written page's copy, and scrubbing one slot would drop a
+         * neighbour's writes. So only a ring of whole-page slots, starting on
+         * a page. */
+        if (tshm__seg_ring(self->map->seg, &slots, &stride) != 0 || slots == 0 ||
+            stride % (uint64_t)sysconf(_SC_PAGESIZE) != 0 ||
+            (uintptr_t)self->map->data % (uintptr_t)sysconf(_SC_PAGESIZE) != 0) {
                 return NULL;
         }
         ring = tshmpy_mapping_new_private(self->map, 0, (Py_ssize_t)(stride * slots));
@@ -402,6 +408,9 @@ frame_ring(tshmpy_frame *self)
                 return NULL;
         }
         ring->frame = true;
+        /* Mapped: it needs nothing of the subscription now, and a tensor
+         * that outlives Subscriber.close() must not keep it joined. */
+        Py_CLEAR(ring->parent);
         if ((ring->dirty = PyMem_Calloc(slots, 1)) == NULL) {
                 Py_DECREF(ring);
                 return (tshmpy_mapping *)PyErr_NoMemory();
@@ -467,6 +476,7 @@ frame_torch(tshmpy_frame *self, PyObject *unused)
                         return NULL;
                 } else {
                         cow->frame = true;
+                        Py_CLEAR(cow->parent); /* as in frame_ring */
                         if (tshmpy_mapping_index(cow) < 0) {
                                 Py_DECREF(cow);
                                 return NULL;

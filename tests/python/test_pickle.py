@@ -19,8 +19,11 @@ def test_handles_pickle_by_name(client, name):
     seg.numpy()[:] = 4
     c2 = pickle.loads(pickle.dumps(client))
     assert isinstance(c2, tshm.Client) and c2.socket == client.socket
-    # One Client per socket and process.
-    assert pickle.loads(pickle.dumps(client)) is c2
+    # A Client of its own each time: closing it ends nothing else, not the
+    # connection that unpickled handles share.
+    c3 = pickle.loads(pickle.dumps(client))
+    assert c3 is not c2
+    c2.close()
     s2 = pickle.loads(pickle.dumps(seg))
     assert isinstance(s2, tshm.Segment) and s2.writable and s2.name == name
     assert s2.shape == (2, 3) and (s2.numpy() == 4).all()
@@ -28,6 +31,8 @@ def test_handles_pickle_by_name(client, name):
     assert seg.numpy()[0, 0] == 9  # the same segment
     ro = pickle.loads(pickle.dumps(client.open(name)))
     assert not ro.writable and ro.numpy()[0, 0] == 9
+    c3.close()
+    assert pickle.loads(pickle.dumps(seg)).numpy()[0, 0] == 9  # still served
     seg.close()
     with pytest.raises(tshm.ClosedError):
         pickle.dumps(seg)

@@ -167,3 +167,40 @@ def test_batch_size_none_copies_whole_batches_into_slots(client):
     for k, b in enumerate(dl):
         assert b["n"] == k and b["x"].shape == (16, 8) and float(b["x"][3, 3]) == k
         assert in_tshm(b["x"])
+
+
+def test_a_batch_forwarded_to_another_process_stays_its_own(client):
+    # The training process passes batches on (a torch queue to a spawned
+    # process) and drops them: they cross as copies, so the worker that
+    # refills their slots does not change what the other process holds.
+    import sharework
+    import torch.multiprocessing as tmp
+
+    ctx = tmp.get_context("spawn")
+    inq, outq = ctx.Queue(), ctx.Queue()
+    p = ctx.Process(target=sharework.batch_keeper, args=(inq, outq))
+    p.start()
+    dl = tshm.torch.DataLoader(Seq(n=64 * 60), batch_size=64, num_workers=2, slots=2)
+    it = iter(dl)
+    for _ in range(3):
+        x, _y = next(it)
+        inq.put(x)
+    del x, _y
+    first = outq.get(timeout=60)
+    for _ in it:  # the workers refill every slot many times over
+        pass
+    assert outq.get(timeout=60) == first == [0.0, 64.0, 128.0]
+    p.join(30)
+
+
+def test_epochs_without_persistent_workers_do_not_pile_up_mappings(client):
+    dl = tshm.torch.DataLoader(Seq(n=64 * 8, width=4096), batch_size=64, num_workers=2)
+    counts = []
+    for _ in range(4):
+        for x, y in dl:
+            pass
+        del x, y
+        counts.append(len(tshm_ranges()))
+    # Each epoch's workers are new; the training process lets the last
+    # epoch's slots go (their views are gone) rather than keep every one.
+    assert counts[-1] <= counts[0] + 2 * (6 + 1), counts

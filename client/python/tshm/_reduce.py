@@ -24,14 +24,19 @@ of the same segment; every other tensor goes to torch's reducer unchanged.
   tensors over one segment cost one open; the tensors keep the mapping alive,
   and the last one gone closes it.
 - The segment is opened by name when the receiver unpickles: if it was
-  unlinked meanwhile that raises NotFoundError, and a new segment that took
-  the name would be the one seen (InvalidError when the view does not fit).
-- Tensors over streams are not references (a slot is reused by later
-  frames). A Frame.torch() tensor crosses as a copy of its bytes, made at
-  pickling, and the sender's tensor stays a view of the frame; a
-  Loan.torch() tensor goes to torch's reducer, which copies it into torch's
-  shared memory (and, as for any foreign memory, moves the sender's tensor
-  there too).
+  unlinked meanwhile that raises NotFoundError. While a tensor rebuilt from
+  it lives in the receiver, the receiver keeps that mapping: a new segment
+  that took the name meanwhile is not seen there until they are all gone
+  (then it is, or InvalidError when the view does not fit it).
+- Tensors over a stream's slots (Frame.torch(), Loan.torch()) are refused
+  with TypeError: the slot is reused once the frame is released or the loan
+  published, which may come before a queue's feeder thread pickles the
+  tensor, so no copy made then could be trusted. Send t.clone().
+- Tensors over tshm.torch's batch slots (segments named tshm-batch.*) that
+  the training process sends on cross as copies, made at pickling while the
+  queue still holds the tensor (and so the slot).
+- A conjugate or negative view (t.conj() of a complex tensor) crosses as a
+  reference with its bit, and is rebuilt as the same view.
 
 tensor_origin(t) is the lookup, public for helpers built on it (tshm.torch).
 """
@@ -112,6 +117,12 @@ def _connect(socket: str):
         return c
 
 
+def _client(socket: str):
+    """An unpickled Client: a connection of its own, which the receiver may
+    close without ending the handles _connect's shared one serves."""
+    return _tshm.connect(socket)
+
+
 def _open(socket: str, name: str, writable: bool):
     return _connect(socket).open(name, writable=writable)
 
@@ -159,7 +170,7 @@ def _base(socket: str, name: str, writable: bool):
 
 
 def _rebuild(kind: str, socket: str, name: str, writable: bool, offset: int, dtype, shape,
-             stride, requires_grad: bool):
+             stride, requires_grad: bool, conj: bool = False, neg: bool = False):
     import torch
 
     itemsize = torch.empty((), dtype=dtype).element_size()
@@ -174,12 +185,19 @@ def _rebuild(kind: str, socket: str, name: str, writable: bool, offset: int, dty
             f"segment {name!r} ({base.numel()} bytes) no longer holds the tensor sent "
             f"({span} bytes at offset {offset}): was it unlinked and made again?")
     t = base[offset:offset + span].view(dtype).as_strided(shape, stride)
+    if conj:
+        t = t.conj()
+    if neg:
+        t = torch._neg_view(t)
     if kind == "parameter":
         return torch.nn.Parameter(t, requires_grad=requires_grad)
     if requires_grad:
         t.requires_grad_(True)
     return t
 
+
+# tshm.torch names its batch slots so (see its pool).
+BATCH_PREFIX = "tshm-batch."
 
 _installed = False
 
@@ -211,15 +229,22 @@ def _make_reducer(orig, kind: str):
         if not (t.requires_grad and not t.is_leaf):
             found = _locate(t)
             if found is not None and found[5] == "frame":
-                # A frame's slot is reused: send a copy, made here so that
-                # torch's reducer moves the copy into its shared memory, not
-                # the sender's tensor (which would stop viewing the frame).
-                t = torch.nn.Parameter(t.detach().clone(), t.requires_grad) \
-                    if kind == "parameter" else t.clone()
+                raise TypeError(
+                    "a tensor over a stream's slot (Frame.torch() or Loan.torch()) cannot "
+                    "cross processes: the slot is reused once the frame is released (or the "
+                    "loan published), maybe before the queue pickles it; send t.clone()")
+            if found is not None and found[1].startswith(BATCH_PREFIX):
+                # A batch of tshm.torch's in the training process: the queue
+                # holds this tensor (and so its slot) until it is pickled,
+                # now; a reference would outlive the slot.
+                c = t.detach().clone()
+                t = torch.nn.Parameter(c, t.requires_grad) if kind == "parameter" \
+                    else c.requires_grad_(t.requires_grad)
             elif found is not None:
                 socket, name, writable, offset, _m, _k = found
                 return (_rebuild, (kind, socket, name, writable, offset, t.dtype,
-                                   tuple(t.shape), tuple(t.stride()), t.requires_grad))
+                                   tuple(t.shape), tuple(t.stride()), t.requires_grad,
+                                   t.is_conj(), t.is_neg()))
         if orig is None:  # no torch reducer: pickle's own way
             return t.__reduce_ex__(2)
         return orig(t)

@@ -167,7 +167,7 @@ class _Pool:
 
     def __init__(self, slots, wait_s):
         self.client = tshm.connect()
-        self.tag = f"tshm-batch.{os.getpid()}.{uuid.uuid4().hex[:12]}"
+        self.tag = f"{_reduce.BATCH_PREFIX}{os.getpid()}.{uuid.uuid4().hex[:12]}"
         self.ctl_name = self.tag + ".ctl"
         # flags[i] != 0: slot i holds a batch the training process may use.
         self.ctl = self.client.create(self.ctl_name, _MAX_SLOTS, "int32", ephemeral=True)
@@ -281,24 +281,49 @@ def _worker_pool(slots, wait_s):
 
 # ---- the training-process side ----
 
-_segments = collections.OrderedDict()  # (socket, name) -> Segment, most recent last
-_SEGMENTS_KEPT = 1024
+# The slots (and control segments) this process has open, by worker:
+# (socket, tag) -> {name: Segment}. A worker's entries go when its control
+# segment is gone (it exited: its segments were ephemeral), checked when a
+# new worker shows up (a new epoch's, without persistent_workers), and a
+# slot's older segment when the worker made it anew (a larger batch). Closing
+# a handle never invalidates a view (tshm's lifetime rule): the tensors over
+# it keep its mapping, and the memory goes with the last of them.
+_workers = {}
 _refs = weakref.WeakValueDictionary()  # (socket, ctl, slot, gen) -> _SlotRef
 _side_lock = threading.Lock()
 
 
+def _split(name):
+    """(tag, slot) of a slot segment TAG.SLOT.GEN; (tag, None) for TAG.ctl."""
+    tag, a, b = name.rsplit(".", 2)
+    if b == "ctl":
+        return name[:-len(".ctl")], None
+    return tag, a
+
+
+def _forget(segs, keep=lambda name: False):
+    for n in [n for n in segs if not keep(n)]:
+        segs.pop(n).close()
+
+
 def _open(socket, name, writable):
-    key = (socket, name)
-    seg = _segments.get(key)
+    tag, slot = _split(name)
+    segs = _workers.get((socket, tag))
+    if segs is None:
+        # A new worker: drop those that are gone.
+        c = _reduce._connect(socket)
+        for (sock, other), osegs in list(_workers.items()):
+            try:
+                c.stat(other + ".ctl") if sock == socket else None
+            except tshm.NotFoundError:
+                _forget(osegs)
+                del _workers[(sock, other)]
+        segs = _workers[(socket, tag)] = {}
+    seg = segs.get(name)
     if seg is None:
-        seg = _reduce._connect(socket).open(name, writable=writable)
-        _segments[key] = seg
-        if len(_segments) > _SEGMENTS_KEPT:
-            # Closing a handle never invalidates a view (tshm's lifetime
-            # rule): the tensors over it keep its mapping.
-            _segments.popitem(last=False)[1].close()
-    else:
-        _segments.move_to_end(key)
+        if slot is not None:  # this slot's earlier segments
+            _forget(segs, keep=lambda n: _split(n)[1] != slot)
+        seg = segs[name] = _reduce._connect(socket).open(name, writable=writable)
     return seg
 
 
