@@ -49,6 +49,9 @@
  * a frame that close is cheaper to wait for awake. A stream whose frames
  * come further apart than this sleeps as before, a spin later. */
 #define STREAM_HANDOFF_NS ((uint64_t)10 * 1000)
+/* How many times a subscriber starting at the newest frame looks again
+ * because seq moved a whole ring past it (stream_sub_newest). */
+#define STREAM_NEWEST_TRIES 16u
 
 struct tshm_sub {
         tshm_seg *seg;
@@ -576,11 +579,14 @@ tshm_stream_discard(tshm_seg *seg)
  * publish that many between our store of the cursor and our load of seq to
  * keep us going (test_stream_depth.c races one). Returns 0 or TSHM_ETORN
  * (a producer stored a bad seq). */
+static void stream_kick(struct tshm__cur *cur);
+
 static int
 stream_sub_newest(tshm_sub *sub)
 {
         tshm_seg *seg = sub->seg;
         uint64_t newest = sub->next - 1u, seq;
+        unsigned tries;
 
         if (newest == 0) {
                 return 0; /* nothing was published: the first frame is the next */
@@ -590,7 +596,10 @@ stream_sub_newest(tshm_sub *sub)
                 __atomic_store_n(&sub->me->cursor, newest, __ATOMIC_RELEASE);
                 return 0;
         }
-        for (;;) {
+        /* Bounded: only a writer that stores seq far ahead, again and again,
+         * keeps it going (a real producer cannot outrun a few looks); then
+         * the frame after the last newest seen is the first. */
+        for (tries = 0;; tries++) {
                 seq = __atomic_load_n(&stream_hdr(seg)->seq, __ATOMIC_SEQ_CST);
                 if (!tshm__seq_ok(seq)) {
                         return TSHM_ETORN;
@@ -600,6 +609,13 @@ stream_sub_newest(tshm_sub *sub)
                 }
                 newest = seq / 2u;
                 __atomic_store_n(&sub->me->cursor, newest, __ATOMIC_SEQ_CST);
+                stream_kick(seg->cur);
+                if (tries == STREAM_NEWEST_TRIES) {
+                        newest++;
+                        __atomic_store_n(&sub->me->cursor, newest, __ATOMIC_SEQ_CST);
+                        stream_kick(seg->cur);
+                        break;
+                }
         }
         sub->next = newest;
         return 0;
@@ -677,8 +693,10 @@ tshm_sub_open_opts(tshm_client *c, const char *name, const tshm_sub_opts *opts, 
         } else {
                 /* The daemon's cursor holds the newest frame published at
                  * the join (stream_sub_newest); we hold none before our
-                 * start. */
+                 * start. A producer that saw the join's cursor may be
+                 * waiting for that slot: tell it. */
                 __atomic_store_n(&sub->me->cursor, sub->next, __ATOMIC_SEQ_CST);
+                stream_kick(seg->cur);
         }
         *ret_sub = sub;
         sub = NULL;
@@ -768,7 +786,7 @@ tshm__sub_ready(const tshm_sub *sub, uint64_t *ret_after_seq)
 static void
 stream_kick(struct tshm__cur *cur)
 {
-        if (__atomic_load_n(&cur->prod_waiting, __ATOMIC_SEQ_CST) != 0) {
+        if (cur != NULL && __atomic_load_n(&cur->prod_waiting, __ATOMIC_SEQ_CST) != 0) {
                 __atomic_store_n(&cur->prod_waiting, 0, __ATOMIC_SEQ_CST);
                 (void)__atomic_add_fetch(&cur->release, 1, __ATOMIC_SEQ_CST);
                 tshm__futex_wake(&cur->release);

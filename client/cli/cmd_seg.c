@@ -38,9 +38,9 @@ create_hold(const char *name)
 {
         const struct timespec slice = {.tv_sec = 1, .tv_nsec = 0};
 
+        intr_begin(); /* before the line: a script may signal as soon as it reads it */
         (void)printf("%s\n", name);
         (void)fflush(stdout);
-        intr_begin();
         /* A signal interrupts the sleep (the handler has no SA_RESTART);
          * one that lands just before it is seen a slice later. */
         while (intr_caught() == 0) {

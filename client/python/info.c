@@ -5,6 +5,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "internal.h"
@@ -121,13 +122,19 @@ tshmpy_info_list(tshmpy_client *self, PyObject *args, PyObject *kwds)
         }
         if (prefix_obj != Py_None) {
                 if (!PyUnicode_Check(prefix_obj)) {
-                        return PyErr_Format(PyExc_TypeError, "list(): prefix must be a str, not %.100s",
+                        return PyErr_Format(PyExc_TypeError,
+                                            "list(): prefix must be a str, not %.100s",
                                             Py_TYPE(prefix_obj)->tp_name);
                 }
-                if ((prefix = PyUnicode_AsUTF8(prefix_obj)) == NULL) {
+                Py_ssize_t plen;
+
+                if ((prefix = PyUnicode_AsUTF8AndSize(prefix_obj, &plen)) == NULL) {
                         return NULL;
                 }
-                if (prefix[0] != '\0' && tshm_name_check(prefix) < 0) {
+                /* A NUL inside would cut the prefix short: refuse it as the
+                 * character no name holds. */
+                if ((size_t)plen != strlen(prefix) ||
+                    (prefix[0] != '\0' && tshm_name_check(prefix) < 0)) {
                         return tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EBADNAME,
                                               "bad prefix %R: no segment name starts so (names are "
                                               "1-200 characters of [A-Za-z0-9._-], not starting "

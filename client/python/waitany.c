@@ -244,8 +244,10 @@ const char tshmpy_waitany_doc[] =
               "source stands for (take(timeout=0); wait(after_seq, timeout=1): a write\n"
               "begun since makes wait() wait for its end) to get what it has.\n"
               "A Subscriber holding its depth of frames raises InvalidError. Sleeps on every\n"
-              "source at\n"
-              "once (futex_waitv); releases the GIL while it waits; Ctrl-C interrupts it.");
+              "source at once (futex_waitv); releases the GIL while it waits; Ctrl-C\n"
+              "interrupts it. A Subscriber that another thread takes from or releases\n"
+              "meanwhile may be reported ready when it is not (or the reverse): wait on a\n"
+              "subscriber from the thread that takes from it.");
 
 const char tshmpy_waitany_wait_async_doc[] =
     PyDoc_STR("wait_async($self, /, after_seq, timeout=None)\n--\n\n"

@@ -143,7 +143,7 @@ def test_list_prefix_filters_in_the_daemon(client, name, daemon):
     assert client.list(prefix=f"{name}.nothing") == []
     assert {d["name"] for d in client.list(prefix="")} >= set(names)
     assert len(client.list(prefix=None)) == len(client.list())
-    for bad in (".x", "a b", "x" * 201, "a/b"):
+    for bad in (".x", "a b", "x" * 201, "a/b", name + "\0x"):
         with pytest.raises(tshm.InvalidError):
             client.list(prefix=bad)
     with pytest.raises(TypeError):
