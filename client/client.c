@@ -79,6 +79,31 @@ client_exchange(tshm_client *c, const msgpack_sbuffer *sbuf, uint8_t *buf, uint8
  * success returns reply->status (0 or the daemon's error, its detail in
  * c->errmsg); a descriptor that came with the reply is in *ret_fd when
  * @ret_fd is given (else closed). */
+/* Free what a decoded reply allocated (list and gc entries). */
+static void
+reply_drop_lists(struct tshm__reply *reply)
+{
+        tshm__free(reply->infos);
+        reply->infos = NULL;
+        tshm__free(reply->gc);
+        reply->gc = NULL;
+}
+
+/* The daemon made a handle whose descriptor this process could not take
+ * (the kernel dropped it: RLIMIT_NOFILE). As for ENOMEM, only closing the
+ * connection gives the handle back. Returns -EMFILE. */
+static int
+client_fd_dropped(tshm_client *c, const struct tshm__req *req, struct tshm__reply *reply)
+{
+        tshm__client_errmsg(c,
+                            "%s reply: its descriptor was dropped, this process has none left "
+                            "(RLIMIT_NOFILE): close segments or raise the limit",
+                            tshm__op_name(req->op));
+        reply_drop_lists(reply);
+        client_break(c);
+        return -EMFILE;
+}
+
 static int
 client_roundtrip(tshm_client *c, struct tshm__req *req, struct tshm__reply *reply, int *ret_fd)
 {
@@ -123,29 +148,13 @@ client_roundtrip(tshm_client *c, struct tshm__req *req, struct tshm__reply *repl
                 goto out;
         }
         if (rv == 0 && fd == TSHM__CONN_FD_DROPPED) {
-                /* The daemon made a handle whose descriptor this process
-                 * could not take: as for ENOMEM above, only closing the
-                 * connection gives it back. */
-                tshm__client_errmsg(c,
-                                    "%s reply: its descriptor was dropped, this process has "
-                                    "none left (RLIMIT_NOFILE): close segments or raise the "
-                                    "limit",
-                                    tshm__op_name(req->op));
-                tshm__free(reply->infos);
-                reply->infos = NULL;
-                tshm__free(reply->gc);
-                reply->gc = NULL;
-                rv = -EMFILE;
-                client_break(c);
+                rv = client_fd_dropped(c, req, reply);
                 goto out;
         }
         if (rv < 0 || reply->id != req->id || (reply->status == 0 && reply->has_fd != (fd >= 0))) {
                 tshm__client_errmsg(c, "malformed reply to %s", tshm__op_name(req->op));
                 if (rv == 0) {
-                        tshm__free(reply->infos);
-                        reply->infos = NULL;
-                        tshm__free(reply->gc);
-                        reply->gc = NULL;
+                        reply_drop_lists(reply);
                         rv = TSHM_EPROTO;
                 }
                 client_break(c);

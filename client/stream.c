@@ -627,6 +627,39 @@ tshm_sub_open(tshm_client *c, const char *name, tshm_sub **ret_sub)
         return tshm_sub_open_opts(c, name, NULL, ret_sub);
 }
 
+/* Check @opts (tshm_sub_opts, from the caller) into *@ret: 0, or -1 for a
+ * nonzero reserved field, an unknown start or a depth no stream allows
+ * (depth 0 is 1). */
+static int
+sub_opts_check(const tshm_sub_opts *opts, tshm_sub_opts *ret)
+{
+        if (opts->reserved[0] != 0 || opts->reserved[1] != 0 || opts->reserved[2] != 0 ||
+            (opts->start != TSHM_SUB_NEXT && opts->start != TSHM_SUB_NEWEST) ||
+            opts->depth >= TSHM_STREAM_MAX_SLOTS) {
+                return -1;
+        }
+        *ret = *opts;
+        if (ret->depth == 0) {
+                ret->depth = 1;
+        }
+        return 0;
+}
+
+/* Set a joined subscriber's first frame as @start says. 0 or TSHM_ETORN. */
+static int
+stream_sub_start(tshm_sub *sub, uint32_t start)
+{
+        if (start == TSHM_SUB_NEWEST) {
+                return stream_sub_newest(sub);
+        }
+        /* The daemon's cursor holds the newest frame published at the join
+         * (stream_sub_newest); we hold none before our start. A producer that
+         * saw the join's cursor may be waiting for that slot: tell it. */
+        __atomic_store_n(&sub->me->cursor, sub->next, __ATOMIC_SEQ_CST);
+        stream_kick(sub->seg->cur);
+        return 0;
+}
+
 int
 tshm_sub_open_opts(tshm_client *c, const char *name, const tshm_sub_opts *opts, tshm_sub **ret_sub)
 {
@@ -639,19 +672,8 @@ tshm_sub_open_opts(tshm_client *c, const char *name, const tshm_sub_opts *opts, 
         uint32_t index;
         int fd = -1, rv;
 
-        if (c == NULL || ret_sub == NULL) {
+        if (c == NULL || ret_sub == NULL || (opts != NULL && sub_opts_check(opts, &o) < 0)) {
                 return TSHM_EINVAL;
-        }
-        if (opts != NULL) {
-                o = *opts;
-                if (o.reserved[0] != 0 || o.reserved[1] != 0 || o.reserved[2] != 0 ||
-                    (o.start != TSHM_SUB_NEXT && o.start != TSHM_SUB_NEWEST) ||
-                    o.depth >= TSHM_STREAM_MAX_SLOTS) {
-                        return TSHM_EINVAL;
-                }
-                if (o.depth == 0) {
-                        o.depth = 1;
-                }
         }
         if ((sub = tshm__calloc(1, sizeof(*sub))) == NULL ||
             (o.depth > 1 && (held = tshm__calloc(o.depth, sizeof(*held))) == NULL)) {
@@ -686,17 +708,8 @@ tshm_sub_open_opts(tshm_client *c, const char *name, const tshm_sub_opts *opts, 
                 sub->depth = o.depth;
                 held = NULL;
         }
-        if (o.start == TSHM_SUB_NEWEST) {
-                if ((rv = stream_sub_newest(sub)) < 0) {
-                        goto out;
-                }
-        } else {
-                /* The daemon's cursor holds the newest frame published at
-                 * the join (stream_sub_newest); we hold none before our
-                 * start. A producer that saw the join's cursor may be
-                 * waiting for that slot: tell it. */
-                __atomic_store_n(&sub->me->cursor, sub->next, __ATOMIC_SEQ_CST);
-                stream_kick(seg->cur);
+        if ((rv = stream_sub_start(sub, o.start)) < 0) {
+                goto out;
         }
         *ret_sub = sub;
         sub = NULL;

@@ -57,7 +57,8 @@ tshmd_ops_list(struct tshmd_server *srv, struct tshmd_session *ses, const struct
          * listing even if segments come and go in between. Segments the
          * caller may not read are left out. */
         for (seg = srv->reg.by_name; seg != NULL; seg = seg->hh.next) {
-                if (seg->serial <= req->cursor || !ops_info_listed(&ses->peer, seg, req->prefix, plen)) {
+                if (seg->serial <= req->cursor ||
+                    !ops_info_listed(&ses->peer, seg, req->prefix, plen)) {
                         continue;
                 }
                 if (count == limit) {

@@ -620,8 +620,8 @@ typedef struct tshm_waitable {
  * 0), TSHM_ETIMEDOUT (every @ready 0), or TSHM_EINVAL (@items NULL, @n 0 or
  * above TSHM_WAIT_ANY_MAX, an item with both or neither of @seg and @sub or
  * with a reserved field not zero, or a @sub that holds its depth of frames,
- * so that a take would refuse: release one first; nothing is marked then), or a negative errno from the futex call,
- * which it does not expect.
+ * so that a take would refuse: release one first; nothing is marked then), or a negative errno from
+ * the futex call, which it does not expect.
  *
  * It looks at every item first, and returns at once if one is ready; else it
  * sleeps on the wake-up words of all of them at once with futex_waitv(2)

@@ -67,25 +67,25 @@ const char *tshm__op_name(uint32_t op);
 struct tshm__req {
         uint32_t op;
         uint64_t id;
-        uint32_t version;              /* hello */
-        char name[TSHM_NAME_MAX + 1];  /* create, open, unlink, stat */
-        tshm_dtype dtype;              /* create */
-        uint32_t ndim;                 /* create */
-        uint64_t shape[TSHM_MAX_NDIM]; /* create */
-        uint32_t mode;                 /* create */
-        uint32_t flags;                /* create */
-        bool writable;                 /* open */
-        bool remove;                   /* gc: remove what is stale, not only list it */
-        uint64_t handle;               /* close */
-        uint64_t cursor;               /* list: resume after this serial */
-        uint32_t limit;                /* list: at most this many */
+        uint32_t version;               /* hello */
+        char name[TSHM_NAME_MAX + 1];   /* create, open, unlink, stat */
+        tshm_dtype dtype;               /* create */
+        uint32_t ndim;                  /* create */
+        uint64_t shape[TSHM_MAX_NDIM];  /* create */
+        uint32_t mode;                  /* create */
+        uint32_t flags;                 /* create */
+        bool writable;                  /* open */
+        bool remove;                    /* gc: remove what is stale, not only list it */
+        uint64_t handle;                /* close */
+        uint64_t cursor;                /* list: resume after this serial */
+        uint32_t limit;                 /* list: at most this many */
         char prefix[TSHM_NAME_MAX + 1]; /* list: only names that start so ("": all) */
-        uint32_t owner;                /* chown: new owner uid, or TSHM_ID_UNCHANGED */
-        uint32_t group;                /* chown: new group gid, or TSHM_ID_UNCHANGED */
-        uint32_t slots;                /* stream_create */
-        uint32_t policy;               /* stream_create */
-        bool subscribe;                /* attach: take a subscriber slot too */
-        bool roster;                   /* attach: send the stream's roster, not its table */
+        uint32_t owner;                 /* chown: new owner uid, or TSHM_ID_UNCHANGED */
+        uint32_t group;                 /* chown: new group gid, or TSHM_ID_UNCHANGED */
+        uint32_t slots;                 /* stream_create */
+        uint32_t policy;                /* stream_create */
+        bool subscribe;                 /* attach: take a subscriber slot too */
+        bool roster;                    /* attach: send the stream's roster, not its table */
 };
 
 /* A decoded reply. */

@@ -85,13 +85,13 @@ op_bit(uint32_t op)
 
 /* How a key's value travels and where it lands in struct tshm__req. */
 enum req_type {
-        T_U32,   /* uint32_t; a positive integer up to UINT32_MAX */
-        T_U64,   /* uint64_t; a positive integer */
-        T_BOOL,  /* bool; true or false */
-        T_NAME,  /* char[]; a string that passes tshm__name_check() */
+        T_U32,    /* uint32_t; a positive integer up to UINT32_MAX */
+        T_U64,    /* uint64_t; a positive integer */
+        T_BOOL,   /* bool; true or false */
+        T_NAME,   /* char[]; a string that passes tshm__name_check() */
         T_PREFIX, /* char[]; "" or a string that passes tshm__name_check() */
-        T_DTYPE, /* tshm_dtype; its name as a string */
-        T_SHAPE, /* uint64_t[TSHM_MAX_NDIM] and ndim; an array of extents */
+        T_DTYPE,  /* tshm_dtype; its name as a string */
+        T_SHAPE,  /* uint64_t[TSHM_MAX_NDIM] and ndim; an array of extents */
 };
 
 /* A range check on a decoded value, with its own message. */

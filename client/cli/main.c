@@ -221,22 +221,83 @@ option_refuse(struct cli_ctx *ctx, int ch, const char *longname, char **argv)
         return cli_usage(ctx, "unknown option '%s'", argv[optind - 1]);
 }
 
+/* A flag (an option without a value) that @ctx's command takes: set it and
+ * return true; false for any other. */
+static bool
+option_flag(struct cli_ctx *ctx, int ch)
+{
+        unsigned o = ctx->cmd->opts;
+
+        if (ch == 'j' && (o & CLI_OPT_JSON) != 0) {
+                ctx->json = true;
+        } else if (ch == 'N' && (o & CLI_OPT_NOPOP) != 0) {
+                ctx->no_populate = true;
+        } else if (ch == 'e' && (o & CLI_OPT_EPHEM) != 0) {
+                ctx->ephemeral = true;
+        } else if (ch == 'w' && (o & CLI_OPT_WIDE) != 0) {
+                ctx->wide = true;
+        } else if (ch == 'r' && (o & CLI_OPT_REMOVE) != 0) {
+                ctx->remove = true;
+        } else {
+                return false;
+        }
+        return true;
+}
+
+/* An option with a value (optarg) that @ctx's command takes: 0 when it is
+ * set, CLI_EXIT_USAGE after reporting a bad value, -1 for any other. */
+static int
+option_value(struct cli_ctx *ctx, int ch, bool *have_policy)
+{
+        unsigned o = ctx->cmd->opts;
+
+        if (ch == 'm' && (o & CLI_OPT_MODE) != 0) {
+                if (!parse_mode(optarg, &ctx->mode)) {
+                        return cli_usage(ctx, "bad mode '%s': octal, at most 0777", optarg);
+                }
+                ctx->have_mode = true;
+        } else if (ch == 'p' && (o & CLI_OPT_PREFIX) != 0) {
+                if (optarg[0] != '\0' && tshm_name_check(optarg) < 0) {
+                        return cli_usage(ctx, "bad prefix '%s': no name starts so", optarg);
+                }
+                ctx->prefix = optarg;
+        } else if (ch == 'g' && (o & CLI_OPT_GROUP) != 0) {
+                if (!cli_parse_group(optarg, &ctx->group)) {
+                        return cli_usage(ctx, "unknown group '%s'", optarg);
+                }
+                ctx->have_group = true;
+        } else if (ch == 'S' && (o & CLI_OPT_STREAM) != 0) {
+                if (!parse_slots(optarg, &ctx->slots)) {
+                        return cli_usage(ctx, "bad slots '%s': 2 to %u", optarg,
+                                         TSHM_STREAM_MAX_SLOTS);
+                }
+        } else if (ch == 'P' && (o & CLI_OPT_STREAM) != 0) {
+                if (!parse_policy(optarg, &ctx->policy)) {
+                        return cli_usage(ctx, "bad policy '%s': block or overwrite", optarg);
+                }
+                *have_policy = true;
+        } else {
+                return -1;
+        }
+        return 0;
+}
+
 /* Parse a command's options and count its arguments. Returns 0 to run it,
  * -1 when --help was answered, or CLI_EXIT_USAGE after reporting. */
 static int
 parse_command(struct cli_ctx *ctx, int argc, char **argv)
 {
         static const struct option opts[] = {
-            {"json", no_argument, NULL, 'j'},        {"mode", required_argument, NULL, 'm'},
-            {"group", required_argument, NULL, 'g'}, {"remove", no_argument, NULL, 'r'},
-            {"slots", required_argument, NULL, 'S'}, {"policy", required_argument, NULL, 'P'},
-            {"wide", no_argument, NULL, 'w'},        {"no-populate", no_argument, NULL, 'N'},
+            {"json", no_argument, NULL, 'j'},         {"mode", required_argument, NULL, 'm'},
+            {"group", required_argument, NULL, 'g'},  {"remove", no_argument, NULL, 'r'},
+            {"slots", required_argument, NULL, 'S'},  {"policy", required_argument, NULL, 'P'},
+            {"wide", no_argument, NULL, 'w'},         {"no-populate", no_argument, NULL, 'N'},
             {"prefix", required_argument, NULL, 'p'}, {"ephemeral", no_argument, NULL, 'e'},
-            {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+            {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
         };
         const struct cli_cmd *cmd = ctx->cmd;
         bool have_policy = false;
-        int ch, n, li;
+        int ch, n, li, rv;
 
         optind = 0; /* glibc: start over on a new vector */
         opterr = 0;
@@ -245,45 +306,15 @@ parse_command(struct cli_ctx *ctx, int argc, char **argv)
                 if (ch == 'h') {
                         command_help(cmd);
                         return -1;
-                } else if (ch == 'j' && (cmd->opts & CLI_OPT_JSON) != 0) {
-                        ctx->json = true;
-                } else if (ch == 'm' && (cmd->opts & CLI_OPT_MODE) != 0) {
-                        if (!parse_mode(optarg, &ctx->mode)) {
-                                return cli_usage(ctx, "bad mode '%s': octal, at most 0777", optarg);
-                        }
-                        ctx->have_mode = true;
-                } else if (ch == 'N' && (cmd->opts & CLI_OPT_NOPOP) != 0) {
-                        ctx->no_populate = true;
-                } else if (ch == 'p' && (cmd->opts & CLI_OPT_PREFIX) != 0) {
-                        if (optarg[0] != '\0' && tshm_name_check(optarg) < 0) {
-                                return cli_usage(ctx, "bad prefix '%s': no name starts so",
-                                                 optarg);
-                        }
-                        ctx->prefix = optarg;
-                } else if (ch == 'e' && (cmd->opts & CLI_OPT_EPHEM) != 0) {
-                        ctx->ephemeral = true;
-                } else if (ch == 'w' && (cmd->opts & CLI_OPT_WIDE) != 0) {
-                        ctx->wide = true;
-                } else if (ch == 'r' && (cmd->opts & CLI_OPT_REMOVE) != 0) {
-                        ctx->remove = true;
-                } else if (ch == 'g' && (cmd->opts & CLI_OPT_GROUP) != 0) {
-                        if (!cli_parse_group(optarg, &ctx->group)) {
-                                return cli_usage(ctx, "unknown group '%s'", optarg);
-                        }
-                        ctx->have_group = true;
-                } else if (ch == 'S' && (cmd->opts & CLI_OPT_STREAM) != 0) {
-                        if (!parse_slots(optarg, &ctx->slots)) {
-                                return cli_usage(ctx, "bad slots '%s': 2 to %u", optarg,
-                                                 TSHM_STREAM_MAX_SLOTS);
-                        }
-                } else if (ch == 'P' && (cmd->opts & CLI_OPT_STREAM) != 0) {
-                        if (!parse_policy(optarg, &ctx->policy)) {
-                                return cli_usage(ctx, "bad policy '%s': block or overwrite",
-                                                 optarg);
-                        }
-                        have_policy = true;
-                } else {
+                }
+                if (option_flag(ctx, ch)) {
+                        continue;
+                }
+                if ((rv = option_value(ctx, ch, &have_policy)) < 0) {
                         return option_refuse(ctx, ch, li >= 0 ? opts[li].name : NULL, argv);
+                }
+                if (rv > 0) {
+                        return rv;
                 }
         }
         if (have_policy && ctx->slots == 0) {

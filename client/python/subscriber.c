@@ -441,6 +441,59 @@ frame_ring(tshmpy_frame *self)
  * tensor is the frame only while it is held: after release, pages not
  * written keep following the slot, which the producer may fill with a later
  * frame, and the next tensor over the same slot drops its writes. */
+/* Point @self at its slot in the subscriber's ring mapping @ring, first
+ * dropping what an earlier frame's tensor wrote there. 0 or -1 (raised). */
+static int
+frame_use_ring(tshmpy_frame *self, tshmpy_mapping *ring, Py_ssize_t off)
+{
+        uint64_t stride;
+        uint32_t slots, k;
+        int rv = 0;
+
+        (void)tshm__seg_ring(self->map->seg, &slots, &stride);
+        k = (uint32_t)((uint64_t)off / stride);
+        if (ring->dirty[k]) {
+                Py_BEGIN_ALLOW_THREADS rv =
+                    tshm__private_scrub((uint8_t *)ring->data + off, (size_t)self->sub->nbytes);
+                Py_END_ALLOW_THREADS
+        }
+        if (rv < 0) {
+                (void)tshmpy_err_code(rv, "dropping an earlier frame's writes from the slot's "
+                                          "private pages");
+                return -1;
+        }
+        ring->dirty[k] = 1;
+        self->cow = (tshmpy_mapping *)Py_NewRef((PyObject *)ring);
+        self->cow_data = (uint8_t *)ring->data + off;
+        return 0;
+}
+
+/* Give @self a private mapping of its slot alone (where the ring's cannot
+ * serve). 0 or -1 (raised). */
+static int
+frame_use_own(tshmpy_frame *self, Py_ssize_t off)
+{
+        tshmpy_mapping *cow = tshmpy_mapping_new_private(self->map, off, self->sub->nbytes);
+
+        if (cow == NULL) {
+                return -1;
+        }
+        cow->frame = true;
+        Py_CLEAR(cow->parent); /* as in frame_ring */
+        if (tshmpy_mapping_index(cow) < 0) {
+                Py_DECREF(cow);
+                return -1;
+        }
+        /* Another thread may have made one while the GIL was out. */
+        if (self->cow == NULL) {
+                self->cow = cow;
+                self->cow_data = cow->data;
+        } else {
+                Py_DECREF(cow);
+        }
+        return 0;
+}
+
 static PyObject *
 frame_torch(tshmpy_frame *self, PyObject *unused)
 {
@@ -448,47 +501,15 @@ frame_torch(tshmpy_frame *self, PyObject *unused)
 
         (void)unused;
         if (self->cow == NULL) {
-                tshmpy_mapping *ring = frame_ring(self), *cow;
+                tshmpy_mapping *ring = frame_ring(self);
+                int rv;
 
-                if (ring != NULL) {
-                        uint64_t stride;
-                        uint32_t slots, k;
-                        int rv = 0;
-
-                        (void)tshm__seg_ring(self->map->seg, &slots, &stride);
-                        k = (uint32_t)((uint64_t)off / stride);
-                        if (ring->dirty[k]) {
-                                Py_BEGIN_ALLOW_THREADS rv = tshm__private_scrub(
-                                    (uint8_t *)ring->data + off, (size_t)self->sub->nbytes);
-                                Py_END_ALLOW_THREADS
-                        }
-                        if (rv < 0) {
-                                return tshmpy_err_code(rv, "dropping an earlier frame's writes "
-                                                           "from the slot's private pages");
-                        }
-                        ring->dirty[k] = 1;
-                        self->cow = (tshmpy_mapping *)Py_NewRef((PyObject *)ring);
-                        self->cow_data = (uint8_t *)ring->data + off;
-                } else if (PyErr_Occurred()) {
+                if (ring == NULL && PyErr_Occurred()) {
                         return NULL;
-                } else if ((cow = tshmpy_mapping_new_private(self->map, off, self->sub->nbytes)) ==
-                           NULL) {
+                }
+                rv = ring != NULL ? frame_use_ring(self, ring, off) : frame_use_own(self, off);
+                if (rv < 0) {
                         return NULL;
-                } else {
-                        cow->frame = true;
-                        Py_CLEAR(cow->parent); /* as in frame_ring */
-                        if (tshmpy_mapping_index(cow) < 0) {
-                                Py_DECREF(cow);
-                                return NULL;
-                        }
-                        /* Another thread may have made one while the GIL
-                         * was out. */
-                        if (self->cow == NULL) {
-                                self->cow = cow;
-                                self->cow_data = cow->data;
-                        } else {
-                                Py_DECREF(cow);
-                        }
                 }
         }
         return tshmpy_dlpack_torch_view(self->sub, self->cow, self->cow_data);

@@ -410,9 +410,8 @@ START_TEST(test_request_list_prefix)
         msgpack_sbuffer_init(&sb);
         ck_assert_int_eq(tshm__req_encode(&in, &sb), 0);
         ck_assert_ptr_null(memmem(sb.data, sb.size, "prefix", 6));
-        ck_assert_int_eq(tshm__req_decode((const uint8_t *)sb.data + 4, sb.size - 4, &out, err,
-                                          sizeof(err)),
-                         0);
+        ck_assert_int_eq(
+            tshm__req_decode((const uint8_t *)sb.data + 4, sb.size - 4, &out, err, sizeof(err)), 0);
         ck_assert_str_eq(out.prefix, "");
         msgpack_sbuffer_destroy(&sb);
         for (size_t i = 0; i <= sizeof(bad) / sizeof(bad[0]); i++) {
@@ -427,9 +426,9 @@ START_TEST(test_request_list_prefix)
                 msgpack_pack_uint32(&m.pk, 1);
                 pack_str(&m.pk, "prefix");
                 pack_str(&m.pk, p);
-                ck_assert_int_eq(tshm__req_decode((const uint8_t *)m.sb.data, m.sb.size, &out, err,
-                                                  sizeof(err)),
-                                 p[0] == '\0' ? 0 : TSHM_EBADNAME);
+                ck_assert_int_eq(
+                    tshm__req_decode((const uint8_t *)m.sb.data, m.sb.size, &out, err, sizeof(err)),
+                    p[0] == '\0' ? 0 : TSHM_EBADNAME);
                 msgpack_sbuffer_destroy(&m.sb);
         }
 }
@@ -509,12 +508,12 @@ main(void)
 {
         Suite *s = suite_create("request");
 
-        tshm_test_each(
-            s, 0, NULL, NULL,
-            TSHM_TESTS(test_request_every_key_accepted, test_request_missing_required_key,
-                       test_request_optional_key_may_be_absent, test_request_duplicate_key,
-                       test_request_wrong_type, test_request_key_not_taken,
-                       test_request_round_trip_every_op, test_request_list_prefix,
-                       test_request_wire_bytes));
+        tshm_test_each(s, 0, NULL, NULL,
+                       TSHM_TESTS(test_request_every_key_accepted,
+                                  test_request_missing_required_key,
+                                  test_request_optional_key_may_be_absent,
+                                  test_request_duplicate_key, test_request_wrong_type,
+                                  test_request_key_not_taken, test_request_round_trip_every_op,
+                                  test_request_list_prefix, test_request_wire_bytes));
         return tshm_test_run(s);
 }

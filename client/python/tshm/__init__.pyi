@@ -45,18 +45,23 @@ Decisions the types cannot say:
   child when used (take, loan, publish, release), never moving the parent's
   cursor or loan; Segments and every view keep working there (memory).
 - Pickling: Client, Segment, Stream and Subscriber pickle by socket path, name
-  and access, and the receiver opens its own (one Client per socket and
-  process): multiprocessing spawn/forkserver, torch.multiprocessing and
-  DataLoader workers can be handed them. An unpickled Subscriber is a new
-  subscription, whose first frame is the next published. A closed handle
-  raises ClosedError; Frame and Loan raise TypeError.
+  and access, and the receiver opens its own (handles through one Client per
+  socket and process; an unpickled Client is a new connection of its own):
+  multiprocessing spawn/forkserver, torch.multiprocessing and DataLoader
+  workers can be handed them. An unpickled Subscriber is a new subscription
+  as deep, whose first frame is the next published. The receiver opens with
+  its own rights. A closed handle raises ClosedError; Frame and Loan raise
+  TypeError.
 - torch.multiprocessing: once tshm made a tensor, a tensor viewing an array
   segment crosses ForkingPickler (torch.multiprocessing queues, DataLoader
   workers) as a reference to the segment, not a copy: writes are seen both
   ways. A read-only or copy-on-write tensor crosses read-only (the receiver
   gets its own private view; local private writes do not travel). The segment
-  is opened by name on unpickling. Tensors over stream slots cross as copies.
-  tensor_origin(t) says which segment, and where, a tensor views.
+  is opened by name on unpickling. Tensors over stream slots (Frame.torch(),
+  Loan.torch()) raise TypeError: the slot may be the next frame's by the time
+  a queue pickles them; send t.clone(). tshm.torch's batches passed on from
+  the training process cross as copies. tensor_origin(t) says which segment,
+  and where, a tensor views.
 """
 
 import builtins
@@ -358,7 +363,8 @@ class Loan:
     def discard(self) -> None: ...
     def numpy(self, *, bfloat16_as_uint16: bool = False) -> npt.NDArray[Any]: ...
     def torch(self) -> Any:
-        """A tensor over the slot (DLPack), as Segment.torch()."""
+        """A tensor over the slot (DLPack), as Segment.torch(). It cannot be
+        pickled to another process (TypeError): send a clone()."""
     def __enter__(self) -> npt.NDArray[Any]: ...
     def __exit__(
         self,
@@ -395,7 +401,9 @@ class Frame:
     def torch(self) -> Any:
         """A tensor over a private copy-on-write mapping of the slot: in-place
         writes stay in this process. The frame only while held (after release
-        unwritten pages follow the slot's reuse): clone() what you keep."""
+        unwritten pages follow the slot's reuse, and the next tensor of the
+        same slot drops what this one wrote): clone() what you keep or send
+        to another process (pickling it raises TypeError)."""
     def __enter__(self) -> npt.NDArray[Any]: ...
     def __exit__(
         self,
