@@ -42,6 +42,18 @@ const char *fixture_start_fails(const struct tshmd_fixture *f, const char *socke
 void fixture_stop(struct tshmd_fixture *f);
 /* Stop, then remove the shm objects under the prefix and the directory. */
 void fixture_teardown(struct tshmd_fixture *f);
+/* A file whose tests each get a daemon of their own, with default options:
+ * the static fixture @f, and the setup() and teardown() to hand check. */
+#define FIXTURE_PER_TEST(f)                                                                        \
+        static struct tshmd_fixture f;                                                             \
+        static void setup(void)                                                                    \
+        {                                                                                          \
+                fixture_start(&(f), NULL);                                                         \
+        }                                                                                          \
+        static void teardown(void)                                                                 \
+        {                                                                                          \
+                fixture_teardown(&(f));                                                            \
+        }
 /* Connect a client, asserting success. */
 tshm_client *fixture_connect(const struct tshmd_fixture *f);
 /* Count the segment objects under the fixture's prefix in /dev/shm. */

@@ -19,19 +19,7 @@
 #define ROUNDS 300
 #define SEGS 16
 
-static struct tshmd_fixture f;
-
-static void
-setup(void)
-{
-        fixture_start(&f, NULL);
-}
-
-static void
-teardown(void)
-{
-        fixture_teardown(&f);
-}
+FIXTURE_PER_TEST(f)
 
 struct closer {
         tshm_seg *segs[SEGS];

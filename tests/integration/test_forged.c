@@ -37,19 +37,7 @@
 
 #define HOSTILE_UID 65534
 
-static struct tshmd_fixture f;
-
-static void
-setup(void)
-{
-        fixture_start(&f, NULL);
-}
-
-static void
-teardown(void)
-{
-        fixture_teardown(&f);
-}
+FIXTURE_PER_TEST(f)
 
 static uint64_t
 mono_ms(void)

@@ -37,19 +37,7 @@
  * header page: the slack of an "only this slice" check. */
 #define SLACK ((uint64_t)128 * 1024)
 
-static struct tshmd_fixture f;
-
-static void
-setup(void)
-{
-        fixture_start(&f, NULL);
-}
-
-static void
-teardown(void)
-{
-        fixture_teardown(&f);
-}
+FIXTURE_PER_TEST(f)
 
 /* Send tshmd @sig and wait until /proc says its state is @state. */
 static void

@@ -23,19 +23,7 @@
 
 #include "fixture.h"
 
-static struct tshmd_fixture f;
-
-static void
-setup(void)
-{
-        fixture_start(&f, NULL);
-}
-
-static void
-teardown(void)
-{
-        fixture_teardown(&f);
-}
+FIXTURE_PER_TEST(f)
 
 static double
 now_s(void)

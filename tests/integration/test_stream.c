@@ -25,19 +25,7 @@
 
 #define FRAME_N 1024 /* int32 elements: 4 KiB frames */
 
-static struct tshmd_fixture f;
-
-static void
-setup(void)
-{
-        fixture_start(&f, NULL);
-}
-
-static void
-teardown(void)
-{
-        fixture_teardown(&f);
-}
+FIXTURE_PER_TEST(f)
 
 static tshm_seg *
 make_stream(tshm_client *c, const char *name, uint32_t slots, tshm_stream_policy policy)

@@ -35,19 +35,7 @@
 #define NSEG 3
 #define NSUB 2
 
-static struct tshmd_fixture f;
-
-static void
-setup(void)
-{
-        fixture_start(&f, NULL);
-}
-
-static void
-teardown(void)
-{
-        fixture_teardown(&f);
-}
+FIXTURE_PER_TEST(f)
 
 static uint64_t
 mono_ms(void)
