@@ -290,9 +290,7 @@ def _worker_pool(slots, wait_s):
 # it keep its mapping, and the memory goes with the last of them.
 _workers = {}
 _refs = weakref.WeakValueDictionary()  # (socket, ctl, slot, gen) -> _SlotRef
-# Guards _workers and _refs. Re-entrant: a _SlotRef's __del__ takes it, and
-# may run in a thread that holds it already (a decref inside _rebuild).
-_side_lock = threading.RLock()
+_side_lock = threading.Lock()
 
 
 def _split(name):
@@ -333,19 +331,12 @@ class _SlotRef:
     """Held by every tensor of one batch; when the last is gone, the slot
     goes back to its worker."""
 
-    __slots__ = ("ctl", "slot", "key", "__weakref__")
+    __slots__ = ("ctl", "slot", "__weakref__")
 
-    def __init__(self, ctl, slot, key):
-        self.ctl, self.slot, self.key = ctl, slot, key
+    def __init__(self, ctl, slot):
+        self.ctl, self.slot = ctl, slot
 
     def __del__(self):
-        # Out of _refs before the slot goes back: Python clears the weak
-        # references only after __del__, so a batch refilled into this slot
-        # and rebuilt meanwhile (by another thread) could otherwise get this
-        # dying object back and lose its own release.
-        with _side_lock:
-            if _refs.get(self.key) is self:
-                del _refs[self.key]
         try:
             with self.ctl.write(timeout=5):
                 self.ctl.numpy()[self.slot] = 0
@@ -377,7 +368,7 @@ def _rebuild(socket, name, offset, shape, stride, dtype, ctl_name, slot, gen, re
         key = (socket, ctl_name, slot, gen)
         ref = _refs.get(key)
         if ref is None:
-            ref = _SlotRef(_open(socket, ctl_name, True), slot, key)
+            ref = _SlotRef(_open(socket, ctl_name, True), slot)
             _refs[key] = ref
     tdtype = getattr(torch, dtype)
     itemsize = torch.empty((), dtype=tdtype).element_size()
