@@ -221,19 +221,24 @@ class _Pool:
             except tshm.TimeoutError:
                 pass
 
-    def collate(self, batch, fallback):
-        planned = _plan(batch)
+    def place(self, planned, keep_type=False):
+        """The batch of _plan()'s @planned built in a free slot, or None when
+        it needs no slot or none came free in time (the caller's fallback)."""
         if planned is None or planned[1] == 0:
-            return fallback(batch)
+            return None
         i = self.take(planned[1])
         if i is None:
             self.fallbacks += 1
-            return fallback(batch)
+            return None
         try:
-            return _fill(planned[0], self.slots[i].tensor, 0)[0]
+            return _fill(planned[0], self.slots[i].tensor, 0, keep_type)[0]
         except BaseException:
             self.flags[i] = 0
             raise
+
+    def collate(self, batch, fallback):
+        out = self.place(_plan(batch))
+        return fallback(batch) if out is None else out
 
     def reduce(self, t):
         """(rebuild, args) for a tensor over one of the slots, else None."""
@@ -420,19 +425,8 @@ class Collate:
 
 def _copy_into(pool, made):
     """The batch @made (by a user's collate_fn) copied into a slot."""
-    planned = _plan([made], lambda b: _Keep(b[0]))
-    if planned is None or planned[1] == 0:
-        return made
-    i = pool.take(planned[1])
-    if i is None:
-        pool.fallbacks += 1
-        return made
-    try:
-        out = _fill(planned[0], pool.slots[i].tensor, 0, keep_type=True)[0]
-    except BaseException:
-        pool.flags[i] = 0
-        raise
-    return _unbatch(out)
+    out = pool.place(_plan([made], lambda b: _Keep(b[0])), keep_type=True)
+    return made if out is None else _unbatch(out)
 
 
 def _unbatch(x):
