@@ -386,6 +386,7 @@ tshm__client_attach(tshm_client *c, const struct tshm__reply *reply, int fd, boo
                 return rv;
         }
         seg->client = c;
+        seg->kind = reply->kind;
         seg->handle = reply->handle;
         seg->epoch = c->epoch;
         /* A stream's producer reads the subscribers' cursors (block policy):
@@ -470,7 +471,7 @@ tshm__client_create(tshm_client *c, struct tshm__req *req, const char *name, siz
         req->mode = mode != 0 ? mode : 0600u;
         /* Populating is this process's business: the daemon sees only the
          * flags of the segment. */
-        req->flags = flags & TSHM_CREATE_EPHEMERAL;
+        req->flags = (flags & TSHM_CREATE_EPHEMERAL) | (req->flags & TSHM_PROTO_CREATE_GROUP);
         if ((rv = tshm__client_call(c, req, &reply, &fd)) < 0) {
                 goto out;
         }

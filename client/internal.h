@@ -71,6 +71,7 @@ struct tshm_seg {
          * (segsync/sync.h); persists across calls. */
         struct tshm__sync_seen lock_seen;
         uint64_t write_seq; /* the odd seq of the write in progress */
+        uint32_t kind; /* tshm_seg_kind, as the daemon's reply says */
         /* A stream (stream.c); slots is 0 for an array. */
         uint32_t slots, policy;
         uint64_t stride;             /* bytes from one slot's data to the next */
@@ -100,7 +101,8 @@ int tshm__client_attach(tshm_client *c, const struct tshm__reply *reply, int fd,
 void tshm__client_errmsg(tshm_client *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Create a segment or stream (@req has op, dtype and, for a stream, slots
- * and policy): check the arguments, call, map. Takes c->lock itself. */
+ * and policy; for a group, TSHM_PROTO_CREATE_GROUP in flags): check the
+ * arguments, call, map. Takes c->lock itself. */
 int tshm__client_create(tshm_client *c, struct tshm__req *req, const char *name, size_t ndim,
                         const uint64_t *shape, unsigned mode, unsigned flags, tshm_seg **ret_seg);
 

@@ -27,7 +27,7 @@ create_header(struct tshmd_server *srv, const struct tshmd_peer *peer, const str
         if ((rv = tshm__hdr_init(hdr, spec)) < 0) {
                 return rv;
         }
-        if ((req->flags & TSHM_CREATE_EPHEMERAL) != 0) {
+        if ((req->flags & TSHM_PROTO_CREATE_EPHEMERAL) != 0) {
                 hdr->flags |= TSHM_HDR_FLAG_EPHEMERAL;
                 hdr->creator_pid = (uint32_t)peer->pid;
                 hdr->creator_start = tshmd_gc_start_time(peer->pid);
@@ -65,6 +65,15 @@ create_run(uv_work_t *w)
  * takes microseconds, less than the thread pool's two context switches. */
 #define CREATE_INLINE_MAX ((uint64_t)1024 * 1024)
 
+/* Whether the session removes @seg when it ends: an ephemeral segment, and
+ * a group until it is published (ops_group.c untracks it then, unless it
+ * is ephemeral too). */
+static bool
+create_tracked(const struct tshmd_seg *seg)
+{
+        return (seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 || tshmd_seg_unpublished(seg);
+}
+
 /* A create whose reply cannot be sent did not happen: its handle, its
  * ephemeral entry and the segment go (the descriptor goes with the
  * reply). */
@@ -72,7 +81,7 @@ static void
 create_undo(const struct tshmd_undo *u)
 {
         tshmd_session_handle_close(u->srv, u->ses, tshmd_session_handle_find(u->ses, u->handle));
-        if ((u->seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0) {
+        if (create_tracked(u->seg)) {
                 tshmd_session_untrack_ephemeral(u->ses, u->seg);
         }
         (void)tshmd_seg_remove(u->srv, u->seg);
@@ -88,7 +97,7 @@ create_finish(struct create_work *cw, struct tshmd_reply *rep)
         struct tshmd_server *srv = cw->srv;
         struct tshmd_session *ses = cw->ses;
         struct tshmd_seg *seg = cw->seg;
-        bool ephemeral = (seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0;
+        bool ephemeral = create_tracked(seg);
         uint64_t handle;
         int rv;
 
@@ -98,7 +107,8 @@ create_finish(struct create_work *cw, struct tshmd_reply *rep)
                 tshmd_registry_unname(&srv->reg, seg);
                 return tshmd_reply_fail(rep, cw->fd, "%s", cw->err);
         }
-        seg->state = TSHMD_SEG_READY;
+        seg->state = (seg->flags & TSHM_HDR_FLAG_UNPUBLISHED) != 0 ? TSHMD_SEG_UNPUBLISHED
+                                                                   : TSHMD_SEG_READY;
         tshmd_log(LOG_INFO, "created '%s' %s, %llu bytes, mode %04o, for pid %d uid %u", seg->name,
                   tshm__dtype_name((tshm_dtype)seg->dtype), (unsigned long long)seg->nbytes,
                   seg->mode, (int)ses->peer.pid, (unsigned)ses->peer.uid);
@@ -155,8 +165,14 @@ create_admit(struct tshmd_server *srv, struct tshmd_session *ses, const struct t
         uint64_t size;
         int rv;
 
-        if ((req->flags & ~TSHM_CREATE_EPHEMERAL) != 0) {
+        if ((req->flags & ~(TSHM_PROTO_CREATE_EPHEMERAL | TSHM_PROTO_CREATE_GROUP)) != 0 ||
+            ((req->flags & TSHM_PROTO_CREATE_GROUP) != 0 && req->op != TSHM_OP_CREATE)) {
                 return tshmd_reply_fail(rep, TSHM_EINVAL, "unknown create flags %#x", req->flags);
+        }
+        if ((req->flags & TSHM_PROTO_CREATE_GROUP) != 0 &&
+            (req->dtype != TSHM_DTYPE_UINT8 || req->ndim != 1)) {
+                return tshmd_reply_fail(rep, TSHM_EINVAL,
+                                        "a group is made as its bytes: dtype uint8, one dimension");
         }
         if (tshmd_registry_find(&srv->reg, req->name) != NULL) {
                 return tshmd_reply_fail(rep, TSHM_EEXIST, "'%s'", req->name);
@@ -188,7 +204,9 @@ tshmd_create(struct tshmd_server *srv, struct tshmd_session *ses, const struct t
         struct tshm__seg_spec spec = {.dtype = req->dtype,
                                       .ndim = req->ndim,
                                       .slots = req->op == TSHM_OP_STREAM_CREATE ? req->slots : 0,
-                                      .policy = req->policy};
+                                      .policy = req->policy,
+                                      .group = (req->flags & TSHM_PROTO_CREATE_GROUP) != 0,
+                                      .unpublished = (req->flags & TSHM_PROTO_CREATE_GROUP) != 0};
         struct create_work *cw = NULL;
         uint64_t size = 0; /* set by create_admit(); gcc -O2 cannot tell */
         int rv;

@@ -123,7 +123,7 @@ guard_restore_header(struct tshmd_server *srv, const struct tshmd_restore *r)
         struct tshm__hdr want;
         struct stat st;
 
-        if (seg == NULL || seg->state != TSHMD_SEG_READY) {
+        if (seg == NULL || (seg->state != TSHMD_SEG_READY && seg->state != TSHMD_SEG_UNPUBLISHED)) {
                 return;
         }
         (void)tshmd_shm_objname(srv->cfg->shm_prefix, seg->name, objname, sizeof(objname));
@@ -263,7 +263,7 @@ guard_check_all(struct tshmd_server *srv)
         tshmd_log(LOG_WARNING, "inotify queue overflowed; checking the size of every segment");
         HASH_ITER(hh, srv->reg.by_name, seg, stmp)
         {
-                if (seg->state == TSHMD_SEG_READY) {
+                if (seg->state == TSHMD_SEG_READY || seg->state == TSHMD_SEG_UNPUBLISHED) {
                         guard_check(srv, seg);
                 }
         }
@@ -448,7 +448,9 @@ guard_on_event(uv_poll_t *h, int status, int events)
                         continue;
                 }
                 seg = tshmd_registry_find(&srv->reg, name + plen + 1);
-                if (seg != NULL && seg->state == TSHMD_SEG_READY && !guard_seen(&batch, seg)) {
+                if (seg != NULL &&
+                    (seg->state == TSHMD_SEG_READY || seg->state == TSHMD_SEG_UNPUBLISHED) &&
+                    !guard_seen(&batch, seg)) {
                         guard_check(srv, seg);
                 }
         }

@@ -33,6 +33,7 @@ static const struct ops_entry ops_table[] = {
     {TSHM_OP_STAT, tshmd_ops_stat, true},
     {TSHM_OP_LIST, tshmd_ops_list, true},
     {TSHM_OP_DAEMON_STAT, tshmd_ops_daemon_stat, true},
+    {TSHM_OP_PUBLISH, tshmd_ops_publish, true},
 };
 
 static const struct ops_entry *

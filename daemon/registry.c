@@ -290,6 +290,8 @@ tshmd_registry_add(struct tshmd_registry *reg, const struct tshm__hdr *hdr, uint
         seg->state = (uint8_t)state;
         seg->slots = hdr->slots;
         seg->policy = hdr->policy;
+        seg->group_tensors = hdr->group_tensors;
+        seg->group_toc_bytes = hdr->group_toc_bytes;
         seg->cur_fd = -1;
         seg->ros_fd = -1;
         if (registry_charge(reg, seg->owner_uid, 1, size, 1) < 0) {
@@ -397,5 +399,9 @@ tshmd_registry_info(const struct tshmd_seg *seg, tshm_info *info)
         info->flags = (seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 ? TSHM_CREATE_EPHEMERAL : 0;
         if ((seg->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_STREAM) {
                 info->kind = TSHM_KIND_STREAM;
+        }
+        if ((seg->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_GROUP) {
+                info->kind = TSHM_KIND_GROUP;
+                info->tensors = seg->group_tensors;
         }
 }

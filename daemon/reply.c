@@ -105,7 +105,7 @@ reply_encode_success(const struct tshmd_reply *rep, struct tshm__reply_enc *e)
         case TSHMD_REPLY_SEG:
                 return tshm__reply_seg(e, id, rep->u.seg.handle, rep->u.seg.size, rep->u.seg.dtype,
                                        rep->u.seg.ndim, rep->u.seg.shape, rep->u.seg.slots,
-                                       rep->u.seg.policy);
+                                       rep->u.seg.policy, rep->u.seg.kind);
         case TSHMD_REPLY_ATTACH:
                 return tshm__reply_fd(e, id, rep->u.attach.entry, rep->u.attach.size);
         case TSHMD_REPLY_STAT:

@@ -113,7 +113,11 @@ tshmd_seal_header_of(const struct tshmd_seg *seg, const uint8_t key[16], struct 
                                       .owner_gid = seg->owner_gid,
                                       .created_ns = seg->created_ns,
                                       .slots = seg->slots,
-                                      .policy = seg->policy};
+                                      .policy = seg->policy,
+                                      .group = (seg->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_GROUP,
+                                      .unpublished = (seg->flags & TSHM_HDR_FLAG_UNPUBLISHED) != 0,
+                                      .group_tensors = seg->group_tensors,
+                                      .group_toc_bytes = seg->group_toc_bytes};
 
         memcpy(spec.name, seg->name, strlen(seg->name) + 1);
         memcpy(spec.shape, seg->shape, seg->ndim * sizeof(uint64_t));

@@ -37,6 +37,7 @@ tshmd_seg_reply(const struct tshmd_seg *seg, uint64_t handle, int fd, struct tsh
         }
         rep->u.seg.slots = seg->slots;
         rep->u.seg.policy = seg->policy;
+        rep->u.seg.kind = seg->flags & TSHM_HDR_KIND_MASK;
         rep->fd = fd;
 }
 

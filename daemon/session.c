@@ -160,8 +160,10 @@ session_drop_ephemerals(struct tshmd_server *srv, struct tshmd_session *ses)
         while ((e = ses->ephemerals) != NULL) {
                 struct tshmd_seg *seg = tshmd_registry_find(&srv->reg, e->name);
                 ses->ephemerals = e->next;
-                if (seg != NULL && seg->serial == e->serial && seg->state == TSHMD_SEG_READY) {
-                        tshmd_log(LOG_INFO, "ephemeral '%s' removed: its creator (pid %d) left",
+                if (seg != NULL && seg->serial == e->serial &&
+                    (seg->state == TSHMD_SEG_READY || seg->state == TSHMD_SEG_UNPUBLISHED)) {
+                        tshmd_log(LOG_INFO, "%s '%s' removed: its creator (pid %d) left",
+                                  seg->state == TSHMD_SEG_READY ? "ephemeral" : "unpublished group",
                                   seg->name, (int)ses->peer.pid);
                         (void)tshmd_seg_remove(srv, seg);
                 }

@@ -302,6 +302,14 @@ shm_adopt_one(const struct tshmd_shmdir *dir, struct tshmd_registry *reg, int df
         if (tshmd_registry_find(reg, hdr.name) != NULL) {
                 return;
         }
+        if ((hdr.flags & TSHM_HDR_FLAG_UNPUBLISHED) != 0) {
+                /* A group its creator never published: the connection that
+                 * would have published it did not survive the restart. */
+                if (unlinkat(dfd, entry, 0) == 0) {
+                        tshmd_log(LOG_NOTICE, "removed group '%s': never published", hdr.name);
+                }
+                return;
+        }
         if ((hdr.flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 &&
             !tshmd_gc_creator_alive(hdr.creator_pid, hdr.creator_start)) {
                 /* Its creator is gone: it went with it, daemon or not. It is

@@ -66,6 +66,9 @@ enum tshmd_seg_state {
         TSHMD_SEG_CREATING, /* name reserved, object being made off the loop */
         TSHMD_SEG_READY,    /* named and openable */
         TSHMD_SEG_UNLINKED, /* name gone; alive while handles remain */
+        /* A tensor group its creator fills: the name is taken, but only the
+         * creator's handle sees it; publish makes it READY (ops_group.c). */
+        TSHMD_SEG_UNPUBLISHED,
 };
 
 /* One segment. Allocated with its shape and name behind it. */
@@ -91,6 +94,10 @@ struct tshmd_seg {
         int ros_fd; /* the roster: who holds which entry (only we write it) */
         struct tshm__ros *ros;
         uint32_t sub_serial; /* subscriptions so far, for the roster's serials */
+        /* A group (flags' kind TSHM_KIND_GROUP): its table of contents as
+         * publish validated it (0 before). */
+        uint32_t group_tensors;
+        uint64_t group_toc_bytes;
         /* Unlinked while open: the object's descriptor and inotify watch
          * that guard.c keeps, to restore its size (NULL if none). */
         struct tshmd_kept *kept;
@@ -258,6 +265,7 @@ struct tshmd_reply {
                         uint32_t ndim;
                         uint64_t shape[TSHM_MAX_NDIM];
                         uint32_t slots, policy; /* slots 0: an array */
+                        uint32_t kind;          /* tshm_seg_kind */
                 } seg;
                 struct {
                         uint64_t entry; /* the subscriber entry, or UINT32_MAX */
@@ -673,7 +681,7 @@ int tshmd_ops_dispatch(struct tshmd_server *srv, struct tshmd_session *ses, cons
 /* The handlers, by concept. ops.c: hello. ops_seg.c: open, close, unlink.
  * ops_perm.c: chmod and chown. ops_info.c: stat, list, daemon_stat, gc.
  * ops_stream.c: attach. create.c: create and stream_create (pending when
- * the object is made in the thread pool). */
+ * the object is made in the thread pool). ops_group.c: publish. */
 int tshmd_ops_hello(struct tshmd_server *srv, struct tshmd_session *ses,
                     const struct tshm__req *req, struct tshmd_reply *rep);
 int tshmd_ops_open(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
@@ -698,6 +706,12 @@ int tshmd_ops_attach(struct tshmd_server *srv, struct tshmd_session *ses,
                      const struct tshm__req *req, struct tshmd_reply *rep);
 int tshmd_create(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
                  struct tshmd_reply *rep);
+/* ops_group.c: publish a tensor group. */
+int tshmd_ops_publish(struct tshmd_server *srv, struct tshmd_session *ses,
+                      const struct tshm__req *req, struct tshmd_reply *rep);
+/* Whether @seg is a group nobody may see yet, and whether it is a group. */
+bool tshmd_seg_unpublished(const struct tshmd_seg *seg);
+bool tshmd_seg_is_group(const struct tshmd_seg *seg);
 
 /* queue.c: a connection's output queue and what it costs, counted per
  * connection, per uid and in all (TSHMD_QUEUE_*). */

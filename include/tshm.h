@@ -80,6 +80,14 @@ extern "C" {
 /* Limits shared by the API, the wire protocol and the segment header. */
 #define TSHM_NAME_MAX 200 /* characters in a segment name, without the NUL */
 #define TSHM_MAX_NDIM 32  /* dimensions of an array */
+/* Tensor groups (tshm_group_create()): bytes of a tensor's name inside a
+ * group (any bytes but NUL; tshm's tools write UTF-8), tensors in one
+ * group, bytes of its metadata, and the alignment of every tensor's data
+ * (from tshm_seg_data(), itself page-aligned). */
+#define TSHM_GROUP_NAME_MAX 1024
+#define TSHM_GROUP_MAX_TENSORS (1u << 20)
+#define TSHM_GROUP_META_MAX (64u << 20)
+#define TSHM_GROUP_ALIGN 64u
 
 /*
  * Error codes. Codes that have an errno equivalent are -errno; tshm's own
@@ -662,6 +670,7 @@ TSHM_API int tshm_stream_stat(tshm_client *c, const char *name, tshm_stream_info
 typedef enum tshm_seg_kind {
         TSHM_KIND_ARRAY = 0,  /* one array (tshm_create()) */
         TSHM_KIND_STREAM = 1, /* a ring of frames (tshm_stream_create()) */
+        TSHM_KIND_GROUP = 2,  /* named tensors (tshm_group_create()) */
 } tshm_seg_kind;
 
 /* What memory holds a segment: tshm_info.backing. The daemon puts every
@@ -697,7 +706,8 @@ typedef struct tshm_info {
         uint64_t page_size;   /* bytes of the pages behind it (0: a daemon that does not say) */
         uint32_t backing;     /* tshm_backing */
         uint32_t reserved1;   /* zero; padding a later 32-bit field may take */
-        uint64_t reserved[2]; /* zero; later fields take from here */
+        uint64_t tensors;     /* a group's tensors (kind TSHM_KIND_GROUP), else 0 */
+        uint64_t reserved[1]; /* zero; later fields take from here */
 } tshm_info;
 
 /* Describe the segment @name. Returns 0 and *ret_info, or TSHM_EBADNAME,
@@ -758,6 +768,117 @@ typedef struct tshm_gc_entry {
  * TSHM_EACCES, TSHM_ENOMEM or a connection error. */
 TSHM_API int tshm_gc(tshm_client *c, int remove, tshm_gc_entry **ret_entries, size_t *ret_count);
 TSHM_API void tshm_gc_free(tshm_gc_entry *entries);
+
+/*
+ * Tensor groups: many named tensors (each its own dtype and shape) in one
+ * segment, such as a model's weights. A group is made unpublished: nobody
+ * else can open, stat or list it (its name is taken, though: a create of
+ * the same name is TSHM_EEXIST) while its creator fills it through the
+ * handle tshm_group_create() returns. tshm_group_publish() makes it
+ * visible in one step, complete; a group never published is removed when
+ * that handle closes or its creator's connection ends (exit, crash,
+ * kill -9). A daemon restarted meanwhile removes what was left unpublished.
+ *
+ * The segment starts with a table of contents (PROTOCOL.md section 10),
+ * which the daemon validates at publish and every reader validates again,
+ * on a private copy, when it opens the group: a writer who rewrites the
+ * table cannot make a reader go out of bounds. Tensors are C-contiguous,
+ * each at an offset aligned to TSHM_GROUP_ALIGN. Permissions, budgets,
+ * gc, restarts and the resize guard treat a group as any other segment;
+ * tshm_open() of a group maps it as its bytes (uint8, one dimension).
+ *
+ * Threads: as a tshm_seg (the accessors below read the private copy of the
+ * table: any thread).
+ */
+typedef struct tshm_group tshm_group;
+
+/* One tensor to make: tshm_group_create()'s input. */
+typedef struct tshm_tensor_spec {
+        const char *name; /* NUL-terminated, 1..TSHM_GROUP_NAME_MAX bytes */
+        tshm_dtype dtype;
+        uint32_t ndim;         /* 0..TSHM_MAX_NDIM */
+        const uint64_t *shape; /* @ndim extents (NULL for 0-d) */
+} tshm_tensor_spec;
+
+/* One tensor of a group, as tshm_group_tensor() describes it. Pointers
+ * stay valid until tshm_group_close(). */
+typedef struct tshm_tensor {
+        const char *name;      /* NUL-terminated, owned by the group */
+        size_t name_len;       /* bytes, without the NUL */
+        tshm_dtype dtype;
+        uint32_t ndim;
+        const uint64_t *shape; /* @ndim extents */
+        void *data;            /* its first byte (aligned to TSHM_GROUP_ALIGN) */
+        uint64_t nbytes;       /* C-contiguous: the product of the extents times the item size */
+        uint64_t offset;       /* @data - tshm_seg_data() of the group's segment */
+        uint64_t reserved[4];  /* zero */
+} tshm_tensor;
+
+/* Options of tshm_group_create(); zero them first (a later option takes
+ * from @reserved, which must stay zero). */
+typedef struct tshm_group_opts {
+        unsigned mode;        /* permission bits; 0: 0600 */
+        unsigned flags;       /* TSHM_CREATE_EPHEMERAL, _POPULATE, _NOPOPULATE */
+        const void *metadata; /* stored verbatim, at most TSHM_GROUP_META_MAX bytes */
+        size_t metadata_len;  /* (tshm's tools store a JSON object: see tshm-load(1)) */
+        uint64_t reserved[4];
+} tshm_group_opts;
+
+/* Make the unpublished group @name holding @count tensors described by
+ * @tensors (names distinct), zero-filled, and open it read-write: fill the
+ * tensors (tshm_group_tensor()) and call tshm_group_publish(). @opts may be
+ * NULL (defaults). The daemon reserves every page now, as tshm_create()
+ * does. Returns 0 and the group in *ret_group (release it with
+ * tshm_group_close()), or TSHM_EINVAL (no tensors is fine; a bad option,
+ * a name empty, too long or repeated, metadata too large), TSHM_EBADNAME,
+ * TSHM_EBADDTYPE, TSHM_EBADSHAPE, TSHM_EEXIST, TSHM_ENOSPC, TSHM_ELIMIT,
+ * TSHM_ENOMEM, or a connection error. */
+TSHM_API int tshm_group_create(tshm_client *c, const char *name, const tshm_tensor_spec *tensors,
+                               size_t count, const tshm_group_opts *opts,
+                               tshm_group **ret_group);
+
+/* Publish @group (made by tshm_group_create() through this handle): the
+ * daemon validates its table of contents and makes it visible to open,
+ * stat and list, whole. The handle stays open and writable. Returns 0, or
+ * TSHM_EINVAL (already published, or not made by this handle), TSHM_EBADHDR
+ * (the table of contents was overwritten: tshm_errmsg() says how; the group
+ * stays unpublished), or a connection error. */
+TSHM_API int tshm_group_publish(tshm_group *group);
+
+/* Open the published group @name, read-only unless @flags has
+ * TSHM_OPEN_RDWR (flags as tshm_open()), and validate a private copy of
+ * its table of contents. Returns 0 and the group in *ret_group, or the
+ * errors of tshm_open(), TSHM_EINVAL (@name is not a group), TSHM_EBADHDR
+ * (its table of contents fails validation). */
+TSHM_API int tshm_group_open(tshm_client *c, const char *name, unsigned flags,
+                             tshm_group **ret_group);
+
+/* Unmap and release @group (an unpublished one is removed). Returns as
+ * tshm_close(). NULL is ignored. */
+TSHM_API int tshm_group_close(tshm_group *group);
+
+/* The number of tensors of @group. */
+TSHM_API size_t tshm_group_count(const tshm_group *group);
+
+/* Describe tensor @index (0..count-1, in the order they were given to
+ * tshm_group_create()) into *ret_tensor. Returns 0 or TSHM_EINVAL. */
+TSHM_API int tshm_group_tensor(const tshm_group *group, size_t index, tshm_tensor *ret_tensor);
+
+/* Find the tensor named @name (exact bytes; a binary search) and describe
+ * it. Returns its index (>= 0), or TSHM_ENOENT. */
+TSHM_API int64_t tshm_group_find(const tshm_group *group, const char *name,
+                                 tshm_tensor *ret_tensor);
+
+/* The group's metadata (NULL and 0 when it has none); valid until
+ * tshm_group_close(). */
+TSHM_API const void *tshm_group_metadata(const tshm_group *group, size_t *ret_len);
+
+/* The segment under @group (its name, bytes, tshm_seg_populate(), the
+ * sequence counter), owned by @group: not to be closed on its own. */
+TSHM_API tshm_seg *tshm_group_seg(const tshm_group *group);
+
+/* Whether @group has been published (1) or not yet (0). */
+TSHM_API int tshm_group_published(const tshm_group *group);
 
 #ifdef __cplusplus
 }

@@ -136,6 +136,20 @@ tshm__hdr_init(struct tshm__hdr *hdr, const struct tshm__seg_spec *spec)
                 hdr->ctl_offset = TSHM_HDR_DATA_OFFSET;
                 hdr->frame_bytes = nbytes;
         }
+        if (spec->group) {
+                /* A group's geometry is its bytes; the table of contents
+                 * inside says the rest (group.h). */
+                if (spec->slots != 0 || spec->dtype != TSHM_DTYPE_UINT8 || spec->ndim != 1 ||
+                    spec->group_tensors > TSHM_GROUP_MAX_TENSORS ||
+                    spec->group_toc_bytes > nbytes || spec->group_toc_bytes % TSHM_GROUP_ALIGN != 0) {
+                        return TSHM_EINVAL;
+                }
+                hdr->flags = TSHM_KIND_GROUP | (spec->unpublished ? TSHM_HDR_FLAG_UNPUBLISHED : 0u);
+                hdr->group_tensors = spec->group_tensors;
+                hdr->group_toc_bytes = spec->group_toc_bytes;
+        } else if (spec->unpublished) {
+                return TSHM_EINVAL;
+        }
         return 0;
 }
 
@@ -162,7 +176,7 @@ tshm__hdr_validate(const struct tshm__hdr *hdr, uint64_t map_size)
                 return TSHM_EBADHDR;
         }
         kind = hdr->flags & TSHM_HDR_KIND_MASK;
-        if (kind > TSHM_KIND_STREAM || (hdr->flags & ~TSHM_HDR_FLAGS_KNOWN) != 0 ||
+        if (kind > TSHM_KIND_GROUP || (hdr->flags & ~TSHM_HDR_FLAGS_KNOWN) != 0 ||
             (kind != TSHM_KIND_STREAM && (hdr->flags & TSHM_HDR_FLAG_WAKE_COUNTED)) ||
             hdr->mode > 0777u) {
                 return TSHM_EBADHDR;
@@ -183,6 +197,10 @@ tshm__hdr_validate(const struct tshm__hdr *hdr, uint64_t map_size)
         memcpy(spec.shape, hdr->shape, sizeof(spec.shape[0]) * hdr->ndim);
         spec.slots = kind == TSHM_KIND_STREAM ? hdr->slots : 0;
         spec.policy = hdr->policy;
+        spec.group = kind == TSHM_KIND_GROUP;
+        spec.unpublished = (hdr->flags & TSHM_HDR_FLAG_UNPUBLISHED) != 0;
+        spec.group_tensors = hdr->group_tensors;
+        spec.group_toc_bytes = hdr->group_toc_bytes;
         if (kind == TSHM_KIND_STREAM && hdr->slots == 0) {
                 return TSHM_EBADHDR;
         }
@@ -196,7 +214,7 @@ tshm__hdr_validate(const struct tshm__hdr *hdr, uint64_t map_size)
             memcmp(hdr->strides, want.strides, sizeof(hdr->strides)) != 0 ||
             hdr->slots != want.slots || hdr->policy != want.policy ||
             hdr->slot_stride != want.slot_stride || hdr->ctl_offset != want.ctl_offset ||
-            hdr->frame_bytes != want.frame_bytes) {
+            hdr->frame_bytes != want.frame_bytes || hdr->group_reserved != 0) {
                 return TSHM_EBADHDR;
         }
         /* The data area inside the mapping (data_offset and data_size are

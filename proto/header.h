@@ -22,6 +22,7 @@
 #ifndef TSHM_HEADER_H
 #define TSHM_HEADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,8 +65,14 @@
  * streams carry it: an array's readers may hold read-only mappings and have
  * no writable word to count in. */
 #define TSHM_HDR_FLAG_WAKE_COUNTED (1u << 9)
+/* A tensor group (TSHM_KIND_GROUP) its creator has not published yet:
+ * invisible, and removed by a daemon that adopts it (its creator's
+ * connection cannot have survived the restart). The daemon clears it at
+ * publish. Only groups carry it. */
+#define TSHM_HDR_FLAG_UNPUBLISHED (1u << 10)
 #define TSHM_HDR_FLAGS_KNOWN                                                                       \
-        (TSHM_HDR_KIND_MASK | TSHM_HDR_FLAG_EPHEMERAL | TSHM_HDR_FLAG_WAKE_COUNTED)
+        (TSHM_HDR_KIND_MASK | TSHM_HDR_FLAG_EPHEMERAL | TSHM_HDR_FLAG_WAKE_COUNTED |              \
+         TSHM_HDR_FLAG_UNPUBLISHED)
 
 struct tshm__hdr {
         char magic[8];        /*   0: "TSHMSEG\0" */
@@ -102,7 +109,13 @@ struct tshm__hdr {
         uint64_t slot_stride;      /* 648: bytes from one slot's data to the next */
         uint64_t ctl_offset;       /* 656: the slot table (struct tshm__slot[slots]) */
         uint64_t frame_bytes;      /* 664: bytes of one frame */
-        uint8_t kind_reserved[72]; /* 672: 0 */
+        /* 672..687: a group's table of contents as the daemon validated it
+         * at publish (0 for other kinds, and before publish): what a
+         * restarted daemon reports without reading the table again. */
+        uint32_t group_tensors;    /* 672: tensors */
+        uint32_t group_reserved;   /* 676: 0 */
+        uint64_t group_toc_bytes;  /* 680: bytes of the table */
+        uint8_t kind_reserved[56]; /* 688: 0 */
         uint64_t mac;              /* 744: the daemon's seal (see below) */
         uint32_t creator_pid;      /* 752: an ephemeral segment's creator */
         uint32_t creator_reserved; /* 756: 0 */
@@ -134,7 +147,9 @@ _Static_assert(offsetof(struct tshm__hdr, shape) == 128, "shape offset");
 _Static_assert(offsetof(struct tshm__hdr, strides) == 384, "strides offset");
 _Static_assert(offsetof(struct tshm__hdr, slots) == 640, "slots offset");
 _Static_assert(offsetof(struct tshm__hdr, frame_bytes) == 664, "frame_bytes offset");
-_Static_assert(offsetof(struct tshm__hdr, kind_reserved) == 672, "kind_reserved offset");
+_Static_assert(offsetof(struct tshm__hdr, group_tensors) == 672, "group_tensors offset");
+_Static_assert(offsetof(struct tshm__hdr, group_toc_bytes) == 680, "group_toc_bytes offset");
+_Static_assert(offsetof(struct tshm__hdr, kind_reserved) == 688, "kind_reserved offset");
 
 /* A stream's slot table entry, written by producers (client/stream.c). */
 struct tshm__slot {
@@ -207,6 +222,11 @@ struct tshm__seg_spec {
         uint64_t created_ns;
         uint32_t slots;  /* 0: an array; else a stream of this many frames */
         uint32_t policy; /* a stream's tshm_stream_policy */
+        /* A tensor group (slots 0, dtype uint8, one dimension: its bytes).
+         * @unpublished: until its creator publishes it. */
+        bool group, unpublished;
+        uint32_t group_tensors;    /* as the header's, once published */
+        uint64_t group_toc_bytes;
 };
 
 /* The size of the shm object that @spec describes (array or stream).

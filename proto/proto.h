@@ -49,6 +49,7 @@ enum tshm__op {
         TSHM_OP_GC = 206,
         TSHM_OP_STREAM_CREATE = 207,
         TSHM_OP_ATTACH = 208,
+        TSHM_OP_PUBLISH = 209,
         TSHM_OP_STAT = 300,
         TSHM_OP_LIST = 301,
         TSHM_OP_DAEMON_STAT = 302,
@@ -61,7 +62,13 @@ const char *tshm__op_name(uint32_t op);
  * stream. The codec moves that bit to and from tshm_info.kind, so
  * tshm_info.flags holds only creation flags. */
 #define TSHM_PROTO_INFO_STREAM 2u
-
+/* Bit 2 of it: a tensor group (tshm_info.kind TSHM_KIND_GROUP). */
+#define TSHM_PROTO_INFO_GROUP 4u
+/* The wire "flags" of create: bit 0 ephemeral (TSHM_CREATE_EPHEMERAL);
+ * bit 1 an unpublished tensor group (dtype uint8, one dimension: its
+ * bytes), made visible by publish. */
+#define TSHM_PROTO_CREATE_EPHEMERAL 1u
+#define TSHM_PROTO_CREATE_GROUP 2u
 /* A decoded request. Which fields are set depends on op (see PROTOCOL.md);
  * has_* says which optional keys were present. */
 struct tshm__req {
@@ -107,6 +114,7 @@ struct tshm__reply {
         uint32_t ndim;
         uint64_t shape[TSHM_MAX_NDIM];
         uint32_t slots, policy;
+        uint32_t kind; /* tshm_seg_kind: the optional key "kind" (absent: 0) */
         /* stat; a stream's also fills @stream and sets @has_stream */
         tshm_info info;
         tshm_stream_info stream;
@@ -191,7 +199,7 @@ int tshm__reply_fd(struct tshm__reply_enc *e, uint64_t id, uint64_t handle, uint
  * segment's geometry (@slots 0 for an array). */
 int tshm__reply_seg(struct tshm__reply_enc *e, uint64_t id, uint64_t handle, uint64_t size,
                     tshm_dtype dtype, uint32_t ndim, const uint64_t *shape, uint32_t slots,
-                    uint32_t policy);
+                    uint32_t policy, uint32_t kind);
 int tshm__reply_empty(struct tshm__reply_enc *e, uint64_t id);
 int tshm__reply_stat(struct tshm__reply_enc *e, uint64_t id, const tshm_info *info);
 /* A stream's stat: the info and its stream fields. */

@@ -78,12 +78,14 @@ tshm__reply_fd(struct tshm__reply_enc *e, uint64_t id, uint64_t handle, uint64_t
 int
 tshm__reply_seg(struct tshm__reply_enc *e, uint64_t id, uint64_t handle, uint64_t size,
                 tshm_dtype dtype, uint32_t ndim, const uint64_t *shape, uint32_t slots,
-                uint32_t policy)
+                uint32_t policy, uint32_t kind)
 {
         int rv = reply_begin(e, id, 0, 1);
         uint32_t i;
 
-        rv |= tshm__mp_pack_key(&e->pk, "result") | msgpack_pack_map(&e->pk, 7);
+        /* "kind" only for a group: an array's and a stream's replies stay
+         * what they were before the key existed. */
+        rv |= tshm__mp_pack_key(&e->pk, "result") | msgpack_pack_map(&e->pk, kind != 0 ? 8 : 7);
         rv |= tshm__mp_pack_kv_u64(&e->pk, "handle", handle) |
               tshm__mp_pack_kv_u64(&e->pk, "size", size);
         rv |= tshm__mp_pack_key(&e->pk, "fd") | msgpack_pack_true(&e->pk);
@@ -94,6 +96,9 @@ tshm__reply_seg(struct tshm__reply_enc *e, uint64_t id, uint64_t handle, uint64_
         }
         rv |= tshm__mp_pack_kv_u64(&e->pk, "slots", slots) |
               tshm__mp_pack_kv_u64(&e->pk, "policy", policy);
+        if (kind != 0) {
+                rv |= tshm__mp_pack_kv_u64(&e->pk, "kind", kind);
+        }
         return reply_end(e, rv);
 }
 
@@ -107,7 +112,8 @@ static int
 pack_info(msgpack_packer *pk, const tshm_info *in)
 {
         const char *dt = tshm__dtype_name(in->dtype);
-        int rv = msgpack_pack_map(pk, 13);
+        bool group = in->kind == TSHM_KIND_GROUP;
+        int rv = msgpack_pack_map(pk, group ? 14 : 13);
 
         rv |= tshm__mp_pack_kv_str(pk, "name", in->name);
         rv |= tshm__mp_pack_kv_str(pk, "dtype", dt != NULL ? dt : "");
@@ -121,9 +127,13 @@ pack_info(msgpack_packer *pk, const tshm_info *in)
         rv |= tshm__mp_pack_kv_u64(pk, "created", in->created_ns) |
               tshm__mp_pack_kv_u64(
                   pk, "flags",
-                  in->flags | (in->kind == TSHM_KIND_STREAM ? TSHM_PROTO_INFO_STREAM : 0u));
+                  in->flags | (in->kind == TSHM_KIND_STREAM ? TSHM_PROTO_INFO_STREAM : 0u) |
+                      (group ? TSHM_PROTO_INFO_GROUP : 0u));
         rv |= tshm__mp_pack_kv_u64(pk, "backing", in->backing) |
               tshm__mp_pack_kv_u64(pk, "page", in->page_size);
+        if (group) {
+                rv |= tshm__mp_pack_kv_u64(pk, "tensors", in->tensors);
+        }
         return rv;
 }
 
@@ -253,8 +263,15 @@ decode_info(const msgpack_object *m, tshm_info *in)
             (tshm__mp_map_get(m, "page") != NULL && !tshm__mp_get_u64(m, "page", &in->page_size))) {
                 return false;
         }
-        in->kind = (in->flags & TSHM_PROTO_INFO_STREAM) != 0 ? TSHM_KIND_STREAM : TSHM_KIND_ARRAY;
-        in->flags &= ~TSHM_PROTO_INFO_STREAM;
+        in->kind = (in->flags & TSHM_PROTO_INFO_STREAM) != 0 ? TSHM_KIND_STREAM
+                   : (in->flags & TSHM_PROTO_INFO_GROUP) != 0 ? TSHM_KIND_GROUP
+                                                               : TSHM_KIND_ARRAY;
+        in->flags &= ~(TSHM_PROTO_INFO_STREAM | TSHM_PROTO_INFO_GROUP);
+        /* A group's tensor count; optional like the two above. */
+        if (tshm__mp_map_get(m, "tensors") != NULL &&
+            !tshm__mp_get_u64(m, "tensors", &in->tensors)) {
+                return false;
+        }
         return true;
 }
 
@@ -356,7 +373,9 @@ decode_geom(const msgpack_object *res, struct tshm__reply *reply)
         if (shape == NULL || shape->type != MSGPACK_OBJECT_ARRAY ||
             shape->via.array.size > TSHM_MAX_NDIM || !tshm__mp_get_u32(res, "dtype", &dtype) ||
             !tshm__mp_get_u32(res, "slots", &reply->slots) ||
-            !tshm__mp_get_u32(res, "policy", &reply->policy)) {
+            !tshm__mp_get_u32(res, "policy", &reply->policy) ||
+            (tshm__mp_map_get(res, "kind") != NULL &&
+             !tshm__mp_get_u32(res, "kind", &reply->kind))) {
                 return TSHM_EPROTO;
         }
         reply->dtype = (tshm_dtype)dtype;
@@ -428,7 +447,7 @@ reply_decode_map(const msgpack_object *root, uint32_t op, struct tshm__reply *re
         if (res == NULL) {
                 /* close, unlink, chmod and chown carry no result; others must. */
                 return op == TSHM_OP_CLOSE || op == TSHM_OP_UNLINK || op == TSHM_OP_CHMOD ||
-                               op == TSHM_OP_CHOWN
+                               op == TSHM_OP_CHOWN || op == TSHM_OP_PUBLISH
                            ? 0
                            : TSHM_EPROTO;
         }

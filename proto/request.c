@@ -29,7 +29,8 @@ enum {
         O_STAT = 1u << 10,
         O_LIST = 1u << 11,
         O_DAEMON_STAT = 1u << 12,
-        O_ALL = (1u << 13) - 1,
+        O_PUBLISH = 1u << 13,
+        O_ALL = (1u << 14) - 1,
 };
 
 static const struct {
@@ -49,6 +50,7 @@ static const struct {
     {TSHM_OP_STAT, "stat"},
     {TSHM_OP_LIST, "list"},
     {TSHM_OP_DAEMON_STAT, "daemon_stat"},
+    {TSHM_OP_PUBLISH, "publish"},
 };
 
 #define NOPS (sizeof(req_ops) / sizeof(req_ops[0]))
@@ -161,7 +163,7 @@ static const struct req_field {
     /* Sent only when asked for, so that an attach without it stays what it
      * was before the key existed. */
     F_("roster", T_BOOL, roster, 0, O_ATTACH, true, NULL),
-    F_("handle", T_U64, handle, O_ATTACH | O_CLOSE, 0, false, NULL),
+    F_("handle", T_U64, handle, O_ATTACH | O_CLOSE | O_PUBLISH, 0, false, NULL),
     F_("slots", T_U32, slots, O_STREAM_CREATE, 0, false, check_slots),
     F_("policy", T_U32, policy, O_STREAM_CREATE, 0, false, check_policy),
     F_("cursor", T_U64, cursor, 0, O_LIST, false, NULL),

@@ -47,7 +47,8 @@
         PIN(tshm_info, page_size, 520)                                                             \
         PIN(tshm_info, backing, 528)                                                               \
         PIN(tshm_info, reserved1, 532)                                                             \
-        PIN(tshm_info, reserved, 536)                                                              \
+        PIN(tshm_info, tensors, 536)                                                               \
+        PIN(tshm_info, reserved, 544)                                                              \
         SIZE(tshm_stream_info, 56)                                                                 \
         PIN(tshm_stream_info, slots, 0)                                                            \
         PIN(tshm_stream_info, policy, 4)                                                           \
@@ -89,7 +90,28 @@
         PIN(tshm_waitable, after_seq, 16)                                                          \
         PIN(tshm_waitable, ready, 24)                                                              \
         PIN(tshm_waitable, reserved0, 28)                                                          \
-        PIN(tshm_waitable, reserved, 32)
+        PIN(tshm_waitable, reserved, 32)                                                           \
+        SIZE(tshm_tensor_spec, 24)                                                                 \
+        PIN(tshm_tensor_spec, name, 0)                                                             \
+        PIN(tshm_tensor_spec, dtype, 8)                                                            \
+        PIN(tshm_tensor_spec, ndim, 12)                                                            \
+        PIN(tshm_tensor_spec, shape, 16)                                                           \
+        SIZE(tshm_tensor, 88)                                                                      \
+        PIN(tshm_tensor, name, 0)                                                                  \
+        PIN(tshm_tensor, name_len, 8)                                                              \
+        PIN(tshm_tensor, dtype, 16)                                                                \
+        PIN(tshm_tensor, ndim, 20)                                                                 \
+        PIN(tshm_tensor, shape, 24)                                                                \
+        PIN(tshm_tensor, data, 32)                                                                 \
+        PIN(tshm_tensor, nbytes, 40)                                                               \
+        PIN(tshm_tensor, offset, 48)                                                               \
+        PIN(tshm_tensor, reserved, 56)                                                             \
+        SIZE(tshm_group_opts, 56)                                                                  \
+        PIN(tshm_group_opts, mode, 0)                                                              \
+        PIN(tshm_group_opts, flags, 4)                                                             \
+        PIN(tshm_group_opts, metadata, 8)                                                          \
+        PIN(tshm_group_opts, metadata_len, 16)                                                     \
+        PIN(tshm_group_opts, reserved, 24)
 
 TSHM_ABI_LAYOUT(SIZE, PIN)
 
@@ -101,16 +123,19 @@ TSHM_ABI_LAYOUT(SIZE, PIN)
                        #type ": reserved tail is not uint64_t[" #n "]");                           \
         _Static_assert(offsetof(type, reserved) + sizeof(((type *)0)->reserved) == sizeof(type),   \
                        #type ": reserved is not the tail");
-TAIL(tshm_info, 2) /* page_size and backing took 16 bytes */
+TAIL(tshm_info, 1) /* page_size and backing took 16 bytes, tensors 8 */
 TAIL(tshm_stream_info, 4)
 TAIL(tshm_daemon_info, 4)
 TAIL(tshm_frame, 4)
 TAIL(tshm_gc_entry, 4)
 TAIL(tshm_sub_opts, 3) /* an input struct, born at 32 bytes */
 TAIL(tshm_waitable, 2) /* an array element: 48 bytes, a tail of 2 from the start */
+TAIL(tshm_tensor, 4)
+TAIL(tshm_group_opts, 4) /* an input struct: the caller zeroes the tail */
 
 /* The header's kind byte stores tshm_seg_kind; the enum's values are layout. */
-_Static_assert(TSHM_KIND_ARRAY == 0 && TSHM_KIND_STREAM == 1, "tshm_seg_kind renumbered");
+_Static_assert(TSHM_KIND_ARRAY == 0 && TSHM_KIND_STREAM == 1 && TSHM_KIND_GROUP == 2,
+               "tshm_seg_kind renumbered");
 /* tshm_sub_opts.start stores tshm_sub_start: its values are ABI. */
 _Static_assert(TSHM_SUB_NEXT == 0 && TSHM_SUB_NEWEST == 1, "tshm_sub_start renumbered");
 
