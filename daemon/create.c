@@ -71,7 +71,7 @@ create_run(uv_work_t *w)
 static bool
 create_tracked(const struct tshmd_seg *seg)
 {
-        return (seg->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 || tshmd_seg_unpublished(seg);
+        return (seg->flags & (TSHM_HDR_FLAG_EPHEMERAL | TSHM_HDR_FLAG_UNPUBLISHED)) != 0;
 }
 
 /* A create whose reply cannot be sent did not happen: its handle, its
