@@ -153,7 +153,7 @@ START_TEST(test_abi_layout)
                 return;
         }
         TSHM_ABI_LAYOUT(RT_SIZE, RT_PIN)
-        ck_assert_uint_eq(checked, 61);
+        ck_assert_uint_eq(checked, 83);
 }
 END_TEST
 
