@@ -106,12 +106,11 @@ group_build_toc(tshm_client *c, const tshm_tensor_spec *tensors, size_t count,
                 t[i].shape = tensors[i].shape;
         }
         if ((rv = tshm__toc_layout(t, count, opts->metadata_len, ret_lay)) < 0) {
-                tshm__client_errmsg(c, "%zu tensors, %zu bytes of metadata: %s", count,
-                                    opts->metadata_len,
-                                    rv == TSHM_EINVAL
-                                        ? "a name empty or over TSHM_GROUP_NAME_MAX bytes, too "
-                                          "many tensors or too much metadata"
-                                        : "a bad dtype or shape");
+                tshm__client_errmsg(
+                    c, "%zu tensors, %zu bytes of metadata: %s", count, opts->metadata_len,
+                    rv == TSHM_EINVAL ? "a name empty or over TSHM_GROUP_NAME_MAX bytes, too "
+                                        "many tensors or too much metadata"
+                                      : "a bad dtype or shape");
                 goto out;
         }
         if ((toc = tshm__malloc(ret_lay->toc_bytes)) == NULL) {
@@ -130,9 +129,8 @@ tshm_group_create(tshm_client *c, const char *name, const tshm_tensor_spec *tens
                   const tshm_group_opts *opts, tshm_group **ret_group)
 {
         static const tshm_group_opts defaults;
-        struct tshm__req req = {.op = TSHM_OP_CREATE,
-                                .dtype = TSHM_DTYPE_UINT8,
-                                .flags = TSHM_PROTO_CREATE_GROUP};
+        struct tshm__req req = {
+            .op = TSHM_OP_CREATE, .dtype = TSHM_DTYPE_UINT8, .flags = TSHM_PROTO_CREATE_GROUP};
         struct tshm__toc_layout lay;
         tshm_group *g = NULL;
         void *toc = NULL;

@@ -50,89 +50,83 @@ group_pread(int fd, void *buf, uint64_t len, uint64_t off)
         return 0;
 }
 
-/* Copy the table of contents out of the object behind @fd and validate it
- * against the data area the registry says @seg has. Returns 0 with the
- * tensor count and the table's size, or TSHM_EBADHDR / TSHM_ENOMEM with
- * the reason in @why. */
-static int
-group_check_toc(const struct tshmd_seg *seg, int fd, uint32_t *ret_tensors, uint64_t *ret_toc,
-                const char **why)
+/* A publish: the table of contents is read and validated on the loop when
+ * it is small, else in the thread pool, because a table of many tensors
+ * (up to TSHM_TOC_MAX bytes, and a sort of its names) would stall every
+ * other client meanwhile. The segment is held by a reference while the work
+ * runs; the work reads only what is copied here. */
+struct publish_work {
+        uv_work_t work;
+        struct tshmd_server *srv;
+        struct tshmd_session *ses;
+        struct tshmd_seg *seg;
+        uint64_t id;
+        int fd;             /* the object, read-write (closed by the work's end) */
+        uint64_t size;      /* what the registry says of it */
+        uint64_t data_size; /* bytes of its data area */
+        uint64_t toc_bytes; /* results */
+        uint32_t tensors;
+        int rv;
+        const char *why;
+};
+
+/* Tables up to this size are validated on the loop: a copy and a sort of a
+ * few thousand names take well under a millisecond. */
+#define PUBLISH_INLINE_MAX ((uint64_t)1 << 20)
+
+/* Copy the table of contents out of the object and validate it against
+ * the data area (pw->toc_bytes is its size, from the head). Sets pw->rv
+ * (0, TSHM_EBADHDR or TSHM_ENOMEM), pw->why and pw->tensors. */
+static void
+publish_check(struct publish_work *pw)
 {
-        uint8_t head[TSHM_TOC_HEAD];
         uint8_t *toc = NULL;
         uint32_t *order = NULL;
-        uint64_t toc_bytes;
         struct stat st;
-        int rv;
 
-        *why = "the segment was resized";
-        if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != seg->size) {
-                return TSHM_EBADHDR;
+        pw->why = "the segment was resized";
+        pw->rv = TSHM_EBADHDR;
+        if (fstat(pw->fd, &st) < 0 || (uint64_t)st.st_size != pw->size) {
+                return;
         }
-        *why = "table of contents cut short";
-        if ((rv = group_pread(fd, head, sizeof(head), TSHM_HDR_DATA_OFFSET)) < 0 ||
-            (rv = tshm__toc_size(head, seg->nbytes, &toc_bytes, why)) < 0) {
-                return rv;
-        }
-        toc = tshm__malloc(toc_bytes);
-        order = tshm__malloc(((uint64_t)((const struct tshm__toc *)(void *)head)->count + 1) *
-                             sizeof(*order));
+        toc = tshm__malloc(pw->toc_bytes);
+        order = tshm__malloc((pw->toc_bytes / TSHM_TOC_ENTRY + 1) * sizeof(*order));
         if (toc == NULL || order == NULL) {
-                *why = "no memory for the table of contents";
-                rv = TSHM_ENOMEM;
+                pw->why = "no memory for the table of contents";
+                pw->rv = TSHM_ENOMEM;
                 goto out;
         }
-        *why = "table of contents cut short";
-        if ((rv = group_pread(fd, toc, toc_bytes, TSHM_HDR_DATA_OFFSET)) < 0 ||
-            (rv = tshm__toc_validate(toc, toc_bytes, seg->nbytes, order, why)) < 0) {
+        pw->why = "table of contents cut short";
+        if ((pw->rv = group_pread(pw->fd, toc, pw->toc_bytes, TSHM_HDR_DATA_OFFSET)) < 0 ||
+            (pw->rv = tshm__toc_validate(toc, pw->toc_bytes, pw->data_size, order, &pw->why)) < 0) {
                 goto out;
         }
-        *ret_tensors = tshm__toc_head(toc)->count;
-        *ret_toc = toc_bytes;
+        pw->tensors = tshm__toc_head(toc)->count;
 out:
         tshm__free(order);
         tshm__free(toc);
-        return rv;
 }
 
-int
-tshmd_ops_publish(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
-                  struct tshmd_reply *rep)
+static void
+publish_run(uv_work_t *w)
+{
+        publish_check(w->data);
+}
+
+/* Make @seg visible, as the validated table says. */
+static int
+publish_commit(struct tshmd_server *srv, struct tshmd_session *ses, struct tshmd_seg *seg,
+               const struct publish_work *pw, struct tshmd_reply *rep)
 {
         char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
-        struct tshmd_handle *h = tshmd_session_handle_find(ses, req->handle);
-        struct tshmd_seg *seg;
         struct tshm__hdr hdr;
-        uint64_t toc_bytes = 0;
-        uint32_t tensors = 0;
-        const char *why = "";
-        int fd, rv;
+        int rv;
 
-        if (h == NULL) {
-                return tshmd_reply_fail(rep, TSHM_EBADF, "no open handle %llu on this connection",
-                                        (unsigned long long)req->handle);
-        }
-        seg = h->seg;
-        if (!tshmd_seg_is_group(seg) || !tshmd_seg_unpublished(seg) || !h->writable) {
-                return tshmd_reply_fail(rep, TSHM_EINVAL, "'%s' is not an unpublished group",
-                                        seg->name);
-        }
-        tshmd_seg_objname(srv, seg, objname, sizeof(objname));
-        if ((fd = tshmd_shm_open_rw(&srv->shm, objname)) < 0) {
-                return tshmd_reply_fail(rep, fd, "the object of '%s' cannot be opened: %s",
-                                        seg->name, tshm__strerror(fd));
-        }
-        rv = group_check_toc(seg, fd, &tensors, &toc_bytes, &why);
-        (void)close(fd);
-        if (rv < 0) {
-                tshmd_log(LOG_NOTICE, "publish of '%s' for pid %d uid %u refused: %s", seg->name,
-                          (int)ses->peer.pid, (unsigned)ses->peer.uid, why);
-                return tshmd_reply_fail(rep, rv, "'%s': %s", seg->name, why);
-        }
-        seg->group_tensors = tensors;
-        seg->group_toc_bytes = toc_bytes;
+        seg->group_tensors = pw->tensors;
+        seg->group_toc_bytes = pw->toc_bytes;
         seg->flags &= ~TSHM_HDR_FLAG_UNPUBLISHED;
         tshmd_seal_header_of(seg, srv->seal_key, &hdr);
+        tshmd_seg_objname(srv, seg, objname, sizeof(objname));
         if ((rv = tshmd_shm_write_header(&srv->shm, objname, &hdr)) < 0) {
                 seg->flags |= TSHM_HDR_FLAG_UNPUBLISHED;
                 seg->group_tensors = 0;
@@ -147,8 +141,127 @@ tshmd_ops_publish(struct tshmd_server *srv, struct tshmd_session *ses, const str
                 tshmd_session_untrack_ephemeral(ses, seg);
         }
         tshmd_log(LOG_INFO, "published group '%s': %u tensors, %llu bytes, for pid %d uid %u",
-                  seg->name, tensors, (unsigned long long)seg->nbytes, (int)ses->peer.pid,
+                  seg->name, pw->tensors, (unsigned long long)seg->nbytes, (int)ses->peer.pid,
                   (unsigned)ses->peer.uid);
         rep->kind = TSHMD_REPLY_EMPTY;
         return 0;
+}
+
+/* The reply of a publish whose table was checked (on the loop or not). */
+static int
+publish_finish(struct publish_work *pw, struct tshmd_reply *rep)
+{
+        struct tshmd_seg *seg = pw->seg;
+
+        (void)close(pw->fd);
+        if (pw->rv < 0) {
+                tshmd_log(LOG_NOTICE, "publish of '%s' for pid %d uid %u refused: %s", seg->name,
+                          (int)pw->ses->peer.pid, (unsigned)pw->ses->peer.uid, pw->why);
+                return tshmd_reply_fail(rep, pw->rv, "'%s': %s", seg->name, pw->why);
+        }
+        /* Its creator's handle was closed meanwhile (a client that sent
+         * close without waiting for this reply): the group is gone. */
+        if (!tshmd_seg_unpublished(seg)) {
+                return tshmd_reply_fail(rep, TSHM_ENOENT, "'%s' was removed before its publish",
+                                        seg->name);
+        }
+        return publish_commit(pw->srv, pw->ses, seg, pw, rep);
+}
+
+static void
+publish_done(uv_work_t *w, int status)
+{
+        struct publish_work *pw = w->data;
+        struct tshmd_reply rep;
+        int rv;
+
+        (void)status; /* work is never cancelled */
+        tshmd_reply_init(&rep, pw->id);
+        if (pw->ses->gone) {
+                /* Nobody gets the reply, and the session's end removed the
+                 * group (it was tracked): nothing to publish. */
+                (void)close(pw->fd);
+                rv = TSHM_ECONNRESET;
+        } else {
+                rv = publish_finish(pw, &rep);
+        }
+        pw->seg->publishing = false;
+        tshmd_registry_unref(&pw->srv->reg, pw->seg);
+        tshmd_session_complete(pw->ses, rv, &rep);
+        tshm__free(pw);
+}
+
+/* Open the object of @seg and read the head of its table: the size of the
+ * table in pw->toc_bytes, or an error reply. */
+static int
+publish_open(struct tshmd_server *srv, struct publish_work *pw, struct tshmd_reply *rep)
+{
+        char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
+        uint8_t head[TSHM_TOC_HEAD];
+        const char *why = "table of contents cut short";
+        int rv;
+
+        tshmd_seg_objname(srv, pw->seg, objname, sizeof(objname));
+        if ((pw->fd = tshmd_shm_open_rw(&srv->shm, objname)) < 0) {
+                return tshmd_reply_fail(rep, pw->fd, "the object of '%s' cannot be opened: %s",
+                                        pw->seg->name, tshm__strerror(pw->fd));
+        }
+        if ((rv = group_pread(pw->fd, head, sizeof(head), TSHM_HDR_DATA_OFFSET)) < 0 ||
+            (rv = tshm__toc_size(head, pw->data_size, &pw->toc_bytes, &why)) < 0) {
+                (void)close(pw->fd);
+                return tshmd_reply_fail(rep, rv, "'%s': %s", pw->seg->name, why);
+        }
+        return 0;
+}
+
+int
+tshmd_ops_publish(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
+                  struct tshmd_reply *rep)
+{
+        struct tshmd_handle *h = tshmd_session_handle_find(ses, req->handle);
+        struct publish_work *pw;
+        int rv;
+
+        if (h == NULL) {
+                return tshmd_reply_fail(rep, TSHM_EBADF, "no open handle %llu on this connection",
+                                        (unsigned long long)req->handle);
+        }
+        if (!tshmd_seg_is_group(h->seg) || !tshmd_seg_unpublished(h->seg) || !h->writable ||
+            h->seg->publishing) {
+                return tshmd_reply_fail(rep, TSHM_EINVAL, "'%s' is not an unpublished group",
+                                        h->seg->name);
+        }
+        if ((pw = tshm__calloc(1, sizeof(*pw))) == NULL) {
+                return tshmd_reply_fail(rep, TSHM_ENOMEM, "no memory for a publish");
+        }
+        *pw = (struct publish_work){.srv = srv,
+                                    .ses = ses,
+                                    .seg = h->seg,
+                                    .id = req->id,
+                                    .size = h->seg->size,
+                                    .data_size = h->seg->nbytes};
+        pw->work.data = pw;
+        if ((rv = publish_open(srv, pw, rep)) < 0) {
+                tshm__free(pw);
+                return rv;
+        }
+        if (pw->toc_bytes <= PUBLISH_INLINE_MAX) {
+                publish_check(pw);
+                rv = publish_finish(pw, rep);
+                tshm__free(pw);
+                return rv;
+        }
+        /* One at a time per group: a second publish sent meanwhile is
+         * refused above. */
+        pw->seg->publishing = true;
+        tshmd_registry_ref(&srv->reg, pw->seg);
+        if (uv_queue_work(srv->loop, &pw->work, publish_run, publish_done) < 0) {
+                pw->seg->publishing = false;
+                tshmd_registry_unref(&srv->reg, pw->seg);
+                (void)close(pw->fd);
+                tshm__free(pw);
+                return tshmd_reply_fail(rep, TSHM_ENOMEM, "cannot queue the publish");
+        }
+        ses->pending++;
+        return TSHMD_PENDING;
 }

@@ -98,6 +98,7 @@ struct tshmd_seg {
          * publish validated it (0 before). */
         uint32_t group_tensors;
         uint64_t group_toc_bytes;
+        bool publishing; /* a publish is checking its table (ops_group.c) */
         /* Unlinked while open: the object's descriptor and inotify watch
          * that guard.c keeps, to restore its size (NULL if none). */
         struct tshmd_kept *kept;
@@ -681,7 +682,8 @@ int tshmd_ops_dispatch(struct tshmd_server *srv, struct tshmd_session *ses, cons
 /* The handlers, by concept. ops.c: hello. ops_seg.c: open, close, unlink.
  * ops_perm.c: chmod and chown. ops_info.c: stat, list, daemon_stat, gc.
  * ops_stream.c: attach. create.c: create and stream_create (pending when
- * the object is made in the thread pool). ops_group.c: publish. */
+ * the object is made in the thread pool). ops_group.c: publish (pending when
+ * the table is checked in the thread pool). */
 int tshmd_ops_hello(struct tshmd_server *srv, struct tshmd_session *ses,
                     const struct tshm__req *req, struct tshmd_reply *rep);
 int tshmd_ops_open(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,

@@ -297,8 +297,8 @@ tshm__toc_validate(const void *buf, uint64_t len, uint64_t data_size, uint32_t *
         }
         memcpy(&h, buf, sizeof(h));
         if (toc_bytes != len || h.reserved != 0 || h.meta_len > TSHM_GROUP_META_MAX ||
-            h.ndims > (uint64_t)h.count * TSHM_MAX_NDIM ||
-            h.strings_bytes > TSHM_TOC_MAX || h.meta_len > h.strings_bytes ||
+            h.ndims > (uint64_t)h.count * TSHM_MAX_NDIM || h.strings_bytes > TSHM_TOC_MAX ||
+            h.meta_len > h.strings_bytes ||
             toc_parts(h.count, h.ndims, h.strings_bytes, &lay) < 0 || lay.toc_bytes != toc_bytes) {
                 *ret_why = "table of contents: its sizes disagree";
                 return TSHM_EBADHDR;
