@@ -88,12 +88,12 @@ info_dict(const tshm_info *info, const tshm_stream_info *si)
             tshm_backing_name(info->backing) != NULL ? tshm_backing_name(info->backing) : "unknown",
             "page_size", (unsigned long long)info->page_size);
         if (d != NULL && info->kind == TSHM_KIND_GROUP) {
-                PyObject *n = PyLong_FromUnsignedLongLong(info->tensors);
+                PyObject *count = PyLong_FromUnsignedLongLong(info->tensors);
 
-                if (n == NULL || PyDict_SetItemString(d, "tensors", n) < 0) {
+                if (count == NULL || PyDict_SetItemString(d, "tensors", count) < 0) {
                         Py_CLEAR(d);
                 }
-                Py_XDECREF(n);
+                Py_XDECREF(count);
         }
         if (d != NULL && si != NULL) {
                 PyObject *st = info_stream_dict(si);
