@@ -119,10 +119,11 @@ class SegmentInfo(TypedDict):
     opens: int  # open handles, all clients together
     created: str  # ISO 8601 UTC, nanoseconds
     created_ns: int
-    kind: Literal["array", "stream"]
+    kind: Literal["array", "stream", "group"]
     backing: Literal["tmpfs", "tmpfs-huge", "hugetlbfs", "unknown"]  # /dev/shm or --shm-dir
     page_size: int  # bytes of its pages: 4096, or 2 MiB on a huge-page tmpfs; 0 unknown
     stream: NotRequired[StreamInfo]  # only for a stream
+    tensors: NotRequired[int]  # only for a tensor group: how many it holds
 
 class DaemonInfo(TypedDict):
     """The daemon's counters: the keys of 'tshm stats --json'."""
