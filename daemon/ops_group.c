@@ -19,18 +19,6 @@
 
 #include "group.h"
 
-bool
-tshmd_seg_is_group(const struct tshmd_seg *seg)
-{
-        return (seg->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_GROUP;
-}
-
-bool
-tshmd_seg_unpublished(const struct tshmd_seg *seg)
-{
-        return seg->state == TSHMD_SEG_UNPUBLISHED;
-}
-
 /* Read exactly @len bytes at @off of @fd: pread, not a mapping, because the
  * creator may truncate the object meanwhile (a short read is then an error,
  * never a SIGBUS). */

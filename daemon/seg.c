@@ -96,3 +96,15 @@ tshmd_seg_check_header(struct tshmd_server *srv, const struct tshmd_seg *seg, in
         tshmd_log(LOG_WARNING, "the header of '%s' was changed by a client; %s", seg->name,
                   rv == 0 ? "repaired" : "cannot repair it");
 }
+
+bool
+tshmd_seg_is_group(const struct tshmd_seg *seg)
+{
+        return (seg->flags & TSHM_HDR_KIND_MASK) == TSHM_KIND_GROUP;
+}
+
+bool
+tshmd_seg_unpublished(const struct tshmd_seg *seg)
+{
+        return seg->state == TSHMD_SEG_UNPUBLISHED;
+}

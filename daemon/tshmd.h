@@ -554,6 +554,10 @@ int tshmd_seg_remove(struct tshmd_server *srv, struct tshmd_seg *seg);
 /* Before handing @seg out through @fd, make sure its header says what the
  * registry does (a writer may have scribbled on it); repair it if not. */
 void tshmd_seg_check_header(struct tshmd_server *srv, const struct tshmd_seg *seg, int fd);
+/* Whether @seg is a tensor group, and whether it is one nobody but its
+ * creator may see yet (ops_group.c publishes it). */
+bool tshmd_seg_is_group(const struct tshmd_seg *seg);
+bool tshmd_seg_unpublished(const struct tshmd_seg *seg);
 
 /* stream.c: streams' subscriber tables. Made on the first attach
  * (tshmd_stream_table); a subscription takes an entry (tshmd_stream_join)
@@ -711,9 +715,7 @@ int tshmd_create(struct tshmd_server *srv, struct tshmd_session *ses, const stru
 /* ops_group.c: publish a tensor group. */
 int tshmd_ops_publish(struct tshmd_server *srv, struct tshmd_session *ses,
                       const struct tshm__req *req, struct tshmd_reply *rep);
-/* Whether @seg is a group nobody may see yet, and whether it is a group. */
-bool tshmd_seg_unpublished(const struct tshmd_seg *seg);
-bool tshmd_seg_is_group(const struct tshmd_seg *seg);
+
 
 /* queue.c: a connection's output queue and what it costs, counted per
  * connection, per uid and in all (TSHMD_QUEUE_*). */
