@@ -401,6 +401,11 @@ st_header_parse(const void *buf, size_t len, uint64_t data_len, struct st_header
         int rv;
 
         memset(&h, 0, sizeof(h));
+        /* As the reference: a header must start with its object. */
+        if (len == 0 || ((const char *)buf)[0] != '{') {
+                st_err(err, errlen, "header does not start with '{'");
+                return TSHM_EINVAL;
+        }
         /* Strict: one object, no duplicate key, no NUL in a string, nothing
          * after it but blanks (the reference pads with spaces). */
         if ((h.root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {

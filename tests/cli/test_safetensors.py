@@ -57,7 +57,7 @@ def rand_bytes(rng, n, dtype):
     return bytes(rng.randrange(256) for _ in range(n))
 
 
-def st_file(tensors, meta=None, data_order=None, meta_last=False, dumps=None, pad=8, lead=b""):
+def st_file(tensors, meta=None, data_order=None, meta_last=False, dumps=None, pad=8):
     """The bytes of a safetensors file: tensors is [(name, dtype, shape, raw)],
     listed in the header in that order; data_order (indices) is the order of
     their bytes in the data area (default: the same)."""
@@ -74,7 +74,7 @@ def st_file(tensors, meta=None, data_order=None, meta_last=False, dumps=None, pa
     if meta is not None and meta_last:
         hdr["__metadata__"] = meta
     text = (dumps or (lambda h: json.dumps(h, separators=(",", ":"), ensure_ascii=False)))(hdr)
-    h = lead + text.encode()
+    h = text.encode()
     if pad:
         h += b" " * (-len(h) % pad)
     return struct.pack("<Q", len(h)) + h + data
@@ -187,7 +187,7 @@ def test_round_trips(rng):
         return json.dumps(h, indent=3) + "\n"
     order = list(reversed(range(len(tensors))))
     round_trip("odd", st_file(tensors, meta={"a": "b"}, meta_last=True, data_order=order,
-                              dumps=indented, pad=0, lead=b"  "), tensors, "odd spacing and order")
+                              dumps=indented, pad=0), tensors, "odd spacing and order")
     round_trip("nometa", st_file(tensors[:2]), tensors[:2], "no metadata")
     round_trip("none", st_file([], meta={"only": "metadata"}), [], "no tensors")
     names = [("w\u00e9ird \"name\"\twith\\ctl\x01", "U8", [2], b"ab"), ("/.:[]{}", "I16", [1], b"zz")]
@@ -293,7 +293,9 @@ def hostile_cases():
         ("duplicate", raw_file(b'{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},'
                                b' "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}', d8),
          "duplicate"),
-        ("not_object", raw_file(b"[1, 2]", d8), "not a JSON object"),
+        ("not_object", raw_file(b"[1, 2]", d8), "start with '{'"),
+        ("leading_space", raw_file(b" " + hdr(ok), d8), "start with '{'"),
+        ("empty_header", raw_file(b"", d8), "start with '{'"),
         ("nul_name", raw_file(b'{"a\\u0000b": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}',
                               b"\0"), "not valid JSON"),
         ("out_of_range", raw_file(one(data_offsets=[0, 8]), b"\0" * 4), "out of range"),
