@@ -474,7 +474,7 @@ group_lines(FILE *out, const tshm_group *g)
                 (void)fprintf(out, "metadata: %s\n", text);
                 free(text);
         } else if (len > 0) {
-                (void)fprintf(out, "metadata: %zu bytes\n", len);
+                (void)fprintf(out, "metadata: %zu bytes, no __metadata__\n", len);
         }
 }
 
