@@ -102,8 +102,8 @@ st_load_header(struct st_load *l)
         }
         if (l->text_len > TSHM_GROUP_META_MAX) {
                 return cli_fail(l->ctx,
-                                "%s: header of %" PRIu64 " bytes: a group's metadata, which "
-                                "keeps it, holds at most %u",
+                                "%s: header of %" PRIu64
+                                " bytes is over %u, the most a group keeps as its metadata",
                                 l->path, l->text_len, TSHM_GROUP_META_MAX);
         }
         if ((l->text = malloc(l->text_len > 0 ? l->text_len : 1)) == NULL) {

@@ -344,6 +344,16 @@ def test_hostile():
         check(word in r.stderr and path in r.stderr and r.stderr.count("\n") == 1,
               "%s: message does not name the file and the problem (%r): %s" % (gname, word, r.stderr))
         check(not os.path.exists(shm_object(gname)), "%s: left an object in /dev/shm" % gname)
+    # A header the reference would read but over what a group keeps as
+    # metadata (64 MiB): refused before it is read (the file is sparse).
+    path = os.path.join(work, "meta_limit.safetensors")
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", 70000000))
+        f.truncate(8 + 70000000)
+    r = tshm("load", "meta_limit", path)
+    check(r.returncode == 1 and "the most a group keeps as its metadata" in r.stderr and path in r.stderr,
+          "a 70 MB header: exit %d, %s" % (r.returncode, r.stderr))
+    os.unlink(path)
     check(set(listed()) == before, "hostile files left segments: %s" % (set(listed()) - before))
     # A name too long by one is refused; one at the limit loads.
     name = "n" * 1024
