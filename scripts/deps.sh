@@ -8,6 +8,8 @@ PACKAGES=(
         # scripts/lint.sh (clang-format 14 and clang-tidy 14 on Debian 12).
         clang-format clang-tidy
         libuv1-dev libmsgpack-dev check uthash-dev
+        # The CLI: the JSON header of .safetensors files.
+        libjansson-dev
         python3 python3-numpy python3-dev python3-pytest python3-torch libdlpack-dev
         # The service tests (systemd-analyze, systemd-socket-activate), the man
         # pages, and building and checking the Debian packages (tests/service).

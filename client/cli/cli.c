@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "tshm.h"
@@ -143,4 +144,21 @@ cli_flush(const struct cli_ctx *ctx, int status)
                 return cli_fail(ctx, "cannot write the output");
         }
         return status;
+}
+
+enum cli_format
+cli_file_format(const char *path)
+{
+        const char *dot = strrchr(path, '.');
+
+        if (dot == NULL || strchr(dot, '/') != NULL) {
+                return CLI_FORMAT_NONE;
+        }
+        if (strcasecmp(dot, ".npy") == 0) {
+                return CLI_FORMAT_NPY;
+        }
+        if (strcasecmp(dot, ".safetensors") == 0) {
+                return CLI_FORMAT_SAFETENSORS;
+        }
+        return CLI_FORMAT_NONE;
 }

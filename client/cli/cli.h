@@ -74,6 +74,20 @@ int cmd_chown(const struct cli_ctx *ctx);
 int cmd_gc(const struct cli_ctx *ctx);
 int cmd_watch(const struct cli_ctx *ctx);
 
+/* 'tshm load' and 'tshm save' of a .safetensors file (cmd_safetensors.c). */
+int cmd_load_safetensors(const struct cli_ctx *ctx);
+int cmd_save_safetensors(const struct cli_ctx *ctx);
+
+/* The file formats of 'tshm load' and 'tshm save', told by the extension. */
+enum cli_format {
+        CLI_FORMAT_NONE, /* none tshm reads */
+        CLI_FORMAT_NPY,
+        CLI_FORMAT_SAFETENSORS,
+};
+
+/* The format of @path by its extension (any case). */
+enum cli_format cli_file_format(const char *path);
+
 /* A group given by name or number (cmd_perm.c). */
 bool cli_parse_group(const char *s, uint32_t *ret_gid);
 

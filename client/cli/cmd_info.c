@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "fmt.h"
 #include "json.h"
+#include "safetensors.h"
 
 /* Characters of fmt_time_local()'s "2026-11-28 04:50:01". */
 #define FMT_TIME_LOCAL_WIDTH 19
@@ -37,13 +38,73 @@ stream_of(tshm_client *c, const tshm_info *info, tshm_stream_info *si)
                tshm_stream_stat(c, info->name, si) == 0;
 }
 
+static const char *
+kind_name(uint32_t kind)
+{
+        switch (kind) {
+        case TSHM_KIND_STREAM:
+                return "stream";
+        case TSHM_KIND_GROUP:
+                return "group";
+        default:
+                return "array";
+        }
+}
+
 static void
-info_json(FILE *out, tshm_client *c, const tshm_info *info)
+json_shape(FILE *out, size_t ndim, const uint64_t *shape)
+{
+        size_t i;
+
+        (void)putc('[', out);
+        for (i = 0; i < ndim && i < TSHM_MAX_NDIM; i++) {
+                (void)fprintf(out, i == 0 ? "%" PRIu64 : ", %" PRIu64, shape[i]);
+        }
+        (void)putc(']', out);
+}
+
+/* 'tshm info --json' of a group: "tensors" as a list, and "metadata". */
+static void
+group_json(struct json_obj *o, const tshm_group *g)
+{
+        FILE *out = o->out;
+        struct json_obj t;
+        tshm_tensor tt;
+        const void *meta;
+        char dt[32], *text;
+        size_t i, n = tshm_group_count(g), len;
+
+        json_obj_key(o, "tensors");
+        (void)fputs(n == 0 ? "[" : "[\n", out);
+        for (i = 0; i < n && tshm_group_tensor(g, i, &tt) == 0; i++) {
+                (void)fputs("    ", out);
+                json_obj_begin(&t, out);
+                json_obj_str(&t, "name", tt.name);
+                json_obj_str(&t, "dtype", fmt_dtype(tt.dtype, dt));
+                json_obj_key(&t, "shape");
+                json_shape(out, tt.ndim, tt.shape);
+                json_obj_u64(&t, "offset", tt.offset);
+                json_obj_u64(&t, "nbytes", tt.nbytes);
+                json_obj_end(&t);
+                (void)fputs(i + 1 < n ? ",\n" : "\n", out);
+        }
+        (void)fputs(n == 0 ? "]" : "  ]", out);
+        meta = tshm_group_metadata(g, &len);
+        if ((text = st_meta_text(meta, len)) != NULL) {
+                json_obj_key(o, "metadata");
+                (void)fputs(text, out);
+                free(text);
+        }
+}
+
+/* The JSON object of one segment; with @g, the group it is, described
+ * whole. */
+static void
+info_json(FILE *out, tshm_client *c, const tshm_info *info, const tshm_group *g)
 {
         tshm_stream_info si;
         struct json_obj o;
         char dt[32], mode[16], created[FMT_TIME_BUF];
-        uint32_t i;
 
         fmt_time_iso(info->created_ns, created);
         (void)snprintf(mode, sizeof(mode), "%04o", info->mode);
@@ -51,11 +112,7 @@ info_json(FILE *out, tshm_client *c, const tshm_info *info)
         json_obj_str(&o, "name", info->name);
         json_obj_str(&o, "dtype", fmt_dtype(info->dtype, dt));
         json_obj_key(&o, "shape");
-        (void)putc('[', out);
-        for (i = 0; i < info->ndim && i < TSHM_MAX_NDIM; i++) {
-                (void)fprintf(out, i == 0 ? "%" PRIu64 : ", %" PRIu64, info->shape[i]);
-        }
-        (void)putc(']', out);
+        json_shape(out, info->ndim, info->shape);
         json_obj_u64(&o, "nbytes", info->nbytes);
         json_obj_u64(&o, "size", info->size);
         json_obj_u64(&o, "owner", info->owner_uid);
@@ -64,7 +121,7 @@ info_json(FILE *out, tshm_client *c, const tshm_info *info)
         json_obj_u64(&o, "opens", info->opens);
         json_obj_str(&o, "created", created);
         json_obj_u64(&o, "created_ns", info->created_ns);
-        json_obj_str(&o, "kind", info->kind == TSHM_KIND_STREAM ? "stream" : "array");
+        json_obj_str(&o, "kind", kind_name(info->kind));
         json_obj_str(&o, "backing",
                      tshm_backing_name(info->backing) != NULL ? tshm_backing_name(info->backing)
                                                               : "unknown");
@@ -76,6 +133,11 @@ info_json(FILE *out, tshm_client *c, const tshm_info *info)
                               ", \"policy\": \"%s\", \"subscribers\": %" PRIu32
                               ", \"frames\": %" PRIu64 "}",
                               si.slots, stream_policy_name(si.policy), si.subscribers, si.frames);
+        }
+        if (g != NULL) {
+                group_json(&o, g);
+        } else if (info->kind == TSHM_KIND_GROUP) {
+                json_obj_u64(&o, "tensors", info->tensors);
         }
         json_obj_end(&o);
 }
@@ -213,7 +275,7 @@ ls_row(FILE *out, size_t width, const char *fmt, ...)
 }
 
 /* The STREAM cell of @in into @buf: "4 slots block, 2 subscribers, 5
- * frames", or "-" for an array. */
+ * frames", "group, 3 tensors", or "-" for an array. */
 static void
 ls_ring(tshm_client *c, const tshm_info *in, char *buf, size_t len)
 {
@@ -223,6 +285,9 @@ ls_ring(tshm_client *c, const tshm_info *in, char *buf, size_t len)
                 (void)snprintf(buf, len,
                                "%" PRIu32 " slots %s, %" PRIu32 " subscribers, %" PRIu64 " frames",
                                si.slots, stream_policy_name(si.policy), si.subscribers, si.frames);
+        } else if (in->kind == TSHM_KIND_GROUP) {
+                (void)snprintf(buf, len, "group, %" PRIu64 " tensor%s", in->tensors,
+                               in->tensors == 1 ? "" : "s");
         } else {
                 (void)snprintf(buf, len, "-");
         }
@@ -296,7 +361,7 @@ cmd_ls(const struct cli_ctx *ctx)
                 (void)fputs(count == 0 ? "[" : "[\n", stdout);
                 for (i = 0; i < count; i++) {
                         (void)fputs("  ", stdout);
-                        info_json(stdout, c, &infos[i]);
+                        info_json(stdout, c, &infos[i], NULL);
                         (void)fputs(i + 1 < count ? ",\n" : "\n", stdout);
                 }
                 (void)fputs("]\n", stdout);
@@ -355,10 +420,69 @@ info_lines(FILE *out, tshm_client *c, const tshm_info *in)
         }
 }
 
+/* Column widths of a group's tensor table. */
+struct group_widths {
+        size_t name, dtype, shape, offset, nbytes;
+};
+
+static void
+group_measure(const tshm_group *g, struct group_widths *w)
+{
+        char shape[FMT_SHAPE_BUF], dt[32];
+        tshm_tensor t;
+        size_t i;
+
+        w->name = strlen("NAME");
+        w->dtype = strlen("DTYPE");
+        w->shape = strlen("SHAPE");
+        w->offset = strlen("OFFSET");
+        w->nbytes = strlen("BYTES");
+        for (i = 0; tshm_group_tensor(g, i, &t) == 0; i++) {
+                fmt_shape(t.ndim, t.shape, shape);
+                w->name = zmax(w->name, t.name_len);
+                w->dtype = zmax(w->dtype, strlen(fmt_dtype(t.dtype, dt)));
+                w->shape = zmax(w->shape, strlen(shape));
+                w->offset = zmax(w->offset, (size_t)snprintf(NULL, 0, "%" PRIu64, t.offset));
+                w->nbytes = zmax(w->nbytes, (size_t)snprintf(NULL, 0, "%" PRIu64, t.nbytes));
+        }
+}
+
+/* 'tshm info' of a group: its tensors as a table, then its metadata. */
+static void
+group_lines(FILE *out, const tshm_group *g)
+{
+        struct group_widths w;
+        char shape[FMT_SHAPE_BUF], dt[32];
+        tshm_tensor t;
+        const void *meta;
+        char *text;
+        size_t i, len;
+
+        group_measure(g, &w);
+        (void)fprintf(out, "tensors: %zu\n", tshm_group_count(g));
+        (void)fprintf(out, "  %-*s  %-*s  %-*s  %*s  %*s\n", (int)w.name, "NAME", (int)w.dtype,
+                      "DTYPE", (int)w.shape, "SHAPE", (int)w.offset, "OFFSET", (int)w.nbytes,
+                      "BYTES");
+        for (i = 0; tshm_group_tensor(g, i, &t) == 0; i++) {
+                fmt_shape(t.ndim, t.shape, shape);
+                (void)fprintf(out, "  %-*s  %-*s  %-*s  %*" PRIu64 "  %*" PRIu64 "\n", (int)w.name,
+                              t.name, (int)w.dtype, fmt_dtype(t.dtype, dt), (int)w.shape, shape,
+                              (int)w.offset, t.offset, (int)w.nbytes, t.nbytes);
+        }
+        meta = tshm_group_metadata(g, &len);
+        if ((text = st_meta_text(meta, len)) != NULL) {
+                (void)fprintf(out, "metadata: %s\n", text);
+                free(text);
+        } else if (len > 0) {
+                (void)fprintf(out, "metadata: %zu bytes, no __metadata__\n", len);
+        }
+}
+
 int
 cmd_info(const struct cli_ctx *ctx)
 {
         tshm_client *c = NULL;
+        tshm_group *g = NULL;
         tshm_info info;
         int rv, status;
 
@@ -369,14 +493,25 @@ cmd_info(const struct cli_ctx *ctx)
                 status = cli_fail_seg(ctx, c, rv, ctx->argv[0]);
                 goto out;
         }
+        /* A group's tensors are in its table of contents: open it (read
+         * access, as for any info), nothing to populate but that. */
+        if (info.kind == TSHM_KIND_GROUP &&
+            (rv = tshm_group_open(c, ctx->argv[0], TSHM_OPEN_NOPOPULATE, &g)) < 0) {
+                status = cli_fail_seg(ctx, c, rv, ctx->argv[0]);
+                goto out;
+        }
         if (ctx->json) {
-                info_json(stdout, c, &info);
+                info_json(stdout, c, &info, g);
                 (void)putc('\n', stdout);
         } else {
                 info_lines(stdout, c, &info);
+                if (g != NULL) {
+                        group_lines(stdout, g);
+                }
         }
         status = cli_flush(ctx, CLI_EXIT_OK);
 out:
+        (void)tshm_group_close(g); /* read-only: nothing to lose */
         tshm_disconnect(c);
         return status;
 }

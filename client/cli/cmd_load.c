@@ -1,5 +1,6 @@
 /*
- * cmd_load.c - 'tshm load': a new segment from a NumPy .npy file.
+ * cmd_load.c - 'tshm load': a new segment from a NumPy .npy file (and the
+ * dispatch to cmd_safetensors.c for a .safetensors one).
  *
  * The file is streamed into the segment in chunks, so a file of any size
  * needs only a small buffer, and a Fortran-ordered file is scattered into C
@@ -224,6 +225,14 @@ cmd_load(const struct cli_ctx *ctx)
         FILE *f;
         int status;
 
+        switch (cli_file_format(path)) {
+        case CLI_FORMAT_SAFETENSORS:
+                return cmd_load_safetensors(ctx);
+        case CLI_FORMAT_NPY:
+                break;
+        default:
+                return cli_usage(ctx, "'%s': not a .npy or .safetensors file (by its name)", path);
+        }
         if ((f = fopen(path, "rbe")) == NULL) {
                 return cli_fail(ctx, "cannot open '%s': %s", path, strerror(errno));
         }

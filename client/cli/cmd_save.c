@@ -1,6 +1,7 @@
 /*
  * cmd_save.c - 'tshm save': a segment written to a NumPy .npy file, byte for
- * byte as numpy.save() writes the same array.
+ * byte as numpy.save() writes the same array (a .safetensors file:
+ * cmd_safetensors.c).
  *
  * The file is written as FILE.tmp and renamed over FILE, so a failure or
  * an interrupt never leaves a partial FILE behind.
@@ -93,6 +94,14 @@ cmd_save(const struct cli_ctx *ctx)
         char *tmp = NULL;
         int rv, status;
 
+        switch (cli_file_format(path)) {
+        case CLI_FORMAT_SAFETENSORS:
+                return cmd_save_safetensors(ctx);
+        case CLI_FORMAT_NPY:
+                break;
+        default:
+                return cli_usage(ctx, "'%s': not a .npy or .safetensors file (by its name)", path);
+        }
         if (asprintf(&tmp, "%s.tmp", path) < 0) {
                 return cli_fail(ctx, "%s", tshm_strerror(TSHM_ENOMEM));
         }

@@ -27,17 +27,22 @@ static const struct cli_cmd commands[] = {
      "Columns: NAME DTYPE SHAPE SIZE OWNER MODE OPENS CREATED STREAM, oldest first.\n"
      "--prefix lists only the names that start with PREFIX (the daemon filters).\n"
      "SHAPE and SIZE of a stream are one frame's; STREAM shows its slots, policy,\n"
-     "subscribers and frames published (\"-\" for an array).\n"
+     "subscribers and frames published, for a tensor group \"group, N tensors\"\n"
+     "(\"-\" for an array).\n"
      "With --json, print one JSON array of objects with the keys name, dtype,\n"
-     "shape, nbytes, size, owner, group, mode, opens, created, created_ns, and\n"
-     "for a stream \"stream\": {slots, policy, subscribers, frames}.\n"
+     "shape, nbytes, size, owner, group, mode, opens, created, created_ns, kind\n"
+     "(array, stream or group), backing, page_size, for a stream \"stream\":\n"
+     "{slots, policy, subscribers, frames}, and for a group \"tensors\": N.\n"
      "On a terminal, rows are fitted to its width ($COLUMNS, else the terminal's):\n"
      "long names and shapes are cut, ending in \"...\", then the row. -w, --wide,\n"
      "or output to a pipe or file, shows them whole.\n",
      CLI_OPT_JSON | CLI_OPT_WIDE | CLI_OPT_PREFIX, 0, 0, cmd_ls},
     {"info", "NAME [--json]", "describe one segment",
      "Print \"key: value\" lines, or with --json one JSON object with the keys\n"
-     "of 'tshm ls --json'.\n",
+     "of 'tshm ls --json'.\n"
+     "For a tensor group, also its tensors (name, dtype, shape, offset, bytes)\n"
+     "and its metadata's \"__metadata__\" object; with --json the keys\n"
+     "\"tensors\": [{name, dtype, shape, offset, nbytes}, ...] and \"metadata\".\n",
      CLI_OPT_JSON, 1, 1, cmd_info},
     {"create",
      "NAME DTYPE SHAPE [--mode OCTAL] [--group GROUP] [--slots N [--policy P]] [--ephemeral]",
@@ -65,15 +70,24 @@ static const struct cli_cmd commands[] = {
      "Remove each NAME. Processes that have a segment open keep it until they\n"
      "close it.\n",
      0, 1, -1, cmd_rm},
-    {"load", "NAME FILE.npy [--mode OCTAL] [--no-populate]", "create a segment from a .npy file",
+    {"load", "NAME FILE.npy|FILE.safetensors [--mode OCTAL] [--no-populate]",
+     "create a segment from a .npy or .safetensors file",
      "Read a NumPy .npy file (format 1.0, 2.0 or 3.0; little-endian; C or\n"
-     "Fortran order) into a new segment with its dtype and shape.\n"
+     "Fortran order) into a new segment with its dtype and shape, or a\n"
+     ".safetensors file into a new tensor group: its tensors in file order,\n"
+     "its JSON header as the group's metadata. The file is checked first and\n"
+     "the group published only once complete: on any error or interrupt,\n"
+     "nothing is left. On a terminal, files over 64 MiB show their progress.\n"
      "The new segment's pages are mapped in one go before it is filled, whatever\n"
      "its size; --no-populate lets them fault in one by one instead.\n",
      CLI_OPT_MODE | CLI_OPT_NOPOP, 2, 2, cmd_load},
-    {"save", "NAME FILE.npy [--no-populate]", "write a segment to a .npy file",
-     "Write the segment as numpy.save() would (format 1.0, C order). bfloat16\n"
+    {"save", "NAME FILE.npy|FILE.safetensors [--no-populate]",
+     "write a segment to a .npy or .safetensors file",
+     "Write an array as numpy.save() would (format 1.0, C order). bfloat16\n"
      "segments cannot be saved: NumPy has no such dtype.\n"
+     "Write a tensor group as a .safetensors file: the header it was loaded\n"
+     "with when that still describes it (the same file, byte for byte), else\n"
+     "a fresh one as the reference writes it. complex tensors cannot be saved.\n"
      "The segment's pages are mapped in one go before it is read, whatever its\n"
      "size; --no-populate lets them fault in one by one instead.\n",
      CLI_OPT_NOPOP, 2, 2, cmd_save},
