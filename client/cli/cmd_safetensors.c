@@ -141,6 +141,12 @@ st_load_fill(struct st_load *l, tshm_group *g)
                         n = t.nbytes - done < ST_CHUNK ? t.nbytes - done : ST_CHUNK;
                         rv = st_pread(l->fd, (unsigned char *)t.data + done, (size_t)n,
                                       base + l->hdr.tensors[i].begin + done);
+                        /* The bytes now live in the group: drop the page
+                         * cache's copy of them, so that loading a model
+                         * does not hold it in memory twice (a no-op where
+                         * the file is itself in memory, on a tmpfs). */
+                        (void)posix_fadvise(l->fd, (off_t)(base + l->hdr.tensors[i].begin + done),
+                                            (off_t)n, POSIX_FADV_DONTNEED);
                         progress_add(&pr, n);
                 }
         }
