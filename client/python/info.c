@@ -88,12 +88,12 @@ info_dict(const tshm_info *info, const tshm_stream_info *si)
             tshm_backing_name(info->backing) != NULL ? tshm_backing_name(info->backing) : "unknown",
             "page_size", (unsigned long long)info->page_size);
         if (d != NULL && info->kind == TSHM_KIND_GROUP) {
-                PyObject *tensors = PyLong_FromUnsignedLongLong(info->tensors);
+                PyObject *count = PyLong_FromUnsignedLongLong(info->tensors);
 
-                if (tensors == NULL || PyDict_SetItemString(d, "tensors", tensors) < 0) {
+                if (count == NULL || PyDict_SetItemString(d, "tensors", count) < 0) {
                         Py_CLEAR(d);
                 }
-                Py_XDECREF(tensors);
+                Py_XDECREF(count);
         }
         if (d != NULL && si != NULL) {
                 PyObject *st = info_stream_dict(si);
@@ -113,10 +113,10 @@ const char tshmpy_info_list_doc[] =
               "oldest first, as dicts with the keys and values of\n"
               "'tshm ls --json': name, dtype (str), shape (list), nbytes, size, owner (uid),\n"
               "group (gid), mode (str, e.g. '0600'), opens (open handles, all clients),\n"
-              "created (ISO 8601 UTC str), created_ns (int), kind ('array', 'stream' or\n"
-              "'group'), backing ('tmpfs', 'tmpfs-huge' or 'hugetlbfs') and page_size (bytes\n"
-              "of its pages); a group's has tensors (how many) too, and only a published\n"
-              "group is listed. A prefix no name could start with raises InvalidError.");
+              "created (ISO 8601 UTC str), created_ns (int), kind ('array', 'stream' or 'group';\n"
+              "a group has 'tensors', its tensor count too), backing ('tmpfs', 'tmpfs-huge' or "
+              "'hugetlbfs') and page_size (bytes of its\n"
+              "pages). A prefix no name could start with raises InvalidError.");
 
 PyObject *
 tshmpy_info_list(tshmpy_client *self, PyObject *args, PyObject *kwds)

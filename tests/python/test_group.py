@@ -17,7 +17,7 @@ import pytest
 
 import sharework
 import tshm
-from conftest import python, spawn
+from conftest import python, shm_mapped, spawn
 
 torch = pytest.importorskip("torch")
 import tshm.torch  # noqa: E402
@@ -523,3 +523,25 @@ def test_assign_state_dict_errors(client, name):
     assert m[0].bias.data_ptr() != bad["0.bias"].data_ptr()  # nothing assigned
     with pytest.raises(RuntimeError, match="not a tensor"):
         tshm.torch.assign_state_dict(m, dict(bad, **{"0.weight": [1.0]}), strict=False)
+
+
+def test_no_mapping_or_descriptor_left_behind(daemon, client, name):
+    g = tshm.save_state_dict(name, {"a": torch.ones(1000), "b": torch.zeros(3, 3)}, client=client)
+    g.close()
+    gc.collect()
+    maps0, fds0 = shm_mapped(daemon.prefix), len(os.listdir("/proc/self/fd"))
+    opens0 = client.stat(name)["opens"]
+    for _ in range(50):
+        sd = tshm.load_state_dict(name, client=client)
+        sd["a"].add_(1)  # a private page
+        arr = tshm.load_arrays(name, client=client)
+        with client.group_open(name) as r:
+            seg = r.segment
+            t = r.torch("b")
+        assert shm_mapped(daemon.prefix) > maps0
+        del sd, arr, seg, t, r
+    gc.collect()
+    assert shm_mapped(daemon.prefix) == maps0
+    assert len(os.listdir("/proc/self/fd")) == fds0
+    assert client.stat(name)["opens"] == opens0
+    client.unlink(name)

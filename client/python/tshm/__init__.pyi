@@ -62,6 +62,15 @@ Decisions the types cannot say:
   a queue pickles them; send t.clone(). tshm.torch's batches passed on from
   the training process cross as copies. tensor_origin(t) says which segment,
   and where, a tensor views.
+- Tensor groups: Client.group_create() makes an unpublished group (invisible
+  to everyone else, removed if its last view or its client's connection goes
+  first) that publish() makes visible whole; group_open() opens a published
+  one. save_state_dict()/save_arrays() do create, copy and publish;
+  load_state_dict()/load_arrays() return zero-copy views in group order
+  (read-only: copy-on-write tensors, non-writeable arrays). Tensor names are
+  any str (UTF-8 in the group). Group tensors cross torch.multiprocessing as
+  references, like segment tensors (tensor_origin() names the group and the
+  byte offset from its first data byte).
 """
 
 import builtins
@@ -125,7 +134,7 @@ class SegmentInfo(TypedDict):
     backing: Literal["tmpfs", "tmpfs-huge", "hugetlbfs", "unknown"]  # /dev/shm or --shm-dir
     page_size: int  # bytes of its pages: 4096, or 2 MiB on a huge-page tmpfs; 0 unknown
     stream: NotRequired[StreamInfo]  # only for a stream
-    tensors: NotRequired[int]  # only for a (published) tensor group: how many
+    tensors: NotRequired[int]  # only for a tensor group: how many it holds
 
 class DaemonInfo(TypedDict):
     """The daemon's counters: the keys of 'tshm stats --json'."""
