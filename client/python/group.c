@@ -200,7 +200,7 @@ group_array(tshmpy_group *self, PyObject *args, PyObject *kwds)
         int bf16_as_u16 = 0;
         tshmpy_mapping *map;
         tshmpy_segment desc;
-        PyObject *key;
+        PyObject *key, *res;
         tshm_tensor t;
 
         if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$p:array", TSHMPY_KW(kwlist), &key,
@@ -216,8 +216,12 @@ group_array(tshmpy_group *self, PyObject *args, PyObject *kwds)
                                       key, self->name);
         }
         /* Read-only (numpy will not let it be made writable) when the
-         * group was opened read-only. */
-        return tshmpy_numpy_view(&desc, map, t.data, bf16_as_u16 != 0);
+         * group was opened read-only. Held while numpy makes the array: a
+         * finalizer it runs could close the group. */
+        Py_INCREF(map);
+        res = tshmpy_numpy_view(&desc, map, t.data, bf16_as_u16 != 0);
+        Py_DECREF(map);
+        return res;
 }
 
 /* The mapping a group's tensors view: its own when writable, else its
@@ -251,6 +255,35 @@ group_tensor_map(tshmpy_group *self, tshmpy_mapping *map)
         return self->cow;
 }
 
+/* 0 when torch has a dtype for @dtype, else -1 with DtypeError raised (or
+ * ImportError: no torch). torch 1.13 has no uint16/32/64; dlpack.c would
+ * say so too, but in a segment's words. */
+static int
+group_torch_has(tshmpy_group *self, PyObject *key, tshm_dtype dtype)
+{
+        PyObject *torch;
+        int has;
+
+        if (dtype != TSHM_DTYPE_UINT16 && dtype != TSHM_DTYPE_UINT32 &&
+            dtype != TSHM_DTYPE_UINT64) {
+                return 0;
+        }
+        if ((torch = PyImport_ImportModule("torch")) == NULL) {
+                return -1;
+        }
+        has = PyObject_HasAttrString(torch, tshm_dtype_name(dtype));
+        Py_DECREF(torch);
+        if (has) {
+                return 0;
+        }
+        (void)tshmpy_err_fmt(tshmpy_DtypeError, 0,
+                             "tensor %R of group %R is %s, which this torch has no dtype for: "
+                             "use g.array(name) (or tshm.load_arrays), or a signed dtype of the "
+                             "same size",
+                             key, self->name, tshm_dtype_name(dtype));
+        return -1;
+}
+
 static PyObject *
 group_torch(tshmpy_group *self, PyObject *args, PyObject *kwds)
 {
@@ -261,7 +294,8 @@ group_torch(tshmpy_group *self, PyObject *args, PyObject *kwds)
         tshm_tensor t;
 
         if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:torch", TSHMPY_KW(kwlist), &key) ||
-            group_lookup(self, key, &t, &map) < 0 || group_desc(&desc, &t, key) < 0) {
+            group_lookup(self, key, &t, &map) < 0 || group_desc(&desc, &t, key) < 0 ||
+            group_torch_has(self, key, t.dtype) < 0) {
                 return NULL;
         }
         /* Held across the mmap, which releases the GIL. */
