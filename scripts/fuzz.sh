@@ -10,7 +10,8 @@
 # Usage: scripts/fuzz.sh [BUILD_DIR [TARGET...]]
 #   BUILD_DIR  default: ${TSHM_TEST_DIR:-_build-test}/fuzz; an existing build
 #              is reused, only the fuzzers rebuilt
-#   TARGET     proto_decode, frame_stream, seg_header, seg_reader, parse_spec, adopt
+#   TARGET     proto_decode, frame_stream, seg_header, seg_reader, parse_spec, adopt,
+#              group_toc
 #              (default: all)
 # Environment: TSHM_FUZZ_SECONDS, seconds per target (default 60);
 # TSHM_FUZZ_COVERAGE=1 also reports the line and branch coverage of proto/
@@ -26,7 +27,7 @@ shift || true
 seconds=${TSHM_FUZZ_SECONDS:-60}
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-        targets=(proto_decode frame_stream seg_header seg_reader parse_spec adopt)
+        targets=(proto_decode frame_stream seg_header seg_reader parse_spec adopt group_toc)
 fi
 
 mkdir -p "$dir"
@@ -77,6 +78,7 @@ sources() {
         seg_header) echo header.c ;;
         parse_spec) echo spec.c ;;
         adopt) echo ../daemon/adopt.c ../daemon/seal.c header.c ;;
+        group_toc) echo group.c ;;
         esac
 }
 
