@@ -61,7 +61,7 @@ group_check_toc(const struct tshmd_seg *seg, int fd, uint32_t *ret_tensors, uint
         uint8_t head[TSHM_TOC_HEAD];
         uint8_t *toc = NULL;
         uint32_t *order = NULL;
-        uint64_t toc_bytes;
+        uint64_t toc_bytes, copy_bytes;
         struct stat st;
         int rv;
 
@@ -74,17 +74,29 @@ group_check_toc(const struct tshmd_seg *seg, int fd, uint32_t *ret_tensors, uint
             (rv = tshm__toc_size(head, seg->nbytes, &toc_bytes, why)) < 0) {
                 return rv;
         }
-        toc = tshm__malloc(toc_bytes);
-        order = tshm__malloc(((uint64_t)((const struct tshm__toc *)(void *)head)->count + 1) *
-                             sizeof(*order));
-        if (toc == NULL || order == NULL) {
+        if ((toc = tshm__malloc(toc_bytes)) == NULL) {
                 *why = "no memory for the table of contents";
                 rv = TSHM_ENOMEM;
                 goto out;
         }
         *why = "table of contents cut short";
-        if ((rv = group_pread(fd, toc, toc_bytes, TSHM_HDR_DATA_OFFSET)) < 0 ||
-            (rv = tshm__toc_validate(toc, toc_bytes, seg->nbytes, order, why)) < 0) {
+        if ((rv = group_pread(fd, toc, toc_bytes, TSHM_HDR_DATA_OFFSET)) < 0) {
+                goto out;
+        }
+        /* The order array is for the copy the validator reads, sized by
+         * the copy's count: the creator may have rewritten the head since
+         * the read above (the copy's count is checked here, the rest, its
+         * size against the @toc_bytes read, by the validator). */
+        if ((rv = tshm__toc_size(toc, seg->nbytes, &copy_bytes, why)) < 0) {
+                goto out;
+        }
+        order = tshm__malloc(((uint64_t)tshm__toc_head(toc)->count + 1) * sizeof(*order));
+        if (order == NULL) {
+                *why = "no memory for the table of contents";
+                rv = TSHM_ENOMEM;
+                goto out;
+        }
+        if ((rv = tshm__toc_validate(toc, toc_bytes, seg->nbytes, order, why)) < 0) {
                 goto out;
         }
         *ret_tensors = tshm__toc_head(toc)->count;
