@@ -142,9 +142,12 @@ tshm_group_create(tshm_client *c, const char *name, const tshm_tensor_spec *tens
         if (opts == NULL) {
                 opts = &defaults;
         }
-        if (c == NULL || ret_group == NULL || (count > 0 && tensors == NULL) ||
-            (opts->metadata_len > 0 && opts->metadata == NULL) || opts->reserved[0] != 0 ||
-            opts->reserved[1] != 0 || opts->reserved[2] != 0 || opts->reserved[3] != 0) {
+        /* The count first: group_build_toc() sizes an array by it (count +
+         * 1 must not wrap) and reads that many specs. */
+        if (c == NULL || ret_group == NULL || count > TSHM_GROUP_MAX_TENSORS ||
+            (count > 0 && tensors == NULL) || (opts->metadata_len > 0 && opts->metadata == NULL) ||
+            opts->reserved[0] != 0 || opts->reserved[1] != 0 || opts->reserved[2] != 0 ||
+            opts->reserved[3] != 0) {
                 return TSHM_EINVAL;
         }
         if ((rv = group_build_toc(c, tensors, count, opts, &lay, &toc)) < 0) {
