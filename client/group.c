@@ -65,6 +65,18 @@ group_adopt_toc(tshm_client *c, tshm_group *g, void *toc, uint64_t len, uint64_t
         return 0;
 }
 
+/* Close @seg after a failure whose reason is in c's errmsg: the close is a
+ * call of its own, which would clear it. */
+static void
+group_close_failed(tshm_client *c, tshm_seg *seg)
+{
+        char why[sizeof(c->errmsg)];
+
+        memcpy(why, c->errmsg, sizeof(why));
+        (void)tshm_close(seg);
+        memcpy(c->errmsg, why, sizeof(why));
+}
+
 static void
 group_free(tshm_group *g)
 {
@@ -167,7 +179,7 @@ tshm_group_create(tshm_client *c, const char *name, const tshm_tensor_spec *tens
         memcpy(tshm_seg_data(g->seg), toc, lay.toc_bytes);
         /* Our own table: validating it finds repeated names, and sorts. */
         if ((rv = group_adopt_toc(c, g, toc, lay.toc_bytes, tshm_seg_nbytes(g->seg))) < 0) {
-                (void)tshm_close(g->seg);
+                group_close_failed(c, g->seg);
                 group_free(g);
                 return rv == TSHM_EBADHDR ? TSHM_EINVAL : rv;
         }
@@ -249,7 +261,7 @@ tshm_group_open(tshm_client *c, const char *name, unsigned flags, tshm_group **r
         *ret_group = g;
         return 0;
 fail:
-        (void)tshm_close(g->seg);
+        group_close_failed(c, g->seg);
         group_free(g);
         return rv;
 }
