@@ -200,9 +200,10 @@ tshm_group_publish(tshm_group *g)
         }
         c = g->seg->client;
         (void)pthread_mutex_lock(&c->lock);
-        if (c->closed || g->seg->epoch != c->epoch) {
+        if (c->closed || g->seg->epoch != c->epoch || c->fd < 0 || tshm__conn_dead(c->fd)) {
                 /* The daemon went away meanwhile: the group went with the
-                 * connection that made it. */
+                 * connection that made it (and a call would connect again
+                 * and send its handle, meaningless there, on the new one). */
                 tshm__client_errmsg(c, "'%s': the connection that made it is gone",
                                     tshm_seg_name(g->seg));
                 rv = TSHM_ECONNRESET;
