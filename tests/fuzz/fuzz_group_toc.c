@@ -121,6 +121,7 @@ toc_check(const uint8_t *buf, uint64_t len, uint64_t data_size, const uint32_t *
         FUZZ_CHECK(h->count <= TSHM_GROUP_MAX_TENSORS && h->reserved == 0);
         FUZZ_CHECK(h->toc_bytes == len && len % TSHM_GROUP_ALIGN == 0 && len <= TSHM_TOC_MAX);
         FUZZ_CHECK(len <= data_size && h->data_end <= data_size && h->data_end >= len);
+        FUZZ_CHECK(data_size <= INT64_MAX);
         FUZZ_CHECK((i128)TSHM_TOC_HEAD + (i128)h->count * TSHM_TOC_ENTRY <= (i128)len);
         meta = tshm__toc_meta(buf, &meta_len);
         FUZZ_CHECK(meta_len <= TSHM_GROUP_META_MAX && in_buf(buf, len, meta, meta_len));
@@ -226,6 +227,7 @@ fuzz_raw(const uint8_t *data, size_t size)
         rv = tshm__toc_size(head, data_size, &toc_bytes, &why);
         if (rv == 0) {
                 FUZZ_CHECK(toc_bytes >= TSHM_TOC_HEAD && toc_bytes <= data_size);
+                FUZZ_CHECK(data_size <= INT64_MAX);
                 FUZZ_CHECK(toc_bytes <= TSHM_TOC_MAX && toc_bytes % TSHM_GROUP_ALIGN == 0);
         } else {
                 FUZZ_CHECK(rv == TSHM_EBADHDR && why != NULL);

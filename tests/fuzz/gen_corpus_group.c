@@ -143,6 +143,28 @@ gen_raw(void)
         free(toc);
 }
 
+/* Tensors whose ends pass 2^64 in a data area claiming 2^64 - 1 bytes, the
+ * third tensor's offset wrapped to 0 (written by hand: layout refuses the
+ * shapes). */
+static void
+gen_wrap(void)
+{
+        static const uint64_t a[] = {(1ull << 63) - 320}, b[] = {(1ull << 63) - 32}, c[] = {64};
+        const struct tshm__toc_spec t[3] = {{"a", 1, TSHM_DTYPE_UINT8, 1, a},
+                                            {"b", 1, TSHM_DTYPE_UINT8, 1, b},
+                                            {"c", 1, TSHM_DTYPE_UINT8, 1, c}};
+        const struct tshm__toc_spec small[3] = {{"a", 1, TSHM_DTYPE_UINT8, 1, c},
+                                                {"b", 1, TSHM_DTYPE_UINT8, 1, c},
+                                                {"c", 1, TSHM_DTYPE_UINT8, 1, c}};
+        struct tshm__toc_layout lay;
+        uint8_t *toc = toc_make(small, 3, NULL, &lay);
+
+        lay.data_end = 64;
+        tshm__toc_write(toc, &lay, t, 3, NULL, 0);
+        raw_seed("crash-offset-wrap", toc, lay.toc_bytes, UINT64_MAX);
+        free(toc);
+}
+
 /* ---- built: a mode byte (1), slack, count, metadata, tensors, mutations ---- */
 
 static void
@@ -175,5 +197,6 @@ void
 gen_group_toc(void)
 {
         gen_raw();
+        gen_wrap();
         gen_built();
 }

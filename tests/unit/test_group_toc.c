@@ -225,14 +225,17 @@ START_TEST(test_toc_size)
         ck_assert_int_eq(tshm__toc_size(good, lay.toc_bytes, &toc_bytes, &why), 0);
         ck_assert_int_eq(tshm__toc_size(good, lay.toc_bytes - 1, &toc_bytes, &why), TSHM_EBADHDR);
         ck_assert_int_eq(tshm__toc_size(good, TSHM_TOC_HEAD - 1, &toc_bytes, &why), TSHM_EBADHDR);
+        ck_assert_int_eq(tshm__toc_size(good, INT64_MAX, &toc_bytes, &why), 0);
+        ck_assert_int_eq(tshm__toc_size(good, (uint64_t)INT64_MAX + 1, &toc_bytes, &why),
+                         TSHM_EBADHDR);
+        ck_assert_int_eq(tshm__toc_size(good, UINT64_MAX, &toc_bytes, &why), TSHM_EBADHDR);
 #define SIZE_FAILS(off, width, value)                                                              \
         do {                                                                                       \
                 uint64_t v_ = (value);                                                             \
                 memcpy(head, good, sizeof(head));                                                  \
                 memcpy(head + (off), &v_, (width));                                                \
                 toc_bytes = 12345;                                                                 \
-                ck_assert_int_eq(tshm__toc_size(head, UINT64_MAX, &toc_bytes, &why),               \
-                                 TSHM_EBADHDR);                                                    \
+                ck_assert_int_eq(tshm__toc_size(head, INT64_MAX, &toc_bytes, &why), TSHM_EBADHDR); \
                 ck_assert_uint_eq(toc_bytes, 12345);                                               \
         } while (0)
         SIZE_FAILS(0, 1, 'X');
@@ -456,7 +459,8 @@ START_TEST(test_toc_layout_overflow)
         buf = toc_build(t, 1, NULL, &lay);
         ck_assert_uint_eq(lay.data_end, lay.toc_bytes + (1ull << 62));
         ck_assert_int_eq(toc_check(buf, lay.toc_bytes, lay.data_end), 0);
-        ck_assert_int_eq(toc_check(buf, lay.toc_bytes, UINT64_MAX), 0);
+        ck_assert_int_eq(toc_check(buf, lay.toc_bytes, INT64_MAX), 0);
+        ck_assert_int_eq(toc_check(buf, lay.toc_bytes, UINT64_MAX), TSHM_EBADHDR);
         ck_assert_int_eq(toc_check(buf, lay.toc_bytes, lay.data_end - 1), TSHM_EBADHDR);
         free(buf);
         ck_assert_int_eq(tshm__toc_layout(t, 2, 0, &lay), TSHM_EBADSHAPE);
@@ -496,6 +500,40 @@ START_TEST(test_toc_layout_count_limits)
 }
 END_TEST
 
+/* Tensors whose ends pass 2^64 in a data area that claims 2^64 - 1 bytes:
+ * the next offset must not wrap to 0 (onto the table). Written by hand:
+ * tshm__toc_layout() refuses these shapes. */
+START_TEST(test_toc_offsets_do_not_wrap)
+{
+        /* Table of 320 bytes; tensor 0 ends at 2^63, tensor 1 at
+         * 2^64 - 32, tensor 2 would start at align_up(2^64 - 32) = 0. */
+        static const uint64_t a[] = {(1ull << 63) - 320}, b[] = {(1ull << 63) - 32}, c[] = {64};
+        const struct tshm__toc_spec t[3] = {{"a", 1, TSHM_DTYPE_UINT8, 1, a},
+                                            {"b", 1, TSHM_DTYPE_UINT8, 1, b},
+                                            {"c", 1, TSHM_DTYPE_UINT8, 1, c}};
+        const struct tshm__toc_spec small[3] = {{"a", 1, TSHM_DTYPE_UINT8, 1, c},
+                                                {"b", 1, TSHM_DTYPE_UINT8, 1, c},
+                                                {"c", 1, TSHM_DTYPE_UINT8, 1, c}};
+        struct tshm__toc_layout lay;
+        uint8_t *buf;
+
+        ck_assert_int_eq(tshm__toc_layout(t, 3, 0, &lay), TSHM_EBADSHAPE);
+        /* The same parts (names, ndims), so the same table size. */
+        ck_assert_int_eq(tshm__toc_layout(small, 3, 0, &lay), 0);
+        ck_assert_uint_eq(lay.toc_bytes, 320);
+        lay.data_end = 64;
+        buf = malloc(lay.toc_bytes);
+        ck_assert_ptr_nonnull(buf);
+        tshm__toc_write(buf, &lay, t, 3, NULL, 0);
+        ck_assert_uint_eq(tshm__toc_entry_at(buf, 1)->offset, 1ull << 63);
+        ck_assert_uint_eq(tshm__toc_entry_at(buf, 2)->offset, 0);
+        ck_assert_int_eq(toc_check(buf, lay.toc_bytes, UINT64_MAX), TSHM_EBADHDR);
+        ck_assert_int_eq(toc_check(buf, lay.toc_bytes, UINT64_MAX - 63), TSHM_EBADHDR);
+        ck_assert_int_eq(toc_check(buf, lay.toc_bytes, INT64_MAX), TSHM_EBADHDR);
+        free(buf);
+}
+END_TEST
+
 /* Heads a writer forges with huge sizes: refused, no overflow (UBSan). */
 START_TEST(test_toc_forged_head_sizes)
 {
@@ -529,7 +567,7 @@ START_TEST(test_toc_forged_head_sizes)
         for (i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
                 memcpy(buf, good, lay.toc_bytes);
                 memcpy(buf + forged[i].off, &forged[i].value, forged[i].width);
-                ck_assert_msg(toc_check(buf, lay.toc_bytes, UINT64_MAX) == TSHM_EBADHDR,
+                ck_assert_msg(toc_check(buf, lay.toc_bytes, INT64_MAX) == TSHM_EBADHDR,
                               "forged field at %zu accepted", forged[i].off);
         }
         free(buf);
@@ -548,6 +586,7 @@ main(void)
                                   test_toc_order_bytewise, test_toc_nul_in_name,
                                   test_toc_name_lengths, test_toc_count_zero,
                                   test_toc_scalar_and_empty, test_toc_layout_overflow,
-                                  test_toc_layout_count_limits, test_toc_forged_head_sizes));
+                                  test_toc_layout_count_limits, test_toc_offsets_do_not_wrap,
+                                  test_toc_forged_head_sizes));
         return tshm_test_run(s);
 }
