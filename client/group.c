@@ -30,12 +30,18 @@ static int
 group_adopt_toc(tshm_client *c, tshm_group *g, void *toc, uint64_t len, uint64_t data_size)
 {
         const char *why = "";
-        uint64_t names_len = 0;
+        uint64_t names_len = 0, copy_bytes;
         uint32_t i, count = tshm__toc_head(toc)->count;
         char *p;
         int rv;
 
         g->toc = toc;
+        /* The copy's count, checked before it sizes anything: a writer may
+         * have rewritten it since the head was read out of the mapping. */
+        if ((rv = tshm__toc_size(toc, data_size, &copy_bytes, &why)) < 0) {
+                tshm__client_errmsg(c, "'%s': %s", tshm_seg_name(g->seg), why);
+                return rv;
+        }
         g->order = tshm__malloc(((size_t)count + 1) * sizeof(*g->order));
         if (g->order == NULL) {
                 return TSHM_ENOMEM;
