@@ -158,6 +158,7 @@ START_TEST(test_group_roundtrip)
         ck_assert(listed(b, "model"));
         /* Its bytes, through tshm_open(). */
         ck_assert_int_eq(tshm_open(b, "model", TSHM_OPEN_RDONLY, &raw), 0);
+        ck_assert_int_eq(tshm_group_close(r), 0);
         ck_assert_int_eq(tshm_seg_dtype(raw), TSHM_DTYPE_UINT8);
         ck_assert_uint_eq(tshm_seg_ndim(raw), 1);
         ck_assert_mem_eq(tshm_seg_data(raw), TSHM_TOC_MAGIC, 8);
@@ -232,6 +233,7 @@ START_TEST(test_group_close_unpublished_removes)
         tshm_disconnect(a);
         ck_assert(wait_objects(0));
         ck_assert_int_eq(tshm_stat(b, "model", &info), TSHM_ENOENT);
+        (void)tshm_group_close(g); /* frees the handle; its connection is gone */
         g = make_three(b, "model");
         ck_assert_int_eq(tshm_group_close(g), 0);
         tshm_disconnect(b);
@@ -280,6 +282,38 @@ START_TEST(test_group_kill9_mid_fill)
         ck_assert(!listed(b, "model"));
         g = make_three(b, "model");
         ck_assert_int_eq(tshm_group_close(g), 0);
+        tshm_disconnect(b);
+}
+END_TEST
+
+/* Unlinked, then closed: the last handle's close frees the segment in
+ * tshmd, which must not look at it afterwards (ASan's tshmd reports a
+ * use after free in its log, which fixture_stop() fails on). */
+START_TEST(test_group_unlink_then_close)
+{
+        tshm_client *a = fixture_connect(&f), *b = fixture_connect(&f);
+        tshm_group *g = make_three(a, "model"), *r = NULL;
+        tshm_seg *s = NULL;
+        tshm_tensor t;
+
+        fill(g);
+        ck_assert_int_eq(tshm_group_publish(g), 0);
+        ck_assert_int_eq(tshm_group_open(b, "model", TSHM_OPEN_RDONLY, &r), 0);
+        ck_assert_int_eq(tshm_unlink(a, "model"), 0);
+        ck_assert_int_eq(tshm_group_close(g), 0);
+        /* The reader still reads its tensors. */
+        ck_assert_int_eq(tshm_group_find(r, "step", &t), 2);
+        ck_assert_uint_eq(((const uint8_t *)t.data)[0], 3);
+        ck_assert_int_eq(tshm_group_close(r), 0);
+        ck_assert(wait_objects(0));
+        /* A plain segment the same way. */
+        ck_assert_int_eq(tshm_create(a, "plain", TSHM_DTYPE_UINT8, 1, s5, 0600, 0, &s), 0);
+        ck_assert_int_eq(tshm_unlink(a, "plain"), 0);
+        ck_assert_int_eq(tshm_close(s), 0);
+        g = make_three(a, "model");
+        ck_assert_int_eq(tshm_group_close(g), 0);
+        ck_assert_int_eq(fixture_count_objects(&f), 0);
+        tshm_disconnect(a);
         tshm_disconnect(b);
 }
 END_TEST
@@ -777,7 +811,8 @@ main(void)
 
         tshm_test_each(s, 120, setup, teardown,
                        TSHM_TESTS(test_group_roundtrip, test_group_unpublished_invisible,
-                                  test_group_close_unpublished_removes, test_group_kill9_mid_fill,
+                                  test_group_close_unpublished_removes,
+                                  test_group_unlink_then_close, test_group_kill9_mid_fill,
                                   test_group_restart, test_group_publish_refuses_rewritten_toc,
                                   test_group_corrupt_after_publish, test_group_truncate_unpublished,
                                   test_group_publish_count_race, test_group_open_count_race,
