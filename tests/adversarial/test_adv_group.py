@@ -11,7 +11,8 @@ Table of contents: test -> what it proves
       loop never makes a reader crash or read out of bounds: it gets
       TSHM_EBADHDR or a table whose every tensor lies in its mapping
   g2  test_g2_victim_open_bounded           neither a table claiming the
-      largest size nor an object truncated in a loop makes group_open hang
+      largest size nor an object truncated every 50 ms makes group_open
+      hang or crash
   g3  test_g3_unpublished_untouchable       another user cannot open, stat,
       unlink, publish or take the name of a victim's unpublished group
   g4  test_g4_private_group                 a 0600 group is its owner's
@@ -23,8 +24,8 @@ Table of contents: test -> what it proves
 import subprocess
 import time
 
-from conftest import (ACTOR, Daemon, Hostile, actor_run, assert_serving, client_env, finish,
-                      py_spawn)
+from conftest import (ACTOR, MIB, SANITIZER, Daemon, Hostile, actor_run, assert_serving,
+                      client_env, finish, py_spawn)
 
 
 def _fields(out, first):
@@ -104,14 +105,27 @@ def test_g2_victim_open_bounded(users, daemon):
     v = _victim(users, daemon, "g2", 3, timeout=30)
     scr.communicate(timeout=30)
     assert v["ok"] + v["badhdr"] == v["opens"] and v["opens"] > 0
+    # Cut to nothing every 50 ms (tshmd puts the size back within a few ms;
+    # libtshm's SIGBUS handler holds a faulting reader until it has; a cut
+    # kept up for longer than its 2 s bound kills readers of any segment,
+    # docs/security.md), while the victim opens and reads.
     h = Hostile(users["hostile"], daemon, "g2")
+    victim = subprocess.Popen([ACTOR, daemon.socket, "group-victim", "g2", "3"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/",
+                              env=client_env(daemon), **users["reader"].ids())
     try:
-        h.send("loop 3 0")
-        v = _victim(users, daemon, "g2", 3, timeout=30)
-        h.answer()
+        cuts = 0
+        while victim.poll() is None and cuts < 200:
+            h.cmd("trunc 0")
+            cuts += 1
+            time.sleep(0.05)
+        out, err = victim.communicate(timeout=30)
     finally:
         h.close()
-    assert v["opens"] > 0
+    assert victim.returncode == 0, f"victim exited {victim.returncode}:\n{out}\n{err}"
+    v = {k: float(x) for k, x in _fields(out, "opens").items()}
+    print(f"g2: {cuts} cuts, victim {v}")
+    assert cuts > 10 and v["opens"] > 0 and v["ok"] + v["badhdr"] == v["opens"], v
     daemon.assert_alive()
     assert_serving(daemon, users["reader"])
 
@@ -183,9 +197,10 @@ def test_g5_huge_toc_publish(users):
         assert int(pub["published"]) == n, out
         d.assert_alive()
         # tshmd gave back the table's copy: its RSS is near where it was
-        # (the group itself is shared memory it does not map).
+        # (the group itself is shared memory it does not map). ASan keeps
+        # freed memory in quarantine (256 MiB): there, only that much more.
         rss1 = d.rss_kb()
-        assert rss1 - rss0 < 64 * 1024, (rss0, rss1)
+        assert rss1 - rss0 < (320 if SANITIZER else 64) * MIB, (rss0, rss1)
         assert_serving(d, users["reader"])
         probe_out, _ = finish(probe, "the probe", timeout=60)
         print(f"g5: a stat by another user waited {probe_out.split()[-1]} ms at most")
