@@ -30,12 +30,18 @@ static int
 group_adopt_toc(tshm_client *c, tshm_group *g, void *toc, uint64_t len, uint64_t data_size)
 {
         const char *why = "";
-        uint64_t names_len = 0;
+        uint64_t names_len = 0, copy_bytes;
         uint32_t i, count = tshm__toc_head(toc)->count;
         char *p;
         int rv;
 
         g->toc = toc;
+        /* The copy's count, checked before it sizes anything: a writer may
+         * have rewritten it since the head was read out of the mapping. */
+        if ((rv = tshm__toc_size(toc, data_size, &copy_bytes, &why)) < 0) {
+                tshm__client_errmsg(c, "'%s': %s", tshm_seg_name(g->seg), why);
+                return rv;
+        }
         g->order = tshm__malloc(((size_t)count + 1) * sizeof(*g->order));
         if (g->order == NULL) {
                 return TSHM_ENOMEM;
@@ -63,6 +69,18 @@ group_adopt_toc(tshm_client *c, tshm_group *g, void *toc, uint64_t len, uint64_t
         }
         g->count = count;
         return 0;
+}
+
+/* Close @seg after a failure whose reason is in c's errmsg: the close is a
+ * call of its own, which would clear it. */
+static void
+group_close_failed(tshm_client *c, tshm_seg *seg)
+{
+        char why[sizeof(c->errmsg)];
+
+        memcpy(why, c->errmsg, sizeof(why));
+        (void)tshm_close(seg);
+        memcpy(c->errmsg, why, sizeof(why));
 }
 
 static void
@@ -152,9 +170,12 @@ tshm_group_create(tshm_client *c, const char *name, const tshm_tensor_spec *tens
         if (opts == NULL) {
                 opts = &defaults;
         }
-        if (c == NULL || ret_group == NULL || (count > 0 && tensors == NULL) ||
-            (opts->metadata_len > 0 && opts->metadata == NULL) || opts->reserved[0] != 0 ||
-            opts->reserved[1] != 0 || opts->reserved[2] != 0 || opts->reserved[3] != 0) {
+        /* The count first: group_build_toc() sizes an array by it (count +
+         * 1 must not wrap) and reads that many specs. */
+        if (c == NULL || ret_group == NULL || count > TSHM_GROUP_MAX_TENSORS ||
+            (count > 0 && tensors == NULL) || (opts->metadata_len > 0 && opts->metadata == NULL) ||
+            opts->reserved[0] != 0 || opts->reserved[1] != 0 || opts->reserved[2] != 0 ||
+            opts->reserved[3] != 0) {
                 return TSHM_EINVAL;
         }
         if ((rv = group_build_toc(c, tensors, count, opts, &lay, &toc)) < 0) {
@@ -195,9 +216,10 @@ tshm_group_publish(tshm_group *g)
         }
         c = g->seg->client;
         (void)pthread_mutex_lock(&c->lock);
-        if (c->closed || g->seg->epoch != c->epoch) {
+        if (c->closed || g->seg->epoch != c->epoch || c->fd < 0 || tshm__conn_dead(c->fd)) {
                 /* The daemon went away meanwhile: the group went with the
-                 * connection that made it. */
+                 * connection that made it (and a call would connect again
+                 * and send its handle, meaningless there, on the new one). */
                 tshm__client_errmsg(c, "'%s': the connection that made it is gone",
                                     tshm_seg_name(g->seg));
                 rv = TSHM_ECONNRESET;

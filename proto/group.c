@@ -138,6 +138,12 @@ tshm__toc_size(const void *head, uint64_t data_size, uint64_t *ret_toc_bytes, co
                 *ret_why = "no table of contents (bad magic)";
                 return TSHM_EBADHDR;
         }
+        /* No segment is larger (off_t); past it, tensors' ends could pass
+         * 2^64 and the next offset wrap to the start of the table. */
+        if (data_size > INT64_MAX) {
+                *ret_why = "a data area larger than any segment";
+                return TSHM_EBADHDR;
+        }
         if (h.version != TSHM_TOC_VERSION) {
                 *ret_why = "table of contents of an unknown version";
                 return TSHM_EBADHDR;

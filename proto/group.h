@@ -86,7 +86,8 @@ void tshm__toc_write(void *buf, const struct tshm__toc_layout *lay, const struct
 
 /* From the first TSHM_TOC_HEAD bytes of a data area of @data_size bytes,
  * the size of the table to copy and validate: checks the magic, version,
- * count and that toc_bytes is within the data area and TSHM_TOC_MAX.
+ * count and that toc_bytes is within the data area and TSHM_TOC_MAX (a
+ * data area over INT64_MAX bytes, which no segment has, fails).
  * Returns 0 and *ret_toc_bytes, or TSHM_EBADHDR with a reason in *ret_why. */
 int tshm__toc_size(const void *head, uint64_t data_size, uint64_t *ret_toc_bytes,
                    const char **ret_why);

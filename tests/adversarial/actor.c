@@ -54,6 +54,8 @@
  *   victim-take NAME    class 3: subscribe, print "subscribed", wait for a
  *                       line on stdin, tshm_sub_take (1 s); prints
  *                       "take RV NAME seq N cpu S".
+ *   group-make, group-hold, group-scribble, group-victim, group-try
+ *                       tensor groups (issue 14): see actor_group.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +150,11 @@ static const struct {
     {"victim-wait", 1, actor_cmd_victim_wait},
     {"victim-take", 1, actor_cmd_victim_take},
     {"victim-frames", 2, actor_cmd_victim_frames},
+    {"group-make", 4, actor_cmd_group_make},
+    {"group-hold", 1, actor_cmd_group_hold},
+    {"group-scribble", 3, actor_cmd_group_scribble},
+    {"group-victim", 2, actor_cmd_group_victim},
+    {"group-try", 1, actor_cmd_group_try},
 };
 
 int

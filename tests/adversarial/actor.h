@@ -8,6 +8,7 @@
  *   actor_memory.c  churn, fill-subtable, plant: shared memory attacked
  *   actor_proto.c   pipeline: raw protocol requests, replies never read
  *   actor_victim.c  victim-wait, victim-take: the C reader under attack
+ *   actor_group.c   group-*: tensor groups made, held, rewritten and read
  *
  * Each command gets the daemon's socket path as an argument (no global) and
  * its own arguments after the verb; it returns the process's exit status.
@@ -41,5 +42,10 @@ int actor_cmd_pipeline(const char *sock, int argc, char **argv);
 int actor_cmd_plant(const char *sock, int argc, char **argv);
 int actor_cmd_victim_wait(const char *sock, int argc, char **argv);
 int actor_cmd_victim_take(const char *sock, int argc, char **argv);
+int actor_cmd_group_make(const char *sock, int argc, char **argv);
+int actor_cmd_group_hold(const char *sock, int argc, char **argv);
+int actor_cmd_group_scribble(const char *sock, int argc, char **argv);
+int actor_cmd_group_victim(const char *sock, int argc, char **argv);
+int actor_cmd_group_try(const char *sock, int argc, char **argv);
 
 #endif

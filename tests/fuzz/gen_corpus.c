@@ -4,7 +4,7 @@
  *
  * Usage: gen_corpus DIR   (DIR is tests/fuzz/corpus; the build's
  * "fuzz-corpus" target runs it there). Writes DIR/<target>/<seed> for
- * proto_decode, frame_stream, seg_header, parse_spec and adopt: a valid
+ * proto_decode, frame_stream, seg_header, parse_spec, adopt and group_toc: a valid
  * request and reply for every op, whole frames and streams of them, valid
  * headers for several dtypes and shapes, valid spec strings, objects a
  * restarted daemon adopts, and malformed or planted variants of each. The
@@ -12,7 +12,8 @@
  *
  * This file writes the seeds; gen_corpus_proto.c makes those of the codec
  * targets (proto_decode, frame_stream), gen_corpus_seg.c those of the
- * segment targets (seg_header, parse_spec, adopt).
+ * segment targets (seg_header, parse_spec, adopt), gen_corpus_group.c those
+ * of group_toc.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -69,5 +70,6 @@ main(int argc, char **argv)
         gen_headers();
         gen_specs();
         gen_adopt();
+        gen_group_toc();
         return 0;
 }

@@ -24,4 +24,7 @@ void gen_headers(void);
 void gen_specs(void);
 void gen_adopt(void);
 
+/* gen_corpus_group.c */
+void gen_group_toc(void);
+
 #endif
