@@ -96,18 +96,6 @@ group_free(tshm_group *g)
         tshm__free(g);
 }
 
-/* Close @seg, keeping the detail of the failure already in c's errmsg: a
- * close makes a round trip, which clears it. */
-static void
-group_close_failed(tshm_client *c, tshm_seg *seg)
-{
-        char errmsg[sizeof(c->errmsg)];
-
-        memcpy(errmsg, c->errmsg, sizeof(errmsg));
-        (void)tshm_close(seg);
-        memcpy(c->errmsg, errmsg, sizeof(errmsg));
-}
-
 /* The table of contents of @specs, written into a new buffer (returned in
  * *ret_toc) and laid out in *ret_lay. */
 static int
