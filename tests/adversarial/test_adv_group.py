@@ -205,7 +205,7 @@ def test_g5_huge_toc_publish(users):
         probe_out, _ = finish(probe, "the probe", timeout=60)
         print(f"g5: a stat by another user waited {probe_out.split()[-1]} ms at most")
         print(f"g5: {n} tensors, create {pub['create_ms']} ms, publish {pub['publish_ms']} ms "
-              f"(tshmd busy), {wall:.1f} s in all; tshmd RSS {rss0} -> {rss1} kB")
+              f"(checked in the thread pool), {wall:.1f} s in all; tshmd RSS {rss0} -> {rss1} kB")
     finally:
         d.stop()
         d.cleanup()
