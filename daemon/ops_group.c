@@ -41,10 +41,15 @@ group_pread(int fd, void *buf, uint64_t len, uint64_t off)
 /* A publish: the table of contents is read and validated on the loop when
  * it is small, else in the thread pool, because a table of many tensors
  * (up to TSHM_TOC_MAX bytes, and a sort of its names) would stall every
- * other client meanwhile. The segment is held by a reference while the work
- * runs; the work reads only what is copied here. */
-struct publish_work {
+ * other client meanwhile. One such check runs at a time, the others wait in
+ * the server's queue: the pool's few threads also make large segments and
+ * restore resized ones (guard.c), which no user's publishes may hold up,
+ * and tshmd holds at most one table's copy. The segment is held by a
+ * reference from the request to the reply; the work reads only what is
+ * copied here. */
+struct tshmd_publish {
         uv_work_t work;
+        struct tshmd_publish *next; /* in the server's queue */
         struct tshmd_server *srv;
         struct tshmd_session *ses;
         struct tshmd_seg *seg;
@@ -66,7 +71,7 @@ struct publish_work {
  * the data area (pw->toc_bytes is its size, from the head). Sets pw->rv
  * (0, TSHM_EBADHDR or TSHM_ENOMEM), pw->why and pw->tensors. */
 static void
-publish_check(struct publish_work *pw)
+publish_check(struct tshmd_publish *pw)
 {
         uint8_t *toc = NULL;
         uint32_t *order = NULL;
@@ -104,7 +109,7 @@ publish_run(uv_work_t *w)
 /* Make @seg visible, as the validated table says. */
 static int
 publish_commit(struct tshmd_server *srv, struct tshmd_session *ses, struct tshmd_seg *seg,
-               const struct publish_work *pw, struct tshmd_reply *rep)
+               const struct tshmd_publish *pw, struct tshmd_reply *rep)
 {
         char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
         struct tshm__hdr hdr;
@@ -137,7 +142,7 @@ publish_commit(struct tshmd_server *srv, struct tshmd_session *ses, struct tshmd
 
 /* The reply of a publish whose table was checked (on the loop or not). */
 static int
-publish_finish(struct publish_work *pw, struct tshmd_reply *rep)
+publish_finish(struct tshmd_publish *pw, struct tshmd_reply *rep)
 {
         struct tshmd_seg *seg = pw->seg;
 
@@ -156,10 +161,34 @@ publish_finish(struct publish_work *pw, struct tshmd_reply *rep)
         return publish_commit(pw->srv, pw->ses, seg, pw, rep);
 }
 
+static void publish_done(uv_work_t *w, int status);
+
+/* Start the next waiting publish, if none runs. A failure to queue it is
+ * its reply (TSHM_ENOMEM), and the next one is tried. */
+static void
+publish_next(struct tshmd_server *srv)
+{
+        struct tshmd_publish *pw;
+
+        while (srv->publish_running == NULL && (pw = srv->publish_head) != NULL) {
+                srv->publish_head = pw->next;
+                if (srv->publish_head == NULL) {
+                        srv->publish_tail = NULL;
+                }
+                srv->publish_running = pw;
+                if (uv_queue_work(srv->loop, &pw->work, publish_run, publish_done) < 0) {
+                        pw->rv = TSHM_ENOMEM;
+                        pw->why = "cannot queue the publish";
+                        publish_done(&pw->work, 0);
+                }
+        }
+}
+
 static void
 publish_done(uv_work_t *w, int status)
 {
-        struct publish_work *pw = w->data;
+        struct tshmd_publish *pw = w->data;
+        struct tshmd_server *srv;
         struct tshmd_reply rep;
         int rv;
 
@@ -176,13 +205,18 @@ publish_done(uv_work_t *w, int status)
         pw->seg->publishing = false;
         tshmd_registry_unref(&pw->srv->reg, pw->seg);
         tshmd_session_complete(pw->ses, rv, &rep);
+        srv = pw->srv;
+        if (srv->publish_running == pw) {
+                srv->publish_running = NULL;
+        }
         tshm__free(pw);
+        publish_next(srv);
 }
 
 /* Open the object of @seg and read the head of its table: the size of the
  * table in pw->toc_bytes, or an error reply. */
 static int
-publish_open(struct tshmd_server *srv, struct publish_work *pw, struct tshmd_reply *rep)
+publish_open(struct tshmd_server *srv, struct tshmd_publish *pw, struct tshmd_reply *rep)
 {
         char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
         uint8_t head[TSHM_TOC_HEAD];
@@ -207,7 +241,7 @@ tshmd_ops_publish(struct tshmd_server *srv, struct tshmd_session *ses, const str
                   struct tshmd_reply *rep)
 {
         struct tshmd_handle *h = tshmd_session_handle_find(ses, req->handle);
-        struct publish_work *pw;
+        struct tshmd_publish *pw;
         int rv;
 
         if (h == NULL) {
@@ -222,12 +256,12 @@ tshmd_ops_publish(struct tshmd_server *srv, struct tshmd_session *ses, const str
         if ((pw = tshm__calloc(1, sizeof(*pw))) == NULL) {
                 return tshmd_reply_fail(rep, TSHM_ENOMEM, "no memory for a publish");
         }
-        *pw = (struct publish_work){.srv = srv,
-                                    .ses = ses,
-                                    .seg = h->seg,
-                                    .id = req->id,
-                                    .size = h->seg->size,
-                                    .data_size = h->seg->nbytes};
+        *pw = (struct tshmd_publish){.srv = srv,
+                                     .ses = ses,
+                                     .seg = h->seg,
+                                     .id = req->id,
+                                     .size = h->seg->size,
+                                     .data_size = h->seg->nbytes};
         pw->work.data = pw;
         if ((rv = publish_open(srv, pw, rep)) < 0) {
                 tshm__free(pw);
@@ -243,13 +277,13 @@ tshmd_ops_publish(struct tshmd_server *srv, struct tshmd_session *ses, const str
          * refused above. */
         pw->seg->publishing = true;
         tshmd_registry_ref(&srv->reg, pw->seg);
-        if (uv_queue_work(srv->loop, &pw->work, publish_run, publish_done) < 0) {
-                pw->seg->publishing = false;
-                tshmd_registry_unref(&srv->reg, pw->seg);
-                (void)close(pw->fd);
-                tshm__free(pw);
-                return tshmd_reply_fail(rep, TSHM_ENOMEM, "cannot queue the publish");
-        }
         ses->pending++;
+        if (srv->publish_tail != NULL) {
+                srv->publish_tail->next = pw;
+        } else {
+                srv->publish_head = pw;
+        }
+        srv->publish_tail = pw;
+        publish_next(srv);
         return TSHMD_PENDING;
 }

@@ -365,6 +365,10 @@ struct tshmd_server {
         uv_signal_t sig_term, sig_int, sig_hup;
         bool stopping;
         struct tshmd_pidwatch *pidwatches; /* sync.c: exits of lock holders to wait for */
+        /* ops_group.c: the one publish whose table is checked in the thread
+         * pool, and those waiting for their turn (oldest first). */
+        struct tshmd_publish *publish_running;
+        struct tshmd_publish *publish_head, *publish_tail;
 };
 
 /* config.c */
