@@ -71,7 +71,7 @@ struct tshm_seg {
          * (segsync/sync.h); persists across calls. */
         struct tshm__sync_seen lock_seen;
         uint64_t write_seq; /* the odd seq of the write in progress */
-        uint32_t kind; /* tshm_seg_kind, as the daemon's reply says */
+        uint32_t kind;      /* tshm_seg_kind, as the daemon's reply says */
         /* A stream (stream.c); slots is 0 for an array. */
         uint32_t slots, policy;
         uint64_t stride;             /* bytes from one slot's data to the next */

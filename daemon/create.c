@@ -107,8 +107,8 @@ create_finish(struct create_work *cw, struct tshmd_reply *rep)
                 tshmd_registry_unname(&srv->reg, seg);
                 return tshmd_reply_fail(rep, cw->fd, "%s", cw->err);
         }
-        seg->state = (seg->flags & TSHM_HDR_FLAG_UNPUBLISHED) != 0 ? TSHMD_SEG_UNPUBLISHED
-                                                                   : TSHMD_SEG_READY;
+        seg->state =
+            (seg->flags & TSHM_HDR_FLAG_UNPUBLISHED) != 0 ? TSHMD_SEG_UNPUBLISHED : TSHMD_SEG_READY;
         tshmd_log(LOG_INFO, "created '%s' %s, %llu bytes, mode %04o, for pid %d uid %u", seg->name,
                   tshm__dtype_name((tshm_dtype)seg->dtype), (unsigned long long)seg->nbytes,
                   seg->mode, (int)ses->peer.pid, (unsigned)ses->peer.uid);

@@ -720,7 +720,6 @@ int tshmd_create(struct tshmd_server *srv, struct tshmd_session *ses, const stru
 int tshmd_ops_publish(struct tshmd_server *srv, struct tshmd_session *ses,
                       const struct tshm__req *req, struct tshmd_reply *rep);
 
-
 /* queue.c: a connection's output queue and what it costs, counted per
  * connection, per uid and in all (TSHMD_QUEUE_*). */
 /* Count @c's queue with the others of @uid. */

@@ -803,8 +803,8 @@ typedef struct tshm_tensor_spec {
 /* One tensor of a group, as tshm_group_tensor() describes it. Pointers
  * stay valid until tshm_group_close(). */
 typedef struct tshm_tensor {
-        const char *name;      /* NUL-terminated, owned by the group */
-        size_t name_len;       /* bytes, without the NUL */
+        const char *name; /* NUL-terminated, owned by the group */
+        size_t name_len;  /* bytes, without the NUL */
         tshm_dtype dtype;
         uint32_t ndim;
         const uint64_t *shape; /* @ndim extents */
@@ -834,8 +834,7 @@ typedef struct tshm_group_opts {
  * TSHM_EBADDTYPE, TSHM_EBADSHAPE, TSHM_EEXIST, TSHM_ENOSPC, TSHM_ELIMIT,
  * TSHM_ENOMEM, or a connection error. */
 TSHM_API int tshm_group_create(tshm_client *c, const char *name, const tshm_tensor_spec *tensors,
-                               size_t count, const tshm_group_opts *opts,
-                               tshm_group **ret_group);
+                               size_t count, const tshm_group_opts *opts, tshm_group **ret_group);
 
 /* Publish @group (made by tshm_group_create() through this handle): the
  * daemon validates its table of contents and makes it visible to open,

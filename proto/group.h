@@ -112,7 +112,7 @@ static inline const struct tshm__toc_entry *
 tshm__toc_entry_at(const void *buf, uint32_t i)
 {
         return (const struct tshm__toc_entry *)(const void *)((const uint8_t *)buf + TSHM_TOC_HEAD +
-                                                               (uint64_t)i * TSHM_TOC_ENTRY);
+                                                              (uint64_t)i * TSHM_TOC_ENTRY);
 }
 const uint64_t *tshm__toc_dims(const void *buf, const struct tshm__toc_entry *e);
 const char *tshm__toc_name(const void *buf, const struct tshm__toc_entry *e);

@@ -141,7 +141,8 @@ tshm__hdr_init(struct tshm__hdr *hdr, const struct tshm__seg_spec *spec)
                  * inside says the rest (group.h). */
                 if (spec->slots != 0 || spec->dtype != TSHM_DTYPE_UINT8 || spec->ndim != 1 ||
                     spec->group_tensors > TSHM_GROUP_MAX_TENSORS ||
-                    spec->group_toc_bytes > nbytes || spec->group_toc_bytes % TSHM_GROUP_ALIGN != 0) {
+                    spec->group_toc_bytes > nbytes ||
+                    spec->group_toc_bytes % TSHM_GROUP_ALIGN != 0) {
                         return TSHM_EINVAL;
                 }
                 hdr->flags = TSHM_KIND_GROUP | (spec->unpublished ? TSHM_HDR_FLAG_UNPUBLISHED : 0u);

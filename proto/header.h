@@ -71,7 +71,7 @@
  * publish. Only groups carry it. */
 #define TSHM_HDR_FLAG_UNPUBLISHED (1u << 10)
 #define TSHM_HDR_FLAGS_KNOWN                                                                       \
-        (TSHM_HDR_KIND_MASK | TSHM_HDR_FLAG_EPHEMERAL | TSHM_HDR_FLAG_WAKE_COUNTED |              \
+        (TSHM_HDR_KIND_MASK | TSHM_HDR_FLAG_EPHEMERAL | TSHM_HDR_FLAG_WAKE_COUNTED |               \
          TSHM_HDR_FLAG_UNPUBLISHED)
 
 struct tshm__hdr {
@@ -104,11 +104,11 @@ struct tshm__hdr {
         uint64_t shape[TSHM_MAX_NDIM];  /* 128: extents, ndim used, rest 0 */
         int64_t strides[TSHM_MAX_NDIM]; /* 384: strides in bytes, ndim used, rest 0 */
         /* 640..743: a stream's ring geometry (0 for an array). */
-        uint32_t slots;            /* 640: frames in the ring */
-        uint32_t policy;           /* 644: tshm_stream_policy */
-        uint64_t slot_stride;      /* 648: bytes from one slot's data to the next */
-        uint64_t ctl_offset;       /* 656: the slot table (struct tshm__slot[slots]) */
-        uint64_t frame_bytes;      /* 664: bytes of one frame */
+        uint32_t slots;       /* 640: frames in the ring */
+        uint32_t policy;      /* 644: tshm_stream_policy */
+        uint64_t slot_stride; /* 648: bytes from one slot's data to the next */
+        uint64_t ctl_offset;  /* 656: the slot table (struct tshm__slot[slots]) */
+        uint64_t frame_bytes; /* 664: bytes of one frame */
         /* 672..687: a group's table of contents as the daemon validated it
          * at publish (0 for other kinds, and before publish): what a
          * restarted daemon reports without reading the table again. */
@@ -225,7 +225,7 @@ struct tshm__seg_spec {
         /* A tensor group (slots 0, dtype uint8, one dimension: its bytes).
          * @unpublished: until its creator publishes it. */
         bool group, unpublished;
-        uint32_t group_tensors;    /* as the header's, once published */
+        uint32_t group_tensors; /* as the header's, once published */
         uint64_t group_toc_bytes;
 };
 

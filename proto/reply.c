@@ -263,9 +263,9 @@ decode_info(const msgpack_object *m, tshm_info *in)
             (tshm__mp_map_get(m, "page") != NULL && !tshm__mp_get_u64(m, "page", &in->page_size))) {
                 return false;
         }
-        in->kind = (in->flags & TSHM_PROTO_INFO_STREAM) != 0 ? TSHM_KIND_STREAM
+        in->kind = (in->flags & TSHM_PROTO_INFO_STREAM) != 0  ? TSHM_KIND_STREAM
                    : (in->flags & TSHM_PROTO_INFO_GROUP) != 0 ? TSHM_KIND_GROUP
-                                                               : TSHM_KIND_ARRAY;
+                                                              : TSHM_KIND_ARRAY;
         in->flags &= ~(TSHM_PROTO_INFO_STREAM | TSHM_PROTO_INFO_GROUP);
         /* A group's tensor count; optional like the two above. */
         if (tshm__mp_map_get(m, "tensors") != NULL &&
