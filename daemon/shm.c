@@ -254,6 +254,32 @@ tshmd_shm_free_bytes(const struct tshmd_shmdir *dir)
         return (uint64_t)vfs.f_bavail * vfs.f_frsize;
 }
 
+/* Whether the adopted object @entry with header @hdr is one that went with
+ * its creator while tshmd was away, removing it if so: a group never
+ * published (the connection that would have published it did not survive
+ * the restart), or an ephemeral segment whose creator is gone. It is ours,
+ * and in the sticky shm directory nobody else can have replaced it since. */
+static bool
+shm_adopt_gone(int dfd, const char *entry, const struct tshm__hdr *hdr)
+{
+        if ((hdr->flags & TSHM_HDR_FLAG_UNPUBLISHED) != 0) {
+                if (unlinkat(dfd, entry, 0) == 0) {
+                        tshmd_log(LOG_NOTICE, "removed group '%s': never published", hdr->name);
+                }
+                return true;
+        }
+        if ((hdr->flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 &&
+            !tshmd_gc_creator_alive(hdr->creator_pid, hdr->creator_start)) {
+                if (unlinkat(dfd, entry, 0) == 0) {
+                        tshmd_log(LOG_NOTICE,
+                                  "collected ephemeral segment '%s': creator pid %u gone",
+                                  hdr->name, hdr->creator_pid);
+                }
+                return true;
+        }
+        return false;
+}
+
 /* Gather the facts about one object under the prefix, without following a
  * link or blocking on a FIFO; adopt.c decides whether it is ours; register
  * it if so. Anything else is left alone (and listed by gc). */
@@ -302,24 +328,7 @@ shm_adopt_one(const struct tshmd_shmdir *dir, struct tshmd_registry *reg, int df
         if (tshmd_registry_find(reg, hdr.name) != NULL) {
                 return;
         }
-        if ((hdr.flags & TSHM_HDR_FLAG_UNPUBLISHED) != 0) {
-                /* A group its creator never published: the connection that
-                 * would have published it did not survive the restart. */
-                if (unlinkat(dfd, entry, 0) == 0) {
-                        tshmd_log(LOG_NOTICE, "removed group '%s': never published", hdr.name);
-                }
-                return;
-        }
-        if ((hdr.flags & TSHM_HDR_FLAG_EPHEMERAL) != 0 &&
-            !tshmd_gc_creator_alive(hdr.creator_pid, hdr.creator_start)) {
-                /* Its creator is gone: it went with it, daemon or not. It is
-                 * ours, and in the sticky shm directory nobody else can
-                 * have replaced it since. */
-                if (unlinkat(dfd, entry, 0) == 0) {
-                        tshmd_log(LOG_NOTICE,
-                                  "collected ephemeral segment '%s': creator pid %u gone", hdr.name,
-                                  hdr.creator_pid);
-                }
+        if (shm_adopt_gone(dfd, entry, &hdr)) {
                 return;
         }
         if ((rv = tshmd_registry_add(reg, &hdr, obj.size, TSHMD_SEG_READY, &seg)) < 0) {

@@ -508,14 +508,72 @@ group_specs_done(struct group_specs *s)
         Py_XDECREF(s->keep);
 }
 
+/* Parse specs[@k], @item, into s->specs[@k] and the dims @s holds (@used
+ * of @cap in use). Returns 0, or -1 with an exception set. */
+static int
+group_spec_one(PyObject *item, Py_ssize_t k, struct group_specs *s, size_t *used, size_t *cap)
+{
+        uint64_t shape[TSHM_MAX_NDIM];
+        PyObject *name, *b;
+        tshm_dtype dtype;
+        size_t ndim;
+
+        if ((!PyTuple_Check(item) && !PyList_Check(item)) || PySequence_Size(item) != 3) {
+                PyErr_Format(PyExc_TypeError,
+                             "specs[%zd] must be a (name, dtype, shape) tuple, not %.100s", k,
+                             Py_TYPE(item)->tp_name);
+                return -1;
+        }
+        name = PySequence_Fast_GET_ITEM(item, 0);
+        if ((b = group_name_bytes(name)) == NULL) {
+                return -1;
+        }
+        if (PyList_Append(s->keep, b) < 0) {
+                Py_DECREF(b);
+                return -1;
+        }
+        Py_DECREF(b); /* @keep holds it */
+        if (PyBytes_GET_SIZE(b) == 0 || PyBytes_GET_SIZE(b) > TSHM_GROUP_NAME_MAX ||
+            memchr(PyBytes_AS_STRING(b), '\0', (size_t)PyBytes_GET_SIZE(b)) != NULL) {
+                (void)tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
+                                     "tensor name %R: 1 to %d bytes (UTF-8), no NUL", name,
+                                     TSHM_GROUP_NAME_MAX);
+                return -1;
+        }
+        if (tshmpy_numpy_parse_dtype(PySequence_Fast_GET_ITEM(item, 1), &dtype) < 0 ||
+            tshmpy_args_shape(PySequence_Fast_GET_ITEM(item, 2), &ndim, shape) < 0) {
+                return -1;
+        }
+        if (*used + ndim > *cap) {
+                size_t ncap = *cap * 2 > *used + ndim ? *cap * 2 : *used + ndim + 64;
+                uint64_t *nd = PyMem_Realloc(s->dims, ncap * sizeof(*nd));
+
+                if (nd == NULL) {
+                        PyErr_NoMemory();
+                        return -1;
+                }
+                s->dims = nd;
+                *cap = ncap;
+        }
+        memcpy(s->dims + *used, shape, ndim * sizeof(*shape));
+        s->specs[k].name = PyBytes_AS_STRING(b);
+        s->specs[k].dtype = dtype;
+        s->specs[k].ndim = (uint32_t)ndim;
+        /* An offset for now: dims may move while it grows. */
+        s->specs[k].shape = (const uint64_t *)(uintptr_t)*used;
+        *used += ndim;
+        return 0;
+}
+
+/* Parse a sequence of (name, dtype, shape) into @s, which
+ * group_specs_done() releases, on failure too. Returns 0, or -1 with an
+ * exception set. */
 static int
 group_specs_parse(PyObject *specs_obj, struct group_specs *s)
 {
-        uint64_t shape[TSHM_MAX_NDIM];
-        PyObject *seq, *item, *b;
-        size_t ndim, used = 0, cap = 0, i;
+        size_t used = 0, cap = 0, i;
         Py_ssize_t n, k;
-        tshm_dtype dtype;
+        PyObject *seq;
         int rv = -1;
 
         memset(s, 0, sizeof(*s));
@@ -538,60 +596,9 @@ group_specs_parse(PyObject *specs_obj, struct group_specs *s)
                 goto out;
         }
         for (k = 0; k < n; k++) {
-                PyObject *name, *dt, *sh;
-
-                item = PySequence_Fast_GET_ITEM(seq, k);
-                if (!PyTuple_Check(item) && !PyList_Check(item)) {
-                        PyErr_Format(PyExc_TypeError,
-                                     "specs[%zd] must be a (name, dtype, shape) tuple, not %.100s",
-                                     k, Py_TYPE(item)->tp_name);
+                if (group_spec_one(PySequence_Fast_GET_ITEM(seq, k), k, s, &used, &cap) < 0) {
                         goto out;
                 }
-                if (PySequence_Size(item) != 3) {
-                        PyErr_Format(PyExc_TypeError,
-                                     "specs[%zd] must be a (name, dtype, shape) tuple", k);
-                        goto out;
-                }
-                name = PySequence_Fast_GET_ITEM(item, 0);
-                dt = PySequence_Fast_GET_ITEM(item, 1);
-                sh = PySequence_Fast_GET_ITEM(item, 2);
-                if ((b = group_name_bytes(name)) == NULL) {
-                        goto out;
-                }
-                if (PyList_Append(s->keep, b) < 0) {
-                        Py_DECREF(b);
-                        goto out;
-                }
-                Py_DECREF(b);
-                if (PyBytes_GET_SIZE(b) == 0 || PyBytes_GET_SIZE(b) > TSHM_GROUP_NAME_MAX ||
-                    memchr(PyBytes_AS_STRING(b), '\0', (size_t)PyBytes_GET_SIZE(b)) != NULL) {
-                        (void)tshmpy_err_fmt(tshmpy_InvalidError, TSHM_EINVAL,
-                                             "tensor name %R: 1 to %d bytes (UTF-8), no NUL", name,
-                                             TSHM_GROUP_NAME_MAX);
-                        goto out;
-                }
-                if (tshmpy_numpy_parse_dtype(dt, &dtype) < 0 ||
-                    tshmpy_args_shape(sh, &ndim, shape) < 0) {
-                        goto out;
-                }
-                if (used + ndim > cap) {
-                        size_t ncap = cap * 2 > used + ndim ? cap * 2 : used + ndim + 64;
-                        uint64_t *nd = PyMem_Realloc(s->dims, ncap * sizeof(*nd));
-
-                        if (nd == NULL) {
-                                PyErr_NoMemory();
-                                goto out;
-                        }
-                        s->dims = nd;
-                        cap = ncap;
-                }
-                memcpy(s->dims + used, shape, ndim * sizeof(*shape));
-                s->specs[k].name = PyBytes_AS_STRING(b); /* @keep holds it */
-                s->specs[k].dtype = dtype;
-                s->specs[k].ndim = (uint32_t)ndim;
-                /* An offset for now: dims may move while it grows. */
-                s->specs[k].shape = (const uint64_t *)(uintptr_t)used;
-                used += ndim;
         }
         for (i = 0; i < (size_t)n; i++) {
                 uintptr_t at = (uintptr_t)s->specs[i].shape;

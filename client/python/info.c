@@ -35,6 +35,31 @@ info_stream_of(tshmpy_client *self, const tshm_info *info, tshm_stream_info *si)
         Py_END_ALLOW_THREADS return rv == 0;
 }
 
+/* Add to @d (taken over) what a group's or a stream's dict has more: a
+ * group's "tensors", a stream's "stream" when @si is not NULL. Returns @d,
+ * or NULL with an exception set. */
+static PyObject *
+info_dict_kind(PyObject *d, const tshm_info *info, const tshm_stream_info *si)
+{
+        if (d != NULL && info->kind == TSHM_KIND_GROUP) {
+                PyObject *count = PyLong_FromUnsignedLongLong(info->tensors);
+
+                if (count == NULL || PyDict_SetItemString(d, "tensors", count) < 0) {
+                        Py_CLEAR(d);
+                }
+                Py_XDECREF(count);
+        }
+        if (d != NULL && si != NULL) {
+                PyObject *st = info_stream_dict(si);
+
+                if (st == NULL || PyDict_SetItemString(d, "stream", st) < 0) {
+                        Py_CLEAR(d);
+                }
+                Py_XDECREF(st);
+        }
+        return d;
+}
+
 /* The dict of one segment: the keys and values of 'tshm ls --json'; a
  * stream's has "stream" too when @si is not NULL. */
 static PyObject *
@@ -87,23 +112,7 @@ info_dict(const tshm_info *info, const tshm_stream_info *si)
             "backing",
             tshm_backing_name(info->backing) != NULL ? tshm_backing_name(info->backing) : "unknown",
             "page_size", (unsigned long long)info->page_size);
-        if (d != NULL && info->kind == TSHM_KIND_GROUP) {
-                PyObject *count = PyLong_FromUnsignedLongLong(info->tensors);
-
-                if (count == NULL || PyDict_SetItemString(d, "tensors", count) < 0) {
-                        Py_CLEAR(d);
-                }
-                Py_XDECREF(count);
-        }
-        if (d != NULL && si != NULL) {
-                PyObject *st = info_stream_dict(si);
-
-                if (st == NULL || PyDict_SetItemString(d, "stream", st) < 0) {
-                        Py_CLEAR(d);
-                }
-                Py_XDECREF(st);
-        }
-        return d;
+        return d != NULL ? info_dict_kind(d, info, si) : NULL;
 }
 
 const char tshmpy_info_list_doc[] =

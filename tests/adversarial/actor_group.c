@@ -155,6 +155,53 @@ data_write(int fd, const void *buf, size_t len, uint64_t off)
         (void)!pwrite(fd, buf, len, (off_t)(TSHM_HDR_DATA_OFFSET + off));
 }
 
+/* One rewrite of the table (@good, @len bytes) through @fd, the @n-th of
+ * the scribbler (which kind, by @n), with @v an evil value. */
+static void
+scribble_once(int fd, const uint8_t *good, uint8_t *buf, uint64_t len, uint64_t n, uint64_t v)
+{
+        uint64_t off = (uint64_t)rand() % len;
+        struct tshm__toc head;
+
+        switch (n % 8) {
+        case 0: /* the valid table back */
+                data_write(fd, good, len, 0);
+                break;
+        case 1: /* a byte flipped */
+                memcpy(buf, good, len);
+                buf[off] ^= (uint8_t)(1u << (rand() % 8));
+                data_write(fd, buf, len, 0);
+                break;
+        case 2: /* an aligned 64-bit field set to an evil value */
+                data_write(fd, &v, 8, off & ~(uint64_t)7);
+                break;
+        case 3: /* a 32-bit one */
+                data_write(fd, &v, 4, off & ~(uint64_t)3);
+                break;
+        case 4: /* a 64-bit field one off, in place */
+                memcpy(&v, good + (off & ~(uint64_t)7), 8);
+                v += rand() % 2 ? 1 : (uint64_t)-1;
+                data_write(fd, &v, 8, off & ~(uint64_t)7);
+                break;
+        case 5: /* the head claims the largest table */
+                memcpy(&head, good, sizeof(head));
+                head.toc_bytes = TSHM_TOC_MAX;
+                head.count = TSHM_GROUP_MAX_TENSORS;
+                data_write(fd, &head, sizeof(head), 0);
+                break;
+        case 6: /* zeroed */
+                memset(buf, 0, len);
+                data_write(fd, buf, len, 0);
+                break;
+        default: /* count and string sizes flipped together */
+                memcpy(&head, good, sizeof(head));
+                head.count = (uint32_t)v;
+                head.strings_bytes = v;
+                data_write(fd, &head, sizeof(head), 0);
+                break;
+        }
+}
+
 int
 actor_cmd_group_scribble(const char *sock, int argc, char **argv)
 {
@@ -203,45 +250,7 @@ actor_cmd_group_scribble(const char *sock, int argc, char **argv)
         printf("ok open\n");
         deadline = actor_mono_ns() + (uint64_t)(seconds * 1e9);
         while (actor_mono_ns() < deadline) {
-                uint64_t off = (uint64_t)rand() % len, v = evil[(unsigned)rand() % 15];
-
-                switch (n % 8) {
-                case 0: /* the valid table back */
-                        data_write(fd, good, len, 0);
-                        break;
-                case 1: /* a byte flipped */
-                        memcpy(buf, good, len);
-                        buf[off] ^= (uint8_t)(1u << (rand() % 8));
-                        data_write(fd, buf, len, 0);
-                        break;
-                case 2: /* an aligned 64-bit field set to an evil value */
-                        data_write(fd, &v, 8, off & ~(uint64_t)7);
-                        break;
-                case 3: /* a 32-bit one */
-                        data_write(fd, &v, 4, off & ~(uint64_t)3);
-                        break;
-                case 4: /* a 64-bit field one off, in place */
-                        memcpy(&v, good + (off & ~(uint64_t)7), 8);
-                        v += rand() % 2 ? 1 : (uint64_t)-1;
-                        data_write(fd, &v, 8, off & ~(uint64_t)7);
-                        break;
-                case 5: /* the head claims the largest table */
-                        memcpy(&head, good, sizeof(head));
-                        head.toc_bytes = TSHM_TOC_MAX;
-                        head.count = TSHM_GROUP_MAX_TENSORS;
-                        data_write(fd, &head, sizeof(head), 0);
-                        break;
-                case 6: /* zeroed */
-                        memset(buf, 0, len);
-                        data_write(fd, buf, len, 0);
-                        break;
-                default: /* count and string sizes flipped together */
-                        memcpy(&head, good, sizeof(head));
-                        head.count = (uint32_t)v;
-                        head.strings_bytes = v;
-                        data_write(fd, &head, sizeof(head), 0);
-                        break;
-                }
+                scribble_once(fd, good, buf, len, n, evil[(unsigned)rand() % 15]);
                 n++;
         }
         data_write(fd, good, len, 0);

@@ -108,6 +108,57 @@ toc_check_canonical(const uint8_t *buf, uint64_t len)
 
 /* What a table that tshm__toc_validate() accepted promises, about a copy
  * of @len bytes of a data area of @data_size bytes. */
+/* Entry @e of a table the validator accepted (@buf, @len bytes, of a data
+ * area of @data_size): in bounds, canonical, after *@prev_end, which it
+ * moves past its bytes. */
+static void
+entry_check(const uint8_t *buf, uint64_t len, uint64_t data_size, const struct tshm__toc_entry *e,
+            uint64_t *prev_end)
+{
+        const struct tshm__toc *h = tshm__toc_head(buf);
+        uint64_t meta_len;
+        const void *meta = tshm__toc_meta(buf, &meta_len);
+        const uint64_t *dims;
+        const char *name;
+        uint64_t itemsize;
+        i128 prod = 1;
+        bool empty = false;
+        uint32_t d;
+
+        FUZZ_CHECK(in_buf(buf, len, e, sizeof(*e)));
+        FUZZ_CHECK(e->ndim <= TSHM_MAX_NDIM);
+        dims = tshm__toc_dims(buf, e);
+        FUZZ_CHECK(in_buf(buf, len, dims, (uint64_t)e->ndim * sizeof(uint64_t)));
+        FUZZ_CHECK((const uint8_t *)dims >=
+                   buf + TSHM_TOC_HEAD + (uint64_t)h->count * TSHM_TOC_ENTRY);
+        name = tshm__toc_name(buf, e);
+        FUZZ_CHECK(e->name_len >= 1 && e->name_len <= TSHM_GROUP_NAME_MAX);
+        FUZZ_CHECK(in_buf(buf, len, name, e->name_len));
+        FUZZ_CHECK(memchr(name, '\0', e->name_len) == NULL);
+        /* Names and metadata do not overlap. */
+        FUZZ_CHECK(name >= (const char *)meta + meta_len);
+        itemsize = tshm__dtype_itemsize((tshm_dtype)e->dtype);
+        FUZZ_CHECK(itemsize > 0);
+        for (d = 0; d < e->ndim; d++) {
+                if (dims[d] == 0) {
+                        empty = true;
+                        continue;
+                }
+                prod *= dims[d];
+                FUZZ_CHECK(prod <= INT64_MAX);
+        }
+        FUZZ_CHECK(prod * itemsize <= INT64_MAX);
+        FUZZ_CHECK((i128)e->nbytes == (empty ? 0 : prod * itemsize));
+        FUZZ_CHECK(e->offset % TSHM_GROUP_ALIGN == 0 && e->offset >= *prev_end);
+        FUZZ_CHECK((i128)e->offset + e->nbytes <= (i128)data_size);
+        FUZZ_CHECK(e->reserved0 == 0 && e->reserved[0] == 0 && e->reserved[1] == 0);
+        *prev_end = e->offset + e->nbytes;
+        FUZZ_CHECK(tshm__toc_name_cmp(buf, e, name, e->name_len) == 0);
+        if (e->name_len > 1) {
+                FUZZ_CHECK(tshm__toc_name_cmp(buf, e, name, e->name_len - 1u) > 0);
+        }
+}
+
 static void
 toc_check(const uint8_t *buf, uint64_t len, uint64_t data_size, const uint32_t *order)
 {
@@ -115,7 +166,7 @@ toc_check(const uint8_t *buf, uint64_t len, uint64_t data_size, const uint32_t *
         uint64_t meta_len, prev_end = len;
         const void *meta;
         uint8_t *seen;
-        uint32_t i, d;
+        uint32_t i;
 
         FUZZ_CHECK(memcmp(h->magic, TSHM_TOC_MAGIC, 8) == 0 && h->version == TSHM_TOC_VERSION);
         FUZZ_CHECK(h->count <= TSHM_GROUP_MAX_TENSORS && h->reserved == 0);
@@ -128,45 +179,7 @@ toc_check(const uint8_t *buf, uint64_t len, uint64_t data_size, const uint32_t *
         seen = calloc(h->count + 1u, 1);
         FUZZ_CHECK(seen != NULL);
         for (i = 0; i < h->count; i++) {
-                const struct tshm__toc_entry *e = tshm__toc_entry_at(buf, i);
-                const uint64_t *dims;
-                const char *name;
-                uint64_t itemsize;
-                i128 prod = 1;
-                bool empty = false;
-
-                FUZZ_CHECK(in_buf(buf, len, e, sizeof(*e)));
-                FUZZ_CHECK(e->ndim <= TSHM_MAX_NDIM);
-                dims = tshm__toc_dims(buf, e);
-                FUZZ_CHECK(in_buf(buf, len, dims, (uint64_t)e->ndim * sizeof(uint64_t)));
-                FUZZ_CHECK((const uint8_t *)dims >=
-                           buf + TSHM_TOC_HEAD + (uint64_t)h->count * TSHM_TOC_ENTRY);
-                name = tshm__toc_name(buf, e);
-                FUZZ_CHECK(e->name_len >= 1 && e->name_len <= TSHM_GROUP_NAME_MAX);
-                FUZZ_CHECK(in_buf(buf, len, name, e->name_len));
-                FUZZ_CHECK(memchr(name, '\0', e->name_len) == NULL);
-                /* Names and metadata do not overlap. */
-                FUZZ_CHECK(name >= (const char *)meta + meta_len);
-                itemsize = tshm__dtype_itemsize((tshm_dtype)e->dtype);
-                FUZZ_CHECK(itemsize > 0);
-                for (d = 0; d < e->ndim; d++) {
-                        if (dims[d] == 0) {
-                                empty = true;
-                                continue;
-                        }
-                        prod *= dims[d];
-                        FUZZ_CHECK(prod <= INT64_MAX);
-                }
-                FUZZ_CHECK(prod * itemsize <= INT64_MAX);
-                FUZZ_CHECK((i128)e->nbytes == (empty ? 0 : prod * itemsize));
-                FUZZ_CHECK(e->offset % TSHM_GROUP_ALIGN == 0 && e->offset >= prev_end);
-                FUZZ_CHECK((i128)e->offset + e->nbytes <= (i128)data_size);
-                FUZZ_CHECK(e->reserved0 == 0 && e->reserved[0] == 0 && e->reserved[1] == 0);
-                prev_end = e->offset + e->nbytes;
-                FUZZ_CHECK(tshm__toc_name_cmp(buf, e, name, e->name_len) == 0);
-                if (e->name_len > 1) {
-                        FUZZ_CHECK(tshm__toc_name_cmp(buf, e, name, e->name_len - 1u) > 0);
-                }
+                entry_check(buf, len, data_size, tshm__toc_entry_at(buf, i), &prev_end);
                 /* The order: a permutation, strictly increasing by name. */
                 FUZZ_CHECK(order[i] < h->count && !seen[order[i]]);
                 seen[order[i]] = 1;

@@ -367,7 +367,8 @@ toc_of(tshm_group *g)
 static struct tshm__toc_entry *
 entry_of(tshm_group *g, uint32_t i)
 {
-        return (struct tshm__toc_entry *)(void *)(toc_of(g) + TSHM_TOC_HEAD + i * TSHM_TOC_ENTRY);
+        return (struct tshm__toc_entry *)(void *)(toc_of(g) + TSHM_TOC_HEAD +
+                                                  (size_t)i * TSHM_TOC_ENTRY);
 }
 
 /* Publish refuses with TSHM_EBADHDR, and nobody else sees the group. */
@@ -406,7 +407,8 @@ START_TEST(test_group_publish_refuses_rewritten_toc)
         publish_refused(g, b);
         memcpy(toc_of(g), saved, len);
         /* A NUL in a name. */
-        name1 = (char *)toc_of(g) + TSHM_TOC_HEAD + 3 * TSHM_TOC_ENTRY + 3 * 8 + strlen(meta) + 12;
+        name1 = (char *)toc_of(g) + TSHM_TOC_HEAD + (size_t)3 * TSHM_TOC_ENTRY + (size_t)3 * 8 +
+                strlen(meta) + 12;
         ck_assert_mem_eq(name1, "model.bias", 10);
         name1[5] = '\0';
         publish_refused(g, b);
@@ -437,7 +439,8 @@ START_TEST(test_group_publish_refuses_rewritten_toc)
                 char *names;
 
                 ck_assert_int_eq(tshm_group_create(a, "dups", t, 3, NULL, &d), 0);
-                names = (char *)toc_of(d) + TSHM_TOC_HEAD + 3 * TSHM_TOC_ENTRY + 3 * 8;
+                names =
+                    (char *)toc_of(d) + TSHM_TOC_HEAD + (size_t)3 * TSHM_TOC_ENTRY + (size_t)3 * 8;
                 ck_assert_mem_eq(names, "aaabac", 6);
                 names[3] = 'a';
                 publish_refused(d, b);

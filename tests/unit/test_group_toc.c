@@ -91,7 +91,8 @@ START_TEST(test_toc_roundtrip)
                 ck_assert_mem_eq(tshm__toc_name(buf, e), three[i].name, e->name_len);
                 ck_assert_uint_eq(e->ndim, three[i].ndim);
                 if (e->ndim > 0) {
-                        ck_assert_mem_eq(tshm__toc_dims(buf, e), three[i].shape, e->ndim * 8);
+                        ck_assert_mem_eq(tshm__toc_dims(buf, e), three[i].shape,
+                                         (size_t)e->ndim * 8);
                 }
                 want = (end + TSHM_GROUP_ALIGN - 1) / TSHM_GROUP_ALIGN * TSHM_GROUP_ALIGN;
                 ck_assert_uint_eq(e->offset, want);
