@@ -286,32 +286,6 @@ st_save_header(const struct st_save *s, char **ret_text, size_t *ret_len)
         return 0;
 }
 
-static int
-st_write_all(int fd, const void *buf, uint64_t len, struct progress *pr)
-{
-        const unsigned char *p = buf;
-        ssize_t n;
-
-        while (len > 0) {
-                if (intr_caught() != 0) {
-                        return -EINTR;
-                }
-                n = write(fd, p, len < ST_CHUNK ? (size_t)len : ST_CHUNK);
-                if (n < 0 && errno == EINTR) {
-                        continue;
-                }
-                if (n <= 0) {
-                        return n < 0 ? -errno : -EIO;
-                }
-                p += n;
-                len -= (uint64_t)n;
-                if (pr != NULL) {
-                        progress_add(pr, (uint64_t)n);
-                }
-        }
-        return 0;
-}
-
 /* Write the length, @text and every tensor's bytes to @fd. */
 static int
 st_write_file(const struct st_save *s, int fd, const char *text, size_t len)
@@ -326,15 +300,15 @@ st_write_file(const struct st_save *s, int fd, const char *text, size_t len)
         for (i = 0; i < ST_PREAMBLE; i++) {
                 pre[i] = (unsigned char)((uint64_t)len >> (8 * i));
         }
-        if ((rv = st_write_all(fd, pre, sizeof(pre), NULL)) < 0 ||
-            (rv = st_write_all(fd, text, len, NULL)) < 0) {
+        if ((rv = progress_write(fd, pre, sizeof(pre), NULL)) < 0 ||
+            (rv = progress_write(fd, text, len, NULL)) < 0) {
                 return rv;
         }
         (void)snprintf(what, sizeof(what), "saving %.40s", s->ctx->argv[1]);
         progress_begin(&pr, what, s->nbytes);
         for (i = 0; i < s->count && rv == 0; i++) {
                 if ((rv = tshm_group_tensor(s->g, i, &t)) == 0) {
-                        rv = st_write_all(fd, t.data, t.nbytes, &pr);
+                        rv = progress_write(fd, t.data, t.nbytes, &pr);
                 }
         }
         progress_end(&pr);

@@ -18,34 +18,11 @@
 
 #include "cli.h"
 #include "intr.h"
+#include "progress.h"
 #include "npy.h"
 
 /* Bytes written at a time; between writes the copy checks for an
  * interrupt. */
-#define SAVE_CHUNK ((size_t)1 << 24)
-
-static int
-write_all(int fd, const void *buf, uint64_t len)
-{
-        const unsigned char *p = buf;
-        ssize_t n;
-
-        while (len > 0) {
-                if (intr_caught() != 0) {
-                        return -EINTR;
-                }
-                n = write(fd, p, len < SAVE_CHUNK ? (size_t)len : SAVE_CHUNK);
-                if (n < 0 && errno == EINTR) {
-                        continue;
-                }
-                if (n <= 0) {
-                        return n < 0 ? -errno : -EIO;
-                }
-                p += n;
-                len -= (uint64_t)n;
-        }
-        return 0;
-}
 
 /* Write header and data to a new @tmp, then rename it to @path. */
 static int
@@ -67,8 +44,8 @@ save_file(const struct cli_ctx *ctx, tshm_seg *seg, const char *path, const char
         if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
                 return cli_fail(ctx, "cannot write '%s': %s", path, strerror(errno));
         }
-        if ((rv = write_all(fd, hdr, hlen)) < 0 ||
-            (rv = write_all(fd, tshm_seg_data(seg), tshm_seg_nbytes(seg))) < 0) {
+        if ((rv = progress_write(fd, hdr, hlen, NULL)) < 0 ||
+            (rv = progress_write(fd, tshm_seg_data(seg), tshm_seg_nbytes(seg), NULL)) < 0) {
                 (void)close(fd);
                 goto fail;
         }

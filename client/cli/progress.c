@@ -1,11 +1,13 @@
 /*
  * progress.c - the progress line of a long copy (progress.h).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "fmt.h"
+#include "intr.h"
 #include "progress.h"
 
 static double
@@ -68,4 +70,32 @@ progress_end(struct progress *p)
         progress_draw(p, &now);
         (void)fputc('\n', stderr);
         p->on = false;
+}
+
+#define PROGRESS_CHUNK ((size_t)1 << 24)
+
+int
+progress_write(int fd, const void *buf, uint64_t len, struct progress *p)
+{
+        const unsigned char *at = buf;
+        ssize_t n;
+
+        while (len > 0) {
+                if (intr_caught() != 0) {
+                        return -EINTR;
+                }
+                n = write(fd, at, len < PROGRESS_CHUNK ? (size_t)len : PROGRESS_CHUNK);
+                if (n < 0 && errno == EINTR) {
+                        continue;
+                }
+                if (n <= 0) {
+                        return n < 0 ? -errno : -EIO;
+                }
+                at += n;
+                len -= (uint64_t)n;
+                if (p != NULL) {
+                        progress_add(p, (uint64_t)n);
+                }
+        }
+        return 0;
 }

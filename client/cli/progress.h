@@ -29,4 +29,10 @@ void progress_add(struct progress *p, uint64_t n);
 /* The copy ended (done or not): draw the last state and end the line. */
 void progress_end(struct progress *p);
 
+/* Write all @len bytes of @buf to @fd in chunks of at most 16 MiB, adding
+ * each to @p (NULL: none); SIGINT or SIGTERM caught meanwhile (intr.h)
+ * stops it. Returns 0, -EINTR (interrupted) or -errno (-EIO for a write
+ * that wrote nothing). */
+int progress_write(int fd, const void *buf, uint64_t len, struct progress *p);
+
 #endif /* TSHM_CLI_PROGRESS_H */

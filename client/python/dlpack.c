@@ -118,25 +118,7 @@ dlpack_segment_map(tshmpy_segment *self)
         if (self->map->writable) {
                 return self->map;
         }
-        if (self->cow == NULL) {
-                tshmpy_mapping *cow = tshmpy_mapping_new_private(self->map, 0, self->nbytes);
-
-                if (cow == NULL) {
-                        return NULL;
-                }
-                if (tshmpy_mapping_index(cow) < 0) {
-                        Py_DECREF(cow);
-                        return NULL;
-                }
-                /* The GIL was released for the mmap: another thread may
-                 * have made one meanwhile, and its tensors use that. */
-                if (self->cow == NULL) {
-                        self->cow = cow;
-                } else {
-                        Py_DECREF(cow);
-                }
-        }
-        return self->cow;
+        return tshmpy_mapping_cow(self->map, self->nbytes, &self->cow);
 }
 
 /* Install tshm._reduce when torch is loaded already: a capsule alone never

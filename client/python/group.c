@@ -230,29 +230,10 @@ group_array(tshmpy_group *self, PyObject *args, PyObject *kwds)
 static tshmpy_mapping *
 group_tensor_map(tshmpy_group *self, tshmpy_mapping *map)
 {
-        tshmpy_mapping *cow;
-
         if (map->writable) {
                 return map;
         }
-        if (self->cow != NULL) {
-                return self->cow;
-        }
-        if ((cow = tshmpy_mapping_new_private(map, 0, map->nbytes)) == NULL) {
-                return NULL;
-        }
-        if (tshmpy_mapping_index(cow) < 0) {
-                Py_DECREF(cow);
-                return NULL;
-        }
-        /* The GIL was released for the mmap: another thread may have made
-         * one meanwhile, and its tensors use that. */
-        if (self->cow == NULL) {
-                self->cow = cow;
-        } else {
-                Py_DECREF(cow);
-        }
-        return self->cow;
+        return tshmpy_mapping_cow(map, map->nbytes, &self->cow);
 }
 
 /* 0 when torch has a dtype for @dtype, else -1 with DtypeError raised (or

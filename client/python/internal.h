@@ -223,6 +223,11 @@ tshmpy_mapping *tshmpy_mapping_new_private(tshmpy_mapping *parent, Py_ssize_t of
  * searches (array segments only: a stream's slots are reused). 0, or -1
  * with MemoryError raised. */
 int tshmpy_mapping_index(tshmpy_mapping *self);
+/* The mapping that tensors of the read-only mapping @map (@nbytes of data)
+ * view: a private copy-on-write mapping of it, indexed, kept in *@slot and
+ * made there on first use (one per handle). Borrowed; NULL with an
+ * exception raised. */
+tshmpy_mapping *tshmpy_mapping_cow(tshmpy_mapping *map, Py_ssize_t nbytes, tshmpy_mapping **slot);
 /* _Mapping._locate(address, nbytes): which indexed mapping holds the range. */
 PyObject *tshmpy_mapping_locate(PyObject *module, PyObject *args);
 /* For a Stream, Subscriber, Loan or Frame: 0 in the process that made

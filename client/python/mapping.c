@@ -372,3 +372,28 @@ PyTypeObject tshmpy_mapping_type = {
               "copy-on-write mapping of a read-only segment or frame: writable, and its writes\n"
               "stay in this process.",
 };
+
+tshmpy_mapping *
+tshmpy_mapping_cow(tshmpy_mapping *map, Py_ssize_t nbytes, tshmpy_mapping **slot)
+{
+        tshmpy_mapping *cow;
+
+        if (*slot != NULL) {
+                return *slot;
+        }
+        if ((cow = tshmpy_mapping_new_private(map, 0, nbytes)) == NULL) {
+                return NULL;
+        }
+        if (tshmpy_mapping_index(cow) < 0) {
+                Py_DECREF(cow);
+                return NULL;
+        }
+        /* The GIL was released for the mmap: another thread may have made
+         * one meanwhile, and its tensors use that. */
+        if (*slot == NULL) {
+                *slot = cow;
+        } else {
+                Py_DECREF(cow);
+        }
+        return *slot;
+}
