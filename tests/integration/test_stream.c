@@ -446,7 +446,7 @@ START_TEST(test_stream_stat_kind_and_flags)
         ck_assert_int_eq(tshm_stat(c, "eph", &info), 0);
         ck_assert_uint_eq(info.flags, TSHM_CREATE_EPHEMERAL);
         ck_assert_uint_eq(info.kind, TSHM_KIND_STREAM);
-        ck_assert_uint_eq(info.reserved1 | info.reserved[0] | info.reserved[1], 0);
+        ck_assert_uint_eq(info.reserved1 | info.tensors | info.reserved[0], 0);
         ck_assert_int_eq(tshm_stat(c, "arr", &info), 0);
         ck_assert_uint_eq(info.flags, 0);
         ck_assert_uint_eq(info.kind, TSHM_KIND_ARRAY);
