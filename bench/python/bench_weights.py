@@ -156,6 +156,19 @@ def raw_index(state):
     return index, off
 
 
+def write_raw(path, state):
+    """Write state's tensors into a new file at path as raw_index() places
+    them; returns the index. (A function: no loop variable outlives it to
+    keep a tensor of the loader's private copy alive.)"""
+    index, size = raw_index(state)
+    with open(path, "wb") as f:
+        f.truncate(size)
+        for (_, off, _), t in zip(index, state.values()):
+            f.seek(off)
+            f.write(memoryview(t.numpy()).cast("B"))
+    return index
+
+
 def memmap_state(torch, path, index):
     mm = np.memmap(path, dtype=np.uint8, mode="c")
     return {key: torch.from_numpy(mm[off:off + 4 * int(np.prod(shape))].view(np.float32)
@@ -336,12 +349,7 @@ class Bench:
             self.send(way, run, path)
         else:
             sd = model.state_dict()
-            index, size = raw_index(sd)
-            with open(path, "wb") as f:
-                f.truncate(size)
-                for (_, off, _), t in zip(index, sd.values()):
-                    f.seek(off)
-                    f.write(memoryview(t.numpy()).cast("B"))
+            index = write_raw(path, sd)
             t1 = now()
             self.send(way, run, (path, index))
             del sd
