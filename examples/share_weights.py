@@ -22,9 +22,10 @@ per process that maps it, PSS divides it among them, and "shm" is the part
 of the PSS that is shared memory (the weights). However many workers, the
 weights are in memory once.
 
-The group is ephemeral: it goes when the loader closes it or exits, even if
-the loader is killed. Exits 0 only if every worker's output is bit for bit
-the loader's.
+The group is ephemeral: tshmd removes it when the loader's connection ends
+(when it exits, even if it is killed); the workers' mappings stay valid
+until they let go. Exits 0 only if every worker's output is bit for bit the
+loader's.
 """
 
 import argparse

@@ -36,8 +36,8 @@ Ways (in an order rotating every run, after a warm-up run of each):
   copy), the name through each worker's Queue; a worker does
   tshm.load_state_dict(name) + tshm.torch.assign_state_dict(module, ...);
   the loader, once the names are sent, swaps its own parameters for the
-  group's tensors the same way, so that its private copy is freed (as
-  share_memory() does).
+  Group's views (group.torch(key)) the same way, so that its private copy
+  is freed (as share_memory() does).
 - share_memory: model.share_memory(), then model.state_dict() put on each
   worker's torch.multiprocessing Queue (spawn context, torch's default
   file_descriptor strategy); the worker puts the tensors it gets into its
@@ -336,7 +336,8 @@ class Bench:
             t1 = now()
             self.send(way, run, name)
             del sd
-            tshm.torch.assign_state_dict(model, tshm.load_state_dict(name, client=self.client))
+            # The Group's own (writable) views: no second mapping.
+            tshm.torch.assign_state_dict(model, {k: group.torch(k) for k in group.keys()})
         elif way == "share_memory":
             model.share_memory()
             t1 = now()
@@ -359,8 +360,9 @@ class Bench:
         mem = self.memory([path]) - base
         self.release()
         del model
-        if group is not None:
+        if group is not None:  # ephemeral: removed at the latest when self.client goes
             group.close()
+            self.client.unlink(name)
         if os.path.exists(path):
             os.unlink(path)
         gc.collect()
