@@ -198,6 +198,7 @@ def worker(idx, sock, width, inq, outq):
             outq.put(("released", idx))
             continue
         _, way, run, payload = msg
+        t_got = now()
         net = make_net(torch, width, device="meta")
         if way == "tshm":
             state = tshm.load_state_dict(payload, client=client)
@@ -210,8 +211,9 @@ def worker(idx, sock, width, inq, outq):
             else:
                 state = memmap_state(torch, *payload)
             plain_assign(torch, net, state)
+        t_att = now()
         out = forward(torch, net)
-        outq.put(("ready", idx, run, out))
+        outq.put(("ready", idx, run, out, (t_got, t_att, now())))
     client.close()
 
 
@@ -304,13 +306,18 @@ class Bench:
         for q in self.inqs:
             q.put(("go", way, run, payload))
 
-    def collect(self, way, run):
+    def collect(self, way, run, t0):
+        """Wait for every worker's output; returns each one's (message
+        received, attached, forward done) in ns since t0."""
+        steps = []
         for _ in self.procs:
-            tag, idx, r, out = self.outq.get(timeout=300)
+            tag, idx, r, out, ts = self.outq.get(timeout=300)
+            steps.append((ts[0] - t0, ts[1] - ts[0], ts[2] - ts[1]))
             if tag != "ready" or r != run or not np.allclose(out, self.expect, rtol=1e-5,
                                                              atol=1e-6):
                 raise RuntimeError(f"{way}: worker {idx}, run {run}: {tag} {r}, output differs")
             self.exact &= bool(np.array_equal(out, self.expect))
+        return steps
 
     def release(self):
         for q in self.inqs:
@@ -320,7 +327,7 @@ class Bench:
 
     def run(self, way, run):
         """One run of a way: (publish ns, all ready ns, memory at ready less
-        before)."""
+        before, each worker's steps as collect() gives them)."""
         torch, tshm = self.torch, self.tshm
         path = os.path.join(SHM_DIR, f"bench_weights.{os.getpid()}.{run}")
         name = f"w{run}.{way}"
@@ -355,7 +362,7 @@ class Bench:
             self.send(way, run, (path, index))
             del sd
             plain_assign(torch, model, memmap_state(torch, path, index))
-        self.collect(way, run)
+        steps = self.collect(way, run, t0)
         t2 = now()
         mem = self.memory([path]) - base
         self.release()
@@ -366,7 +373,7 @@ class Bench:
         if os.path.exists(path):
             os.unlink(path)
         gc.collect()
-        return t1 - t0, t2 - t0, mem
+        return t1 - t0, t2 - t0, mem, steps
 
     def floor_memcpy(self):
         t0 = now()
@@ -423,12 +430,13 @@ def report(r, args, width, nbytes, exact):
         "and has run one forward pass. Memory: the processes' Pss less Pss_Shmem, plus every "
         "shared-memory object once, at ready, less before the model was made (median).", "",
         "| way | share (loader) | all workers ready | vs memcpy | vs shm copy | vs tshm | "
-        "memory (MB) | memory / model | in workers / model | Rss (MB) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "a worker: got / attached / forward | memory (MB) | memory / model | "
+        "in workers / model | Rss (MB) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         f"| floor: memcpy (`copy_()` into touched tensors) | | {fm / 1e6:.1f} / "
-        f"{pct(r['floor_memcpy'], 99) / 1e6:.1f} | 1.00x | {fm / fs:.2f}x | | | | | |",
+        f"{pct(r['floor_memcpy'], 99) / 1e6:.1f} | 1.00x | {fm / fs:.2f}x | | | | | | |",
         f"| floor: shm copy (open, ftruncate, mmap populated, copy; /dev/shm) | | {fs / 1e6:.1f} / "
-        f"{pct(r['floor_shm'], 99) / 1e6:.1f} | {fs / fm:.2f}x | 1.00x | | | | | |",
+        f"{pct(r['floor_shm'], 99) / 1e6:.1f} | {fs / fm:.2f}x | 1.00x | | | | | | |",
     ]
     summary = {}
     for way in ways:
@@ -441,11 +449,16 @@ def report(r, args, width, nbytes, exact):
                         "workers_ratio": mem[1] / nbytes, "memory_bytes": int(mem[0])}
         lines.append(f"| {LABELS[way]} | {median(pub) / 1e6:.1f} / {pct(pub, 99) / 1e6:.1f} | "
                      f"{m / 1e6:.1f} / {pct(ready, 99) / 1e6:.1f} | {m / fm:.2f}x | "
-                     f"{m / fs:.2f}x | {f'{m / tt:.2f}x' if tt else ''} | {mem[0] / 1e6:.0f} | "
+                     f"{m / fs:.2f}x | {f'{m / tt:.2f}x' if tt else ''} | "
+                     + " / ".join(f"{median([st[i] for st in r['steps'][way]]) / 1e6:.0f}"
+                                  for i in range(3))
+                     + f" | {mem[0] / 1e6:.0f} | "
                      f"{mem[0] / nbytes:.2f} | {mem[1] / nbytes:.2f} | {mem[2] / 1e6:.0f} |")
     lines += ["", f"Workers' outputs: {'bit for bit' if exact else 'within 1e-5 of'} the "
-              "loader's. Rss (summed over the processes) counts a shared page once per "
-              "process that maps it.", ""]
+              "loader's. A worker's steps (ms, median over the workers and runs): its "
+              "message received (since the loader started sharing), then its weights in its "
+              "module, then its forward pass done. Rss (summed over the processes) counts a "
+              "shared page once per process that maps it.", ""]
     if tt is None:
         return lines, summary
     t = summary["tshm"]
@@ -495,7 +508,8 @@ def main():
             "torch.set_num_threads(1) in each process.")
     print(head, flush=True)
     r = {"floor_memcpy": [], "floor_shm": [], "pub": {w: [] for w in ways},
-         "ready": {w: [] for w in ways}, "mem": {w: [] for w in ways}}
+         "ready": {w: [] for w in ways}, "mem": {w: [] for w in ways},
+         "steps": {w: [] for w in ways}}
     d = Daemon(os.path.join(build, "daemon", "tshmd"))
     try:
         b = Bench(torch, tshm, tmp.get_context("spawn"), d, width)
@@ -508,7 +522,8 @@ def main():
                 if run >= args.warmup:
                     r["floor_memcpy"].append(fm)
                     r["floor_shm"].append(fs)
-                    for w, (pub, ready, mem) in got.items():
+                    for w, (pub, ready, mem, steps) in got.items():
+                        r["steps"][w] += steps
                         r["pub"][w].append(pub)
                         r["ready"][w].append(ready)
                         r["mem"][w].append(mem.tolist())
