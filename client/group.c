@@ -78,6 +78,18 @@ group_free(tshm_group *g)
         tshm__free(g);
 }
 
+/* Close @seg, keeping the detail of the failure already in c's errmsg: a
+ * close makes a round trip, which clears it. */
+static void
+group_close_failed(tshm_client *c, tshm_seg *seg)
+{
+        char errmsg[sizeof(c->errmsg)];
+
+        memcpy(errmsg, c->errmsg, sizeof(errmsg));
+        (void)tshm_close(seg);
+        memcpy(c->errmsg, errmsg, sizeof(errmsg));
+}
+
 /* The table of contents of @specs, written into a new buffer (returned in
  * *ret_toc) and laid out in *ret_lay. */
 static int
@@ -164,7 +176,7 @@ tshm_group_create(tshm_client *c, const char *name, const tshm_tensor_spec *tens
         memcpy(tshm_seg_data(g->seg), toc, lay.toc_bytes);
         /* Our own table: validating it finds repeated names, and sorts. */
         if ((rv = group_adopt_toc(c, g, toc, lay.toc_bytes, tshm_seg_nbytes(g->seg))) < 0) {
-                (void)tshm_close(g->seg);
+                group_close_failed(c, g->seg);
                 group_free(g);
                 return rv == TSHM_EBADHDR ? TSHM_EINVAL : rv;
         }
@@ -246,7 +258,7 @@ tshm_group_open(tshm_client *c, const char *name, unsigned flags, tshm_group **r
         *ret_group = g;
         return 0;
 fail:
-        (void)tshm_close(g->seg);
+        group_close_failed(c, g->seg);
         group_free(g);
         return rv;
 }

@@ -76,16 +76,21 @@ tshmd_ops_close(struct tshmd_server *srv, struct tshmd_session *ses, const struc
 {
         struct tshmd_handle *h = tshmd_session_handle_find(ses, req->handle);
         struct tshmd_seg *seg;
+        bool unpublished;
 
         if (h == NULL) {
                 return tshmd_reply_fail(rep, TSHM_EBADF, "no open handle %llu on this connection",
                                         (unsigned long long)req->handle);
         }
         seg = h->seg;
+        /* Asked before the handle goes: closing the last handle of an
+         * unlinked segment frees it. An unpublished group stays named in the
+         * registry, which keeps it. */
+        unpublished = tshmd_seg_unpublished(seg);
         tshmd_session_handle_close(srv, ses, h);
         /* Only its creator holds a handle on an unpublished group: the
          * group goes with it, never published. */
-        if (tshmd_seg_unpublished(seg)) {
+        if (unpublished) {
                 tshmd_log(LOG_INFO, "unpublished group '%s' removed: its creator closed it",
                           seg->name);
                 tshmd_session_untrack_ephemeral(ses, seg);

@@ -3,7 +3,7 @@
  * that make and remove arrays through it (create, open, from_numpy,
  * unlink). Its other calls live beside it: args.c converts their
  * arguments, info.c holds list(), stat() and daemon_stat(), client_stream.c the
- * calls that make streams.
+ * calls that make streams, group.c those that make tensor groups.
  *
  * Every blocking libtshm call on the client runs with the GIL released and
  * the client's lock held (the lock guards self->c, which close() and a fork
@@ -490,6 +490,10 @@ static PyMethodDef client_methods[] = {
      tshmpy_client_stream_open_doc},
     {"sub_open", TSHMPY_METH(tshmpy_client_sub_open), METH_VARARGS | METH_KEYWORDS,
      tshmpy_client_sub_open_doc},
+    {"group_create", TSHMPY_METH(tshmpy_group_create), METH_VARARGS | METH_KEYWORDS,
+     tshmpy_group_create_doc},
+    {"group_open", TSHMPY_METH(tshmpy_group_open), METH_VARARGS | METH_KEYWORDS,
+     tshmpy_group_open_doc},
     {"create", TSHMPY_METH(client_create), METH_VARARGS | METH_KEYWORDS, client_create_doc},
     {"open", TSHMPY_METH(client_open), METH_VARARGS | METH_KEYWORDS, client_open_doc},
     {"from_numpy", TSHMPY_METH(client_from_numpy), METH_VARARGS | METH_KEYWORDS,

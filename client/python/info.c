@@ -81,9 +81,20 @@ info_dict(const tshm_info *info, const tshm_stream_info *si)
             (unsigned long long)info->size, "owner", (unsigned)info->owner_uid, "group",
             (unsigned)info->owner_gid, "mode", mode, "opens", (unsigned)info->opens, "created",
             created, "created_ns", (unsigned long long)info->created_ns, "kind",
-            info->kind == TSHM_KIND_STREAM ? "stream" : "array", "backing",
+            info->kind == TSHM_KIND_STREAM  ? "stream"
+            : info->kind == TSHM_KIND_GROUP ? "group"
+                                            : "array",
+            "backing",
             tshm_backing_name(info->backing) != NULL ? tshm_backing_name(info->backing) : "unknown",
             "page_size", (unsigned long long)info->page_size);
+        if (d != NULL && info->kind == TSHM_KIND_GROUP) {
+                PyObject *count = PyLong_FromUnsignedLongLong(info->tensors);
+
+                if (count == NULL || PyDict_SetItemString(d, "tensors", count) < 0) {
+                        Py_CLEAR(d);
+                }
+                Py_XDECREF(count);
+        }
         if (d != NULL && si != NULL) {
                 PyObject *st = info_stream_dict(si);
 
@@ -102,8 +113,9 @@ const char tshmpy_info_list_doc[] =
               "oldest first, as dicts with the keys and values of\n"
               "'tshm ls --json': name, dtype (str), shape (list), nbytes, size, owner (uid),\n"
               "group (gid), mode (str, e.g. '0600'), opens (open handles, all clients),\n"
-              "created (ISO 8601 UTC str), created_ns (int), kind ('array' or 'stream'),\n"
-              "backing ('tmpfs', 'tmpfs-huge' or 'hugetlbfs') and page_size (bytes of its\n"
+              "created (ISO 8601 UTC str), created_ns (int), kind ('array', 'stream' or 'group';\n"
+              "a group has 'tensors', its tensor count too), backing ('tmpfs', 'tmpfs-huge' or "
+              "'hugetlbfs') and page_size (bytes of its\n"
               "pages). A prefix no name could start with raises InvalidError.");
 
 PyObject *

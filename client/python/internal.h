@@ -47,6 +47,7 @@ typedef struct tshmpy_client {
 typedef struct tshmpy_mapping {
         PyObject_HEAD tshm_seg *seg; /* closed with tshm_close() in dealloc; NULL if private */
         tshm_sub *sub;               /* a subscriber's: seg is its, ended with tshm_sub_close() */
+        tshm_group *group;           /* a group's: seg is its, ended with tshm_group_close() */
         tshmpy_client *client;       /* strong: serialises that tshm_close(); NULL if private */
         void *data;
         Py_ssize_t nbytes;
@@ -93,6 +94,7 @@ extern PyTypeObject tshmpy_stream_type;
 extern PyTypeObject tshmpy_subscriber_type;
 extern PyTypeObject tshmpy_loan_type;
 extern PyTypeObject tshmpy_frame_type;
+extern PyTypeObject tshmpy_group_type;
 
 /* errors.c: the exception hierarchy, and raising a libtshm code. */
 extern PyObject *tshmpy_Error, *tshmpy_NotFoundError, *tshmpy_ExistsError,
@@ -186,6 +188,11 @@ PyObject *tshmpy_client_stream_create(tshmpy_client *self, PyObject *args, PyObj
 PyObject *tshmpy_client_stream_open(tshmpy_client *self, PyObject *args, PyObject *kwds);
 PyObject *tshmpy_client_sub_open(tshmpy_client *self, PyObject *args, PyObject *kwds);
 
+/* group.c: tshm.Group, and the Client calls that make one. */
+extern const char tshmpy_group_create_doc[], tshmpy_group_open_doc[];
+PyObject *tshmpy_group_create(tshmpy_client *self, PyObject *args, PyObject *kwds);
+PyObject *tshmpy_group_open(tshmpy_client *self, PyObject *args, PyObject *kwds);
+
 /* info.c: Client.list(), stat() and daemon_stat(). */
 extern const char tshmpy_info_list_doc[], tshmpy_info_stat_doc[], tshmpy_info_daemon_stat_doc[];
 PyObject *tshmpy_info_list(tshmpy_client *self, PyObject *args, PyObject *kwds);
@@ -232,6 +239,10 @@ PyObject *tshmpy_reduce_value(const char *fn, PyObject *args);
 /* The mapping of a subscription, which it owns and ends (tshm_sub_close)
  * when the last reference goes; on failure @sub is ended at once. */
 tshmpy_mapping *tshmpy_mapping_new_sub(tshmpy_client *client, tshm_sub *sub);
+/* The mapping of a tensor group, which it owns and closes
+ * (tshm_group_close: an unpublished group is removed then) when the last
+ * reference goes; indexed by address. On failure @group is closed at once. */
+tshmpy_mapping *tshmpy_mapping_new_group(tshmpy_client *client, tshm_group *group);
 
 /* segment.c */
 PyObject *tshmpy_segment_new(tshmpy_client *client, tshm_seg *seg);

@@ -77,6 +77,35 @@ tshmpy_mapping_new_sub(tshmpy_client *client, tshm_sub *sub)
 }
 
 tshmpy_mapping *
+tshmpy_mapping_new_group(tshmpy_client *client, tshm_group *group)
+{
+        tshmpy_mapping *self;
+
+        self = (tshmpy_mapping *)tshmpy_mapping_type.tp_alloc(&tshmpy_mapping_type, 0);
+        if (self == NULL) {
+                Py_BEGIN_ALLOW_THREADS(void) tshm_group_close(group);
+                Py_END_ALLOW_THREADS return NULL;
+        }
+        Py_INCREF(client);
+        self->client = client;
+        self->group = group;
+        self->seg = tshm_group_seg(group);
+        self->data = tshm_seg_data(self->seg);
+        self->nbytes = (Py_ssize_t)tshm_seg_nbytes(self->seg);
+        self->writable = tshm_seg_writable(self->seg) != 0;
+        self->spin_us = -1.0;
+        self->pid = getpid();
+        /* Indexed like an array segment's: a tensor of the group pickles as
+         * a reference to its bytes (tshm._reduce opens the group by name,
+         * as a plain segment, and views the same offset). */
+        if (tshmpy_mapping_index(self) < 0) {
+                Py_DECREF(self);
+                return NULL;
+        }
+        return self;
+}
+
+tshmpy_mapping *
 tshmpy_mapping_new_private(tshmpy_mapping *parent, Py_ssize_t offset, Py_ssize_t len)
 {
         tshmpy_mapping *self;
@@ -244,7 +273,8 @@ tshmpy_mapping_check_fork(tshmpy_mapping *map, const char *what, PyObject *name)
 
 /* Unmap and release at the daemon, with the GIL released. libtshm orders
  * this against a tshm_disconnect() of the client on another thread, so no
- * lock of ours is needed. A subscriber's seg belongs to its subscription.
+ * lock of ours is needed. A subscriber's seg belongs to its subscription,
+ * a group's to its group (closing an unpublished one removes it).
  * Either is gone even when the daemon reports an error (the connection may
  * be gone), and there is nobody to tell. */
 static void
@@ -252,6 +282,8 @@ mapping_release(tshmpy_mapping *self)
 {
         if (self->sub != NULL) {
                 (void)tshm_sub_close(self->sub);
+        } else if (self->group != NULL) {
+                (void)tshm_group_close(self->group);
         } else {
                 (void)tshm_close(self->seg);
         }

@@ -96,6 +96,8 @@ MODULE_FORWARD(daemon_stat)
 MODULE_FORWARD(stream_create)
 MODULE_FORWARD(stream_open)
 MODULE_FORWARD(sub_open)
+MODULE_FORWARD(group_create)
+MODULE_FORWARD(group_open)
 
 static PyMethodDef module_methods[] = {
     {"wait_any", TSHMPY_METH(tshmpy_waitany), METH_VARARGS | METH_KEYWORDS, tshmpy_waitany_doc},
@@ -114,6 +116,14 @@ static PyMethodDef module_methods[] = {
     {"sub_open", TSHMPY_METH(module_sub_open), METH_VARARGS | METH_KEYWORDS,
      "sub_open(name, *, depth=1, start='next')\n--\n\n"
      "Client.sub_open() on the default client: a Subscriber."},
+    {"group_create", TSHMPY_METH(module_group_create), METH_VARARGS | METH_KEYWORDS,
+     "group_create(name, specs, *, mode=0o600, ephemeral=False, metadata=None,\n"
+     "             populate=None)\n--\n\n"
+     "Client.group_create() on the default client: an unpublished, writable Group\n"
+     "(an ephemeral one lives as long as the default client: the process)."},
+    {"group_open", TSHMPY_METH(module_group_open), METH_VARARGS | METH_KEYWORDS,
+     "group_open(name, *, writable=False, populate=None)\n--\n\n"
+     "Client.group_open() on the default client: a Group."},
     {"connect", TSHMPY_METH(module_connect), METH_VARARGS | METH_KEYWORDS,
      "connect(socket=None)\n--\n\n"
      "Connect to tshmd and return a Client. `socket` is a path (str or os.PathLike);\n"
@@ -161,8 +171,8 @@ PyDoc_STRVAR(
     "    a = seg.numpy()                      # sees A's writes; a.flags.writeable is False\n"
     "\n"
     "Functions: connect() gives a Client; create, open, from_numpy, list, stat, unlink,\n"
-    "daemon_stat, stream_create, stream_open and sub_open use a default client connected on\n"
-    "first use (once per process).\n"
+    "daemon_stat, stream_create, stream_open, sub_open, group_create and group_open use a\n"
+    "default client connected on first use (once per process).\n"
     "Clients connect again by themselves when the daemon restarts.\n"
     "\n"
     "Lifetime: every view (ndarray, tensor, memoryview, DLPack capsule) keeps the mapping\n"
@@ -254,7 +264,8 @@ PyInit__tshm(void)
             module_add_type(m, "Stream", &tshmpy_stream_type) < 0 ||
             module_add_type(m, "Loan", &tshmpy_loan_type) < 0 ||
             module_add_type(m, "Subscriber", &tshmpy_subscriber_type) < 0 ||
-            module_add_type(m, "Frame", &tshmpy_frame_type) < 0 || tshmpy_errors_init(m) < 0 ||
+            module_add_type(m, "Frame", &tshmpy_frame_type) < 0 ||
+            module_add_type(m, "Group", &tshmpy_group_type) < 0 || tshmpy_errors_init(m) < 0 ||
             PyModule_AddStringConstant(m, "__version__", tshm_version_string()) < 0 ||
             PyModule_AddIntConstant(m, "NAME_MAX", TSHM_NAME_MAX) < 0 ||
             PyModule_AddIntConstant(m, "MAX_NDIM", TSHM_MAX_NDIM) < 0 ||

@@ -91,3 +91,14 @@ def batch_keeper(inq, outq):
     outq.put([float(t[0, 0]) for t in kept])
     time.sleep(1.5)
     outq.put([float(t[0, 0]) for t in kept])
+
+
+def group_load_and_watch(socket, name, outq, go):
+    """A spawn worker: tshm.load_state_dict() of group `name` (read-only),
+    report each tensor's sum, wait for the owner to write, report again."""
+    c = tshm.connect(socket)
+    sd = tshm.load_state_dict(name, client=c)
+    origins = {k: tuple(tshm.tensor_origin(t)[1:]) for k, t in sd.items()}
+    outq.put(({k: float(t.double().sum()) for k, t in sd.items()}, origins))
+    go.wait(60)
+    outq.put({k: float(t.double().sum()) for k, t in sd.items()})

@@ -6,7 +6,7 @@ import os
 import tshm
 
 STUB = os.path.join(os.path.dirname(__file__), "..", "..", "client", "python", "tshm", "__init__.pyi")
-HELPER_TYPES = {"DTypeLike", "ShapeLike", "SegmentInfo", "DaemonInfo", "StreamInfo"}
+HELPER_TYPES = {"DTypeLike", "ShapeLike", "SegmentInfo", "DaemonInfo", "StreamInfo", "TensorSpec"}
 
 
 def stub_names():
@@ -36,10 +36,11 @@ def test_stub_names_the_module():
     top, classes = stub_names()
     assert public(dir(tshm)) == public(top) - HELPER_TYPES
     for cls in (tshm.Client, tshm.Segment, tshm.Write, tshm.Read, tshm.Stream, tshm.Loan, tshm.Subscriber,
-                tshm.Frame):
+                tshm.Frame, tshm.Group):
         have = {n for n in dir(cls) if not n.startswith("_")} | \
             {n for n in ("__enter__", "__exit__", "__array__", "__dlpack__",
-                         "__dlpack_device__", "__array_interface__") if hasattr(cls, n)}
+                         "__dlpack_device__", "__array_interface__", "__len__", "__contains__",
+                         "__iter__") if hasattr(cls, n)}
         stub = {n for n in classes[cls.__name__] if not n.startswith("_")} | \
             {n for n in classes[cls.__name__] if n in have}
         assert have == stub, (cls, have ^ stub)

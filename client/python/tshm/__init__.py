@@ -10,3 +10,10 @@ types.
 from tshm._tshm import *  # noqa: F401,F403  (the public API is the extension's)
 from tshm._tshm import _Mapping, __doc__, __version__  # noqa: F401
 from tshm._reduce import TensorOrigin, tensor_origin  # noqa: F401,E402
+from tshm._group import (  # noqa: F401,E402
+    group_metadata,
+    load_arrays,
+    load_state_dict,
+    save_arrays,
+    save_state_dict,
+)

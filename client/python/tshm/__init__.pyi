@@ -62,6 +62,15 @@ Decisions the types cannot say:
   a queue pickles them; send t.clone(). tshm.torch's batches passed on from
   the training process cross as copies. tensor_origin(t) says which segment,
   and where, a tensor views.
+- Tensor groups: Client.group_create() makes an unpublished group (invisible
+  to everyone else, removed if its last view or its client's connection goes
+  first) that publish() makes visible whole; group_open() opens a published
+  one. save_state_dict()/save_arrays() do create, copy and publish;
+  load_state_dict()/load_arrays() return zero-copy views in group order
+  (read-only: copy-on-write tensors, non-writeable arrays). Tensor names are
+  any str (UTF-8 in the group). Group tensors cross torch.multiprocessing as
+  references, like segment tensors (tensor_origin() names the group and the
+  byte offset from its first data byte).
 """
 
 import builtins
@@ -71,6 +80,8 @@ from typing import (
     Any,
     Coroutine,
     Iterable,
+    Iterator,
+    Mapping,
     Literal,
     NamedTuple,
     NotRequired,
@@ -119,10 +130,11 @@ class SegmentInfo(TypedDict):
     opens: int  # open handles, all clients together
     created: str  # ISO 8601 UTC, nanoseconds
     created_ns: int
-    kind: Literal["array", "stream"]
+    kind: Literal["array", "stream", "group"]
     backing: Literal["tmpfs", "tmpfs-huge", "hugetlbfs", "unknown"]  # /dev/shm or --shm-dir
     page_size: int  # bytes of its pages: 4096, or 2 MiB on a huge-page tmpfs; 0 unknown
     stream: NotRequired[StreamInfo]  # only for a stream
+    tensors: NotRequired[int]  # only for a tensor group: how many it holds
 
 class DaemonInfo(TypedDict):
     """The daemon's counters: the keys of 'tshm stats --json'."""
@@ -492,6 +504,55 @@ class Subscriber(_StreamBase):
         tb: TracebackType | None,
     ) -> None: ...
 
+class Group:
+    """A tensor group: named tensors, each of its own dtype and shape, in one
+    segment (Client.group_create(), Client.group_open()). A created group is
+    unpublished (nobody else sees it) until publish(); one never published is
+    removed when its last view goes or its client's connection ends. Views
+    keep the mapping alive on their own. Read-only groups give read-only
+    arrays and private copy-on-write tensors."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def published(self) -> bool: ...
+    @property
+    def writable(self) -> bool: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the data area: table of contents and every tensor."""
+    @property
+    def metadata(self) -> bytes | None: ...
+    @property
+    def segment(self) -> Segment:
+        """A Segment over the group's bytes (uint8, 1-d), sharing its mapping."""
+    def publish(self) -> None:
+        """Make the group visible, whole. InvalidError when published already."""
+    def keys(self) -> builtins.list[str]:
+        """The tensors' names in the group's order."""
+    def array(self, name: str | bytes, *, bfloat16_as_uint16: bool = False) -> npt.NDArray[Any]:
+        """A zero-copy ndarray of tensor `name` (read-only for a read-only
+        group). KeyError for a missing name; DtypeError for bfloat16."""
+    def torch(self, name: str | bytes) -> Any:
+        """A zero-copy torch tensor of tensor `name` (copy-on-write for a
+        read-only group). KeyError for a missing name."""
+    def close(self) -> None: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, name: object) -> bool: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def __enter__(self) -> "Group": ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+# A tensor of a group to make: (name, dtype, shape).
+TensorSpec = tuple[str, DTypeLike, ShapeLike]
+
 class Client:
     """A connection to tshmd (tshm.connect()). Thread-safe; every call that
     waits for the daemon releases the GIL."""
@@ -542,6 +603,21 @@ class Client:
     def sub_open(
         self, name: str, *, depth: int = 1, start: Literal["next", "newest"] = "next"
     ) -> Subscriber: ...
+    def group_create(
+        self,
+        name: str,
+        specs: Sequence[TensorSpec],
+        *,
+        mode: int = 0o600,
+        ephemeral: bool = False,
+        metadata: bytes | str | None = None,
+        populate: bool | None = None,
+    ) -> Group:
+        """A new, unpublished, writable tensor group: fill it, then publish()."""
+    def group_open(
+        self, name: str, *, writable: bool = False, populate: bool | None = None
+    ) -> Group:
+        """Open a published tensor group (read-only by default)."""
     def close(self) -> None:
         """Close the connection; segments and views stay usable."""
     def __enter__(self) -> "Client": ...
@@ -600,6 +676,48 @@ def sub_open(
     name: str, *, depth: int = 1, start: Literal["next", "newest"] = "next"
 ) -> Subscriber: ...
 def sub_open(name: str) -> Subscriber: ...
+def group_create(
+    name: str,
+    specs: Sequence[TensorSpec],
+    *,
+    mode: int = 0o600,
+    ephemeral: bool = False,
+    metadata: bytes | str | None = None,
+    populate: bool | None = None,
+) -> Group: ...
+def group_open(name: str, *, writable: bool = False, populate: bool | None = None) -> Group: ...
+
+# Tensor groups from dicts (tshm/_group.py). client=None: the default client.
+def save_state_dict(
+    name: str,
+    state_dict: Mapping[str, Any],
+    *,
+    client: Client | None = None,
+    mode: int = 0o600,
+    ephemeral: bool = False,
+    metadata: dict[str, str] | None = None,
+) -> Group:
+    """Copy torch tensors (or numpy arrays) into a new group and publish it;
+    returns the open, writable Group."""
+def load_state_dict(
+    name: str, *, client: Client | None = None, writable: bool = False
+) -> dict[str, Any]:
+    """The group's tensors as torch tensors in its order, zero-copy
+    (copy-on-write unless writable)."""
+def save_arrays(
+    name: str,
+    arrays: Mapping[str, npt.ArrayLike],
+    *,
+    client: Client | None = None,
+    mode: int = 0o600,
+    ephemeral: bool = False,
+    metadata: dict[str, str] | None = None,
+) -> Group: ...
+def load_arrays(
+    name: str, *, client: Client | None = None, writable: bool = False
+) -> dict[str, npt.NDArray[Any]]: ...
+def group_metadata(name: str, *, client: Client | None = None) -> dict[str, str] | None:
+    """The group's "__metadata__" dict, or None."""
 
 # What wait_any() waits on: a Subscriber (its next frame), a
 # (segment_or_stream, after_seq) tuple (a version newer than after_seq), or a

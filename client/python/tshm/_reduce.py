@@ -1,6 +1,6 @@
 """How tshm objects cross process boundaries (pickle, multiprocessing, torch).
 
-Handles (Client, Segment, Stream, Subscriber) pickle as what opens them again:
+Handles (Client, Segment, Stream, Subscriber, Group) pickle as what opens them again:
 the daemon's socket path, the name and the access. The functions here are what
 their __reduce__ names; the receiving process opens its own handle through one
 Client per socket (kept in _clients, made again after fork).
@@ -35,6 +35,9 @@ of the same segment; every other tensor goes to torch's reducer unchanged.
 - Tensors over tshm.torch's batch slots (segments named tshm-batch.*) that
   the training process sends on cross as copies, made at pickling while the
   queue still holds the tensor (and so the slot).
+- A tensor of a tensor group (Group.torch(), tshm.load_state_dict()) crosses
+  the same way: the group's mapping is indexed too, the receiver opens the
+  group by name as a plain segment (its bytes) and views the tensor's offset.
 - A conjugate or negative view (t.conj() of a complex tensor) crosses as a
   reference with its bit, and is rebuilt as the same view.
 
@@ -133,6 +136,10 @@ def _stream_open(socket: str, name: str, writable: bool):
 
 def _sub_open(socket: str, name: str, depth: int = 1):
     return _connect(socket).sub_open(name, depth=depth)
+
+
+def _group_open(socket: str, name: str, writable: bool):
+    return _connect(socket).group_open(name, writable=writable)
 
 
 # (pid, socket, name, writable) -> a weak reference to the storage of a uint8

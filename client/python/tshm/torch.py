@@ -47,7 +47,7 @@ from torch.utils.data._utils.collate import default_collate, default_convert
 import tshm
 from tshm import _reduce
 
-__all__ = ["Collate", "DataLoader"]
+__all__ = ["Collate", "DataLoader", "assign_state_dict"]
 
 # Slots a worker may have at most (the control segment's size), and the
 # alignment of each tensor inside a slot (a cache line, and more than any
@@ -455,3 +455,70 @@ class DataLoader(torch.utils.data.DataLoader):
         collate = Collate(collate_fn, slots=slots, wait=wait)
         super().__init__(dataset, *args, collate_fn=collate, **kwargs)
         collate.convert = not self._auto_collation
+
+
+def assign_state_dict(module, state_dict, *, strict=True):
+    """Put the tensors of `state_dict` into `module` themselves, without a copy
+    (torch 1.13's load_state_dict has no assign=): each parameter becomes
+    nn.Parameter(tensor, requires_grad=False) over the very tensor given, and
+    each buffer is the tensor given, so that after
+
+        tshm.torch.assign_state_dict(model, tshm.load_state_dict("weights"))
+
+    model.weight.data_ptr() is the group's tensor's: the weights live in the
+    group, shared by every process that loaded them (copy-on-write where they
+    were loaded read-only). Keys are those of module.state_dict() (parameters
+    and persistent buffers). Shapes and dtypes must match the module's: a
+    mismatch raises RuntimeError listing every one (nothing is converted, and
+    nothing assigned). With `strict`, missing and unexpected keys raise
+    RuntimeError too, as load_state_dict does; without, they are reported.
+    Returns (missing_keys, unexpected_keys) as load_state_dict does."""
+    from torch.nn.modules.module import _IncompatibleKeys
+
+    expected = module.state_dict(keep_vars=True)
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    errors = []
+    if strict:
+        if unexpected:
+            errors.append("Unexpected key(s) in state_dict: "
+                          + ", ".join(f'"{k}"' for k in unexpected) + ".")
+        if missing:
+            errors.append("Missing key(s) in state_dict: "
+                          + ", ".join(f'"{k}"' for k in missing) + ".")
+    places = []
+    for key, value in state_dict.items():
+        if key not in expected:
+            continue
+        have = expected[key]
+        path, _, attr = key.rpartition(".")
+        owner = module.get_submodule(path) if path else module
+        if attr in owner._parameters:
+            kind = "param"
+        elif attr in owner._buffers:
+            kind = "buffer"
+        else:
+            errors.append(f"cannot assign {key}: it is neither a parameter nor a buffer of "
+                          f"{type(owner).__name__} (extra state?)")
+            continue
+        if not isinstance(value, torch.Tensor):
+            errors.append(f"{key} is a {type(value).__name__}, not a tensor")
+            continue
+        if value.shape != have.shape:
+            errors.append(f"size mismatch for {key}: copying a param with shape {value.shape} "
+                          f"from checkpoint, the shape in current model is {have.shape}.")
+        elif value.dtype != have.dtype:
+            errors.append(f"dtype mismatch for {key}: the state_dict's is {value.dtype}, the "
+                          f"model's {have.dtype} (assign_state_dict does not convert: call "
+                          f"module.to({value.dtype}) first)")
+        else:
+            places.append((owner, attr, kind, value))
+    if errors:
+        raise RuntimeError(f"Error(s) in assigning state_dict to {type(module).__name__}:\n\t"
+                           + "\n\t".join(errors))
+    for owner, attr, kind, value in places:
+        if kind == "param":
+            owner._parameters[attr] = torch.nn.Parameter(value, requires_grad=False)
+        else:
+            owner._buffers[attr] = value
+    return _IncompatibleKeys(missing, unexpected)
