@@ -48,3 +48,18 @@ def test_dataloader_example(daemon):
     assert res.returncode == 0, res.stderr
     assert "torch.utils.data.DataLoader:" in res.stdout
     assert "tshm.torch.DataLoader:" in res.stdout and "x)" in res.stdout
+
+
+def test_share_weights_example(daemon, client, name):
+    """examples/share_weights.py: 4 spawned workers attach one published
+    state_dict with no copy and compute what the loader computed; the
+    ephemeral group goes with the loader."""
+    res = subprocess.run([sys.executable, os.path.join(EXAMPLES, "share_weights.py"),
+                          "--layers", "2", "--width", "64", "--name", name],
+                         env=daemon.env(), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = res.stdout
+    assert f"published as group '{name}'" in out
+    assert out.count("(matches)") == 4 and "DIFFERS" not in out
+    assert "4 workers: every output matches the loader" in out
+    assert not [e for e in client.list() if e["name"].startswith(name)]  # ephemeral: gone
