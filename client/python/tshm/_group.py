@@ -127,10 +127,10 @@ def save_arrays(name: str, arrays, *, client=None, mode: int = 0o600, ephemeral:
     return _save(name, arrays, client, mode, ephemeral, metadata)
 
 
-def _open(name, client, writable):
+def _open(name, client, writable, populate=None):
     if client is not None:
-        return client.group_open(name, writable=writable)
-    return _tshm.group_open(name, writable=writable)
+        return client.group_open(name, writable=writable, populate=populate)
+    return _tshm.group_open(name, writable=writable, populate=populate)
 
 
 def load_state_dict(name: str, *, client=None, writable: bool = False) -> dict[str, Any]:
@@ -143,7 +143,10 @@ def load_state_dict(name: str, *, client=None, writable: bool = False) -> dict[s
     Raises NotFoundError (no such group, or not published yet), InvalidError
     (not a group), DtypeError for uint16/32/64 (torch 1.13 lacks them: use
     load_arrays)."""
-    with _open(name, client, writable) as group:
+    # Read-only tensors view the private copy-on-write mapping, which is
+    # populated when it is made: populating the shared one as well would
+    # build every page table twice for nothing.
+    with _open(name, client, writable, None if writable else False) as group:
         return {key: group.torch(key) for key in group.keys()}
 
 
