@@ -275,20 +275,27 @@ group_torch(tshmpy_group *self, PyObject *args, PyObject *kwds)
         tshm_tensor t;
 
         if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:torch", TSHMPY_KW(kwlist), &key) ||
-            group_lookup(self, key, &t, &map) < 0 || group_desc(&desc, &t, key) < 0 ||
-            group_torch_has(self, key, t.dtype) < 0) {
+            group_lookup(self, key, &t, &map) < 0) {
                 return NULL;
         }
-        /* Held across the mmap, which releases the GIL. */
+        /* Held from here: importing torch and the mmap below may let
+         * another thread run close(), which must not free what @t points
+         * into (the table's copy) nor the mapping. */
         Py_INCREF(map);
-        view = group_tensor_map(self, map);
-        Py_XINCREF(view);
-        Py_DECREF(map);
-        if (view == NULL) {
+        if (group_desc(&desc, &t, key) < 0 || group_torch_has(self, key, t.dtype) < 0 ||
+            (view = group_tensor_map(self, map)) == NULL) {
+                Py_DECREF(map);
                 return NULL;
+        }
+        Py_INCREF(view);
+        /* Closed meanwhile: the copy-on-write mapping made for it is this
+         * tensor's alone, not kept by the closed group. */
+        if (self->map == NULL && self->cow == view) {
+                Py_CLEAR(self->cow);
         }
         res = tshmpy_dlpack_torch_view(&desc, view, (uint8_t *)view->data + t.offset);
         Py_DECREF(view);
+        Py_DECREF(map);
         return res;
 }
 

@@ -504,6 +504,28 @@ def test_assign_state_dict_shares_the_groups_storage(client, name):
     client.unlink(name)
 
 
+def test_assign_state_dict_keeps_tied_weights_tied(client, name):
+    class Tied(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Linear(4, 4, bias=False)
+            self.head = torch.nn.Linear(4, 4, bias=False)
+            self.head.weight = self.emb.weight  # one Parameter, two keys
+
+    torch.manual_seed(0)
+    model = Tied()
+    tshm.save_state_dict(name, model.state_dict(), client=client)
+    fresh = Tied()
+    sd = tshm.load_state_dict(name, client=client)
+    tshm.torch.assign_state_dict(fresh, sd)
+    # As torch's load_state_dict leaves them: one object, under both names.
+    assert fresh.head.weight is fresh.emb.weight
+    assert fresh.emb.weight.data_ptr() == sd["emb.weight"].data_ptr()
+    assert len(list(fresh.parameters())) == 1
+    assert torch.equal(fresh.head.weight, model.head.weight)
+    client.unlink(name)
+
+
 def test_assign_state_dict_errors(client, name):
     m = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
     before = {k: v.data_ptr() for k, v in m.state_dict().items()}

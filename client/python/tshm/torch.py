@@ -512,13 +512,18 @@ def assign_state_dict(module, state_dict, *, strict=True):
                           f"model's {have.dtype} (assign_state_dict does not convert: call "
                           f"module.to({value.dtype}) first)")
         else:
-            places.append((owner, attr, kind, value))
+            places.append((owner, attr, kind, value, have))
     if errors:
         raise RuntimeError(f"Error(s) in assigning state_dict to {type(module).__name__}:\n\t"
                            + "\n\t".join(errors))
-    for owner, attr, kind, value in places:
+    # Tied weights (one Parameter under several keys, as load_state_dict
+    # keeps them by copying into it) stay one object: the first key's.
+    made = {}
+    for owner, attr, kind, value, have in places:
         if kind == "param":
-            owner._parameters[attr] = torch.nn.Parameter(value, requires_grad=False)
+            if id(have) not in made:
+                made[id(have)] = torch.nn.Parameter(value, requires_grad=False)
+            owner._parameters[attr] = made[id(have)]
         else:
-            owner._buffers[attr] = value
+            owner._buffers[attr] = made.setdefault(id(have), value)
     return _IncompatibleKeys(missing, unexpected)
