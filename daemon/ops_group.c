@@ -146,7 +146,9 @@ publish_finish(struct tshmd_publish *pw, struct tshmd_reply *rep)
 {
         struct tshmd_seg *seg = pw->seg;
 
-        (void)close(pw->fd);
+        if (pw->fd >= 0) {
+                (void)close(pw->fd);
+        }
         if (pw->rv < 0) {
                 tshmd_log(LOG_NOTICE, "publish of '%s' for pid %d uid %u refused: %s", seg->name,
                           (int)pw->ses->peer.pid, (unsigned)pw->ses->peer.uid, pw->why);
@@ -163,6 +165,27 @@ publish_finish(struct tshmd_publish *pw, struct tshmd_reply *rep)
 
 static void publish_done(uv_work_t *w, int status);
 
+/* Open the object of a queued publish when its turn comes: a publish holds
+ * no descriptor while it waits, so that nobody can pile up descriptors in
+ * tshmd by queueing publishes. Its group may have gone meanwhile (its
+ * creator closed it or left): then the name may be another segment's. */
+static int
+publish_reopen(struct tshmd_server *srv, struct tshmd_publish *pw)
+{
+        char objname[TSHMD_PREFIX_MAX + TSHM_NAME_MAX + 4];
+
+        if (!tshmd_seg_unpublished(pw->seg)) {
+                pw->why = "the group was removed before its publish";
+                return TSHM_ENOENT;
+        }
+        tshmd_seg_objname(srv, pw->seg, objname, sizeof(objname));
+        if ((pw->fd = tshmd_shm_open_rw(&srv->shm, objname)) < 0) {
+                pw->why = "its object cannot be opened";
+                return pw->fd;
+        }
+        return 0;
+}
+
 /* Start the next waiting publish, if none runs. A failure to queue it is
  * its reply (TSHM_ENOMEM), and the next one is tried. */
 static void
@@ -176,9 +199,12 @@ publish_next(struct tshmd_server *srv)
                         srv->publish_tail = NULL;
                 }
                 srv->publish_running = pw;
-                if (uv_queue_work(srv->loop, &pw->work, publish_run, publish_done) < 0) {
-                        pw->rv = TSHM_ENOMEM;
-                        pw->why = "cannot queue the publish";
+                if ((pw->rv = publish_reopen(srv, pw)) < 0 ||
+                    uv_queue_work(srv->loop, &pw->work, publish_run, publish_done) < 0) {
+                        if (pw->rv == 0) {
+                                pw->rv = TSHM_ENOMEM;
+                                pw->why = "cannot queue the publish";
+                        }
                         publish_done(&pw->work, 0);
                 }
         }
@@ -197,7 +223,9 @@ publish_done(uv_work_t *w, int status)
         if (pw->ses->gone) {
                 /* Nobody gets the reply, and the session's end removed the
                  * group (it was tracked): nothing to publish. */
-                (void)close(pw->fd);
+                if (pw->fd >= 0) {
+                        (void)close(pw->fd);
+                }
                 rv = TSHM_ECONNRESET;
         } else {
                 rv = publish_finish(pw, &rep);
@@ -275,6 +303,8 @@ tshmd_ops_publish(struct tshmd_server *srv, struct tshmd_session *ses, const str
         }
         /* One at a time per group: a second publish sent meanwhile is
          * refused above. */
+        (void)close(pw->fd); /* opened again when its turn comes */
+        pw->fd = -1;
         pw->seg->publishing = true;
         tshmd_registry_ref(&srv->reg, pw->seg);
         ses->pending++;

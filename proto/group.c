@@ -133,8 +133,13 @@ tshm__toc_size(const void *head, uint64_t data_size, uint64_t *ret_toc_bytes, co
 {
         struct tshm__toc h;
 
+        /* The head is read only once the data area is known to hold it. */
+        if (data_size < TSHM_TOC_HEAD) {
+                *ret_why = "no table of contents (the segment is too small)";
+                return TSHM_EBADHDR;
+        }
         memcpy(&h, head, sizeof(h));
-        if (data_size < TSHM_TOC_HEAD || memcmp(h.magic, TSHM_TOC_MAGIC, sizeof(h.magic)) != 0) {
+        if (memcmp(h.magic, TSHM_TOC_MAGIC, sizeof(h.magic)) != 0) {
                 *ret_why = "no table of contents (bad magic)";
                 return TSHM_EBADHDR;
         }

@@ -81,6 +81,33 @@ tshm__hdr_spec_size(const struct tshm__seg_spec *spec, uint64_t *ret_size)
         return 0;
 }
 
+/* A tensor group's part of tshm__hdr_init(): its kind and the counts publish
+ * recorded; no group fields on other kinds. */
+static int
+hdr_init_group(struct tshm__hdr *hdr, const struct tshm__seg_spec *spec, uint64_t nbytes)
+{
+        if (spec->group) {
+                /* A group's geometry is its bytes; the table of contents
+                 * inside says the rest (group.h). */
+                if (spec->slots != 0 || spec->dtype != TSHM_DTYPE_UINT8 || spec->ndim != 1 ||
+                    spec->group_tensors > TSHM_GROUP_MAX_TENSORS ||
+                    spec->group_toc_bytes > nbytes ||
+                    spec->group_toc_bytes % TSHM_GROUP_ALIGN != 0) {
+                        return TSHM_EINVAL;
+                }
+                hdr->flags = TSHM_KIND_GROUP | (spec->unpublished ? TSHM_HDR_FLAG_UNPUBLISHED : 0u);
+                hdr->group_tensors = spec->group_tensors;
+                hdr->group_toc_bytes = spec->group_toc_bytes;
+        } else if (spec->unpublished || spec->group_tensors != 0 || spec->group_toc_bytes != 0) {
+                return TSHM_EINVAL;
+        }
+        if (spec->unpublished && (spec->group_tensors != 0 || spec->group_toc_bytes != 0)) {
+                /* Publish sets them: an unpublished group has none. */
+                return TSHM_EINVAL;
+        }
+        return 0;
+}
+
 int
 tshm__hdr_init(struct tshm__hdr *hdr, const struct tshm__seg_spec *spec)
 {
@@ -136,22 +163,7 @@ tshm__hdr_init(struct tshm__hdr *hdr, const struct tshm__seg_spec *spec)
                 hdr->ctl_offset = TSHM_HDR_DATA_OFFSET;
                 hdr->frame_bytes = nbytes;
         }
-        if (spec->group) {
-                /* A group's geometry is its bytes; the table of contents
-                 * inside says the rest (group.h). */
-                if (spec->slots != 0 || spec->dtype != TSHM_DTYPE_UINT8 || spec->ndim != 1 ||
-                    spec->group_tensors > TSHM_GROUP_MAX_TENSORS ||
-                    spec->group_toc_bytes > nbytes ||
-                    spec->group_toc_bytes % TSHM_GROUP_ALIGN != 0) {
-                        return TSHM_EINVAL;
-                }
-                hdr->flags = TSHM_KIND_GROUP | (spec->unpublished ? TSHM_HDR_FLAG_UNPUBLISHED : 0u);
-                hdr->group_tensors = spec->group_tensors;
-                hdr->group_toc_bytes = spec->group_toc_bytes;
-        } else if (spec->unpublished) {
-                return TSHM_EINVAL;
-        }
-        return 0;
+        return hdr_init_group(hdr, spec, nbytes);
 }
 
 /* The geometry of a segment is a function of its dtype, shape and (for a

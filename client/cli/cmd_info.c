@@ -425,6 +425,36 @@ struct group_widths {
         size_t name, dtype, shape, offset, nbytes;
 };
 
+/* @name as a terminal may show it: a tensor's name is any bytes but NUL
+ * (a hostile file's too), so control characters (C0, DEL, and C1 as UTF-8
+ * encodes them) are written as \xNN, never sent to the terminal. A new
+ * string (free it), or NULL for want of memory. */
+static char *
+group_name_safe(const char *name, size_t len)
+{
+        const unsigned char *p = (const unsigned char *)name;
+        char *out = malloc(4 * len + 1), *o = out;
+        size_t i;
+
+        if (out == NULL) {
+                return NULL;
+        }
+        for (i = 0; i < len; i++) {
+                bool c1 = p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f;
+
+                if (p[i] < 0x20 || p[i] == 0x7f || c1) {
+                        o += snprintf(o, 5, "\\x%02x", p[i]);
+                        if (c1) {
+                                o += snprintf(o, 5, "\\x%02x", p[++i]);
+                        }
+                } else {
+                        *o++ = (char)p[i];
+                }
+        }
+        *o = '\0';
+        return out;
+}
+
 static void
 group_measure(const tshm_group *g, struct group_widths *w)
 {
@@ -439,7 +469,10 @@ group_measure(const tshm_group *g, struct group_widths *w)
         w->nbytes = strlen("BYTES");
         for (i = 0; tshm_group_tensor(g, i, &t) == 0; i++) {
                 fmt_shape(t.ndim, t.shape, shape);
-                w->name = zmax(w->name, t.name_len);
+                char *safe = group_name_safe(t.name, t.name_len);
+
+                w->name = zmax(w->name, safe != NULL ? strlen(safe) : t.name_len);
+                free(safe);
                 w->dtype = zmax(w->dtype, strlen(fmt_dtype(t.dtype, dt)));
                 w->shape = zmax(w->shape, strlen(shape));
                 w->offset = zmax(w->offset, (size_t)snprintf(NULL, 0, "%" PRIu64, t.offset));
@@ -464,10 +497,14 @@ group_lines(FILE *out, const tshm_group *g)
                       "DTYPE", (int)w.shape, "SHAPE", (int)w.offset, "OFFSET", (int)w.nbytes,
                       "BYTES");
         for (i = 0; tshm_group_tensor(g, i, &t) == 0; i++) {
+                char *safe = group_name_safe(t.name, t.name_len);
+
                 fmt_shape(t.ndim, t.shape, shape);
                 (void)fprintf(out, "  %-*s  %-*s  %-*s  %*" PRIu64 "  %*" PRIu64 "\n", (int)w.name,
-                              t.name, (int)w.dtype, fmt_dtype(t.dtype, dt), (int)w.shape, shape,
-                              (int)w.offset, t.offset, (int)w.nbytes, t.nbytes);
+                              safe != NULL ? safe : "?", (int)w.dtype, fmt_dtype(t.dtype, dt),
+                              (int)w.shape, shape, (int)w.offset, t.offset, (int)w.nbytes,
+                              t.nbytes);
+                free(safe);
         }
         meta = tshm_group_metadata(g, &len);
         if ((text = st_meta_text(meta, len)) != NULL) {

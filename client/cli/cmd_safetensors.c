@@ -326,8 +326,12 @@ st_save_file(const struct st_save *s, const char *path, const char *tmp)
         if ((status = st_save_header(s, &text, &len)) != 0) {
                 return status;
         }
-        if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
-                status = cli_fail(s->ctx, "cannot write '%s': %s", path, strerror(errno));
+        /* A new file, never one that is there (O_EXCL, and no link
+         * followed): in a shared directory another user could have put a
+         * link at @tmp to a file of ours. */
+        if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666)) < 0) {
+                status = cli_fail(s->ctx, "cannot write '%s' (through '%s'): %s", path, tmp,
+                                  strerror(errno));
                 goto out;
         }
         if ((rv = st_write_file(s, fd, text, len)) < 0) {

@@ -475,7 +475,7 @@ st_meta_text(const void *buf, size_t len)
                 return NULL;
         }
         /* JSON_INDENT(0): one line, ", " and ": " between items. */
-        text = json_dumps(meta, JSON_INDENT(0));
+        text = json_dumps(meta, JSON_INDENT(0) | JSON_ENSURE_ASCII);
         json_decref(meta);
         return text;
 }
