@@ -16,6 +16,16 @@ import tshm.torch  # noqa: E402
 Pair = collections.namedtuple("Pair", "a b")
 
 
+# Under ASan (its runtime preloaded into python), a worker forked while one
+# of the parent's threads (a queue's feeder) holds LLVM 14's allocator lock
+# hangs in its first malloc: the toolchain's, not tshm's. There the workers
+# start from a forkserver, a single-threaded parent, and the explicit fork
+# case is left to the gcc build, which runs it as everywhere.
+UNDER_ASAN = "asan" in os.environ.get("LD_PRELOAD", "")
+if UNDER_ASAN:
+    torch.multiprocessing.set_start_method("forkserver", force=True)
+
+
 class Seq(torch.utils.data.Dataset):
     """Sample i: a float32 row full of i, and the label i."""
 
@@ -56,6 +66,9 @@ def socket_env(daemon, monkeypatch):
 
 @pytest.mark.parametrize("ctx", ["fork", "spawn", "forkserver"])
 def test_batches_arrive_by_reference_in_order(ctx, client):
+    if ctx == "fork" and UNDER_ASAN:
+        pytest.skip("ASan's allocator hangs a child forked from a threaded parent "
+                    "(LLVM 14); the gcc build runs this case")
     before = set(tshm_ranges())
     dl = tshm.torch.DataLoader(Seq(), batch_size=64, num_workers=2, multiprocessing_context=ctx)
     seen = 0
@@ -85,11 +98,13 @@ def test_other_batch_structures(client):
         assert in_tshm(b.a) and in_tshm(b.b)
 
 
-def test_a_users_collate_fn_is_copied_into_a_slot(client):
-    def collate(samples):
-        return torch.stack([s[0] for s in samples]) * 2, tuple(s[1] for s in samples)
+def doubling_collate(samples):
+    # At module level: a forkserver's workers (under ASan) unpickle it.
+    return torch.stack([s[0] for s in samples]) * 2, tuple(s[1] for s in samples)
 
-    dl = tshm.torch.DataLoader(Seq(), batch_size=16, num_workers=2, collate_fn=collate)
+
+def test_a_users_collate_fn_is_copied_into_a_slot(client):
+    dl = tshm.torch.DataLoader(Seq(), batch_size=16, num_workers=2, collate_fn=doubling_collate)
     for k, (x, ys) in enumerate(dl):
         assert isinstance(ys, tuple) and ys == tuple(range(16 * k, 16 * k + 16))
         assert x[:, 0].tolist() == [2.0 * y for y in ys]
