@@ -51,6 +51,29 @@ BIG_BYTES = 4096 * 4096 * 4
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
+def pct(samples, q):
+    """The q-th percentile of samples (nearest rank; q=50 the median, 99 the
+    p99, which with fewer than 100 samples is the max)."""
+    s = sorted(samples)
+    return s[min(len(s) - 1, (len(s) * q) // 100)] if s else float("nan")
+
+
+def median(xs):
+    return pct(xs, 50)
+
+
+def smaps_rollup(pid):
+    """Every kB field of /proc/PID/smaps_rollup (Rss, Pss, Pss_Shmem, ...),
+    in bytes."""
+    got = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == "kB":
+                got[parts[0].rstrip(":")] = int(parts[1]) * 1024
+    return got
+
+
 def stats_us(samples_ns):
     s = sorted(samples_ns)
     n = len(s)

@@ -87,7 +87,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_model import SHAPES  # noqa: E402
-from bench_python import Daemon, ShmDir, add_shm_dir_args, machine  # noqa: E402
+from bench_python import (Daemon, ShmDir, add_shm_dir_args, machine, median,  # noqa: E402
+                          pct, smaps_rollup)
 
 NOT_WRITABLE = "The given NumPy array is not writable"
 now = time.perf_counter_ns  # CLOCK_MONOTONIC: comparable across processes
@@ -100,23 +101,9 @@ def quiet_readonly():
     warnings.filterwarnings("ignore", message=NOT_WRITABLE)
 
 
-def pct(samples, q):
-    s = sorted(samples)
-    return s[min(len(s) - 1, (len(s) * q) // 100)] if s else float("nan")
-
-
-def median(xs):
-    return pct(xs, 50)
-
-
 def pss_rss(pid):
     """(Pss, Rss) of a process in bytes, from /proc/PID/smaps_rollup."""
-    got = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            key = line.split(":", 1)[0]
-            if key in ("Pss", "Rss"):
-                got[key] = int(line.split()[1]) * 1024
+    got = smaps_rollup(pid)
     return np.array([got["Pss"], got["Rss"]])
 
 

@@ -77,7 +77,7 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_python import Daemon, machine  # noqa: E402
+from bench_python import Daemon, machine, median, pct, smaps_rollup  # noqa: E402
 
 WORKERS = 4
 LAYERS = 16
@@ -217,16 +217,6 @@ def worker(idx, sock, width, inq, outq):
     client.close()
 
 
-def rollup(pid):
-    got = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) == 3 and parts[2] == "kB":
-                got[parts[0].rstrip(":")] = int(parts[1]) * 1024
-    return got
-
-
 def is_shm(path):
     return path.startswith(SHM_DIR + "/") or path.startswith("/memfd:") or path.startswith("/SYSV")
 
@@ -292,7 +282,7 @@ class Bench:
 
     def memory(self, paths=()):
         pids = [os.getpid(), self.daemon.proc.pid] + self.pids
-        rolls = [rollup(p) for p in pids]
+        rolls = [smaps_rollup(p) for p in pids]
         private = [r["Pss"] - r.get("Pss_Shmem", 0) for r in rolls]
         return np.array([sum(private) + shm_bytes(pids, paths), sum(private[2:]),
                          sum(r["Rss"] for r in rolls)])
@@ -405,15 +395,6 @@ class Bench:
         for p in self.procs:
             p.join(timeout=30)
         self.client.close()
-
-
-def pct(xs, q):
-    s = sorted(xs)
-    return s[min(len(s) - 1, (len(s) * q) // 100)]
-
-
-def median(xs):
-    return pct(xs, 50)
 
 
 def report(r, args, width, nbytes, exact):
