@@ -4,12 +4,14 @@
  * flush of standard output.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tshm.h"
 
@@ -161,4 +163,33 @@ cli_file_format(const char *path)
                 return CLI_FORMAT_SAFETENSORS;
         }
         return CLI_FORMAT_NONE;
+}
+
+int
+cli_write_file(const struct cli_ctx *ctx, const char *path, cli_fill_fn fill, void *arg)
+{
+        char *tmp = NULL;
+        int fd, rv;
+
+        if (asprintf(&tmp, "%s.tmp", path) < 0) {
+                return cli_fail(ctx, "%s", tshm_strerror(TSHM_ENOMEM));
+        }
+        if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666)) < 0) {
+                rv = cli_fail(ctx, "cannot write '%s' (through '%s'): %s", path, tmp,
+                              strerror(errno));
+                free(tmp);
+                return rv;
+        }
+        if ((rv = fill(fd, arg)) < 0) {
+                (void)close(fd);
+        } else if (close(fd) < 0 || rename(tmp, path) < 0) {
+                rv = -errno;
+        }
+        if (rv < 0) {
+                (void)unlink(tmp); /* best effort: the error below is the news */
+                rv = rv == -EINTR ? cli_fail(ctx, "interrupted")
+                                  : cli_fail(ctx, "cannot write '%s': %s", path, strerror(-rv));
+        }
+        free(tmp);
+        return rv;
 }

@@ -114,6 +114,15 @@ int cli_usage(const struct cli_ctx *ctx, const char *fmt, ...)
  * naming the socket tried, and returns CLI_EXIT_FAIL. */
 int cli_connect(const struct cli_ctx *ctx, tshm_client **ret_c);
 
+/* Write the file @path whole or not at all: @fill (returning 0 or -errno,
+ * -EINTR when interrupted) writes a new temporary file beside it,
+ * "PATH.tmp", which is then renamed over @path, or removed on any failure.
+ * The temporary file is made new (O_EXCL) and never through a link: in a
+ * shared directory another user could have put one at its name. Returns 0,
+ * or reports the failure and returns CLI_EXIT_FAIL. */
+typedef int (*cli_fill_fn)(int fd, void *arg);
+int cli_write_file(const struct cli_ctx *ctx, const char *path, cli_fill_fn fill, void *arg);
+
 /* Finish standard output; a failed write is reported. Returns @status, or
  * CLI_EXIT_FAIL when the output could not be written. */
 int cli_flush(const struct cli_ctx *ctx, int status);

@@ -234,6 +234,8 @@ struct st_save {
         struct st_tensor *t;
         size_t count;
         uint64_t nbytes; /* the data area */
+        char *text;      /* the header to write, and its length */
+        size_t len;
 };
 
 /* Whether @meta (@len bytes) is a safetensors header that describes
@@ -286,10 +288,14 @@ st_save_header(const struct st_save *s, char **ret_text, size_t *ret_len)
         return 0;
 }
 
-/* Write the length, @text and every tensor's bytes to @fd. */
+/* Write the length, the header and every tensor's bytes to @fd (a
+ * cli_fill_fn: @arg is the struct st_save). */
 static int
-st_write_file(const struct st_save *s, int fd, const char *text, size_t len)
+st_write_file(int fd, void *arg)
 {
+        const struct st_save *s = arg;
+        const char *text = s->text;
+        size_t len = s->len;
         unsigned char pre[ST_PREAMBLE];
         struct progress pr;
         char what[64];
@@ -313,43 +319,6 @@ st_write_file(const struct st_save *s, int fd, const char *text, size_t len)
         }
         progress_end(&pr);
         return rv;
-}
-
-/* Write s->g to a new @tmp, then rename it to @path. */
-static int
-st_save_file(const struct st_save *s, const char *path, const char *tmp)
-{
-        char *text = NULL;
-        size_t len = 0;
-        int fd, rv, status;
-
-        if ((status = st_save_header(s, &text, &len)) != 0) {
-                return status;
-        }
-        /* A new file, never one that is there (O_EXCL, and no link
-         * followed): in a shared directory another user could have put a
-         * link at @tmp to a file of ours. */
-        if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666)) < 0) {
-                status = cli_fail(s->ctx, "cannot write '%s' (through '%s'): %s", path, tmp,
-                                  strerror(errno));
-                goto out;
-        }
-        if ((rv = st_write_file(s, fd, text, len)) < 0) {
-                (void)close(fd);
-                goto fail;
-        }
-        if (close(fd) < 0 || rename(tmp, path) < 0) {
-                rv = -errno;
-                goto fail;
-        }
-        goto out;
-fail:
-        (void)unlink(tmp); /* best effort: the error below is the news */
-        status = rv == -EINTR ? cli_fail(s->ctx, "interrupted")
-                              : cli_fail(s->ctx, "cannot write '%s': %s", path, strerror(-rv));
-out:
-        free(text);
-        return status;
 }
 
 /* Describe s->g's tensors in s->t. */
@@ -386,14 +355,10 @@ cmd_save_safetensors(const struct cli_ctx *ctx)
         const char *name = ctx->argv[0], *path = ctx->argv[1];
         struct st_save s;
         tshm_client *c = NULL;
-        char *tmp = NULL;
         int rv, status;
 
         memset(&s, 0, sizeof(s));
         s.ctx = ctx;
-        if (asprintf(&tmp, "%s.tmp", path) < 0) {
-                return cli_fail(ctx, "%s", tshm_strerror(TSHM_ENOMEM));
-        }
         if ((status = cli_connect(ctx, &c)) != 0) {
                 goto out;
         }
@@ -410,7 +375,10 @@ cmd_save_safetensors(const struct cli_ctx *ctx)
         }
         intr_begin();
         if ((status = st_save_describe(&s)) == 0) {
-                status = st_save_file(&s, path, tmp);
+                status = st_save_header(&s, &s.text, &s.len);
+        }
+        if (status == 0) {
+                status = cli_write_file(ctx, path, st_write_file, &s);
         }
         /* The file is written or removed; a failed close changes neither. */
         (void)tshm_group_close(s.g);
@@ -419,6 +387,6 @@ out_client:
         tshm_disconnect(c);
 out:
         free(s.t);
-        free(tmp);
+        free(s.text);
         return status;
 }

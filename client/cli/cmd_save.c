@@ -24,16 +24,34 @@
 /* Bytes written at a time; between writes the copy checks for an
  * interrupt. */
 
-/* Write header and data to a new @tmp, then rename it to @path. */
-static int
-save_file(const struct cli_ctx *ctx, tshm_seg *seg, const char *path, const char *tmp)
-{
+/* What save_fill() writes: a .npy header and the segment's bytes. */
+struct npy_out {
+        tshm_seg *seg;
         char hdr[NPY_HEADER_FORMAT_MAX];
         size_t hlen;
-        int fd, rv;
+};
 
-        rv = npy_header_format(tshm_seg_dtype(seg), tshm_seg_ndim(seg), tshm_seg_shape(seg), hdr,
-                               &hlen);
+static int
+save_fill(int fd, void *arg)
+{
+        const struct npy_out *o = arg;
+        int rv;
+
+        if ((rv = progress_write(fd, o->hdr, o->hlen, NULL)) < 0) {
+                return rv;
+        }
+        return progress_write(fd, tshm_seg_data(o->seg), tshm_seg_nbytes(o->seg), NULL);
+}
+
+/* Write @seg to @path as a .npy file, whole or not at all. */
+static int
+save_file(const struct cli_ctx *ctx, tshm_seg *seg, const char *path)
+{
+        struct npy_out o = {.seg = seg};
+        int rv;
+
+        rv = npy_header_format(tshm_seg_dtype(seg), tshm_seg_ndim(seg), tshm_seg_shape(seg), o.hdr,
+                               &o.hlen);
         if (rv == TSHM_ENOTSUP) {
                 return cli_fail(ctx, "NumPy has no bfloat16 dtype, so '%s' cannot be saved as .npy",
                                 tshm_seg_name(seg));
@@ -41,25 +59,7 @@ save_file(const struct cli_ctx *ctx, tshm_seg *seg, const char *path, const char
         if (rv < 0) {
                 return cli_fail(ctx, "'%s': %s", tshm_seg_name(seg), tshm_strerror(rv));
         }
-        if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
-                return cli_fail(ctx, "cannot write '%s': %s", path, strerror(errno));
-        }
-        if ((rv = progress_write(fd, hdr, hlen, NULL)) < 0 ||
-            (rv = progress_write(fd, tshm_seg_data(seg), tshm_seg_nbytes(seg), NULL)) < 0) {
-                (void)close(fd);
-                goto fail;
-        }
-        if (close(fd) < 0 || rename(tmp, path) < 0) {
-                rv = -errno;
-                goto fail;
-        }
-        return 0;
-fail:
-        (void)unlink(tmp); /* best effort: the error below is the news */
-        if (rv == -EINTR) {
-                return cli_fail(ctx, "interrupted");
-        }
-        return cli_fail(ctx, "cannot write '%s': %s", path, strerror(-rv));
+        return cli_write_file(ctx, path, save_fill, &o);
 }
 
 int
@@ -68,7 +68,6 @@ cmd_save(const struct cli_ctx *ctx)
         const char *name = ctx->argv[0], *path = ctx->argv[1];
         tshm_client *c = NULL;
         tshm_seg *seg = NULL;
-        char *tmp = NULL;
         int rv, status;
 
         switch (cli_file_format(path)) {
@@ -79,11 +78,8 @@ cmd_save(const struct cli_ctx *ctx)
         default:
                 return cli_usage(ctx, "'%s': not a .npy or .safetensors file (by its name)", path);
         }
-        if (asprintf(&tmp, "%s.tmp", path) < 0) {
-                return cli_fail(ctx, "%s", tshm_strerror(TSHM_ENOMEM));
-        }
         if ((status = cli_connect(ctx, &c)) != 0) {
-                goto out;
+                return status;
         }
         /* Every byte is read: populate up front, unless told not to. */
         if ((rv = tshm_open(c, name, ctx->no_populate ? TSHM_OPEN_NOPOPULATE : TSHM_OPEN_POPULATE,
@@ -92,13 +88,11 @@ cmd_save(const struct cli_ctx *ctx)
                 goto out_client;
         }
         intr_begin();
-        status = save_file(ctx, seg, path, tmp);
+        status = save_file(ctx, seg, path);
         /* The file is written or removed; a failed close changes neither. */
         (void)tshm_close(seg);
         intr_end(); /* a caught signal takes effect here */
 out_client:
         tshm_disconnect(c);
-out:
-        free(tmp);
         return status;
 }

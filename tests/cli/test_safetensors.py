@@ -382,6 +382,27 @@ def test_usage_and_clash():
     check(r.returncode == 1 and "nosuch.safetensors" in r.stderr, "load of a missing file: %s" % r.stderr)
 
 
+def test_save_never_writes_through_a_link():
+    # Another user of a shared directory puts a link where the save's
+    # temporary file goes, aiming at a file of the victim's: the save
+    # refuses, and the victim's file keeps its bytes.
+    victim = write("victim.bin", b"precious")
+    r = tshm("create", "linkarr", "uint8", "4")
+    check(r.returncode == 0, "create linkarr: %s" % r.stderr)
+    for gname, out in (("alltypes", "linked.safetensors"), ("linkarr", "linked.npy")):
+        path = os.path.join(work, out)
+        os.symlink(victim, path + ".tmp")
+        r = tshm("save", gname, path)
+        check(r.returncode == 1 and ".tmp" in r.stderr,
+              "save %s through a planted link: exit %d, %s" % (out, r.returncode, r.stderr))
+        check(open(victim, "rb").read() == b"precious", "the victim's file after save " + out)
+        check(not os.path.exists(path), "no %s written" % out)
+        os.unlink(path + ".tmp")
+        r = tshm("save", gname, path)
+        check(r.returncode == 0 and os.path.exists(path) and not os.path.lexists(path + ".tmp"),
+              "save %s once the link is gone: %s" % (out, r.stderr))
+
+
 def big_file(path, size):
     """One U8 tensor of @size bytes, sparse: zeros read fast."""
     h = json.dumps({"w": {"dtype": "U8", "shape": [size], "data_offsets": [0, size]}}).encode()
@@ -432,6 +453,7 @@ def main():
         test_fresh_headers()
         test_hostile()
         test_usage_and_clash()
+        test_save_never_writes_through_a_link()
         test_progress_and_interrupt()
     finally:
         daemon.send_signal(signal.SIGTERM)
