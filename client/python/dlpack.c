@@ -110,15 +110,20 @@ static PyObject *dlpack_capsule_view(tshmpy_segment *self, tshmpy_mapping *map, 
                                      bool bytes);
 
 /* The mapping a segment's tensors view: its own when writable, else its
- * private copy-on-write mapping, made now if it was not. Borrowed; NULL
- * with an exception raised. */
+ * private copy-on-write mapping, made now if it was not. A new reference;
+ * NULL with an exception raised. */
 static tshmpy_mapping *
 dlpack_segment_map(tshmpy_segment *self)
 {
-        if (self->map->writable) {
-                return self->map;
+        tshmpy_mapping *map = self->map, *view;
+
+        if (map->writable) {
+                return (tshmpy_mapping *)Py_NewRef((PyObject *)map);
         }
-        return tshmpy_mapping_cow(self->map, self->nbytes, &self->cow);
+        Py_INCREF(map); /* a close() during the mmap must not free it */
+        view = tshmpy_mapping_cow(map, self->nbytes, &self->cow, &self->closed);
+        Py_DECREF(map);
+        return view;
 }
 
 /* Install tshm._reduce when torch is loaded already: a capsule alone never
@@ -138,11 +143,13 @@ PyObject *
 tshmpy_dlpack_capsule(tshmpy_segment *self)
 {
         tshmpy_mapping *map = dlpack_segment_map(self);
+        PyObject *cap = NULL;
 
-        if (map == NULL || dlpack_install_if_torch() < 0) {
-                return NULL;
+        if (map != NULL && dlpack_install_if_torch() == 0) {
+                cap = dlpack_capsule_view(self, map, map->data, false);
         }
-        return dlpack_capsule_view(self, map, map->data, false);
+        Py_XDECREF(map);
+        return cap;
 }
 
 /* A capsule over @data in @map (which must be writable: see the top of
@@ -253,11 +260,14 @@ PyObject *
 tshmpy_dlpack_torch(tshmpy_segment *self)
 {
         tshmpy_mapping *map = dlpack_segment_map(self);
+        PyObject *t;
 
         if (map == NULL) {
                 return NULL;
         }
-        return tshmpy_dlpack_torch_view(self, map, map->data);
+        t = tshmpy_dlpack_torch_view(self, map, map->data);
+        Py_DECREF(map);
+        return t;
 }
 
 PyObject *
@@ -267,11 +277,12 @@ tshmpy_dlpack_torch_bytes(tshmpy_segment *self, PyObject *unused)
         PyObject *src, *t;
 
         (void)unused;
-        if (tshmpy_segment_mapping(self) == NULL || (map = dlpack_segment_map(self)) == NULL ||
-            dlpack_torch_init() < 0) {
+        if (tshmpy_segment_mapping(self) == NULL || (map = dlpack_segment_map(self)) == NULL) {
                 return NULL;
         }
-        if ((src = dlpack_capsule_view(self, map, map->data, true)) == NULL) {
+        src = dlpack_torch_init() == 0 ? dlpack_capsule_view(self, map, map->data, true) : NULL;
+        Py_DECREF(map);
+        if (src == NULL) {
                 return NULL;
         }
         t = PyObject_CallOneArg(dlpack_torch_from_dlpack, src);

@@ -36,6 +36,7 @@ typedef struct tshmpy_group {
         Py_ssize_t nbytes;
         bool writable;
         bool published;
+        bool closed; /* close() ran: a copy-on-write mapping made now is not kept */
 } tshmpy_group;
 
 /* The Group over @map (stolen), describing its tensors. */
@@ -224,16 +225,16 @@ group_array(tshmpy_group *self, PyObject *args, PyObject *kwds)
         return res;
 }
 
-/* The mapping a group's tensors view: its own when writable, else its
- * private copy-on-write mapping, made now if it was not. Borrowed; NULL
- * with an exception raised. */
+/* The mapping a group's tensors view: its own @map (held by the caller)
+ * when writable, else its private copy-on-write mapping, made now if it
+ * was not. A new reference; NULL with an exception raised. */
 static tshmpy_mapping *
 group_tensor_map(tshmpy_group *self, tshmpy_mapping *map)
 {
         if (map->writable) {
-                return map;
+                return (tshmpy_mapping *)Py_NewRef((PyObject *)map);
         }
-        return tshmpy_mapping_cow(map, map->nbytes, &self->cow);
+        return tshmpy_mapping_cow(map, map->nbytes, &self->cow, &self->closed);
 }
 
 /* 0 when torch has a dtype for @dtype, else -1 with DtypeError raised (or
@@ -287,12 +288,6 @@ group_torch(tshmpy_group *self, PyObject *args, PyObject *kwds)
                 Py_DECREF(map);
                 return NULL;
         }
-        Py_INCREF(view);
-        /* Closed meanwhile: the copy-on-write mapping made for it is this
-         * tensor's alone, not kept by the closed group. */
-        if (self->map == NULL && self->cow == view) {
-                Py_CLEAR(self->cow);
-        }
         res = tshmpy_dlpack_torch_view(&desc, view, (uint8_t *)view->data + t.offset);
         Py_DECREF(view);
         Py_DECREF(map);
@@ -335,6 +330,7 @@ static PyObject *
 group_close(tshmpy_group *self, PyObject *unused)
 {
         (void)unused;
+        self->closed = true;
         Py_CLEAR(self->cow);
         Py_CLEAR(self->map);
         Py_RETURN_NONE;

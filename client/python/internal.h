@@ -224,10 +224,13 @@ tshmpy_mapping *tshmpy_mapping_new_private(tshmpy_mapping *parent, Py_ssize_t of
  * with MemoryError raised. */
 int tshmpy_mapping_index(tshmpy_mapping *self);
 /* The mapping that tensors of the read-only mapping @map (@nbytes of data)
- * view: a private copy-on-write mapping of it, indexed, kept in *@slot and
- * made there on first use (one per handle). Borrowed; NULL with an
+ * view: a private copy-on-write mapping of it, indexed, made on first use
+ * and kept in *@slot for the owner's next tensors (one per handle) unless
+ * the owner was closed meanwhile (*@owner_closed; the mmap releases the
+ * GIL). @map must be held by the caller. A new reference; NULL with an
  * exception raised. */
-tshmpy_mapping *tshmpy_mapping_cow(tshmpy_mapping *map, Py_ssize_t nbytes, tshmpy_mapping **slot);
+tshmpy_mapping *tshmpy_mapping_cow(tshmpy_mapping *map, Py_ssize_t nbytes, tshmpy_mapping **slot,
+                                   const bool *owner_closed);
 /* _Mapping._locate(address, nbytes): which indexed mapping holds the range. */
 PyObject *tshmpy_mapping_locate(PyObject *module, PyObject *args);
 /* For a Stream, Subscriber, Loan or Frame: 0 in the process that made

@@ -374,13 +374,16 @@ PyTypeObject tshmpy_mapping_type = {
 };
 
 tshmpy_mapping *
-tshmpy_mapping_cow(tshmpy_mapping *map, Py_ssize_t nbytes, tshmpy_mapping **slot)
+tshmpy_mapping_cow(tshmpy_mapping *map, Py_ssize_t nbytes, tshmpy_mapping **slot,
+                   const bool *owner_closed)
 {
         tshmpy_mapping *cow;
 
         if (*slot != NULL) {
-                return *slot;
+                return (tshmpy_mapping *)Py_NewRef((PyObject *)*slot);
         }
+        /* The mmap releases the GIL: another thread may close the owner,
+         * or make a mapping too, meanwhile. */
         if ((cow = tshmpy_mapping_new_private(map, 0, nbytes)) == NULL) {
                 return NULL;
         }
@@ -388,12 +391,15 @@ tshmpy_mapping_cow(tshmpy_mapping *map, Py_ssize_t nbytes, tshmpy_mapping **slot
                 Py_DECREF(cow);
                 return NULL;
         }
-        /* The GIL was released for the mmap: another thread may have made
-         * one meanwhile, and its tensors use that. */
-        if (*slot == NULL) {
-                *slot = cow;
-        } else {
+        if (*slot != NULL) {
+                /* Made by the other thread: its tensors and ours share it. */
                 Py_DECREF(cow);
+                return (tshmpy_mapping *)Py_NewRef((PyObject *)*slot);
         }
-        return *slot;
+        if (!*owner_closed) {
+                /* Kept for the owner's next tensors; a closed owner keeps
+                 * nothing, and this mapping is the caller's alone. */
+                *slot = (tshmpy_mapping *)Py_NewRef((PyObject *)cow);
+        }
+        return cow;
 }

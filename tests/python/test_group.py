@@ -504,6 +504,35 @@ def test_assign_state_dict_shares_the_groups_storage(client, name):
     client.unlink(name)
 
 
+def test_a_close_racing_torch_leaves_no_mapping_held(client, name):
+    # One thread makes a read-only group's first tensor (its copy-on-write
+    # mapping, made with the GIL released) while another closes the group:
+    # once the tensors are gone, the closed group holds no open either way.
+    import threading
+    g = tshm.save_arrays(name, {"a": np.ones(2 << 20, np.float32)}, client=client)
+    base = client.stat(name)["opens"]
+    for _ in range(30):
+        r = client.group_open(name)
+        got = []
+
+        def take():
+            try:
+                got.append(r.torch("a"))
+            except tshm.ClosedError:
+                got.append(None)  # closed first: nothing made
+
+        t = threading.Thread(target=take)
+        t.start()
+        r.close()
+        t.join()
+        assert len(got) == 1 and (got[0] is None or float(got[0][0]) == 1.0)
+        got.clear()
+        assert client.stat(name)["opens"] == base
+        del r
+    g.close()
+    client.unlink(name)
+
+
 def test_assign_state_dict_keeps_tied_weights_tied(client, name):
     class Tied(torch.nn.Module):
         def __init__(self):
