@@ -33,7 +33,7 @@ echo "== clang, ASan + UBSan"
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
                 ctest --output-on-failure -j2)
 
-# Timed libFuzzer runs: each target for TSHM_FUZZ_SECONDS (30 s here, so
+# Timed libFuzzer runs: each target for TSHM_FUZZ_SECONDS (20 s here, so
 # that eight targets plus the build stay under 5 minutes and the whole run
 # under 25; fuzz.sh alone defaults to 60 s). fuzz.sh fails on a
 # crash, leak, timeout or out-of-memory and keeps the input under
@@ -41,8 +41,8 @@ echo "== clang, ASan + UBSan"
 if command -v clang >/dev/null &&
         echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' |
         clang -x c -fsanitize=fuzzer -o /dev/null - >/dev/null 2>&1; then
-        echo "== libFuzzer, ${TSHM_FUZZ_SECONDS:-30} s per target"
-        TSHM_FUZZ_SECONDS=${TSHM_FUZZ_SECONDS:-30} "$top/scripts/fuzz.sh" "$out/fuzz"
+        echo "== libFuzzer, ${TSHM_FUZZ_SECONDS:-20} s per target"
+        TSHM_FUZZ_SECONDS=${TSHM_FUZZ_SECONDS:-20} "$top/scripts/fuzz.sh" "$out/fuzz"
 else
         echo "== libFuzzer: skipped (no clang with -fsanitize=fuzzer)"
 fi
