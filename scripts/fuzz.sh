@@ -78,7 +78,7 @@ sources() {
         seg_header) echo header.c ;;
         parse_spec) echo spec.c ;;
         adopt) echo ../daemon/adopt.c ../daemon/seal.c header.c ;;
-        safetensors) echo ../client/cli/safetensors.c ;;
+        safetensors) echo ../client/cli/safetensors.c ../client/cli/safetensors_write.c ;;
         group_toc) echo group.c ;;
         esac
 }

@@ -90,4 +90,16 @@ const char *st_dtype_name(tshm_dtype dtype);
 int st_header_format(const struct st_tensor *t, size_t count, const void *meta, size_t meta_len,
                      char **ret_buf, size_t *ret_len, char *err, size_t errlen);
 
+/* Shared by safetensors.c (parsing) and safetensors_write.c. */
+#define ST_META_KEY "__metadata__" /* the key of the header's metadata object */
+#define ST_NAME_SHOWN 60           /* bytes of a tensor name quoted in a message */
+/* Format a message into @err (@errlen bytes). */
+void st_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* @name as a message shows it: quoted, cut after ST_NAME_SHOWN bytes, in
+ * @buf (@len bytes). */
+const char *st_shown(const char *name, char *buf, size_t len);
+/* The "__metadata__" object of the @len bytes of JSON at @buf, a new
+ * reference, or NULL when there is none. */
+struct json_t *st_meta_parse(const void *buf, size_t len);
+
 #endif /* TSHM_CLI_SAFETENSORS_H */
