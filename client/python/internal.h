@@ -188,8 +188,14 @@ PyObject *tshmpy_client_stream_create(tshmpy_client *self, PyObject *args, PyObj
 PyObject *tshmpy_client_stream_open(tshmpy_client *self, PyObject *args, PyObject *kwds);
 PyObject *tshmpy_client_sub_open(tshmpy_client *self, PyObject *args, PyObject *kwds);
 
-/* group.c: tshm.Group, and the Client calls that make one. */
+/* group.c: tshm.Group; client_group.c: the Client calls that make one. */
 extern const char tshmpy_group_create_doc[], tshmpy_group_open_doc[];
+/* group.c: the Group over @map (a group's mapping, stolen), describing its
+ * tensors; NULL with an exception raised. */
+PyObject *tshmpy_group_wrap(tshmpy_mapping *map);
+/* A tensor name, as bytes: a str encoded UTF-8 with surrogateescape, or
+ * bytes as they are. New reference, or NULL with TypeError raised. */
+PyObject *tshmpy_group_name_bytes(PyObject *key);
 PyObject *tshmpy_group_create(tshmpy_client *self, PyObject *args, PyObject *kwds);
 PyObject *tshmpy_group_open(tshmpy_client *self, PyObject *args, PyObject *kwds);
 
