@@ -360,13 +360,110 @@ START_TEST(test_group_open_count_race)
 }
 END_TEST
 
+/* A group whose table is over 1 MiB (tshmd checks it in the thread pool,
+ * one at a time): @n tensors with names of about 40 bytes. */
+static int
+make_big(tshm_client *c, const char *name, size_t n, tshm_group **ret)
+{
+        tshm_tensor_spec *t = calloc(n, sizeof(*t));
+        char(*names)[64] = calloc(n, sizeof(*names));
+        size_t i;
+        int rv;
+
+        ck_assert(t != NULL && names != NULL);
+        for (i = 0; i < n; i++) {
+                (void)snprintf(names[i], sizeof(names[i]), "model.layers.%zu.mlp.up_proj.weight",
+                               i);
+                t[i] = (tshm_tensor_spec){names[i], TSHM_DTYPE_FLOAT32, 1, s5};
+        }
+        rv = tshm_group_create(c, name, t, n, NULL, ret);
+        free(names);
+        free(t);
+        return rv;
+}
+
+static void *
+publish_thread(void *g)
+{
+        (void)tshm_group_publish(g);
+        return NULL;
+}
+
+/* Publishes queued behind one another, one of whose creators is killed
+ * while its publish waits or runs: the others publish whole with their
+ * counts; the killed one's group is gone (name and object), and its name
+ * can be taken again at once by an array that tshmd never confuses with it. */
+START_TEST(test_group_publish_queue_with_a_killed_creator)
+{
+        enum { KIDS = 3, N = 20000 };
+        pid_t pids[KIDS];
+        tshm_client *a;
+        tshm_info info;
+        tshm_seg *s;
+        int k, status;
+        uint64_t one[] = {1};
+
+        for (k = 0; k < KIDS; k++) {
+                pids[k] = tshm_test_fork();
+                if (pids[k] == 0) {
+                        char name[16];
+                        tshm_client *c;
+                        tshm_group *g;
+
+                        (void)snprintf(name, sizeof(name), "big%d", k);
+                        if (tshm_connect(f.socket, &c) < 0 || make_big(c, name, N, &g) < 0) {
+                                _exit(1);
+                        }
+                        if (k == 1) {
+                                /* Killed while its publish is queued or
+                                 * being checked: a thread sends it. */
+                                pthread_t th;
+
+                                if (pthread_create(&th, NULL, publish_thread, g) != 0) {
+                                        _exit(3);
+                                }
+                                usleep(2000);
+                                (void)raise(SIGKILL);
+                        }
+                        _exit(tshm_group_publish(g) == 0 ? 0 : 2);
+                }
+        }
+        for (k = 0; k < KIDS; k++) {
+                ck_assert_int_eq(waitpid(pids[k], &status, 0), pids[k]);
+                if (k == 1) {
+                        ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+                } else {
+                        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                                      "publisher %d: status %d", k, status);
+                }
+        }
+        a = fixture_connect(&f);
+        ck_assert(wait_objects(&f, KIDS - 1));
+        ck_assert_int_eq(tshm_stat(a, "big1", &info), TSHM_ENOENT);
+        for (k = 0; k < KIDS; k += 2) {
+                char name[16];
+
+                (void)snprintf(name, sizeof(name), "big%d", k);
+                ck_assert_int_eq(tshm_stat(a, name, &info), 0);
+                ck_assert_uint_eq(info.kind, TSHM_KIND_GROUP);
+                ck_assert_uint_eq(info.tensors, N);
+        }
+        ck_assert_int_eq(tshm_create(a, "big1", TSHM_DTYPE_UINT8, 1, one, 0600, 0, &s), 0);
+        ck_assert_int_eq(tshm_stat(a, "big1", &info), 0);
+        ck_assert_uint_eq(info.kind, TSHM_KIND_ARRAY);
+        ck_assert_int_eq(tshm_close(s), 0);
+        tshm_disconnect(a);
+}
+END_TEST
+
 int
 main(void)
 {
         Suite *s = suite_create("group_attack");
 
         tshm_test_each(s, 120, setup, teardown,
-                       TSHM_TESTS(test_group_publish_refuses_rewritten_toc,
+                       TSHM_TESTS(test_group_publish_queue_with_a_killed_creator,
+                                  test_group_publish_refuses_rewritten_toc,
                                   test_group_corrupt_after_publish, test_group_truncate_unpublished,
                                   test_group_publish_count_race, test_group_open_count_race));
         return tshm_test_run(s);
