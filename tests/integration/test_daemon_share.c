@@ -148,7 +148,7 @@ START_TEST(test_daemon_read_only_cannot_write)
         ck_assert_int_eq(mprotect((char *)tshm_seg_data(ro) - 4096, 4096, PROT_READ | PROT_WRITE),
                          -1);
         ck_assert_int_eq(errno, EACCES);
-        pid = fork();
+        pid = tshm_test_fork();
         if (pid == 0) {
                 ((volatile int32_t *)tshm_seg_data(ro))[0] = 7;
                 _exit(0);
@@ -180,7 +180,7 @@ START_TEST(test_daemon_kill9_drops_references)
         ck_assert_int_eq(tshm_create(c, "held", TSHM_DTYPE_UINT8, 1, (uint64_t[]){100}, 0, 0, &s),
                          0);
         ck_assert_int_eq(pipe(pfd), 0);
-        pid = fork();
+        pid = tshm_test_fork();
         if (pid == 0) {
                 tshm_client *cc;
                 tshm_seg *h[3];
@@ -315,7 +315,7 @@ START_TEST(test_daemon_mode_bits_are_enforced)
         c = fixture_connect(&f);
         ck_assert_int_eq(tshm_create(c, "private", TSHM_DTYPE_UINT8, 0, NULL, 0600, 0, &a), 0);
         ck_assert_int_eq(tshm_create(c, "readable", TSHM_DTYPE_UINT8, 0, NULL, 0644, 0, &b), 0);
-        pid = fork();
+        pid = tshm_test_fork();
         if (pid == 0) {
                 tshm_client *cc;
                 if (setgid(65534) < 0 || setuid(65534) < 0 || tshm_connect(f.socket, &cc) < 0) {

@@ -174,7 +174,7 @@ START_TEST(test_gc_reports_then_removes_stale_objects)
         ck_assert_int_eq(fixture_count_objects(&f), 2);
         /* Only root or the daemon's user may collect. */
         if (geteuid() == 0) {
-                pid = fork();
+                pid = tshm_test_fork();
                 if (pid == 0) {
                         tshm_client *cc;
                         if (setgid(65534) < 0 || setuid(65534) < 0 ||

@@ -511,7 +511,7 @@ START_TEST(test_hostile_resize_is_undone)
         ck_assert_int_eq(st.st_size, 4096 + (1 << 20));
         /* Other mappers read every page without a fault; the cut bytes read
          * as zeros. */
-        reader = fork();
+        reader = tshm_test_fork();
         if (reader == 0) {
                 const volatile uint8_t *d = tshm_seg_data(s);
                 unsigned sum = 0;

@@ -306,7 +306,7 @@ START_TEST(test_writers_are_serialised)
         ck_assert_uint_eq(tshm_seg_seq(s), 2u * (uint64_t)(procs * rounds));
         /* A held lock makes another writer time out, not hang. */
         ck_assert_int_eq(tshm_write_begin(s, 0), 0);
-        pids[0] = fork();
+        pids[0] = tshm_test_fork();
         if (pids[0] == 0) {
                 tshm_seg *w = open_seg("multi", TSHM_OPEN_RDWR);
                 _exit(tshm_write_begin(w, 100) == TSHM_ETIMEDOUT ? 0 : 1);
