@@ -60,6 +60,11 @@ struct tshmd_config {
         char state_dir[512];   /* --state-dir; "": the default (state.c) */
         char shm_dir[512];     /* --shm-dir; "": /dev/shm (shmdir.c) */
         uint32_t cmdline_keys; /* a bit per flag given: --config never overrides them */
+        /* Peers (peer.c, docs/remote.md). */
+        char peer_listen[TSHM_PEER_MAX + 1]; /* --peer-listen ADDR:PORT; "": no listener */
+        char peer_secret[512];               /* --peer-secret FILE; "": no mirrors either way */
+        uint32_t peer_uid;                   /* --peer-uid: owner of the copies peers send us */
+        bool has_peer_uid;                   /* else the daemon's own uid */
 };
 
 enum tshmd_seg_state {
@@ -369,6 +374,7 @@ struct tshmd_server {
          * pool, and those waiting for their turn (oldest first). */
         struct tshmd_publish *publish_running;
         struct tshmd_publish *publish_head, *publish_tail;
+        struct tshmd_peers *peers; /* peer.c: mirrors over UCX; NULL when not configured */
 };
 
 /* config.c */

@@ -879,6 +879,79 @@ TSHM_API tshm_seg *tshm_group_seg(const tshm_group *group);
 /* Whether @group has been published (1) or not yet (0). */
 TSHM_API int tshm_group_published(const tshm_group *group);
 
+/*
+ * Mirrors: keep a copy of a segment or stream in step on another host's
+ * tshmd, over UCX (docs/remote.md). The local daemon sends each new
+ * version (an array: the newest whole one; a stream: every frame, as its
+ * policy says) to a peer daemon listening with --peer-listen; both share a
+ * secret (--peer-secret). The copy on the peer has the same dtype, shape
+ * and stream geometry, is owned by the uid the peer configures
+ * (--peer-uid), and is read-only for everyone there.
+ */
+
+/* The longest "HOST:PORT" of a peer, without the NUL. */
+#define TSHM_PEER_MAX 255
+
+/* A mirror's state. */
+typedef enum tshm_mirror_state {
+        TSHM_MIRROR_CONNECTING = 0, /* connecting, authenticating or opening the copy */
+        TSHM_MIRROR_LIVE = 1,       /* in step: each new version is sent */
+        TSHM_MIRROR_STALE = 2,      /* the link or the other daemon is down: retrying
+                                       (out), or the copy no longer follows (in) */
+        TSHM_MIRROR_FAILED = 3,     /* refused for good (see error): not retried */
+} tshm_mirror_state;
+
+/* One mirror, as tshm_mirror_list() reports it. A plain struct: its layout
+ * is part of the ABI. */
+typedef struct tshm_mirror_info {
+        char name[TSHM_NAME_MAX + 1];   /* the segment on this host */
+        char remote[TSHM_NAME_MAX + 1]; /* its name on the other host */
+        char peer[TSHM_PEER_MAX + 1];   /* out: the peer's HOST:PORT; in: the sender's address */
+        uint8_t incoming;               /* 0: this daemon sends @name; 1: @name is a copy it
+                                           receives */
+        uint8_t stream;                 /* 1 if a stream */
+        uint16_t reserved0;             /* zero */
+        uint32_t state;                 /* tshm_mirror_state */
+        uint64_t sent;                  /* versions or frames sent (out) or published here (in) */
+        uint64_t dropped;               /* versions skipped or frames missed on the way */
+        uint64_t lag_ns;                /* out: how long the newest version has waited to
+                                           reach the peer (0: in step); in: since the last
+                                           one arrived */
+        uint64_t seq;                   /* the source's sequence number last sent or received */
+        uint64_t reconnects;            /* times the link was set up again */
+        char error[160];                /* why it is stale or failed, "" if not */
+        uint64_t reserved[4];           /* zero */
+} tshm_mirror_info;
+
+/* Keep @remote (NULL: @name) on the peer daemon at @peer ("HOST:PORT";
+ * HOST a name or an address, [v6] in brackets) in step with @name. The
+ * caller needs read access to @name; the mirror lives in the daemon (it
+ * outlives this client and the daemon's restarts) until tshm_mirror_stop().
+ * Returns 0 once the daemon has taken it on (the link comes up in the
+ * background: see tshm_mirror_list()), or TSHM_ENOENT, TSHM_EACCES,
+ * TSHM_EEXIST (@name is mirrored already), TSHM_EINVAL (a bad @peer),
+ * TSHM_ENOTSUP (the daemon has no --peer-secret, or was built without
+ * UCX), TSHM_ELIMIT, or a connection error. */
+TSHM_API int tshm_mirror_start(tshm_client *c, const char *name, const char *peer,
+                               const char *remote);
+
+/* Stop mirroring @name (its copy on the peer stays, marked stale there).
+ * The caller needs read access to @name, or to be root or the daemon's
+ * user. Returns 0, TSHM_ENOENT (no mirror of @name), TSHM_EACCES, or a
+ * connection error. */
+TSHM_API int tshm_mirror_stop(tshm_client *c, const char *name);
+
+/* The daemon's mirrors, both ways (only those of segments the caller may
+ * read). Returns 0 and an array of *ret_count entries in *ret_mirrors
+ * (free it with tshm_mirror_list_free(); NULL when there are none), or
+ * TSHM_ENOMEM or a connection error. */
+TSHM_API int tshm_mirror_list(tshm_client *c, tshm_mirror_info **ret_mirrors, size_t *ret_count);
+TSHM_API void tshm_mirror_list_free(tshm_mirror_info *mirrors);
+
+/* The name of a tshm_mirror_state ("connecting", "live", "stale",
+ * "failed"), or NULL. */
+TSHM_API const char *tshm_mirror_state_name(uint32_t state);
+
 #ifdef __cplusplus
 }
 #endif
