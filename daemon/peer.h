@@ -34,23 +34,25 @@ int tshmd_peer_start(struct tshmd_server *srv);
  * on srv->peers. */
 void tshmd_peer_stop(struct tshmd_server *srv);
 
-/* Take on a mirror of @name to @peer as @remote (ops_mirror.c checked the
- * caller may read @name); saved in the state directory. Returns 0, or
+/* Take on a mirror of @name to @peer as @remote for @who (ops_mirror.c
+ * checked @who may read @name; the peer thread checks it again, on @who's
+ * uid and groups as they were, each time it opens the source: a name
+ * unlinked and made again by someone else is not sent); saved in the state
+ * directory. Returns 0, or
  * TSHM_ENOTSUP (no peers configured), TSHM_EEXIST (@name is mirrored
  * already), TSHM_EINVAL (@peer does not parse), TSHM_ELIMIT, TSHM_ENOMEM;
  * a reason in @err. */
-int tshmd_peer_mirror_add(struct tshmd_server *srv, const char *name, const char *peer,
-                          const char *remote, char *err, size_t errlen);
+struct tshmd_peer;
+int tshmd_peer_mirror_add(struct tshmd_server *srv, const struct tshmd_peer *who, const char *name,
+                          const char *peer, const char *remote, char *err, size_t errlen);
 
 /* Stop the outgoing mirror of @name. Returns 0, TSHM_ENOENT or
  * TSHM_ENOTSUP. */
-int tshmd_peer_mirror_remove(struct tshmd_server *srv, const char *name, char *err,
-                             size_t errlen);
+int tshmd_peer_mirror_remove(struct tshmd_server *srv, const char *name, char *err, size_t errlen);
 
 /* A snapshot of every mirror, outgoing and incoming, in *ret (free() it;
  * NULL if none) and *ret_count. Returns 0 or TSHM_ENOMEM. With no peers
  * configured: 0 and none. */
-int tshmd_peer_mirror_snapshot(struct tshmd_server *srv, tshm_mirror_info **ret,
-                               size_t *ret_count);
+int tshmd_peer_mirror_snapshot(struct tshmd_server *srv, tshm_mirror_info **ret, size_t *ret_count);
 
 #endif

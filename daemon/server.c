@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "peer.h"
 #include "tshmd.h"
 
 #include "sync.h"
@@ -343,7 +344,8 @@ tshmd_server_start(struct tshmd_server *srv, uv_loop_t *loop, struct tshmd_confi
                 tshmd_log(LOG_ERR, "cannot handle signals: %s", uv_strerror(rv));
                 return TSHM_EIO;
         }
-        return 0;
+        /* Last: the peer thread connects to the socket bound above. */
+        return tshmd_peer_start(srv);
 }
 
 static void
@@ -375,6 +377,10 @@ tshmd_server_stop(struct tshmd_server *srv)
         while (srv->conns != NULL) {
                 tshmd_conn_close(srv->conns);
         }
+        /* Every connection is closed and nobody can connect: the peer
+         * thread's calls on its own connection to us fail at once, so it
+         * ends without the loop's help. */
+        tshmd_peer_stop(srv);
         uv_close((uv_handle_t *)&srv->accept_timer, NULL);
         uv_close((uv_handle_t *)&srv->sig_term, NULL);
         uv_close((uv_handle_t *)&srv->sig_int, NULL);

@@ -10,6 +10,10 @@ PACKAGES=(
         libuv1-dev libmsgpack-dev check uthash-dev
         # The CLI: the JSON header of .safetensors files.
         libjansson-dev
+        # Mirrors to other hosts (daemon/peer.c): UCX moves the bytes,
+        # libcrypto's HMAC authenticates peers; ucx_perftest is the
+        # benchmark's floor, ip netns the two-host tests' network.
+        libucx-dev ucx-utils libssl-dev iproute2
         python3 python3-numpy python3-dev python3-pytest python3-torch libdlpack-dev
         # The service tests (systemd-analyze, systemd-socket-activate), the man
         # pages, and building and checking the Debian packages (tests/service).

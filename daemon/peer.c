@@ -1,0 +1,687 @@
+/*
+ * peer.c - the peer thread: UCX's context, worker and listener, the loop
+ * that drives every mirror, the table of outgoing mirrors the main loop
+ * keeps (and saves in the state directory), and the calls of peer.h.
+ *
+ * The thread's loop: progress UCX, let each mirror advance, and when none
+ * did anything, arm the worker and sleep in epoll on its descriptor and our
+ * eventfd (rung by the main loop when the table changes, and by a source's
+ * waiter on each new version), for at most 100 ms (1 ms while a receiver
+ * waits for a stream slot: a subscriber's release wakes nobody).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "peer_int.h"
+#include "tshmd.h"
+
+/* The link @ep belongs to, or NULL. */
+static struct peer_link *
+peer_find_link(struct tshmd_peers *p, ucp_ep_h ep)
+{
+        for (struct mirror_out *m = p->outs; m != NULL; m = m->next) {
+                if (m->link.ep == ep) {
+                        return &m->link;
+                }
+        }
+        for (struct mirror_in *m = p->ins; m != NULL; m = m->next) {
+                if (m->has_link && m->link.ep == ep) {
+                        return &m->link;
+                }
+        }
+        return NULL;
+}
+
+/* The active-message callback, for every id (@arg says which): decode the
+ * header and queue the message on its link. A message that does not decode,
+ * or a payload on anything but DATA, fails the link (the loop closes it);
+ * nothing of it is kept. */
+static ucs_status_t
+peer_am_recv(void *arg, const void *header, size_t header_length, void *data, size_t length,
+             const ucp_am_recv_param_t *param)
+{
+        const struct peer_am_arg *a = arg;
+        struct tshmd_peers *p = a->peers;
+        struct peer_link *link;
+        struct peer_event *ev;
+        char err[160];
+
+        if (!(param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP) ||
+            (link = peer_find_link(p, param->reply_ep)) == NULL || link->failed) {
+                return UCS_OK;
+        }
+        ev = calloc(1, sizeof(*ev));
+        if (ev == NULL) {
+                link->failed = true;
+                return UCS_OK;
+        }
+        if (tshm__peer_decode(a->am, header, header_length, &ev->msg, err, sizeof(err)) < 0 ||
+            (length != 0 && a->am != TSHM_PEER_DATA)) {
+                tshmd_log(LOG_WARNING, "peer: %s; dropping the link",
+                          length != 0 && a->am != TSHM_PEER_DATA ? "a payload where none belongs"
+                                                                 : err);
+                link->failed = true;
+                free(ev);
+                return UCS_OK;
+        }
+        link->heard_ns = p->now_ns;
+        if (a->am == TSHM_PEER_DATA) {
+                ev->data = data;
+                ev->length = length;
+                ev->rndv = (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) != 0;
+        }
+        if (link->tail != NULL) {
+                link->tail->next = ev;
+        } else {
+                link->head = ev;
+        }
+        link->tail = ev;
+        /* Keep the payload (a persistent eager buffer or a rendezvous
+         * descriptor) until the mirror takes it. */
+        return ev->data != NULL ? UCS_INPROGRESS : UCS_OK;
+}
+
+/* The listener: a peer connects. */
+static void
+peer_conn_request(ucp_conn_request_h req, void *arg)
+{
+        struct tshmd_peers *p = arg;
+        struct mirror_in *m = mirror_in_accept(p, req);
+
+        if (m == NULL) {
+                (void)ucp_listener_reject(p->listener, req);
+                return;
+        }
+        pthread_mutex_lock(&p->lock);
+        m->next = p->ins;
+        p->ins = m;
+        pthread_mutex_unlock(&p->lock);
+}
+
+/* The table of outgoing mirrors, saved as lines "name peer remote". */
+
+static int
+peer_cfg_save(struct tshmd_peers *p)
+{
+        char tmp[80];
+        FILE *f;
+        int fd, rv = 0;
+
+        snprintf(tmp, sizeof(tmp), "%s.tmp", p->state_file);
+        fd = openat(p->state_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                return -errno;
+        }
+        f = fdopen(fd, "w");
+        if (f == NULL) {
+                rv = -errno;
+                (void)close(fd);
+                return rv;
+        }
+        for (size_t i = 0; i < p->ncfg; i++) {
+                const struct peer_cfg *c = &p->cfg[i];
+                fprintf(f, "%s %s %s %u %u", c->name, c->peer, c->remote, c->uid, c->gid);
+                for (uint32_t g = 0; g < c->ngroups; g++) {
+                        fprintf(f, " %u", c->groups[g]);
+                }
+                fputc('\n', f);
+        }
+        if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+                rv = -errno;
+        }
+        if (fclose(f) != 0 && rv == 0) {
+                rv = -errno;
+        }
+        if (rv == 0 && renameat(p->state_fd, tmp, p->state_fd, p->state_file) < 0) {
+                rv = -errno;
+        }
+        return rv;
+}
+
+static int
+peer_cfg_append(struct tshmd_peers *p, const struct peer_cfg *add)
+{
+        struct peer_cfg *c;
+
+        if (p->ncfg >= PEER_MAX_MIRRORS) {
+                return TSHM_ELIMIT;
+        }
+        c = realloc(p->cfg, (p->ncfg + 1) * sizeof(*c));
+        if (c == NULL) {
+                return TSHM_ENOMEM;
+        }
+        p->cfg = c;
+        p->cfg[p->ncfg++] = *add;
+        return 0;
+}
+
+/* Parse one saved line "name peer remote uid gid [group...]" into @c. */
+static bool
+peer_cfg_parse(char *line, struct peer_cfg *c)
+{
+        char host[TSHM_PEER_MAX + 1], port[8], *tok, *save = NULL, *end;
+        unsigned long v[2 + PEER_MAX_GROUPS];
+        unsigned n = 0;
+
+        memset(c, 0, sizeof(*c));
+        if ((tok = strtok_r(line, " \n", &save)) == NULL ||
+            snprintf(c->name, sizeof(c->name), "%s", tok) >= (int)sizeof(c->name) ||
+            (tok = strtok_r(NULL, " \n", &save)) == NULL ||
+            snprintf(c->peer, sizeof(c->peer), "%s", tok) >= (int)sizeof(c->peer) ||
+            (tok = strtok_r(NULL, " \n", &save)) == NULL ||
+            snprintf(c->remote, sizeof(c->remote), "%s", tok) >= (int)sizeof(c->remote)) {
+                return false;
+        }
+        while ((tok = strtok_r(NULL, " \n", &save)) != NULL && n < 2 + PEER_MAX_GROUPS) {
+                errno = 0;
+                v[n] = strtoul(tok, &end, 10);
+                if (errno != 0 || *end != '\0' || v[n] > UINT32_MAX) {
+                        return false;
+                }
+                n++;
+        }
+        if (n < 2 || tok != NULL || tshm_name_check(c->name) < 0 ||
+            tshm_name_check(c->remote) < 0 ||
+            peer_addr_split(c->peer, host, sizeof(host), port, sizeof(port)) < 0) {
+                return false;
+        }
+        c->uid = (uint32_t)v[0];
+        c->gid = (uint32_t)v[1];
+        for (unsigned i = 2; i < n; i++) {
+                c->groups[c->ngroups++] = (uint32_t)v[i];
+        }
+        return true;
+}
+
+/* Read the saved table; lines that do not parse are logged and skipped. */
+static void
+peer_cfg_load(struct tshmd_peers *p)
+{
+        char line[2048];
+        struct peer_cfg c;
+        FILE *f;
+        int fd = openat(p->state_fd, p->state_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+        if (fd < 0 || (f = fdopen(fd, "r")) == NULL) {
+                if (fd >= 0) {
+                        (void)close(fd);
+                }
+                return;
+        }
+        while (fgets(line, sizeof(line), f) != NULL) {
+                if (!peer_cfg_parse(line, &c) || peer_cfg_append(p, &c) < 0) {
+                        tshmd_log(LOG_WARNING, "peer: skipping a saved mirror that does not parse");
+                        continue;
+                }
+                tshmd_log(LOG_INFO, "peer: resuming the mirror of '%s' to %s as '%s'", c.name,
+                          c.peer, c.remote);
+        }
+        (void)fclose(f);
+}
+
+/* The thread: make the running mirrors what the table says. */
+static void
+peer_reconcile(struct tshmd_peers *p)
+{
+        struct mirror_out **pm, *m;
+
+        pthread_mutex_lock(&p->lock);
+        if (!p->cfg_changed) {
+                pthread_mutex_unlock(&p->lock);
+                return;
+        }
+        p->cfg_changed = false;
+        for (m = p->outs; m != NULL; m = m->next) {
+                size_t i;
+                for (i = 0; i < p->ncfg && strcmp(p->cfg[i].name, m->info.name) != 0; i++) {
+                }
+                m->stop = i == p->ncfg;
+        }
+        for (size_t i = 0; i < p->ncfg; i++) {
+                for (m = p->outs;
+                     m != NULL && (m->stop || strcmp(m->info.name, p->cfg[i].name) != 0);
+                     m = m->next) {
+                }
+                if (m == NULL && (m = mirror_out_new(p, &p->cfg[i])) != NULL) {
+                        m->next = p->outs;
+                        p->outs = m;
+                }
+        }
+        pthread_mutex_unlock(&p->lock);
+        /* Free the stopped ones whose sends are done (the others next time
+         * round, from the loop). */
+        for (pm = &p->outs; (m = *pm) != NULL;) {
+                if (m->stop && m->link.sends == 0 && !m->link.ep) {
+                        pthread_mutex_lock(&p->lock);
+                        *pm = m->next;
+                        pthread_mutex_unlock(&p->lock);
+                        mirror_out_free(m);
+                } else {
+                        pm = &m->next;
+                }
+        }
+}
+
+static bool
+peer_poll_all(struct tshmd_peers *p)
+{
+        struct mirror_in **pi, *mi;
+        bool busy = false;
+
+        for (struct mirror_out *m = p->outs; m != NULL; m = m->next) {
+                busy |= mirror_out_poll(m);
+        }
+        for (pi = &p->ins; (mi = *pi) != NULL;) {
+                busy |= mirror_in_poll(mi);
+                if (mirror_in_done(mi)) {
+                        pthread_mutex_lock(&p->lock);
+                        *pi = mi->next;
+                        pthread_mutex_unlock(&p->lock);
+                        mirror_in_free(mi);
+                } else {
+                        pi = &mi->next;
+                }
+        }
+        return busy;
+}
+
+static int peer_listen(struct tshmd_peers *p, const char *addr, char *err, size_t errlen);
+
+static void *
+peer_thread(void *arg)
+{
+        struct tshmd_peers *p = arg;
+        struct epoll_event evs[4];
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+        uint64_t v;
+
+        if (ep < 0) {
+                tshmd_log(LOG_ERR, "peer: epoll_create1: %s; mirrors are off", strerror(errno));
+                return NULL;
+        }
+        evs[0] = (struct epoll_event){.events = EPOLLIN, .data.fd = p->ucp_fd};
+        evs[1] = (struct epoll_event){.events = EPOLLIN, .data.fd = p->wake_fd};
+        (void)epoll_ctl(ep, EPOLL_CTL_ADD, p->ucp_fd, &evs[0]);
+        (void)epoll_ctl(ep, EPOLL_CTL_ADD, p->wake_fd, &evs[1]);
+        while (!p->quit) {
+                bool busy;
+
+                p->now_ns = peer_now_ns();
+                peer_reconcile(p);
+                if (p->listen_addr[0] != '\0' && p->listener == NULL &&
+                    p->now_ns - p->listen_tried_ns >= PEER_RETRY_MIN_NS) {
+                        char err[256];
+                        p->listen_tried_ns = p->now_ns;
+                        if (peer_listen(p, p->listen_addr, err, sizeof(err)) == 0) {
+                                tshmd_log(LOG_INFO, "peer: listening on %s", p->listen_addr);
+                        }
+                }
+                while (ucp_worker_progress(p->worker) != 0) {
+                }
+                busy = peer_poll_all(p);
+                if (busy) {
+                        continue;
+                }
+                if (ucp_worker_arm(p->worker) == UCS_ERR_BUSY) {
+                        continue;
+                }
+                if (epoll_wait(ep, evs, 4, mirror_in_backpressured(p) ? 1 : 100) > 0) {
+                        (void)read(p->wake_fd, &v, sizeof(v));
+                }
+        }
+        (void)close(ep);
+        return NULL;
+}
+
+/* Start-up and shut-down */
+
+static int
+peer_ucx_init(struct tshmd_peers *p, char *err, size_t errlen)
+{
+        ucp_params_t params = {.field_mask = UCP_PARAM_FIELD_FEATURES,
+                               .features = UCP_FEATURE_AM | UCP_FEATURE_WAKEUP};
+        ucp_worker_params_t wp = {.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
+                                  .thread_mode = UCS_THREAD_MODE_SINGLE};
+        ucs_status_t st;
+
+        if ((st = ucp_init(&params, NULL, &p->ctx)) != UCS_OK) {
+                snprintf(err, errlen, "UCX: ucp_init: %s", ucs_status_string(st));
+                return TSHM_EIO;
+        }
+        if ((st = ucp_worker_create(p->ctx, &wp, &p->worker)) != UCS_OK ||
+            (st = ucp_worker_get_efd(p->worker, &p->ucp_fd)) != UCS_OK) {
+                snprintf(err, errlen, "UCX: the worker: %s", ucs_status_string(st));
+                return TSHM_EIO;
+        }
+        for (uint32_t am = 1; am < TSHM_PEER_AM_COUNT; am++) {
+                ucp_am_handler_param_t hp = {
+                    .field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_FLAGS |
+                                  UCP_AM_HANDLER_PARAM_FIELD_CB | UCP_AM_HANDLER_PARAM_FIELD_ARG,
+                    .id = am,
+                    .flags = UCP_AM_FLAG_WHOLE_MSG | UCP_AM_FLAG_PERSISTENT_DATA,
+                    .cb = peer_am_recv,
+                    .arg = &p->am_args[am]};
+                p->am_args[am].peers = p;
+                p->am_args[am].am = am;
+                if ((st = ucp_worker_set_am_recv_handler(p->worker, &hp)) != UCS_OK) {
+                        snprintf(err, errlen, "UCX: set_am_recv_handler: %s",
+                                 ucs_status_string(st));
+                        return TSHM_EIO;
+                }
+        }
+        return 0;
+}
+
+/* Bind the listener on p->listen_addr. Returns 0, TSHM_EINVAL (it does
+ * not parse or resolve: for good) or TSHM_EIO (the port is busy, say a
+ * connection of the daemon we replace in TIME_WAIT: UCX's listener does
+ * not set SO_REUSEADDR; the thread tries again every second). */
+static int
+peer_listen(struct tshmd_peers *p, const char *addr, char *err, size_t errlen)
+{
+        struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+                                 .ai_socktype = SOCK_STREAM};
+        char host[TSHM_PEER_MAX + 1], port[8];
+        ucp_listener_params_t lp = {0};
+        struct addrinfo *ai = NULL;
+        ucs_status_t st;
+        int rv;
+
+        if (peer_addr_split(addr, host, sizeof(host), port, sizeof(port)) < 0) {
+                snprintf(err, errlen, "--peer-listen %s: not HOST:PORT", addr);
+                return TSHM_EINVAL;
+        }
+        if ((rv = getaddrinfo(host, port, &hints, &ai)) != 0) {
+                snprintf(err, errlen, "--peer-listen %s: %s", addr, gai_strerror(rv));
+                return TSHM_EINVAL;
+        }
+        lp.field_mask = UCP_LISTENER_PARAM_FIELD_SOCK_ADDR | UCP_LISTENER_PARAM_FIELD_CONN_HANDLER;
+        lp.sockaddr.addr = ai->ai_addr;
+        lp.sockaddr.addrlen = ai->ai_addrlen;
+        lp.conn_handler.cb = peer_conn_request;
+        lp.conn_handler.arg = p;
+        st = ucp_listener_create(p->worker, &lp, &p->listener);
+        freeaddrinfo(ai);
+        if (st != UCS_OK) {
+                snprintf(err, errlen, "--peer-listen %s: %s", addr, ucs_status_string(st));
+                return TSHM_EIO;
+        }
+        return 0;
+}
+
+/* The peers' state, before anything is started. */
+static struct tshmd_peers *
+peer_new(const struct tshmd_server *srv)
+{
+        const struct tshmd_config *cfg = srv->cfg;
+        struct tshmd_peers *p = calloc(1, sizeof(*p));
+
+        if (p == NULL) {
+                return NULL;
+        }
+        pthread_mutex_init(&p->lock, NULL);
+        p->wake_fd = -1;
+        p->ucp_fd = -1;
+        p->state_fd = srv->state_fd;
+        snprintf(p->state_file, sizeof(p->state_file), "%s.mirrors", cfg->shm_prefix);
+        snprintf(p->socket_path, sizeof(p->socket_path), "%s", srv->socket_path);
+        p->copy_uid = cfg->has_peer_uid ? cfg->peer_uid : (uint32_t)geteuid();
+        if (gethostname(p->hostname, sizeof(p->hostname) - 1) < 0) {
+                snprintf(p->hostname, sizeof(p->hostname), "localhost");
+        }
+        return p;
+}
+
+int
+tshmd_peer_start(struct tshmd_server *srv)
+{
+        const struct tshmd_config *cfg = srv->cfg;
+        struct tshmd_peers *p;
+        char err[256] = "";
+        int rv;
+
+        if (cfg->peer_secret[0] == '\0') {
+                if (cfg->peer_listen[0] != '\0') {
+                        tshmd_log(LOG_ERR, "--peer-listen needs --peer-secret: peers must "
+                                           "authenticate");
+                        return TSHM_EINVAL;
+                }
+                return 0;
+        }
+        if ((p = peer_new(srv)) == NULL) {
+                return TSHM_ENOMEM;
+        }
+        srv->peers = p;
+        if ((rv = peer_secret_load(p, cfg->peer_secret, err, sizeof(err))) < 0 ||
+            (rv = peer_ucx_init(p, err, sizeof(err))) < 0) {
+                goto fail;
+        }
+        if (cfg->peer_listen[0] != '\0' &&
+            (rv = peer_listen(p, cfg->peer_listen, err, sizeof(err))) < 0) {
+                if (rv != TSHM_EIO) {
+                        goto fail;
+                }
+                tshmd_log(LOG_WARNING, "peer: %s; trying again every second", err);
+        }
+        if ((p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+                rv = -errno;
+                snprintf(err, sizeof(err), "eventfd: %s", strerror(errno));
+                goto fail;
+        }
+        snprintf(p->listen_addr, sizeof(p->listen_addr), "%s", cfg->peer_listen);
+        p->listen_tried_ns = peer_now_ns();
+        peer_cfg_load(p);
+        p->cfg_changed = true;
+        if ((rv = -pthread_create(&p->thread, NULL, peer_thread, p)) < 0) {
+                snprintf(err, sizeof(err), "cannot start the peer thread: %s", strerror(-rv));
+                goto fail;
+        }
+        p->started = true;
+        if (p->listener != NULL) {
+                tshmd_log(LOG_INFO, "peer: listening on %s; copies are owned by uid %u",
+                          cfg->peer_listen, p->copy_uid);
+        }
+        return 0;
+fail:
+        tshmd_log(LOG_ERR, "peer: %s", err);
+        tshmd_peer_stop(srv);
+        return rv;
+}
+
+void
+tshmd_peer_stop(struct tshmd_server *srv)
+{
+        struct tshmd_peers *p = srv->peers;
+
+        if (p == NULL) {
+                return;
+        }
+        if (p->started) {
+                uint64_t one = 1;
+                p->quit = 1;
+                (void)write(p->wake_fd, &one, sizeof(one));
+                pthread_join(p->thread, NULL);
+        }
+        pthread_mutex_lock(&p->lock);
+        p->ncfg = 0;
+        p->cfg_changed = true;
+        pthread_mutex_unlock(&p->lock);
+        /* Stop every mirror, waiting for what is in flight. */
+        while (p->outs != NULL || p->ins != NULL) {
+                struct mirror_out *o = p->outs;
+                struct mirror_in *i = p->ins;
+                if (o != NULL) {
+                        p->outs = o->next;
+                        mirror_out_free(o);
+                }
+                if (i != NULL) {
+                        p->ins = i->next;
+                        mirror_in_free(i);
+                }
+        }
+        if (p->listener != NULL) {
+                ucp_listener_destroy(p->listener);
+        }
+        if (p->worker != NULL) {
+                ucp_worker_destroy(p->worker);
+        }
+        if (p->ctx != NULL) {
+                ucp_cleanup(p->ctx);
+        }
+        if (p->client != NULL) {
+                tshm_disconnect(p->client);
+        }
+        if (p->wake_fd >= 0) {
+                (void)close(p->wake_fd);
+        }
+        free(p->cfg);
+        pthread_mutex_destroy(&p->lock);
+        explicit_bzero(p->secret, sizeof(p->secret));
+        free(p);
+        srv->peers = NULL;
+}
+
+/* The main loop's calls */
+
+static void
+peer_wake(struct tshmd_peers *p)
+{
+        uint64_t one = 1;
+
+        (void)write(p->wake_fd, &one, sizeof(one));
+}
+
+int
+tshmd_peer_mirror_add(struct tshmd_server *srv, const struct tshmd_peer *who, const char *name,
+                      const char *peer, const char *remote, char *err, size_t errlen)
+{
+        struct tshmd_peers *p = srv->peers;
+        char host[TSHM_PEER_MAX + 1], port[8];
+        struct peer_cfg c = {.uid = who->uid, .gid = who->gid};
+        int rv = 0;
+
+        if (p == NULL) {
+                snprintf(err, errlen, "this daemon has no --peer-secret: mirrors are off");
+                return TSHM_ENOTSUP;
+        }
+        if (peer_addr_split(peer, host, sizeof(host), port, sizeof(port)) < 0) {
+                snprintf(err, errlen, "'%s' is not HOST:PORT (or [IPV6]:PORT)", peer);
+                return TSHM_EINVAL;
+        }
+        pthread_mutex_lock(&p->lock);
+        for (size_t i = 0; i < p->ncfg; i++) {
+                if (strcmp(p->cfg[i].name, name) == 0) {
+                        snprintf(err, errlen, "'%s' is mirrored already (to %s as '%s')", name,
+                                 p->cfg[i].peer, p->cfg[i].remote);
+                        rv = TSHM_EEXIST;
+                        break;
+                }
+        }
+        snprintf(c.name, sizeof(c.name), "%s", name);
+        snprintf(c.peer, sizeof(c.peer), "%s", peer);
+        snprintf(c.remote, sizeof(c.remote), "%s",
+                 remote != NULL && *remote != '\0' ? remote : name);
+        for (uint32_t g = 0; g < who->ngroups && c.ngroups < PEER_MAX_GROUPS; g++) {
+                c.groups[c.ngroups++] = who->groups[g];
+        }
+        if (rv == 0 && (rv = peer_cfg_append(p, &c)) < 0) {
+                snprintf(err, errlen, "cannot add a mirror: %s", tshm_strerror(rv));
+        }
+        if (rv == 0) {
+                int sv = peer_cfg_save(p);
+                if (sv < 0) {
+                        tshmd_log(LOG_WARNING,
+                                  "peer: cannot save the mirrors (%s): this one will not "
+                                  "survive a restart",
+                                  strerror(-sv));
+                }
+                p->cfg_changed = true;
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (rv == 0) {
+                tshmd_log(LOG_INFO, "peer: mirroring '%s' to %s", name, peer);
+                peer_wake(p);
+        }
+        return rv;
+}
+
+int
+tshmd_peer_mirror_remove(struct tshmd_server *srv, const char *name, char *err, size_t errlen)
+{
+        struct tshmd_peers *p = srv->peers;
+        int rv = TSHM_ENOENT;
+
+        if (p == NULL) {
+                snprintf(err, errlen, "this daemon has no --peer-secret: mirrors are off");
+                return TSHM_ENOTSUP;
+        }
+        pthread_mutex_lock(&p->lock);
+        for (size_t i = 0; i < p->ncfg; i++) {
+                if (strcmp(p->cfg[i].name, name) == 0) {
+                        p->cfg[i] = p->cfg[--p->ncfg];
+                        p->cfg_changed = true;
+                        rv = 0;
+                        break;
+                }
+        }
+        if (rv == 0) {
+                (void)peer_cfg_save(p);
+        } else {
+                snprintf(err, errlen, "'%s' is not mirrored", name);
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (rv == 0) {
+                tshmd_log(LOG_INFO, "peer: stopped mirroring '%s'", name);
+                peer_wake(p);
+        }
+        return rv;
+}
+
+int
+tshmd_peer_mirror_snapshot(struct tshmd_server *srv, tshm_mirror_info **ret, size_t *ret_count)
+{
+        struct tshmd_peers *p = srv->peers;
+        tshm_mirror_info *v = NULL;
+        size_t n = 0, cap = 0;
+        int rv = 0;
+
+        *ret = NULL;
+        *ret_count = 0;
+        if (p == NULL) {
+                return 0;
+        }
+        pthread_mutex_lock(&p->lock);
+        for (struct mirror_out *m = p->outs; m != NULL; m = m->next) {
+                cap += !m->stop;
+        }
+        for (struct mirror_in *m = p->ins; m != NULL; m = m->next) {
+                cap += m->info.name[0] != '\0';
+        }
+        if (cap > 0 && (v = calloc(cap, sizeof(*v))) == NULL) {
+                rv = TSHM_ENOMEM;
+        }
+        for (struct mirror_out *m = p->outs; v != NULL && m != NULL; m = m->next) {
+                if (!m->stop) {
+                        v[n++] = m->info;
+                }
+        }
+        for (struct mirror_in *m = p->ins; v != NULL && m != NULL; m = m->next) {
+                if (m->info.name[0] != '\0') {
+                        v[n++] = m->info;
+                }
+        }
+        pthread_mutex_unlock(&p->lock);
+        *ret = v;
+        *ret_count = n;
+        return rv;
+}
