@@ -354,6 +354,14 @@ peer_ucx_init(struct tshmd_peers *p, char *err, size_t errlen)
                                   .thread_mode = UCS_THREAD_MODE_SINGLE};
         ucs_status_t st;
 
+        /* A daemon restarted (kill -9 included) must listen on its port
+         * again at once: its old connections linger in TIME_WAIT, and Linux
+         * lets a new listener bind beside them only if both set
+         * SO_REUSEADDR, which UCX's listener does when this says so. UCX
+         * reads it from the environment when the context is made (a user's
+         * own setting wins); tshmd sets it before then, and it is the
+         * only thread that touches the environment. */
+        (void)setenv("UCX_TCP_CM_REUSEADDR", "y", 0);
         if ((st = ucp_init(&params, NULL, &p->ctx)) != UCS_OK) {
                 snprintf(err, errlen, "UCX: ucp_init: %s", ucs_status_string(st));
                 return TSHM_EIO;
@@ -512,10 +520,14 @@ tshmd_peer_stop(struct tshmd_server *srv)
                 (void)write(p->wake_fd, &one, sizeof(one));
                 pthread_join(p->thread, NULL);
         }
-        pthread_mutex_lock(&p->lock);
-        p->ncfg = 0;
-        p->cfg_changed = true;
-        pthread_mutex_unlock(&p->lock);
+        /* Called from the loop's thread, which will not answer our own
+         * client any more: let go of it first, so that closing the sources
+         * and copies below talks to nobody (libtshm allows closing a
+         * client's segments after it is disconnected). */
+        if (p->client != NULL) {
+                tshm_disconnect(p->client);
+                p->client = NULL;
+        }
         /* Stop every mirror, waiting for what is in flight. */
         while (p->outs != NULL || p->ins != NULL) {
                 struct mirror_out *o = p->outs;
@@ -537,9 +549,6 @@ tshmd_peer_stop(struct tshmd_server *srv)
         }
         if (p->ctx != NULL) {
                 ucp_cleanup(p->ctx);
-        }
-        if (p->client != NULL) {
-                tshm_disconnect(p->client);
         }
         if (p->wake_fd >= 0) {
                 (void)close(p->wake_fd);
