@@ -11,7 +11,7 @@
 #   BUILD_DIR  default: ${TSHM_TEST_DIR:-_build-test}/fuzz; an existing build
 #              is reused, only the fuzzers rebuilt
 #   TARGET     proto_decode, frame_stream, seg_header, seg_reader, parse_spec, adopt,
-#              safetensors group_toc
+#              safetensors, group_toc, peer_decode
 #              (default: all)
 # Environment: TSHM_FUZZ_SECONDS, seconds per target (default 60);
 # TSHM_FUZZ_COVERAGE=1 also reports the line and branch coverage of proto/
@@ -27,7 +27,8 @@ shift || true
 seconds=${TSHM_FUZZ_SECONDS:-60}
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-        targets=(proto_decode frame_stream seg_header seg_reader parse_spec adopt safetensors group_toc)
+        targets=(proto_decode frame_stream seg_header seg_reader parse_spec adopt safetensors group_toc
+                        peer_decode)
 fi
 
 mkdir -p "$dir"
@@ -80,6 +81,7 @@ sources() {
         adopt) echo ../daemon/adopt.c ../daemon/seal.c header.c ;;
         safetensors) echo ../client/cli/safetensors.c ../client/cli/safetensors_write.c ;;
         group_toc) echo group.c ;;
+        peer_decode) echo peer_proto.c ;;
         esac
 }
 

@@ -71,5 +71,6 @@ main(int argc, char **argv)
         gen_specs();
         gen_adopt();
         gen_group_toc();
+        gen_peer();
         return 0;
 }

@@ -1,6 +1,6 @@
 /*
  * gen_corpus.h - what the seed generator's files share: gen_corpus.c writes
- * the seeds, gen_corpus_proto.c and gen_corpus_seg.c make them.
+ * the seeds, gen_corpus_proto.c, _seg.c, _group.c and _peer.c make them.
  */
 #ifndef TSHM_GEN_CORPUS_H
 #define TSHM_GEN_CORPUS_H
@@ -26,5 +26,6 @@ void gen_adopt(void);
 
 /* gen_corpus_group.c */
 void gen_group_toc(void);
+void gen_peer(void);
 
 #endif
