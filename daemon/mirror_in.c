@@ -437,6 +437,8 @@ in_events(struct mirror_in *m)
                 } else if (msg->am == TSHM_PEER_DATA && m->state == IN_LIVE &&
                            ev->length == m->nbytes) {
                         m->cur = ev;
+                        /* Known whole by the sender: no COMMIT follows. */
+                        m->committed = m->whole = msg->whole;
                         continue; /* kept: its payload is fetched below */
                 } else if (msg->am == TSHM_PEER_COMMIT && m->state == IN_LIVE && m->cur != NULL &&
                            !m->committed && msg->seq == m->cur->msg.seq) {

@@ -105,6 +105,8 @@ out_source_close(struct mirror_out *m)
         m->seg = NULL;
         m->nframes = 0;
         m->inflight = false;
+        free(m->small);
+        m->small = NULL;
 }
 
 /* Whether the requester may read a segment described by @info (the rule of
@@ -185,6 +187,9 @@ out_source_open(struct mirror_out *m)
                 return rv;
         }
         m->nbytes = tshm_seg_nbytes(m->seg);
+        if (m->nbytes > 0 && m->nbytes <= PEER_SMALL_MAX && m->small == NULL) {
+                m->small = malloc(m->nbytes * (m->stream ? PEER_STREAM_WINDOW : 1u));
+        }
         pthread_mutex_lock(&p->lock);
         m->info.stream = m->stream;
         pthread_mutex_unlock(&p->lock);
@@ -414,6 +419,7 @@ out_pump_array(struct mirror_out *m)
         struct tshmd_peers *p = m->peers;
         struct tshm__peer_msg data = {.am = TSHM_PEER_DATA};
         int64_t seq;
+        int rv;
 
         if (m->inflight) {
                 return false;
@@ -432,6 +438,15 @@ out_pump_array(struct mirror_out *m)
         if ((seq = tshm_read_begin(m->seg, 0)) < 0 || (uint64_t)seq == m->acked_seq) {
                 return false;
         }
+        /* A small version is copied out whole (a few tries while writers
+         * race us), then sent from the copy: no COMMIT needed. */
+        for (int tries = 0; m->small != NULL && tries < 4 && !data.whole; tries++) {
+                memcpy(m->small, tshm_seg_data(m->seg), m->nbytes);
+                data.whole = tshm_read_retry(m->seg, (uint64_t)seq) == 0;
+                if (!data.whole && (seq = tshm_read_begin(m->seg, 0)) < 0) {
+                        return false;
+                }
+        }
         data.seq = (uint64_t)seq;
         data.publish_ns = tshm_seg_publish_ns(m->seg);
         if (m->sent_seq != 0 && data.seq > m->sent_seq + 2) {
@@ -443,7 +458,9 @@ out_pump_array(struct mirror_out *m)
         m->inflight_seq = data.seq;
         m->inflight_publish_ns = data.publish_ns;
         m->sent_seq = data.seq;
-        if (peer_send(p, &m->link, &data, tshm_seg_data(m->seg), m->nbytes, m->memh) < 0) {
+        rv = data.whole ? peer_send(p, &m->link, &data, m->small, m->nbytes, NULL)
+                        : peer_send(p, &m->link, &data, tshm_seg_data(m->seg), m->nbytes, m->memh);
+        if (rv < 0) {
                 out_down(m, "the link failed");
         }
         return true;
@@ -459,6 +476,7 @@ out_pump_stream(struct mirror_out *m)
         while (m->state == OUT_LIVE && m->nframes < PEER_STREAM_WINDOW) {
                 struct tshm__peer_msg data = {.am = TSHM_PEER_DATA};
                 tshm_frame fr;
+                const void *src;
                 int rv = tshm_sub_take(m->sub, 0, &fr);
 
                 if (rv == TSHM_ETIMEDOUT) {
@@ -482,7 +500,25 @@ out_pump_stream(struct mirror_out *m)
                 data.seq = fr.seq;
                 data.publish_ns = fr.timestamp_ns;
                 data.missed = fr.missed;
-                if (peer_send(p, &m->link, &data, fr.data, m->nbytes, NULL) < 0) {
+                src = fr.data;
+                if (m->small != NULL) {
+                        /* Copied out and released at once: known whole,
+                         * or overwritten meanwhile (not sent). */
+                        uint8_t *copy = m->small + (size_t)m->small_next * m->nbytes;
+                        memcpy(copy, fr.data, m->nbytes);
+                        src = copy;
+                        if (tshm_sub_release_frame(m->sub, fr.seq) < 0) {
+                                m->nframes--;
+                                pthread_mutex_lock(&p->lock);
+                                m->info.dropped++;
+                                pthread_mutex_unlock(&p->lock);
+                                continue;
+                        }
+                        m->small_next = (m->small_next + 1) % PEER_STREAM_WINDOW;
+                        m->frame_sent[m->nframes - 1] = true;
+                        data.whole = true;
+                }
+                if (peer_send(p, &m->link, &data, src, m->nbytes, NULL) < 0) {
                         out_down(m, "the link failed");
                         return true;
                 }
@@ -504,6 +540,12 @@ out_sent(struct peer_link *link, const struct peer_send *s, bool ok)
                 return;
         }
         if (s->am != TSHM_PEER_DATA || m->link.ep == NULL || m->state != OUT_LIVE) {
+                return;
+        }
+        if (s->whole) {
+                pthread_mutex_lock(&p->lock);
+                m->info.sent++;
+                pthread_mutex_unlock(&p->lock);
                 return;
         }
         if (!m->stream) {

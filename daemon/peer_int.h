@@ -30,6 +30,10 @@
 /* Frames of a stream in flight from one sender (sent, not yet acknowledged):
  * the bound on what a mirror holds of a block-policy stream. */
 #define PEER_STREAM_WINDOW 4u
+/* Versions and frames up to this size are copied out under the seqlock and
+ * sent known whole, in one message (UCX copies such small sends anyway);
+ * larger ones go from the segment's memory, with a COMMIT after. */
+#define PEER_SMALL_MAX (64u * 1024u)
 /* Connections that have not authenticated yet, at once. */
 #define PEER_MAX_PENDING 64u
 /* Supplementary groups of a mirror's requester kept for its checks. */
@@ -53,6 +57,7 @@ struct peer_send {
         struct peer_link *link; /* NULL once the link is gone */
         uint32_t am;
         uint64_t seq;
+        bool whole; /* a DATA known whole: no COMMIT follows */
         char header[TSHM_PEER_MAX_HEADER];
         size_t header_len;
 };
@@ -118,6 +123,10 @@ struct mirror_out {
         tshm_frame frames[PEER_STREAM_WINDOW];
         bool frame_sent[PEER_STREAM_WINDOW]; /* DATA completed, COMMIT sent */
         unsigned nframes;
+        /* Small versions and frames: copied out here (PEER_STREAM_WINDOW
+         * frames, used as a ring, or one version). */
+        uint8_t *small;
+        unsigned small_next;
         /* Waiting for the source in a thread of its own (futex waits do not
          * mix with epoll): it writes the peers' eventfd on each version. */
         pthread_t waiter;

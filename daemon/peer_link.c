@@ -136,6 +136,7 @@ peer_send(struct tshmd_peers *p, struct peer_link *link, const struct tshm__peer
         s->link = link;
         s->am = m->am;
         s->seq = m->seq;
+        s->whole = m->am == TSHM_PEER_DATA && m->whole;
         param.op_attr_mask =
             UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FIELD_FLAGS;
         param.cb.send = peer_send_done;

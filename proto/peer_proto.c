@@ -18,7 +18,7 @@ static const char *const peer_keys[TSHM_PEER_AM_COUNT][12] = {
     [TSHM_PEER_OPEN] = {"mac", "name", "source", "dtype", "shape", "slots", "policy", "mode",
                         "nbytes"},
     [TSHM_PEER_OPENED] = {"status", "error"},
-    [TSHM_PEER_DATA] = {"seq", "publish_ns", "missed"},
+    [TSHM_PEER_DATA] = {"seq", "publish_ns", "missed", "whole"},
     [TSHM_PEER_COMMIT] = {"seq", "whole"},
     [TSHM_PEER_ACK] = {"seq"},
     [TSHM_PEER_PING] = {NULL},

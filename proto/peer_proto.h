@@ -12,7 +12,7 @@
  *                                <-     CHALLENGE {v, nonce_r, mac_r}
  *   OPEN {mac_s, name, geometry} ->
  *                                <-     OPENED {status, error}
- *   DATA {seq, ...} + bytes      ->     (held: not published)
+ *   DATA {seq, ..., whole} + bytes ->   (held, unless whole: published)
  *   COMMIT {seq, whole}          ->     published if whole, else dropped
  *                                <-     ACK {seq}
  *   PING {}                      ->     (also <- PING, either way: liveness)
@@ -22,6 +22,13 @@
  * side proves it holds the secret over the other's fresh nonce, so neither a
  * replayed exchange nor a reflected one passes. Before OPEN checks out, the
  * receiver answers HELLO only and drops the endpoint on anything else.
+ *
+ * A DATA sent straight from the source's memory (large versions and
+ * frames: no copy) carries whole = false, and its COMMIT follows once the
+ * send completed and the sender knows whether a writer touched the bytes
+ * meanwhile. A small one the sender copied out under the seqlock first is
+ * known whole: whole = true, and no COMMIT follows (one message, not two,
+ * on the latency path).
  *
  * Pure code: decoding validates every field and bounds (the same rules as
  * the local protocol: a peer is as untrusted as a local client).
@@ -74,7 +81,7 @@ struct tshm__peer_msg {
         uint64_t seq;                   /* data, commit, ack */
         uint64_t publish_ns;            /* data: when the source published it */
         uint64_t missed;                /* data: frames lost before this one */
-        bool whole;                     /* commit: the bytes sent are one whole version */
+        bool whole;                     /* data, commit: the bytes sent are one whole version */
 };
 
 /* Encode @m (by m->am) as one msgpack map into the empty @out. Returns 0,
