@@ -33,7 +33,7 @@
 /* Versions and frames up to this size are copied out under the seqlock and
  * sent known whole, in one message (UCX copies such small sends anyway);
  * larger ones go from the segment's memory, with a COMMIT after. */
-#define PEER_SMALL_MAX (64u * 1024u)
+#define PEER_SMALL_MAX 65536u
 /* Connections that have not authenticated yet, at once. */
 #define PEER_MAX_PENDING 64u
 /* Supplementary groups of a mirror's requester kept for its checks. */

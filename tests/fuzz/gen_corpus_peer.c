@@ -61,7 +61,7 @@ gen_peer(void)
         m.ndim = 2;
         m.shape[0] = 480;
         m.shape[1] = 640;
-        m.nbytes = 480u * 640u * 4u;
+        m.nbytes = (uint64_t)480 * 640 * 4;
         m.mode = 0640;
         seed_msg("open-array", &m);
         m.slots = 8;
