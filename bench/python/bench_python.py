@@ -82,9 +82,10 @@ def stats_us(samples_ns):
 
 class Daemon:
     """A tshmd of the benchmark's own. shm_dir: passed as --shm-dir (the
-    segments' directory; None: tshmd's default, /dev/shm)."""
+    segments' directory; None: tshmd's default, /dev/shm); extra: more
+    arguments; env_extra: more environment (the daemon gets no other)."""
 
-    def __init__(self, tshmd, cpus=None, shm_dir=None):
+    def __init__(self, tshmd, cpus=None, shm_dir=None, extra=(), env_extra=None):
         self.dir = tempfile.mkdtemp(prefix="tshm-bench-")
         self.socket = os.path.join(self.dir, "s.sock")
         self.prefix = f"tshmbench{os.getpid()}"
@@ -93,10 +94,12 @@ class Daemon:
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(notify_path)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NOTIFY_SOCKET": notify_path}
+        env.update(env_extra or {})
         argv = [tshmd, "--foreground", "--socket", self.socket, "--shm-prefix", self.prefix,
                 "--log-level", "warning", "--state-dir", os.path.join(self.dir, "state")]
         if shm_dir:
             argv += ["--shm-dir", shm_dir]
+        argv += list(extra)
         self.proc = subprocess.Popen(argv, env=env,
                                      preexec_fn=(lambda: os.sched_setaffinity(0, cpus))
                                      if cpus else None)

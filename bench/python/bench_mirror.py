@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""bench_mirror.py - issue 15: a segment and a stream mirrored to another
+tshmd over UCX, beside UCX's own floor (ucx_perftest) on the same link, in
+one run.
+
+    bench_mirror.py [--build DIR] [--runs N] [--quick] [--tls TLS]
+                    [--markdown FILE] [--json FILE]
+
+Starts two tshmd of its own from DIR (default build/; use a Release build):
+B listens for peers on 127.0.0.1 (--peer-listen), A mirrors to it; both
+share a fresh secret. Both daemons, and ucx_perftest, run with
+UCX_TLS=TLS (default tcp: the path two hosts take; two processes on one
+host would otherwise move the bytes through shared memory).
+
+Bandwidth: a stream of 8 slots (block policy) of 1 MiB frames, and one of
+4 slots of 64 MiB frames, mirrored from A to B. A producer process on A
+publishes frames flat out (each filled with its number); a subscriber
+process on B takes them and checks each one is whole (every element its
+number) and in order. Timed at B from the first frame to the last: the
+bandwidth of a run is (frames - 1) x frame size / that time. The floor is
+ucx_perftest -t ucp_am_bw -s SIZE over the same transport (its "overall"
+MB/s), run before each run.
+
+Latency: a 4 KiB array on A; a writer publishes a version every 2 ms with
+CLOCK_REALTIME in its first 8 bytes; a reader process on B waits for each
+version of the copy and takes the time it wakes minus that stamp (one
+clock: both daemons are on this host). The floor is ucx_perftest -t
+ucp_am_lat -s 4096 (its one-way median and p99, half of a round trip).
+
+Reported: medians over the runs and p99 (of the frames' arrival gaps, and
+of the latency samples), and ratios to the floors of the same run. Targets
+(issue 15): 1 MiB and 64 MiB frames at >= 0.8x the floor's bandwidth; a
+4 KiB version at the far consumer within 2x the floor's latency.
+"""
+import argparse
+import json
+import multiprocessing as mp
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_python import Daemon, median, pct  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def perftest(test, size, iters, warmup, tls):
+    """Run ucx_perftest's server and client on 127.0.0.1; returns the
+    client's 'Final:' row as floats."""
+    port = free_port()
+    env = dict(os.environ, UCX_TLS=tls)
+    srv = subprocess.Popen(["ucx_perftest", "-p", str(port)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        out = subprocess.run(["ucx_perftest", "127.0.0.1", "-p", str(port), "-t", test, "-s",
+                              str(size), "-n", str(iters), "-w", str(warmup)], env=env,
+                             capture_output=True, text=True, timeout=300).stdout
+    finally:
+        srv.wait(timeout=30)
+    row = [ln for ln in out.splitlines() if ln.startswith("Final:")]
+    if not row:
+        raise RuntimeError(f"ucx_perftest {test}: no Final row:\n{out}")
+    return [float(x) for x in row[-1].split()[1:]]
+
+
+def _consumer(sock, name, frames, ready, out):
+    import numpy as np
+    import tshm
+    c = tshm.connect(sock)
+    sub = c.sub_open(name)
+    ready.set()
+    arrivals = []
+    expect = None
+    bad = 0
+    for _ in range(frames):
+        with sub.take(timeout=60) as f:
+            a = np.asarray(f)
+            t = time.perf_counter_ns()
+            v = int(a[0])
+            if a[-1] != v or (expect is not None and v != expect):
+                bad += 1
+            expect = v + 1
+            arrivals.append(t)
+    out.put((arrivals, bad))
+
+
+def bandwidth_run(a, b, size, frames, tag):
+    """One run: returns (bytes/s, per-frame gaps in ns, bad frames)."""
+    import tshm
+    ca = tshm.connect(a.socket)
+    n = size // 8
+    name = f"bw{size}{tag}"
+    s = ca.stream_create(name, (n,), "int64", slots=8 if size < (32 << 20) else 4,
+                         policy="block", mode=0o644)
+    ca.mirror(name, a.peer_target, name)
+    cb = tshm.connect(b.socket)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cb.stat(name)
+            break
+        except tshm.NotFoundError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the copy did not appear in 30 s")
+            time.sleep(0.05)
+    time.sleep(0.3)
+    ctx = mp.get_context("spawn")
+    ready_c, out = ctx.Event(), ctx.Queue()
+    cons = ctx.Process(target=_consumer, args=(b.socket, name, frames, ready_c, out))
+    cons.start()
+    ready_c.wait(60)
+    time.sleep(0.3)  # the subscription reaches the far stream before frames flow
+    for i in range(1, frames + 1):
+        with s.loan(timeout=60) as arr:
+            arr[:1] = i
+            arr[-1:] = i
+    arrivals, bad = out.get(timeout=600)
+    cons.join(60)
+    ca.mirror_stop(name)
+    s.close()
+    ca.unlink(name)
+    gaps = [y - x for x, y in zip(arrivals, arrivals[1:])]
+    secs = (arrivals[-1] - arrivals[0]) / 1e9
+    return (len(arrivals) - 1) * size / secs, gaps, bad
+
+
+def _lat_reader(sock, name, count, ready, out):
+    import numpy as np
+    import tshm
+    c = tshm.connect(sock)
+    seg = c.open(name)
+    a = seg.numpy().view(np.int64)
+    ready.set()
+    seen = seg.seq
+    lat = []
+    while len(lat) < count:
+        seq = seg.wait(seen, timeout=10)
+        now = time.time_ns()
+        with seg.read():
+            stamp = int(a[0])
+        seen = seq
+        lat.append(now - stamp)
+    out.put(lat)
+
+
+def latency_run(a, b, count):
+    import numpy as np
+    import tshm
+    ca = tshm.connect(a.socket)
+    name = "lat4k"
+    seg = ca.create(name, (512,), "int64", mode=0o644)
+    ca.mirror(name, a.peer_target, name)
+    cb = tshm.connect(b.socket)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cb.stat(name)
+            break
+        except tshm.NotFoundError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the copy did not appear in 30 s")
+            time.sleep(0.05)
+    ctx = mp.get_context("spawn")
+    ready, out = ctx.Event(), ctx.Queue()
+    r = ctx.Process(target=_lat_reader, args=(b.socket, name, count, ready, out))
+    r.start()
+    ready.wait(60)
+    time.sleep(0.5)
+    arr = seg.numpy()
+    for _ in range(count + 50):
+        with seg.write():
+            arr[0] = time.time_ns()
+        time.sleep(0.002)
+        if not r.is_alive():
+            break
+    lat = out.get(timeout=60)
+    r.join(30)
+    ca.mirror_stop(name)
+    seg.close()
+    ca.unlink(name)
+    return lat
+
+
+class Peer(Daemon):
+    def __init__(self, tshmd, secret, listen=None, tls="tcp"):
+        extra = ["--peer-secret", secret]
+        if listen:
+            extra += ["--peer-listen", listen]
+        super().__init__(tshmd, extra=extra, env_extra={"UCX_TLS": tls})
+        self.peer_target = None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--tls", default="tcp")
+    ap.add_argument("--markdown")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    sys.path.insert(0, os.path.join(args.build, "client", "python"))
+    tshmd = os.path.join(args.build, "daemon", "tshmd")
+    runs = 1 if args.quick else args.runs
+    sizes = [(1 << 20, 64 if args.quick else 400), (64 << 20, 8 if args.quick else 24)]
+    lat_count = 200 if args.quick else 2000
+
+    tmp = tempfile.mkdtemp(prefix="tshm-bench-mirror-")
+    secret = os.path.join(tmp, "secret")
+    fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, secrets.token_hex(32).encode())
+    os.close(fd)
+    port = free_port()
+    b = Peer(tshmd, secret, listen=f"127.0.0.1:{port}", tls=args.tls)
+    a = Peer(tshmd, secret, tls=args.tls)
+    a.peer_target = f"127.0.0.1:{port}"
+    results = {"tls": args.tls, "runs": runs, "bandwidth": {}, "latency": {}}
+    try:
+        for size, frames in sizes:
+            bws, floors, gaps, bad = [], [], [], 0
+            for run in range(runs):
+                fl = perftest("ucp_am_bw", size, max(20, frames // 2), 5, args.tls)
+                floors.append(fl[6] * 1e6)  # overall MB/s -> B/s
+                bw, g, nbad = bandwidth_run(a, b, size, frames, run)
+                bws.append(bw)
+                gaps += g
+                bad += nbad
+            results["bandwidth"][size] = {
+                "tshm_Bps_median": median(bws), "floor_Bps_median": median(floors),
+                "ratio": median(bws) / median(floors),
+                "gap_us_median": median(gaps) / 1e3, "gap_us_p99": pct(gaps, 99) / 1e3,
+                "bad_frames": bad, "frames": frames * runs}
+        lats, lfloor, lfloor99 = [], [], []
+        for run in range(runs):
+            fl = perftest("ucp_am_lat", 4096, 20000, 2000, args.tls)
+            lfloor.append(fl[1])  # 50th percentile, us (one way)
+            lats += latency_run(a, b, lat_count)
+        results["latency"] = {
+            "tshm_us_median": median(lats) / 1e3, "tshm_us_p99": pct(lats, 99) / 1e3,
+            "floor_us_median": median(lfloor),
+            "ratio": (median(lats) / 1e3) / median(lfloor)}
+    finally:
+        a.stop()
+        b.stop()
+    print(json.dumps(results, indent=2))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write("| what | tshm median | p99 | floor (ucx_perftest) | ratio |\n|---|---|---|---|---|\n")
+            for size, r in results["bandwidth"].items():
+                f.write(f"| {size >> 20} MiB frames | {r['tshm_Bps_median'] / 1e6:.0f} MB/s | "
+                        f"gap {r['gap_us_p99']:.0f} us | {r['floor_Bps_median'] / 1e6:.0f} MB/s | "
+                        f"{r['ratio']:.2f}x |\n")
+            r = results["latency"]
+            f.write(f"| 4 KiB version | {r['tshm_us_median']:.1f} us | {r['tshm_us_p99']:.1f} us "
+                    f"| {r['floor_us_median']:.1f} us | {r['ratio']:.2f}x |\n")
+
+
+if __name__ == "__main__":
+    main()
