@@ -152,6 +152,13 @@ in_same_geometry(tshm_seg *seg, const struct tshm__peer_msg *open, const tshm_in
         return info->kind == TSHM_KIND_STREAM && slots == open->slots && policy == open->policy;
 }
 
+/* Whether @m's copy was unlinked here (by its owner, or root). */
+static bool
+in_unlinked(const struct mirror_in *m)
+{
+        return tshm_wait(m->seg, tshm_seg_seq(m->seg), 0) == TSHM_ENOENT;
+}
+
 /* Take over the copy of a record for the same name (the sender is back on a
  * new link): its segment and staging buffer become @m's. */
 static void
@@ -193,6 +200,10 @@ in_open_copy(struct mirror_in *m, const struct tshm__peer_msg *open, char *err, 
                 return TSHM_EIO;
         }
         in_take_over(m, open->name);
+        if (m->seg != NULL && in_unlinked(m)) {
+                (void)tshm_close(m->seg);
+                m->seg = NULL;
+        }
         if (m->seg == NULL) {
                 rv = tshm_open(c, open->name, TSHM_OPEN_RDWR, &m->seg);
                 if (rv == TSHM_ENOENT) {
@@ -411,20 +422,43 @@ in_finish(struct mirror_in *m)
         (void)in_reply(m, &ack);
 }
 
-/* Handle queued messages in order; a DATA waits for the one before it. */
+/* Take the next event to handle: the oldest, except that a DATA waits while
+ * another is being received, and what queued behind it does not (the
+ * COMMIT of the current one, sent once UCX had read it, may come after the
+ * next DATA: the sender has several frames in flight). */
+static struct peer_event *
+in_next_event(struct mirror_in *m)
+{
+        struct peer_event *prev = NULL, *ev;
+
+        for (ev = m->link.head; ev != NULL; prev = ev, ev = ev->next) {
+                if (ev->msg.am == TSHM_PEER_DATA && m->cur != NULL) {
+                        continue;
+                }
+                if (prev != NULL) {
+                        prev->next = ev->next;
+                } else {
+                        m->link.head = ev->next;
+                }
+                if (m->link.tail == ev) {
+                        m->link.tail = prev;
+                }
+                ev->next = NULL;
+                return ev;
+        }
+        return NULL;
+}
+
+/* Handle queued messages (in_next_event() says in which order). */
 static bool
 in_events(struct mirror_in *m)
 {
         struct peer_event *ev;
         bool busy = false;
 
-        while (m->has_link && (ev = m->link.head) != NULL) {
+        while (m->has_link && (ev = in_next_event(m)) != NULL) {
                 const struct tshm__peer_msg *msg = &ev->msg;
 
-                if (msg->am == TSHM_PEER_DATA && m->cur != NULL) {
-                        break;
-                }
-                (void)peer_link_pop(&m->link);
                 busy = true;
                 if (msg->am == TSHM_PEER_PING) {
                         peer_event_free(m->peers, ev);
@@ -472,7 +506,7 @@ mirror_in_poll(struct mirror_in *m)
         }
         if (!m->has_link) {
                 /* A stale copy: forget it once it is gone here. */
-                if (m->seg != NULL && tshm_wait(m->seg, tshm_seg_seq(m->seg), 0) == TSHM_ENOENT) {
+                if (m->seg != NULL && in_unlinked(m)) {
                         (void)tshm_close(m->seg);
                         m->seg = NULL;
                         pthread_mutex_lock(&p->lock);
@@ -503,6 +537,18 @@ mirror_in_poll(struct mirror_in *m)
         if (m->state == IN_LIVE && p->now_ns - m->link.heard_ns > PEER_DEAD_NS) {
                 in_down(m, "no word from the sender");
                 return true;
+        }
+        /* The copy unlinked here: drop the link; the sender connects again
+         * and the copy is made anew. Checked once a second. */
+        if (m->state == IN_LIVE && p->now_ns - m->checked_ns > PEER_PING_NS) {
+                m->checked_ns = p->now_ns;
+                if (in_unlinked(m)) {
+                        in_down(m, "the copy was unlinked here");
+                        pthread_mutex_lock(&p->lock);
+                        m->info.name[0] = '\0';
+                        pthread_mutex_unlock(&p->lock);
+                        return true;
+                }
         }
         if (m->state == IN_LIVE && p->now_ns - m->link.pinged_ns > PEER_PING_NS) {
                 struct tshm__peer_msg ping = {.am = TSHM_PEER_PING};

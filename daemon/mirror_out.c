@@ -171,6 +171,7 @@ out_source_open(struct mirror_out *m)
                 tshm_sub_opts o = {.start = TSHM_SUB_NEXT};
 
                 if ((rv = tshm_stream_stat(c, m->cfg.name, &si)) == 0) {
+                        m->block = si.policy == TSHM_STREAM_BLOCK;
                         o.depth =
                             si.slots - 1 < PEER_STREAM_WINDOW ? si.slots - 1 : PEER_STREAM_WINDOW;
                         rv = tshm_sub_open_opts(c, m->cfg.name, &o, &m->sub);
@@ -369,6 +370,7 @@ static void
 out_ack(struct mirror_out *m, const struct tshm__peer_msg *ack)
 {
         struct tshmd_peers *p = m->peers;
+        bool delivered;
 
         if (!m->stream) {
                 if (!m->inflight || ack->seq != m->inflight_seq) {
@@ -377,18 +379,28 @@ out_ack(struct mirror_out *m, const struct tshm__peer_msg *ack)
                 }
                 m->inflight = false;
                 m->acked_seq = ack->seq;
+                delivered = !m->inflight_torn;
         } else {
-                if (m->nframes == 0 || !m->frame_sent[0] || ack->seq != m->frames[0].seq) {
+                if (m->nframes == 0 || ack->seq != m->frames[0].seq) {
                         out_down(m, "the peer acknowledged a frame not sent");
                         return;
                 }
+                /* The receiver has every byte: UCX is done with the slot
+                 * even if its completion has not run yet. */
+                if (!m->frame_sent[0]) {
+                        (void)tshm_sub_release_frame(m->sub, ack->seq);
+                }
+                delivered = !m->frame_torn[0];
                 memmove(&m->frames[0], &m->frames[1], (m->nframes - 1) * sizeof(m->frames[0]));
                 memmove(&m->frame_sent[0], &m->frame_sent[1],
                         (m->nframes - 1) * sizeof(m->frame_sent[0]));
+                memmove(&m->frame_torn[0], &m->frame_torn[1],
+                        (m->nframes - 1) * sizeof(m->frame_torn[0]));
                 m->nframes--;
         }
         pthread_mutex_lock(&p->lock);
         m->info.seq = ack->seq;
+        m->info.sent += delivered;
         pthread_mutex_unlock(&p->lock);
 }
 
@@ -455,6 +467,7 @@ out_pump_array(struct mirror_out *m)
                 pthread_mutex_unlock(&p->lock);
         }
         m->inflight = true;
+        m->inflight_torn = false;
         m->inflight_seq = data.seq;
         m->inflight_publish_ns = data.publish_ns;
         m->sent_seq = data.seq;
@@ -491,6 +504,7 @@ out_pump_stream(struct mirror_out *m)
                 busy = true;
                 m->frames[m->nframes] = fr;
                 m->frame_sent[m->nframes] = false;
+                m->frame_torn[m->nframes] = false;
                 m->nframes++;
                 if (fr.missed > 0) {
                         pthread_mutex_lock(&p->lock);
@@ -518,6 +532,10 @@ out_pump_stream(struct mirror_out *m)
                         m->frame_sent[m->nframes - 1] = true;
                         data.whole = true;
                 }
+                /* Under the block policy a frame we hold is never written
+                 * over: known whole without a COMMIT, so the receiver can
+                 * publish it and fetch the next at once. */
+                data.whole |= m->block;
                 if (peer_send(p, &m->link, &data, src, m->nbytes, NULL) < 0) {
                         out_down(m, "the link failed");
                         return true;
@@ -542,33 +560,32 @@ out_sent(struct peer_link *link, const struct peer_send *s, bool ok)
         if (s->am != TSHM_PEER_DATA || m->link.ep == NULL || m->state != OUT_LIVE) {
                 return;
         }
-        if (s->whole) {
-                pthread_mutex_lock(&p->lock);
-                m->info.sent++;
-                pthread_mutex_unlock(&p->lock);
-                return;
-        }
-        if (!m->stream) {
-                commit.whole = tshm_read_retry(m->seg, s->seq) == 0;
-        } else {
+        if (m->stream) {
                 unsigned i;
                 for (i = 0; i < m->nframes && m->frames[i].seq != s->seq; i++) {
                 }
-                if (i == m->nframes) {
+                /* Acknowledged already (the receiver's ACK may overtake
+                 * UCX's own completion), or released at once (small). */
+                if (i == m->nframes || m->frame_sent[i]) {
                         return;
                 }
-                /* Overwritten while UCX read it (overwrite policy): not
-                 * whole. */
+                /* Sent from the slot: let go of it now that UCX has read
+                 * it. Overwritten meanwhile (overwrite policy): not whole. */
                 commit.whole = tshm_sub_release_frame(m->sub, s->seq) == 0;
                 m->frame_sent[i] = true;
+                m->frame_torn[i] = !s->whole && !commit.whole;
+        } else if (!s->whole) {
+                commit.whole = tshm_read_retry(m->seg, s->seq) == 0;
+                m->inflight_torn = !commit.whole;
         }
-        pthread_mutex_lock(&p->lock);
-        if (commit.whole) {
-                m->info.sent++;
-        } else {
+        if (s->whole) {
+                return;
+        }
+        if (!commit.whole) {
+                pthread_mutex_lock(&p->lock);
                 m->info.dropped++;
+                pthread_mutex_unlock(&p->lock);
         }
-        pthread_mutex_unlock(&p->lock);
         if (peer_send(p, &m->link, &commit, NULL, 0, NULL) < 0) {
                 m->link.failed = true;
         }

@@ -113,15 +113,17 @@ struct mirror_out {
         tshm_sub *sub;  /* a stream */
         ucp_mem_h memh; /* the source's memory, registered */
         bool stream;
+        bool block; /* a stream under the block policy */
         uint64_t nbytes;
         struct peer_cfg cfg; /* as the table had it */
         /* Arrays: the version in flight (DATA sent, COMMIT not yet ACKed). */
-        bool inflight;
+        bool inflight, inflight_torn;
         uint64_t inflight_seq, acked_seq, sent_seq;
         uint64_t inflight_publish_ns;
         /* Streams: frames sent and not acknowledged, oldest first. */
         tshm_frame frames[PEER_STREAM_WINDOW];
-        bool frame_sent[PEER_STREAM_WINDOW]; /* DATA completed, COMMIT sent */
+        bool frame_sent[PEER_STREAM_WINDOW]; /* released: UCX is done with the slot */
+        bool frame_torn[PEER_STREAM_WINDOW]; /* its COMMIT said not whole */
         unsigned nframes;
         /* Small versions and frames: copied out here (PEER_STREAM_WINDOW
          * frames, used as a ring, or one version). */
@@ -147,6 +149,7 @@ struct mirror_in {
                 IN_STALE, /* no link: the copy no longer follows */
         } state;
         uint64_t deadline_ns;
+        uint64_t checked_ns;         /* when we last checked the copy is still linked */
         ucp_conn_request_h conn_req; /* accepted, endpoint not made yet */
         uint8_t nonce_s[TSHM_PEER_NONCE], nonce_r[TSHM_PEER_NONCE];
         struct peer_link link;
