@@ -133,6 +133,24 @@ out_may_read(const struct peer_cfg *c, const tshm_info *info)
         return (bits & 4u) != 0;
 }
 
+/* Register the source array's memory, so UCX moves it from where it lies
+ * (a stream's slots are registered by UCX as they are sent). */
+static void
+out_source_register(struct mirror_out *m)
+{
+        struct tshmd_peers *p = m->peers;
+
+        if (!m->stream && m->nbytes > 0) {
+                ucp_mem_map_params_t mp = {.field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS |
+                                                         UCP_MEM_MAP_PARAM_FIELD_LENGTH,
+                                           .address = tshm_seg_data(m->seg),
+                                           .length = m->nbytes};
+                if (ucp_mem_map(p->ctx, &mp, &m->memh) != UCS_OK) {
+                        m->memh = NULL;
+                }
+        }
+}
+
 /* Open the source; 0, or a negative code with the state set. */
 static int
 out_source_open(struct mirror_out *m)
@@ -194,17 +212,7 @@ out_source_open(struct mirror_out *m)
         pthread_mutex_lock(&p->lock);
         m->info.stream = m->stream;
         pthread_mutex_unlock(&p->lock);
-        /* Register the array's memory, so UCX moves it from where it lies
-         * (a stream's slots are registered by UCX as they are sent). */
-        if (!m->stream && m->nbytes > 0) {
-                ucp_mem_map_params_t mp = {.field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS |
-                                                         UCP_MEM_MAP_PARAM_FIELD_LENGTH,
-                                           .address = tshm_seg_data(m->seg),
-                                           .length = m->nbytes};
-                if (ucp_mem_map(p->ctx, &mp, &m->memh) != UCS_OK) {
-                        m->memh = NULL;
-                }
-        }
+        out_source_register(m);
         m->waiter_quit = 0;
         if (pthread_create(&m->waiter, NULL, out_waiter, m) == 0) {
                 m->waiting = true;
