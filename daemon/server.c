@@ -375,6 +375,14 @@ tshmd_server_stop(struct tshmd_server *srv)
         tshmd_guard_stop(srv);
         tshmd_sync_stop(srv);
         while (srv->conns != NULL) {
+                uv_os_fd_t fd;
+
+                /* Shut down now, not when the loop gets to the close: a
+                 * client waiting for a reply (our own peer thread, which we
+                 * join below) sees the end at once. */
+                if (uv_fileno((uv_handle_t *)&srv->conns->poll, &fd) == 0) {
+                        (void)shutdown(fd, SHUT_RDWR);
+                }
                 tshmd_conn_close(srv->conns);
         }
         /* Every connection is closed and nobody can connect: the peer
