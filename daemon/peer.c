@@ -371,7 +371,11 @@ peer_ucx_init(struct tshmd_peers *p, char *err, size_t errlen)
                 snprintf(err, errlen, "UCX: the worker: %s", ucs_status_string(st));
                 return TSHM_EIO;
         }
-        for (uint32_t am = 1; am < TSHM_PEER_AM_COUNT; am++) {
+        /* Every id up to PEER_AM_IDS gets our handler, unknown ones too
+         * (which then drop the link): UCX 1.13 calls whatever its table
+         * holds for an id below the table's size, uninitialised for an id
+         * nobody registered, and a peer picks the ids it sends. */
+        for (uint32_t am = 0; am < PEER_AM_IDS; am++) {
                 ucp_am_handler_param_t hp = {
                     .field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_FLAGS |
                                   UCP_AM_HANDLER_PARAM_FIELD_CB | UCP_AM_HANDLER_PARAM_FIELD_ARG,

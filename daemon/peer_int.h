@@ -34,6 +34,9 @@
  * sent known whole, in one message (UCX copies such small sends anyway);
  * larger ones go from the segment's memory, with a COMMIT after. */
 #define PEER_SMALL_MAX 65536u
+/* Active-message ids we register a handler for: ours and every other id
+ * below, so that no id a peer sends finds an empty slot of UCX's table. */
+#define PEER_AM_IDS 64u
 /* Connections that have not authenticated yet, at once. */
 #define PEER_MAX_PENDING 64u
 /* Supplementary groups of a mirror's requester kept for its checks. */
@@ -175,7 +178,7 @@ struct peer_am_arg {
 
 struct tshmd_peers {
         pthread_t thread;
-        struct peer_am_arg am_args[TSHM_PEER_AM_COUNT];
+        struct peer_am_arg am_args[PEER_AM_IDS];
         bool started;
         int wake_fd; /* eventfd: the main loop and the waiters ring it */
         volatile int quit;
