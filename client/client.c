@@ -79,7 +79,7 @@ client_exchange(tshm_client *c, const msgpack_sbuffer *sbuf, uint8_t *buf, uint8
  * success returns reply->status (0 or the daemon's error, its detail in
  * c->errmsg); a descriptor that came with the reply is in *ret_fd when
  * @ret_fd is given (else closed). */
-/* Free what a decoded reply allocated (list and gc entries). */
+/* Free what a decoded reply allocated (list, gc and mirrors entries). */
 static void
 reply_drop_lists(struct tshm__reply *reply)
 {
@@ -87,6 +87,8 @@ reply_drop_lists(struct tshm__reply *reply)
         reply->infos = NULL;
         tshm__free(reply->gc);
         reply->gc = NULL;
+        tshm__free(reply->mirrors);
+        reply->mirrors = NULL;
 }
 
 /* The daemon made a handle whose descriptor this process could not take

@@ -536,6 +536,31 @@ conn_link(struct tshmd_server *srv, struct tshmd_conn *c)
         srv->nconns++;
 }
 
+/* The credentials a connection is judged by: the kernel's word (@cred,
+ * SO_PEERCRED) and the supplementary groups. */
+static void
+conn_peer_init(int fd, const struct ucred *cred, struct tshmd_peer *peer)
+{
+        peer->pid = cred->pid;
+        peer->uid = cred->uid;
+        peer->gid = cred->gid;
+        /* A connection from our own process is the peer thread (peer.h),
+         * acting for requesters whose rights ops_mirror.c has checked on
+         * their own credentials, or for a remote daemon that proved the
+         * shared secret: it gets root's rights. No other process can have
+         * our pid in our pid namespace, and a client in another namespace
+         * that SO_PEERCRED cannot map reads as pid 0, which never matches. */
+        if (cred->pid != 0 && cred->pid == getpid()) {
+                peer->uid = 0;
+                peer->gid = 0;
+        }
+        if (conn_peer_groups(fd, peer) < 0) {
+                /* Without them the client is judged by its primary group. */
+                tshmd_log(LOG_WARNING, "SO_PEERGROUPS failed for pid %d: %s, using gid only",
+                          (int)peer->pid, strerror(errno));
+        }
+}
+
 void
 tshmd_conn_accept(struct tshmd_server *srv, int fd)
 {
@@ -575,14 +600,7 @@ tshmd_conn_accept(struct tshmd_server *srv, int fd)
         c->poll.data = c;
         c->fd = fd;
         c->serial = ++srv->next_conn;
-        peer.pid = cred.pid;
-        peer.uid = cred.uid;
-        peer.gid = cred.gid;
-        if (conn_peer_groups(fd, &peer) < 0) {
-                /* Without them the client is judged by its primary group. */
-                tshmd_log(LOG_WARNING, "SO_PEERGROUPS failed for pid %d: %s, using gid only",
-                          (int)peer.pid, strerror(errno));
-        }
+        conn_peer_init(fd, &cred, &peer);
         tshmd_session_init(&c->ses, &peer, conn_complete);
         tshm__frame_reader_init(&c->rd, TSHM_PROTO_MAX_REQUEST);
         conn_link(srv, c);

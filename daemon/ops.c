@@ -4,7 +4,7 @@
  * rights with the credentials the kernel gave at accept (ses->peer), never
  * with anything in the message, decides, and fills a typed reply; it never
  * encodes or sends (conn.c does). The handlers live by concept: ops_seg.c,
- * ops_perm.c, ops_info.c, ops_stream.c and create.c.
+ * ops_perm.c, ops_info.c, ops_stream.c, ops_mirror.c and create.c.
  */
 #include <stddef.h>
 #include <syslog.h>
@@ -34,6 +34,8 @@ static const struct ops_entry ops_table[] = {
     {TSHM_OP_LIST, tshmd_ops_list, true},
     {TSHM_OP_DAEMON_STAT, tshmd_ops_daemon_stat, true},
     {TSHM_OP_PUBLISH, tshmd_ops_publish, true},
+    {TSHM_OP_MIRROR, tshmd_ops_mirror, true},
+    {TSHM_OP_MIRRORS, tshmd_ops_mirrors, true},
 };
 
 static const struct ops_entry *

@@ -35,6 +35,8 @@ tshmd_reply_dispose(struct tshmd_reply *rep)
                 tshm__free(rep->u.list.infos);
         } else if (rep->kind == TSHMD_REPLY_GC) {
                 tshm__free(rep->u.gc.items);
+        } else if (rep->kind == TSHMD_REPLY_MIRRORS) {
+                tshm__free(rep->u.mirrors.items);
         }
         memset(&rep->u, 0, sizeof(rep->u));
         memset(&rep->undo, 0, sizeof(rep->undo));
@@ -91,6 +93,19 @@ reply_encode_gc(const struct tshmd_reply *rep, struct tshm__reply_enc *e)
         return rv == 0 ? tshm__reply_gc_end(e) : rv;
 }
 
+static int
+reply_encode_mirrors(const struct tshmd_reply *rep, struct tshm__reply_enc *e)
+{
+        uint32_t i;
+        int rv;
+
+        rv = tshm__reply_mirrors_begin(e, rep->id, rep->u.mirrors.count);
+        for (i = 0; rv == 0 && i < rep->u.mirrors.count; i++) {
+                rv = tshm__reply_mirrors_add(e, &rep->u.mirrors.items[i]);
+        }
+        return rv == 0 ? tshm__reply_mirrors_end(e) : rv;
+}
+
 /* Encode the success reply @rep describes, by its kind. */
 static int
 reply_encode_success(const struct tshmd_reply *rep, struct tshm__reply_enc *e)
@@ -120,6 +135,8 @@ reply_encode_success(const struct tshmd_reply *rep, struct tshm__reply_enc *e)
                 return tshm__reply_daemon_stat(e, id, &rep->u.daemon);
         case TSHMD_REPLY_GC:
                 return reply_encode_gc(rep, e);
+        case TSHMD_REPLY_MIRRORS:
+                return reply_encode_mirrors(rep, e);
         }
         return TSHM_EINVAL; /* not a kind: a handler's bug */
 }

@@ -224,14 +224,15 @@ struct tshmd_gc_entry {
 
 /* What a success reply says, by op (the fields of its encoder in proto.h). */
 enum tshmd_reply_kind {
-        TSHMD_REPLY_EMPTY,  /* close, unlink, chmod, chown */
-        TSHMD_REPLY_HELLO,  /* u.hello */
-        TSHMD_REPLY_SEG,    /* create, stream_create, open: u.seg, with the fd */
-        TSHMD_REPLY_ATTACH, /* attach: u.attach, with the fd */
-        TSHMD_REPLY_STAT,   /* u.stat */
-        TSHMD_REPLY_LIST,   /* u.list */
-        TSHMD_REPLY_DAEMON, /* daemon_stat: u.daemon */
-        TSHMD_REPLY_GC,     /* u.gc */
+        TSHMD_REPLY_EMPTY,   /* close, unlink, chmod, chown */
+        TSHMD_REPLY_HELLO,   /* u.hello */
+        TSHMD_REPLY_SEG,     /* create, stream_create, open: u.seg, with the fd */
+        TSHMD_REPLY_ATTACH,  /* attach: u.attach, with the fd */
+        TSHMD_REPLY_STAT,    /* u.stat */
+        TSHMD_REPLY_LIST,    /* u.list */
+        TSHMD_REPLY_DAEMON,  /* daemon_stat: u.daemon */
+        TSHMD_REPLY_GC,      /* u.gc */
+        TSHMD_REPLY_MIRRORS, /* u.mirrors */
 };
 
 /* How a handler takes back what it committed (a handle opened, a segment
@@ -255,7 +256,7 @@ struct tshmd_undo {
  * when the reply comes later through tshmd_session_complete(). It never
  * encodes: the connection layer alone turns the reply into a frame
  * (tshmd_reply_encode) and sends it. The reply owns @fd and the arrays of
- * u.list and u.gc (tshmd_reply_dispose() frees them). */
+ * u.list, u.gc and u.mirrors (tshmd_reply_dispose() frees them). */
 #define TSHMD_PENDING 1
 #define TSHMD_ERRMSG_MAX 320
 struct tshmd_reply {
@@ -292,6 +293,10 @@ struct tshmd_reply {
                         struct tshmd_gc_entry *items; /* tshm__malloc'd, owned */
                         uint32_t count;
                 } gc;
+                struct {
+                        tshm_mirror_info *items; /* tshm__malloc'd, owned */
+                        uint32_t count;
+                } mirrors;
         } u;
         int fd;                     /* rides on a success reply; the reply owns it; -1: none */
         bool close;                 /* close the connection once this reply is sent */
@@ -722,6 +727,11 @@ int tshmd_ops_attach(struct tshmd_server *srv, struct tshmd_session *ses,
                      const struct tshm__req *req, struct tshmd_reply *rep);
 int tshmd_create(struct tshmd_server *srv, struct tshmd_session *ses, const struct tshm__req *req,
                  struct tshmd_reply *rep);
+/* ops_mirror.c: start, stop and list mirrors (peer.h). */
+int tshmd_ops_mirror(struct tshmd_server *srv, struct tshmd_session *ses,
+                     const struct tshm__req *req, struct tshmd_reply *rep);
+int tshmd_ops_mirrors(struct tshmd_server *srv, struct tshmd_session *ses,
+                      const struct tshm__req *req, struct tshmd_reply *rep);
 /* ops_group.c: publish a tensor group. */
 int tshmd_ops_publish(struct tshmd_server *srv, struct tshmd_session *ses,
                       const struct tshm__req *req, struct tshmd_reply *rep);

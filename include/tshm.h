@@ -929,22 +929,28 @@ typedef struct tshm_mirror_info {
  * outlives this client and the daemon's restarts) until tshm_mirror_stop().
  * Returns 0 once the daemon has taken it on (the link comes up in the
  * background: see tshm_mirror_list()), or TSHM_ENOENT, TSHM_EACCES,
- * TSHM_EEXIST (@name is mirrored already), TSHM_EINVAL (a bad @peer),
- * TSHM_ENOTSUP (the daemon has no --peer-secret, or was built without
- * UCX), TSHM_ELIMIT, or a connection error. */
+ * TSHM_EEXIST (@name is mirrored already), TSHM_EINVAL (a bad @peer: not
+ * 1 to TSHM_PEER_MAX bytes of printable ASCII without spaces, refused
+ * here, or one the daemon cannot parse), TSHM_EBADNAME (@name or
+ * @remote), TSHM_ENOTSUP (the daemon has no --peer-secret, or was built
+ * without UCX), TSHM_ELIMIT, or a connection error. Blocks for one round
+ * trip; like every call on @c, safe from several threads. */
 TSHM_API int tshm_mirror_start(tshm_client *c, const char *name, const char *peer,
                                const char *remote);
 
 /* Stop mirroring @name (its copy on the peer stays, marked stale there).
  * The caller needs read access to @name, or to be root or the daemon's
- * user. Returns 0, TSHM_ENOENT (no mirror of @name), TSHM_EACCES, or a
- * connection error. */
+ * user. Returns 0, TSHM_ENOENT (no mirror of @name, or no segment @name
+ * for a caller who is neither), TSHM_EACCES, TSHM_EBADNAME, TSHM_ENOTSUP
+ * (mirrors are off), or a connection error. Blocks for one round trip. */
 TSHM_API int tshm_mirror_stop(tshm_client *c, const char *name);
 
 /* The daemon's mirrors, both ways (only those of segments the caller may
  * read). Returns 0 and an array of *ret_count entries in *ret_mirrors
- * (free it with tshm_mirror_list_free(); NULL when there are none), or
- * TSHM_ENOMEM or a connection error. */
+ * (free it with tshm_mirror_list_free(); NULL when there are none, also
+ * when mirrors are off), or TSHM_ENOMEM or a connection error (a daemon
+ * that predates mirrors answers TSHM_EPROTO to all three calls and closes
+ * the connection). Blocks for one round trip. */
 TSHM_API int tshm_mirror_list(tshm_client *c, tshm_mirror_info **ret_mirrors, size_t *ret_count);
 TSHM_API void tshm_mirror_list_free(tshm_mirror_info *mirrors);
 

@@ -50,9 +50,11 @@ enum tshm__op {
         TSHM_OP_STREAM_CREATE = 207,
         TSHM_OP_ATTACH = 208,
         TSHM_OP_PUBLISH = 209,
+        TSHM_OP_MIRROR = 210,
         TSHM_OP_STAT = 300,
         TSHM_OP_LIST = 301,
         TSHM_OP_DAEMON_STAT = 302,
+        TSHM_OP_MIRRORS = 303,
 };
 
 const char *tshm__op_name(uint32_t op);
@@ -93,6 +95,9 @@ struct tshm__req {
         uint32_t policy;                /* stream_create */
         bool subscribe;                 /* attach: take a subscriber slot too */
         bool roster;                    /* attach: send the stream's roster, not its table */
+        char peer[TSHM_PEER_MAX + 1];   /* mirror: "HOST:PORT" ("" only with stop) */
+        char remote[TSHM_NAME_MAX + 1]; /* mirror: the name on the peer ("": @name) */
+        bool stop;                      /* mirror: stop mirroring @name */
 };
 
 /* A decoded reply. */
@@ -128,6 +133,9 @@ struct tshm__reply {
         /* gc: an array the caller frees with free() */
         tshm_gc_entry *gc;
         size_t ngc;
+        /* mirrors: an array the caller frees with free() */
+        tshm_mirror_info *mirrors;
+        size_t nmirrors;
 };
 
 /* Framing: a reader that accumulates bytes and yields whole frames. */
@@ -216,6 +224,14 @@ int tshm__reply_gc_begin(struct tshm__reply_enc *e, uint64_t id, uint32_t count)
 int tshm__reply_gc_add(struct tshm__reply_enc *e, const char *object, const char *reason,
                        bool removed);
 int tshm__reply_gc_end(struct tshm__reply_enc *e);
+/* mirrors replies, streamed the same way: {"mirrors": [map...]}. */
+int tshm__reply_mirrors_begin(struct tshm__reply_enc *e, uint64_t id, uint32_t count);
+int tshm__reply_mirrors_add(struct tshm__reply_enc *e, const tshm_mirror_info *m);
+int tshm__reply_mirrors_end(struct tshm__reply_enc *e);
+/* Whether @peer is a well-formed peer address for the wire: 1 to
+ * TSHM_PEER_MAX bytes of printable ASCII without spaces (the peer thread
+ * parses HOST:PORT itself). */
+bool tshm__peer_check(const char *peer);
 
 /* Decode a reply payload to a request of @op. Returns 0 (reply->status may
  * still carry the daemon's error), TSHM_EPROTO, or TSHM_ENOMEM. On success

@@ -226,6 +226,45 @@ tshm__reply_gc_end(struct tshm__reply_enc *e)
         return tshm__reply_list_end(e, 0);
 }
 
+int
+tshm__reply_mirrors_begin(struct tshm__reply_enc *e, uint64_t id, uint32_t count)
+{
+        int rv = reply_begin(e, id, 0, 1);
+
+        rv |= tshm__mp_pack_key(&e->pk, "result") | msgpack_pack_map(&e->pk, 1);
+        rv |= tshm__mp_pack_key(&e->pk, "mirrors") | msgpack_pack_array(&e->pk, count);
+        return rv != 0 ? TSHM_ENOMEM : 0;
+}
+
+int
+tshm__reply_mirrors_add(struct tshm__reply_enc *e, const tshm_mirror_info *m)
+{
+        msgpack_packer *pk = &e->pk;
+        int rv = msgpack_pack_map(pk, 12);
+
+        rv |= tshm__mp_pack_kv_str(pk, "name", m->name);
+        rv |= tshm__mp_pack_kv_str(pk, "remote", m->remote);
+        rv |= tshm__mp_pack_kv_str(pk, "peer", m->peer);
+        rv |= tshm__mp_pack_key(pk, "incoming") |
+              (m->incoming ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
+        rv |= tshm__mp_pack_key(pk, "stream") |
+              (m->stream ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
+        rv |= tshm__mp_pack_kv_u64(pk, "state", m->state);
+        rv |= tshm__mp_pack_kv_u64(pk, "sent", m->sent);
+        rv |= tshm__mp_pack_kv_u64(pk, "dropped", m->dropped);
+        rv |= tshm__mp_pack_kv_u64(pk, "lag_ns", m->lag_ns);
+        rv |= tshm__mp_pack_kv_u64(pk, "seq", m->seq);
+        rv |= tshm__mp_pack_kv_u64(pk, "reconnects", m->reconnects);
+        rv |= tshm__mp_pack_kv_str(pk, "error", m->error);
+        return rv != 0 ? TSHM_ENOMEM : 0;
+}
+
+int
+tshm__reply_mirrors_end(struct tshm__reply_enc *e)
+{
+        return reply_end(e, 0);
+}
+
 static bool
 decode_info(const msgpack_object *m, tshm_info *in)
 {
@@ -346,6 +385,69 @@ decode_gc(const msgpack_object *res, struct tshm__reply *reply)
 }
 
 static bool
+mirror_get_bool(const msgpack_object *m, const char *key, uint8_t *ret)
+{
+        const msgpack_object *o = tshm__mp_map_get(m, key);
+
+        if (o == NULL || o->type != MSGPACK_OBJECT_BOOLEAN) {
+                return false;
+        }
+        *ret = o->via.boolean ? 1 : 0;
+        return true;
+}
+
+static bool
+decode_mirror(const msgpack_object *m, tshm_mirror_info *mi)
+{
+        const msgpack_object *name = tshm__mp_map_get(m, "name");
+        const msgpack_object *remote = tshm__mp_map_get(m, "remote");
+        const msgpack_object *peer = tshm__mp_map_get(m, "peer");
+        const msgpack_object *error = tshm__mp_map_get(m, "error");
+
+        memset(mi, 0, sizeof(*mi));
+        if (m->type != MSGPACK_OBJECT_MAP || name == NULL ||
+            !tshm__mp_obj_str(name, mi->name, sizeof(mi->name)) || remote == NULL ||
+            !tshm__mp_obj_str(remote, mi->remote, sizeof(mi->remote)) || peer == NULL ||
+            !tshm__mp_obj_str(peer, mi->peer, sizeof(mi->peer)) || error == NULL ||
+            error->type != MSGPACK_OBJECT_STR) {
+                return false;
+        }
+        /* An error longer than the field is cut, not refused. */
+        snprintf(mi->error, sizeof(mi->error), "%.*s", (int)error->via.str.size,
+                 error->via.str.ptr);
+        return mirror_get_bool(m, "incoming", &mi->incoming) &&
+               mirror_get_bool(m, "stream", &mi->stream) &&
+               tshm__mp_get_u32(m, "state", &mi->state) && tshm__mp_get_u64(m, "sent", &mi->sent) &&
+               tshm__mp_get_u64(m, "dropped", &mi->dropped) &&
+               tshm__mp_get_u64(m, "lag_ns", &mi->lag_ns) && tshm__mp_get_u64(m, "seq", &mi->seq) &&
+               tshm__mp_get_u64(m, "reconnects", &mi->reconnects);
+}
+
+static int
+decode_mirrors(const msgpack_object *res, struct tshm__reply *reply)
+{
+        const msgpack_object *arr = tshm__mp_map_get(res, "mirrors");
+        uint32_t i, n;
+
+        if (arr == NULL || arr->type != MSGPACK_OBJECT_ARRAY) {
+                return TSHM_EPROTO;
+        }
+        n = arr->via.array.size;
+        if (n > 0 && (reply->mirrors = tshm__calloc(n, sizeof(*reply->mirrors))) == NULL) {
+                return TSHM_ENOMEM;
+        }
+        for (i = 0; i < n; i++) {
+                if (!decode_mirror(&arr->via.array.ptr[i], &reply->mirrors[i])) {
+                        tshm__free(reply->mirrors);
+                        reply->mirrors = NULL;
+                        return TSHM_EPROTO;
+                }
+        }
+        reply->nmirrors = n;
+        return 0;
+}
+
+static bool
 decode_daemon_stat(const msgpack_object *m, tshm_daemon_info *st)
 {
         return tshm__mp_get_u64(m, "segments", &st->segments) &&
@@ -414,6 +516,8 @@ decode_result(const msgpack_object *res, uint32_t op, struct tshm__reply *reply)
                 return decode_list(res, reply);
         case TSHM_OP_GC:
                 return decode_gc(res, reply);
+        case TSHM_OP_MIRRORS:
+                return decode_mirrors(res, reply);
         case TSHM_OP_DAEMON_STAT:
                 return decode_daemon_stat(res, &reply->daemon) ? 0 : TSHM_EPROTO;
         default:
@@ -447,7 +551,7 @@ reply_decode_map(const msgpack_object *root, uint32_t op, struct tshm__reply *re
         if (res == NULL) {
                 /* close, unlink, chmod and chown carry no result; others must. */
                 return op == TSHM_OP_CLOSE || op == TSHM_OP_UNLINK || op == TSHM_OP_CHMOD ||
-                               op == TSHM_OP_CHOWN || op == TSHM_OP_PUBLISH
+                               op == TSHM_OP_CHOWN || op == TSHM_OP_PUBLISH || op == TSHM_OP_MIRROR
                            ? 0
                            : TSHM_EPROTO;
         }

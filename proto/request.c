@@ -30,7 +30,9 @@ enum {
         O_LIST = 1u << 11,
         O_DAEMON_STAT = 1u << 12,
         O_PUBLISH = 1u << 13,
-        O_ALL = (1u << 14) - 1,
+        O_MIRROR = 1u << 14,
+        O_MIRRORS = 1u << 15,
+        O_ALL = (1u << 16) - 1,
 };
 
 static const struct {
@@ -51,6 +53,8 @@ static const struct {
     {TSHM_OP_LIST, "list"},
     {TSHM_OP_DAEMON_STAT, "daemon_stat"},
     {TSHM_OP_PUBLISH, "publish"},
+    {TSHM_OP_MIRROR, "mirror"},
+    {TSHM_OP_MIRRORS, "mirrors"},
 };
 
 #define NOPS (sizeof(req_ops) / sizeof(req_ops[0]))
@@ -94,7 +98,22 @@ enum req_type {
         T_PREFIX, /* char[]; "" or a string that passes tshm__name_check() */
         T_DTYPE,  /* tshm_dtype; its name as a string */
         T_SHAPE,  /* uint64_t[TSHM_MAX_NDIM] and ndim; an array of extents */
+        T_PEER,   /* char[]; a string that passes tshm__peer_check() */
 };
+
+bool
+tshm__peer_check(const char *peer)
+{
+        size_t i;
+
+        for (i = 0; peer[i] != '\0'; i++) {
+                /* Printable ASCII without the space: 0x21 to 0x7e. */
+                if (peer[i] <= ' ' || peer[i] > '~' || i >= TSHM_PEER_MAX) {
+                        return false;
+                }
+        }
+        return i > 0;
+}
 
 /* A range check on a decoded value, with its own message. */
 typedef int (*req_check_fn)(const struct tshm__req *req, char *err, size_t errlen);
@@ -152,7 +171,8 @@ static const struct req_field {
     F_("id", T_U64, id, O_ALL, 0, false, NULL),
     F_("version", T_U32, version, O_HELLO, 0, false, NULL),
     F_("name", T_NAME, name,
-       O_CREATE | O_STREAM_CREATE | O_OPEN | O_UNLINK | O_STAT | O_CHMOD | O_CHOWN, 0, false, NULL),
+       O_CREATE | O_STREAM_CREATE | O_OPEN | O_UNLINK | O_STAT | O_CHMOD | O_CHOWN | O_MIRROR, 0,
+       false, NULL),
     F_("dtype", T_DTYPE, dtype, O_CREATE | O_STREAM_CREATE, 0, false, NULL),
     F_("shape", T_SHAPE, shape, O_CREATE | O_STREAM_CREATE, 0, false, NULL),
     F_("mode", T_U32, mode, O_CHMOD, O_CREATE | O_STREAM_CREATE, false, check_mode),
@@ -173,6 +193,11 @@ static const struct req_field {
     F_("prefix", T_PREFIX, prefix, 0, O_LIST, true, NULL),
     F_("owner", T_U32, owner, 0, O_CHOWN, false, NULL),
     F_("group", T_U32, group, 0, O_CHOWN, false, NULL),
+    /* mirror: peer is required unless stop is true (req_check_keys);
+     * remote and stop are sent only when set. */
+    F_("peer", T_PEER, peer, 0, O_MIRROR, true, NULL),
+    F_("remote", T_PREFIX, remote, 0, O_MIRROR, true, NULL),
+    F_("stop", T_BOOL, stop, 0, O_MIRROR, true, NULL),
 #undef F_
 };
 
@@ -204,13 +229,13 @@ field_sent(const struct tshm__req *req, const struct req_field *f, unsigned opbi
         if (!(f->optional & opbit)) {
                 return false;
         }
-        /* only_if_set applies to T_BOOL (sent when true) and T_PREFIX
-         * (sent when not empty) fields only. */
+        /* only_if_set applies to T_BOOL (sent when true), T_PREFIX and
+         * T_PEER (sent when not empty) fields only. */
         if (!f->only_if_set) {
                 return true;
         }
-        return f->type == T_PREFIX ? *(const char *)field_cptr(req, f) != '\0'
-                                   : *(const bool *)field_cptr(req, f);
+        return f->type == T_PREFIX || f->type == T_PEER ? *(const char *)field_cptr(req, f) != '\0'
+                                                        : *(const bool *)field_cptr(req, f);
 }
 
 static int
@@ -229,6 +254,7 @@ pack_field(msgpack_packer *pk, const struct tshm__req *req, const struct req_fie
                        (*(const bool *)p ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
         case T_NAME:
         case T_PREFIX:
+        case T_PEER:
                 return tshm__mp_pack_kv_str(pk, f->key, (const char *)p);
         case T_DTYPE:
                 dt = tshm__dtype_name(*(const tshm_dtype *)p);
@@ -338,6 +364,14 @@ decode_value(const msgpack_object *v, const struct req_field *f, struct tshm__re
                 return 0;
         case T_SHAPE:
                 return decode_shape(v, req);
+        case T_PEER:
+                if (v->type != MSGPACK_OBJECT_STR) {
+                        return TSHM_EPROTO;
+                }
+                if (!tshm__mp_obj_str(v, p, f->size) || !tshm__peer_check(p)) {
+                        return TSHM_EINVAL;
+                }
+                return 0;
         }
         return TSHM_EPROTO;
 }
@@ -353,7 +387,11 @@ decode_kv(const msgpack_object *v, const struct req_field *f, struct tshm__req *
         if (rv == 0 && f->check != NULL) {
                 return f->check(req, err, errlen);
         }
-        if (rv < 0) {
+        if (rv == TSHM_EINVAL && f->type == T_PEER) {
+                snprintf(err, errlen,
+                         "a peer is HOST:PORT, 1 to %u bytes of printable ASCII without spaces",
+                         TSHM_PEER_MAX);
+        } else if (rv < 0) {
                 snprintf(err, errlen, "%s",
                          rv == TSHM_EPROTO ? "a key has a value of the wrong type"
                                            : tshm__strerror(rv));
@@ -386,6 +424,12 @@ req_check_keys(const struct tshm__req *req, unsigned seen, char *err, size_t err
         if ((seen & ~allowed) != 0) {
                 snprintf(err, errlen, "%s request has a key it does not take",
                          tshm__op_name(req->op));
+                return TSHM_EPROTO;
+        }
+        /* The one key whose need depends on another: a mirror to start
+         * names its peer. */
+        if (req->op == TSHM_OP_MIRROR && !req->stop && req->peer[0] == '\0') {
+                snprintf(err, errlen, "mirror request lacks a peer");
                 return TSHM_EPROTO;
         }
         return 0;

@@ -6,7 +6,9 @@
 #define TSHM_CLI_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "tshm.h"
 
@@ -20,11 +22,12 @@
 #define CLI_OPT_MODE 0x2u
 #define CLI_OPT_GROUP 0x4u
 #define CLI_OPT_REMOVE 0x8u
-#define CLI_OPT_STREAM 0x10u /* --slots N, --policy block|overwrite */
-#define CLI_OPT_WIDE 0x20u   /* -w, --wide */
-#define CLI_OPT_NOPOP 0x40u  /* --no-populate */
-#define CLI_OPT_PREFIX 0x80u /* --prefix PREFIX */
-#define CLI_OPT_EPHEM 0x100u /* --ephemeral */
+#define CLI_OPT_STREAM 0x10u  /* --slots N, --policy block|overwrite */
+#define CLI_OPT_WIDE 0x20u    /* -w, --wide */
+#define CLI_OPT_NOPOP 0x40u   /* --no-populate */
+#define CLI_OPT_PREFIX 0x80u  /* --prefix PREFIX */
+#define CLI_OPT_EPHEM 0x100u  /* --ephemeral */
+#define CLI_OPT_MIRROR 0x200u /* --list, --stop, --as REMOTE */
 
 struct cli_ctx;
 
@@ -55,6 +58,9 @@ struct cli_ctx {
         bool no_populate;          /* --no-populate: let the pages fault in as touched */
         const char *prefix;        /* --prefix: only names that start so, or NULL */
         bool ephemeral;            /* --ephemeral: removed when the command ends */
+        bool mirror_list;          /* mirror --list */
+        bool mirror_stop;          /* mirror --stop */
+        const char *remote;        /* mirror --as: the name on the peer, or NULL */
         int argc;                  /* the positional arguments */
         char **argv;
 };
@@ -73,6 +79,20 @@ int cmd_chmod(const struct cli_ctx *ctx);
 int cmd_chown(const struct cli_ctx *ctx);
 int cmd_gc(const struct cli_ctx *ctx);
 int cmd_watch(const struct cli_ctx *ctx);
+int cmd_mirror(const struct cli_ctx *ctx);
+
+/* Mirrors, for 'tshm mirror' and 'tshm ls' (cmd_mirror.c). */
+/* The daemon's mirrors, through a connection of their own, in *ret (free
+ * with tshm_mirror_list_free()) and *ret_count; none (0, NULL) when the
+ * daemon has none, has mirrors off, predates them or cannot be reached.
+ * Returns 0. */
+int cli_mirrors_fetch(const struct cli_ctx *ctx, tshm_mirror_info **ret, size_t *ret_count);
+/* One mirror as the JSON object of 'tshm mirror --list --json'. */
+void cli_mirror_json(FILE *out, const tshm_mirror_info *m);
+/* One mirror in a line: "-> host:port (live), lag 3 ms, sent 5, dropped 0". */
+void cli_mirror_mark(const tshm_mirror_info *m, char *buf, size_t len);
+/* A lag for people: "0", "<1 ms", "12 ms", "1.5 s". */
+void cli_mirror_lag(uint64_t ns, char *buf, size_t len);
 
 /* 'tshm load' and 'tshm save' of a .safetensors file (cmd_safetensors.c). */
 int cmd_load_safetensors(const struct cli_ctx *ctx);

@@ -97,10 +97,38 @@ group_json(struct json_obj *o, const tshm_group *g)
         }
 }
 
-/* The JSON object of one segment; with @g, the group it is, described
- * whole. */
+/* The "mirrors" member of @name's JSON object: those of the @n mirrors in
+ * @m that are of @name, if any. */
 static void
-info_json(FILE *out, tshm_client *c, const tshm_info *info, const tshm_group *g)
+mirrors_json(struct json_obj *o, const char *name, const tshm_mirror_info *m, size_t n)
+{
+        bool first = true;
+        size_t i;
+
+        for (i = 0; i < n; i++) {
+                if (strcmp(m[i].name, name) != 0) {
+                        continue;
+                }
+                if (first) {
+                        json_obj_key(o, "mirrors");
+                        (void)fputc('[', o->out);
+                } else {
+                        (void)fputs(", ", o->out);
+                }
+                first = false;
+                cli_mirror_json(o->out, &m[i]);
+        }
+        if (!first) {
+                (void)fputc(']', o->out);
+        }
+}
+
+/* The JSON object of one segment; with @g, the group it is, described
+ * whole; with the @nm mirrors of @mirrors, a "mirrors" key when it has
+ * any. */
+static void
+info_json(FILE *out, tshm_client *c, const tshm_info *info, const tshm_group *g,
+          const tshm_mirror_info *mirrors, size_t nm)
 {
         tshm_stream_info si;
         struct json_obj o;
@@ -139,6 +167,7 @@ info_json(FILE *out, tshm_client *c, const tshm_info *info, const tshm_group *g)
         } else if (info->kind == TSHM_KIND_GROUP) {
                 json_obj_u64(&o, "tensors", info->tensors);
         }
+        mirrors_json(&o, info->name, mirrors, nm);
         json_obj_end(&o);
 }
 
@@ -295,8 +324,25 @@ ls_ring(tshm_client *c, const tshm_info *in, char *buf, size_t len)
 
 #define LS_RING_BUF 96
 
+/* A line under @name's row for each of its mirrors among the @nm of @m:
+ * "    -> host:port (live), lag 3 ms, sent 5, dropped 0". */
 static void
-ls_table(FILE *out, tshm_client *c, const tshm_info *infos, size_t count, size_t width)
+ls_mirror_lines(FILE *out, size_t width, const char *name, const tshm_mirror_info *m, size_t nm)
+{
+        char mark[TSHM_PEER_MAX + TSHM_NAME_MAX + 320];
+        size_t i;
+
+        for (i = 0; i < nm; i++) {
+                if (strcmp(m[i].name, name) == 0) {
+                        cli_mirror_mark(&m[i], mark, sizeof(mark));
+                        ls_row(out, width, "    %s", mark);
+                }
+        }
+}
+
+static void
+ls_table(FILE *out, tshm_client *c, const tshm_info *infos, size_t count, size_t width,
+         const tshm_mirror_info *m, size_t nm)
 {
         struct fmt_name_cache users;
         struct ls_widths w;
@@ -338,6 +384,7 @@ ls_table(FILE *out, tshm_client *c, const tshm_info *infos, size_t count, size_t
                        (int)w.size, size, (int)w.owner, fmt_user(&users, in->owner_uid), in->mode,
                        (int)w.opens, in->opens, FMT_TIME_LOCAL_WIDTH, created,
                        rings != NULL ? rings[i] : one);
+                ls_mirror_lines(out, width, in->name, m, nm);
         }
         free(rings);
 }
@@ -345,9 +392,10 @@ ls_table(FILE *out, tshm_client *c, const tshm_info *infos, size_t count, size_t
 int
 cmd_ls(const struct cli_ctx *ctx)
 {
+        tshm_mirror_info *m = NULL;
         tshm_client *c = NULL;
         tshm_info *infos = NULL;
-        size_t count = 0, i;
+        size_t count = 0, nm = 0, i;
         int rv, status;
 
         if ((status = cli_connect(ctx, &c)) != 0) {
@@ -357,19 +405,23 @@ cmd_ls(const struct cli_ctx *ctx)
                 status = cli_fail_tshm(ctx, c, rv, NULL);
                 goto out;
         }
+        if (count > 0) {
+                (void)cli_mirrors_fetch(ctx, &m, &nm);
+        }
         if (ctx->json) {
                 (void)fputs(count == 0 ? "[" : "[\n", stdout);
                 for (i = 0; i < count; i++) {
                         (void)fputs("  ", stdout);
-                        info_json(stdout, c, &infos[i], NULL);
+                        info_json(stdout, c, &infos[i], NULL, m, nm);
                         (void)fputs(i + 1 < count ? ",\n" : "\n", stdout);
                 }
                 (void)fputs("]\n", stdout);
         } else {
-                ls_table(stdout, c, infos, count, ls_term_width(ctx));
+                ls_table(stdout, c, infos, count, ls_term_width(ctx), m, nm);
         }
         status = cli_flush(ctx, CLI_EXIT_OK);
 out:
+        tshm_mirror_list_free(m);
         tshm_list_free(infos);
         tshm_disconnect(c);
         return status;
@@ -538,7 +590,7 @@ cmd_info(const struct cli_ctx *ctx)
                 goto out;
         }
         if (ctx->json) {
-                info_json(stdout, c, &info, g);
+                info_json(stdout, c, &info, g, NULL, 0);
                 (void)putc('\n', stdout);
         } else {
                 info_lines(stdout, c, &info);

@@ -110,6 +110,20 @@ static const struct cli_cmd commands[] = {
      "shm_free, pid and proto; with --json one JSON object (uptime as\n"
      "uptime_s, in seconds).\n",
      CLI_OPT_JSON, 0, 0, cmd_stats},
+    {"mirror", "NAME HOST:PORT [--as REMOTE] | --stop NAME | --list [--json]",
+     "mirror a segment to another host's daemon",
+     "Keep REMOTE (default: NAME) on the daemon at HOST:PORT (its --peer-listen;\n"
+     "[v6] in brackets) in step with NAME: each new version of an array, every\n"
+     "frame of a stream. You need read access to NAME. The mirror lives in the\n"
+     "daemon, across its restarts, until 'tshm mirror --stop NAME' (which needs\n"
+     "read access too, or root or the daemon's user). Both daemons need the same\n"
+     "--peer-secret; without one, mirrors are off.\n"
+     "--list shows the mirrors both ways: NAME DIR (out: sent from here, in: a\n"
+     "copy received here) PEER REMOTE STATE (connecting, live, stale, failed)\n"
+     "SENT DROPPED LAG, and the error, if any. With --json, one JSON array of\n"
+     "objects with the keys name, remote, peer, direction (out or in), stream,\n"
+     "state, sent, dropped, lag_ns, seq, reconnects and error.\n",
+     CLI_OPT_MIRROR | CLI_OPT_JSON, 0, 2, cmd_mirror},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -252,6 +266,10 @@ option_flag(struct cli_ctx *ctx, int ch)
                 ctx->wide = true;
         } else if (ch == 'r' && (o & CLI_OPT_REMOVE) != 0) {
                 ctx->remove = true;
+        } else if (ch == 'l' && (o & CLI_OPT_MIRROR) != 0) {
+                ctx->mirror_list = true;
+        } else if (ch == 's' && (o & CLI_OPT_MIRROR) != 0) {
+                ctx->mirror_stop = true;
         } else {
                 return false;
         }
@@ -280,6 +298,8 @@ option_value(struct cli_ctx *ctx, int ch, bool *have_policy)
                         return cli_usage(ctx, "unknown group '%s'", optarg);
                 }
                 ctx->have_group = true;
+        } else if (ch == 'a' && (o & CLI_OPT_MIRROR) != 0) {
+                ctx->remote = optarg;
         } else if (ch == 'S' && (o & CLI_OPT_STREAM) != 0) {
                 if (!parse_slots(optarg, &ctx->slots)) {
                         return cli_usage(ctx, "bad slots '%s': 2 to %u", optarg,
@@ -302,12 +322,21 @@ static int
 parse_command(struct cli_ctx *ctx, int argc, char **argv)
 {
         static const struct option opts[] = {
-            {"json", no_argument, NULL, 'j'},         {"mode", required_argument, NULL, 'm'},
-            {"group", required_argument, NULL, 'g'},  {"remove", no_argument, NULL, 'r'},
-            {"slots", required_argument, NULL, 'S'},  {"policy", required_argument, NULL, 'P'},
-            {"wide", no_argument, NULL, 'w'},         {"no-populate", no_argument, NULL, 'N'},
-            {"prefix", required_argument, NULL, 'p'}, {"ephemeral", no_argument, NULL, 'e'},
-            {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+            {"json", no_argument, NULL, 'j'},
+            {"mode", required_argument, NULL, 'm'},
+            {"group", required_argument, NULL, 'g'},
+            {"remove", no_argument, NULL, 'r'},
+            {"slots", required_argument, NULL, 'S'},
+            {"policy", required_argument, NULL, 'P'},
+            {"wide", no_argument, NULL, 'w'},
+            {"no-populate", no_argument, NULL, 'N'},
+            {"prefix", required_argument, NULL, 'p'},
+            {"ephemeral", no_argument, NULL, 'e'},
+            {"list", no_argument, NULL, 'l'},
+            {"stop", no_argument, NULL, 's'},
+            {"as", required_argument, NULL, 'a'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
         };
         const struct cli_cmd *cmd = ctx->cmd;
         bool have_policy = false;

@@ -199,6 +199,13 @@ PyObject *tshmpy_group_name_bytes(PyObject *key);
 PyObject *tshmpy_group_create(tshmpy_client *self, PyObject *args, PyObject *kwds);
 PyObject *tshmpy_group_open(tshmpy_client *self, PyObject *args, PyObject *kwds);
 
+/* client_mirror.c: Client.mirror(), mirror_stop() and mirrors(). */
+extern const char tshmpy_client_mirror_doc[], tshmpy_client_mirror_stop_doc[],
+    tshmpy_client_mirrors_doc[];
+PyObject *tshmpy_client_mirror(tshmpy_client *self, PyObject *args, PyObject *kwds);
+PyObject *tshmpy_client_mirror_stop(tshmpy_client *self, PyObject *args, PyObject *kwds);
+PyObject *tshmpy_client_mirrors(tshmpy_client *self, PyObject *unused);
+
 /* info.c: Client.list(), stat() and daemon_stat(). */
 extern const char tshmpy_info_list_doc[], tshmpy_info_stat_doc[], tshmpy_info_daemon_stat_doc[];
 PyObject *tshmpy_info_list(tshmpy_client *self, PyObject *args, PyObject *kwds);

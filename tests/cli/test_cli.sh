@@ -92,6 +92,32 @@ start_daemon
 "$TSHM" ls --json | "$PY" -c 'import json, sys; n = [r["name"] for r in json.load(sys.stdin)]; assert n == ["img", "vec", "zero", "empty"], n' &&
         ok || bad "ls --json order after a restart"
 
+# --- mirrors, against a daemon without --peer-secret: off, and ls unchanged ---
+"$TSHM" ls >"$work/ls-before"
+expect 1 "$TSHM" mirror img gpu-box:7070
+[ "$(wc -l <"$work/err")" -eq 1 ] && grep -q -- 'no --peer-secret: mirrors are off' "$work/err" &&
+        ok || bad "mirror without peers: $(cat "$work/err")"
+expect 1 "$TSHM" mirror img gpu-box:7070 --as copy
+expect 1 "$TSHM" mirror nosuch gpu-box:7070
+grep -q "nosuch" "$work/err" && ok || bad "mirror nosuch does not name it: $(cat "$work/err")"
+expect 1 "$TSHM" mirror --stop img
+grep -q -- 'mirrors are off' "$work/err" && ok || bad "mirror --stop: $(cat "$work/err")"
+expect 2 "$TSHM" mirror img 'gpu box:7070'
+expect 2 "$TSHM" mirror img gpu-box
+expect 2 "$TSHM" mirror img gpu-box:7070 --as .bad
+expect 2 "$TSHM" mirror --stop
+expect 2 "$TSHM" mirror --list img
+expect 2 "$TSHM" mirror img
+expect 0 "$TSHM" mirror --list
+[ "$(cat "$work/out")" = "$(printf 'NAME  DIR  PEER  REMOTE  %-10s  %10s  %10s  %8s' STATE SENT DROPPED LAG)" ] &&
+        ok || bad "mirror --list without mirrors: $(cat "$work/out")"
+expect 0 "$TSHM" mirror --list --json
+[ "$(cat "$work/out")" = "[]" ] && ok || bad "mirror --list --json: $(cat "$work/out")"
+expect 0 "$TSHM" ls
+diff -q "$work/ls-before" "$work/out" >/dev/null && ok || bad "ls changed with mirrors off: $(cat "$work/out")"
+"$TSHM" ls --json | "$PY" -c 'import json, sys; r = json.load(sys.stdin); assert r and not any("mirrors" in x for x in r), r' &&
+        ok || bad "ls --json has mirrors with mirrors off"
+
 # --- errors: one line on stderr, exit 1 for a failed operation, 2 for usage ---
 expect 1 "$TSHM" create img float32 3
 [ "$(wc -l <"$work/err")" -eq 1 ] && grep -q "exists" "$work/err" && ok || bad "duplicate create message: $(cat "$work/err")"

@@ -22,15 +22,21 @@
 #include "proto.h"
 
 static const uint32_t ops[] = {
-    TSHM_OP_HELLO, TSHM_OP_CREATE, TSHM_OP_OPEN, TSHM_OP_CLOSE, TSHM_OP_UNLINK,      TSHM_OP_CHMOD,
-    TSHM_OP_CHOWN, TSHM_OP_GC,     TSHM_OP_STAT, TSHM_OP_LIST,  TSHM_OP_DAEMON_STAT, 0 /* unknown */
+    TSHM_OP_HELLO,       TSHM_OP_CREATE,
+    TSHM_OP_OPEN,        TSHM_OP_CLOSE,
+    TSHM_OP_UNLINK,      TSHM_OP_CHMOD,
+    TSHM_OP_CHOWN,       TSHM_OP_GC,
+    TSHM_OP_STAT,        TSHM_OP_LIST,
+    TSHM_OP_DAEMON_STAT, TSHM_OP_MIRROR,
+    TSHM_OP_MIRRORS,     0 /* unknown */
 };
 
 static bool
 op_takes_name(uint32_t op)
 {
         return op == TSHM_OP_CREATE || op == TSHM_OP_OPEN || op == TSHM_OP_UNLINK ||
-               op == TSHM_OP_CHMOD || op == TSHM_OP_CHOWN || op == TSHM_OP_STAT;
+               op == TSHM_OP_CHMOD || op == TSHM_OP_CHOWN || op == TSHM_OP_STAT ||
+               op == TSHM_OP_MIRROR;
 }
 
 static bool
@@ -47,7 +53,8 @@ req_equal(const struct tshm__req *a, const struct tshm__req *b)
                shape_equal(a->ndim, a->shape, b->shape) && a->mode == b->mode &&
                a->flags == b->flags && a->writable == b->writable && a->remove == b->remove &&
                a->handle == b->handle && a->cursor == b->cursor && a->limit == b->limit &&
-               a->owner == b->owner && a->group == b->group;
+               a->owner == b->owner && a->group == b->group && strcmp(a->peer, b->peer) == 0 &&
+               strcmp(a->remote, b->remote) == 0 && a->stop == b->stop;
 }
 
 /* What an accepted request promises. */
@@ -73,6 +80,12 @@ req_check(const struct tshm__req *req)
                 FUZZ_CHECK(req->dtype == 0 && req->ndim == 0);
         }
         FUZZ_CHECK(req->mode <= 0777u);
+        if (req->op == TSHM_OP_MIRROR) {
+                FUZZ_CHECK(req->stop || tshm__peer_check(req->peer));
+                FUZZ_CHECK(req->remote[0] == '\0' || tshm__name_check(req->remote) == 0);
+        } else {
+                FUZZ_CHECK(req->peer[0] == '\0' && req->remote[0] == '\0' && !req->stop);
+        }
 }
 
 /* Encode @req, decode the frame's payload, and require the same request. */
@@ -141,6 +154,14 @@ reply_check(const struct tshm__reply *rep, uint32_t op)
         FUZZ_CHECK(memchr(rep->error, '\0', sizeof(rep->error)) != NULL);
         FUZZ_CHECK((rep->infos == NULL) == (rep->ninfos == 0));
         FUZZ_CHECK((rep->gc == NULL) == (rep->ngc == 0));
+        FUZZ_CHECK((rep->mirrors == NULL) == (rep->nmirrors == 0));
+        for (i = 0; i < rep->nmirrors; i++) {
+                FUZZ_CHECK(memchr(rep->mirrors[i].peer, '\0', sizeof(rep->mirrors[i].peer)) !=
+                           NULL);
+                FUZZ_CHECK(memchr(rep->mirrors[i].error, '\0', sizeof(rep->mirrors[i].error)) !=
+                           NULL);
+                FUZZ_CHECK(rep->mirrors[i].incoming <= 1 && rep->mirrors[i].stream <= 1);
+        }
         for (i = 0; i < rep->ninfos; i++) {
                 info_check(&rep->infos[i]);
         }
@@ -178,6 +199,7 @@ reply_encode(const struct tshm__reply *rep, uint32_t op, struct tshm__reply_enc 
         case TSHM_OP_UNLINK:
         case TSHM_OP_CHMOD:
         case TSHM_OP_CHOWN:
+        case TSHM_OP_MIRROR:
                 rv = tshm__reply_empty(e, rep->id);
                 break;
         case TSHM_OP_STAT:
@@ -200,6 +222,13 @@ reply_encode(const struct tshm__reply *rep, uint32_t op, struct tshm__reply_enc 
                 break;
         case TSHM_OP_DAEMON_STAT:
                 rv = tshm__reply_daemon_stat(e, rep->id, &rep->daemon);
+                break;
+        case TSHM_OP_MIRRORS:
+                rv = tshm__reply_mirrors_begin(e, rep->id, (uint32_t)rep->nmirrors);
+                for (i = 0; rv == 0 && i < rep->nmirrors; i++) {
+                        rv = tshm__reply_mirrors_add(e, &rep->mirrors[i]);
+                }
+                rv = rv < 0 ? rv : tshm__reply_mirrors_end(e);
                 break;
         default:
                 return false;
@@ -261,6 +290,12 @@ reply_equal(const struct tshm__reply *a, const struct tshm__reply *b, uint32_t o
                 return true;
         case TSHM_OP_DAEMON_STAT:
                 return daemon_info_equal(&a->daemon, &b->daemon);
+        case TSHM_OP_MIRRORS:
+                /* Every field travels; the padding and tails are zero on
+                 * both sides (the decoder clears each entry). */
+                return a->nmirrors == b->nmirrors &&
+                       (a->nmirrors == 0 ||
+                        memcmp(a->mirrors, b->mirrors, a->nmirrors * sizeof(a->mirrors[0])) == 0);
         default:
                 return true;
         }
@@ -271,6 +306,7 @@ reply_free(struct tshm__reply *rep)
 {
         free(rep->infos);
         free(rep->gc);
+        free(rep->mirrors);
 }
 
 static void
@@ -303,7 +339,7 @@ fuzz_reply(const uint8_t *data, size_t size, uint32_t op)
         rv = tshm__reply_decode(data, size, op, &rep);
         if (rv < 0) {
                 FUZZ_CHECK(rv == TSHM_EPROTO || rv == TSHM_ENOMEM);
-                FUZZ_CHECK(rep.infos == NULL && rep.gc == NULL);
+                FUZZ_CHECK(rep.infos == NULL && rep.gc == NULL && rep.mirrors == NULL);
                 return;
         }
         FUZZ_CHECK(rv == 0);

@@ -56,6 +56,10 @@ req_example(uint32_t op, struct tshm__req *req)
                 req->cursor = 5;
                 req->limit = 100;
                 break;
+        case TSHM_OP_MIRROR:
+                strcpy(req->peer, "gpu-box-2.lan:7070");
+                strcpy(req->remote, "frames.cam-0_copy");
+                break;
         default:
                 break;
         }
@@ -91,10 +95,10 @@ req_seed(const char *name, const struct tshm__req *req, msgpack_sbuffer *stream)
 void
 gen_requests(void)
 {
-        static const uint32_t ops[] = {TSHM_OP_HELLO, TSHM_OP_CREATE,     TSHM_OP_OPEN,
-                                       TSHM_OP_CLOSE, TSHM_OP_UNLINK,     TSHM_OP_CHMOD,
-                                       TSHM_OP_CHOWN, TSHM_OP_GC,         TSHM_OP_STAT,
-                                       TSHM_OP_LIST,  TSHM_OP_DAEMON_STAT};
+        static const uint32_t ops[] = {
+            TSHM_OP_HELLO,       TSHM_OP_CREATE, TSHM_OP_OPEN,   TSHM_OP_CLOSE, TSHM_OP_UNLINK,
+            TSHM_OP_CHMOD,       TSHM_OP_CHOWN,  TSHM_OP_GC,     TSHM_OP_STAT,  TSHM_OP_LIST,
+            TSHM_OP_DAEMON_STAT, TSHM_OP_MIRROR, TSHM_OP_MIRRORS};
         msgpack_sbuffer stream;
         struct tshm__req req;
         char name[64];
@@ -120,6 +124,12 @@ gen_requests(void)
         req.shape[0] = 0;
         req.shape[1] = UINT64_MAX;
         req_seed("req-create-huge", &req, NULL);
+        /* A mirror stopped: stop and name only. */
+        req_example(TSHM_OP_MIRROR, &req);
+        req.peer[0] = '\0';
+        req.remote[0] = '\0';
+        req.stop = true;
+        req_seed("req-mirror-stop", &req, NULL);
         /* Every op, back to back, as one stream. */
         seed_write("frame_stream", "stream-all-ops", stream.data, stream.size);
         msgpack_sbuffer_destroy(&stream);
@@ -166,6 +176,7 @@ gen_replies(void)
         char msg[300];
         tshm_daemon_info st;
         tshm_info in;
+        tshm_mirror_info mi;
         int rv;
 
         tshm__reply_enc_init(&e);
@@ -200,6 +211,25 @@ gen_replies(void)
         rv |= tshm__reply_gc_add(&e, "/tshm.eph", "ephemeral, creator gone", false);
         rv |= tshm__reply_gc_end(&e);
         reply_seed("reply-gc", &e, rv);
+        memset(&mi, 0, sizeof(mi));
+        strcpy(mi.name, "frames.cam-0_left");
+        strcpy(mi.remote, "frames.cam-0_copy");
+        strcpy(mi.peer, "[fe80::1]:7070");
+        mi.stream = 1;
+        mi.state = TSHM_MIRROR_STALE;
+        mi.sent = 1000;
+        mi.dropped = 3;
+        mi.lag_ns = 2500000;
+        mi.seq = 1003;
+        mi.reconnects = 1;
+        strcpy(mi.error, "connection refused");
+        rv = tshm__reply_mirrors_begin(&e, 9, 2);
+        rv |= tshm__reply_mirrors_add(&e, &mi);
+        mi.incoming = 1;
+        mi.error[0] = '\0';
+        rv |= tshm__reply_mirrors_add(&e, &mi);
+        rv |= tshm__reply_mirrors_end(&e);
+        reply_seed("reply-mirrors", &e, rv);
         tshm__reply_enc_done(&e);
 }
 

@@ -6,7 +6,8 @@ import os
 import tshm
 
 STUB = os.path.join(os.path.dirname(__file__), "..", "..", "client", "python", "tshm", "__init__.pyi")
-HELPER_TYPES = {"DTypeLike", "ShapeLike", "SegmentInfo", "DaemonInfo", "StreamInfo", "TensorSpec"}
+HELPER_TYPES = {"DTypeLike", "ShapeLike", "SegmentInfo", "DaemonInfo", "StreamInfo", "TensorSpec",
+                "MirrorInfo"}
 
 
 def stub_names():

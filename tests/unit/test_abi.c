@@ -111,7 +111,22 @@
         PIN(tshm_group_opts, flags, 4)                                                             \
         PIN(tshm_group_opts, metadata, 8)                                                          \
         PIN(tshm_group_opts, metadata_len, 16)                                                     \
-        PIN(tshm_group_opts, reserved, 24)
+        PIN(tshm_group_opts, reserved, 24)                                                         \
+        SIZE(tshm_mirror_info, 904)                                                                \
+        PIN(tshm_mirror_info, name, 0)                                                             \
+        PIN(tshm_mirror_info, remote, 201)                                                         \
+        PIN(tshm_mirror_info, peer, 402)                                                           \
+        PIN(tshm_mirror_info, incoming, 658)                                                       \
+        PIN(tshm_mirror_info, stream, 659)                                                         \
+        PIN(tshm_mirror_info, reserved0, 660)                                                      \
+        PIN(tshm_mirror_info, state, 664)                                                          \
+        PIN(tshm_mirror_info, sent, 672)                                                           \
+        PIN(tshm_mirror_info, dropped, 680)                                                        \
+        PIN(tshm_mirror_info, lag_ns, 688)                                                         \
+        PIN(tshm_mirror_info, seq, 696)                                                            \
+        PIN(tshm_mirror_info, reconnects, 704)                                                     \
+        PIN(tshm_mirror_info, error, 712)                                                          \
+        PIN(tshm_mirror_info, reserved, 872)
 
 TSHM_ABI_LAYOUT(SIZE, PIN)
 
@@ -132,10 +147,15 @@ TAIL(tshm_sub_opts, 3) /* an input struct, born at 32 bytes */
 TAIL(tshm_waitable, 2) /* an array element: 48 bytes, a tail of 2 from the start */
 TAIL(tshm_tensor, 4)
 TAIL(tshm_group_opts, 4) /* an input struct: the caller zeroes the tail */
+TAIL(tshm_mirror_info, 4)
 
 /* The header's kind byte stores tshm_seg_kind; the enum's values are layout. */
 _Static_assert(TSHM_KIND_ARRAY == 0 && TSHM_KIND_STREAM == 1 && TSHM_KIND_GROUP == 2,
                "tshm_seg_kind renumbered");
+/* tshm_mirror_info.state stores tshm_mirror_state: its values are ABI. */
+_Static_assert(TSHM_MIRROR_CONNECTING == 0 && TSHM_MIRROR_LIVE == 1 && TSHM_MIRROR_STALE == 2 &&
+                   TSHM_MIRROR_FAILED == 3,
+               "tshm_mirror_state renumbered");
 /* tshm_sub_opts.start stores tshm_sub_start: its values are ABI. */
 _Static_assert(TSHM_SUB_NEXT == 0 && TSHM_SUB_NEWEST == 1, "tshm_sub_start renumbered");
 
@@ -153,7 +173,7 @@ START_TEST(test_abi_layout)
                 return;
         }
         TSHM_ABI_LAYOUT(RT_SIZE, RT_PIN)
-        ck_assert_uint_eq(checked, 83);
+        ck_assert_uint_eq(checked, 98);
 }
 END_TEST
 

@@ -150,6 +150,22 @@ class DaemonInfo(TypedDict):
     pid: int
     proto: int
 
+class MirrorInfo(TypedDict):
+    """One mirror: the keys of 'tshm mirror --list --json'."""
+
+    name: str
+    remote: str
+    peer: str
+    direction: Literal["out", "in"]
+    stream: bool
+    state: Literal["connecting", "live", "stale", "failed"]
+    sent: int
+    dropped: int
+    lag_ns: int
+    seq: int
+    reconnects: int
+    error: str
+
 class Error(Exception):
     """Base of every error tshm raises; .code is the negative TSHM_E* value
     from libtshm, or None."""
@@ -588,6 +604,14 @@ class Client:
         not read it."""
     def unlink(self, name: str) -> None: ...
     def daemon_stat(self) -> DaemonInfo: ...
+    def mirror(self, name: str, peer: str, remote: str | None = None) -> None:
+        """Keep `remote` (None: `name`) on the daemon at `peer` ("HOST:PORT")
+        in step with `name`; tshm.Error (.code -4010, TSHM_ENOTSUP) when the
+        daemon has no --peer-secret."""
+    def mirror_stop(self, name: str) -> None:
+        """Stop mirroring `name`; its copy on the other host stays, stale."""
+    def mirrors(self) -> builtins.list[MirrorInfo]:
+        """The daemon's mirrors both ways, of segments the caller may read."""
     def stream_create(
         self,
         name: str,
