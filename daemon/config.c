@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,10 +50,21 @@ config_usage(FILE *f)
                    "                       pages) or a hugetlbfs; owned by root or tshmd's\n"
                    "                       user, and sticky if others may write to it\n"
                    "                       (default: /dev/shm)\n"
+                   "  --peer-listen ADDR:PORT\n"
+                   "                       accept mirrors from other hosts' daemons on ADDR\n"
+                   "                       (IPv4, [IPv6] or a host name) and TCP PORT\n"
+                   "                       (default: none; see docs/remote.md)\n"
+                   "  --peer-secret FILE   the secret shared with the peers, at least 16 bytes,\n"
+                   "                       owned by tshmd's user with mode 0600 or 0400;\n"
+                   "                       needed to send or accept mirrors\n"
+                   "  --peer-uid UID|USER  owner of the copies that peers send (default:\n"
+                   "                       tshmd's own user); peer settings take a restart\n"
                    "  --config FILE        read settings from FILE, one 'name = value' a line\n"
                    "                       (the names above, without '--'); flags on the command\n"
                    "                       line win over it; SIGHUP reads it again and applies\n"
-                   "                       the log level and every limit no flag set\n"
+                   "                       the log level and every limit no flag set (the\n"
+                   "                       socket, directory, prefix and peer settings take\n"
+                   "                       a restart)\n"
                    "  --version            print the version and exit\n"
                    "  --help               print this help and exit\n");
 }
@@ -170,6 +182,82 @@ config_group(const char *s, gid_t *ret)
         return true;
 }
 
+/* A user name or number. */
+static bool
+config_user(const char *s, uint32_t *ret)
+{
+        const struct passwd *pw;
+        unsigned long v;
+        char *end;
+
+        if (s[0] >= '0' && s[0] <= '9') {
+                errno = 0;
+                v = strtoul(s, &end, 10);
+                if (errno != 0 || *end != '\0' || v >= (uid_t)-1) {
+                        return false;
+                }
+                *ret = (uint32_t)v;
+                return true;
+        }
+        if ((pw = getpwnam(s)) == NULL) {
+                return false;
+        }
+        *ret = (uint32_t)pw->pw_uid;
+        return true;
+}
+
+/* HOST:PORT as peer.c resolves it: an IPv6 address in brackets, else an
+ * IPv4 address or a host name without ':'; PORT a decimal from 1 to 65535.
+ * Only the form is checked here; the name is resolved when the listener
+ * starts, so a host name that does not resolve is refused at start. */
+static bool
+config_hostport(const char *s, size_t max)
+{
+        const char *colon, *p;
+        size_t i, n = strlen(s);
+        unsigned long port;
+        char *end;
+
+        if (n == 0 || n > max) {
+                return false;
+        }
+        for (i = 0; i < n; i++) {
+                if (s[i] <= ' ' || s[i] > '~') {
+                        return false;
+                }
+        }
+        if (s[0] == '[') {
+                const char *close = strchr(s, ']');
+                if (close == NULL || close == s + 1 || close[1] != ':') {
+                        return false;
+                }
+                for (p = s + 1; p < close; p++) {
+                        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
+                              (*p >= 'A' && *p <= 'F') || *p == ':' || *p == '.')) {
+                                return false;
+                        }
+                }
+                colon = close + 1;
+        } else {
+                colon = strchr(s, ':');
+                if (colon == NULL || colon == s || strchr(colon + 1, ':') != NULL) {
+                        return false;
+                }
+                for (p = s; p < colon; p++) {
+                        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+                              (*p >= 'A' && *p <= 'Z') || *p == '.' || *p == '-' || *p == '_')) {
+                                return false;
+                        }
+                }
+        }
+        if (colon[1] < '0' || colon[1] > '9') {
+                return false;
+        }
+        errno = 0;
+        port = strtoul(colon + 1, &end, 10);
+        return errno == 0 && *end == '\0' && port >= 1 && port <= 65535;
+}
+
 static bool
 config_count32(const char *s, uint32_t *ret)
 {
@@ -197,6 +285,9 @@ enum config_key {
         C_SHM_PREFIX,
         C_STATE_DIR,
         C_SHM_DIR,
+        C_PEER_LISTEN,
+        C_PEER_SECRET,
+        C_PEER_UID,
         C_CONFIG,
         C_VERSION,
         C_HELP,
@@ -228,6 +319,12 @@ static const struct {
                       "1 to 48 characters from a-z, A-Z, 0-9, '_' and '-'"},
     [C_STATE_DIR] = {"state-dir", true, false, "an absolute path of at most 511 bytes"},
     [C_SHM_DIR] = {"shm-dir", true, false, "an absolute path of at most 511 bytes"},
+    /* Peers are start-only: the listener, the secret and the owner of the
+     * copies belong to the peer thread that starts with the daemon. */
+    [C_PEER_LISTEN] = {"peer-listen", true, false,
+                       "ADDR:PORT, ADDR an IPv4 address, [IPv6] or a host name, PORT 1 to 65535"},
+    [C_PEER_SECRET] = {"peer-secret", true, false, "a path of at most 511 bytes"},
+    [C_PEER_UID] = {"peer-uid", true, false, "an existing user's name, or a uid"},
     [C_CONFIG] = {"config", true, false, NULL},
     [C_VERSION] = {"version", false, false, NULL},
     [C_HELP] = {"help", false, false, NULL},
@@ -289,6 +386,27 @@ config_apply(struct tshmd_config *cfg, enum config_key k, const char *arg)
                         return false;
                 }
                 memcpy(cfg->shm_dir, arg, strlen(arg) + 1);
+                return true;
+        case C_PEER_LISTEN:
+                if (!config_hostport(arg, sizeof(cfg->peer_listen) - 1)) {
+                        return false;
+                }
+                memcpy(cfg->peer_listen, arg, strlen(arg) + 1);
+                return true;
+        case C_PEER_SECRET:
+                /* The file itself is checked when the peer thread starts
+                 * (owner, mode, length): it may not exist yet while the
+                 * settings are read. */
+                if (arg[0] == '\0' || strlen(arg) >= sizeof(cfg->peer_secret)) {
+                        return false;
+                }
+                memcpy(cfg->peer_secret, arg, strlen(arg) + 1);
+                return true;
+        case C_PEER_UID:
+                if (!config_user(arg, &cfg->peer_uid)) {
+                        return false;
+                }
+                cfg->has_peer_uid = true;
                 return true;
         default:
                 return false;

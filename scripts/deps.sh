@@ -10,10 +10,14 @@ PACKAGES=(
         libuv1-dev libmsgpack-dev check uthash-dev
         # The CLI: the JSON header of .safetensors files.
         libjansson-dev
-        # Mirrors to other hosts (daemon/peer.c): UCX moves the bytes,
-        # libcrypto's HMAC authenticates peers; ucx_perftest is the
-        # benchmark's floor, ip netns the two-host tests' network.
-        libucx-dev ucx-utils libssl-dev iproute2
+        # Mirrors between hosts (docs/remote.md): UCX moves the data ...
+        libucx-dev
+        # ... ucx_info shows the transports and devices UCX finds ...
+        ucx-utils
+        # ... libcrypto signs the peers' handshake (HMAC-SHA256) ...
+        libssl-dev
+        # ... and tests/remote joins two network namespaces with ip(8).
+        iproute2
         python3 python3-numpy python3-dev python3-pytest python3-torch libdlpack-dev
         # The service tests (systemd-analyze, systemd-socket-activate), the man
         # pages, and building and checking the Debian packages (tests/service).

@@ -174,6 +174,26 @@ START_TEST(test_cmdline_bad_values_name_the_allowed_ones)
         ck_assert_msg(strstr(err, "'chatty'") != NULL &&
                           strstr(err, "error, warning, notice, info, debug") != NULL,
                       "a bad log-level in the file does not list the levels: %s", err);
+        /* Peers (docs/remote.md): a port out of range and an unknown user
+         * are refused at start with the form that is expected. */
+        {
+                const char *port[] = {"--peer-listen", "10.0.0.1:70000", NULL};
+                const char *user[] = {"--peer-uid", "no-such-user-tshm", NULL};
+
+                err = fixture_start_fails(&f, NULL, port);
+                ck_assert_msg(strstr(err, "'10.0.0.1:70000'") != NULL &&
+                                  strstr(err, "--peer-listen") != NULL &&
+                                  strstr(err, "PORT 1 to 65535") != NULL,
+                              "a bad --peer-listen does not say what is expected: %s", err);
+                err = fixture_start_fails(&f, NULL, user);
+                ck_assert_msg(strstr(err, "--peer-uid") != NULL &&
+                                  strstr(err, "an existing user's name, or a uid") != NULL,
+                              "a bad --peer-uid does not say what is expected: %s", err);
+                write_file(path, "peer-listen = [::1]\n");
+                err = fixture_start_fails(&f, NULL, fromfile);
+                ck_assert_msg(strstr(err, "'[::1]'") != NULL && strstr(err, "peer-listen") != NULL,
+                              "a bad peer-listen in the file is not refused: %s", err);
+        }
         fixture_teardown(&f);
 }
 END_TEST

@@ -62,6 +62,37 @@ cp "$sysdir/run-tshm-huge.mount" "$tmp/system/"
 (cd "$tmp/user" && XDG_RUNTIME_DIR=$tmp/run verify user \
         systemd-analyze --user verify "$man_opt" ./tshmd.socket ./tshmd.service)
 
+# Without peers the daemon stays off the network: the unit allows AF_UNIX
+# alone. The drop-in for peers (docs/remote.md) opens the families that UCX
+# and TCP need (AF_INET, AF_INET6, and AF_NETLINK, with which UCX lists the
+# interfaces) and the network namespace, and verifies with the unit.
+if [ "$(sed -n 's/^RestrictAddressFamilies=//p' "$tmp/system/tshmd.service")" != AF_UNIX ] ||
+        ! grep -qx 'PrivateNetwork=yes' "$tmp/system/tshmd.service"; then
+        echo "FAIL: tshmd.service must keep AF_UNIX only and PrivateNetwork=yes" >&2
+        status=1
+fi
+peers=$sysdir/tshmd-peers.conf
+if [ ! -f "$peers" ]; then
+        echo "FAIL: no $peers (the drop-in for peers)" >&2
+        status=1
+else
+        fams=$(sed -n 's/^RestrictAddressFamilies=//p' "$peers" | tr '\n' ' ')
+        for fam in AF_UNIX AF_INET AF_INET6 AF_NETLINK; do
+                case " $fams " in
+                *" $fam "*) ;;
+                *)
+                        echo "FAIL: $peers does not allow $fam" >&2
+                        status=1
+                        ;;
+                esac
+        done
+        mkdir -p "$tmp/peers/tshmd.service.d"
+        cp "$tmp/system/tshmd.service" "$tmp/system/tshmd.socket" "$tmp/peers/"
+        cp "$peers" "$tmp/peers/tshmd.service.d/peers.conf"
+        (cd "$tmp/peers" && verify "system (with tshmd-peers.conf)" systemd-analyze verify \
+                "$man_opt" ./tshmd.socket ./tshmd.service)
+fi
+
 # The score, and the line of docs/service.md that records it.
 line=$(systemd-analyze security --offline=yes "$tmp/system/tshmd.service" 2>&1 |
         grep 'Overall exposure level' || true)

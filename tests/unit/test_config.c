@@ -84,6 +84,103 @@ START_TEST(test_config_state_dir_flag)
 }
 END_TEST
 
+/* Parse @args (NULL-terminated, without argv[0]) onto the defaults. */
+static int
+parse(struct tshmd_config *cfg, const char *const *args)
+{
+        char *argv[16];
+        int argc = 0;
+
+        argv[argc++] = (char *)"tshmd";
+        while (*args != NULL) {
+                argv[argc++] = (char *)*args++;
+        }
+        argv[argc] = NULL;
+        tshmd_config_defaults(cfg);
+        optind = 0;
+        return tshmd_config_parse_args(cfg, argc, argv);
+}
+
+START_TEST(test_config_peer_flags)
+{
+        static const char *const good[] = {"10.1.2.3:7070", "[::1]:1", "host-b.example:65535",
+                                           "localhost:9"};
+        static const char *const bad[] = {
+            "10.1.2.3",  "10.1.2.3:0", "10.1.2.3:65536",  ":7070",    "::1:7070",
+            "[::1]7070", "[]:7070",    "[::1]:",          "a b:7070", "host:70x",
+            "host:-1",   "[::1]:+5",   "[fe80::1%eth0]:2"};
+        struct tshmd_config cfg;
+        size_t i;
+
+        ck_assert_int_eq(parse(&cfg, (const char *[]){NULL}), 0);
+        ck_assert_str_eq(cfg.peer_listen, "");
+        ck_assert_str_eq(cfg.peer_secret, "");
+        ck_assert(!cfg.has_peer_uid);
+        for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+                ck_assert_msg(parse(&cfg, (const char *[]){"--peer-listen", good[i], NULL}) == 0,
+                              "--peer-listen %s", good[i]);
+                ck_assert_str_eq(cfg.peer_listen, good[i]);
+        }
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                ck_assert_msg(parse(&cfg, (const char *[]){"--peer-listen", bad[i], NULL}) == -1,
+                              "--peer-listen %s was taken", bad[i]);
+        }
+        ck_assert_int_eq(parse(&cfg, (const char *[]){"--peer-secret", "/etc/tshm/peer.key",
+                                                      "--peer-uid", "4242", NULL}),
+                         0);
+        ck_assert_str_eq(cfg.peer_secret, "/etc/tshm/peer.key");
+        ck_assert(cfg.has_peer_uid);
+        ck_assert_uint_eq(cfg.peer_uid, 4242);
+        ck_assert_int_eq(parse(&cfg, (const char *[]){"--peer-uid", "root", NULL}), 0);
+        ck_assert(cfg.has_peer_uid);
+        ck_assert_uint_eq(cfg.peer_uid, 0);
+        ck_assert_int_eq(parse(&cfg, (const char *[]){"--peer-uid", "no-such-user-tshm", NULL}),
+                         -1);
+        ck_assert_int_eq(parse(&cfg, (const char *[]){"--peer-uid", "12x", NULL}), -1);
+        ck_assert_int_eq(parse(&cfg, (const char *[]){"--peer-uid", "4294967295", NULL}), -1);
+        ck_assert_int_eq(parse(&cfg, (const char *[]){"--peer-secret", "", NULL}), -1);
+}
+END_TEST
+
+/* The file has the same keys; a flag wins over it; SIGHUP leaves the peer
+ * settings as the daemon started with them (they take a restart). */
+START_TEST(test_config_peer_file)
+{
+        char path[64], err[600];
+        struct tshmd_config cfg;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/tmp/tshm-test-config-%d.conf", (int)getpid());
+        f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "peer-listen = 10.9.8.7:7070\npeer-secret = /k\npeer-uid = 7\n");
+        fclose(f);
+        ck_assert_int_eq(parse(&cfg, (const char *[]){"--peer-uid", "8", "--config", path, NULL}),
+                         0);
+        ck_assert_str_eq(cfg.peer_listen, "10.9.8.7:7070");
+        ck_assert_str_eq(cfg.peer_secret, "/k");
+        ck_assert_uint_eq(cfg.peer_uid, 8);
+
+        f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "peer-listen = 10.9.8.7:7171\npeer-secret = /other\n");
+        fclose(f);
+        ck_assert_int_eq(tshmd_config_load(&cfg, path, true, err, sizeof(err)), 0);
+        ck_assert_str_eq(cfg.peer_listen, "10.9.8.7:7070");
+        ck_assert_str_eq(cfg.peer_secret, "/k");
+        ck_assert_uint_eq(cfg.peer_uid, 8);
+
+        /* A bad value in the file is refused, with the form expected. */
+        f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "peer-listen = 10.9.8.7:0\n");
+        fclose(f);
+        ck_assert_int_eq(tshmd_config_load(&cfg, path, false, err, sizeof(err)), -1);
+        ck_assert_msg(strstr(err, "PORT 1 to 65535") != NULL, "%s", err);
+        unlink(path);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -93,5 +190,6 @@ main(void)
                        TSHM_TESTS(test_config_default_prefix_by_uid,
                                   test_config_defaults_use_the_euid, test_config_default_state_dir,
                                   test_config_state_dir_flag));
+        tshm_test_case(s, "peer", 0, TSHM_TESTS(test_config_peer_flags, test_config_peer_file));
         return tshm_test_run(s);
 }
