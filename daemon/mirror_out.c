@@ -192,6 +192,9 @@ out_source_open(struct mirror_out *m)
                         m->block = si.policy == TSHM_STREAM_BLOCK;
                         o.depth =
                             si.slots - 1 < PEER_STREAM_WINDOW ? si.slots - 1 : PEER_STREAM_WINDOW;
+                        /* No more in flight than the subscription may
+                         * hold (a 3-slot stream: 2). */
+                        m->window = o.depth;
                         rv = tshm_sub_open_opts(c, m->cfg.name, &o, &m->sub);
                 }
                 if (rv == 0) {
@@ -494,7 +497,7 @@ out_pump_stream(struct mirror_out *m)
         struct tshmd_peers *p = m->peers;
         bool busy = false;
 
-        while (m->state == OUT_LIVE && m->nframes < PEER_STREAM_WINDOW) {
+        while (m->state == OUT_LIVE && m->nframes < m->window) {
                 struct tshm__peer_msg data = {.am = TSHM_PEER_DATA};
                 tshm_frame fr;
                 const void *src;

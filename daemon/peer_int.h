@@ -128,6 +128,7 @@ struct mirror_out {
         bool frame_sent[PEER_STREAM_WINDOW]; /* released: UCX is done with the slot */
         bool frame_torn[PEER_STREAM_WINDOW]; /* its COMMIT said not whole */
         unsigned nframes;
+        unsigned window; /* frames in flight at most: the subscription's depth */
         /* Small versions and frames: copied out here (PEER_STREAM_WINDOW
          * frames, used as a ring, or one version). */
         uint8_t *small;
