@@ -17,6 +17,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "peer_int.h"
 #include "tshmd.h"
@@ -215,8 +216,8 @@ in_open_copy(struct mirror_in *m, const struct tshm__peer_msg *open, char *err, 
                                                       open->shape, open->slots,
                                                       (tshm_stream_policy)open->policy, mode, 0,
                                                       &m->seg);
-                        if (rv == 0 &&
-                            (rv = tshm_chown(c, open->name, p->copy_uid, TSHM_ID_UNCHANGED)) < 0) {
+                        if (rv == 0 && (rv = tshm_chown(c, open->name, p->copy_uid,
+                                                        (uint32_t)getegid())) < 0) {
                                 (void)tshm_unlink(c, open->name);
                         }
                 }
