@@ -369,6 +369,7 @@ def test_mirror_needs_read_access():
         def as_nobody(*args):
             return subprocess.run([twohost.TSHM_CLI, "--socket", h.a.socket, *args],
                                   capture_output=True, text=True, timeout=30,
+                                  env=twohost.tool_env(),
                                   preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)))
 
         r = as_nobody("mirror", "private", h.b.peer)

@@ -47,6 +47,19 @@ def netns_usable():
     return True
 
 
+def tool_env(**extra):
+    """The environment for tshmd, the CLI and other native tools started by
+    a test: ours, less what makes python run under a sanitizer (the ASan
+    runtime preloaded for the module: an instrumented binary links its own),
+    with TSHMD_ASAN_OPTIONS as its ASAN_OPTIONS when set (tests/CMakeLists.txt)."""
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    if "TSHMD_ASAN_OPTIONS" in env:
+        env["ASAN_OPTIONS"] = env["TSHMD_ASAN_OPTIONS"]
+    env.update(extra)
+    return env
+
+
 def _free_port(host="127.0.0.1"):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -104,7 +117,7 @@ class Host:
         # A path socket: reachable from another network namespace.
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(notify_path)
-        env = dict(os.environ, NOTIFY_SOCKET=notify_path)
+        env = tool_env(NOTIFY_SOCKET=notify_path)
         t0 = time.monotonic()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self._wrap(self.argv(self.extra)), stdout=log,
@@ -155,7 +168,7 @@ class Host:
     def run(self, argv, **kw):
         """subprocess.run of @argv in this host's namespace, talking to its
         daemon (TSHM_SOCKET); text output captured unless told otherwise."""
-        env = dict(os.environ, TSHM_SOCKET=self.socket)
+        env = tool_env(TSHM_SOCKET=self.socket)
         env.update(kw.pop("env", {}))
         kw.setdefault("capture_output", True)
         kw.setdefault("text", True)
