@@ -222,7 +222,7 @@ in_open_copy(struct mirror_in *m, const struct tshm__peer_msg *open, char *err, 
                         }
                 }
                 if (rv < 0) {
-                        snprintf(err, errlen, "cannot make the copy '%s': %s", open->name,
+                        snprintf(err, errlen, "cannot make the copy '%.100s': %s", open->name,
                                  tshm_strerror(rv));
                         goto fail;
                 }
@@ -231,14 +231,14 @@ in_open_copy(struct mirror_in *m, const struct tshm__peer_msg *open, char *err, 
          * keep (owned by --peer-uid) of the same geometry is reused. */
         if ((rv = tshm_stat(c, open->name, &info)) < 0 ||
             (info.kind == TSHM_KIND_STREAM && (rv = tshm_stream_stat(c, open->name, &si)) < 0)) {
-                snprintf(err, errlen, "'%s': %s", open->name, tshm_strerror(rv));
+                snprintf(err, errlen, "'%.100s': %s", open->name, tshm_strerror(rv));
                 goto fail;
         }
         if (info.owner_uid != p->copy_uid ||
             !in_same_geometry(m->seg, open, &info, si.slots, si.policy)) {
                 snprintf(err, errlen,
-                         "'%s' exists here and is not a copy of this geometry "
-                         "kept for peers (owner uid %u)",
+                         "'%.64s' exists here, not a copy of this geometry for peers "
+                         "(owner %u)",
                          open->name, info.owner_uid);
                 rv = TSHM_EEXIST;
                 goto fail;

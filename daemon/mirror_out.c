@@ -58,7 +58,7 @@ static void *
 out_waiter(void *arg)
 {
         struct mirror_out *m = arg;
-        uint64_t seen = tshm_seg_seq(m->seg), one = 1;
+        uint64_t seen = tshm_seg_seq(m->seg);
 
         while (!m->waiter_quit) {
                 int64_t r = tshm_wait(m->seg, seen, 200);
@@ -66,7 +66,7 @@ out_waiter(void *arg)
                 if (r == TSHM_ETIMEDOUT) {
                         continue;
                 }
-                (void)write(m->peers->wake_fd, &one, sizeof(one));
+                peer_ring(m->peers);
                 if (r > 0) {
                         seen = (uint64_t)r;
                 } else {

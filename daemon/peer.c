@@ -303,7 +303,6 @@ peer_thread(void *arg)
         struct tshmd_peers *p = arg;
         struct epoll_event evs[4];
         int ep = epoll_create1(EPOLL_CLOEXEC);
-        uint64_t v;
 
         if (ep < 0) {
                 tshmd_log(LOG_ERR, "peer: epoll_create1: %s; mirrors are off", strerror(errno));
@@ -336,7 +335,7 @@ peer_thread(void *arg)
                         continue;
                 }
                 if (epoll_wait(ep, evs, 4, mirror_in_backpressured(p) ? 1 : 100) > 0) {
-                        (void)read(p->wake_fd, &v, sizeof(v));
+                        peer_drain(p);
                 }
         }
         (void)close(ep);
@@ -519,9 +518,8 @@ tshmd_peer_stop(struct tshmd_server *srv)
                 return;
         }
         if (p->started) {
-                uint64_t one = 1;
                 p->quit = 1;
-                (void)write(p->wake_fd, &one, sizeof(one));
+                peer_ring(p);
                 pthread_join(p->thread, NULL);
         }
         /* Called from the loop's thread, which will not answer our own
@@ -565,14 +563,6 @@ tshmd_peer_stop(struct tshmd_server *srv)
 }
 
 /* The main loop's calls */
-
-static void
-peer_wake(struct tshmd_peers *p)
-{
-        uint64_t one = 1;
-
-        (void)write(p->wake_fd, &one, sizeof(one));
-}
 
 int
 tshmd_peer_mirror_add(struct tshmd_server *srv, const struct tshmd_peer *who, const char *name,
@@ -623,7 +613,7 @@ tshmd_peer_mirror_add(struct tshmd_server *srv, const struct tshmd_peer *who, co
         pthread_mutex_unlock(&p->lock);
         if (rv == 0) {
                 tshmd_log(LOG_INFO, "peer: mirroring '%s' to %s", name, peer);
-                peer_wake(p);
+                peer_ring(p);
         }
         return rv;
 }
@@ -655,7 +645,7 @@ tshmd_peer_mirror_remove(struct tshmd_server *srv, const char *name, char *err, 
         pthread_mutex_unlock(&p->lock);
         if (rv == 0) {
                 tshmd_log(LOG_INFO, "peer: stopped mirroring '%s'", name);
-                peer_wake(p);
+                peer_ring(p);
         }
         return rv;
 }

@@ -214,6 +214,10 @@ uint64_t peer_now_ns(void);
 /* Set @info's state and error under the lock. */
 void peer_set_state(struct tshmd_peers *p, tshm_mirror_info *info, uint32_t state, const char *fmt,
                     ...) __attribute__((format(printf, 4, 5)));
+/* Wake the peer thread (its eventfd), from any thread; take the wake-ups
+ * (the thread, before it looks at what changed). */
+void peer_ring(struct tshmd_peers *p);
+void peer_drain(struct tshmd_peers *p);
 /* The thread's client of this daemon, connecting first if need be; NULL
  * when the daemon cannot be reached. */
 tshm_client *peer_client(struct tshmd_peers *p);

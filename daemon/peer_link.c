@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "peer_int.h"
 #include "tshmd.h"
@@ -40,6 +41,27 @@ peer_set_state(struct tshmd_peers *p, tshm_mirror_info *info, uint32_t state, co
                 va_end(ap);
         }
         pthread_mutex_unlock(&p->lock);
+}
+
+void
+peer_ring(struct tshmd_peers *p)
+{
+        uint64_t one = 1;
+
+        /* Only EAGAIN can fail it (the counter full: it rings already). */
+        if (write(p->wake_fd, &one, sizeof(one)) < 0) {
+                return;
+        }
+}
+
+void
+peer_drain(struct tshmd_peers *p)
+{
+        uint64_t v;
+
+        if (read(p->wake_fd, &v, sizeof(v)) < 0) {
+                return; /* nothing to take: EAGAIN */
+        }
 }
 
 tshm_client *

@@ -85,10 +85,14 @@ class Daemon:
     segments' directory; None: tshmd's default, /dev/shm); extra: more
     arguments; env_extra: more environment (the daemon gets no other)."""
 
+    started = 0
+
     def __init__(self, tshmd, cpus=None, shm_dir=None, extra=(), env_extra=None):
         self.dir = tempfile.mkdtemp(prefix="tshm-bench-")
         self.socket = os.path.join(self.dir, "s.sock")
-        self.prefix = f"tshmbench{os.getpid()}"
+        # One prefix per daemon: a benchmark may run two (bench_mirror.py).
+        Daemon.started += 1
+        self.prefix = f"tshmbench{os.getpid()}x{Daemon.started}"
         self.shm_dir = shm_dir or "/dev/shm"
         notify_path = os.path.join(self.dir, "notify")
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
