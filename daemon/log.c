@@ -54,12 +54,14 @@ log_prio_name(int prio)
         }
 }
 
+/* Counted from the loop and the peer thread (each call site's limit is
+ * used by one thread only). */
 static uint64_t log_suppressed;
 
 uint64_t
 tshmd_log_suppressed(void)
 {
-        return log_suppressed;
+        return __atomic_load_n(&log_suppressed, __ATOMIC_RELAXED);
 }
 
 static void
@@ -92,7 +94,7 @@ tshmd_log_limited(struct tshmd_log_limit *lim, int prio, const char *fmt, ...)
         }
         if (lim->lines >= TSHMD_LOG_BURST) {
                 lim->dropped++;
-                log_suppressed++;
+                (void)__atomic_fetch_add(&log_suppressed, 1, __ATOMIC_RELAXED);
                 return;
         }
         lim->lines++;

@@ -11,6 +11,8 @@
  * (a rendezvous is not fetched), so the sender's send does not complete
  * and its subscription holds the source's producer back.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,17 +40,28 @@ mirror_in_accept(struct tshmd_peers *p, ucp_conn_request_h req)
 {
         ucp_conn_request_attr_t attr = {.field_mask = UCP_CONN_REQUEST_ATTR_FIELD_CLIENT_ADDR};
         char host[NI_MAXHOST] = "?", serv[NI_MAXSERV] = "?";
-        unsigned pending = 0;
+        unsigned pending = 0, from_host = 0;
         struct mirror_in *m;
 
-        for (m = p->ins; m != NULL; m = m->next) {
-                pending += m->has_link && m->state != IN_LIVE;
+        if (ucp_conn_request_query(req, &attr) == UCS_OK) {
+                (void)getnameinfo((const struct sockaddr *)&attr.client_address,
+                                  sizeof(attr.client_address), host, sizeof(host), serv,
+                                  sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV);
         }
-        if (pending >= PEER_MAX_PENDING) {
+        /* Connections that have not proven the secret are bounded, in all
+         * and per address, and must say HELLO within PEER_HELLO_NS: a flood
+         * from one host cannot take every slot, nor hold one for long. */
+        for (m = p->ins; m != NULL; m = m->next) {
+                if (m->has_link && m->state != IN_LIVE) {
+                        pending++;
+                        from_host += strcmp(m->host, host) == 0;
+                }
+        }
+        if (pending >= PEER_MAX_PENDING || from_host >= PEER_MAX_PENDING_PER_HOST) {
                 tshmd_log(LOG_WARNING,
-                          "peer: %u connections not yet authenticated; refusing "
+                          "peer: %u connections not yet authenticated (%u from %s); refusing "
                           "another",
-                          pending);
+                          pending, from_host, host);
                 return NULL;
         }
         m = calloc(1, sizeof(*m));
@@ -61,15 +74,11 @@ mirror_in_accept(struct tshmd_peers *p, ucp_conn_request_h req)
         m->has_link = true;
         m->conn_req = req;
         m->state = IN_HELLO;
-        m->deadline_ns = p->now_ns + PEER_HANDSHAKE_NS;
+        m->deadline_ns = p->now_ns + PEER_HELLO_NS;
         m->link.heard_ns = p->now_ns;
         m->info.incoming = 1;
         m->info.state = TSHM_MIRROR_CONNECTING;
-        if (ucp_conn_request_query(req, &attr) == UCS_OK) {
-                (void)getnameinfo((const struct sockaddr *)&attr.client_address,
-                                  sizeof(attr.client_address), host, sizeof(host), serv,
-                                  sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV);
-        }
+        snprintf(m->host, sizeof(m->host), "%.63s", host);
         snprintf(m->info.peer, sizeof(m->info.peer), "%.200s:%.30s", host, serv);
         return m;
 }
@@ -153,6 +162,100 @@ in_same_geometry(tshm_seg *seg, const struct tshm__peer_msg *open, const tshm_in
         return info->kind == TSHM_KIND_STREAM && slots == open->slots && policy == open->policy;
 }
 
+/* The copies we made: a name is added when the peer thread creates it and
+ * dropped when it is found unlinked; the list is saved whole each time
+ * (a few hundred names at most, rarely changed). */
+static bool
+copies_has(const struct tshmd_peers *p, const char *name)
+{
+        for (size_t i = 0; i < p->ncopies; i++) {
+                if (strcmp(p->copies[i], name) == 0) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+static void
+copies_save(struct tshmd_peers *p)
+{
+        char tmp[80];
+        FILE *f;
+        int fd;
+
+        snprintf(tmp, sizeof(tmp), "%s.tmp", p->copies_file);
+        fd = openat(p->state_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+                if (fd >= 0) {
+                        (void)close(fd);
+                }
+                tshmd_log(LOG_WARNING, "peer: cannot save the list of copies: %s", strerror(errno));
+                return;
+        }
+        for (size_t i = 0; i < p->ncopies; i++) {
+                fprintf(f, "%s\n", p->copies[i]);
+        }
+        if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0 ||
+            renameat(p->state_fd, tmp, p->state_fd, p->copies_file) < 0) {
+                tshmd_log(LOG_WARNING, "peer: cannot save the list of copies: %s", strerror(errno));
+        }
+}
+
+static void
+copies_add(struct tshmd_peers *p, const char *name)
+{
+        char(*v)[TSHM_NAME_MAX + 1];
+
+        if (copies_has(p, name) ||
+            (v = realloc(p->copies, (p->ncopies + 1) * sizeof(*v))) == NULL) {
+                return;
+        }
+        p->copies = v;
+        snprintf(p->copies[p->ncopies++], sizeof(p->copies[0]), "%s", name);
+        copies_save(p);
+}
+
+static void
+copies_remove(struct tshmd_peers *p, const char *name)
+{
+        for (size_t i = 0; i < p->ncopies; i++) {
+                if (strcmp(p->copies[i], name) == 0) {
+                        memcpy(p->copies[i], p->copies[--p->ncopies], sizeof(p->copies[0]));
+                        copies_save(p);
+                        return;
+                }
+        }
+}
+
+void
+mirror_in_load_copies(struct tshmd_peers *p)
+{
+        char line[TSHM_NAME_MAX + 3];
+        FILE *f;
+        int fd = openat(p->state_fd, p->copies_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+        if (fd < 0 || (f = fdopen(fd, "r")) == NULL) {
+                if (fd >= 0) {
+                        (void)close(fd);
+                }
+                return;
+        }
+        while (fgets(line, sizeof(line), f) != NULL) {
+                line[strcspn(line, "\n")] = '\0';
+                if (tshm_name_check(line) == 0 && !copies_has(p, line)) {
+                        char(*v)[TSHM_NAME_MAX + 1] =
+                            realloc(p->copies, (p->ncopies + 1) * sizeof(*v));
+                        if (v == NULL) {
+                                break;
+                        }
+                        p->copies = v;
+                        /* tshm_name_check(): at most TSHM_NAME_MAX bytes. */
+                        memcpy(p->copies[p->ncopies++], line, strlen(line) + 1);
+                }
+        }
+        (void)fclose(f);
+}
+
 /* Whether @m's copy was unlinked here (by its owner, or root). */
 static bool
 in_unlinked(const struct mirror_in *m)
@@ -207,6 +310,12 @@ in_open_copy(struct mirror_in *m, const struct tshm__peer_msg *open, char *err, 
         }
         if (m->seg == NULL) {
                 rv = tshm_open(c, open->name, TSHM_OPEN_RDWR, &m->seg);
+                if (rv == 0 && !copies_has(p, open->name)) {
+                        snprintf(err, errlen, "'%.64s' exists here and was not made for a peer",
+                                 open->name);
+                        rv = TSHM_EEXIST;
+                        goto fail;
+                }
                 if (rv == TSHM_ENOENT) {
                         unsigned mode = open->mode & 0444u;
                         rv = open->slots == 0
@@ -216,6 +325,9 @@ in_open_copy(struct mirror_in *m, const struct tshm__peer_msg *open, char *err, 
                                                       open->shape, open->slots,
                                                       (tshm_stream_policy)open->policy, mode, 0,
                                                       &m->seg);
+                        if (rv == 0) {
+                                copies_add(p, open->name);
+                        }
                         if (rv == 0 && (rv = tshm_chown(c, open->name, p->copy_uid,
                                                         (uint32_t)getegid())) < 0) {
                                 (void)tshm_unlink(c, open->name);
@@ -287,6 +399,7 @@ in_hello(struct mirror_in *m, const struct tshm__peer_msg *hello)
         peer_mac(p, "tshm-peer-1 receiver", m->nonce_s, m->nonce_r, ch.mac);
         if (in_reply(m, &ch) == 0) {
                 m->state = IN_OPEN;
+                m->deadline_ns = m->peers->now_ns + PEER_HANDSHAKE_NS;
         }
 }
 
@@ -436,15 +549,7 @@ in_next_event(struct mirror_in *m)
                 if (ev->msg.am == TSHM_PEER_DATA && m->cur != NULL) {
                         continue;
                 }
-                if (prev != NULL) {
-                        prev->next = ev->next;
-                } else {
-                        m->link.head = ev->next;
-                }
-                if (m->link.tail == ev) {
-                        m->link.tail = prev;
-                }
-                ev->next = NULL;
+                peer_link_unlink(&m->link, prev, ev);
                 return ev;
         }
         return NULL;
@@ -508,6 +613,7 @@ mirror_in_poll(struct mirror_in *m)
         if (!m->has_link) {
                 /* A stale copy: forget it once it is gone here. */
                 if (m->seg != NULL && in_unlinked(m)) {
+                        copies_remove(p, m->info.name);
                         (void)tshm_close(m->seg);
                         m->seg = NULL;
                         pthread_mutex_lock(&p->lock);
@@ -544,6 +650,7 @@ mirror_in_poll(struct mirror_in *m)
         if (m->state == IN_LIVE && p->now_ns - m->checked_ns > PEER_PING_NS) {
                 m->checked_ns = p->now_ns;
                 if (in_unlinked(m)) {
+                        copies_remove(p, m->info.name);
                         in_down(m, "the copy was unlinked here");
                         pthread_mutex_lock(&p->lock);
                         m->info.name[0] = '\0';

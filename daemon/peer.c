@@ -75,6 +75,15 @@ peer_am_recv(void *arg, const void *header, size_t header_length, void *data, si
                 return UCS_OK;
         }
         link->heard_ns = p->now_ns;
+        if (link->queued >= PEER_MAX_QUEUED) {
+                tshmd_log(LOG_WARNING,
+                          "peer: more than %u messages waiting from one peer (it "
+                          "does not wait for acknowledgements); dropping the link",
+                          PEER_MAX_QUEUED);
+                link->failed = true;
+                free(ev);
+                return UCS_OK;
+        }
         if (a->am == TSHM_PEER_DATA) {
                 ev->data = data;
                 ev->length = length;
@@ -86,6 +95,7 @@ peer_am_recv(void *arg, const void *header, size_t header_length, void *data, si
                 link->head = ev;
         }
         link->tail = ev;
+        link->queued++;
         /* Keep the payload (a persistent eager buffer or a rendezvous
          * descriptor) until the mirror takes it. */
         return ev->data != NULL ? UCS_INPROGRESS : UCS_OK;
@@ -445,6 +455,7 @@ peer_new(const struct tshmd_server *srv)
         p->ucp_fd = -1;
         p->state_fd = srv->state_fd;
         snprintf(p->state_file, sizeof(p->state_file), "%s.mirrors", cfg->shm_prefix);
+        snprintf(p->copies_file, sizeof(p->copies_file), "%s.copies", cfg->shm_prefix);
         snprintf(p->socket_path, sizeof(p->socket_path), "%s", srv->socket_path);
         p->copy_uid = cfg->has_peer_uid ? cfg->peer_uid : (uint32_t)geteuid();
         if (gethostname(p->hostname, sizeof(p->hostname) - 1) < 0) {
@@ -492,6 +503,7 @@ tshmd_peer_start(struct tshmd_server *srv)
         snprintf(p->listen_addr, sizeof(p->listen_addr), "%s", cfg->peer_listen);
         p->listen_tried_ns = peer_now_ns();
         peer_cfg_load(p);
+        mirror_in_load_copies(p);
         p->cfg_changed = true;
         if ((rv = -pthread_create(&p->thread, NULL, peer_thread, p)) < 0) {
                 snprintf(err, sizeof(err), "cannot start the peer thread: %s", strerror(-rv));
@@ -556,6 +568,7 @@ tshmd_peer_stop(struct tshmd_server *srv)
                 (void)close(p->wake_fd);
         }
         free(p->cfg);
+        free(p->copies);
         pthread_mutex_destroy(&p->lock);
         explicit_bzero(p->secret, sizeof(p->secret));
         free(p);

@@ -37,8 +37,15 @@
 /* Active-message ids we register a handler for: ours and every other id
  * below, so that no id a peer sends finds an empty slot of UCX's table. */
 #define PEER_AM_IDS 64u
-/* Connections that have not authenticated yet, at once. */
+/* Messages queued on one link, waiting for the mirror to take them. A
+ * well-behaved sender has at most a window of DATA and their COMMITs and a
+ * PING or two out; one that floods (not waiting for ACKs) fails its link. */
+#define PEER_MAX_QUEUED (4u * PEER_STREAM_WINDOW + 8u)
+/* Connections that have not authenticated yet, at once; from one address;
+ * and how long one may stay silent before its HELLO. */
 #define PEER_MAX_PENDING 64u
+#define PEER_MAX_PENDING_PER_HOST 8u
+#define PEER_HELLO_NS 2000000000ull
 /* Supplementary groups of a mirror's requester kept for its checks. */
 #define PEER_MAX_GROUPS 32u
 /* Mirrors each way. */
@@ -75,6 +82,8 @@ struct peer_link {
         void (*on_sent)(struct peer_link *link, const struct peer_send *s, bool ok);
         ucp_ep_h ep;
         struct peer_event *head, *tail;
+        uint32_t queued;    /* events in the queue: a sender that does not wait for
+                               ACKs is cut off at PEER_MAX_QUEUED */
         bool failed;        /* UCX reported an error on ep */
         uint64_t heard_ns;  /* when we last heard from the other side */
         uint64_t pinged_ns; /* when we last sent anything */
@@ -155,6 +164,7 @@ struct mirror_in {
         uint64_t deadline_ns;
         uint64_t checked_ns;         /* when we last checked the copy is still linked */
         ucp_conn_request_h conn_req; /* accepted, endpoint not made yet */
+        char host[64];               /* the sender's address (cut at 63), for the pending caps */
         uint8_t nonce_s[TSHM_PEER_NONCE], nonce_r[TSHM_PEER_NONCE];
         struct peer_link link;
         bool has_link;
@@ -191,6 +201,12 @@ struct tshmd_peers {
         bool cfg_changed;
         int state_fd; /* the daemon's state directory (not ours: do not close) */
         char state_file[64];
+        /* The copies this daemon made for peers (by name; saved as
+         * <prefix>.copies): only these are ever written by a mirror, even
+         * if another segment has the owner and geometry of one. */
+        char (*copies)[TSHM_NAME_MAX + 1];
+        size_t ncopies;
+        char copies_file[64];
         /* The thread's own. */
         struct mirror_out *outs;
         struct mirror_in *ins;
@@ -234,6 +250,8 @@ void peer_ep_params(struct peer_link *link, ucp_ep_params_t *ep);
 void peer_link_close(struct tshmd_peers *p, struct peer_link *link);
 /* Take the oldest event of @link, or NULL. */
 struct peer_event *peer_link_pop(struct peer_link *link);
+/* Take @ev out of @link's queue (@prev: the event before it, or NULL). */
+void peer_link_unlink(struct peer_link *link, struct peer_event *prev, struct peer_event *ev);
 void peer_event_free(struct tshmd_peers *p, struct peer_event *ev);
 /* Parse "HOST:PORT" or "[V6]:PORT" into @host and @port; 0 or TSHM_EINVAL. */
 int peer_addr_split(const char *addr, char *host, size_t hostlen, char *port, size_t portlen);
@@ -263,6 +281,8 @@ void mirror_out_free(struct mirror_out *m);
 /* A peer connected: a new record waiting for HELLO, or NULL (too many). */
 struct mirror_in *mirror_in_accept(struct tshmd_peers *p, ucp_conn_request_h req);
 bool mirror_in_poll(struct mirror_in *m);
+/* Read the list of copies this daemon made (at start). */
+void mirror_in_load_copies(struct tshmd_peers *p);
 /* Whether @m should be freed (a link that never authenticated, or a copy
  * that is gone). */
 bool mirror_in_done(const struct mirror_in *m);

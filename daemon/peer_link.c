@@ -186,16 +186,28 @@ peer_send(struct tshmd_peers *p, struct peer_link *link, const struct tshm__peer
 
 /* Receives */
 
+void
+peer_link_unlink(struct peer_link *link, struct peer_event *prev, struct peer_event *ev)
+{
+        if (prev != NULL) {
+                prev->next = ev->next;
+        } else {
+                link->head = ev->next;
+        }
+        if (link->tail == ev) {
+                link->tail = prev;
+        }
+        ev->next = NULL;
+        link->queued--;
+}
+
 struct peer_event *
 peer_link_pop(struct peer_link *link)
 {
         struct peer_event *ev = link->head;
 
         if (ev != NULL) {
-                link->head = ev->next;
-                if (link->head == NULL) {
-                        link->tail = NULL;
-                }
+                peer_link_unlink(link, NULL, ev);
         }
         return ev;
 }
