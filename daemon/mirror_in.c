@@ -289,6 +289,43 @@ in_take_over(struct mirror_in *m, const char *name)
         }
 }
 
+/* Open the copy @open names, only if we made it; else make it, owned by
+ * --peer-uid. Returns 0 or a code with @err. */
+static int
+in_open_or_make(struct mirror_in *m, tshm_client *c, const struct tshm__peer_msg *open, char *err,
+                size_t errlen)
+{
+        struct tshmd_peers *p = m->peers;
+        int rv = tshm_open(c, open->name, TSHM_OPEN_RDWR, &m->seg);
+
+        if (rv == 0 && !copies_has(p, open->name)) {
+                snprintf(err, errlen, "'%.64s' exists here and was not made for a peer",
+                         open->name);
+                return TSHM_EEXIST;
+        }
+        if (rv == TSHM_ENOENT) {
+                unsigned mode = open->mode & 0444u;
+                rv = open->slots == 0
+                         ? tshm_create(c, open->name, open->dtype, open->ndim, open->shape, mode, 0,
+                                       &m->seg)
+                         : tshm_stream_create(c, open->name, open->dtype, open->ndim, open->shape,
+                                              open->slots, (tshm_stream_policy)open->policy, mode,
+                                              0, &m->seg);
+                if (rv == 0) {
+                        copies_add(p, open->name);
+                }
+                if (rv == 0 &&
+                    (rv = tshm_chown(c, open->name, p->copy_uid, (uint32_t)getegid())) < 0) {
+                        (void)tshm_unlink(c, open->name);
+                }
+        }
+        if (rv < 0) {
+                snprintf(err, errlen, "cannot make the copy '%.100s': %s", open->name,
+                         tshm_strerror(rv));
+        }
+        return rv;
+}
+
 /* Open the copy @open names, or make it. Returns 0 or a code with @err. */
 static int
 in_open_copy(struct mirror_in *m, const struct tshm__peer_msg *open, char *err, size_t errlen)
@@ -308,36 +345,8 @@ in_open_copy(struct mirror_in *m, const struct tshm__peer_msg *open, char *err, 
                 (void)tshm_close(m->seg);
                 m->seg = NULL;
         }
-        if (m->seg == NULL) {
-                rv = tshm_open(c, open->name, TSHM_OPEN_RDWR, &m->seg);
-                if (rv == 0 && !copies_has(p, open->name)) {
-                        snprintf(err, errlen, "'%.64s' exists here and was not made for a peer",
-                                 open->name);
-                        rv = TSHM_EEXIST;
-                        goto fail;
-                }
-                if (rv == TSHM_ENOENT) {
-                        unsigned mode = open->mode & 0444u;
-                        rv = open->slots == 0
-                                 ? tshm_create(c, open->name, open->dtype, open->ndim, open->shape,
-                                               mode, 0, &m->seg)
-                                 : tshm_stream_create(c, open->name, open->dtype, open->ndim,
-                                                      open->shape, open->slots,
-                                                      (tshm_stream_policy)open->policy, mode, 0,
-                                                      &m->seg);
-                        if (rv == 0) {
-                                copies_add(p, open->name);
-                        }
-                        if (rv == 0 && (rv = tshm_chown(c, open->name, p->copy_uid,
-                                                        (uint32_t)getegid())) < 0) {
-                                (void)tshm_unlink(c, open->name);
-                        }
-                }
-                if (rv < 0) {
-                        snprintf(err, errlen, "cannot make the copy '%.100s': %s", open->name,
-                                 tshm_strerror(rv));
-                        goto fail;
-                }
+        if (m->seg == NULL && (rv = in_open_or_make(m, c, open, err, errlen)) < 0) {
+                goto fail;
         }
         /* Never write over a segment of this host's users: only a copy we
          * keep (owned by --peer-uid) of the same geometry is reused. */
