@@ -209,6 +209,9 @@ out_source_open(struct mirror_out *m)
                 return rv;
         }
         m->nbytes = tshm_seg_nbytes(m->seg);
+        /* Another segment, maybe, under the name: its versions are counted
+         * from 0 again. */
+        m->acked_seq = m->sent_seq = 0;
         if (m->nbytes > 0 && m->nbytes <= PEER_SMALL_MAX && m->small == NULL) {
                 m->small = malloc(m->nbytes * (m->stream ? PEER_STREAM_WINDOW : 1u));
         }

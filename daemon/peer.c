@@ -239,11 +239,21 @@ peer_cfg_load(struct tshmd_peers *p)
         (void)fclose(f);
 }
 
-/* The thread: make the running mirrors what the table says. */
+/* Whether mirror @m is the one the table entry @c asks for. */
+static bool
+peer_cfg_is(const struct mirror_out *m, const struct peer_cfg *c)
+{
+        return strcmp(m->cfg.name, c->name) == 0 && strcmp(m->cfg.peer, c->peer) == 0 &&
+               strcmp(m->cfg.remote, c->remote) == 0 && m->cfg.uid == c->uid;
+}
+
+/* The thread: make the running mirrors what the table says. A mirror no
+ * longer in it is stopped for good (a later entry of the same name is a new
+ * mirror: its source may be another segment, with versions numbered anew). */
 static void
 peer_reconcile(struct tshmd_peers *p)
 {
-        struct mirror_out **pm, *m;
+        struct mirror_out *m;
 
         pthread_mutex_lock(&p->lock);
         if (!p->cfg_changed) {
@@ -253,13 +263,12 @@ peer_reconcile(struct tshmd_peers *p)
         p->cfg_changed = false;
         for (m = p->outs; m != NULL; m = m->next) {
                 size_t i;
-                for (i = 0; i < p->ncfg && strcmp(p->cfg[i].name, m->info.name) != 0; i++) {
+                for (i = 0; i < p->ncfg && !peer_cfg_is(m, &p->cfg[i]); i++) {
                 }
-                m->stop = i == p->ncfg;
+                m->stop |= i == p->ncfg;
         }
         for (size_t i = 0; i < p->ncfg; i++) {
-                for (m = p->outs;
-                     m != NULL && (m->stop || strcmp(m->info.name, p->cfg[i].name) != 0);
+                for (m = p->outs; m != NULL && (m->stop || !peer_cfg_is(m, &p->cfg[i]));
                      m = m->next) {
                 }
                 if (m == NULL && (m = mirror_out_new(p, &p->cfg[i])) != NULL) {
@@ -268,28 +277,26 @@ peer_reconcile(struct tshmd_peers *p)
                 }
         }
         pthread_mutex_unlock(&p->lock);
-        /* Free the stopped ones whose sends are done (the others next time
-         * round, from the loop). */
-        for (pm = &p->outs; (m = *pm) != NULL;) {
-                if (m->stop && m->link.sends == 0 && !m->link.ep) {
-                        pthread_mutex_lock(&p->lock);
-                        *pm = m->next;
-                        pthread_mutex_unlock(&p->lock);
-                        mirror_out_free(m);
-                } else {
-                        pm = &m->next;
-                }
-        }
 }
 
 static bool
 peer_poll_all(struct tshmd_peers *p)
 {
+        struct mirror_out **po, *mo;
         struct mirror_in **pi, *mi;
         bool busy = false;
 
-        for (struct mirror_out *m = p->outs; m != NULL; m = m->next) {
-                busy |= mirror_out_poll(m);
+        for (po = &p->outs; (mo = *po) != NULL;) {
+                busy |= mirror_out_poll(mo);
+                /* A stopped one goes once its sends are done. */
+                if (mo->stop && mo->link.sends == 0 && mo->link.ep == NULL) {
+                        pthread_mutex_lock(&p->lock);
+                        *po = mo->next;
+                        pthread_mutex_unlock(&p->lock);
+                        mirror_out_free(mo);
+                } else {
+                        po = &mo->next;
+                }
         }
         for (pi = &p->ins; (mi = *pi) != NULL;) {
                 busy |= mirror_in_poll(mi);

@@ -332,6 +332,23 @@ def test_link_down_resumes(hosts):
     assert [v for v, _ in got] == list(range(100, 110)) and all(w for _, w in got)
 
 
+def test_mirror_again_after_stop_and_unlink(hosts):
+    """Stop a mirror, unlink its source, make it again and mirror it again:
+    the new segment's versions (numbered from 2 again) reach the copy (a
+    stopped mirror is never taken for the new one)."""
+    ca, cb = tshm.connect(hosts.a.socket), tshm.connect(hosts.b.socket)
+    for run in range(1, 4):
+        s = ca.create("again", (512,), "int64", mode=0o644)
+        mirror(hosts, "again")
+        for v in range(1, 11):
+            with s.write():
+                s.numpy()[:] = run * 100 + v
+        wait_value(cb.open("again"), run * 100 + 10)
+        ca.mirror_stop("again")
+        s.close()
+        ca.unlink("again")
+
+
 def test_copy_never_writes_over_a_local_segment(hosts):
     """A name taken on the receiver by a segment that is not a copy of that
     geometry: the mirror is refused (stale, with the reason) and the local
