@@ -105,6 +105,27 @@ def _consumer(sock, name, frames, ready, out):
     out.put((arrivals, bad))
 
 
+def mirror_live(a, b, name):
+    """Mirror @name from A to B and wait until it is live and B has the copy."""
+    import tshm
+    with tshm.connect(a.socket) as ca:
+        ca.mirror(name, a.peer_target, name)
+        deadline = time.monotonic() + 30
+        while not any(m["name"] == name and m["state"] == "live" for m in ca.mirrors()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the mirror of {name} did not go live in 30 s")
+            time.sleep(0.05)
+
+
+def drop(a, b, name):
+    """Stop the mirror of @name, unlink it on A and its copy on B."""
+    import tshm
+    with tshm.connect(a.socket) as ca, tshm.connect(b.socket) as cb:
+        ca.mirror_stop(name)
+        ca.unlink(name)
+        cb.unlink(name)
+
+
 def bandwidth_run(a, b, size, frames, tag):
     """One run: returns (bytes/s, per-frame gaps in ns, bad frames)."""
     import tshm
@@ -113,18 +134,7 @@ def bandwidth_run(a, b, size, frames, tag):
     name = f"bw{size}{tag}"
     s = ca.stream_create(name, (n,), "int64", slots=8 if size < (32 << 20) else 4,
                          policy="block", mode=0o644)
-    ca.mirror(name, a.peer_target, name)
-    cb = tshm.connect(b.socket)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            cb.stat(name)
-            break
-        except tshm.NotFoundError:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the copy did not appear in 30 s")
-            time.sleep(0.05)
-    time.sleep(0.3)
+    mirror_live(a, b, name)
     ctx = mp.get_context("spawn")
     ready_c, out = ctx.Event(), ctx.Queue()
     cons = ctx.Process(target=_consumer, args=(b.socket, name, frames, ready_c, out))
@@ -137,9 +147,8 @@ def bandwidth_run(a, b, size, frames, tag):
             arr[-1:] = i
     arrivals, bad = out.get(timeout=600)
     cons.join(60)
-    ca.mirror_stop(name)
     s.close()
-    ca.unlink(name)
+    drop(a, b, name)
     gaps = [y - x for x, y in zip(arrivals, arrivals[1:])]
     secs = (arrivals[-1] - arrivals[0]) / 1e9
     return (len(arrivals) - 1) * size / secs, gaps, bad
@@ -170,17 +179,7 @@ def latency_run(a, b, count):
     ca = tshm.connect(a.socket)
     name = "lat4k"
     seg = ca.create(name, (512,), "int64", mode=0o644)
-    ca.mirror(name, a.peer_target, name)
-    cb = tshm.connect(b.socket)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            cb.stat(name)
-            break
-        except tshm.NotFoundError:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the copy did not appear in 30 s")
-            time.sleep(0.05)
+    mirror_live(a, b, name)
     ctx = mp.get_context("spawn")
     ready, out = ctx.Event(), ctx.Queue()
     r = ctx.Process(target=_lat_reader, args=(b.socket, name, count, ready, out))
@@ -196,9 +195,8 @@ def latency_run(a, b, count):
             break
     lat = out.get(timeout=60)
     r.join(30)
-    ca.mirror_stop(name)
     seg.close()
-    ca.unlink(name)
+    drop(a, b, name)
     return lat
 
 
