@@ -915,8 +915,9 @@ typedef struct tshm_mirror_info {
         uint64_t sent;                  /* versions or frames sent (out) or published here (in) */
         uint64_t dropped;               /* versions skipped or frames missed on the way */
         uint64_t lag_ns;                /* out: how long the newest version has waited to
-                                           reach the peer (0: in step); in: since the last
-                                           one arrived */
+                                           reach the peer (0: in step); in: from the last
+                                           one's publish at the source to its publish here
+                                           (by the two hosts' clocks) */
         uint64_t seq;                   /* the source's sequence number last sent or received */
         uint64_t reconnects;            /* times the link was set up again */
         char error[160];                /* why it is stale or failed, "" if not */
