@@ -180,24 +180,17 @@ static void
 copies_save(struct tshmd_peers *p)
 {
         char tmp[80];
-        FILE *f;
-        int fd;
+        FILE *f = peer_state_begin(p, p->copies_file, tmp, sizeof(tmp));
+        int rv = f == NULL ? -errno : 0;
 
-        snprintf(tmp, sizeof(tmp), "%s.tmp", p->copies_file);
-        fd = openat(p->state_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
-                if (fd >= 0) {
-                        (void)close(fd);
-                }
-                tshmd_log(LOG_WARNING, "peer: cannot save the list of copies: %s", strerror(errno));
-                return;
-        }
-        for (size_t i = 0; i < p->ncopies; i++) {
+        for (size_t i = 0; f != NULL && i < p->ncopies; i++) {
                 fprintf(f, "%s\n", p->copies[i]);
         }
-        if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0 ||
-            renameat(p->state_fd, tmp, p->state_fd, p->copies_file) < 0) {
-                tshmd_log(LOG_WARNING, "peer: cannot save the list of copies: %s", strerror(errno));
+        if (f != NULL) {
+                rv = peer_state_commit(p, f, tmp, p->copies_file);
+        }
+        if (rv < 0) {
+                tshmd_log(LOG_WARNING, "peer: cannot save the list of copies: %s", strerror(-rv));
         }
 }
 

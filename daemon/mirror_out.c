@@ -483,7 +483,6 @@ out_pump_array(struct mirror_out *m)
         m->inflight = true;
         m->inflight_torn = false;
         m->inflight_seq = data.seq;
-        m->inflight_publish_ns = data.publish_ns;
         m->sent_seq = data.seq;
         rv = data.whole ? peer_send(p, &m->link, &data, m->small, m->nbytes, NULL)
                         : peer_send(p, &m->link, &data, tshm_seg_data(m->seg), m->nbytes, m->memh);

@@ -124,19 +124,10 @@ static int
 peer_cfg_save(struct tshmd_peers *p)
 {
         char tmp[80];
-        FILE *f;
-        int fd, rv = 0;
+        FILE *f = peer_state_begin(p, p->state_file, tmp, sizeof(tmp));
 
-        snprintf(tmp, sizeof(tmp), "%s.tmp", p->state_file);
-        fd = openat(p->state_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0) {
-                return -errno;
-        }
-        f = fdopen(fd, "w");
         if (f == NULL) {
-                rv = -errno;
-                (void)close(fd);
-                return rv;
+                return -errno;
         }
         for (size_t i = 0; i < p->ncfg; i++) {
                 const struct peer_cfg *c = &p->cfg[i];
@@ -146,16 +137,7 @@ peer_cfg_save(struct tshmd_peers *p)
                 }
                 fputc('\n', f);
         }
-        if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-                rv = -errno;
-        }
-        if (fclose(f) != 0 && rv == 0) {
-                rv = -errno;
-        }
-        if (rv == 0 && renameat(p->state_fd, tmp, p->state_fd, p->state_file) < 0) {
-                rv = -errno;
-        }
-        return rv;
+        return peer_state_commit(p, f, tmp, p->state_file);
 }
 
 static int

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include <ucp/api/ucp.h>
@@ -131,7 +132,6 @@ struct mirror_out {
         /* Arrays: the version in flight (DATA sent, COMMIT not yet ACKed). */
         bool inflight, inflight_torn;
         uint64_t inflight_seq, acked_seq, sent_seq;
-        uint64_t inflight_publish_ns;
         /* Streams: frames sent and not acknowledged, oldest first. */
         tshm_frame frames[PEER_STREAM_WINDOW];
         bool frame_sent[PEER_STREAM_WINDOW]; /* released: UCX is done with the slot */
@@ -234,6 +234,12 @@ void peer_set_state(struct tshmd_peers *p, tshm_mirror_info *info, uint32_t stat
  * (the thread, before it looks at what changed). */
 void peer_ring(struct tshmd_peers *p);
 void peer_drain(struct tshmd_peers *p);
+/* Write a file of the state directory whole or not at all: begin opens
+ * @name.tmp (its name in @tmp) for writing, commit flushes it to disk and
+ * renames it over @name. begin returns NULL (errno set) on failure; commit
+ * returns 0 or a negative errno. */
+FILE *peer_state_begin(struct tshmd_peers *p, const char *name, char *tmp, size_t tmplen);
+int peer_state_commit(struct tshmd_peers *p, FILE *f, const char *tmp, const char *name);
 /* The thread's client of this daemon, connecting first if need be; NULL
  * when the daemon cannot be reached. */
 tshm_client *peer_client(struct tshmd_peers *p);

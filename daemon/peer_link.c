@@ -7,6 +7,7 @@
  * the link's on_sent.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,42 @@ peer_drain(struct tshmd_peers *p)
         if (read(p->wake_fd, &v, sizeof(v)) < 0) {
                 return; /* nothing to take: EAGAIN */
         }
+}
+
+FILE *
+peer_state_begin(struct tshmd_peers *p, const char *name, char *tmp, size_t tmplen)
+{
+        FILE *f;
+        int fd;
+
+        snprintf(tmp, tmplen, "%s.tmp", name);
+        fd = openat(p->state_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                return NULL;
+        }
+        if ((f = fdopen(fd, "w")) == NULL) {
+                int e = errno;
+                (void)close(fd);
+                errno = e;
+        }
+        return f;
+}
+
+int
+peer_state_commit(struct tshmd_peers *p, FILE *f, const char *tmp, const char *name)
+{
+        int rv = 0;
+
+        if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+                rv = -errno;
+        }
+        if (fclose(f) != 0 && rv == 0) {
+                rv = -errno;
+        }
+        if (rv == 0 && renameat(p->state_fd, tmp, p->state_fd, name) < 0) {
+                rv = -errno;
+        }
+        return rv;
 }
 
 tshm_client *
