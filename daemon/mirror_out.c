@@ -673,6 +673,21 @@ mirror_out_poll(struct mirror_out *m)
                 }
                 break;
         case OUT_LIVE:
+                /* The requester's right to read the source is checked again
+                 * once a second (an owner may chmod it away under a live
+                 * mirror): the stat is a round trip to this daemon, off the
+                 * data path. */
+                if (p->now_ns - m->checked_ns > PEER_PING_NS) {
+                        tshm_info info;
+                        m->checked_ns = p->now_ns;
+                        if (peer_client(p) != NULL &&
+                            tshm_stat(p->client, m->cfg.name, &info) == 0 &&
+                            !out_may_read(&m->cfg, &info)) {
+                                out_source_close(m);
+                                out_down(m, "the requester may no longer read the source");
+                                return true;
+                        }
+                }
                 busy |= m->stream ? out_pump_stream(m) : out_pump_array(m);
                 if (m->state == OUT_LIVE && p->now_ns - m->link.heard_ns > PEER_DEAD_NS) {
                         out_down(m, "no word from the peer");

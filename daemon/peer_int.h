@@ -118,6 +118,7 @@ struct mirror_out {
                 OUT_FAILED, /* refused for good */
         } state;
         uint64_t next_try_ns, backoff_ns, deadline_ns;
+        uint64_t checked_ns; /* when the requester's read access was last checked */
         bool ever_live;
         uint8_t nonce[TSHM_PEER_NONCE];
         struct peer_link link;

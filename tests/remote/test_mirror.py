@@ -434,5 +434,19 @@ def test_mirror_needs_read_access():
         assert r.returncode == 0, r
         r = as_nobody("mirror", "--stop", "public")
         assert r.returncode == 0, r
+        # Read access taken away under a live mirror: it stops sending.
+        r = as_nobody("mirror", "public", h.b.peer, "--as", "public2")
+        assert r.returncode == 0, r
+        wait_for(state_is(h.a.socket, "public", "live"), 30, "the mirror to go live")
+        assert h.a.tshm("chmod", "0600", "public").returncode == 0
+        with tshm.connect(h.a.socket) as ca:
+            m = wait_for(state_is(h.a.socket, "public", "stale"), 10, "the mirror to stop")
+            assert "may no longer read" in m["error"], m
+            pub = ca.open("public", writable=True)
+            with pub.write():
+                pub.numpy()[:] = 9
+        with tshm.connect(h.b.socket) as cb:
+            time.sleep(2)
+            assert not (cb.open("public2").numpy() == 9).any()
     finally:
         h.close()
