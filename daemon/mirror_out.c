@@ -625,6 +625,29 @@ out_update_lag(struct mirror_out *m)
         pthread_mutex_unlock(&p->lock);
 }
 
+/* The requester's right to read the source, checked again once a second
+ * while live (an owner may chmod it away under a live mirror): the stat is
+ * a round trip to this daemon, off the data path. Returns false, the
+ * mirror taken down, when it is gone. */
+static bool
+out_still_readable(struct mirror_out *m)
+{
+        struct tshmd_peers *p = m->peers;
+        tshm_info info;
+
+        if (p->now_ns - m->checked_ns <= PEER_PING_NS) {
+                return true;
+        }
+        m->checked_ns = p->now_ns;
+        if (peer_client(p) != NULL && tshm_stat(p->client, m->cfg.name, &info) == 0 &&
+            !out_may_read(&m->cfg, &info)) {
+                out_source_close(m);
+                out_down(m, "the requester may no longer read the source");
+                return false;
+        }
+        return true;
+}
+
 bool
 mirror_out_poll(struct mirror_out *m)
 {
@@ -673,20 +696,8 @@ mirror_out_poll(struct mirror_out *m)
                 }
                 break;
         case OUT_LIVE:
-                /* The requester's right to read the source is checked again
-                 * once a second (an owner may chmod it away under a live
-                 * mirror): the stat is a round trip to this daemon, off the
-                 * data path. */
-                if (p->now_ns - m->checked_ns > PEER_PING_NS) {
-                        tshm_info info;
-                        m->checked_ns = p->now_ns;
-                        if (peer_client(p) != NULL &&
-                            tshm_stat(p->client, m->cfg.name, &info) == 0 &&
-                            !out_may_read(&m->cfg, &info)) {
-                                out_source_close(m);
-                                out_down(m, "the requester may no longer read the source");
-                                return true;
-                        }
+                if (!out_still_readable(m)) {
+                        return true;
                 }
                 busy |= m->stream ? out_pump_stream(m) : out_pump_array(m);
                 if (m->state == OUT_LIVE && p->now_ns - m->link.heard_ns > PEER_DEAD_NS) {
