@@ -168,7 +168,11 @@ fixture_prepare(struct tshmd_fixture *f)
         snprintf(f->socket, sizeof(f->socket), "%s/tshm.sock", f->dir);
         snprintf(f->log, sizeof(f->log), "%s/tshmd.log", f->dir);
         snprintf(f->state, sizeof(f->state), "%s/state", f->dir);
-        snprintf(f->prefix, sizeof(f->prefix), "tshmtest%dn%d", (int)getpid(), serial++);
+        /* The directory's random tail in the prefix too: a pid comes round
+         * again, and an object left in /dev/shm by a run that was killed
+         * must not collide with this one's. */
+        snprintf(f->prefix, sizeof(f->prefix), "tshmtest%dn%d%s", (int)getpid(), serial++,
+                 f->dir + strlen("/tmp/tshm-test-"));
 }
 
 void
