@@ -29,6 +29,7 @@ import glob
 import grp
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -110,6 +111,8 @@ def tshmd_has_flag(flag):
     return flag in res.stdout
 
 
+# In every shm prefix: a pid comes round again (objects of killed runs).
+RUN_TAG = secrets.token_hex(3)
 _serial = 0
 
 
@@ -126,7 +129,7 @@ class Daemon:
         os.chown(self.dir, user.uid, user.gid)
         self.socket = os.path.join(self.dir, "s.sock")
         self.log_path = os.path.join(self.dir, "tshmd.log")
-        self.prefix = prefix or f"tshmadv{os.getpid()}x{_serial}"
+        self.prefix = prefix or f"tshmadv{os.getpid()}{RUN_TAG}x{_serial}"
         _serial += 1
         self.state_dir = None
         if tshmd_has_flag("--state-dir"):

@@ -26,7 +26,7 @@ import time
 import pytest
 
 from conftest import (ACTOR, SANITIZER, Actor, Daemon, Hostile, assert_serving, cli, client_env,
-                      finish, native_env, py, py_spawn, MIB, make, array_4f8)
+                      finish, native_env, py, py_spawn, MIB, make, array_4f8, RUN_TAG)
 
 
 # ---------------------------------------------------------------- class 7
@@ -73,7 +73,7 @@ PLANTS = {
 def test_c7_planted_before_start(users, case):
     """Objects planted under the prefix before tshmd first starts: it starts
     and listens within a few seconds and adopts none of them."""
-    prefix = f"tshmadvp{os.getpid()}x{list(PLANTS).index(case)}"
+    prefix = f"tshmadvp{os.getpid()}{RUN_TAG}x{list(PLANTS).index(case)}"
     for f in os.listdir("/dev/shm"):
         if f.startswith(prefix + "."):
             os.unlink("/dev/shm/" + f)
@@ -112,7 +112,7 @@ def test_c7_planted_before_start(users, case):
 def test_c7_empty_key(users):
     """An empty seal key planted before the first start: tshmd starts (it
     neither recurses nor trusts it) and serves."""
-    prefix = f"tshmadvk{os.getpid()}"
+    prefix = f"tshmadvk{os.getpid()}{RUN_TAG}"
     _plant(users, prefix, ("empty-key",))
     d = None
     try:

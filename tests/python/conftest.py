@@ -7,6 +7,7 @@ TSHM_CLI (the tshm command) is optional.
 
 import glob
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -29,6 +30,8 @@ if not TSHMD or not os.access(TSHMD, os.X_OK):
 
 import tshm  # noqa: E402  (after the check, for a clear message)
 
+# In every shm prefix: a pid comes round again (objects of killed runs).
+RUN_TAG = secrets.token_hex(3)
 _serial = 0
 
 
@@ -41,7 +44,7 @@ class Daemon:
         os.chmod(self.dir, 0o755)  # reachable by a child that dropped root
         self.socket = os.path.join(self.dir, "s.sock")
         self.log = os.path.join(self.dir, "tshmd.log")
-        self.prefix = f"pytest{os.getpid()}x{_serial}"
+        self.prefix = f"pytest{os.getpid()}{RUN_TAG}x{_serial}"
         _serial += 1
         self.extra = list(extra)
         self.proc = None

@@ -27,6 +27,7 @@ import glob
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -81,6 +82,8 @@ def write_secret(path, data=None, mode=0o600):
     return path
 
 
+# In every shm prefix: a pid comes round again (objects of killed runs).
+RUN_TAG = secrets.token_hex(3)
 _serial = 0
 
 
@@ -93,7 +96,7 @@ class Victim:
         self.dir = tempfile.mkdtemp(prefix="tshm-evil-")
         self.socket = os.path.join(self.dir, "s.sock")
         self.log_path = os.path.join(self.dir, "tshmd.log")
-        self.prefix = f"tshmevil{os.getpid()}x{_serial}"
+        self.prefix = f"tshmevil{os.getpid()}{RUN_TAG}x{_serial}"
         _serial += 1
         self.state_dir = os.path.join(self.dir, "state")
         self.listen, self.secret = listen, secret

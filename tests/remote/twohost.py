@@ -23,6 +23,7 @@ tests/adversarial).
 import atexit
 import itertools
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -32,6 +33,8 @@ import time
 TSHMD = os.environ.get("TSHMD")
 TSHM_CLI = os.environ.get("TSHM_CLI")
 
+# In every shm prefix: a pid comes round again (objects of killed runs).
+RUN_TAG = secrets.token_hex(3)
 _serial = itertools.count()
 
 
@@ -85,7 +88,7 @@ class Host:
         self.state_dir = os.path.join(self.dir, "state")
         os.mkdir(self.state_dir, 0o700)
         self.log_path = os.path.join(self.dir, "tshmd.log")
-        self.prefix = f"tshmrem{os.getpid()}x{next(_serial)}{label}"
+        self.prefix = f"tshmrem{os.getpid()}{RUN_TAG}x{next(_serial)}{label}"
         self.secret = secret
         self.ip = listen_ip
         self.port = port
