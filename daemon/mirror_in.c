@@ -510,6 +510,7 @@ in_finish(struct mirror_in *m)
         uint64_t publish_ns = m->cur->msg.publish_ns, missed = m->cur->msg.missed, now;
         bool published = false;
 
+        p->worked_ns = p->now_ns;
         if (!m->whole) {
                 /* Torn on the way out of the source: nothing of it shows. */
         } else if (m->stream) {
@@ -578,6 +579,7 @@ in_events(struct mirror_in *m)
                         in_open(m, msg);
                 } else if (msg->am == TSHM_PEER_DATA && m->state == IN_LIVE &&
                            ev->length == m->nbytes) {
+                        m->peers->worked_ns = m->peers->now_ns;
                         m->cur = ev;
                         /* Known whole by the sender: no COMMIT follows. */
                         m->committed = m->whole = msg->whole;

@@ -386,6 +386,7 @@ out_ack(struct mirror_out *m, const struct tshm__peer_msg *ack)
         struct tshmd_peers *p = m->peers;
         bool delivered;
 
+        p->worked_ns = p->now_ns;
         if (!m->stream) {
                 if (!m->inflight || ack->seq != m->inflight_seq) {
                         out_down(m, "the peer acknowledged a version not sent");
@@ -480,6 +481,7 @@ out_pump_array(struct mirror_out *m)
                 m->info.dropped += (data.seq - m->sent_seq) / 2 - 1;
                 pthread_mutex_unlock(&p->lock);
         }
+        p->worked_ns = p->now_ns;
         m->inflight = true;
         m->inflight_torn = false;
         m->inflight_seq = data.seq;
@@ -515,6 +517,7 @@ out_pump_stream(struct mirror_out *m)
                         return true;
                 }
                 busy = true;
+                p->worked_ns = p->now_ns;
                 m->frames[m->nframes] = fr;
                 m->frame_sent[m->nframes] = false;
                 m->frame_torn[m->nframes] = false;

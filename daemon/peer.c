@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "peer_int.h"
+#include "sync.h"
 #include "tshmd.h"
 
 /* The link @ep belongs to, or NULL. */
@@ -330,6 +331,16 @@ peer_thread(void *arg)
                 if (busy) {
                         continue;
                 }
+                /* --peer-poll-us: for a while after the last version or
+                 * frame (not a ping: an idle mirror lets the thread sleep),
+                 * look again rather than sleep. The next version
+                 * (peer_poll_all reads the sources' counters), message or
+                 * free slot is then seen at once, not a wake-up later; the
+                 * price is a CPU kept busy meanwhile (docs/remote.md). */
+                if (p->now_ns - p->worked_ns < p->poll_ns) {
+                        tshm__sync_pause();
+                        continue;
+                }
                 if (ucp_worker_arm(p->worker) == UCS_ERR_BUSY) {
                         continue;
                 }
@@ -447,6 +458,7 @@ peer_new(const struct tshmd_server *srv)
         snprintf(p->copies_file, sizeof(p->copies_file), "%s.copies", cfg->shm_prefix);
         snprintf(p->socket_path, sizeof(p->socket_path), "%s", srv->socket_path);
         p->copy_uid = cfg->has_peer_uid ? cfg->peer_uid : (uint32_t)geteuid();
+        p->poll_ns = (uint64_t)cfg->peer_poll_us * 1000u;
         if (gethostname(p->hostname, sizeof(p->hostname) - 1) < 0) {
                 snprintf(p->hostname, sizeof(p->hostname), "localhost");
         }

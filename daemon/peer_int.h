@@ -218,6 +218,8 @@ struct tshmd_peers {
         uint8_t secret[4096];
         size_t secret_len;
         uint32_t copy_uid;
+        uint64_t poll_ns;   /* --peer-poll-us, in ns: poll this long after work */
+        uint64_t worked_ns; /* the last version or frame sent, received or acked */
         char socket_path[108];
         char listen_addr[TSHM_PEER_MAX + 1]; /* --peer-listen, "" for none */
         uint64_t listen_tried_ns;            /* the last try to bind it */

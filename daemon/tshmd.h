@@ -65,6 +65,7 @@ struct tshmd_config {
         char peer_secret[512];               /* --peer-secret FILE; "": no mirrors either way */
         uint32_t peer_uid;                   /* --peer-uid: owner of the copies peers send us */
         bool has_peer_uid;                   /* else the daemon's own uid */
+        uint32_t peer_poll_us;               /* --peer-poll-us: poll this long before a sleep */
 };
 
 enum tshmd_seg_state {

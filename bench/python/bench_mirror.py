@@ -3,8 +3,8 @@
 tshmd over UCX, beside UCX's own floor (ucx_perftest) on the same link, in
 one run.
 
-    bench_mirror.py [--build DIR] [--runs N] [--quick] [--tls TLS]
-                    [--markdown FILE] [--json FILE]
+    bench_mirror.py [--build DIR] [--runs N] [--quick] [--tls TLS] [--poll-us N]
+                    [--reader-spin-us N] [--markdown FILE] [--json FILE]
 
 Starts two tshmd of its own from DIR (default build/; use a Release build):
 B listens for peers on 127.0.0.1 (--peer-listen), A mirrors to it; both
@@ -24,8 +24,16 @@ MB/s), run before each run.
 Latency: a 4 KiB array on A; a writer publishes a version every 2 ms with
 CLOCK_REALTIME in its first 8 bytes; a reader process on B waits for each
 version of the copy and takes the time it wakes minus that stamp (one
-clock: both daemons are on this host). The floor is ucx_perftest -t
-ucp_am_lat -s 4096 (its one-way median and p99, half of a round trip).
+clock: both daemons are on this host); it stops at the writer's last
+version (a mirror may skip versions). The floor is ucx_perftest -t
+ucp_am_lat -s 4096 (its one-way median, half of a round trip), which
+polls; the same with -E sleep (both ends asleep between messages, as a
+mirror's threads are by default) is reported beside it, not as the target.
+
+--poll-us N: both daemons run with --peer-poll-us N (their peer threads
+poll rather than sleep for N us after each version or frame);
+--reader-spin-us N: the far reader spins N us before it sleeps in a wait
+(TSHM_SPIN_NS). Settings for hosts with a core to spare per poller.
 
 Reported: medians over the runs and p99 (of the frames' arrival gaps, and
 of the latency samples), and ratios to the floors of the same run. Targets
@@ -53,12 +61,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def perftest(test, size, iters, warmup, tls):
-    """Run ucx_perftest's server and client on 127.0.0.1; returns the
-    client's 'Final:' row as floats."""
+def perftest(test, size, iters, warmup, tls, extra=()):
+    """Run ucx_perftest's server and client on 127.0.0.1 (both with @extra
+    flags); returns the client's 'Final:' row as floats."""
     port = free_port()
     env = dict(os.environ, UCX_TLS=tls)
-    srv = subprocess.Popen(["ucx_perftest", "-p", str(port)], env=env,
+    srv = subprocess.Popen(["ucx_perftest", "-p", str(port), *extra], env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     out = ""
     try:
@@ -67,7 +75,8 @@ def perftest(test, size, iters, warmup, tls):
         for _ in range(50):
             time.sleep(0.1)
             res = subprocess.run(["ucx_perftest", "127.0.0.1", "-p", str(port), "-t", test,
-                                  "-s", str(size), "-n", str(iters), "-w", str(warmup)],
+                                  "-s", str(size), "-n", str(iters), "-w", str(warmup),
+                                  *extra],
                                  env=env, capture_output=True, text=True, timeout=300)
             out = res.stdout
             if "Final:" in out or srv.poll() is not None:
@@ -154,7 +163,9 @@ def bandwidth_run(a, b, size, frames, tag):
     return (len(arrivals) - 1) * size / secs, gaps, bad
 
 
-def _lat_reader(sock, name, count, ready, out):
+def _lat_reader(sock, name, count, ready, out, spin_ns):
+    if spin_ns:
+        os.environ["TSHM_SPIN_NS"] = str(spin_ns)  # read by libtshm once, at first use
     import numpy as np
     import tshm
     c = tshm.connect(sock)
@@ -163,17 +174,21 @@ def _lat_reader(sock, name, count, ready, out):
     ready.set()
     seen = seg.seq
     lat = []
+    # Until the writer's last version (a[1] set): a mirror may skip
+    # versions (the newest whole one is sent), so fewer may arrive.
     while len(lat) < count:
         seq = seg.wait(seen, timeout=10)
         now = time.time_ns()
         with seg.read():
-            stamp = int(a[0])
+            stamp, last = int(a[0]), int(a[1])
         seen = seq
+        if last:
+            break
         lat.append(now - stamp)
     out.put(lat)
 
 
-def latency_run(a, b, count):
+def latency_run(a, b, count, spin_ns=0):
     import numpy as np
     import tshm
     ca = tshm.connect(a.socket)
@@ -182,7 +197,7 @@ def latency_run(a, b, count):
     mirror_live(a, b, name)
     ctx = mp.get_context("spawn")
     ready, out = ctx.Event(), ctx.Queue()
-    r = ctx.Process(target=_lat_reader, args=(b.socket, name, count, ready, out))
+    r = ctx.Process(target=_lat_reader, args=(b.socket, name, count, ready, out, spin_ns))
     r.start()
     ready.wait(60)
     time.sleep(0.5)
@@ -193,6 +208,8 @@ def latency_run(a, b, count):
         time.sleep(0.002)
         if not r.is_alive():
             break
+    with seg.write():
+        arr[1] = 1
     lat = out.get(timeout=60)
     r.join(30)
     seg.close()
@@ -201,8 +218,8 @@ def latency_run(a, b, count):
 
 
 class Peer(Daemon):
-    def __init__(self, tshmd, secret, listen=None, tls="tcp"):
-        extra = ["--peer-secret", secret]
+    def __init__(self, tshmd, secret, listen=None, tls="tcp", poll_us=0):
+        extra = ["--peer-secret", secret, "--peer-poll-us", str(poll_us)]
         if listen:
             extra += ["--peer-listen", listen]
         super().__init__(tshmd, extra=extra, env_extra={"UCX_TLS": tls})
@@ -215,6 +232,9 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--tls", default="tcp")
+    ap.add_argument("--poll-us", type=int, default=0, help="both daemons' --peer-poll-us")
+    ap.add_argument("--reader-spin-us", type=int, default=0,
+                    help="the far reader's spin before it sleeps (TSHM_SPIN_NS), latency case")
     ap.add_argument("--markdown")
     ap.add_argument("--json")
     args = ap.parse_args()
@@ -230,10 +250,11 @@ def main():
     os.write(fd, secrets.token_hex(32).encode())
     os.close(fd)
     port = free_port()
-    b = Peer(tshmd, secret, listen=f"127.0.0.1:{port}", tls=args.tls)
-    a = Peer(tshmd, secret, tls=args.tls)
+    b = Peer(tshmd, secret, listen=f"127.0.0.1:{port}", tls=args.tls, poll_us=args.poll_us)
+    a = Peer(tshmd, secret, tls=args.tls, poll_us=args.poll_us)
     a.peer_target = f"127.0.0.1:{port}"
-    results = {"tls": args.tls, "runs": runs, "bandwidth": {}, "latency": {}}
+    results = {"tls": args.tls, "runs": runs, "poll_us": args.poll_us,
+               "reader_spin_us": args.reader_spin_us, "bandwidth": {}, "latency": {}}
     try:
         for size, frames in sizes:
             bws, floors, gaps, bad = [], [], [], 0
@@ -254,15 +275,19 @@ def main():
                 "ratio": median(bws) / median(floors),
                 "gap_us_median": median(gaps) / 1e3, "gap_us_p99": pct(gaps, 99) / 1e3,
                 "bad_frames": bad, "frames": frames * runs}
-        lats, lfloor, lfloor99 = [], [], []
+        lats, lfloor, lsleep = [], [], []
         for run in range(runs):
             fl = perftest("ucp_am_lat", 4096, 20000, 2000, args.tls)
             lfloor.append(fl[1])  # 50th percentile, us (one way)
-            lats += latency_run(a, b, lat_count)
+            # For reference, not the target: the same with both ends
+            # asleep between messages (-E sleep), as a default mirror is.
+            lsleep.append(perftest("ucp_am_lat", 4096, 20000, 2000, args.tls,
+                                   ("-E", "sleep"))[1])
+            lats += latency_run(a, b, lat_count, args.reader_spin_us * 1000)
         results["latency"] = {
             "tshm_us_median": median(lats) / 1e3, "tshm_us_p99": pct(lats, 99) / 1e3,
-            "floor_us_median": median(lfloor),
-            "ratio": (median(lats) / 1e3) / median(lfloor)}
+            "floor_us_median": median(lfloor), "floor_sleep_us_median": median(lsleep),
+            "samples": len(lats), "ratio": (median(lats) / 1e3) / median(lfloor)}
     finally:
         a.stop()
         b.stop()
@@ -279,7 +304,8 @@ def main():
                         f"{r['ratio']:.2f}x |\n")
             r = results["latency"]
             f.write(f"| 4 KiB version | {r['tshm_us_median']:.1f} us | {r['tshm_us_p99']:.1f} us "
-                    f"| {r['floor_us_median']:.1f} us | {r['ratio']:.2f}x |\n")
+                    f"| {r['floor_us_median']:.1f} us (asleep: {r['floor_sleep_us_median']:.1f} us) "
+                    f"| {r['ratio']:.2f}x |\n")
 
 
 if __name__ == "__main__":

@@ -450,3 +450,54 @@ def test_mirror_needs_read_access():
             assert not (cb.open("public2").numpy() == 9).any()
     finally:
         h.close()
+
+
+def cpu_seconds(pid):
+    """User and system CPU time of process @pid, all its threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_polling_peer_threads(two_hosts, monkeypatch):
+    """--peer-poll-us: with both peer threads polling, an array and a
+    block-policy stream arrive as without (every frame in order and whole,
+    the last version); while they flow the receiving daemon keeps a CPU busy
+    (it polls instead of sleeping), and once they stop it sleeps again: an
+    idle mirror's pings do not keep it polling."""
+    if two_hosts.netns:
+        monkeypatch.setenv("UCX_TLS", "tcp")
+    hosts = two_hosts
+    hosts.start(["--peer-poll-us", "300000"])
+    ca, cb = tshm.connect(hosts.a.socket), tshm.connect(hosts.b.socket)
+    arr = ca.create("polled", (64,), "int64", mode=0o644)
+    mirror(hosts, "polled")
+    copy = cb.open("polled")
+    s = ca.stream_create("polled.cam", (4096,), "int32", slots=8, policy="block", mode=0o644)
+    mirror(hosts, "polled.cam")
+    sub = cb.sub_open("polled.cam")
+    got = []
+    t = threading.Thread(target=consume, args=(sub, 300, got))
+    t.start()
+    time.sleep(0.2)
+    pid = hosts.b.proc.pid
+    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    for i in range(1, 301):
+        with s.loan(timeout=20) as a:
+            a[:] = i
+        with arr.write():
+            arr.numpy()[:] = i
+        time.sleep(0.005)
+    busy, wall = cpu_seconds(pid) - cpu0, time.monotonic() - t0
+    t.join(60)
+    assert [v for v, _ in got] == list(range(1, 301))
+    assert all(w for _, w in got)
+    wait_value(copy, 300)
+    # Asleep between messages it would use a few percent of a CPU here.
+    assert busy > 0.25 * wall, f"B used {busy:.2f} s of CPU in {wall:.2f} s: not polling"
+    time.sleep(1.0)
+    cpu0 = cpu_seconds(pid)
+    time.sleep(2.0)
+    idle = cpu_seconds(pid) - cpu0
+    # Polling 0.3 s after each ping (one a second) would be 0.6 s.
+    assert idle < 0.2, f"B used {idle:.2f} s of CPU in 2 s with nothing to send: still polling"

@@ -139,6 +139,19 @@ START_TEST(test_config_peer_flags)
         ck_assert_int_eq(parse(&cfg, (const char *[]){"--peer-uid", "12x", NULL}), -1);
         ck_assert_int_eq(parse(&cfg, (const char *[]){"--peer-uid", "4294967295", NULL}), -1);
         ck_assert_int_eq(parse(&cfg, (const char *[]){"--peer-secret", "", NULL}), -1);
+        /* --peer-poll-us: microseconds, 0 (the default) to a second. */
+        ck_assert_int_eq(parse(&cfg, (const char *[]){NULL}), 0);
+        ck_assert_uint_eq(cfg.peer_poll_us, 0);
+        ck_assert_int_eq(parse(&cfg, (const char *[]){"--peer-poll-us", "50", NULL}), 0);
+        ck_assert_uint_eq(cfg.peer_poll_us, 50);
+        ck_assert_int_eq(parse(&cfg, (const char *[]){"--peer-poll-us", "1000000", NULL}), 0);
+        ck_assert_uint_eq(cfg.peer_poll_us, 1000000);
+        for (i = 0; i < 6; i++) {
+                const char *no[] = {"1000001", "-1", "", "5us", " 5", "18446744073709551617"};
+
+                ck_assert_msg(parse(&cfg, (const char *[]){"--peer-poll-us", no[i], NULL}) == -1,
+                              "--peer-poll-us '%s' was taken", no[i]);
+        }
 }
 END_TEST
 
@@ -153,22 +166,25 @@ START_TEST(test_config_peer_file)
         snprintf(path, sizeof(path), "/tmp/tshm-test-config-%d.conf", (int)getpid());
         f = fopen(path, "w");
         ck_assert_ptr_nonnull(f);
-        fprintf(f, "peer-listen = 10.9.8.7:7070\npeer-secret = /k\npeer-uid = 7\n");
+        fprintf(f, "peer-listen = 10.9.8.7:7070\npeer-secret = /k\npeer-uid = 7\n"
+                   "peer-poll-us = 250\n");
         fclose(f);
         ck_assert_int_eq(parse(&cfg, (const char *[]){"--peer-uid", "8", "--config", path, NULL}),
                          0);
         ck_assert_str_eq(cfg.peer_listen, "10.9.8.7:7070");
         ck_assert_str_eq(cfg.peer_secret, "/k");
         ck_assert_uint_eq(cfg.peer_uid, 8);
+        ck_assert_uint_eq(cfg.peer_poll_us, 250);
 
         f = fopen(path, "w");
         ck_assert_ptr_nonnull(f);
-        fprintf(f, "peer-listen = 10.9.8.7:7171\npeer-secret = /other\n");
+        fprintf(f, "peer-listen = 10.9.8.7:7171\npeer-secret = /other\npeer-poll-us = 9\n");
         fclose(f);
         ck_assert_int_eq(tshmd_config_load(&cfg, path, true, err, sizeof(err)), 0);
         ck_assert_str_eq(cfg.peer_listen, "10.9.8.7:7070");
         ck_assert_str_eq(cfg.peer_secret, "/k");
         ck_assert_uint_eq(cfg.peer_uid, 8);
+        ck_assert_uint_eq(cfg.peer_poll_us, 250);
 
         /* A bad value in the file is refused, with the form expected. */
         f = fopen(path, "w");
