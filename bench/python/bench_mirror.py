@@ -16,8 +16,12 @@ Bandwidth: a stream of 8 slots (block policy) of 1 MiB frames, and one of
 4 slots of 64 MiB frames, mirrored from A to B. A producer process on A
 publishes frames flat out (each filled with its number); a subscriber
 process on B takes them and checks each one is whole (every element its
-number) and in order. Timed at B from the first frame to the last: the
-bandwidth of a run is (frames - 1) x frame size / that time. The floor is
+number) and in order. Timed at B after a warm-up, as ucx_perftest times
+after its own (-w, a tenth of its messages): the first tenth of the frames
+(at least 4, which fill each slot once) are not timed; the bandwidth of a
+run is the rest's (frames - 1) x frame size / the time from the first of
+them to the last. The warm-up's own time is reported (cold_ms: a new
+connection's TCP window grows over its first hundreds of MB). The floor is
 ucx_perftest -t ucp_am_bw -s SIZE over the same transport (its "overall"
 MB/s), run before each run.
 
@@ -38,7 +42,11 @@ poll rather than sleep for N us after each version or frame);
 Reported: medians over the runs and p99 (of the frames' arrival gaps, and
 of the latency samples), and ratios to the floors of the same run. Targets
 (issue 15): 1 MiB and 64 MiB frames at >= 0.8x the floor's bandwidth; a
-4 KiB version at the far consumer within 2x the floor's latency.
+4 KiB version at the far consumer within 2x the floor's latency. With the
+bandwidth: the CPU time per frame of the sending and receiving daemons, the
+producer and the consumer (from /proc and process_time), and the CPUs busy
+on the whole (their sum over the wall time) - a mirror's four parties need
+CPU where ucx_perftest's floor has two.
 """
 import argparse
 import json
@@ -63,7 +71,19 @@ def free_port():
 
 def perftest(test, size, iters, warmup, tls, extra=()):
     """Run ucx_perftest's server and client on 127.0.0.1 (both with @extra
-    flags); returns the client's 'Final:' row as floats."""
+    flags); returns the client's 'Final:' row as floats. A server that
+    exits before its client connects (its port taken meanwhile) is tried
+    again on another port, three times in all."""
+    for attempt in range(3):
+        try:
+            return _perftest_once(test, size, iters, warmup, tls, extra)
+        except RuntimeError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _perftest_once(test, size, iters, warmup, tls, extra):
     port = free_port()
     env = dict(os.environ, UCX_TLS=tls)
     srv = subprocess.Popen(["ucx_perftest", "-p", str(port), *extra], env=env,
@@ -102,6 +122,7 @@ def _consumer(sock, name, frames, ready, out):
     arrivals = []
     expect = None
     bad = 0
+    cpu0 = time.process_time()
     for _ in range(frames):
         with sub.take(timeout=60) as f:
             a = np.asarray(f)
@@ -111,7 +132,14 @@ def _consumer(sock, name, frames, ready, out):
                 bad += 1
             expect = v + 1
             arrivals.append(t)
-    out.put((arrivals, bad))
+    out.put((arrivals, bad, time.process_time() - cpu0))
+
+
+def cpu_seconds(pid):
+    """User and system CPU time of process @pid (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def mirror_live(a, b, name):
@@ -136,7 +164,9 @@ def drop(a, b, name):
 
 
 def bandwidth_run(a, b, size, frames, tag):
-    """One run: returns (bytes/s, per-frame gaps in ns, bad frames)."""
+    """One run: returns (bytes/s after the warm-up, per-frame gaps in ns
+    after it, bad frames, the warm-up's ns, CPU seconds per frame of each
+    party and the CPUs busy on the whole, over all the frames)."""
     import tshm
     ca = tshm.connect(a.socket)
     n = size // 8
@@ -150,17 +180,28 @@ def bandwidth_run(a, b, size, frames, tag):
     cons.start()
     ready_c.wait(60)
     time.sleep(0.3)  # the subscription reaches the far stream before frames flow
+    cpu_a, cpu_b, cpu_p, t0 = cpu_seconds(a.proc.pid), cpu_seconds(b.proc.pid), \
+        time.process_time(), time.monotonic()
     for i in range(1, frames + 1):
         with s.loan(timeout=60) as arr:
             arr[:1] = i
             arr[-1:] = i
-    arrivals, bad = out.get(timeout=600)
+    cpu_p = time.process_time() - cpu_p
+    arrivals, bad, cpu_c = out.get(timeout=600)
+    wall = time.monotonic() - t0
+    cpu = {"sender": cpu_seconds(a.proc.pid) - cpu_a, "receiver": cpu_seconds(b.proc.pid) - cpu_b,
+           "producer": cpu_p, "consumer": cpu_c}
+    busy = sum(cpu.values()) / wall
+    cpu = {k: v / frames for k, v in cpu.items()}
     cons.join(60)
     s.close()
     drop(a, b, name)
+    warm = max(4, frames // 10)
+    cold_ns = arrivals[warm] - arrivals[0]
+    arrivals = arrivals[warm:]
     gaps = [y - x for x, y in zip(arrivals, arrivals[1:])]
     secs = (arrivals[-1] - arrivals[0]) / 1e9
-    return (len(arrivals) - 1) * size / secs, gaps, bad
+    return (len(arrivals) - 1) * size / secs, gaps, bad, cold_ns, cpu, busy
 
 
 def _lat_reader(sock, name, count, ready, out, spin_ns):
@@ -241,7 +282,7 @@ def main():
     sys.path.insert(0, os.path.join(args.build, "client", "python"))
     tshmd = os.path.join(args.build, "daemon", "tshmd")
     runs = 1 if args.quick else args.runs
-    sizes = [(1 << 20, 64 if args.quick else 400), (64 << 20, 8 if args.quick else 24)]
+    sizes = [(1 << 20, 128 if args.quick else 1000), (64 << 20, 12 if args.quick else 40)]
     lat_count = 200 if args.quick else 2000
 
     tmp = tempfile.mkdtemp(prefix="tshm-bench-mirror-")
@@ -257,7 +298,7 @@ def main():
                "reader_spin_us": args.reader_spin_us, "bandwidth": {}, "latency": {}}
     try:
         for size, frames in sizes:
-            bws, floors, gaps, bad = [], [], [], 0
+            bws, floors, gaps, colds, cpus, busys, bad = [], [], [], [], [], [], 0
             for run in range(runs):
                 # Enough messages that its start-up does not count: 2 GiB
                 # (at least 32 messages), after a warm-up of a tenth.
@@ -266,7 +307,10 @@ def main():
                 # Final: iters, overhead p50/avg/overall (us), bandwidth
                 # avg/overall (MB/s, MB = 2^20 bytes), rate avg/overall.
                 floors.append(fl[5] * (1 << 20))
-                bw, g, nbad = bandwidth_run(a, b, size, frames, run)
+                bw, g, nbad, cold, cpu, busy = bandwidth_run(a, b, size, frames, run)
+                colds.append(cold / 1e6)
+                cpus.append(cpu)
+                busys.append(busy)
                 bws.append(bw)
                 gaps += g
                 bad += nbad
@@ -274,7 +318,11 @@ def main():
                 "tshm_Bps_median": median(bws), "floor_Bps_median": median(floors),
                 "ratio": median(bws) / median(floors),
                 "gap_us_median": median(gaps) / 1e3, "gap_us_p99": pct(gaps, 99) / 1e3,
-                "bad_frames": bad, "frames": frames * runs}
+                "cold_ms_median": median(colds), "bad_frames": bad, "frames": frames * runs,
+                # Where the CPU goes (us per frame, medians over the runs),
+                # and how many of the host's CPUs were busy on the whole.
+                "cpu_us_per_frame": {k: median([c[k] for c in cpus]) * 1e6 for k in cpus[0]},
+                "cpus_busy": median(busys)}
         lats, lfloor, lsleep = [], [], []
         for run in range(runs):
             fl = perftest("ucp_am_lat", 4096, 20000, 2000, args.tls)
