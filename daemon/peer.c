@@ -314,6 +314,7 @@ peer_thread(void *arg)
         (void)epoll_ctl(ep, EPOLL_CTL_ADD, p->wake_fd, &evs[1]);
         while (!p->quit) {
                 bool busy;
+                int n;
 
                 p->now_ns = peer_now_ns();
                 peer_reconcile(p);
@@ -344,8 +345,13 @@ peer_thread(void *arg)
                 if (ucp_worker_arm(p->worker) == UCS_ERR_BUSY) {
                         continue;
                 }
-                if (epoll_wait(ep, evs, 4, mirror_in_backpressured(p) ? 1 : 100) > 0) {
-                        peer_drain(p);
+                n = epoll_wait(ep, evs, 4, mirror_in_backpressured(p) ? 1 : 100);
+                /* The ring is read only when it rang: a read that finds
+                 * nothing is a system call per message for nothing. */
+                for (int i = 0; i < n; i++) {
+                        if (evs[i].data.fd == p->wake_fd) {
+                                peer_drain(p);
+                        }
                 }
         }
         (void)close(ep);
