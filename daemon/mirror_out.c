@@ -31,6 +31,8 @@ realtime_ns(void)
 }
 
 static void out_sent(struct peer_link *link, const struct peer_send *s, bool ok);
+static bool out_send_from_waiter(struct mirror_out *m);
+static int out_send_version(struct mirror_out *m);
 
 struct mirror_out *
 mirror_out_new(struct tshmd_peers *p, const struct peer_cfg *cfg)
@@ -64,6 +66,10 @@ out_waiter(void *arg)
                 int64_t r = tshm_wait(m->seg, seen, 200);
 
                 if (r == TSHM_ETIMEDOUT) {
+                        continue;
+                }
+                if (r > 0 && out_send_from_waiter(m)) {
+                        seen = (uint64_t)r;
                         continue;
                 }
                 peer_ring(m->peers);
@@ -443,9 +449,6 @@ out_event(struct mirror_out *m, const struct peer_event *ev)
 static bool
 out_pump_array(struct mirror_out *m)
 {
-        struct tshmd_peers *p = m->peers;
-        struct tshm__peer_msg data = {.am = TSHM_PEER_DATA};
-        int64_t seq;
         int rv;
 
         if (m->inflight) {
@@ -461,9 +464,59 @@ out_pump_array(struct mirror_out *m)
         if (tshm_seg_seq(m->seg) == m->acked_seq) {
                 return false;
         }
+        if ((rv = out_send_version(m)) < 0) {
+                out_down(m, "the link failed");
+        }
+        return rv != 0;
+}
+
+/* From the waiter, on a new version of a small array: send it here and
+ * now rather than ring the peer thread to, which saves a hand-off between
+ * two threads on the way (tens of microseconds on a small virtual machine:
+ * docs/performance.md). Only while the peer thread sleeps: the lock is
+ * tried, never waited for, so the peer thread may hold it while it joins
+ * this thread. Returns whether the version went out whole (else the
+ * caller rings the peer thread, which then does what is left). */
+static bool
+out_send_from_waiter(struct mirror_out *m)
+{
+        struct tshmd_peers *p = m->peers;
+        bool sent = false;
+        unsigned sends;
+        int rv;
+
+        if (m->stream || m->small == NULL || pthread_mutex_trylock(&p->work) != 0) {
+                return false;
+        }
+        if (!p->quit && !m->waiter_quit && m->state == OUT_LIVE && m->link.ep != NULL &&
+            !m->link.failed && !m->inflight && tshm_seg_seq(m->seg) != m->acked_seq) {
+                p->now_ns = peer_now_ns();
+                sends = m->link.sends;
+                rv = out_send_version(m);
+                if (rv < 0) {
+                        m->link.failed = true; /* the peer thread takes it down */
+                }
+                /* Not completed at once: the peer thread progresses it. */
+                sent = rv == 1 && m->link.sends == sends;
+        }
+        pthread_mutex_unlock(&p->work);
+        return sent;
+}
+
+/* Copy out (or point at) the array's newest version and send it. Returns
+ * 1 when sent, 0 when there is nothing to send yet, or a negative error
+ * code when the link failed. */
+static int
+out_send_version(struct mirror_out *m)
+{
+        struct tshmd_peers *p = m->peers;
+        struct tshm__peer_msg data = {.am = TSHM_PEER_DATA};
+        int64_t seq;
+        int rv;
+
         /* A writer is mid-version: its publish rings the waiter. */
         if ((seq = tshm_read_begin(m->seg, 0)) < 0 || (uint64_t)seq == m->acked_seq) {
-                return false;
+                return 0;
         }
         /* A small version is copied out whole (a few tries while writers
          * race us), then sent from the copy: no COMMIT needed. */
@@ -471,7 +524,7 @@ out_pump_array(struct mirror_out *m)
                 memcpy(m->small, tshm_seg_data(m->seg), m->nbytes);
                 data.whole = tshm_read_retry(m->seg, (uint64_t)seq) == 0;
                 if (!data.whole && (seq = tshm_read_begin(m->seg, 0)) < 0) {
-                        return false;
+                        return 0;
                 }
         }
         data.seq = (uint64_t)seq;
@@ -488,10 +541,7 @@ out_pump_array(struct mirror_out *m)
         m->sent_seq = data.seq;
         rv = data.whole ? peer_send(p, &m->link, &data, m->small, m->nbytes, NULL)
                         : peer_send(p, &m->link, &data, tshm_seg_data(m->seg), m->nbytes, m->memh);
-        if (rv < 0) {
-                out_down(m, "the link failed");
-        }
-        return true;
+        return rv < 0 ? rv : 1;
 }
 
 /* Send the stream's next frames, up to the window. */

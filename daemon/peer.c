@@ -312,9 +312,10 @@ peer_thread(void *arg)
         evs[1] = (struct epoll_event){.events = EPOLLIN, .data.fd = p->wake_fd};
         (void)epoll_ctl(ep, EPOLL_CTL_ADD, p->ucp_fd, &evs[0]);
         (void)epoll_ctl(ep, EPOLL_CTL_ADD, p->wake_fd, &evs[1]);
+        pthread_mutex_lock(&p->work);
         while (!p->quit) {
                 bool busy;
-                int n;
+                int n, timeout_ms;
 
                 p->now_ns = peer_now_ns();
                 peer_reconcile(p);
@@ -345,7 +346,10 @@ peer_thread(void *arg)
                 if (ucp_worker_arm(p->worker) == UCS_ERR_BUSY) {
                         continue;
                 }
-                n = epoll_wait(ep, evs, 4, mirror_in_backpressured(p) ? 1 : 100);
+                timeout_ms = mirror_in_backpressured(p) ? 1 : 100;
+                pthread_mutex_unlock(&p->work);
+                n = epoll_wait(ep, evs, 4, timeout_ms);
+                pthread_mutex_lock(&p->work);
                 /* The ring is read only when it rang: a read that finds
                  * nothing is a system call per message for nothing. */
                 for (int i = 0; i < n; i++) {
@@ -354,6 +358,7 @@ peer_thread(void *arg)
                         }
                 }
         }
+        pthread_mutex_unlock(&p->work);
         (void)close(ep);
         return NULL;
 }
@@ -366,7 +371,7 @@ peer_ucx_init(struct tshmd_peers *p, char *err, size_t errlen)
         ucp_params_t params = {.field_mask = UCP_PARAM_FIELD_FEATURES,
                                .features = UCP_FEATURE_AM | UCP_FEATURE_WAKEUP};
         ucp_worker_params_t wp = {.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
-                                  .thread_mode = UCS_THREAD_MODE_SINGLE};
+                                  .thread_mode = UCS_THREAD_MODE_SERIALIZED};
         ucs_status_t st;
 
         /* A daemon restarted (kill -9 included) must listen on its port
@@ -457,6 +462,7 @@ peer_new(const struct tshmd_server *srv)
                 return NULL;
         }
         pthread_mutex_init(&p->lock, NULL);
+        pthread_mutex_init(&p->work, NULL);
         p->wake_fd = -1;
         p->ucp_fd = -1;
         p->state_fd = srv->state_fd;
@@ -541,6 +547,9 @@ tshmd_peer_stop(struct tshmd_server *srv)
                 peer_ring(p);
                 pthread_join(p->thread, NULL);
         }
+        /* The waiters still running (their mirrors are stopped below) try
+         * the worker too: it is ours now. */
+        pthread_mutex_lock(&p->work);
         /* Called from the loop's thread, which will not answer our own
          * client any more: let go of it first, so that closing the sources
          * and copies below talks to nobody (libtshm allows closing a
@@ -568,6 +577,7 @@ tshmd_peer_stop(struct tshmd_server *srv)
         if (p->worker != NULL) {
                 ucp_worker_destroy(p->worker);
         }
+        pthread_mutex_unlock(&p->work);
         if (p->ctx != NULL) {
                 ucp_cleanup(p->ctx);
         }
@@ -577,6 +587,7 @@ tshmd_peer_stop(struct tshmd_server *srv)
         free(p->cfg);
         free(p->copies);
         pthread_mutex_destroy(&p->lock);
+        pthread_mutex_destroy(&p->work);
         explicit_bzero(p->secret, sizeof(p->secret));
         free(p);
         srv->peers = NULL;

@@ -195,6 +195,11 @@ struct tshmd_peers {
         int wake_fd; /* eventfd: the main loop and the waiters ring it */
         volatile int quit;
         pthread_mutex_t lock; /* the mirror lists and their info, the config table */
+        /* The UCX worker and every mirror's state: the peer thread holds it
+         * all the time but while it sleeps; a waiter tries it to send a
+         * small version itself (mirror_out.c); tshmd_peer_stop takes it
+         * once the thread is gone. The worker is UCS_THREAD_MODE_SERIALIZED. */
+        pthread_mutex_t work;
         /* The configuration of outgoing mirrors, as the main loop keeps it
          * (saved in the state directory): the thread follows it. */
         struct peer_cfg *cfg;

@@ -220,8 +220,15 @@ def _lat_reader(sock, name, count, ready, out, spin_ns):
     while len(lat) < count:
         seq = seg.wait(seen, timeout=10)
         now = time.time_ns()
-        with seg.read():
-            stamp, last = int(a[0]), int(a[1])
+        while True:
+            try:
+                with seg.read():
+                    stamp, last = int(a[0]), int(a[1])
+                break
+            except tshm.TornError:  # the next version came meanwhile
+                now = None
+        if now is None:
+            continue  # not this version's time: no sample
         seen = seq
         if last:
             break
