@@ -89,7 +89,7 @@ tshmd_ops_mirrors(struct tshmd_server *srv, struct tshmd_session *ses, const str
         for (i = 0; i < n; i++) {
                 count += mirror_listed(srv, &ses->peer, &all[i]);
         }
-        /* The snapshot is peer.c's (free()); the reply's array is ours
+        /* The snapshot is peer_table.c's (free()); the reply's array is ours
          * (tshm__free() in tshmd_reply_dispose()), so copy what is listed.
          * The count fits a reply: the peer thread bounds its mirrors. */
         if (count > 0 && (out = tshm__calloc(count, sizeof(*out))) == NULL) {

@@ -1,8 +1,9 @@
 /*
- * peer_int.h - what the files of the peer thread share (peer.c: the thread,
- * UCX and the mirror table; peer_auth.c: the secret; mirror_out.c: the
- * sending side; mirror_in.c: the receiving side). Nothing here is used by
- * the main loop, which sees only peer.h.
+ * peer_int.h - what the files of the peer thread share (peer.c: the thread
+ * and UCX; peer_table.c: the table of outgoing mirrors; peer_link.c: sends
+ * and receives; peer_auth.c: the secret; mirror_out.c: the sending side;
+ * mirror_in.c: the receiving side). Nothing here is used by the main loop,
+ * which sees only peer.h.
  */
 #ifndef TSHMD_PEER_INT_H
 #define TSHMD_PEER_INT_H
@@ -232,6 +233,10 @@ struct tshmd_peers {
         tshm_client *client; /* our own connection to this daemon */
         uint64_t now_ns;
 };
+
+/* peer_table.c: read the saved table of outgoing mirrors (lines that do
+ * not parse are logged and skipped). */
+void peer_cfg_load(struct tshmd_peers *p);
 
 /* peer_link.c */
 uint64_t peer_now_ns(void);

@@ -101,6 +101,17 @@ parse(struct tshmd_config *cfg, const char *const *args)
         return tshmd_config_parse_args(cfg, argc, argv);
 }
 
+/* Make @path a config file holding @text. */
+static void
+write_config(const char *path, const char *text)
+{
+        FILE *f = fopen(path, "w");
+
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_ge(fputs(text, f), 0);
+        ck_assert_int_eq(fclose(f), 0);
+}
+
 START_TEST(test_config_peer_flags)
 {
         static const char *const good[] = {"10.1.2.3:7070", "[::1]:1", "host-b.example:65535",
@@ -161,14 +172,10 @@ START_TEST(test_config_peer_file)
 {
         char path[64], err[600];
         struct tshmd_config cfg;
-        FILE *f;
 
         snprintf(path, sizeof(path), "/tmp/tshm-test-config-%d.conf", (int)getpid());
-        f = fopen(path, "w");
-        ck_assert_ptr_nonnull(f);
-        fprintf(f, "peer-listen = 10.9.8.7:7070\npeer-secret = /k\npeer-uid = 7\n"
-                   "peer-poll-us = 250\n");
-        fclose(f);
+        write_config(path, "peer-listen = 10.9.8.7:7070\npeer-secret = /k\npeer-uid = 7\n"
+                           "peer-poll-us = 250\n");
         ck_assert_int_eq(parse(&cfg, (const char *[]){"--peer-uid", "8", "--config", path, NULL}),
                          0);
         ck_assert_str_eq(cfg.peer_listen, "10.9.8.7:7070");
@@ -176,10 +183,7 @@ START_TEST(test_config_peer_file)
         ck_assert_uint_eq(cfg.peer_uid, 8);
         ck_assert_uint_eq(cfg.peer_poll_us, 250);
 
-        f = fopen(path, "w");
-        ck_assert_ptr_nonnull(f);
-        fprintf(f, "peer-listen = 10.9.8.7:7171\npeer-secret = /other\npeer-poll-us = 9\n");
-        fclose(f);
+        write_config(path, "peer-listen = 10.9.8.7:7171\npeer-secret = /other\npeer-poll-us = 9\n");
         ck_assert_int_eq(tshmd_config_load(&cfg, path, true, err, sizeof(err)), 0);
         ck_assert_str_eq(cfg.peer_listen, "10.9.8.7:7070");
         ck_assert_str_eq(cfg.peer_secret, "/k");
@@ -187,10 +191,7 @@ START_TEST(test_config_peer_file)
         ck_assert_uint_eq(cfg.peer_poll_us, 250);
 
         /* A bad value in the file is refused, with the form expected. */
-        f = fopen(path, "w");
-        ck_assert_ptr_nonnull(f);
-        fprintf(f, "peer-listen = 10.9.8.7:0\n");
-        fclose(f);
+        write_config(path, "peer-listen = 10.9.8.7:0\n");
         ck_assert_int_eq(tshmd_config_load(&cfg, path, false, err, sizeof(err)), -1);
         ck_assert_msg(strstr(err, "PORT 1 to 65535") != NULL, "%s", err);
         unlink(path);
