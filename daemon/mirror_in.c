@@ -256,8 +256,27 @@ in_unlinked(const struct mirror_in *m)
         return tshm_wait(m->seg, tshm_seg_seq(m->seg), 0) == TSHM_ENOENT;
 }
 
+/* The copy is gone here: off the list of copies, closed, and the record
+ * nameless (freed by the loop once its link is down too). */
+static void
+in_forget_copy(struct mirror_in *m)
+{
+        struct tshmd_peers *p = m->peers;
+
+        copies_remove(p, m->info.name);
+        /* Not while UCX may still write into it (mirror_in_free closes it). */
+        if (m->seg != NULL && m->link.sends == 0) {
+                (void)tshm_close(m->seg);
+                m->seg = NULL;
+        }
+        pthread_mutex_lock(&p->lock);
+        m->info.name[0] = '\0';
+        pthread_mutex_unlock(&p->lock);
+}
+
 /* Take over the copy of a record for the same name (the sender is back on a
- * new link): its segment and staging buffer become @m's. */
+ * new link): its segment becomes @m's (not its staging buffer: @m sizes its
+ * own to the geometry this OPEN announces). */
 static void
 in_take_over(struct mirror_in *m, const char *name)
 {
@@ -269,9 +288,7 @@ in_take_over(struct mirror_in *m, const char *name)
                         in_down(o, "the sender connected again");
                 }
                 m->seg = o->seg;
-                m->staging = o->staging;
                 o->seg = NULL;
-                o->staging = NULL;
                 pthread_mutex_lock(&m->peers->lock);
                 m->info.sent = o->info.sent;
                 m->info.dropped = o->info.dropped;
@@ -304,12 +321,12 @@ in_open_or_make(struct mirror_in *m, tshm_client *c, const struct tshm__peer_msg
                          : tshm_stream_create(c, open->name, open->dtype, open->ndim, open->shape,
                                               open->slots, (tshm_stream_policy)open->policy, mode,
                                               0, &m->seg);
-                if (rv == 0) {
-                        copies_add(p, open->name);
-                }
                 if (rv == 0 &&
                     (rv = tshm_chown(c, open->name, p->copy_uid, (uint32_t)getegid())) < 0) {
                         (void)tshm_unlink(c, open->name);
+                }
+                if (rv == 0) {
+                        copies_add(p, open->name);
                 }
         }
         if (rv < 0) {
@@ -335,6 +352,7 @@ in_open_copy(struct mirror_in *m, const struct tshm__peer_msg *open, char *err, 
         }
         in_take_over(m, open->name);
         if (m->seg != NULL && in_unlinked(m)) {
+                copies_remove(p, open->name);
                 (void)tshm_close(m->seg);
                 m->seg = NULL;
         }
@@ -343,7 +361,7 @@ in_open_copy(struct mirror_in *m, const struct tshm__peer_msg *open, char *err, 
         }
         /* Never write over a segment of this host's users: only a copy we
          * keep (owned by --peer-uid) of the same geometry is reused. */
-        if ((rv = tshm_stat(c, open->name, &info)) < 0 ||
+        if ((rv = peer_stat(p, open->name, &info)) < 0 ||
             (info.kind == TSHM_KIND_STREAM && (rv = tshm_stream_stat(c, open->name, &si)) < 0)) {
                 snprintf(err, errlen, "'%.100s': %s", open->name, tshm_strerror(rv));
                 goto fail;
@@ -359,8 +377,9 @@ in_open_copy(struct mirror_in *m, const struct tshm__peer_msg *open, char *err, 
         }
         m->stream = open->slots != 0;
         m->nbytes = open->nbytes;
-        if (!m->stream && m->staging == NULL && m->nbytes > 0 &&
-            (m->staging = malloc(m->nbytes)) == NULL) {
+        free(m->staging);
+        m->staging = NULL;
+        if (!m->stream && m->nbytes > 0 && (m->staging = malloc(m->nbytes)) == NULL) {
                 snprintf(err, errlen, "no memory for a %llu-byte staging buffer",
                          (unsigned long long)m->nbytes);
                 rv = TSHM_ENOMEM;
@@ -405,6 +424,26 @@ in_hello(struct mirror_in *m, const struct tshm__peer_msg *hello)
         }
 }
 
+/* Whether a copy named @name may be kept: one of that name is (taken
+ * over), or fewer than PEER_MAX_MIRRORS are (stale ones count: each holds
+ * a segment and, for an array, a staging buffer). */
+static bool
+in_room_for(const struct mirror_in *m, const char *name)
+{
+        unsigned n = 0;
+
+        for (const struct mirror_in *o = m->peers->ins; o != NULL; o = o->next) {
+                if (o->info.name[0] == '\0') {
+                        continue;
+                }
+                if (strcmp(o->info.name, name) == 0) {
+                        return true;
+                }
+                n++;
+        }
+        return n < PEER_MAX_MIRRORS;
+}
+
 static void
 in_open(struct mirror_in *m, const struct tshm__peer_msg *open)
 {
@@ -416,7 +455,13 @@ in_open(struct mirror_in *m, const struct tshm__peer_msg *open)
                 in_down(m, "authentication failed");
                 return;
         }
-        ok.status = in_open_copy(m, open, ok.error, sizeof(ok.error));
+        if (!in_room_for(m, open->name)) {
+                ok.status = TSHM_ELIMIT;
+                snprintf(ok.error, sizeof(ok.error), "this daemon keeps %u copies already",
+                         PEER_MAX_MIRRORS);
+        } else {
+                ok.status = in_open_copy(m, open, ok.error, sizeof(ok.error));
+        }
         if (ok.status < 0) {
                 tshmd_log(LOG_WARNING, "peer: refusing %s's copy '%s': %s", m->info.peer,
                           open->name, ok.error);
@@ -516,7 +561,9 @@ in_finish(struct mirror_in *m)
         } else if (m->stream) {
                 published = tshm_stream_publish(m->seg) > 0;
                 m->loaned = false;
-        } else if (tshm_write_begin(m->seg, 1000) == 0) {
+        } else if (tshm_write_begin(m->seg, 0) == 0) {
+                /* Not waited for: only the copy's owner could hold it, and
+                 * one peer thread serves every mirror (dropped, counted). */
                 memcpy(tshm_seg_data(m->seg), m->staging, m->nbytes);
                 published = tshm_write_end(m->seg) > 0;
         }
@@ -617,12 +664,7 @@ mirror_in_poll(struct mirror_in *m)
         if (!m->has_link) {
                 /* A stale copy: forget it once it is gone here. */
                 if (m->seg != NULL && in_unlinked(m)) {
-                        copies_remove(p, m->info.name);
-                        (void)tshm_close(m->seg);
-                        m->seg = NULL;
-                        pthread_mutex_lock(&p->lock);
-                        m->info.name[0] = '\0';
-                        pthread_mutex_unlock(&p->lock);
+                        in_forget_copy(m);
                 }
                 return busy;
         }
@@ -636,6 +678,9 @@ mirror_in_poll(struct mirror_in *m)
         }
         if (m->cur != NULL && !m->receiving) {
                 busy |= in_receive(m);
+                if (!m->has_link) {
+                        return true; /* in_down said why */
+                }
         }
         if (m->cur != NULL && m->received && m->committed) {
                 in_finish(m);
@@ -654,11 +699,8 @@ mirror_in_poll(struct mirror_in *m)
         if (m->state == IN_LIVE && p->now_ns - m->checked_ns > PEER_PING_NS) {
                 m->checked_ns = p->now_ns;
                 if (in_unlinked(m)) {
-                        copies_remove(p, m->info.name);
                         in_down(m, "the copy was unlinked here");
-                        pthread_mutex_lock(&p->lock);
-                        m->info.name[0] = '\0';
-                        pthread_mutex_unlock(&p->lock);
+                        in_forget_copy(m);
                         return true;
                 }
         }
@@ -701,7 +743,7 @@ mirror_in_free(struct mirror_in *m)
 {
         struct tshmd_peers *p = m->peers;
 
-        if (m->conn_req != NULL) {
+        if (m->conn_req != NULL && p->listener != NULL) {
                 (void)ucp_listener_reject(p->listener, m->conn_req);
         }
         if (m->has_link || m->link.ep != NULL) {
@@ -709,6 +751,12 @@ mirror_in_free(struct mirror_in *m)
         }
         for (int i = 0; i < 10000 && m->link.sends > 0; i++) {
                 ucp_worker_progress(p->worker);
+        }
+        if (m->link.sends > 0) {
+                /* A receive still writes into the copy and calls back into
+                 * @m: keep both rather than free them under it. */
+                tshmd_log(LOG_WARNING, "peer: the copy '%s' left a receive behind", m->info.name);
+                return;
         }
         in_drop_current(m);
         if (m->seg != NULL) {

@@ -162,22 +162,15 @@ static int
 out_source_open(struct mirror_out *m)
 {
         struct tshmd_peers *p = m->peers;
-        tshm_client *c = peer_client(p);
+        tshm_client *c;
         tshm_info info;
         int rv;
 
-        if (c == NULL) {
-                peer_set_state(p, &m->info, TSHM_MIRROR_STALE, "cannot reach this daemon");
-                return TSHM_ENODAEMON;
-        }
-        if ((rv = tshm_stat(c, m->cfg.name, &info)) < 0) {
-                if (rv == TSHM_ECONNRESET) {
-                        tshm_disconnect(p->client);
-                        p->client = NULL;
-                }
+        if ((rv = peer_stat(p, m->cfg.name, &info)) < 0) {
                 peer_set_state(p, &m->info, TSHM_MIRROR_STALE, "the source: %s", tshm_strerror(rv));
                 return rv;
         }
+        c = p->client;
         if (!out_may_read(&m->cfg, &info)) {
                 peer_set_state(p, &m->info, TSHM_MIRROR_STALE,
                                "uid %u, who asked for this mirror, may no longer read '%s'",
@@ -339,10 +332,12 @@ out_challenge(struct mirror_out *m, const struct tshm__peer_msg *ch)
         open.ndim = (uint32_t)tshm_seg_ndim(m->seg);
         memcpy(open.shape, tshm_seg_shape(m->seg), open.ndim * sizeof(uint64_t));
         open.nbytes = m->nbytes;
-        open.mode = 0644;
-        if (peer_client(p) != NULL && tshm_stat(p->client, m->cfg.name, &info) == 0) {
-                open.mode = info.mode & 0777u;
+        /* The copy gets the source's read bits: known, never guessed. */
+        if (peer_stat(p, m->cfg.name, &info) < 0) {
+                out_down(m, "cannot stat the source");
+                return;
         }
+        open.mode = info.mode & 0777u;
         if (m->stream) {
                 tshm_stream_info si;
                 if (tshm_stream_stat(p->client, m->cfg.name, &si) < 0) {
@@ -623,7 +618,10 @@ out_sent(struct peer_link *link, const struct peer_send *s, bool ok)
                 m->link.failed = true;
                 return;
         }
-        if (s->am != TSHM_PEER_DATA || m->link.ep == NULL || m->state != OUT_LIVE) {
+        /* The source closed meanwhile (the link going down): nothing to
+         * release or commit. */
+        if (s->am != TSHM_PEER_DATA || m->link.ep == NULL || m->state != OUT_LIVE ||
+            m->seg == NULL) {
                 return;
         }
         if (m->stream) {
@@ -681,21 +679,23 @@ out_update_lag(struct mirror_out *m)
 /* The requester's right to read the source, checked again once a second
  * while live (an owner may chmod it away under a live mirror): the stat is
  * a round trip to this daemon, off the data path. Returns false, the
- * mirror taken down, when it is gone. */
+ * mirror taken down, when it is gone or cannot be checked (it fails
+ * closed; the next connect checks again). */
 static bool
 out_still_readable(struct mirror_out *m)
 {
         struct tshmd_peers *p = m->peers;
         tshm_info info;
+        int rv;
 
         if (p->now_ns - m->checked_ns <= PEER_PING_NS) {
                 return true;
         }
         m->checked_ns = p->now_ns;
-        if (peer_client(p) != NULL && tshm_stat(p->client, m->cfg.name, &info) == 0 &&
-            !out_may_read(&m->cfg, &info)) {
+        if ((rv = peer_stat(p, m->cfg.name, &info)) < 0 || !out_may_read(&m->cfg, &info)) {
                 out_source_close(m);
-                out_down(m, "the requester may no longer read the source");
+                out_down(m, rv < 0 ? "cannot check that the requester may still read the source"
+                                   : "the requester may no longer read the source");
                 return false;
         }
         return true;
@@ -776,6 +776,12 @@ mirror_out_free(struct mirror_out *m)
         peer_link_close(p, &m->link);
         for (int i = 0; i < 10000 && m->link.sends > 0; i++) {
                 ucp_worker_progress(p->worker);
+        }
+        if (m->link.sends > 0) {
+                /* UCX still holds a send that reads the source and calls
+                 * back into @m: keep both rather than free them under it. */
+                tshmd_log(LOG_WARNING, "peer: the mirror of '%s' left a send behind", m->cfg.name);
+                return;
         }
         out_source_close(m);
         free(m);

@@ -179,7 +179,11 @@ peer_poll_all(struct tshmd_peers *p)
         for (pi = &p->ins; (mi = *pi) != NULL;) {
                 busy |= mirror_in_poll(mi);
                 if (mirror_in_done(mi)) {
+                        /* Found again: UCX's progress in the poll may have
+                         * put a new connection at the list's head. */
                         pthread_mutex_lock(&p->lock);
+                        for (pi = &p->ins; *pi != mi; pi = &(*pi)->next) {
+                        }
                         *pi = mi->next;
                         pthread_mutex_unlock(&p->lock);
                         mirror_in_free(mi);
@@ -453,21 +457,28 @@ tshmd_peer_stop(struct tshmd_server *srv)
                 tshm_disconnect(p->client);
                 p->client = NULL;
         }
-        /* Stop every mirror, waiting for what is in flight. */
-        while (p->outs != NULL || p->ins != NULL) {
-                struct mirror_out *o = p->outs;
-                struct mirror_in *i = p->ins;
-                if (o != NULL) {
-                        p->outs = o->next;
-                        mirror_out_free(o);
-                }
-                if (i != NULL) {
-                        p->ins = i->next;
-                        mirror_in_free(i);
-                }
-        }
+        /* No new connections first: the progress below would add them.
+         * Those not answered yet are refused while the listener lives. */
         if (p->listener != NULL) {
+                for (struct mirror_in *i = p->ins; i != NULL; i = i->next) {
+                        if (i->conn_req != NULL) {
+                                (void)ucp_listener_reject(p->listener, i->conn_req);
+                                i->conn_req = NULL;
+                        }
+                }
                 ucp_listener_destroy(p->listener);
+                p->listener = NULL;
+        }
+        /* Stop every mirror, waiting for what is in flight. */
+        while (p->outs != NULL) {
+                struct mirror_out *o = p->outs;
+                p->outs = o->next;
+                mirror_out_free(o);
+        }
+        while (p->ins != NULL) {
+                struct mirror_in *i = p->ins;
+                p->ins = i->next;
+                mirror_in_free(i);
         }
         if (p->worker != NULL) {
                 ucp_worker_destroy(p->worker);

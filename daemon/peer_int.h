@@ -256,6 +256,9 @@ int peer_state_commit(struct tshmd_peers *p, FILE *f, const char *tmp, const cha
 /* The thread's client of this daemon, connecting first if need be; NULL
  * when the daemon cannot be reached. */
 tshm_client *peer_client(struct tshmd_peers *p);
+/* tshm_stat() of @name through it (TSHM_ENODAEMON without one); a broken
+ * connection is dropped, to be made again by the next call. */
+int peer_stat(struct tshmd_peers *p, const char *name, tshm_info *info);
 /* Encode @m and send it on @link (DATA with @data/@len, registered as
  * @memh or NULL). Returns 0 or a negative code (the link is then failed).
  * The send's completion calls mirror_{out,in}_sent() through the link's

@@ -111,6 +111,22 @@ peer_client(struct tshmd_peers *p)
 }
 
 int
+peer_stat(struct tshmd_peers *p, const char *name, tshm_info *info)
+{
+        tshm_client *c = peer_client(p);
+        int rv;
+
+        if (c == NULL) {
+                return TSHM_ENODAEMON;
+        }
+        if ((rv = tshm_stat(c, name, info)) == TSHM_ECONNRESET) {
+                tshm_disconnect(p->client); /* the next call connects again */
+                p->client = NULL;
+        }
+        return rv;
+}
+
+int
 peer_addr_split(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
 {
         const char *colon, *h = addr;

@@ -335,6 +335,39 @@ def test_takeover(host):
     assert st["owner"] == NOBODY and st["mode"] == "0644", st
 
 
+def test_regrow_after_the_copy_is_unlinked(host):
+    """A peer's copy unlinked on the victim while its link stays up, and the
+    same name opened again at once on a new link, 64 times larger: the new
+    copy is made for the new size and holds the version sent (in a
+    sanitizer build an overflow of a buffer of the old size aborts tshmd,
+    which assert_serving reports), and the daemon serves on."""
+    argv = [EVIL, f"127.0.0.1:{host.port}", "regrow", host.secret, "evil-regrow"]
+    env = native_env()
+    if "ASAN_OPTIONS" in env:
+        env["ASAN_OPTIONS"] = env["ASAN_OPTIONS"].replace("detect_leaks=1", "detect_leaks=0")
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        host.client.unlink("evil-regrow")
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        out = json.loads(p.stdout.readline())
+        assert p.wait(30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert out["opened_status"] == 0, out
+    end = time.monotonic() + 10
+    while True:
+        seq, data, st = host.copy("evil-regrow")
+        if data.size == 1024 * 64 and (data == 2).all():
+            break
+        assert time.monotonic() < end, (data.size, data[:4], st)
+        time.sleep(0.05)
+    host.assert_serving()
+
+
 def test_huge(host):
     out = attack(host, "huge", r"refusing [^ ]+'s copy 'evil-huge'", name="evil-huge")
     assert isinstance(out["opened_status"], int) and out["opened_status"] < 0, out

@@ -386,6 +386,41 @@ def test_mirror_again_after_stop_and_unlink(hosts):
         ca.unlink("again")
 
 
+def test_copy_removed_and_source_grown_under_a_live_mirror(hosts):
+    """The copy unlinked on B and the source made again, larger, on A while
+    the mirror stays on: the new OPEN may reach B before B's old record has
+    seen its copy go. B makes the copy anew with the new geometry, sized
+    for it (a staging buffer of the old size was written past its end
+    before), and serves on."""
+    ca, cb = tshm.connect(hosts.a.socket), tshm.connect(hosts.b.socket)
+    n = 8
+    s = ca.create("grow", (n,), "int64", mode=0o644)
+    mirror(hosts, "grow")
+    with s.write():
+        s.numpy()[:] = 1
+    wait_value(cb.open("grow"), 1)
+    for run in range(2, 6):
+        n *= 8
+        cb.unlink("grow")
+        s.close()
+        ca.unlink("grow")
+        s = ca.create("grow", (n,), "int64", mode=0o644)
+        with s.write():
+            s.numpy()[:] = run
+
+        def grown():
+            try:
+                c = cb.open("grow")
+            except tshm.NotFoundError:
+                return None
+            return c if c.shape == (n,) else None
+        copy = wait_for(grown, 30, f"the copy of {n} elements")
+        wait_value(copy, run)
+    assert hosts.b.proc.poll() is None and hosts.a.proc.poll() is None
+    with tshm.connect(hosts.b.socket) as c:
+        c.create("still.serving", (4,), "int8")
+
+
 def test_copy_never_writes_over_a_local_segment(hosts):
     """A name taken on the receiver by a segment that is not a copy of that
     geometry: the mirror is refused (stale, with the reason) and the local

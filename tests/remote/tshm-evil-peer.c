@@ -11,7 +11,9 @@
  * Unauthenticated modes (no secret needed): open-without-hello, bad-mac,
  * reflect, garbage, wrong-direction, data-before-auth, payload-on-hello,
  * flood. Authenticated but hostile (SECRET_FILE and NAME): takeover, huge,
- * bad-length, commit-wrong-seq, torn-commit, and ok (the positive control).
+ * bad-length, commit-wrong-seq, torn-commit, data-flood, regrow (which
+ * prints "ready" and waits for a line on stdin midway), and ok (the
+ * positive control).
  *
  * Output keys: mode; dropped (the daemon closed or failed the endpoint, or
  * never answered within 3 s); ep_error (UCX reported the endpoint failed:
@@ -785,6 +787,35 @@ mode_takeover(void)
         out_conn(c, dropped(c, before));
 }
 
+/* A 4 KiB copy opened and a version sent on one link, which stays up; on
+ * "ready" the test unlinks the copy on the victim and writes a line to our
+ * stdin; at once (before the victim's live record looks at its copy again)
+ * the same name is opened on a second link, 64 times larger, and a version
+ * of that size sent: the new copy must be made for the new size (a buffer
+ * of the old one was written past its end). */
+static void
+mode_regrow(void)
+{
+        struct evil_conn *a = conn_new(), *b;
+        struct tshm__peer_msg small = open_msg(evil.name, EVIL_ELEMS);
+        struct tshm__peer_msg big = open_msg(evil.name, EVIL_ELEMS * 64);
+        char line[16];
+
+        (void)handshake(a, &small);
+        (void)send_data(a, 2, true, EVIL_NBYTES, 1);
+        progress_for(300000000ull);
+        printf("ready\n");
+        fflush(stdout);
+        if (fgets(line, sizeof(line), stdin) == NULL) {
+                exit(1);
+        }
+        b = conn_new();
+        (void)handshake(b, &big);
+        (void)send_data(b, 2, true, EVIL_NBYTES * 64, 2);
+        progress_for(1000000000ull);
+        out_conn(b, b->error);
+}
+
 /* OPEN for a 1 TiB array. */
 static void
 mode_huge(void)
@@ -924,6 +955,7 @@ static const struct {
     {"torn-commit", mode_torn_commit, true},
     {"ok", mode_ok, true},
     {"data-flood", mode_data_flood, true},
+    {"regrow", mode_regrow, true},
 };
 
 /* Setup */
