@@ -12,15 +12,14 @@
 
 #include "peer.h"
 
-/* Whether @peer may stop the mirror of @seg (NULL: the segment is gone):
- * read access to it, or root or the daemon's own user. */
+/* Whether @peer may stop any mirror of @seg (NULL: the segment is gone):
+ * root, the daemon's own user, or the segment's owner. Other readers may
+ * stop the mirrors they started (peer_table.c). */
 static bool
-mirror_may_stop(const struct tshmd_peer *peer, const struct tshmd_seg *seg)
+mirror_may_stop_any(const struct tshmd_peer *peer, const struct tshmd_seg *seg)
 {
-        if (peer->uid == 0 || peer->uid == geteuid()) {
-                return true;
-        }
-        return seg != NULL && tshmd_peer_may(peer, seg, 4);
+        return peer->uid == 0 || peer->uid == geteuid() ||
+               (seg != NULL && seg->owner_uid == peer->uid);
 }
 
 static int
@@ -32,12 +31,15 @@ mirror_stop(struct tshmd_server *srv, struct tshmd_session *ses, const struct ts
         if (seg != NULL && seg->state != TSHMD_SEG_READY) {
                 seg = NULL;
         }
-        if (!mirror_may_stop(&ses->peer, seg)) {
+        bool any = mirror_may_stop_any(&ses->peer, seg);
+
+        if (!any && (seg == NULL || !tshmd_peer_may(&ses->peer, seg, 4))) {
                 return tshmd_reply_fail(
                     rep, seg == NULL ? TSHM_ENOENT : TSHM_EACCES,
                     seg == NULL ? "'%s': no such segment" : "'%s': read access denied", req->name);
         }
-        return tshmd_peer_mirror_remove(srv, req->name, rep->msg, sizeof(rep->msg));
+        return tshmd_peer_mirror_remove(srv, &ses->peer, any, req->name, rep->msg,
+                                        sizeof(rep->msg));
 }
 
 int

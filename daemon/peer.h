@@ -16,6 +16,7 @@
 #ifndef TSHMD_PEER_H
 #define TSHMD_PEER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tshm.h"
@@ -46,9 +47,11 @@ struct tshmd_peer;
 int tshmd_peer_mirror_add(struct tshmd_server *srv, const struct tshmd_peer *who, const char *name,
                           const char *peer, const char *remote, char *err, size_t errlen);
 
-/* Stop the outgoing mirror of @name. Returns 0, TSHM_ENOENT or
- * TSHM_ENOTSUP. */
-int tshmd_peer_mirror_remove(struct tshmd_server *srv, const char *name, char *err, size_t errlen);
+/* Stop the outgoing mirror of @name, on behalf of @who: the user who
+ * started it, or anyone when @any (root, the daemon's user, the source's
+ * owner). Returns 0, TSHM_ENOENT, TSHM_EACCES or TSHM_ENOTSUP. */
+int tshmd_peer_mirror_remove(struct tshmd_server *srv, const struct tshmd_peer *who, bool any,
+                             const char *name, char *err, size_t errlen);
 
 /* A snapshot of every mirror, outgoing and incoming, in *ret (free() it;
  * NULL if none) and *ret_count. Returns 0 or TSHM_ENOMEM. With no peers

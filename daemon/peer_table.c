@@ -176,7 +176,8 @@ tshmd_peer_mirror_add(struct tshmd_server *srv, const struct tshmd_peer *who, co
 }
 
 int
-tshmd_peer_mirror_remove(struct tshmd_server *srv, const char *name, char *err, size_t errlen)
+tshmd_peer_mirror_remove(struct tshmd_server *srv, const struct tshmd_peer *who, bool any,
+                         const char *name, char *err, size_t errlen)
 {
         struct tshmd_peers *p = srv->peers;
         int rv = TSHM_ENOENT;
@@ -187,16 +188,26 @@ tshmd_peer_mirror_remove(struct tshmd_server *srv, const char *name, char *err, 
         }
         pthread_mutex_lock(&p->lock);
         for (size_t i = 0; i < p->ncfg; i++) {
-                if (strcmp(p->cfg[i].name, name) == 0) {
-                        p->cfg[i] = p->cfg[--p->ncfg];
-                        p->cfg_changed = true;
-                        rv = 0;
+                if (strcmp(p->cfg[i].name, name) != 0) {
+                        continue;
+                }
+                /* A reader may not stop what another reader started. */
+                if (!any && p->cfg[i].uid != who->uid) {
+                        snprintf(err, errlen,
+                                 "'%s' is mirrored by uid %u: only that user, the owner or root "
+                                 "may stop it",
+                                 name, p->cfg[i].uid);
+                        rv = TSHM_EACCES;
                         break;
                 }
+                p->cfg[i] = p->cfg[--p->ncfg];
+                p->cfg_changed = true;
+                rv = 0;
+                break;
         }
         if (rv == 0) {
                 (void)peer_cfg_save(p);
-        } else {
+        } else if (rv == TSHM_ENOENT) {
                 snprintf(err, errlen, "'%s' is not mirrored", name);
         }
         pthread_mutex_unlock(&p->lock);

@@ -469,6 +469,16 @@ def test_mirror_needs_read_access():
         assert r.returncode == 0, r
         r = as_nobody("mirror", "--stop", "public")
         assert r.returncode == 0, r
+        # A reader may not stop a mirror another user started.
+        with tshm.connect(h.a.socket) as ca:
+            ca.mirror("public", h.b.peer, "public.root")
+            wait_for(state_is(h.a.socket, "public", "live"), 30, "root's mirror to go live")
+            r = as_nobody("mirror", "--stop", "public")
+            assert r.returncode != 0 and "only that user" in r.stderr, r
+            time.sleep(0.5)
+            assert mirror_of(ca, "public")["state"] == "live"
+            ca.mirror_stop("public")
+            wait_for(lambda: mirror_of(ca, "public") is None, 10, "root's mirror to stop")
         # Read access taken away under a live mirror: it stops sending.
         r = as_nobody("mirror", "public", h.b.peer, "--as", "public2")
         assert r.returncode == 0, r

@@ -72,6 +72,11 @@ START_TEST(test_ops_mirror_stop_rights)
         ck_assert_ptr_nonnull(strstr(r.error, "'a'"));
         ck_assert_int_eq(run(tshmd_ops_mirror, &own, &req, &r, NULL), TSHM_ENOTSUP);
         ck_assert_int_eq(run(tshmd_ops_mirror, &adm, &req, &r, NULL), TSHM_ENOTSUP);
+        /* A reader passes the checks here; the peer layer then lets him
+         * stop only a mirror he started (tests/remote/test_mirror.py). */
+        (void)make(&own, "b", 0644);
+        req = req_mirror("b", "", true);
+        ck_assert_int_eq(run(tshmd_ops_mirror, &oth, &req, &r, NULL), TSHM_ENOTSUP);
         tshmd_session_end(&srv, &own);
         tshmd_session_end(&srv, &oth);
         tshmd_session_end(&srv, &adm);
