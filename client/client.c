@@ -576,9 +576,8 @@ tshm_close(tshm_seg *seg)
         return rv;
 }
 
-/* A request on one name with no result: unlink, chmod, chown. */
-static int
-client_name_call(tshm_client *c, struct tshm__req *req, const char *name)
+int
+tshm__client_name_call(tshm_client *c, struct tshm__req *req, const char *name)
 {
         struct tshm__reply reply;
         int rv;
@@ -599,7 +598,7 @@ tshm_unlink(tshm_client *c, const char *name)
 {
         struct tshm__req req = {.op = TSHM_OP_UNLINK};
 
-        return client_name_call(c, &req, name);
+        return tshm__client_name_call(c, &req, name);
 }
 
 int
@@ -610,7 +609,7 @@ tshm_chmod(tshm_client *c, const char *name, unsigned mode)
         if (mode > 0777u) {
                 return TSHM_EINVAL;
         }
-        return client_name_call(c, &req, name);
+        return tshm__client_name_call(c, &req, name);
 }
 
 int
@@ -618,7 +617,7 @@ tshm_chown(tshm_client *c, const char *name, uint32_t uid, uint32_t gid)
 {
         struct tshm__req req = {.op = TSHM_OP_CHOWN, .owner = uid, .group = gid};
 
-        return client_name_call(c, &req, name);
+        return tshm__client_name_call(c, &req, name);
 }
 
 int

@@ -96,6 +96,9 @@ struct tshm_seg {
 int tshm__client_call(tshm_client *c, struct tshm__req *req, struct tshm__reply *reply,
                       int *ret_fd);
 int tshm__client_name(tshm_client *c, struct tshm__req *req, const char *name);
+/* A request on one name with no result (unlink, chmod, chown, mirror), the
+ * lock taken here; TSHM_EINVAL for a NULL @c. */
+int tshm__client_name_call(tshm_client *c, struct tshm__req *req, const char *name);
 int tshm__client_attach(tshm_client *c, const struct tshm__reply *reply, int fd, bool writable,
                         const char *name, tshm_seg **ret_seg);
 void tshm__client_errmsg(tshm_client *c, const char *fmt, ...)

@@ -11,21 +11,6 @@
 #include "internal.h"
 #include "proto.h"
 
-/* One mirror request with c->lock taken. */
-static int
-mirror_call(tshm_client *c, struct tshm__req *req, const char *name)
-{
-        struct tshm__reply reply;
-        int rv;
-
-        (void)pthread_mutex_lock(&c->lock);
-        if ((rv = tshm__client_name(c, req, name)) == 0) {
-                rv = tshm__client_call(c, req, &reply, NULL);
-        }
-        (void)pthread_mutex_unlock(&c->lock);
-        return rv;
-}
-
 int
 tshm_mirror_start(tshm_client *c, const char *name, const char *peer, const char *remote)
 {
@@ -41,7 +26,7 @@ tshm_mirror_start(tshm_client *c, const char *name, const char *peer, const char
                 memcpy(req.remote, remote, strlen(remote) + 1);
         }
         memcpy(req.peer, peer, strlen(peer) + 1);
-        return mirror_call(c, &req, name);
+        return tshm__client_name_call(c, &req, name);
 }
 
 int
@@ -52,7 +37,7 @@ tshm_mirror_stop(tshm_client *c, const char *name)
         if (c == NULL) {
                 return TSHM_EINVAL;
         }
-        return mirror_call(c, &req, name);
+        return tshm__client_name_call(c, &req, name);
 }
 
 int
